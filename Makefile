@@ -1,0 +1,48 @@
+# Two commands on a fresh machine with only Python: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ./var
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test lint typecheck i18n bench demo clean help
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP) ## Start the relay server on SQLite with its data in ./var
+	$(BIN)/liaison serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check liaison crypto tests bench
+	$(BIN)/ruff format --check liaison crypto tests bench
+
+typecheck: $(STAMP) ## mypy --strict on crypto/
+	$(BIN)/mypy
+
+i18n: $(STAMP) ## Extract, update and compile the gettext catalogues with Babel
+	$(BIN)/pybabel extract -F locales/babel.cfg -k _ -k N_ -k ngettext:1,2 -o locales/liaison.pot --project=liaison --version=0.1.0 --no-location --sort-output liaison
+	$(BIN)/pybabel update -i locales/liaison.pot -d locales -D liaison --no-fuzzy-matching
+	$(BIN)/pybabel compile -d locales -D liaison --statistics
+
+bench: $(STAMP) ## Run the benchmarks under bench/
+	$(BIN)/python bench/crypto.py
+
+demo: $(STAMP) ## Run the guided demonstration in a temporary folder
+	$(BIN)/liaison demo
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Sans-io cryptographic protocol of Liaison: PyNaCl and the standard library only."""

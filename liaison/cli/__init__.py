@@ -1,0 +1,59 @@
+"""The `liaison` command line: one argparse tree, each command group in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from liaison import __version__
+from liaison.i18n import _, language_from_env, set_language
+
+# Each module exposes `register(subparsers)`; it adds its commands with a `func(args) -> int`.
+COMMAND_MODULES = (
+    "liaison.cli.serve",
+)
+
+
+class CommandError(Exception):
+    """A refusal to show the officer: printed to stderr, exit status 1 (or `exit_code`)."""
+
+    def __init__(self, message: str, *, code: str = "error", exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liaison",
+        description=_("Secure liaison between border agencies: encrypted, signed, audited."),
+    )
+    parser.add_argument("--version", action="version", version=f"liaison {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    set_language(language_from_env())
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except CommandError as exc:
+        print(_("Error: {message}").format(message=exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(_("Interrupted."), file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Liaison store layer."""
