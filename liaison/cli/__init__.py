@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
 from liaison import __version__
 from liaison.i18n import _, language_from_env, set_language
 
-# Each module exposes `register(subparsers)`; it adds its commands with a `func(args) -> int`.
-COMMAND_MODULES = (
-    "liaison.cli.serve",
-)
+# Every module of this package that defines `register(subparsers)` adds its command group; each
+# command sets `func(args) -> int`. Discovery keeps command groups independent of this file.
+def _command_modules() -> list[str]:
+    package = importlib.import_module(__name__)
+    return sorted(
+        f"{__name__}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    )
 
 
 class CommandError(Exception):
@@ -32,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"liaison {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for name in _command_modules():
+        module = importlib.import_module(name)
+        if hasattr(module, "register"):
+            module.register(subparsers)
     return parser
 
 

@@ -1,0 +1,77 @@
+"""The one error hierarchy of the crypto package; each error also subclasses the fitting builtin."""
+
+from __future__ import annotations
+
+
+class CryptoError(Exception):
+    """Base of every error raised by `crypto`; `code` is stable and safe to show or log."""
+
+    code = "crypto_error"
+
+
+class MalformedError(CryptoError, ValueError):
+    """Bytes or fields that do not parse, or have the wrong type or length."""
+
+    code = "malformed"
+
+
+class SignatureError(CryptoError, ValueError):
+    """A signature that does not verify."""
+
+    code = "bad_signature"
+
+
+class CertificateError(CryptoError, ValueError):
+    """A certificate, statement or revocation that cannot be trusted."""
+
+    code = "bad_certificate"
+
+
+class UntrustedRoot(CertificateError):
+    code = "untrusted_root"
+
+
+class CertificateExpired(CertificateError):
+    code = "certificate_expired"
+
+
+class CertificateNotYetValid(CertificateError):
+    code = "certificate_not_yet_valid"
+
+
+class CertificateRevoked(CertificateError):
+    code = "certificate_revoked"
+
+
+class EnvelopeError(CryptoError, ValueError):
+    """An envelope that must not be opened."""
+
+    code = "bad_envelope"
+
+
+class NotARecipient(EnvelopeError):
+    code = "not_a_recipient"
+
+
+class ReviewWrapError(EnvelopeError):
+    code = "bad_review_wrap"
+
+
+class DecryptionError(EnvelopeError):
+    code = "decryption_failed"
+
+
+class ReplayError(EnvelopeError):
+    code = "replay"
+
+
+class KeystoreError(CryptoError, ValueError):
+    """Wrong passphrase or tampered keystore file: deliberately indistinguishable."""
+
+    code = "keystore_locked"
+
+
+class ProofError(CryptoError, ValueError):
+    """A Merkle proof or checkpoint that does not verify."""
+
+    code = "bad_proof"
