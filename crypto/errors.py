@@ -75,3 +75,30 @@ class ProofError(CryptoError, ValueError):
     """A Merkle proof or checkpoint that does not verify."""
 
     code = "bad_proof"
+
+
+# Added by crypto-core: finer failures, each still under the contract's classes.
+
+
+class UnsupportedVersion(MalformedError):
+    """A structure that names a version or suite this code does not implement."""
+
+    code = "unsupported_version"
+
+
+class CertificateSignatureError(CertificateError):
+    """A certificate, statement or revocation whose root signature does not verify."""
+
+    code = "certificate_bad_signature"
+
+
+class SenderMismatch(EnvelopeError):
+    """The certificate offered for the sender is not the one the envelope header names."""
+
+    code = "sender_mismatch"
+
+
+class ClockSkewError(EnvelopeError):
+    """An envelope whose signed send time lies further in the future than clock skew allows."""
+
+    code = "sent_in_future"

@@ -1,0 +1,160 @@
+"""Canonical bytes of every signed or hashed structure: NFC + RFC 8785 JSON, base64, framing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import rfc8785
+from nacl.bindings import crypto_generichash_blake2b_salt_personal
+
+from crypto.errors import MalformedError
+
+# RFC 8785 only guarantees exact round trips for integers of magnitude below 2**53 (I-JSON).
+MAX_SAFE_INTEGER = 2**53 - 1
+HASH_SIZE = 32
+
+
+def _normalise(obj: object) -> object:
+    if isinstance(obj, str):
+        return unicodedata.normalize("NFC", obj)
+    if isinstance(obj, bool) or obj is None:
+        return obj
+    if isinstance(obj, int):
+        if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+            raise MalformedError("integer outside the I-JSON safe range")
+        return obj
+    if isinstance(obj, Mapping):
+        out: dict[str, object] = {}
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise MalformedError("object keys must be strings")
+            nkey = unicodedata.normalize("NFC", key)
+            if nkey in out:
+                raise MalformedError("two object keys are equal after NFC normalisation")
+            out[nkey] = _normalise(value)
+        return out
+    if isinstance(obj, list | tuple):
+        return [_normalise(item) for item in obj]
+    # Floats are refused on purpose: nothing signed needs them and they invite ambiguity.
+    raise MalformedError(f"type {type(obj).__name__} has no canonical encoding")
+
+
+def canonical_json(obj: object) -> bytes:
+    """RFC 8785 canonical JSON of `obj` after NFC-normalising every string, keys included."""
+    try:
+        normalised: Any = _normalise(obj)
+        return bytes(rfc8785.dumps(normalised))
+    except rfc8785.CanonicalizationError as exc:
+        raise MalformedError(f"no canonical encoding: {exc}") from exc
+
+
+def _refuse_float(text: str) -> Any:
+    raise MalformedError("floating-point numbers are not allowed")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise MalformedError("NaN and Infinity are not allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise MalformedError("duplicate object key")
+        out[key] = value
+    return out
+
+
+def parse_canonical_json(data: bytes) -> dict[str, Any]:
+    """Parse a JSON object and insist that `data` is exactly its canonical encoding."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedError("expected bytes")
+    data = bytes(data)
+    try:
+        obj = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_float=_refuse_float,
+            parse_constant=_refuse_constant,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedError("not UTF-8 JSON") from exc
+    if not isinstance(obj, dict):
+        raise MalformedError("expected a JSON object")
+    if canonical_json(obj) != data:
+        raise MalformedError("not in canonical form (RFC 8785, NFC)")
+    return obj
+
+
+def b64e(data: bytes) -> str:
+    """Standard base64 with padding."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    """Strict standard base64: padding required, no whitespace, no non-zero trailing bits."""
+    if not isinstance(text, str):
+        raise MalformedError("base64 value must be a string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
+        raise MalformedError("invalid base64") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise MalformedError("non-canonical base64")
+    return raw
+
+
+def frame(*parts: bytes) -> bytes:
+    """Unambiguous concatenation: each part as 4-byte big-endian length, then its bytes."""
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def labelled_hash(label: bytes, *parts: bytes, size: int = HASH_SIZE) -> bytes:
+    """BLAKE2b-`size` (unkeyed) of frame(label, *parts)."""
+    return bytes(crypto_generichash_blake2b_salt_personal(frame(label, *parts), digest_size=size))
+
+
+def derive_key(key: bytes, label: bytes, *parts: bytes, size: int = HASH_SIZE) -> bytes:
+    """BLAKE2b-`size` keyed with `key` (16..64 bytes) over frame(label, *parts)."""
+    return bytes(
+        crypto_generichash_blake2b_salt_personal(frame(label, *parts), digest_size=size, key=key)
+    )
+
+
+def signed_message(label: bytes, payload: bytes) -> bytes:
+    """The bytes an Ed25519 signature covers: label || 0x00 || payload."""
+    return label + b"\x00" + payload
+
+
+# Field readers shared by every from_bytes: they turn shape errors into MalformedError.
+
+
+def expect_keys(obj: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
+    if set(obj) != set(keys):
+        raise MalformedError(f"{what}: unexpected or missing fields")
+
+
+def get_str(obj: Mapping[str, Any], key: str, *, max_len: int = 1024) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise MalformedError(f"field {key!r} must be a non-empty string")
+    return value
+
+
+def get_int(obj: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise MalformedError(f"field {key!r} must be an integer >= {minimum}")
+    return value
+
+
+def get_bytes(obj: Mapping[str, Any], key: str, *, length: int | None = None) -> bytes:
+    raw = b64d(obj.get(key))  # type: ignore[arg-type]
+    if length is not None and len(raw) != length:
+        raise MalformedError(f"field {key!r} must be {length} bytes")
+    return raw

@@ -1,0 +1,57 @@
+"""Every signature and derived-key purpose label of protocol version 1, as named constants."""
+
+from __future__ import annotations
+
+# A label is ASCII, starts with PREFIX, never contains NUL (0x00) and is used for exactly one
+# purpose. Signed messages are `label || 0x00 || payload`; hashes and derived keys frame the
+# label as their first length-prefixed part (see crypto/PROTOCOL.md section 3).
+PREFIX = b"liaison/v1/"
+
+# Signatures (Ed25519).
+LABEL_CERTIFICATE = b"liaison/v1/device-certificate"
+LABEL_REVIEW_STATEMENT = b"liaison/v1/review-key-statement"
+LABEL_REVOCATION = b"liaison/v1/revocation"
+LABEL_ENVELOPE_SIGNATURE = b"liaison/v1/envelope-signature"
+LABEL_AUTH_CHALLENGE = b"liaison/v1/auth-challenge"
+LABEL_REVIEW_RECORD = b"liaison/v1/review-record"
+
+# Hashes (BLAKE2b-256 over a framed label and parts).
+LABEL_CERTIFICATE_HASH = b"liaison/v1/certificate-hash"
+LABEL_ENVELOPE_HEADER = b"liaison/v1/envelope-header"
+LABEL_ENVELOPE_BODY = b"liaison/v1/envelope-body"
+LABEL_ENVELOPE_WRAPS = b"liaison/v1/envelope-wraps"
+LABEL_ENVELOPE_REVIEW_WRAPS = b"liaison/v1/envelope-review-wraps"
+LABEL_ENVELOPE_HASH = b"liaison/v1/envelope-hash"
+LABEL_SAFETY_NUMBER = b"liaison/v1/safety-number"
+LABEL_COMPACT_FINGERPRINT = b"liaison/v1/compact-fingerprint"
+
+# Derived keys, nonces and secrets (keyed BLAKE2b).
+LABEL_BODY_NONCE = b"liaison/v1/body-nonce"
+LABEL_WRAP_KEY = b"liaison/v1/wrap-key"
+LABEL_REVIEW_EPHEMERAL = b"liaison/v1/review-ephemeral"
+LABEL_REVIEW_WRAP_KEY = b"liaison/v1/review-wrap-key"
+
+# Associated data of the keystore file's encryption.
+LABEL_KEYSTORE = b"liaison/v1/keystore"
+
+ALL_LABELS: tuple[bytes, ...] = (
+    LABEL_CERTIFICATE,
+    LABEL_REVIEW_STATEMENT,
+    LABEL_REVOCATION,
+    LABEL_ENVELOPE_SIGNATURE,
+    LABEL_AUTH_CHALLENGE,
+    LABEL_REVIEW_RECORD,
+    LABEL_CERTIFICATE_HASH,
+    LABEL_ENVELOPE_HEADER,
+    LABEL_ENVELOPE_BODY,
+    LABEL_ENVELOPE_WRAPS,
+    LABEL_ENVELOPE_REVIEW_WRAPS,
+    LABEL_ENVELOPE_HASH,
+    LABEL_SAFETY_NUMBER,
+    LABEL_COMPACT_FINGERPRINT,
+    LABEL_BODY_NONCE,
+    LABEL_WRAP_KEY,
+    LABEL_REVIEW_EPHEMERAL,
+    LABEL_REVIEW_WRAP_KEY,
+    LABEL_KEYSTORE,
+)
