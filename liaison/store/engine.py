@@ -1,0 +1,104 @@
+"""Engine setup for SQLite (default, in the data folder) and PostgreSQL, and schema upgrades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_FILENAME = "liaison.db"
+
+
+class DatabaseUrlError(ValueError):
+    """A --db URL naming a database this server does not support."""
+
+    code = "unsupported_database"
+
+
+def database_url(data_dir: Path, db: str | None = None) -> str:
+    """The SQLAlchemy async URL: `db` (postgresql://… or sqlite…) or SQLite in `data_dir`."""
+    if not db:
+        return f"sqlite+aiosqlite:///{(Path(data_dir) / SQLITE_FILENAME).resolve()}"
+    url = make_url(db)
+    if url.drivername in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    if url.drivername in ("sqlite", "sqlite+aiosqlite"):
+        return url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    raise DatabaseUrlError(f"unsupported database URL scheme: {url.drivername}")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; take over BEGIN ourselves (the
+    # SQLAlchemy-documented recipe). The writer begins IMMEDIATE so it holds the write lock
+    # from the start; readers begin deferred and see a snapshot thanks to WAL.
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed (acknowledged) message survives power loss, not only a crash.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+
+def create_engines(
+    url: str, *, connect_args: dict[str, Any] | None = None
+) -> tuple[AsyncEngine, AsyncEngine]:
+    """(writer, reader) engines. On SQLite the writer has one connection: one writer at a time."""
+    args = dict(connect_args or {})
+    if is_sqlite(url):
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, connect_args=args)
+        reader = create_async_engine(url, pool_size=8, max_overflow=8, connect_args=args)
+        _sqlite_pragmas(writer, immediate=True)
+        _sqlite_pragmas(reader, immediate=False)
+        return writer, reader
+    writer = create_async_engine(url, pool_size=2, max_overflow=2, connect_args=args)
+    reader = create_async_engine(url, pool_size=10, max_overflow=10, connect_args=args)
+    return writer, reader
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _upgrade_on(connection: Connection) -> None:
+    config = _alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Apply every pending Alembic migration (idempotent)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade_on)
+
+
+def _current_on(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_on)

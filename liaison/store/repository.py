@@ -1,0 +1,640 @@
+"""Repository of the relay: reads on a pooled reader, every write through the group-commit writer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from liaison.store.engine import create_engines, is_sqlite, upgrade
+from liaison.store.records import (
+    AgencyRecord,
+    ChallengeRecord,
+    DeliveryRecord,
+    DeviceRecord,
+    EnvelopeRecord,
+    LogEntryRecord,
+    ReviewStatementRecord,
+    TokenRecord,
+)
+from liaison.store.tables import (
+    agencies,
+    auth_challenges,
+    auth_tokens,
+    certificates,
+    deliveries,
+    envelopes,
+    log_entries,
+    log_head,
+    review_statements,
+    revocations,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+
+
+# --- named query helpers, shared by reads and by write transactions -------------------------
+
+
+async def _agency(conn: AsyncConnection, code: str) -> AgencyRecord | None:
+    row = (await conn.execute(select(agencies).where(agencies.c.code == code))).first()
+    if row is None:
+        return None
+    statements = await _review_statement_bytes(conn, [code])
+    return _agency_record(row, statements.get(code, ()))
+
+
+async def _review_statement_bytes(
+    conn: AsyncConnection, codes: Sequence[str] | None
+) -> dict[str, tuple[bytes, ...]]:
+    query = select(review_statements.c.agency, review_statements.c.statement).order_by(
+        review_statements.c.log_index
+    )
+    if codes is not None:
+        query = query.where(review_statements.c.agency.in_(codes))
+    result: dict[str, list[bytes]] = {}
+    for agency, statement in await conn.execute(query):
+        result.setdefault(agency, []).append(bytes(statement))
+    return {code: tuple(items) for code, items in result.items()}
+
+
+def _agency_record(row: Any, statements: tuple[bytes, ...]) -> AgencyRecord:
+    return AgencyRecord(
+        code=row.code,
+        country=row.country,
+        name_vi=row.name_vi,
+        name_zh=row.name_zh,
+        root_key=bytes(row.root_key),
+        log_index=row.log_index,
+        review_statements=statements,
+    )
+
+
+_device_columns = (
+    certificates,
+    revocations.c.revocation,
+    revocations.c.log_index.label("revocation_log_index"),
+)
+
+
+def _device_query():  # type: ignore[no-untyped-def]
+    return select(*_device_columns).select_from(
+        certificates.outerjoin(revocations, revocations.c.device_id == certificates.c.device_id)
+    )
+
+
+def _device_record(row: Any) -> DeviceRecord:
+    return DeviceRecord(
+        device_id=row.device_id,
+        agency=row.agency,
+        certificate=bytes(row.certificate),
+        cert_hash=bytes(row.cert_hash),
+        signing_key=bytes(row.signing_key),
+        encryption_key=bytes(row.encryption_key),
+        not_before=row.not_before,
+        not_after=row.not_after,
+        log_index=row.log_index,
+        revocation=None if row.revocation is None else bytes(row.revocation),
+        revocation_log_index=row.revocation_log_index,
+    )
+
+
+async def _device(conn: AsyncConnection, device_id: str) -> DeviceRecord | None:
+    row = (await conn.execute(_device_query().where(certificates.c.device_id == device_id))).first()
+    return None if row is None else _device_record(row)
+
+
+async def _devices(conn: AsyncConnection, device_ids: Iterable[str]) -> dict[str, DeviceRecord]:
+    ids = list(device_ids)
+    if not ids:
+        return {}
+    rows = await conn.execute(_device_query().where(certificates.c.device_id.in_(ids)))
+    return {row.device_id: _device_record(row) for row in rows}
+
+
+def _envelope_record(row: Any) -> EnvelopeRecord:
+    return EnvelopeRecord(
+        message_id=row.message_id,
+        envelope_hash=bytes(row.envelope_hash),
+        sender_device=row.sender_device,
+        counter=row.counter,
+        size=row.size,
+        log_index=row.log_index,
+        received_at=row.received_at,
+    )
+
+
+_envelope_meta = (
+    envelopes.c.message_id,
+    envelopes.c.envelope_hash,
+    envelopes.c.sender_device,
+    envelopes.c.counter,
+    envelopes.c.size,
+    envelopes.c.log_index,
+    envelopes.c.received_at,
+)
+
+
+async def _envelope(conn: AsyncConnection, message_id: str) -> EnvelopeRecord | None:
+    query = select(*_envelope_meta).where(envelopes.c.message_id == message_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _envelope_record(row)
+
+
+def _delivery_query():  # type: ignore[no-untyped-def]
+    return select(
+        deliveries.c.cursor,
+        deliveries.c.message_id,
+        deliveries.c.device_id,
+        deliveries.c.acknowledged_at,
+        deliveries.c.ack_log_index,
+        envelopes.c.envelope,
+        envelopes.c.log_index,
+        envelopes.c.received_at,
+    ).select_from(deliveries.join(envelopes, envelopes.c.message_id == deliveries.c.message_id))
+
+
+def _delivery_record(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        cursor=row.cursor,
+        message_id=row.message_id,
+        device_id=row.device_id,
+        envelope=bytes(row.envelope),
+        log_index=row.log_index,
+        received_at=row.received_at,
+        acknowledged=row.acknowledged_at is not None,
+        ack_log_index=row.ack_log_index,
+    )
+
+
+async def _delivery(conn: AsyncConnection, device_id: str, message_id: str) -> DeliveryRecord | None:
+    query = _delivery_query().where(
+        and_(deliveries.c.device_id == device_id, deliveries.c.message_id == message_id)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _delivery_record(row)
+
+
+# --- write side --------------------------------------------------------------------------
+
+
+@dataclass
+class WriteTx:
+    """One request's writes inside the writer's batch transaction (its own SAVEPOINT).
+
+    Raising from the job undoes everything the job did, log appends included.
+    """
+
+    conn: AsyncConnection
+    log_size: int
+    postgres: bool
+    appended: list[LogEntryRecord] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    # log
+    async def append_log(self, data: bytes, leaf_hash: bytes, *, at: int) -> int:
+        index = self.log_size
+        await self.conn.execute(
+            insert(log_entries).values(idx=index, data=data, leaf_hash=leaf_hash, created_at=at)
+        )
+        self.log_size += 1
+        self.appended.append(LogEntryRecord(index, data, leaf_hash))
+        return index
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the batch is durably committed (never if this job fails)."""
+        self.after_commit.append(callback)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """PostgreSQL NOTIFY, delivered to every listening process when the batch commits."""
+        if self.postgres:
+            await self.conn.execute(
+                select(func.pg_notify(channel, payload))  # type: ignore[arg-type]
+            )
+
+    # directory
+    async def agency(self, code: str) -> AgencyRecord | None:
+        return await _agency(self.conn, code)
+
+    async def insert_agency(
+        self,
+        *,
+        code: str,
+        country: str,
+        name_vi: str,
+        name_zh: str,
+        root_key: bytes,
+        log_index: int,
+        at: int,
+    ) -> None:
+        await self.conn.execute(
+            insert(agencies).values(
+                code=code,
+                country=country,
+                name_vi=name_vi,
+                name_zh=name_zh,
+                root_key=root_key,
+                log_index=log_index,
+                created_at=at,
+            )
+        )
+
+    async def review_statement_by_hash(self, statement_hash: bytes) -> ReviewStatementRecord | None:
+        query = select(review_statements).where(
+            review_statements.c.statement_hash == statement_hash
+        )
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        return ReviewStatementRecord(
+            row.agency, row.key_id, bytes(row.statement), bytes(row.statement_hash), row.log_index
+        )
+
+    async def insert_review_statement(
+        self,
+        *,
+        agency: str,
+        key_id: str,
+        statement: bytes,
+        statement_hash: bytes,
+        log_index: int,
+        at: int,
+    ) -> None:
+        await self.conn.execute(
+            insert(review_statements).values(
+                agency=agency,
+                key_id=key_id,
+                statement=statement,
+                statement_hash=statement_hash,
+                log_index=log_index,
+                created_at=at,
+            )
+        )
+
+    async def device(self, device_id: str) -> DeviceRecord | None:
+        return await _device(self.conn, device_id)
+
+    async def insert_certificate(
+        self,
+        *,
+        device_id: str,
+        agency: str,
+        certificate: bytes,
+        cert_hash: bytes,
+        signing_key: bytes,
+        encryption_key: bytes,
+        not_before: int,
+        not_after: int,
+        log_index: int,
+        at: int,
+    ) -> None:
+        await self.conn.execute(
+            insert(certificates).values(
+                device_id=device_id,
+                agency=agency,
+                certificate=certificate,
+                cert_hash=cert_hash,
+                signing_key=signing_key,
+                encryption_key=encryption_key,
+                not_before=not_before,
+                not_after=not_after,
+                log_index=log_index,
+                created_at=at,
+            )
+        )
+
+    async def insert_revocation(
+        self, *, device_id: str, revocation: bytes, revocation_hash: bytes, log_index: int, at: int
+    ) -> None:
+        await self.conn.execute(
+            insert(revocations).values(
+                device_id=device_id,
+                revocation=revocation,
+                revocation_hash=revocation_hash,
+                log_index=log_index,
+                created_at=at,
+            )
+        )
+
+    # authentication
+    async def insert_challenge(self, *, challenge: bytes, device_id: str, expires_at: int) -> None:
+        await self.conn.execute(
+            insert(auth_challenges).values(
+                challenge=challenge, device_id=device_id, expires_at=expires_at, used=0
+            )
+        )
+
+    async def challenge(self, challenge: bytes) -> ChallengeRecord | None:
+        query = select(auth_challenges).where(auth_challenges.c.challenge == challenge)
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        return ChallengeRecord(bytes(row.challenge), row.device_id, row.expires_at, bool(row.used))
+
+    async def use_challenge(self, challenge: bytes) -> None:
+        await self.conn.execute(
+            update(auth_challenges).where(auth_challenges.c.challenge == challenge).values(used=1)
+        )
+
+    async def insert_token(
+        self, *, token_hash: bytes, device_id: str, expires_at: int, at: int
+    ) -> None:
+        await self.conn.execute(
+            insert(auth_tokens).values(
+                token_hash=token_hash, device_id=device_id, expires_at=expires_at, created_at=at
+            )
+        )
+
+    async def purge_expired(self, now: int) -> None:
+        """Forget spent and stale challenges and tokens (they were never logged)."""
+        from sqlalchemy import delete
+
+        await self.conn.execute(delete(auth_challenges).where(auth_challenges.c.expires_at < now))
+        await self.conn.execute(delete(auth_tokens).where(auth_tokens.c.expires_at < now))
+
+    # mailbox
+    async def envelope(self, message_id: str) -> EnvelopeRecord | None:
+        return await _envelope(self.conn, message_id)
+
+    async def last_counter(self, sender_device: str) -> int | None:
+        query = select(func.max(envelopes.c.counter)).where(
+            envelopes.c.sender_device == sender_device
+        )
+        return (await self.conn.execute(query)).scalar()
+
+    async def insert_envelope(
+        self,
+        *,
+        message_id: str,
+        envelope_hash: bytes,
+        sender_device: str,
+        counter: int,
+        envelope: bytes,
+        log_index: int,
+        received_at: int,
+        recipients: Sequence[str],
+    ) -> dict[str, int]:
+        """Store the envelope once and queue one delivery per recipient; answer their cursors."""
+        await self.conn.execute(
+            insert(envelopes).values(
+                message_id=message_id,
+                envelope_hash=envelope_hash,
+                sender_device=sender_device,
+                counter=counter,
+                envelope=envelope,
+                size=len(envelope),
+                log_index=log_index,
+                received_at=received_at,
+            )
+        )
+        cursors: dict[str, int] = {}
+        for device_id in recipients:
+            result = await self.conn.execute(
+                insert(deliveries)
+                .values(message_id=message_id, device_id=device_id)
+                .returning(deliveries.c.cursor)
+            )
+            cursors[device_id] = int(result.scalar_one())
+        return cursors
+
+    async def delivery(self, device_id: str, message_id: str) -> DeliveryRecord | None:
+        return await _delivery(self.conn, device_id, message_id)
+
+    async def acknowledge(
+        self, *, device_id: str, message_id: str, log_index: int, at: int
+    ) -> None:
+        await self.conn.execute(
+            update(deliveries)
+            .where(and_(deliveries.c.device_id == device_id, deliveries.c.message_id == message_id))
+            .values(acknowledged_at=at, ack_log_index=log_index)
+        )
+
+
+Job = Callable[[WriteTx], Awaitable[T]]
+CommitListener = Callable[[list[LogEntryRecord]], None]
+
+
+@dataclass
+class _Pending:
+    job: Job[Any]
+    future: asyncio.Future[Any]
+
+
+class Store:
+    """The relay's storage. `open()` then `close()`; use as an async context manager."""
+
+    def __init__(self, url: str, *, connect_args: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.postgres = not is_sqlite(url)
+        self._connect_args = connect_args
+        self.writer: AsyncEngine | None = None
+        self.reader: AsyncEngine | None = None
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[CommitListener] = []
+
+    async def open(self, *, migrate: bool = True) -> None:
+        self.writer, self.reader = create_engines(self.url, connect_args=self._connect_args)
+        if migrate:
+            await upgrade(self.writer)
+        self._task = asyncio.create_task(self._write_loop(), name="liaison-store-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for engine in (self.writer, self.reader):
+            if engine is not None:
+                await engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Called after each committed batch with the log entries it appended, in order."""
+        self._listeners.append(listener)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def write(self, job: Job[T]) -> T:
+        """Run `job` in the next group commit; answer once it is durable.
+
+        Jobs queued together share one transaction (one fsync) but each runs in its own
+        SAVEPOINT, so a refused request changes nothing while its neighbours commit.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(job, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # the whole transaction failed: every job learns it
+                log.exception("store batch commit failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        assert self.writer is not None
+        outcomes: list[tuple[_Pending, WriteTx | None, Any, BaseException | None]] = []
+        async with self.writer.begin() as conn:
+            size_query = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
+            size = int((await conn.execute(size_query)).scalar_one())
+            start = size
+            for pending in batch:
+                tx = WriteTx(conn, size, self.postgres)
+                try:
+                    async with conn.begin_nested():
+                        result = await pending.job(tx)
+                except Exception as exc:
+                    outcomes.append((pending, None, None, exc))
+                    continue
+                size = tx.log_size
+                outcomes.append((pending, tx, result, None))
+            if size != start:
+                await conn.execute(update(log_head).where(log_head.c.id == 1).values(size=size))
+        appended = [entry for _, tx, _, _ in outcomes if tx is not None for entry in tx.appended]
+        if appended:
+            for listener in self._listeners:
+                listener(appended)
+        for pending, tx, result, error in outcomes:
+            if tx is not None:
+                for callback in tx.after_commit:
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("after-commit callback failed")
+            if pending.future.done():
+                continue
+            if error is not None:
+                pending.future.set_exception(error)
+            else:
+                pending.future.set_result(result)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _read(self) -> Any:
+        assert self.reader is not None
+        return self.reader.connect()
+
+    async def agency(self, code: str) -> AgencyRecord | None:
+        async with self._read() as conn:
+            return await _agency(conn, code)
+
+    async def agencies(self) -> list[AgencyRecord]:
+        async with self._read() as conn:
+            rows = (await conn.execute(select(agencies).order_by(agencies.c.code))).all()
+            statements = await _review_statement_bytes(conn, None)
+        return [_agency_record(row, statements.get(row.code, ())) for row in rows]
+
+    async def device(self, device_id: str) -> DeviceRecord | None:
+        async with self._read() as conn:
+            return await _device(conn, device_id)
+
+    async def devices(self, device_ids: Iterable[str]) -> dict[str, DeviceRecord]:
+        async with self._read() as conn:
+            return await _devices(conn, device_ids)
+
+    async def agency_devices(self, agency: str) -> list[DeviceRecord]:
+        query = _device_query().where(certificates.c.agency == agency)
+        async with self._read() as conn:
+            rows = await conn.execute(query.order_by(certificates.c.device_id))
+            return [_device_record(row) for row in rows]
+
+    async def review_statements(self, agency: str) -> list[ReviewStatementRecord]:
+        query = (
+            select(review_statements)
+            .where(review_statements.c.agency == agency)
+            .order_by(review_statements.c.log_index)
+        )
+        async with self._read() as conn:
+            rows = await conn.execute(query)
+            return [
+                ReviewStatementRecord(
+                    r.agency, r.key_id, bytes(r.statement), bytes(r.statement_hash), r.log_index
+                )
+                for r in rows
+            ]
+
+    async def token(self, token_hash: bytes) -> TokenRecord | None:
+        query = (
+            select(auth_tokens.c.device_id, auth_tokens.c.expires_at, revocations.c.device_id)
+            .select_from(
+                auth_tokens.outerjoin(
+                    revocations, revocations.c.device_id == auth_tokens.c.device_id
+                )
+            )
+            .where(auth_tokens.c.token_hash == token_hash)
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return TokenRecord(device_id=row[0], expires_at=row[1], device_revoked=row[2] is not None)
+
+    async def envelope(self, message_id: str) -> EnvelopeRecord | None:
+        async with self._read() as conn:
+            return await _envelope(conn, message_id)
+
+    async def deliveries(
+        self, device_id: str, *, after: int, limit: int, include_acknowledged: bool
+    ) -> list[DeliveryRecord]:
+        """The device's deliveries with cursor > `after`, oldest first, at most `limit`."""
+        query = _delivery_query().where(
+            and_(deliveries.c.device_id == device_id, deliveries.c.cursor > after)
+        )
+        if not include_acknowledged:
+            query = query.where(deliveries.c.acknowledged_at.is_(None))
+        query = query.order_by(deliveries.c.cursor).limit(limit)
+        async with self._read() as conn:
+            return [_delivery_record(row) for row in await conn.execute(query)]
+
+    async def delivery(self, device_id: str, message_id: str) -> DeliveryRecord | None:
+        async with self._read() as conn:
+            return await _delivery(conn, device_id, message_id)
+
+    async def log_size(self) -> int:
+        query = select(log_head.c.size).where(log_head.c.id == 1)
+        async with self._read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def leaf_hashes(self, start: int, end: int | None = None) -> list[bytes]:
+        """Leaf hashes of entries start ≤ index < end, in index order."""
+        query = select(log_entries.c.leaf_hash).where(log_entries.c.idx >= start)
+        if end is not None:
+            query = query.where(log_entries.c.idx < end)
+        async with self._read() as conn:
+            return [bytes(h) for (h,) in await conn.execute(query.order_by(log_entries.c.idx))]
+
+    async def log_entries(self, start: int, end: int) -> list[LogEntryRecord]:
+        query = (
+            select(log_entries)
+            .where(and_(log_entries.c.idx >= start, log_entries.c.idx < end))
+            .order_by(log_entries.c.idx)
+        )
+        async with self._read() as conn:
+            return [
+                LogEntryRecord(row.idx, bytes(row.data), bytes(row.leaf_hash))
+                for row in await conn.execute(query)
+            ]

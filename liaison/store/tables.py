@@ -1,0 +1,136 @@
+"""The relay's database tables (SQLAlchemy Core); Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+# One row (id = 1) holding the log size: every append locks it (SELECT ... FOR UPDATE on
+# PostgreSQL; SQLite has a single writer), so all processes see one order.
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("country", String(2), nullable=False),
+    Column("name_vi", Text, nullable=False),
+    Column("name_zh", Text, nullable=False),
+    Column("root_key", LargeBinary, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+review_statements = Table(
+    "review_statements",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("agency", String(64), ForeignKey("agencies.code"), nullable=False),
+    Column("key_id", String(128), nullable=False),
+    Column("statement", LargeBinary, nullable=False),
+    Column("statement_hash", LargeBinary, nullable=False, unique=True),
+    Column("log_index", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_review_statements_agency", review_statements.c.agency)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("device_id", String(200), primary_key=True),
+    Column("agency", String(64), ForeignKey("agencies.code"), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("cert_hash", LargeBinary, nullable=False, unique=True),
+    Column("signing_key", LargeBinary, nullable=False),
+    Column("encryption_key", LargeBinary, nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_certificates_agency", certificates.c.agency)
+
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("device_id", String(200), ForeignKey("certificates.device_id"), primary_key=True),
+    Column("revocation", LargeBinary, nullable=False),
+    Column("revocation_hash", LargeBinary, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+auth_challenges = Table(
+    "auth_challenges",
+    metadata,
+    Column("challenge", LargeBinary, primary_key=True),
+    Column("device_id", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used", Integer, nullable=False, server_default="0"),
+)
+
+# Tokens are stored as SHA-256 of the bearer value, so a database dump lends no session.
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("device_id", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+envelopes = Table(
+    "envelopes",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("envelope_hash", LargeBinary, nullable=False, unique=True),
+    Column("sender_device", String(200), nullable=False),
+    Column("counter", BigInteger, nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    UniqueConstraint("sender_device", "counter", name="uq_envelopes_sender_counter"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("cursor", Serial, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), ForeignKey("envelopes.message_id"), nullable=False),
+    Column("device_id", String(200), nullable=False),
+    Column("acknowledged_at", BigInteger, nullable=True),
+    Column("ack_log_index", BigInteger, nullable=True),
+    UniqueConstraint("device_id", "message_id", name="uq_deliveries_device_message"),
+)
+Index("ix_deliveries_device_cursor", deliveries.c.device_id, deliveries.c.cursor)
