@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import rfc8785
-from nacl.bindings import crypto_generichash_blake2b_salt_personal
+from nacl._sodium import ffi, lib
 
 from crypto.errors import MalformedError
 
@@ -86,9 +87,25 @@ def parse_canonical_json(data: bytes) -> dict[str, Any]:
         raise MalformedError("not UTF-8 JSON") from exc
     if not isinstance(obj, dict):
         raise MalformedError("expected a JSON object")
-    if canonical_json(obj) != data:
+    if not _is_canonical_ascii(obj, data) and canonical_json(obj) != data:
         raise MalformedError("not in canonical form (RFC 8785, NFC)")
     return obj
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{16}")
+
+
+def _is_canonical_ascii(obj: dict[str, Any], data: bytes) -> bool:
+    """Fast path, equivalent to comparing with canonical_json, for pure-ASCII input.
+
+    For ASCII text, NFC is the identity, UTF-16 key order is code-point order, and the standard
+    library's compact sorted output escapes exactly as RFC 8785 does. Any run of 16 digits goes
+    the slow way, which enforces the I-JSON integer range. A test checks the equivalence.
+    """
+    if not data.isascii() or _LONG_NUMBER.search(data):
+        return False
+    fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return fast.encode("ascii") == data
 
 
 def b64e(data: bytes) -> str:
@@ -114,16 +131,34 @@ def frame(*parts: bytes) -> bytes:
     return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 
 
+def blake2b(data: bytes, *, size: int = HASH_SIZE, key: bytes = b"") -> bytes:
+    """libsodium's BLAKE2b (crypto_generichash), keyed when `key` is given.
+
+    Called through PyNaCl's own cffi handle: the public wrapper
+    (nacl.bindings.crypto_generichash_blake2b_salt_personal, same output, checked by a test)
+    spends several times longer validating arguments than hashing, and envelopes hash a lot.
+    """
+    if not 16 <= size <= 64 or len(key) > 64:
+        raise ValueError("BLAKE2b digest 16..64 bytes, key at most 64 bytes")
+    out = ffi.new("unsigned char[]", size)
+    rc = lib.crypto_generichash_blake2b_salt_personal(
+        out, size, data, len(data), key, len(key), ffi.NULL, ffi.NULL
+    )
+    if rc != 0:
+        raise RuntimeError("crypto_generichash failed")
+    return bytes(ffi.buffer(out, size))
+
+
 def labelled_hash(label: bytes, *parts: bytes, size: int = HASH_SIZE) -> bytes:
     """BLAKE2b-`size` (unkeyed) of frame(label, *parts)."""
-    return bytes(crypto_generichash_blake2b_salt_personal(frame(label, *parts), digest_size=size))
+    return blake2b(frame(label, *parts), size=size)
 
 
 def derive_key(key: bytes, label: bytes, *parts: bytes, size: int = HASH_SIZE) -> bytes:
-    """BLAKE2b-`size` keyed with `key` (16..64 bytes) over frame(label, *parts)."""
-    return bytes(
-        crypto_generichash_blake2b_salt_personal(frame(label, *parts), digest_size=size, key=key)
-    )
+    """BLAKE2b-`size` keyed with `key` (32..64 bytes) over frame(label, *parts)."""
+    if len(key) < 32:
+        raise ValueError("derivation keys are at least 32 bytes")
+    return blake2b(frame(label, *parts), size=size, key=key)
 
 
 def signed_message(label: bytes, payload: bytes) -> bytes:

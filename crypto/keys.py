@@ -34,7 +34,7 @@ def default_rng(n: int) -> bytes:
     return bytes(nacl.utils.random(n))
 
 
-def _draw(rng: Rng | None, n: int) -> bytes:
+def draw_random(rng: Rng | None, n: int) -> bytes:
     out = (rng or default_rng)(n)
     if not isinstance(out, bytes) or len(out) != n:
         raise ValueError("rng returned the wrong number of bytes")
@@ -56,7 +56,7 @@ class DeviceKeys:
 
     @classmethod
     def generate(cls, rng: Rng | None = None) -> DeviceKeys:
-        return cls(SigningKey(_draw(rng, 32)), PrivateKey(_draw(rng, 32)))
+        return cls(SigningKey(draw_random(rng, 32)), PrivateKey(draw_random(rng, 32)))
 
     @property
     def signing_public(self) -> bytes:
@@ -84,7 +84,7 @@ class RootKey:
 
     @classmethod
     def generate(cls, rng: Rng | None = None) -> RootKey:
-        return cls(SigningKey(_draw(rng, 32)))
+        return cls(SigningKey(draw_random(rng, 32)))
 
     @property
     def public(self) -> bytes:
@@ -106,7 +106,7 @@ class ReviewKeyPair:
 
     @classmethod
     def generate(cls, rng: Rng | None = None) -> ReviewKeyPair:
-        return cls(PrivateKey(_draw(rng, 32)))
+        return cls(PrivateKey(draw_random(rng, 32)))
 
     @property
     def public(self) -> bytes:
