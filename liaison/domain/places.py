@@ -1,0 +1,76 @@
+"""Border gate pairs and places (gate, border marker, named point) from liaison/data/gates.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+
+from liaison.domain._data import load
+
+VN_ZONE = "Asia/Ho_Chi_Minh"
+CN_ZONE = "Asia/Shanghai"
+SIDES = ("vn", "cn")
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    open: time
+    close: time
+
+
+@dataclass(frozen=True)
+class GateSide:
+    """One side's crossing of a gate pair: names by language, province, zone, known hours."""
+
+    names: Mapping[str, str]
+    unverified: frozenset[str]
+    province: Mapping[str, str]
+    tz: str
+    hours: OpeningHours | None
+
+    def name(self, language: str) -> str:
+        lang = language[:2]
+        return self.names.get(lang) or self.names["en"]
+
+    def name_verified(self, language: str) -> bool:
+        return language[:2] not in self.unverified
+
+
+@dataclass(frozen=True)
+class GatePair:
+    id: str
+    status: str
+    vn: GateSide
+    cn: GateSide
+
+    def side(self, side: str) -> GateSide:
+        return self.vn if side == "vn" else self.cn
+
+
+def _hours(raw: Mapping[str, str] | None) -> OpeningHours | None:
+    if raw is None:
+        return None
+    return OpeningHours(time.fromisoformat(raw["open"]), time.fromisoformat(raw["close"]))
+
+
+def _side(raw: Mapping[str, object]) -> GateSide:
+    return GateSide(
+        names=dict(raw["names"]),  # type: ignore[call-overload]
+        unverified=frozenset(raw.get("unverified", ())),  # type: ignore[call-overload]
+        province=dict(raw["province"]),  # type: ignore[call-overload]
+        tz=str(raw["tz"]),
+        hours=_hours(raw.get("hours")),  # type: ignore[arg-type]
+    )
+
+
+def gate_pairs() -> dict[str, GatePair]:
+    """Every gate pair of the data file, by id, in file order."""
+    return {
+        raw["id"]: GatePair(raw["id"], raw.get("status", ""), _side(raw["vn"]), _side(raw["cn"]))
+        for raw in load("gates")["gate_pairs"]
+    }
+
+
+def gate_pair(gate_id: str) -> GatePair | None:
+    return gate_pairs().get(gate_id)

@@ -1,0 +1,75 @@
+"""Dates and times through Babel: official date styles, 24-hour clock, both border time zones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+
+from liaison.i18n import N_, gettext_for
+
+VN_ZONE = "Asia/Ho_Chi_Minh"
+CN_ZONE = "Asia/Shanghai"
+# Every date-time is shown in both zones, Vietnam first, whatever zone it was entered in.
+ZONE_LABELS = {VN_ZONE: N_("Vietnam time"), CN_ZONE: N_("Beijing time")}
+
+# Official styles: "ngày 3 tháng 12 năm 2026" / "2026年12月3日" / "3 December 2026"; 24-hour clock.
+_DATE_PATTERNS = {"vi": "'ngày' d 'tháng' M 'năm' y", "zh_Hans_CN": "y年M月d日", "en": "d MMMM y"}
+_DATETIME_PATTERNS = {
+    "vi": "HH 'giờ' mm 'ngày' d 'tháng' M 'năm' y",
+    "zh_Hans_CN": "y年M月d日 HH:mm",
+    "en": "d MMMM y HH:mm",
+}
+_YEAR_PATTERNS = {"vi": "'năm' y", "zh_Hans_CN": "y年", "en": "y"}
+
+
+def _locale(language: str) -> str:
+    return {"zh": "zh_Hans_CN"}.get(language, language)
+
+
+def format_official_date(value: date, language: str) -> str:
+    """`value` in the language's official style (never a bare numeric date)."""
+    locale = _locale(language)
+    return format_date(value, _DATE_PATTERNS[locale], locale=locale)
+
+
+def format_local_datetime(moment: datetime, zone: str, language: str) -> str:
+    """`moment` (aware) as wall-clock time in `zone`, official date style, 24-hour clock."""
+    locale = _locale(language)
+    return format_datetime(
+        moment, _DATETIME_PATTERNS[locale], tzinfo=ZoneInfo(zone), locale=locale
+    )
+
+
+def format_both_zones(moment: datetime, language: str) -> str:
+    """`moment` in Vietnam and in China time, each with its label and zone name."""
+    locale = _locale(language)
+    parts = []
+    for zone in (VN_ZONE, CN_ZONE):
+        label = gettext_for(locale, ZONE_LABELS[zone])
+        parts.append(f"{format_local_datetime(moment, zone, locale)} ({label}, {zone})")
+    return " / ".join(parts)
+
+
+def parse_utc(value: Mapping[str, Any] | int) -> datetime:
+    """An aware UTC datetime from a DATETIME mapping or unix seconds."""
+    if isinstance(value, int):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    return datetime.strptime(str(value["utc"]), "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=timezone.utc
+    )
+
+
+def format_partial_date(value: Mapping[str, Any], language: str) -> str:
+    """A person's date: full date or year only, marked when estimated."""
+    locale = _locale(language)
+    if "date" in value:
+        text = format_official_date(date.fromisoformat(value["date"]), locale)
+    else:
+        text = format_date(date(int(value["year"]), 1, 1), _YEAR_PATTERNS[locale], locale=locale)
+    if value.get("estimated"):
+        text = gettext_for(locale, N_("{date} (estimated)")).format(date=text)
+    return text

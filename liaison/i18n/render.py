@@ -1,0 +1,330 @@
+"""Rendering of a notice as terminal text or printable HTML in vi, zh_Hans_CN, en or both."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from babel.numbers import format_decimal
+
+from liaison.domain.agencies import agency, reason_codes
+from liaison.domain.fields import (
+    COUNT_DIMENSIONS,
+    TEXT_LANGUAGES,
+    AgencyCode,
+    Attachment,
+    Block,
+    Bool,
+    Choice,
+    Counts,
+    DateTime,
+    Field,
+    Int,
+    ListOf,
+    NoticeError,
+    Number,
+    PartialDate,
+    Place,
+    ReasonCode,
+    Text,
+)
+from liaison.domain.notices import HANDLING_CODES, HEADER_FIELDS, SEX, Notice
+from liaison.domain.places import gate_pair
+from liaison.i18n import N_, gettext_for
+from liaison.i18n.dates import format_both_zones, format_partial_date, parse_utc
+
+RENDER_LANGUAGES = ("vi", "zh_Hans_CN", "en", "both")
+# Autonyms head each half of a bilingual rendering; they are the same in every language.
+AUTONYMS = {"vi": "Tiếng Việt", "zh_Hans_CN": "中文", "en": "English"}
+TRANSLITERATION_MARK = "音"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a rendering: a label, a value (None for a section heading), its depth.
+
+    `text_lang` is set when the value is free text as written (shown with `lang_note`).
+    """
+
+    depth: int
+    label: str
+    value: str | None
+    text_lang: str | None = None
+    lang_note: str | None = None
+
+
+def _languages(lang: str) -> tuple[str, ...]:
+    normal = {"zh": "zh_Hans_CN"}.get(lang, lang)
+    if normal == "both":
+        return ("vi", "zh_Hans_CN")
+    if normal not in RENDER_LANGUAGES:
+        raise NoticeError(
+            "bad_language", N_("Unknown language {language}: use vi, zh, en or both"),
+            language=lang,
+        )
+    return (normal,)
+
+
+def handling_banner(code: str, lang: str = "both") -> list[str]:
+    """The handling code in Vietnamese and Chinese (and English for an English rendering)."""
+    locales = ("vi", "zh_Hans_CN", "en") if lang == "en" else ("vi", "zh_Hans_CN")
+    return [
+        gettext_for(locale, N_("HANDLING {code}: {meaning}")).format(
+            code=code, meaning=gettext_for(locale, HANDLING_CODES[code])
+        )
+        for locale in locales
+    ]
+
+
+class _Renderer:
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+        self.rows: list[Row] = []
+
+    def t(self, message: str) -> str:
+        return gettext_for(self.locale, message)
+
+    def add(self, depth: int, label: str, value: str | None, **kw: Any) -> None:
+        self.rows.append(Row(depth, label, value, **kw))
+
+    def notice(self, notice: Notice, meta: Mapping[str, Any] | None) -> list[Row]:
+        self.add(0, self.t(N_("Notice")), self.t(notice.spec().label))
+        if meta:
+            for key, label in (
+                ("message_id", N_("Message id")),
+                ("sender", N_("Sender")),
+                ("sent_at", N_("Sent at")),
+                ("received_at", N_("Received at")),
+            ):
+                if key in meta and meta[key] is not None:
+                    value = meta[key]
+                    if key.endswith("_at"):
+                        value = format_both_zones(parse_utc(value), self.locale)
+                    self.add(0, self.t(label), str(value))
+        self.fields(HEADER_FIELDS, notice.header, 0)
+        self.add(0, self.t(N_("Content")), None)
+        self.fields(notice.spec().fields, notice.fields, 1)
+        return self.rows
+
+    def fields(self, spec: tuple[Field, ...], value: Mapping[str, Any], depth: int) -> None:
+        for f in spec:
+            if f.name in value:
+                self.field(f, value[f.name], depth)
+
+    def field(self, f: Field, value: Any, depth: int) -> None:
+        label = self.t(f.label)
+        kind = f.kind
+        if isinstance(kind, ListOf):
+            if not value:
+                self.add(depth, label, self.t(N_("none")))
+            for i, item in enumerate(value, 1):
+                item_label = f"{label} ({i}/{len(value)})"
+                self.value(kind.item, item, depth, item_label, f.name)
+            return
+        self.value(kind, value, depth, label, f.name)
+
+    def value(self, kind: Any, value: Any, depth: int, label: str, name: str) -> None:
+        t = self.t
+        if isinstance(kind, Block) and not isinstance(kind, Attachment):
+            self.add(depth, label, None)
+            self.fields(kind.fields, value, depth + 1)
+        elif isinstance(kind, Text):
+            self.text(depth, label, value)
+        elif isinstance(kind, Place):
+            self.place(depth, label, value)
+        elif isinstance(kind, Counts):
+            self.add(depth, label, None)
+            for dimension, table in value.items():
+                for category, count in table.items():
+                    shown = self.category(dimension, category)
+                    self.add(depth + 1, f"{t(COUNT_DIMENSIONS[dimension])}: {shown}",
+                             format_decimal(count, locale=self.locale))
+        elif isinstance(kind, ReasonCode):
+            names = reason_codes().get(value, {})
+            self.add(depth, label, f"{names.get(self.locale[:2]) or names.get('en', value)}")
+        elif name == "handling":
+            self.add(depth, label, f"{value} — {t(HANDLING_CODES[value])}")
+        elif isinstance(kind, Choice):
+            self.add(depth, label, t(kind.choices[value]))
+        elif isinstance(kind, AgencyCode):
+            self.add(depth, label, self.agency(value))
+        elif isinstance(kind, DateTime):
+            self.add(depth, label, format_both_zones(parse_utc(value), self.locale))
+        elif isinstance(kind, PartialDate):
+            self.add(depth, label, format_partial_date(value, self.locale))
+        elif isinstance(kind, Bool):
+            self.add(depth, label, t(N_("yes")) if value else t(N_("no")))
+        elif isinstance(kind, Int | Number):
+            self.add(depth, label, format_decimal(value, locale=self.locale))
+        elif isinstance(kind, Attachment):
+            self.add(depth, label, t(N_("{filename} ({media_type}, {size} bytes, SHA-256 {sha256})"))
+                     .format(filename=value["filename"], media_type=value["media_type"],
+                             size=format_decimal(value["size"], locale=self.locale),
+                             sha256=value["sha256"]))
+        elif name == "name_zh":
+            self.add(depth, label, f"{value} ({TRANSLITERATION_MARK})")
+        else:
+            self.add(depth, label, str(value))
+
+    def text(self, depth: int, label: str, value: Mapping[str, str]) -> None:
+        note = self.t(N_("as written, in {language}")).format(
+            language=self.t(TEXT_LANGUAGES[value["lang"]])
+        )
+        self.add(depth, label, value["text"], text_lang=value["lang"], lang_note=note)
+
+    def agency(self, code: str) -> str:
+        entry = agency(code)
+        if entry is None:
+            return code
+        name = entry.name(self.locale)
+        if not entry.name_verified(self.locale):
+            name = f"{name} [{self.t(N_('name unverified'))}]"
+        return f"{name} ({code})"
+
+    def category(self, dimension: str, category: str) -> str:
+        if dimension == "sex" and category in SEX:
+            return self.t(SEX[category])
+        if dimension == "gate":
+            pair = gate_pair(category)
+            if pair is not None:
+                return f"{self.gate_name(pair.vn)} – {self.gate_name(pair.cn)}"
+        return category
+
+    def gate_name(self, side: Any) -> str:
+        name = side.name(self.locale)
+        if not side.name_verified(self.locale):
+            name = f"{name} [{self.t(N_('name unverified'))}]"
+        return name
+
+    def place(self, depth: int, label: str, value: Mapping[str, Any]) -> None:
+        t = self.t
+        if value["kind"] == "gate":
+            pair = gate_pair(value["gate"])
+            if pair is None:
+                self.add(depth, label, value["gate"])
+                return
+            lang = self.locale[:2]
+            shown = t(N_("Border gate pair {vn} ({vn_province}) – {cn} ({cn_province})")).format(
+                vn=self.gate_name(pair.vn), vn_province=pair.vn.province.get(lang, ""),
+                cn=self.gate_name(pair.cn), cn_province=pair.cn.province.get(lang, ""),
+            )
+            if "side" in value:
+                shown += f"; {t(N_('Vietnamese side') if value['side'] == 'vn' else N_('Chinese side'))}"
+            self.add(depth, label, shown)
+            for side in (pair.vn, pair.cn):
+                if side.hours is not None:
+                    zone_label = t(N_("Vietnam time") if side.tz.endswith("Minh") else N_("Beijing time"))
+                    self.add(depth + 1, t(N_("Opening hours")), t(
+                        N_("{gate}: {open}–{close} {zone}")).format(
+                        gate=self.gate_name(side), open=side.hours.open.strftime("%H:%M"),
+                        close=side.hours.close.strftime("%H:%M"), zone=zone_label))
+        elif value["kind"] == "marker":
+            self.add(depth, label, t(N_("Border marker No. {number}")).format(
+                number=value["number"]))
+            if "note" in value:
+                self.text(depth + 1, t(N_("Note")), value["note"])
+        else:
+            self.text(depth, label, value["name"])
+            if "lat" in value:
+                self.add(depth + 1, t(N_("Coordinates")), f"{value['lat']}, {value['lon']}")
+
+
+def notice_rows(notice: Notice, locale: str, meta: Mapping[str, Any] | None = None) -> list[Row]:
+    """The rows of `notice` in one catalogue language, in catalogue field order."""
+    return _Renderer(locale).notice(notice, meta)
+
+
+def _text_value(row: Row, indent: str) -> str:
+    if row.value is None:
+        return ""
+    lines = row.value.split("\n")
+    pad = "\n" + indent + "    "
+    value = pad.join(lines) if len(lines) > 1 else lines[0]
+    if row.text_lang is not None:
+        value = f"«{value}» [{row.lang_note}]"
+    return value
+
+
+def render_text(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | None = None) -> str:
+    """The notice as terminal text; `both` gives Vietnamese then Chinese, same field order."""
+    out: list[str] = []
+    rule = "!" * 72
+    out.append(rule)
+    out.extend(f"!! {line}" for line in handling_banner(notice.handling, lang))
+    out.append(rule)
+    for locale in _languages(lang):
+        out.append("")
+        out.append(f"=== {AUTONYMS[locale]} ===")
+        for row in notice_rows(notice, locale, message_meta):
+            indent = "  " * row.depth
+            if row.value is None:
+                out.append(f"{indent}{row.label}:")
+            else:
+                out.append(f"{indent}{row.label}: {_text_value(row, indent)}")
+    return "\n".join(out) + "\n"
+
+
+_CSS = """
+body { font-family: "Noto Sans", "Noto Sans SC", "Microsoft YaHei", sans-serif; margin: 1.5cm; }
+.handling { border: 3px solid #a00; padding: .5em 1em; font-weight: bold; font-size: 1.15em; }
+.handling.H0 { border-color: #555; }
+table.notice { border-collapse: collapse; width: 100%; margin-top: 1em; }
+table.notice td, table.notice th { border: 1px solid #999; padding: .25em .5em;
+  vertical-align: top; text-align: left; }
+td.label { font-weight: bold; width: 18%; }
+tr.section td.label { background: #eee; }
+.d1 { padding-left: 1.5em !important; } .d2 { padding-left: 3em !important; }
+.d3 { padding-left: 4.5em !important; }
+.free { white-space: pre-wrap; } .lang { color: #555; font-size: .85em; }
+@media print { body { margin: 1cm; } }
+"""
+
+
+def _html_cells(row: Row) -> str:
+    label = f'<td class="label d{row.depth}">{html.escape(row.label)}</td>'
+    if row.value is None:
+        return label + "<td></td>"
+    if row.text_lang is not None:
+        value = (
+            f'<span class="free" lang="{row.text_lang}">{html.escape(row.value)}</span> '
+            f'<span class="lang">[{html.escape(row.lang_note or "")}]</span>'
+        )
+    else:
+        value = html.escape(row.value)
+    return f"{label}<td>{value}</td>"
+
+
+def render_html(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | None = None) -> str:
+    """The notice as a printable HTML page; `both` puts Vietnamese and Chinese side by side."""
+    locales = _languages(lang)
+    page_lang = "vi" if len(locales) > 1 else locales[0].replace("_Hans_CN", "-Hans-CN")
+    title = " / ".join(gettext_for(loc, notice.spec().label) for loc in locales)
+    columns = [notice_rows(notice, loc, message_meta) for loc in locales]
+    out = [
+        "<!DOCTYPE html>",
+        f'<html lang="{page_lang}">',
+        '<head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head>",
+        "<body>",
+        f'<div class="handling {notice.handling}">',
+    ]
+    out.extend(f"<div>{html.escape(line)}</div>" for line in handling_banner(notice.handling, lang))
+    out.append("</div>")
+    out.append(f"<h1>{html.escape(title)}</h1>")
+    out.append('<table class="notice">')
+    head = "".join(
+        f'<th colspan="2" lang="{loc.replace("_Hans_CN", "-Hans")}">{AUTONYMS[loc]}</th>'
+        for loc in locales
+    )
+    out.append(f"<thead><tr>{head}</tr></thead><tbody>")
+    for rows in zip(*columns, strict=True):
+        cls = ' class="section"' if rows[0].value is None else ""
+        out.append(f"<tr{cls}>" + "".join(_html_cells(r) for r in rows) + "</tr>")
+    out.append("</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
