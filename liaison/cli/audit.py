@@ -1,0 +1,58 @@
+"""`liaison audit verify`: catch a server that rewrites, drops or reorders its log."""
+
+from __future__ import annotations
+
+import argparse
+
+from liaison.client import audit as audit_ops
+from liaison.client.console import (
+    add_home_option,
+    add_json_option,
+    add_server_option,
+    command,
+    home_from_args,
+    print_json,
+    run,
+    with_api,
+)
+from liaison.i18n import _
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "audit", help=_("Check the server's log"), description=_("Check the server's log")
+    )
+    group = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = group.add_parser(
+        "verify",
+        help=_("Check the log is consistent with the stored checkpoint and holds every message"),
+    )
+    add_server_option(verify)
+    add_home_option(verify)
+    add_json_option(verify)
+    verify.set_defaults(func=cmd_verify)
+
+
+@command
+def cmd_verify(args: argparse.Namespace) -> int:
+    from liaison.cli import CommandError
+
+    home = home_from_args(args)
+    report = run(with_api(home.server_url(args.server), lambda api: audit_ops.verify(home, api)))
+    if args.json:
+        print_json(report.to_dict())
+    elif report.ok:
+        print(
+            _(
+                "Log verified: size {size}, consistent with the stored checkpoint (size {old}); "
+                "{count} messages included."
+            ).format(
+                size=report.checkpoint_size, old=report.previous_size, count=report.messages_checked
+            )
+        )
+    if not report.ok:
+        raise CommandError(
+            _("The server's log failed the audit:") + "\n  " + "\n  ".join(report.problems),
+            code="audit_failed",
+        )
+    return 0

@@ -1,0 +1,265 @@
+"""`liaison send`, `inbox`, `read`, `ack`, `watch`: the officer's encrypted mailbox."""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime
+
+from liaison.client import messages as message_ops
+from liaison.client.console import (
+    add_home_option,
+    add_json_option,
+    add_server_option,
+    command,
+    describe,
+    home_from_args,
+    print_json,
+    read_input,
+    run,
+    with_api,
+)
+from liaison.client.errors import ClientError
+from liaison.client.payload import Payload
+from liaison.i18n import _, current_language
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    send = subparsers.add_parser("send", help=_("Encrypt, sign and send a message"))
+    send.add_argument(
+        "--to",
+        action="append",
+        required=True,
+        metavar="CODE[/OFFICER]",
+        help=_("Recipient agency, or one officer of it; repeat for several"),
+    )
+    content = send.add_mutually_exclusive_group(required=True)
+    content.add_argument("--text", help=_("Message text"))
+    content.add_argument("--file", metavar="F", help=_("File whose content is sent"))
+    add_server_option(send)
+    add_home_option(send)
+    add_json_option(send)
+    send.set_defaults(func=cmd_send)
+
+    inbox = subparsers.add_parser("inbox", help=_("Fetch and list received messages"))
+    inbox.add_argument(
+        "--offline",
+        action="store_true",
+        help=_("List the local cache without contacting the server"),
+    )
+    inbox.add_argument(
+        "--unacknowledged", action="store_true", help=_("Only messages not acknowledged yet")
+    )
+    add_server_option(inbox)
+    add_home_option(inbox)
+    add_json_option(inbox)
+    inbox.set_defaults(func=cmd_inbox)
+
+    read = subparsers.add_parser("read", help=_("Verify, decrypt and show a message"))
+    read.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
+    read.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help=_("Write the content to FILE instead of the terminal"),
+    )
+    add_server_option(read)
+    add_home_option(read)
+    add_json_option(read)
+    read.set_defaults(func=cmd_read)
+
+    ack = subparsers.add_parser("ack", help=_("Acknowledge a received message"))
+    ack.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
+    add_server_option(ack)
+    add_home_option(ack)
+    add_json_option(ack)
+    ack.set_defaults(func=cmd_ack)
+
+    watch = subparsers.add_parser("watch", help=_("Show messages as they arrive"))
+    watch.add_argument("--count", type=int, default=None, help=_("Stop after this many messages"))
+    add_server_option(watch)
+    add_home_option(watch)
+    add_json_option(watch)
+    watch.set_defaults(func=cmd_watch)
+
+
+def format_time(timestamp: Any) -> str:
+    if not isinstance(timestamp, int):
+        return str(timestamp or "")
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    try:
+        return format_datetime(moment, "medium", tzinfo=UTC, locale=current_language()) + " UTC"
+    except (ValueError, LookupError):
+        return moment.isoformat()
+
+
+@command
+def cmd_send(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    if args.file is not None:
+        data = read_input(args.file)
+        mime = mimetypes.guess_type(args.file)[0] or "application/octet-stream"
+        if mime == "text/plain":
+            mime = "text/plain; charset=utf-8"
+        payload = Payload(mime, data, Path(args.file).name)
+    else:
+        payload = Payload.text(args.text)
+    sent = run(
+        with_api(
+            home.server_url(args.server),
+            lambda api: message_ops.send(home, api, args.to, payload),
+        )
+    )
+    if args.json:
+        print_json(
+            {
+                "message_id": sent.message_id,
+                "log_index": sent.log_index,
+                "recipients": list(sent.recipients),
+                "review_agencies": list(sent.review_agencies),
+            }
+        )
+    else:
+        print(
+            _("Sent {id} to {count} devices (log entry {index}).").format(
+                id=sent.message_id, count=len(sent.recipients), index=sent.log_index
+            )
+        )
+    return 0
+
+
+@command
+def cmd_inbox(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    if not args.offline:
+        run(with_api(home.server_url(args.server), lambda api: message_ops.sync(home, api)))
+    records = message_ops.inbox(home, include_acknowledged=not args.unacknowledged)
+    if args.json:
+        print_json(records)
+        return 0
+    if not records:
+        print(_("No messages."))
+    for record in records:
+        flags = record.get("status", "")
+        if record.get("acknowledged"):
+            flags += ", " + _("acknowledged")
+        print(
+            f"{record['message_id']}  {format_time(record.get('sent_at'))}  "
+            f"{record.get('sender_device', '?')}  [{flags}]"
+        )
+    return 0
+
+
+async def _read_with_sync(home: Any, api: Any, message_id: str) -> message_ops.OpenedMessage:
+    try:
+        home.find_message(message_id)
+    except ClientError:
+        await message_ops.sync(home, api)
+    return await message_ops.read(home, api, message_id)
+
+
+def _show(message: message_ops.OpenedMessage, *, output: str | None, as_json: bool) -> None:
+    payload = message.payload
+    names = message.sender_names
+    sender = names.get(current_language()[:2]) or names.get("vi") or message.sender_device
+    if output:
+        Path(output).write_bytes(payload.body)
+    if as_json:
+        value: dict[str, Any] = {
+            "message_id": message.message_id,
+            "sender_device": message.sender_device,
+            "sender_names": names,
+            "sent_at": message.sent_at,
+            "log_index": message.log_index,
+            "recipients": list(message.recipients),
+            "content_type": payload.content_type,
+            "filename": payload.filename,
+        }
+        if payload.is_text and not output:
+            value["text"] = payload.as_text()
+        print_json(value)
+        return
+    print(_("From: {name} ({device})").format(name=sender, device=message.sender_device))
+    print(_("Sent: {time}").format(time=format_time(message.sent_at)))
+    print(_("Message: {id}").format(id=message.message_id))
+    if output:
+        print(
+            _("Content ({type}) written to {path}.").format(type=payload.content_type, path=output)
+        )
+    elif payload.is_text:
+        print()
+        print(payload.as_text())
+    else:
+        print(
+            _("Content of type {type}, {size} bytes: use -o FILE to save it.").format(
+                type=payload.content_type, size=len(payload.body)
+            )
+        )
+    sys.stdout.flush()
+
+
+@command
+def cmd_read(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    message = run(
+        with_api(
+            home.server_url(args.server),
+            lambda api: _read_with_sync(home, api, args.message_id),
+        )
+    )
+    _show(message, output=args.output, as_json=args.json)
+    return 0
+
+
+@command
+def cmd_ack(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    result = run(
+        with_api(
+            home.server_url(args.server), lambda api: message_ops.ack(home, api, args.message_id)
+        )
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            _("Message {id} acknowledged (log entry {index}).").format(
+                id=result["message_id"], index=result["log_index"]
+            )
+        )
+    return 0
+
+
+@command
+def cmd_watch(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    home.passphrase()  # ask before waiting, not when the first message arrives
+
+    def deliver(record: dict[str, Any], result: Any) -> None:
+        if isinstance(result, ClientError):
+            print(
+                _("Message {id} refused: {reason}").format(
+                    id=record["message_id"], reason=describe(result)
+                ),
+                flush=True,
+            )
+            return
+        _show(result, output=None, as_json=args.json)
+        if not args.json:
+            print("-" * 40, flush=True)
+
+    def ready() -> None:
+        print(_("Watching for messages (Ctrl-C to stop)..."), file=sys.stderr, flush=True)
+
+    run(
+        with_api(
+            home.server_url(args.server),
+            lambda api: message_ops.watch(home, api, deliver, count=args.count, on_ready=ready),
+        )
+    )
+    return 0

@@ -1,0 +1,152 @@
+"""`liaison officer`: create a device's keys and request, then activate its certificate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from liaison.client import officer as officer_ops
+from liaison.client.console import (
+    add_home_option,
+    add_json_option,
+    add_server_option,
+    command,
+    home_from_args,
+    print_json,
+    read_input,
+    run,
+    with_api,
+    write_output,
+)
+from liaison.i18n import _
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "officer",
+        help=_("Officer device: keys, certificate request, activation"),
+        description=_("Officer device: keys, certificate request, activation"),
+    )
+    group = parser.add_subparsers(dest="officer_command", metavar="ACTION", required=True)
+
+    init = group.add_parser("init", help=_("Create this device's keys and a certificate request"))
+    init.add_argument("--agency", required=True, help=_("Code of the officer's agency"))
+    init.add_argument(
+        "--name", required=True, help=_("Officer's name as on the ID document (Latin script)")
+    )
+    init.add_argument("--name-vi", help=_("Name shown in Vietnamese (default: --name)"))
+    init.add_argument("--name-zh", help=_("Name shown in Chinese (default: --name)"))
+    init.add_argument(
+        "--officer-id",
+        help=_("Short id used in addresses like VN-QN-CA/nguyen.van.an (default: from the name)"),
+    )
+    init.add_argument("--device", help=_("Device name, lower-case (default: random)"))
+    add_server_option(init, required=True)
+    init.add_argument(
+        "-o", "--output", required=True, metavar="REQUEST", help=_("Request file to write")
+    )
+    add_home_option(init)
+    add_json_option(init)
+    init.set_defaults(func=cmd_init)
+
+    activate = group.add_parser(
+        "activate", help=_("Check and upload the certificate issued by the agency")
+    )
+    activate.add_argument("certificate", metavar="CERT", help=_("Certificate file"))
+    activate.add_argument(
+        "--root-fingerprint",
+        metavar="FINGERPRINT",
+        help=_("Agency root fingerprint shown by the administrator (asked for when omitted)"),
+    )
+    add_home_option(activate)
+    add_json_option(activate)
+    activate.set_defaults(func=cmd_activate)
+
+    status = group.add_parser("status", help=_("Show this device's identity and server"))
+    add_home_option(status)
+    add_json_option(status)
+    status.set_defaults(func=cmd_status)
+
+
+@command
+def cmd_init(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    request = officer_ops.init_officer(
+        home,
+        agency=args.agency,
+        name_vi=args.name_vi or args.name,
+        name_zh=args.name_zh or args.name,
+        server=args.server,
+        officer_id=args.officer_id,
+        device_name=args.device,
+    )
+    import json
+
+    write_output(
+        args.output, (json.dumps(request, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    )
+    if args.json:
+        print_json({"device_id": request["device_id"], "request": args.output})
+    else:
+        print(
+            _("Device {device} created. Give {path} to your agency administrator.").format(
+                device=request["device_id"], path=args.output
+            )
+        )
+    return 0
+
+
+def _confirm_on_terminal(agency: str, number: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(_("Agency {agency} root fingerprint: {number}").format(agency=agency, number=number))
+    answer = input(_("Is it the one your administrator showed you? [y/N] "))
+    return answer.strip().lower() in ("y", "yes", "c", "có", "co", "是")
+
+
+@command
+def cmd_activate(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    data = read_input(args.certificate)
+    url = home.server_url()
+    result = run(
+        with_api(
+            url,
+            lambda api: officer_ops.activate(
+                home,
+                api,
+                data,
+                root_fingerprint=args.root_fingerprint,
+                confirm=_confirm_on_terminal,
+            ),
+        )
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            _("Device {device} activated as {role} (log entry {index}).").format(
+                device=result["device_id"], role=result["role"], index=result["log_index"]
+            )
+        )
+    return 0
+
+
+@command
+def cmd_status(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    config = home.config()
+    status = {
+        "device_id": config.get("device_id"),
+        "agency": config.get("agency"),
+        "officer_id": config.get("officer_id"),
+        "role": config.get("role"),
+        "server": config.get("server"),
+        "activated": home.read_bytes(officer_ops.CERTIFICATE_FILE) is not None,
+    }
+    if args.json:
+        print_json(status)
+    else:
+        for key, value in status.items():
+            print(f"{key}: {value}")
+    return 0

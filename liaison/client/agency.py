@@ -1,0 +1,294 @@
+"""Agency administrator operations: create the root and review keys, register, certify, revoke."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from crypto.certs import (
+    ROLES,
+    DeviceCertificate,
+    issue_certificate,
+    issue_review_key_statement,
+    issue_revocation,
+)
+from crypto.encoding import b64e
+from crypto.errors import CryptoError
+from crypto.keys import (
+    ReviewKeyPair,
+    Rng,
+    RootKey,
+    compact_fingerprint,
+    device_agency,
+    parse_device_id,
+    safety_number,
+    validate_agency_code,
+)
+from liaison.client import directory, transparency
+from liaison.client.errors import BadInput, HomeError, ServerError, VerificationError
+from liaison.client.home import Home
+from liaison.client.transparency import b64decode
+from liaison.client.transport import ApiClient
+from liaison.i18n import _
+
+AGENCY_FILE = "agency/agency.json"
+ROOT_KEY_FILE = "agency/root.key"
+REVIEW_KEY_FILE = "agency/review.key"
+REQUEST_FORMAT = "liaison-device-request/1"
+CERTIFICATE_FORMAT = "liaison-device-certificate/1"
+DEFAULT_VALIDITY_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    agency: str
+    safety_number: str
+    compact: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"agency": self.agency, "safety_number": self.safety_number, "compact": self.compact}
+
+
+def fingerprint_of(agency: str, root_public: bytes) -> Fingerprint:
+    return Fingerprint(agency, safety_number(root_public), compact_fingerprint(root_public))
+
+
+def normalise_fingerprint(text: str) -> str:
+    """Digits only for a safety number, upper-case base32 for a compact one."""
+    cleaned = "".join(ch for ch in text if not ch.isspace() and ch != "-")
+    return cleaned if cleaned.isdigit() else cleaned.upper()
+
+
+def fingerprint_matches(text: str, root_public: bytes) -> bool:
+    given = normalise_fingerprint(text)
+    return given in (
+        normalise_fingerprint(safety_number(root_public)),
+        compact_fingerprint(root_public),
+    )
+
+
+def load_agency(home: Home) -> dict[str, Any]:
+    record = home.read_json(AGENCY_FILE)
+    if not isinstance(record, dict):
+        raise HomeError(_("This home folder holds no agency: run `liaison agency init` first."))
+    return record
+
+
+def init_agency(
+    home: Home,
+    *,
+    code: str,
+    country: str,
+    name_vi: str,
+    name_zh: str,
+    now: int | None = None,
+    rng: Rng | None = None,
+) -> Fingerprint:
+    """Create the agency's root key and review key, locked with the administrator's passphrase."""
+    try:
+        validate_agency_code(code)
+    except CryptoError as exc:
+        raise BadInput(
+            _("{code} is not an agency code (like VN-QN-CA: country, province, agency).").format(
+                code=code
+            )
+        ) from exc
+    country = country.upper()
+    if not code.startswith(country + "-"):
+        raise BadInput(
+            _("The agency code {code} does not start with its country {country}.").format(
+                code=code, country=country
+            )
+        )
+    if not name_vi.strip() or not name_zh.strip():
+        raise BadInput(_("The agency needs a name in Vietnamese and in Chinese."))
+    if home.read_bytes(AGENCY_FILE) is not None:
+        raise HomeError(
+            _("This home folder already holds agency {code}.").format(
+                code=load_agency(home)["code"]
+            )
+        )
+    now = int(time.time()) if now is None else now
+    root = RootKey.generate(rng)
+    review = ReviewKeyPair.generate(rng)
+    statement = issue_review_key_statement(
+        root, agency=code, public_key=review.public, not_before=now
+    )
+    home.lock_secret(ROOT_KEY_FILE, root.to_bytes())
+    home.lock_secret(REVIEW_KEY_FILE, review.to_bytes())
+    home.write_json(
+        AGENCY_FILE,
+        {
+            "code": code,
+            "country": country,
+            "name_vi": name_vi,
+            "name_zh": name_zh,
+            "root_key": b64e(root.public),
+            "review_key_id": review.key_id,
+            "review_statement": b64e(statement.to_bytes()),
+            "next_serial": 1,
+            "issued": {},
+            "created_at": now,
+        },
+    )
+    directory.pin_root(home, code, root.public, how="own-agency", at=now)
+    return fingerprint_of(code, root.public)
+
+
+def agency_fingerprint(home: Home) -> Fingerprint:
+    record = load_agency(home)
+    return fingerprint_of(record["code"], b64decode(record["root_key"]))
+
+
+async def register_agency(home: Home, api: ApiClient, admin_token: str) -> dict[str, Any]:
+    """Register the agency's root and review statement with the relay (operator's admin token)."""
+    record = load_agency(home)
+    await transparency.pin_server(home, api)
+    body = {
+        "code": record["code"],
+        "country": record["country"],
+        "name_vi": record["name_vi"],
+        "name_zh": record["name_zh"],
+        "root_key": record["root_key"],
+        "review_statement": record["review_statement"],
+    }
+    try:
+        answer = await api.register_agency(admin_token, body)
+        log_index = answer.get("log_index")
+    except ServerError as exc:
+        if exc.code != "agency_exists":
+            raise
+        existing = await api.get_agency(record["code"])
+        if existing.get("root_key") != record["root_key"]:
+            raise VerificationError(
+                _("The server already holds agency {code} with another root key.").format(
+                    code=record["code"]
+                )
+            ) from exc
+        log_index = existing.get("log_index")
+    home.update_config(server=api.base_url)
+    record["registered_log_index"] = log_index
+    home.write_json(AGENCY_FILE, record)
+    await transparency.advance(home, api)
+    return {"agency": record["code"], "log_index": log_index, "server": api.base_url}
+
+
+def read_request(data: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(data)
+    except ValueError as exc:
+        raise BadInput(_("The request file is not a device request.")) from exc
+    if not isinstance(request, dict) or request.get("format") != REQUEST_FORMAT:
+        raise BadInput(_("The request file is not a device request."))
+    try:
+        parse_device_id(request["device_id"])
+        b64decode(request["signing_key"])
+        b64decode(request["encryption_key"])
+        names = request["display_names"]
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise ValueError
+    except (KeyError, ValueError, CryptoError) as exc:
+        raise BadInput(_("The request file is damaged or incomplete.")) from exc
+    return request
+
+
+def certify(
+    home: Home,
+    request_data: bytes,
+    *,
+    role: str,
+    days: int = DEFAULT_VALIDITY_DAYS,
+    now: int | None = None,
+) -> bytes:
+    """Issue a device certificate from an officer's request; returns the certificate file."""
+    record = load_agency(home)
+    request = read_request(request_data)
+    if role not in ROLES:
+        raise BadInput(_("Unknown role {role}.").format(role=role))
+    agency, officer_id, _suffix = parse_device_id(request["device_id"])
+    if agency != record["code"] or request.get("agency") != record["code"]:
+        raise BadInput(
+            _("The request is for agency {other}, not {agency}.").format(
+                other=request.get("agency"), agency=record["code"]
+            )
+        )
+    if days < 1:
+        raise BadInput(_("The validity must be at least one day."))
+    now = int(time.time()) if now is None else now
+    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
+    serial = int(record.get("next_serial", 1))
+    cert = issue_certificate(
+        root,
+        agency=agency,
+        officer_id=officer_id,
+        device_id=request["device_id"],
+        role=role,
+        signing_key=b64decode(request["signing_key"]),
+        encryption_key=b64decode(request["encryption_key"]),
+        display_names=dict(request["display_names"]),
+        serial=serial,
+        not_before=now,
+        not_after=now + days * 86400,
+    )
+    record["next_serial"] = serial + 1
+    record.setdefault("issued", {})[cert.device_id] = {
+        "serial": serial,
+        "role": role,
+        "cert_hash": b64e(cert.cert_hash()),
+        "certificate": b64e(cert.to_bytes()),
+        "not_after": cert.not_after,
+    }
+    home.write_json(AGENCY_FILE, record)
+    bundle = {
+        "format": CERTIFICATE_FORMAT,
+        "agency": agency,
+        "certificate": b64e(cert.to_bytes()),
+        "root_key": record["root_key"],
+        "root_safety_number": safety_number(root.public),
+        "server": request.get("server") or home.config().get("server"),
+    }
+    return (json.dumps(bundle, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+async def revoke(
+    home: Home,
+    api: ApiClient,
+    device_id: str,
+    *,
+    reason: str = "unspecified",
+    now: int | None = None,
+) -> dict[str, Any]:
+    """Sign a revocation of `device_id` with the agency root and upload it."""
+    record = load_agency(home)
+    try:
+        agency = device_agency(device_id)
+    except CryptoError as exc:
+        raise BadInput(_("Not a device id: {value}").format(value=device_id)) from exc
+    if agency != record["code"]:
+        raise BadInput(
+            _("Device {device} does not belong to agency {agency}.").format(
+                device=device_id, agency=record["code"]
+            )
+        )
+    issued = record.get("issued", {}).get(device_id)
+    if issued is not None:
+        cert_hash = b64decode(issued["cert_hash"])
+    else:
+        answer = await api.get_device(device_id)
+        cert = DeviceCertificate.from_bytes(b64decode(answer["certificate"]))
+        cert_hash = cert.cert_hash()
+    now = int(time.time()) if now is None else now
+    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
+    revocation = issue_revocation(
+        root,
+        agency=agency,
+        device_id=device_id,
+        cert_hash=cert_hash,
+        reason=reason,
+        revoked_at=now,
+    )
+    answer = await api.upload_revocation(revocation.to_bytes())
+    await transparency.advance(home, api)
+    return {"device_id": device_id, "log_index": answer.get("log_index"), "reason": reason}

@@ -1,0 +1,323 @@
+"""Pins and the verified directory: agency roots, device certificates, revocations, review keys."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from crypto.certs import (
+    DeviceCertificate,
+    ReviewKeyStatement,
+    Revocation,
+    TrustStore,
+)
+from crypto.checkpoint import Checkpoint
+from crypto.encoding import b64e
+from crypto.envelope import ReviewRecipient
+from crypto.errors import CertificateError, CryptoError
+from crypto.keys import device_agency
+from liaison.client import transparency
+from liaison.client.errors import MissingPin, VerificationError
+from liaison.client.home import Home
+from liaison.client.transparency import b64decode
+from liaison.client.transport import ApiClient
+from liaison.i18n import _
+
+PINS_FILE = "pins.json"
+REVOCATIONS_FILE = "revocations.json"
+
+
+# --- Pins -------------------------------------------------------------------------------------
+def load_pins(home: Home) -> dict[str, Any]:
+    value = home.read_json(PINS_FILE, {})
+    return value if isinstance(value, dict) else {}
+
+
+def trust_store(home: Home, *, revocations_before: int | None = None) -> TrustStore:
+    """The pinned roots, with the revocations effective before log index `revocations_before`
+    (all known revocations when None)."""
+    pins = load_pins(home)
+    trust = TrustStore.from_dict(pins["trust"]) if "trust" in pins else TrustStore()
+    for device_id, record in sorted(known_revocations(home).items()):
+        if revocations_before is not None and record["log_index"] >= revocations_before:
+            continue
+        if trust.pinned(device_agency(device_id)) is None:
+            continue
+        trust.add_revocation(Revocation.from_bytes(b64decode(record["revocation"])))
+    return trust
+
+
+def pin_root(home: Home, agency: str, root_public: bytes, *, how: str, at: int) -> None:
+    """Pin `agency`'s root; re-pinning the same key is a no-op, a different key is refused."""
+    pins = load_pins(home)
+    trust = TrustStore.from_dict(pins["trust"]) if "trust" in pins else TrustStore()
+    existing = trust.pinned(agency)
+    if existing is not None and existing != root_public:
+        raise VerificationError(
+            _(
+                "Agency {agency} is already pinned with another root key; this client never "
+                "replaces a pin."
+            ).format(agency=agency)
+        )
+    trust.pin(agency, root_public)
+    meta = dict(pins.get("meta", {}))
+    meta.setdefault(agency, {"how": how, "pinned_at": at})
+    home.write_json(PINS_FILE, {"trust": trust.to_dict(), "meta": meta})
+
+
+def pinned_root(home: Home, agency: str) -> bytes | None:
+    return trust_store(home).pinned(agency)
+
+
+def require_pin(home: Home, agency: str) -> bytes:
+    root = pinned_root(home, agency)
+    if root is None:
+        raise MissingPin(
+            agency,
+            _(
+                "The root of agency {agency} is not pinned. Compare its fingerprint in person with "
+                "its administrator, then run: liaison trust add {agency} FINGERPRINT"
+            ).format(agency=agency),
+        )
+    return root
+
+
+def pin_records(home: Home) -> list[dict[str, Any]]:
+    pins = load_pins(home)
+    trust = trust_store(home)
+    meta = pins.get("meta", {})
+    return [
+        {"agency": code, "root_key": b64e(trust.pinned(code) or b""), **meta.get(code, {})}
+        for code in sorted(trust.agencies())
+    ]
+
+
+# --- Revocations ------------------------------------------------------------------------------
+def known_revocations(home: Home) -> dict[str, dict[str, Any]]:
+    value = home.read_json(REVOCATIONS_FILE, {})
+    return value if isinstance(value, dict) else {}
+
+
+def _remember_revocation(home: Home, device_id: str, revocation: bytes, log_index: int) -> None:
+    records = known_revocations(home)
+    records[device_id] = {"revocation": b64e(revocation), "log_index": log_index}
+    home.write_json(REVOCATIONS_FILE, records)
+
+
+def revocation_hash(revocation: bytes) -> bytes:
+    return hashlib.sha256(revocation).digest()
+
+
+# --- Verified devices -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VerifiedDevice:
+    """A device certificate checked against a pinned root and found in the signed log."""
+
+    certificate: DeviceCertificate
+    log_index: int
+    revoked: bool
+    revocation_log_index: int | None
+    problem: str | None = None  # "certificate_expired" / "certificate_not_yet_valid"
+
+    @property
+    def active(self) -> bool:
+        return not self.revoked and self.problem is None
+
+    @property
+    def device_id(self) -> str:
+        return str(self.certificate.device_id)
+
+
+async def _verify_device_item(
+    home: Home,
+    api: ApiClient,
+    cp: Checkpoint,
+    item: dict[str, Any],
+    *,
+    expected_agency: str,
+    trust: TrustStore,
+    now: int,
+) -> VerifiedDevice:
+    try:
+        cert = DeviceCertificate.from_bytes(b64decode(item.get("certificate")))
+    except CryptoError as exc:
+        raise VerificationError(_("The server sent a malformed certificate.")) from exc
+    if cert.agency != expected_agency:
+        raise VerificationError(
+            _("The server sent a certificate of {other} for agency {agency}.").format(
+                other=cert.agency, agency=expected_agency
+            )
+        )
+    index = int(item.get("log_index", -1))
+    entry = await transparency.fetch_entry(api, index)
+    if (
+        entry.get("kind") != "certificate"
+        or entry.get("device_id") != cert.device_id
+        or entry.get("cert_hash") != b64e(cert.cert_hash())
+    ):
+        raise VerificationError(
+            _("The log entry of device {device} does not match its certificate.").format(
+                device=cert.device_id
+            )
+        )
+    await transparency.verify_entry_included(
+        api, cp, index, entry, proof=item.get("inclusion_proof"), proof_size=item.get("tree_size")
+    )
+    revoked = False
+    revocation_index: int | None = None
+    if item.get("revoked") and item.get("revocation"):
+        raw = b64decode(item["revocation"])
+        revocation = Revocation.from_bytes(raw)
+        if revocation.device_id != cert.device_id or revocation.cert_hash != cert.cert_hash():
+            raise VerificationError(_("The server sent a revocation of another certificate."))
+        check = TrustStore()
+        check.pin(cert.agency, trust.pinned(cert.agency) or b"")
+        try:
+            check.add_revocation(revocation)
+        except CryptoError as exc:
+            raise VerificationError(
+                _("The revocation of device {device} is not signed by its agency root.").format(
+                    device=cert.device_id
+                )
+            ) from exc
+        revocation_index = await _revocation_position(api, cp, item, cert, raw)
+        _remember_revocation(home, cert.device_id, raw, revocation_index)
+        revoked = True
+    problem: str | None = None
+    try:
+        trust.verify_certificate(cert, now=now)
+    except CertificateError as exc:
+        if exc.code in ("certificate_expired", "certificate_not_yet_valid"):
+            problem = exc.code
+        elif exc.code == "certificate_revoked":
+            # Known revoked here even if the server no longer says so: a pin-side fact.
+            revoked = True
+            if revocation_index is None:
+                revocation_index = int(known_revocations(home)[cert.device_id]["log_index"])
+        else:
+            raise VerificationError(
+                _("The certificate of device {device} does not verify: {code}.").format(
+                    device=cert.device_id, code=exc.code
+                )
+            ) from exc
+    return VerifiedDevice(cert, index, revoked, revocation_index, problem)
+
+
+async def _revocation_position(
+    api: ApiClient, cp: Checkpoint, item: dict[str, Any], cert: DeviceCertificate, raw: bytes
+) -> int:
+    """The log index of the revocation entry, checked by inclusion proof; revocation takes
+    effect from there (envelopes logged before it still open)."""
+    expected_hash = b64e(revocation_hash(raw))
+    index = item.get("revocation_log_index")
+    if isinstance(index, int):
+        entry = await transparency.fetch_entry(api, index)
+    else:
+        entry, index = await _scan_for_revocation(api, cp, int(item["log_index"]), cert.device_id)
+    if (
+        entry.get("kind") != "revocation"
+        or entry.get("device_id") != cert.device_id
+        or entry.get("revocation_hash") not in (None, expected_hash)
+    ):
+        raise VerificationError(
+            _("The log entry of the revocation of {device} does not match it.").format(
+                device=cert.device_id
+            )
+        )
+    await transparency.verify_entry_included(api, cp, index, entry)
+    return index
+
+
+async def _scan_for_revocation(
+    api: ApiClient, cp: Checkpoint, start: int, device_id: str
+) -> tuple[dict[str, Any], int]:
+    page = 100
+    position = start + 1
+    while position < cp.size:
+        answer = await api.entries(position, min(position + page, cp.size))
+        items = answer.get("entries", [])
+        if not items:
+            break
+        for item in items:
+            entry = item.get("entry", {})
+            if entry.get("kind") == "revocation" and entry.get("device_id") == device_id:
+                return dict(entry), int(item["index"])
+        position = max(int(i["index"]) for i in items) + 1
+    raise VerificationError(
+        _("The revocation of {device} is not in the server's log.").format(device=device_id)
+    )
+
+
+async def agency_devices(
+    home: Home, api: ApiClient, agency: str, *, now: int
+) -> list[VerifiedDevice]:
+    """Every device certificate of `agency`, verified (the agency's root must be pinned)."""
+    require_pin(home, agency)
+    answer = await api.agency_devices(agency)
+    cp = await transparency.advance(home, api, answer.get("checkpoint"))
+    trust = trust_store(home)
+    return [
+        await _verify_device_item(home, api, cp, item, expected_agency=agency, trust=trust, now=now)
+        for item in answer.get("devices", [])
+    ]
+
+
+async def device(home: Home, api: ApiClient, device_id: str, *, now: int) -> VerifiedDevice:
+    agency = device_agency(device_id)
+    require_pin(home, agency)
+    answer = await api.get_device(device_id)
+    cp = await transparency.advance(home, api, answer.get("checkpoint"))
+    verified = await _verify_device_item(
+        home, api, cp, answer, expected_agency=agency, trust=trust_store(home), now=now
+    )
+    if verified.device_id != device_id:
+        raise VerificationError(_("The server sent the certificate of another device."))
+    return verified
+
+
+# --- Review keys ------------------------------------------------------------------------------
+async def review_keys(home: Home, api: ApiClient, agency: str) -> list[ReviewRecipient]:
+    """The agency's review keys vouched for by its pinned root, oldest first."""
+    require_pin(home, agency)
+    record = await api.get_agency(agency)
+    trust = trust_store(home)
+    statements: list[ReviewKeyStatement] = []
+    for raw in record.get("review_statements", []):
+        try:
+            statement = ReviewKeyStatement.from_bytes(b64decode(raw))
+            trust.verify_review_statement(statement)
+        except CryptoError as exc:
+            raise VerificationError(
+                _("A review key of agency {agency} is not signed by its pinned root.").format(
+                    agency=agency
+                )
+            ) from exc
+        if statement.agency != agency:
+            raise VerificationError(_("The server sent a review key of another agency."))
+        statements.append(statement)
+    if not statements:
+        raise VerificationError(
+            _("Agency {agency} has no review key on the server.").format(agency=agency)
+        )
+    statements.sort(key=lambda s: s.not_before)
+    return [ReviewRecipient(agency, s.key_id, s.public_key) for s in statements]
+
+
+async def current_review_key(home: Home, api: ApiClient, agency: str) -> ReviewRecipient:
+    return (await review_keys(home, api, agency))[-1]
+
+
+async def unverified_review_keys(api: ApiClient, agency: str) -> list[ReviewRecipient]:
+    """An unpinned agency's review keys as the server lists them (not checked against a root;
+    callers match them by key id, which is the key's own fingerprint)."""
+    record = await api.get_agency(agency)
+    out = []
+    for raw in record.get("review_statements", []):
+        try:
+            statement = ReviewKeyStatement.from_bytes(b64decode(raw))
+        except CryptoError:
+            continue
+        if statement.agency == agency:
+            out.append(ReviewRecipient(agency, statement.key_id, statement.public_key))
+    return out

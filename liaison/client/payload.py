@@ -1,0 +1,61 @@
+"""An envelope's plaintext: opaque bytes labelled with a content type (text, notice, file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crypto.encoding import b64d, b64e, canonical_json, parse_canonical_json
+from crypto.errors import CryptoError
+from liaison.client.errors import RefusedEnvelope
+from liaison.i18n import _
+
+TEXT = "text/plain; charset=utf-8"
+# Structured case notices (JSON) are added by the notices work under this content type.
+NOTICE = "application/vnd.liaison.notice+json"
+FILE = "application/octet-stream"
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The decrypted content of a message. `body` is opaque to the transport layer."""
+
+    content_type: str
+    body: bytes
+    filename: str | None = None
+
+    @classmethod
+    def text(cls, text: str) -> Payload:
+        return cls(TEXT, text.encode("utf-8"))
+
+    @property
+    def is_text(self) -> bool:
+        return self.content_type.split(";")[0].strip() == "text/plain"
+
+    def as_text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def to_bytes(self) -> bytes:
+        value: dict[str, object] = {
+            "v": PAYLOAD_VERSION,
+            "content_type": self.content_type,
+            "body": b64e(self.body),
+        }
+        if self.filename:
+            value["filename"] = self.filename
+        return canonical_json(value)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Payload:
+        try:
+            value = parse_canonical_json(data)
+            if value.get("v") != PAYLOAD_VERSION or not isinstance(value.get("content_type"), str):
+                raise ValueError
+            filename = value.get("filename")
+            if filename is not None and not isinstance(filename, str):
+                raise ValueError
+            return cls(value["content_type"], b64d(value["body"]), filename)
+        except (CryptoError, ValueError, KeyError) as exc:
+            raise RefusedEnvelope(
+                _("The message content is not in a format this client understands.")
+            ) from exc

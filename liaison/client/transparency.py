@@ -1,0 +1,182 @@
+"""Checks on the server's Merkle log: signed checkpoints, consistency, inclusion of entries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from crypto.checkpoint import Checkpoint, verify_checkpoint
+from crypto.encoding import canonical_json
+from crypto.errors import CryptoError
+from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
+from liaison.client.errors import LogInconsistent, VerificationError
+from liaison.client.home import Home
+from liaison.client.transport import ApiClient
+from liaison.i18n import _
+
+CHECKPOINT_FILE = "checkpoint.json"
+
+
+def b64decode(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise VerificationError(_("The server sent a malformed value."))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise VerificationError(_("The server sent a malformed value.")) from exc
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """The relay's log identity, pinned in the home folder at first contact."""
+
+    origin: str
+    key_name: str
+    public_key: bytes
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "origin": self.origin,
+            "log_key_name": self.key_name,
+            "log_public_key": base64.b64encode(self.public_key).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> ServerIdentity:
+        return cls(
+            origin=str(value["origin"]),
+            key_name=str(value["log_key_name"]),
+            public_key=b64decode(value["log_public_key"]),
+        )
+
+
+async def pin_server(home: Home, api: ApiClient) -> ServerIdentity:
+    """The stored server identity; at first contact, fetch and store it (trust on first use)."""
+    stored = home.config().get("server_identity")
+    if isinstance(stored, dict):
+        return ServerIdentity.from_dict(stored)
+    identity = ServerIdentity.from_dict(await api.server_info())
+    home.update_config(server_identity=identity.to_dict())
+    return identity
+
+
+def stored_checkpoint(home: Home) -> Checkpoint | None:
+    value = home.read_json(CHECKPOINT_FILE)
+    if not isinstance(value, dict):
+        return None
+    return Checkpoint(
+        origin=value["origin"], size=int(value["size"]), root_hash=b64decode(value["root_hash"])
+    )
+
+
+def _store(home: Home, note: str, cp: Checkpoint) -> None:
+    home.write_json(
+        CHECKPOINT_FILE,
+        {
+            "note": note,
+            "origin": cp.origin,
+            "size": cp.size,
+            "root_hash": base64.b64encode(cp.root_hash).decode("ascii"),
+        },
+    )
+
+
+def parse_note(identity: ServerIdentity, note: Any) -> Checkpoint:
+    if not isinstance(note, str):
+        raise VerificationError(_("The server sent no signed checkpoint."))
+    try:
+        cp = verify_checkpoint(note, key_name=identity.key_name, public_key=identity.public_key)
+    except CryptoError as exc:
+        raise VerificationError(
+            _("The server's checkpoint is not signed by the server key this client pinned.")
+        ) from exc
+    if cp.origin != identity.origin:
+        raise VerificationError(_("The server's checkpoint names another log."))
+    return cp
+
+
+async def advance(home: Home, api: ApiClient, note: Any = None) -> Checkpoint:
+    """Verify a checkpoint (the server's latest when `note` is None) against the stored one.
+
+    The new checkpoint must be an append-only extension of the stored one (consistency proof);
+    it then becomes the stored one. A smaller or diverging log raises LogInconsistent.
+    """
+    identity = await pin_server(home, api)
+    if note is None:
+        note = (await api.checkpoint()).get("checkpoint")
+    cp = parse_note(identity, note)
+    old = stored_checkpoint(home)
+    if old is not None:
+        if cp.size < old.size:
+            # An older (but consistent) view is acceptable for the data it came with; the
+            # stored checkpoint stays the newest one seen.
+            await _check_consistent(api, cp, old)
+            return cp
+        await _check_consistent(api, old, cp)
+        if cp.size == old.size:
+            return cp
+    _store(home, note, cp)
+    return cp
+
+
+async def _check_consistent(api: ApiClient, old: Checkpoint, new: Checkpoint) -> None:
+    if old.size == new.size:
+        if old.root_hash != new.root_hash:
+            raise LogInconsistent(
+                _(
+                    "The server's log of size {size} has a different root than the checkpoint "
+                    "this client stored: its history was rewritten."
+                ).format(size=new.size)
+            )
+        return
+    if old.size == 0:
+        return
+    answer = await api.consistency(old.size, new.size)
+    proof = [b64decode(item) for item in answer.get("proof", [])]
+    try:
+        verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
+    except CryptoError as exc:
+        raise LogInconsistent(
+            _(
+                "The server's log (size {new}) is not consistent with the checkpoint this client "
+                "stored (size {old}): entries were dropped, changed or reordered."
+            ).format(new=new.size, old=old.size)
+        ) from exc
+
+
+async def fetch_entry(api: ApiClient, index: int) -> dict[str, Any]:
+    answer = await api.entries(index, index + 1)
+    for item in answer.get("entries", []):
+        if item.get("index") == index and isinstance(item.get("entry"), dict):
+            return dict(item["entry"])
+    raise VerificationError(_("The server did not return log entry {index}.").format(index=index))
+
+
+async def verify_entry_included(
+    api: ApiClient,
+    cp: Checkpoint,
+    index: int,
+    entry: dict[str, Any],
+    *,
+    proof: list[str] | None = None,
+    proof_size: int | None = None,
+) -> bytes:
+    """Check that `entry` is leaf `index` of the log at checkpoint `cp`; return its leaf hash."""
+    leaf = leaf_hash(canonical_json(entry))
+    if index < 0 or index >= cp.size:
+        raise VerificationError(
+            _("Log entry {index} lies outside the server's checkpoint.").format(index=index)
+        )
+    if proof is None or proof_size != cp.size:
+        answer = await api.inclusion(index, cp.size)
+        proof = answer.get("proof", [])
+    hashes = [b64decode(item) for item in proof or []]
+    try:
+        verify_inclusion(leaf, index, cp.size, hashes, cp.root_hash)
+    except CryptoError as exc:
+        raise VerificationError(
+            _("Log entry {index} is not included in the server's signed log.").format(index=index)
+        ) from exc
+    return leaf
