@@ -1,0 +1,249 @@
+"""HTTP handlers: authenticate, parse, call one service function, answer. Route in each docstring."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from liaison import __version__
+from liaison.i18n import _
+from liaison.server.errors import BadRequest
+from liaison.server.keys import PUSH_KEY, RELAY_KEY
+from liaison.server.openapi import DOCUMENT, validator
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+async def _body(request: web.Request, schema: str) -> dict[str, Any]:
+    """The request's JSON body, validated against components/schemas/`schema`."""
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("malformed_json", _("The request body is not valid JSON.")) from exc
+    error = next(iter(validator(schema).iter_errors(body)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "body"
+        raise BadRequest(
+            "invalid_request",
+            _("Invalid request at {where}: {reason}").format(where=where, reason=error.message),
+        )
+    return body
+
+
+def _int_param(
+    request: web.Request, name: str, *, default: int | None = None, minimum: int = 0,
+    maximum: int | None = None,
+) -> int | None:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise BadRequest(
+            "invalid_request", _("Query parameter {name} must be an integer.").format(name=name)
+        )
+    value = int(text)
+    if value < minimum or (maximum is not None and value > maximum):
+        raise BadRequest(
+            "invalid_request", _("Query parameter {name} is out of range.").format(name=name)
+        )
+    return value
+
+
+def _required_int(request: web.Request, name: str, *, minimum: int = 0) -> int:
+    value = _int_param(request, name, minimum=minimum)
+    if value is None:
+        raise BadRequest(
+            "invalid_request", _("Query parameter {name} is required.").format(name=name)
+        )
+    return value
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /v1/health"""
+    return _json({"status": "ok", "version": __version__})
+
+
+async def server_info(request: web.Request) -> web.Response:
+    """GET /v1/server"""
+    return _json({**request.app[RELAY_KEY].server_info(), "version": __version__})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /v1/openapi.json"""
+    return _json(DOCUMENT)
+
+
+async def register_agency(request: web.Request) -> web.Response:
+    """POST /v1/agencies  [admin]"""
+    relay = request.app[RELAY_KEY]
+    relay.authenticate_admin(_bearer(request))
+    body = await _body(request, "AgencyRegistration")
+    return _json(await relay.register_agency(body), status=201)
+
+
+async def list_agencies(request: web.Request) -> web.Response:
+    """GET /v1/agencies"""
+    return _json(await request.app[RELAY_KEY].agencies())
+
+
+async def get_agency(request: web.Request) -> web.Response:
+    """GET /v1/agencies/{code}"""
+    return _json(await request.app[RELAY_KEY].agency(request.match_info["code"]))
+
+
+async def add_review_key(request: web.Request) -> web.Response:
+    """POST /v1/agencies/{code}/review-keys"""
+    body = await _body(request, "ReviewKeyUpload")
+    answer, created = await request.app[RELAY_KEY].add_review_key(request.match_info["code"], body)
+    return _json(answer, status=201 if created else 200)
+
+
+async def agency_devices(request: web.Request) -> web.Response:
+    """GET /v1/agencies/{code}/devices"""
+    return _json(await request.app[RELAY_KEY].agency_devices(request.match_info["code"]))
+
+
+async def upload_certificate(request: web.Request) -> web.Response:
+    """POST /v1/certificates"""
+    body = await _body(request, "CertificateUpload")
+    answer, created = await request.app[RELAY_KEY].upload_certificate(body)
+    return _json(answer, status=201 if created else 200)
+
+
+async def upload_revocation(request: web.Request) -> web.Response:
+    """POST /v1/revocations"""
+    body = await _body(request, "RevocationUpload")
+    answer, created = await request.app[RELAY_KEY].upload_revocation(body)
+    return _json(answer, status=201 if created else 200)
+
+
+async def get_device(request: web.Request) -> web.Response:
+    """GET /v1/devices/{device_id}"""
+    return _json(await request.app[RELAY_KEY].device(request.match_info["device_id"]))
+
+
+async def auth_challenge(request: web.Request) -> web.Response:
+    """POST /v1/auth/challenge"""
+    body = await _body(request, "ChallengeRequest")
+    return _json(await request.app[RELAY_KEY].challenge(body))
+
+
+async def auth_token(request: web.Request) -> web.Response:
+    """POST /v1/auth/token"""
+    body = await _body(request, "TokenRequest")
+    return _json(await request.app[RELAY_KEY].token(body))
+
+
+async def send_message(request: web.Request) -> web.Response:
+    """POST /v1/messages  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    body = await _body(request, "SendRequest")
+    answer, created = await relay.send(device_id, body)
+    return _json(answer, status=201 if created else 200)
+
+
+async def fetch_messages(request: web.Request) -> web.Response:
+    """GET /v1/messages?after=&limit=&all=  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    after = _int_param(request, "after", default=0)
+    limit = _int_param(request, "limit", default=50, minimum=1, maximum=100)
+    include_all = request.query.get("all", "0")
+    if include_all not in ("0", "1", "true", "false"):
+        raise BadRequest("invalid_request", _("Query parameter all must be 0 or 1."))
+    answer = await relay.fetch(
+        device_id,
+        after=after or 0,
+        limit=limit or 50,
+        include_acknowledged=include_all in ("1", "true"),
+    )
+    return _json(answer)
+
+
+async def ack_message(request: web.Request) -> web.Response:
+    """POST /v1/messages/{message_id}/ack  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    return _json(await relay.acknowledge(device_id, request.match_info["message_id"]))
+
+
+async def log_checkpoint(request: web.Request) -> web.Response:
+    """GET /v1/log/checkpoint"""
+    return _json(await request.app[RELAY_KEY].checkpoint())
+
+
+async def log_consistency(request: web.Request) -> web.Response:
+    """GET /v1/log/consistency?from=&to="""
+    old = _required_int(request, "from")
+    new = _int_param(request, "to")
+    return _json(await request.app[RELAY_KEY].consistency(old, new))
+
+
+async def log_proof(request: web.Request) -> web.Response:
+    """GET /v1/log/proof?index=&size="""
+    index = _required_int(request, "index")
+    size = _int_param(request, "size", minimum=1)
+    return _json(await request.app[RELAY_KEY].inclusion(index, size))
+
+
+async def log_entries(request: web.Request) -> web.Response:
+    """GET /v1/log/entries?start=&end="""
+    start = _required_int(request, "start")
+    end = _required_int(request, "end")
+    return _json(await request.app[RELAY_KEY].entries(start, end))
+
+
+async def push_socket(request: web.Request) -> web.StreamResponse:
+    """GET /v1/ws?token=  (WebSocket; the server pushes {"type":"message","message_id","cursor"})"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(request.query.get("token") or _bearer(request))
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    hub = request.app[PUSH_KEY]
+    hub.connect(device_id, ws)
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.ERROR:
+                break  # the client only listens; anything it sends is ignored
+    finally:
+        hub.disconnect(device_id, ws)
+    return ws
+
+
+ROUTES = [
+    ("GET", "/v1/health", health),
+    ("GET", "/v1/server", server_info),
+    ("GET", "/v1/openapi.json", openapi),
+    ("POST", "/v1/agencies", register_agency),
+    ("GET", "/v1/agencies", list_agencies),
+    ("GET", "/v1/agencies/{code}", get_agency),
+    ("POST", "/v1/agencies/{code}/review-keys", add_review_key),
+    ("GET", "/v1/agencies/{code}/devices", agency_devices),
+    ("POST", "/v1/certificates", upload_certificate),
+    ("POST", "/v1/revocations", upload_revocation),
+    ("GET", "/v1/devices/{device_id}", get_device),
+    ("POST", "/v1/auth/challenge", auth_challenge),
+    ("POST", "/v1/auth/token", auth_token),
+    ("POST", "/v1/messages", send_message),
+    ("GET", "/v1/messages", fetch_messages),
+    ("POST", "/v1/messages/{message_id}/ack", ack_message),
+    ("GET", "/v1/log/checkpoint", log_checkpoint),
+    ("GET", "/v1/log/consistency", log_consistency),
+    ("GET", "/v1/log/proof", log_proof),
+    ("GET", "/v1/log/entries", log_entries),
+    ("GET", "/v1/ws", push_socket),
+]

@@ -1,0 +1,481 @@
+"""The OpenAPI 3.1 document of the relay: served at /v1/openapi.json, validates every request body.
+
+It is the one description of the HTTP API: handlers validate request bodies against its
+schemas, and the tests validate real responses against it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from liaison import __version__
+
+DOCUMENT_URI = "urn:liaison:openapi"
+
+B64 = {"type": "string", "pattern": r"^[A-Za-z0-9+/]*={0,2}$", "contentEncoding": "base64"}
+NOTE = {"type": "string", "description": "C2SP signed note holding a tlog-checkpoint"}
+INDEX = {"type": "integer", "minimum": 0}
+PROOF = {"type": "array", "items": {"$ref": "#/components/schemas/Bytes"}}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        **extra,
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Bytes": B64,
+    "Error": _obj(
+        {
+            "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+            "message": {"type": "string"},
+        }
+    ),
+    "Health": _obj({"status": {"const": "ok"}, "version": {"type": "string"}}),
+    "Server": _obj(
+        {
+            "origin": {"type": "string"},
+            "log_key_name": {"type": "string"},
+            "log_public_key": _ref("Bytes"),
+            "log_key_id": _ref("Bytes"),
+            "version": {"type": "string"},
+        },
+        required=["origin", "log_key_name", "log_public_key"],
+    ),
+    "AgencyRegistration": _obj(
+        {
+            "code": {"type": "string", "minLength": 1, "maxLength": 64},
+            "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "name_vi": {"type": "string", "minLength": 1, "maxLength": 300},
+            "name_zh": {"type": "string", "minLength": 1, "maxLength": 300},
+            "root_key": _ref("Bytes"),
+            "review_statement": _ref("Bytes"),
+        },
+        additionalProperties=False,
+    ),
+    "Agency": _obj(
+        {
+            "code": {"type": "string"},
+            "country": {"type": "string"},
+            "name_vi": {"type": "string"},
+            "name_zh": {"type": "string"},
+            "root_key": _ref("Bytes"),
+            "review_statements": {"type": "array", "items": _ref("Bytes")},
+            "log_index": INDEX,
+        }
+    ),
+    "AgencyCreated": _obj({"agency": _ref("Agency"), "log_index": INDEX}),
+    "AgencyList": _obj({"agencies": {"type": "array", "items": _ref("Agency")}}),
+    "ReviewKeyUpload": _obj({"statement": _ref("Bytes")}, additionalProperties=False),
+    "LogIndex": _obj({"log_index": INDEX}),
+    "CertificateUpload": _obj({"certificate": _ref("Bytes")}, additionalProperties=False),
+    "CertificateAccepted": _obj({"device_id": {"type": "string"}, "log_index": INDEX}),
+    "RevocationUpload": _obj({"revocation": _ref("Bytes")}, additionalProperties=False),
+    "Device": _obj(
+        {
+            "device_id": {"type": "string"},
+            "agency": {"type": "string"},
+            "certificate": _ref("Bytes"),
+            "log_index": INDEX,
+            "revoked": {"type": "boolean"},
+            "revocation": {"oneOf": [_ref("Bytes"), {"type": "null"}]},
+            "revocation_log_index": {"oneOf": [INDEX, {"type": "null"}]},
+            "tree_size": INDEX,
+            "inclusion_proof": PROOF,
+        },
+        required=[
+            "certificate",
+            "log_index",
+            "revoked",
+            "revocation",
+            "tree_size",
+            "inclusion_proof",
+        ],
+    ),
+    "DeviceWithCheckpoint": {
+        "allOf": [_ref("Device"), _obj({"checkpoint": NOTE})],
+    },
+    "DeviceList": _obj(
+        {"devices": {"type": "array", "items": _ref("Device")}, "checkpoint": NOTE}
+    ),
+    "ChallengeRequest": _obj(
+        {"device_id": {"type": "string", "minLength": 1, "maxLength": 200}},
+        additionalProperties=False,
+    ),
+    "Challenge": _obj({"challenge": _ref("Bytes"), "expires_at": INDEX}),
+    "TokenRequest": _obj(
+        {
+            "device_id": {"type": "string", "minLength": 1, "maxLength": 200},
+            "challenge": _ref("Bytes"),
+            "signature": _ref("Bytes"),
+        },
+        additionalProperties=False,
+    ),
+    "Token": _obj({"token": {"type": "string"}, "expires_at": INDEX}),
+    "SendRequest": _obj({"envelope": _ref("Bytes")}, additionalProperties=False),
+    "SendReceipt": _obj(
+        {
+            "message_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "envelope_hash": _ref("Bytes"),
+            "log_index": INDEX,
+            "received_at": INDEX,
+        }
+    ),
+    "Message": _obj(
+        {
+            "cursor": INDEX,
+            "message_id": {"type": "string"},
+            "envelope": _ref("Bytes"),
+            "log_index": INDEX,
+            "received_at": INDEX,
+            "acknowledged": {"type": "boolean"},
+            "tree_size": INDEX,
+            "inclusion_proof": PROOF,
+        }
+    ),
+    "MessagePage": _obj(
+        {
+            "messages": {"type": "array", "items": _ref("Message")},
+            "next_cursor": {"oneOf": [INDEX, {"type": "null"}]},
+            "checkpoint": NOTE,
+        }
+    ),
+    "CheckpointAnswer": _obj({"checkpoint": NOTE, "size": INDEX}),
+    "ConsistencyProof": _obj({"proof": PROOF}),
+    "InclusionProof": _obj(
+        {"leaf_hash": _ref("Bytes"), "proof": PROOF, "index": INDEX, "size": INDEX},
+        required=["leaf_hash", "proof"],
+    ),
+    "LogEntries": _obj(
+        {
+            "entries": {
+                "type": "array",
+                "items": _obj({"index": INDEX, "entry": _ref("LogEntry")}),
+            }
+        }
+    ),
+    "LogEntry": {
+        "type": "object",
+        "required": ["kind", "at"],
+        "properties": {
+            "kind": {
+                "enum": ["agency", "review_key", "certificate", "revocation", "envelope", "ack"]
+            },
+            "at": INDEX,
+        },
+    },
+    "PushNotice": _obj(
+        {"type": {"const": "message"}, "message_id": {"type": "string"}, "cursor": INDEX}
+    ),
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+
+
+def _ok(schema: str, description: str = "Success") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum},
+    }
+
+
+ADMIN = [{"adminToken": []}]
+DEVICE = [{"deviceToken": []}]
+BAD = {"400": _error("Malformed JSON, wrong types or invalid values")}
+AUTH = {
+    "401": _error("Missing, unknown or expired token"),
+    "403": _error("Device revoked, or not allowed"),
+}
+
+PATHS: dict[str, Any] = {
+    "/v1/health": {"get": {"operationId": "health", "responses": {"200": _ok("Health")}}},
+    "/v1/server": {"get": {"operationId": "server", "responses": {"200": _ok("Server")}}},
+    "/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "responses": {
+                "200": {
+                    "description": "This document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+    "/v1/agencies": {
+        "post": {
+            "operationId": "registerAgency",
+            "security": ADMIN,
+            "requestBody": _body("AgencyRegistration"),
+            "responses": {
+                "201": _ok("AgencyCreated", "Registered and logged"),
+                **BAD,
+                "401": _error("Not the operator admin token"),
+                "409": _error("agency_exists"),
+                "413": _error("Body too large"),
+                "422": _error("Review statement does not verify against the root key"),
+            },
+        },
+        "get": {"operationId": "listAgencies", "responses": {"200": _ok("AgencyList")}},
+    },
+    "/v1/agencies/{code}": {
+        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "get": {
+            "operationId": "getAgency",
+            "responses": {"200": _ok("Agency"), "404": _error("unknown_agency")},
+        },
+    },
+    "/v1/agencies/{code}/review-keys": {
+        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "post": {
+            "operationId": "addReviewKey",
+            "requestBody": _body("ReviewKeyUpload"),
+            "responses": {
+                "200": _ok("LogIndex", "Identical statement already registered"),
+                "201": _ok("LogIndex", "Registered and logged"),
+                **BAD,
+                "404": _error("unknown_agency"),
+                "422": _error("Statement does not verify against the agency root"),
+            },
+        },
+    },
+    "/v1/agencies/{code}/devices": {
+        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "get": {
+            "operationId": "listAgencyDevices",
+            "responses": {"200": _ok("DeviceList"), "404": _error("unknown_agency")},
+        },
+    },
+    "/v1/certificates": {
+        "post": {
+            "operationId": "uploadCertificate",
+            "requestBody": _body("CertificateUpload"),
+            "responses": {
+                "200": _ok("CertificateAccepted", "Identical certificate already registered"),
+                "201": _ok("CertificateAccepted", "Registered and logged"),
+                **BAD,
+                "404": _error("unknown_agency"),
+                "409": _error("device_exists: another certificate holds this device id"),
+                "422": _error("Certificate does not verify against the agency root, or expired"),
+            },
+        }
+    },
+    "/v1/revocations": {
+        "post": {
+            "operationId": "uploadRevocation",
+            "requestBody": _body("RevocationUpload"),
+            "responses": {
+                "200": _ok("LogIndex", "Identical revocation already registered"),
+                "201": _ok("LogIndex", "Registered and logged"),
+                **BAD,
+                "404": _error("unknown_agency or unknown_device"),
+                "409": _error("already_revoked"),
+                "422": _error("Revocation does not verify, or names another certificate"),
+            },
+        }
+    },
+    "/v1/devices/{device_id}": {
+        "parameters": [
+            {"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "get": {
+            "operationId": "getDevice",
+            "responses": {"200": _ok("DeviceWithCheckpoint"), "404": _error("unknown_device")},
+        },
+    },
+    "/v1/auth/challenge": {
+        "post": {
+            "operationId": "authChallenge",
+            "requestBody": _body("ChallengeRequest"),
+            "responses": {
+                "200": _ok("Challenge"),
+                **BAD,
+                "403": _error("device_revoked"),
+                "404": _error("unknown_device"),
+            },
+        }
+    },
+    "/v1/auth/token": {
+        "post": {
+            "operationId": "authToken",
+            "requestBody": _body("TokenRequest"),
+            "responses": {
+                "200": _ok("Token"),
+                **BAD,
+                "401": _error("unknown_challenge, challenge_used, challenge_expired, bad_signature"),
+                "403": _error("device_revoked"),
+                "404": _error("unknown_device"),
+            },
+        }
+    },
+    "/v1/messages": {
+        "post": {
+            "operationId": "sendMessage",
+            "security": DEVICE,
+            "requestBody": _body("SendRequest"),
+            "responses": {
+                "200": _ok("SendReceipt", "Identical envelope already accepted: first answer"),
+                "201": _ok("SendReceipt", "Stored, queued and logged"),
+                **BAD,
+                **AUTH,
+                "409": _error("duplicate_message_id or duplicate_counter"),
+                "413": _error("envelope_too_large"),
+                "422": _error("Bad signature, unknown or revoked recipient, certificate mismatch"),
+            },
+        },
+        "get": {
+            "operationId": "fetchMessages",
+            "security": DEVICE,
+            "parameters": [
+                _query("after", "Cursor: answer deliveries after this one (default 0)"),
+                {**_query("limit", "Page size, 1..100 (default 50)", minimum=1)},
+                {
+                    "name": "all",
+                    "in": "query",
+                    "required": False,
+                    "description": "1: include acknowledged messages",
+                    "schema": {"enum": ["0", "1", "true", "false"]},
+                },
+            ],
+            "responses": {"200": _ok("MessagePage"), **BAD, **AUTH},
+        },
+    },
+    "/v1/messages/{message_id}/ack": {
+        "parameters": [
+            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "post": {
+            "operationId": "ackMessage",
+            "security": DEVICE,
+            "responses": {
+                "200": _ok("LogIndex", "Acknowledged (again: same answer)"),
+                **AUTH,
+                "404": _error("unknown_message"),
+            },
+        },
+    },
+    "/v1/log/checkpoint": {
+        "get": {"operationId": "checkpoint", "responses": {"200": _ok("CheckpointAnswer")}}
+    },
+    "/v1/log/consistency": {
+        "get": {
+            "operationId": "consistency",
+            "parameters": [
+                _query("from", "Older tree size", required=True),
+                _query("to", "Newer tree size (default: current)"),
+            ],
+            "responses": {"200": _ok("ConsistencyProof"), **BAD},
+        }
+    },
+    "/v1/log/proof": {
+        "get": {
+            "operationId": "inclusionProof",
+            "parameters": [
+                _query("index", "Leaf index", required=True),
+                _query("size", "Tree size (default: current)", minimum=1),
+            ],
+            "responses": {"200": _ok("InclusionProof"), **BAD},
+        }
+    },
+    "/v1/log/entries": {
+        "get": {
+            "operationId": "logEntries",
+            "parameters": [
+                _query("start", "First index", required=True),
+                _query("end", "One past the last index (at most start + 1000)", required=True),
+            ],
+            "responses": {"200": _ok("LogEntries"), **BAD},
+        }
+    },
+    "/v1/ws": {
+        "get": {
+            "operationId": "push",
+            "description": "WebSocket upgrade; the server sends PushNotice objects as text frames.",
+            "parameters": [
+                {
+                    "name": "token",
+                    "in": "query",
+                    "required": False,
+                    "description": "Device token (or an Authorization header)",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {"101": {"description": "Switching protocols"}, **AUTH},
+        }
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Liaison relay",
+        "version": __version__,
+        "description": (
+            "Key directory, encrypted mailbox and Merkle log of the Liaison relay. "
+            "Bytes are standard base64 with padding. Errors are {code, message}."
+        ),
+    },
+    "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "adminToken": {"type": "http", "scheme": "bearer", "description": "Operator token"},
+            "deviceToken": {"type": "http", "scheme": "bearer", "description": "Device token"},
+        },
+    },
+    "paths": PATHS,
+}
+
+
+@cache
+def _registry() -> Registry:
+    resource = Resource.from_contents(DOCUMENT, default_specification=DRAFT202012)
+    return Registry().with_resource(DOCUMENT_URI, resource)
+
+
+@cache
+def validator(schema_name: str) -> Draft202012Validator:
+    """A validator for components/schemas/`schema_name`, with every $ref resolved."""
+    if schema_name not in SCHEMAS:
+        raise KeyError(schema_name)
+    schema = {"$ref": f"{DOCUMENT_URI}#/components/schemas/{schema_name}"}
+    return Draft202012Validator(schema, registry=_registry())
+
+
+@cache
+def response_validator(path: str, method: str, status: int) -> Draft202012Validator:
+    """A validator for the documented JSON answer of (path template, method, status)."""
+    response = PATHS[path][method.lower()]["responses"][str(status)]
+    pointer = f"/paths/{path.replace('~', '~0').replace('/', '~1')}/{method.lower()}"
+    pointer += f"/responses/{status}/content/application~1json/schema"
+    if "content" not in response:
+        raise KeyError(f"{method} {path} {status} has no JSON body")
+    return Draft202012Validator({"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=_registry())
