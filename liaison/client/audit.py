@@ -46,7 +46,7 @@ async def verify(home: Home, api: ApiClient) -> AuditReport:
     latest = transparency.parse_note(identity, note)
     report.checkpoint_size = latest.size
     try:
-        await transparency.advance(home, api, note)
+        await transparency.advance(home, api, note, latest=True)
     except LogInconsistent as exc:
         report.problems.append(str(exc))
     except ClientError as exc:

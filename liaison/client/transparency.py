@@ -11,7 +11,7 @@ from crypto.checkpoint import Checkpoint, verify_checkpoint
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError
 from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
-from liaison.client.errors import LogInconsistent, VerificationError
+from liaison.client.errors import ClientError, LogInconsistent, VerificationError
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
@@ -97,18 +97,28 @@ def parse_note(identity: ServerIdentity, note: Any) -> Checkpoint:
     return cp
 
 
-async def advance(home: Home, api: ApiClient, note: Any = None) -> Checkpoint:
+async def advance(
+    home: Home, api: ApiClient, note: Any = None, *, latest: bool = False
+) -> Checkpoint:
     """Verify a checkpoint (the server's latest when `note` is None) against the stored one.
 
     The new checkpoint must be an append-only extension of the stored one (consistency proof);
     it then becomes the stored one. A smaller or diverging log raises LogInconsistent.
     """
     identity = await pin_server(home, api)
+    latest = latest or note is None
     if note is None:
         note = (await api.checkpoint()).get("checkpoint")
     cp = parse_note(identity, note)
     old = stored_checkpoint(home)
     if old is not None:
+        if cp.size < old.size and latest:
+            raise LogInconsistent(
+                _(
+                    "The server's log shrank to {new} entries below the checkpoint this client "
+                    "stored ({old}): entries were dropped."
+                ).format(new=cp.size, old=old.size)
+            )
         if cp.size < old.size:
             # An older (but consistent) view is acceptable for the data it came with; the
             # stored checkpoint stays the newest one seen.
@@ -133,11 +143,11 @@ async def _check_consistent(api: ApiClient, old: Checkpoint, new: Checkpoint) ->
         return
     if old.size == 0:
         return
-    answer = await api.consistency(old.size, new.size)
-    proof = [b64decode(item) for item in answer.get("proof", [])]
     try:
+        answer = await api.consistency(old.size, new.size)
+        proof = [b64decode(item) for item in answer.get("proof", [])]
         verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
-    except CryptoError as exc:
+    except (CryptoError, ClientError) as exc:
         raise LogInconsistent(
             _(
                 "The server's log (size {new}) is not consistent with the checkpoint this client "
