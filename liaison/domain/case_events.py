@@ -160,15 +160,11 @@ _SUPERSEDED_MESSAGES = {
     SupersededReason.OFFER_REPLACED: N_(
         "The offer it answers had already been replaced by a later offer."
     ),
-    SupersededReason.REPLIES_TO_SUPERSEDED: N_(
-        "It answers a notice that was itself superseded."
-    ),
+    SupersededReason.REPLIES_TO_SUPERSEDED: N_("It answers a notice that was itself superseded."),
     SupersededReason.OFFER_AWAITS_ANSWER: N_(
         "An offer from the other side was waiting for an answer: accept it or counter it."
     ),
-    SupersededReason.UNKNOWN_REFERENCE: N_(
-        "It refers to a notice that is not part of this case."
-    ),
+    SupersededReason.UNKNOWN_REFERENCE: N_("It refers to a notice that is not part of this case."),
     SupersededReason.HANDOVER_CANCELLED: N_("The handover had already been cancelled."),
     SupersededReason.HANDOVER_COMPLETED: N_("The handover had already been completed."),
     SupersededReason.NOT_CONFIRMED: N_("The handover had no agreed time and place yet."),

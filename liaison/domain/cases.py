@@ -127,10 +127,10 @@ class _CaseReplay:
                 return self._unknown(event, Action.RECORD)
             self._records[event.message_id] = replay.handover.handover_id
             return replay.record(event)
-        if kind == "receipt_ack" and event.in_reply_to in self._records:
+        if kind == "receipt_ack":
             replay = self._replay_for(self._records, event.in_reply_to)
-            assert replay is not None  # noqa: S101 - every record id maps to a replay
-            return replay.countersign(event)
+            if replay is not None:
+                return replay.countersign(event)
         if kind == "verification_request":
             return self._request_verification(event)
         if kind == "verification_result":
@@ -143,9 +143,7 @@ class _CaseReplay:
 
     def _unknown(self, event: LoggedNotice, action: Action) -> TimelineEntry:
         side = self._side_of(event.sender_agency)
-        return TimelineEntry.of(
-            event, action, side, superseded=SupersededReason.UNKNOWN_REFERENCE
-        )
+        return TimelineEntry.of(event, action, side, superseded=SupersededReason.UNKNOWN_REFERENCE)
 
     def _propose(self, event: LoggedNotice) -> TimelineEntry:
         try:
@@ -187,15 +185,11 @@ class _CaseReplay:
         elif outcome is None:
             refusal = SupersededReason.MALFORMED
         if refusal is not None or outcome is None:
-            return TimelineEntry.of(
-                event, Action.REPORT_VERIFICATION, side, superseded=refusal
-            )
+            return TimelineEntry.of(event, Action.REPORT_VERIFICATION, side, superseded=refusal)
         verification.status = outcome
         verification.result_id = event.message_id
         verification.answered_by = side
-        return TimelineEntry.of(
-            event, Action.REPORT_VERIFICATION, side, state_after=outcome.value
-        )
+        return TimelineEntry.of(event, Action.REPORT_VERIFICATION, side, state_after=outcome.value)
 
 
 def derive_cases(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from liaison.domain.case_events import (
@@ -16,6 +17,7 @@ from liaison.domain.case_events import (
     SupersededReason,
     TimelineEntry,
 )
+from liaison.i18n import N_, current_language, gettext_for
 
 # A handover record signed by one side and the countersigning notice of the other side. The
 # client checks, with the sender's certified device key, that the countersignature covers the
@@ -38,11 +40,25 @@ class HandoverState(enum.Enum):
     def terminal(self) -> bool:
         return self in (HandoverState.CANCELLED, HandoverState.COMPLETED)
 
+    def message(self, language: str | None = None) -> str:
+        """The state's name in `language` (default: the officer's current language)."""
+        return gettext_for(language or current_language(), _STATE_LABELS[self])
+
     @property
     def open_offer(self) -> bool:
         """Whether a slot is on the table waiting for the other side's answer."""
         return self in _OFFER_STATES
 
+
+_STATE_LABELS = {
+    HandoverState.PROPOSED: N_("proposed, awaiting an answer"),
+    HandoverState.COUNTERED: N_("counter-proposed, awaiting an answer"),
+    HandoverState.CONFIRMED: N_("confirmed"),
+    HandoverState.RESCHEDULED: N_("rescheduled, awaiting acceptance"),
+    HandoverState.RECORDED: N_("record signed, awaiting countersignature"),
+    HandoverState.CANCELLED: N_("cancelled"),
+    HandoverState.COMPLETED: N_("completed"),
+}
 
 _OFFER_STATES = frozenset(
     {HandoverState.PROPOSED, HandoverState.COUNTERED, HandoverState.RESCHEDULED}
@@ -79,6 +95,10 @@ TRANSITIONS: Mapping[tuple[HandoverState | None, Action], HandoverState] = {
 # Transitions that change what a calendar shows (slot, place or status): each raises the
 # iCalendar SEQUENCE so calendar programs replace the event instead of adding a second one.
 SEQUENCE_ACTIONS = frozenset({A.COUNTER, A.ACCEPT, A.RESCHEDULE, A.CANCEL})
+
+# How long a handover occupies its escorts and the crossing, for double-booking checks and the
+# calendar event's end; notices give a start time only.
+DEFAULT_HANDOVER_DURATION = timedelta(hours=2)
 
 HANDOVER_ACTIONS = frozenset(action for _state, action in TRANSITIONS)
 
@@ -193,7 +213,7 @@ class HandoverReplay:
             proposal.message_id,
             side,
             Slot.from_notice(fields.get("slot")),
-            _place(fields.get("place")),
+            parse_place(fields.get("place")),
         )
         persons = fields.get("persons")
         self.handover = Handover(
@@ -238,7 +258,7 @@ class HandoverReplay:
             return self._keep(event, action, side, superseded=SupersededReason.MALFORMED)
         try:
             slot = Slot.from_notice(fields["slot"]) if "slot" in fields else handover.slot
-            place = _place(fields["place"]) if "place" in fields else handover.place
+            place = parse_place(fields["place"]) if "place" in fields else handover.place
         except MalformedValue:
             return self._keep(event, action, side, superseded=SupersededReason.MALFORMED)
         handover.escorts += _escorts(fields.get("reception_team"), side)
@@ -394,7 +414,8 @@ class HandoverReplay:
         return entry
 
 
-def _place(value: object) -> Mapping[str, Any]:
+def parse_place(value: object) -> Mapping[str, Any]:
+    """A notice PLACE (gate, marker or point), or `MalformedValue`."""
     if not isinstance(value, Mapping) or value.get("kind") not in ("gate", "marker", "point"):
         raise MalformedValue("a PLACE must be a gate, a marker or a point")
     return dict(value)

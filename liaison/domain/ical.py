@@ -1,0 +1,134 @@
+"""iCalendar (RFC 5545) export of handovers: one VEVENT each, stable UID, growing SEQUENCE."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from icalendar import Calendar, Event
+
+from liaison.domain.agenda import local_times
+from liaison.domain.case_events import BORDER_ZONES
+from liaison.domain.handover import DEFAULT_HANDOVER_DURATION, Handover, HandoverState
+from liaison.domain.warnings import format_moment
+from liaison.i18n import _
+
+PRODID = "-//Liaison//Handover calendar 1//EN"
+# The UID must not change when a handover is moved, so it is built from the handover's
+# identity (its first proposal's message id) and nothing that a reschedule can alter.
+UID_DOMAIN = "handover.liaison"
+
+PlaceLabel = Callable[[Mapping[str, Any]], str]
+
+_STATUS = {
+    HandoverState.PROPOSED: "TENTATIVE",
+    HandoverState.COUNTERED: "TENTATIVE",
+    HandoverState.RESCHEDULED: "TENTATIVE",
+    HandoverState.CONFIRMED: "CONFIRMED",
+    HandoverState.RECORDED: "CONFIRMED",
+    HandoverState.COMPLETED: "CONFIRMED",
+    HandoverState.CANCELLED: "CANCELLED",
+}
+
+
+def handover_uid(handover_id: str) -> str:
+    return f"{handover_id}@{UID_DOMAIN}"
+
+
+def default_place_label(place: Mapping[str, Any]) -> str:
+    """A place as a short line of text (the CLI passes one with translated gate names)."""
+    kind = place.get("kind")
+    if kind == "gate":
+        return str(place.get("gate", ""))
+    if kind == "marker":
+        return _("Border marker {number}").format(number=place.get("number", ""))
+    name = place.get("name")
+    if isinstance(name, Mapping):
+        return str(name.get("text", ""))
+    return str(name or "")
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def handover_event(
+    handover: Handover,
+    *,
+    now: int,
+    zone: str | None = None,
+    duration: timedelta = DEFAULT_HANDOVER_DURATION,
+    place_label: PlaceLabel = default_place_label,
+) -> Event:
+    """The VEVENT of `handover`, its start on the wall clock of `zone` (default: the zone the
+    slot was entered in). Persons' names never go into the event: calendars get synced to
+    services outside the officer's control."""
+    start = handover.slot.local(zone)
+    location = place_label(handover.place)
+    event = Event()
+    event.add("uid", handover_uid(handover.handover_id))
+    event.add("sequence", handover.sequence)
+    event.add("dtstamp", _utc(now))
+    event.add("dtstart", start)
+    event.add("dtend", start + duration)
+    event.add("status", _STATUS[handover.state])
+    event.add("summary", _("Handover, case {case_ref}").format(case_ref=handover.case_ref))
+    if location:
+        event.add("location", location)
+    lines = [handover.state.message()]
+    lines += [format_moment(moment) for _zone, moment in local_times(handover.slot, BORDER_ZONES)]
+    lines.append(_("Persons: {count}").format(count=len(handover.persons)))
+    event.add("description", "\n".join(lines))
+    effective = [entry for entry in handover.timeline if entry.effective]
+    event.add("created", _utc(handover.timeline[0].sent_at))
+    event.add("last-modified", _utc(effective[-1].sent_at))
+    place = handover.place
+    lat, lon = place.get("lat"), place.get("lon")
+    if place.get("kind") == "point" and isinstance(lat, float | int) and isinstance(lon, float | int):
+        event.add("geo", (float(lat), float(lon)))
+    return event
+
+
+def _calendar(events: Iterable[Event]) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    latest = 2037
+    for event in events:
+        calendar.add_component(event)
+        latest = max(latest, event.decoded("dtstart").year)
+    # VTIMEZONE components built from the zone database, covering every event's year.
+    calendar.add_missing_timezones(first_date=date(1970, 1, 1), last_date=date(latest + 1, 1, 1))
+    return bytes(calendar.to_ical())
+
+
+def handover_to_ics(
+    handover: Handover,
+    *,
+    now: int,
+    zone: str | None = None,
+    duration: timedelta = DEFAULT_HANDOVER_DURATION,
+    place_label: PlaceLabel = default_place_label,
+) -> bytes:
+    """A calendar file holding one handover; re-export after every change keeps its UID."""
+    return _calendar(
+        [handover_event(handover, now=now, zone=zone, duration=duration, place_label=place_label)]
+    )
+
+
+def agenda_to_ics(
+    handovers: Iterable[Handover],
+    *,
+    now: int,
+    zone: str | None = None,
+    duration: timedelta = DEFAULT_HANDOVER_DURATION,
+    place_label: PlaceLabel = default_place_label,
+) -> bytes:
+    """A calendar file of several handovers (cancelled ones too, so calendars drop them)."""
+    return _calendar(
+        handover_event(handover, now=now, zone=zone, duration=duration, place_label=place_label)
+        for handover in handovers
+    )

@@ -1,0 +1,247 @@
+"""Scheduling warnings for a handover slot, shown in the officer's language before sending."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from liaison.domain.case_events import Slot, country_side
+from liaison.domain.cases import Case, VerificationStatus
+from liaison.domain.handover import DEFAULT_HANDOVER_DURATION, Escort, Handover, parse_place
+from liaison.i18n import N_, _, current_language, gettext_for
+
+
+class WarningCode(enum.Enum):
+    OUTSIDE_OPENING_HOURS = "outside_opening_hours"
+    SLOT_IN_PAST = "slot_in_past"
+    ESCORT_DOUBLE_BOOKED = "escort_double_booked"
+    VERIFICATION_NOT_CONFIRMED = "verification_not_confirmed"
+
+
+_MESSAGES = {
+    WarningCode.OUTSIDE_OPENING_HOURS: N_(
+        "{local_time} is outside the known opening hours of {gate} ({opens}–{closes}, {zone})."
+    ),
+    WarningCode.SLOT_IN_PAST: N_("The slot {time} is in the past."),
+    WarningCode.ESCORT_DOUBLE_BOOKED: N_(
+        "Escort officer {escort} is also booked for a handover of case {case} at {time}."
+    ),
+    WarningCode.VERIFICATION_NOT_CONFIRMED: N_(
+        "The verification of case {case} is not confirmed ({status})."
+    ),
+}
+
+VERIFICATION_LABELS = {
+    VerificationStatus.NONE: N_("not requested"),
+    VerificationStatus.REQUESTED: N_("requested, no result yet"),
+    VerificationStatus.PENDING: N_("pending"),
+    VerificationStatus.CONFIRMED: N_("confirmed"),
+    VerificationStatus.NOT_CONFIRMED: N_("not confirmed"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GateOpening:
+    """Known opening hours of one side's crossing of a gate pair, on that side's clock."""
+
+    names: Mapping[str, str]  # the crossing's name by language ("vi", "zh", "en")
+    zone: str
+    opens: time
+    closes: time  # before `opens` when the crossing stays open past midnight
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether `moment` (any zone) falls within the hours, read on this side's clock."""
+        wall = moment.astimezone(ZoneInfo(self.zone)).time().replace(tzinfo=None)
+        if self.opens <= self.closes:
+            return self.opens <= wall < self.closes
+        return wall >= self.opens or wall < self.closes
+
+
+# Known opening hours of every side of a gate pair; empty when no source gave them.
+GateHours = Callable[[str], Sequence[GateOpening]]
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingWarning:
+    """One warning: a stable code and the values its message needs."""
+
+    code: WarningCode
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def message(self, language: str | None = None) -> str:
+        """The warning in `language` (default: the officer's current language via `_`)."""
+        lang = language[:2] if language else None
+        values = {
+            key: _localised(value, lang) if isinstance(value, Mapping) else value
+            for key, value in self.params.items()
+        }
+        status = self.params.get("status")
+        if isinstance(status, VerificationStatus):
+            values["status"] = _tr(VERIFICATION_LABELS[status], language)
+        return _tr(_MESSAGES[self.code], language).format(**values)
+
+
+def _tr(msgid: str, language: str | None) -> str:
+    return _(msgid) if language is None else gettext_for(language, msgid)
+
+
+def _localised(names: Mapping[str, str], lang: str | None) -> str:
+    return (
+        names.get(lang or current_language()[:2]) or names.get("en") or next(iter(names.values()))
+    )
+
+
+def format_moment(moment: datetime) -> str:
+    """An unambiguous wall-clock time with its zone: ISO date, 24-hour clock."""
+    return f"{moment:%Y-%m-%d %H:%M} ({moment.tzinfo})"
+
+
+def slot_warnings(
+    slot: Slot,
+    place: Mapping[str, Any],
+    *,
+    now: int,
+    gate_hours: GateHours | None = None,
+) -> list[SchedulingWarning]:
+    """Warnings that depend on the slot and place alone: in the past, gate closed."""
+    warnings = []
+    if slot.timestamp < now:
+        warnings.append(
+            SchedulingWarning(WarningCode.SLOT_IN_PAST, {"time": format_moment(slot.local())})
+        )
+    gate_id = place.get("gate") if place.get("kind") == "gate" else None
+    if gate_hours is not None and isinstance(gate_id, str):
+        for opening in gate_hours(gate_id):
+            if not opening.is_open(slot.utc):
+                warnings.append(
+                    SchedulingWarning(
+                        WarningCode.OUTSIDE_OPENING_HOURS,
+                        {
+                            "local_time": format_moment(slot.local(opening.zone)),
+                            "gate": opening.names,
+                            "opens": f"{opening.opens:%H:%M}",
+                            "closes": f"{opening.closes:%H:%M}",
+                            "zone": opening.zone,
+                        },
+                    )
+                )
+    return warnings
+
+
+def _escort_key(name: str) -> str:
+    folded = unicodedata.normalize("NFC", name).casefold()
+    return " ".join(folded.split())
+
+
+def same_escort(a: Escort, b: Escort) -> bool:
+    """Same officer: equal officer ids when both have one, else the same name."""
+    if a.officer_id and b.officer_id:
+        return a.officer_id == b.officer_id
+    return _escort_key(a.name) == _escort_key(b.name)
+
+
+def _booking_warnings(
+    slot: Slot,
+    escorts: Iterable[Escort],
+    cases: Iterable[Case],
+    *,
+    exclude_handover: str | None,
+    duration: timedelta,
+) -> list[SchedulingWarning]:
+    warnings = []
+    start, end = slot.utc, slot.utc + duration
+    for case in cases:
+        for other in case.handovers.values():
+            if other.handover_id == exclude_handover or not other.active:
+                continue
+            other_start = other.slot.utc
+            if not (start < other_start + duration and other_start < end):
+                continue
+            for escort in escorts:
+                if any(same_escort(escort, booked) for booked in other.escorts):
+                    warnings.append(
+                        SchedulingWarning(
+                            WarningCode.ESCORT_DOUBLE_BOOKED,
+                            {
+                                "escort": escort.name,
+                                "case": case.case_ref,
+                                "handover_id": other.handover_id,
+                                "time": format_moment(other.slot.local()),
+                            },
+                        )
+                    )
+    return warnings
+
+
+def _verification_warnings(case: Case | None, case_ref: str) -> list[SchedulingWarning]:
+    status = case.verification.status if case is not None else VerificationStatus.NONE
+    if status is VerificationStatus.CONFIRMED:
+        return []
+    return [
+        SchedulingWarning(
+            WarningCode.VERIFICATION_NOT_CONFIRMED, {"case": case_ref, "status": status}
+        )
+    ]
+
+
+def warnings_for_proposal(
+    fields: Mapping[str, Any],
+    *,
+    case_ref: str,
+    cases: Mapping[str, Case],
+    now: int,
+    sender_agency: str | None = None,
+    gate_hours: GateHours | None = None,
+    exclude_handover: str | None = None,
+    duration: timedelta = DEFAULT_HANDOVER_DURATION,
+) -> list[SchedulingWarning]:
+    """Warnings for a handover_proposal's fields about to be sent for `case_ref`.
+
+    Raises `MalformedValue` when `fields` has no readable slot or place (validate first).
+    `exclude_handover` leaves one handover out of the double-booking check: the one a counter
+    or reschedule is about.
+    """
+    slot = Slot.from_notice(fields.get("slot"))
+    place = parse_place(fields.get("place"))
+    side = country_side(sender_agency) if sender_agency else ""
+    escorts = [
+        Escort(item["name"], item.get("officer_id"), side)
+        for item in fields.get("escorts", ())
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str)
+    ]
+    return [
+        *slot_warnings(slot, place, now=now, gate_hours=gate_hours),
+        *_booking_warnings(
+            slot, escorts, cases.values(), exclude_handover=exclude_handover, duration=duration
+        ),
+        *_verification_warnings(cases.get(case_ref), case_ref),
+    ]
+
+
+def warnings_for_handover(
+    handover: Handover,
+    *,
+    cases: Mapping[str, Case],
+    now: int,
+    gate_hours: GateHours | None = None,
+    duration: timedelta = DEFAULT_HANDOVER_DURATION,
+) -> list[SchedulingWarning]:
+    """Warnings for a derived handover's current slot (shown in `case show` and the agenda)."""
+    if not handover.active:
+        return []
+    return [
+        *slot_warnings(handover.slot, handover.place, now=now, gate_hours=gate_hours),
+        *_booking_warnings(
+            handover.slot,
+            handover.escorts,
+            cases.values(),
+            exclude_handover=handover.handover_id,
+            duration=duration,
+        ),
+        *_verification_warnings(cases.get(handover.case_ref), handover.case_ref),
+    ]
