@@ -35,7 +35,11 @@ typecheck: $(STAMP) ## mypy --strict on crypto/
 
 i18n: $(STAMP) ## Extract, update and compile the gettext catalogues with Babel
 	$(BIN)/pybabel extract -F locales/babel.cfg -k _ -k N_ -k ngettext:1,2 -o locales/liaison.pot --project=liaison --version=0.1.0 --no-location --sort-output liaison
-	$(BIN)/pybabel update -i locales/liaison.pot -d locales -D liaison --no-fuzzy-matching
+	for lang in vi zh_Hans_CN en; do \
+	  test -f locales/$$lang/LC_MESSAGES/liaison.po || \
+	    $(BIN)/pybabel init -i locales/liaison.pot -d locales -D liaison -l $$lang || exit 1; \
+	done
+	$(BIN)/pybabel update -i locales/liaison.pot -d locales -D liaison --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d locales -D liaison --statistics
 
 bench: $(STAMP) ## Run the benchmarks under bench/

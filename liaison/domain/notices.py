@@ -421,6 +421,8 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
     """Check a notice (UTF-8 JSON bytes or a mapping) and return it NFC-normalised.
 
+    Null values count as absent; a top-level `_help` (from `liaison notice template`) is ignored.
+
     Raises NoticeError (a ValueError) whose `code` is stable and, for FieldError, `field` names
     the offending field by its dotted path.
     """
@@ -440,7 +442,8 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
     if not isinstance(data, Mapping):
         raise NoticeError("bad_json", N_("The notice must be a JSON object"))
     for key in data:
-        if key not in ("liaison_notice", "type", "header", "fields"):
+        # `_help` holds the template's help lines; it is dropped, never sealed.
+        if key not in ("liaison_notice", "type", "header", "fields", "_help"):
             raise FieldError(str(key), "unknown_field", N_("{field}: unknown field"))
     if data.get("liaison_notice") != FORMAT_VERSION:
         raise FieldError("liaison_notice", "bad_version",

@@ -1,0 +1,136 @@
+"""`liaison notice`: list notice types, print fillable templates, check and render notice files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from liaison.cli import CommandError
+from liaison.domain.fields import Block, Field, ListOf, NoticeError
+from liaison.domain.notices import CATALOGUE, FORMAT_VERSION, HEADER_FIELDS, parse_notice
+from liaison.i18n import LANGUAGE_ALIASES, N_, _, current_language, gettext_for
+from liaison.i18n.render import render_html, render_text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("notice", help=_("Notice types, templates and checks"))
+    commands = parser.add_subparsers(dest="notice_command", metavar="COMMAND", required=True)
+
+    types = commands.add_parser("types", help=_("List the notice types"))
+    types.add_argument("--json", action="store_true", help=_("Print JSON"))
+    types.set_defaults(func=run_types)
+
+    template = commands.add_parser("template", help=_("Print a fillable JSON notice template"))
+    template.add_argument("type", metavar="TYPE", help=_("Notice type (see: liaison notice types)"))
+    template.add_argument("--lang", choices=("vi", "zh", "en"), help=_("Language of the help lines"))
+    template.set_defaults(func=run_template)
+
+    check = commands.add_parser("check", help=_("Check a notice file without sending it"))
+    check.add_argument("file", type=Path, metavar="FILE", help=_("Notice JSON file"))
+    check.set_defaults(func=run_check)
+
+    render = commands.add_parser("render", help=_("Show a notice file in one or both languages"))
+    render.add_argument("file", type=Path, metavar="FILE", help=_("Notice JSON file"))
+    render.add_argument("--lang", default="both", choices=("vi", "zh", "en", "both"),
+                        help=_("Language of the rendering"))
+    render.add_argument("--html", type=Path, metavar="OUT", help=_("Write printable HTML here"))
+    render.set_defaults(func=run_render)
+
+
+def run_types(args: argparse.Namespace) -> int:
+    if args.json:
+        listing = [
+            {
+                "type": spec.code,
+                "label": _(spec.label),
+                "description": _(spec.description),
+                "fields": [
+                    {"name": f.name, "kind": f.kind.name, "required": f.required}
+                    for f in spec.fields
+                ],
+            }
+            for spec in CATALOGUE.values()
+        ]
+        print(json.dumps(listing, ensure_ascii=False, indent=2))
+        return 0
+    width = max(len(code) for code in CATALOGUE)
+    for spec in CATALOGUE.values():
+        print(f"{spec.code:<{width}}  {_(spec.label)} — {_(spec.description)}")
+    return 0
+
+
+def template_for(notice_type: str, language: str) -> dict[str, Any]:
+    """A fillable skeleton of `notice_type`: optional fields null, help lines under `_help`."""
+    if notice_type not in CATALOGUE:
+        raise CommandError(
+            _("Unknown notice type {type}; see: liaison notice types").format(type=notice_type),
+            code="unknown_type",
+        )
+    helps: dict[str, str] = {}
+
+    def skeleton(spec: tuple[Field, ...], path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in spec:
+            where = f"{path}.{f.name}"
+            text = gettext_for(language, f.help)
+            if not f.required:
+                text = f"[{gettext_for(language, N_("optional"))}] {text}"
+            helps[where] = text
+            kind = f.kind
+            if isinstance(kind, ListOf) and isinstance(kind.item, Block) and kind.item.name != "attachment":
+                value: Any = [skeleton(kind.item.fields, f"{where}[]")]
+            elif isinstance(kind, Block):
+                value = skeleton(kind.fields, where)
+            else:
+                value = kind.skeleton()
+            out[f.name] = value if f.required else None
+        return out
+
+    header = skeleton(HEADER_FIELDS, "header")
+    fields = skeleton(CATALOGUE[notice_type].fields, "fields")
+    return {
+        "liaison_notice": FORMAT_VERSION,
+        "type": notice_type,
+        "header": header,
+        "fields": fields,
+        "_help": helps,
+    }
+
+
+def run_template(args: argparse.Namespace) -> int:
+    language = LANGUAGE_ALIASES.get(args.lang or "", current_language())
+    print(json.dumps(template_for(args.type, language), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _load(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(
+            _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror),
+            code="unreadable",
+        ) from None
+    try:
+        return parse_notice(data)
+    except NoticeError as exc:
+        raise CommandError(str(exc), code=exc.code) from None
+
+
+def run_check(args: argparse.Namespace) -> int:
+    notice = _load(args.file)
+    print(_("The notice is valid: {type}").format(type=_(notice.spec().label)))
+    return 0
+
+
+def run_render(args: argparse.Namespace) -> int:
+    notice = _load(args.file)
+    if args.html:
+        args.html.write_text(render_html(notice, args.lang), encoding="utf-8")
+        print(_("Written: {path}").format(path=args.html), file=sys.stderr)
+    else:
+        sys.stdout.write(render_text(notice, args.lang))
+    return 0
