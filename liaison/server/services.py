@@ -6,6 +6,7 @@ each write runs as one job of the store's group commit, so a refused request cha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -13,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nacl.encoding import RawEncoder
 from nacl.exceptions import BadSignatureError
-from nacl.hash import blake2b
 from nacl.signing import VerifyKey
 
 from crypto.certs import DeviceCertificate, Revocation, ReviewKeyStatement, TrustStore
@@ -55,8 +54,11 @@ NOTIFY_BATCH = 40  # notices per NOTIFY: stays well under PostgreSQL's 8000-byte
 
 
 def content_hash(data: bytes) -> bytes:
-    """BLAKE2b-256 of stored bytes (review-key statements, revocations) as named in log entries."""
-    return blake2b(data, digest_size=32, encoder=RawEncoder)
+    """SHA-256 of stored bytes (review-key statements, revocations) as named in log entries.
+
+    SHA-256 like the log's own RFC 9162 hashing, so an auditor needs one hash for the log.
+    """
+    return hashlib.sha256(data).digest()
 
 
 def auth_challenge_message(log_public_key: bytes, challenge: bytes) -> bytes:

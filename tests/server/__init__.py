@@ -1,0 +1,1 @@
+"""Server route tests against a real loopback server (SQLite and PostgreSQL)."""
