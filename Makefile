@@ -43,7 +43,7 @@ i18n: $(STAMP) ## Extract, update and compile the gettext catalogues with Babel
 	$(BIN)/pybabel compile -d locales -D liaison --statistics
 
 bench: $(STAMP) ## Run the benchmarks under bench/
-	$(BIN)/python bench/crypto.py
+	$(BIN)/python -m bench.crypto
 
 demo: $(STAMP) ## Run the guided demonstration in a temporary folder
 	$(BIN)/liaison demo
