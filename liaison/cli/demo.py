@@ -1,0 +1,295 @@
+"""`liaison demo`: a guided tour on a throw-away server: agencies, officers, messages, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from liaison.client import agency as agency_ops
+from liaison.client import audit as audit_ops
+from liaison.client import messages as message_ops
+from liaison.client import officer as officer_ops
+from liaison.client import trust as trust_ops
+from liaison.client.console import command
+from liaison.client.home import KDF_PROFILE_ENV, Home
+from liaison.client.payload import Payload
+from liaison.client.transport import ApiClient
+from liaison.i18n import N_, _
+
+DEMO_PASSPHRASE = "demo passphrase, never for real keys"  # noqa: S105 (throw-away demo keys)
+
+# The cast: three agencies of two countries and one officer each (two devices for the first).
+AGENCIES = (
+    {
+        "code": "VN-QN-CA",
+        "country": "VN",
+        "name_vi": "Công an tỉnh Quảng Ninh",
+        "name_zh": "广宁省公安厅",
+    },
+    {
+        "code": "VN-QN-BP",
+        "country": "VN",
+        "name_vi": "Bộ Chỉ huy Bộ đội Biên phòng tỉnh Quảng Ninh",
+        "name_zh": "广宁省边防部队指挥部",
+    },
+    {
+        "code": "CN-GX-DXGA",
+        "country": "CN",
+        "name_vi": "Công an thành phố Đông Hưng",
+        "name_zh": "东兴市公安局",
+    },
+)
+OFFICERS = (
+    # (home name, agency, officer id, name vi, name zh, device)
+    ("an-phone", "VN-QN-CA", "nguyen.van.an", "Nguyễn Văn An", "阮文安（音）", "phone"),
+    ("an-laptop", "VN-QN-CA", "nguyen.van.an", "Nguyễn Văn An", "阮文安（音）", "laptop"),
+    ("binh", "VN-QN-BP", "tran.thi.binh", "Trần Thị Bình", "陈氏平（音）", "phone"),
+    ("li", "CN-GX-DXGA", "li.wei", "Lý Vĩ", "李伟", "desk"),
+)
+
+
+@dataclass
+class DemoContext:
+    """Everything the steps share; later steps find homes and results here by name."""
+
+    folder: Path
+    say: Callable[[str], None]
+    url: str = ""
+    admin_token: str = ""
+    api: ApiClient | None = None
+    admins: dict[str, Home] = field(default_factory=dict)
+    fingerprints: dict[str, agency_ops.Fingerprint] = field(default_factory=dict)
+    officers: dict[str, Home] = field(default_factory=dict)
+    sent: dict[str, message_ops.SentMessage] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def home(self, name: str) -> Home:
+        return Home(self.folder / "homes" / name, passphrase=lambda confirm: DEMO_PASSPHRASE)
+
+    @property
+    def client(self) -> ApiClient:
+        assert self.api is not None
+        return self.api
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the tour: `title` is marked for translation and shown before `run`."""
+
+    name: str
+    title: str
+    run: Callable[[DemoContext], Awaitable[None]]
+
+
+async def create_agencies(ctx: DemoContext) -> None:
+    for spec in AGENCIES:
+        admin = ctx.home(f"admin-{spec['code']}")
+        fp = agency_ops.init_agency(admin, **spec)
+        await agency_ops.register_agency(admin, ctx.client, ctx.admin_token)
+        ctx.admins[spec["code"]] = admin
+        ctx.fingerprints[spec["code"]] = fp
+        ctx.say(
+            _("{code} ({name}) created its root key; fingerprint {number}.").format(
+                code=spec["code"], name=spec["name_vi"], number=fp.safety_number
+            )
+        )
+
+
+async def enrol_officers(ctx: DemoContext) -> None:
+    for home_name, code, officer_id, name_vi, name_zh, device in OFFICERS:
+        home = ctx.home(home_name)
+        request = officer_ops.init_officer(
+            home,
+            agency=code,
+            name_vi=name_vi,
+            name_zh=name_zh,
+            server=ctx.url,
+            officer_id=officer_id,
+            device_name=device,
+        )
+        certificate = agency_ops.certify(
+            ctx.admins[code], json.dumps(request).encode("utf-8"), role="officer"
+        )
+        # In real life the administrator reads the fingerprint aloud; the officer compares it.
+        await officer_ops.activate(
+            home,
+            ctx.client,
+            certificate,
+            root_fingerprint=ctx.fingerprints[code].safety_number,
+        )
+        ctx.officers[home_name] = home
+        ctx.say(
+            _("{name} enrolled device {device} with {code}.").format(
+                name=name_vi, device=request["device_id"], code=code
+            )
+        )
+
+
+async def pin_roots(ctx: DemoContext) -> None:
+    for home_name, own_code, *_rest in OFFICERS:
+        for spec in AGENCIES:
+            code = spec["code"]
+            if code == own_code:
+                continue
+            await trust_ops.add(
+                ctx.officers[home_name], ctx.client, code, ctx.fingerprints[code].safety_number
+            )
+        ctx.say(
+            _("{home} pinned the roots of the other agencies after comparing fingerprints.").format(
+                home=home_name
+            )
+        )
+
+
+async def vietnam_writes(ctx: DemoContext) -> None:
+    text = "Đề nghị xác minh nhân thân một công dân tại Đông Hưng. 请协助核实身份。"
+    sent = await message_ops.send(
+        ctx.officers["an-phone"],
+        ctx.client,
+        ["CN-GX-DXGA", "VN-QN-BP/tran.thi.binh"],
+        Payload.text(text),
+    )
+    ctx.sent["request"] = sent
+    ctx.say(
+        _(
+            "Nguyễn Văn An sent message {id}, encrypted to {count} devices (his own laptop "
+            "included), with review wraps for {agencies}; the server logged it at {index}."
+        ).format(
+            id=sent.message_id,
+            count=len(sent.recipients),
+            agencies=", ".join(sent.review_agencies),
+            index=sent.log_index,
+        )
+    )
+
+
+async def china_reads_and_replies(ctx: DemoContext) -> None:
+    li = ctx.officers["li"]
+    await message_ops.sync(li, ctx.client)
+    opened = await message_ops.read(li, ctx.client, ctx.sent["request"].message_id)
+    ctx.say(_("Lý Vĩ (李伟) verified and opened it: {text}").format(text=opened.payload.as_text()))
+    await message_ops.ack(li, ctx.client, opened.message_id)
+    reply = "已收到，正在核实。Đã nhận, đang xác minh."
+    sent = await message_ops.send(li, ctx.client, ["VN-QN-CA/nguyen.van.an"], Payload.text(reply))
+    ctx.sent["reply"] = sent
+    ctx.say(_("He acknowledged it and replied with message {id}.").format(id=sent.message_id))
+
+
+async def vietnam_reads(ctx: DemoContext) -> None:
+    for home_name in ("an-phone", "an-laptop", "binh"):
+        home = ctx.officers[home_name]
+        new = await message_ops.sync(home, ctx.client)
+        for record in new:
+            opened = await message_ops.read(home, ctx.client, record["message_id"])
+            ctx.say(
+                _("{home} opened {id} from {sender}: {text}").format(
+                    home=home_name,
+                    id=record["message_id"][:8],
+                    sender=opened.sender_device,
+                    text=opened.payload.as_text(),
+                )
+            )
+
+
+async def verify_log(ctx: DemoContext) -> None:
+    for home_name, home in ctx.officers.items():
+        report = await audit_ops.verify(home, ctx.client)
+        if not report.ok:
+            raise RuntimeError("; ".join(report.problems))
+        ctx.say(
+            _(
+                "{home}: the log (size {size}) extends the checkpoint it stored and includes every "
+                "message it holds ({count})."
+            ).format(home=home_name, size=report.checkpoint_size, count=report.messages_checked)
+        )
+
+
+# Later work appends steps here (notices, handovers, supervisor review).
+STEPS: list[Step] = [
+    Step("agencies", N_("Three agencies create their root keys and register"), create_agencies),
+    Step("officers", N_("Officers create device keys and are certified"), enrol_officers),
+    Step("pins", N_("Agencies pin each other's roots by fingerprint"), pin_roots),
+    Step("send", N_("A Vietnamese officer writes to Dongxing"), vietnam_writes),
+    Step(
+        "reply", N_("The Chinese officer reads, acknowledges and replies"), china_reads_and_replies
+    ),
+    Step("read", N_("The Vietnamese side reads on every device"), vietnam_reads),
+    Step("audit", N_("Every officer verifies the server's log"), verify_log),
+]
+
+
+async def run_demo(
+    folder: Path, *, say: Callable[[str], None] = print, steps: list[Step] | None = None
+) -> DemoContext:
+    """Start a relay on a free loopback port with its data in `folder`, then run the steps."""
+    from liaison.server.app import Settings, create_app
+
+    ctx = DemoContext(folder=folder, say=say)
+    tokens: list[str] = []
+    app = create_app(Settings(data_dir=folder / "server", announce_admin_token=tokens.append))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        ctx.url = f"http://127.0.0.1:{port}"
+        ctx.admin_token = tokens[0] if tokens else ""
+        say(
+            _("A relay server is running at {url}, data in {folder}.").format(
+                url=ctx.url, folder=folder
+            )
+        )
+        async with ApiClient(ctx.url) as api:
+            ctx.api = api
+            for number, step in enumerate(steps if steps is not None else STEPS, start=1):
+                say("")
+                say(f"{number}. {_(step.title)}")
+                await step.run(ctx)
+            ctx.api = None
+    finally:
+        await runner.cleanup()
+    return ctx
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help=_("Guided demonstration on a temporary server"),
+        description=_(
+            "Start a relay in a temporary folder, create three agencies of two countries, enrol "
+            "officers, pin roots, exchange messages both ways and verify the log."
+        ),
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help=_("Keep the temporary folder to look at it afterwards")
+    )
+    parser.set_defaults(func=cmd_demo)
+
+
+@command
+def cmd_demo(args: argparse.Namespace) -> int:
+    # Throw-away keys: a cheaper Argon2id setting keeps the tour quick.
+    os.environ.setdefault(KDF_PROFILE_ENV, "interactive")
+    folder = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
+    try:
+        asyncio.run(run_demo(folder, say=lambda line: print(line, flush=True)))
+        print()
+        print(_("Demo complete: every message was end-to-end encrypted and the log verified."))
+    finally:
+        if args.keep:
+            print(_("The demo folder is kept at {folder}.").format(folder=folder))
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            print(_("Temporary folder removed."))
+    return 0
