@@ -105,7 +105,7 @@ def _is_canonical_ascii(obj: dict[str, Any], data: bytes) -> bool:
     if not data.isascii() or _LONG_NUMBER.search(data):
         return False
     fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return fast.encode("ascii") == data
+    return fast.encode("utf-8") == data
 
 
 def b64e(data: bytes) -> str:
