@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     template = commands.add_parser("template", help=_("Print a fillable JSON notice template"))
     template.add_argument("type", metavar="TYPE", help=_("Notice type (see: liaison notice types)"))
-    template.add_argument("--lang", choices=("vi", "zh", "en"), help=_("Language of the help lines"))
+    template.add_argument(
+        "--lang", choices=("vi", "zh", "en"), help=_("Language of the help lines")
+    )
     template.set_defaults(func=run_template)
 
     check = commands.add_parser("check", help=_("Check a notice file without sending it"))
@@ -34,8 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     render = commands.add_parser("render", help=_("Show a notice file in one or both languages"))
     render.add_argument("file", type=Path, metavar="FILE", help=_("Notice JSON file"))
-    render.add_argument("--lang", default="both", choices=("vi", "zh", "en", "both"),
-                        help=_("Language of the rendering"))
+    render.add_argument(
+        "--lang",
+        default="both",
+        choices=("vi", "zh", "en", "both"),
+        help=_("Language of the rendering"),
+    )
     render.add_argument("--html", type=Path, metavar="OUT", help=_("Write printable HTML here"))
     render.set_defaults(func=run_render)
 
@@ -77,10 +83,14 @@ def template_for(notice_type: str, language: str) -> dict[str, Any]:
             where = f"{path}.{f.name}"
             text = gettext_for(language, f.help)
             if not f.required:
-                text = f"[{gettext_for(language, N_("optional"))}] {text}"
+                text = f"[{gettext_for(language, N_('optional'))}] {text}"
             helps[where] = text
             kind = f.kind
-            if isinstance(kind, ListOf) and isinstance(kind.item, Block) and kind.item.name != "attachment":
+            if (
+                isinstance(kind, ListOf)
+                and isinstance(kind.item, Block)
+                and kind.item.name != "attachment"
+            ):
                 value: Any = [skeleton(kind.item.fields, f"{where}[]")]
             elif isinstance(kind, Block):
                 value = skeleton(kind.fields, where)

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from liaison.domain.agencies import AGENCY_CODE, reason_codes
@@ -161,7 +161,9 @@ class AgencyCode(Kind):
             raise _wrong_type(path, "string")
         if not AGENCY_CODE.match(value):
             raise FieldError(
-                path, "bad_agency", N_("{field}: not an agency code such as VN-QN-CA: {value}"),
+                path,
+                "bad_agency",
+                N_("{field}: not an agency code such as VN-QN-CA: {value}"),
                 value=value[:40],
             )
         return value
@@ -198,7 +200,9 @@ class Choice(Kind):
     def check(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or value not in self.codes():
             raise FieldError(
-                path, "bad_choice", N_("{field}: must be one of {choices}"),
+                path,
+                "bad_choice",
+                N_("{field}: must be one of {choices}"),
                 choices=", ".join(self.codes()),
             )
         return value
@@ -302,7 +306,9 @@ class PartialDate(Kind):
         return out
 
     def skeleton(self) -> Any:
-        return {"date": "YYYY-MM-DD"} if self.full_only else {"date": "YYYY-MM-DD", "estimated": False}
+        return (
+            {"date": "YYYY-MM-DD"} if self.full_only else {"date": "YYYY-MM-DD", "estimated": False}
+        )
 
 
 def check_date(value: Any, path: str) -> str:
@@ -311,11 +317,11 @@ def check_date(value: Any, path: str) -> str:
     try:
         parsed = date.fromisoformat(value)
     except ValueError:
-        raise FieldError(path, "bad_date", N_("{field}: no such date: {value}"), value=value) from None
-    if not 1900 <= parsed.year <= 2100:
         raise FieldError(
-            path, "bad_date", N_("{field}: not a year between 1900 and 2100")
-        )
+            path, "bad_date", N_("{field}: no such date: {value}"), value=value
+        ) from None
+    if not 1900 <= parsed.year <= 2100:
+        raise FieldError(path, "bad_date", N_("{field}: not a year between 1900 and 2100"))
     return value
 
 
@@ -335,7 +341,8 @@ class DateTime(Kind):
         utc = value["utc"]
         if not isinstance(utc, str) or not _UTC_FORMAT.match(utc):
             raise FieldError(
-                f"{path}.utc", "bad_datetime",
+                f"{path}.utc",
+                "bad_datetime",
                 N_("{field}: not a UTC time in the form YYYY-MM-DDTHH:MM:SSZ"),
             )
         try:
@@ -350,7 +357,9 @@ class DateTime(Kind):
             )
         if value["tz"] not in ZONES:
             raise FieldError(
-                f"{path}.tz", "bad_zone", N_("{field}: time zone must be one of {zones}"),
+                f"{path}.tz",
+                "bad_zone",
+                N_("{field}: time zone must be one of {zones}"),
                 zones=", ".join(ZONES),
             )
         return {"utc": utc, "tz": value["tz"]}
@@ -361,7 +370,7 @@ class DateTime(Kind):
 
 def datetime_utc(value: Mapping[str, str]) -> datetime:
     """The aware UTC datetime of a checked DATETIME value."""
-    return datetime.strptime(value["utc"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value["utc"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -381,7 +390,9 @@ class Place(Kind):
                 raise _missing(f"{path}.gate")
             if not isinstance(gate, str) or gate not in gate_pairs():
                 raise FieldError(
-                    f"{path}.gate", "unknown_gate", N_("{field}: unknown gate pair: {value}"),
+                    f"{path}.gate",
+                    "unknown_gate",
+                    N_("{field}: unknown gate pair: {value}"),
                     value=str(gate)[:60],
                 )
             out: dict[str, Any] = {"kind": "gate", "gate": gate}
@@ -395,7 +406,8 @@ class Place(Kind):
                 raise _missing(f"{path}.number")
             if not isinstance(number, str) or not _MARKER.match(number):
                 raise FieldError(
-                    f"{path}.number", "bad_marker",
+                    f"{path}.number",
+                    "bad_marker",
                     N_("{field}: not a border marker number such as 450 or 1116/2"),
                 )
             out = {"kind": "marker", "number": number}
@@ -416,7 +428,9 @@ class Place(Kind):
                 out["lon"] = Number(-180, 180).check(value["lon"], f"{path}.lon")
             return out
         raise FieldError(
-            f"{path}.kind", "bad_place_kind", N_("{field}: must be one of {choices}"),
+            f"{path}.kind",
+            "bad_place_kind",
+            N_("{field}: must be one of {choices}"),
             choices="gate, marker, point",
         )
 
@@ -475,7 +489,9 @@ class ListOf(Kind):
             raise _wrong_type(path, "list")
         if len(value) < self.min_items:
             raise FieldError(
-                path, "too_few", N_("{field}: needs at least {count} entries"),
+                path,
+                "too_few",
+                N_("{field}: needs at least {count} entries"),
                 count=self.min_items,
             )
         if len(value) > self.max_items:

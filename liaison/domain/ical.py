@@ -85,8 +85,9 @@ def handover_event(
     event.add("last-modified", _utc(effective[-1].sent_at))
     place = handover.place
     lat, lon = place.get("lat"), place.get("lon")
-    if place.get("kind") == "point" and isinstance(lat, float | int) and isinstance(lon, float | int):
-        event.add("geo", (float(lat), float(lon)))
+    coordinates = isinstance(lat, float | int) and isinstance(lon, float | int)
+    if place.get("kind") == "point" and coordinates:
+        event.add("geo", (float(lat), float(lon)))  # type: ignore[arg-type]
     return event
 
 

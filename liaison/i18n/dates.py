@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,9 +39,7 @@ def format_official_date(value: date, language: str) -> str:
 def format_local_datetime(moment: datetime, zone: str, language: str) -> str:
     """`moment` (aware) as wall-clock time in `zone`, official date style, 24-hour clock."""
     locale = _locale(language)
-    return format_datetime(
-        moment, _DATETIME_PATTERNS[locale], tzinfo=ZoneInfo(zone), locale=locale
-    )
+    return format_datetime(moment, _DATETIME_PATTERNS[locale], tzinfo=ZoneInfo(zone), locale=locale)
 
 
 def format_both_zones(moment: datetime, language: str) -> str:
@@ -57,10 +55,8 @@ def format_both_zones(moment: datetime, language: str) -> str:
 def parse_utc(value: Mapping[str, Any] | int) -> datetime:
     """An aware UTC datetime from a DATETIME mapping or unix seconds."""
     if isinstance(value, int):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    return datetime.strptime(str(value["utc"]), "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=timezone.utc
-    )
+        return datetime.fromtimestamp(value, tz=UTC)
+    return datetime.strptime(str(value["utc"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def format_partial_date(value: Mapping[str, Any], language: str) -> str:

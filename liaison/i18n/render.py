@@ -12,6 +12,7 @@ from babel.numbers import format_decimal
 from liaison.domain.agencies import agency, reason_codes
 from liaison.domain.fields import (
     COUNT_DIMENSIONS,
+    SIDE_CHOICES,
     TEXT_LANGUAGES,
     AgencyCode,
     Attachment,
@@ -33,12 +34,13 @@ from liaison.domain.fields import (
 from liaison.domain.notices import HANDLING_CODES, HEADER_FIELDS, SEX, Notice
 from liaison.domain.places import gate_pair
 from liaison.i18n import N_, gettext_for
-from liaison.i18n.dates import format_both_zones, format_partial_date, parse_utc
+from liaison.i18n.dates import ZONE_LABELS, format_both_zones, format_partial_date, parse_utc
 
 RENDER_LANGUAGES = ("vi", "zh_Hans_CN", "en", "both")
 # Autonyms head each half of a bilingual rendering; they are the same in every language.
 AUTONYMS = {"vi": "Tiếng Việt", "zh_Hans_CN": "中文", "en": "English"}
 TRANSLITERATION_MARK = "音"
+NAME_UNVERIFIED = N_("name unverified")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def _languages(lang: str) -> tuple[str, ...]:
         return ("vi", "zh_Hans_CN")
     if normal not in RENDER_LANGUAGES:
         raise NoticeError(
-            "bad_language", N_("Unknown language {language}: use vi, zh, en or both"),
+            "bad_language",
+            N_("Unknown language {language}: use vi, zh, en or both"),
             language=lang,
         )
     return (normal,)
@@ -139,8 +142,11 @@ class _Renderer:
             for dimension, table in value.items():
                 for category, count in table.items():
                     shown = self.category(dimension, category)
-                    self.add(depth + 1, f"{t(COUNT_DIMENSIONS[dimension])}: {shown}",
-                             format_decimal(count, locale=self.locale))
+                    self.add(
+                        depth + 1,
+                        f"{t(COUNT_DIMENSIONS[dimension])}: {shown}",
+                        format_decimal(count, locale=self.locale),
+                    )
         elif isinstance(kind, ReasonCode):
             names = reason_codes().get(value, {})
             self.add(depth, label, f"{names.get(self.locale[:2]) or names.get('en', value)}")
@@ -159,10 +165,16 @@ class _Renderer:
         elif isinstance(kind, Int | Number):
             self.add(depth, label, format_decimal(value, locale=self.locale))
         elif isinstance(kind, Attachment):
-            self.add(depth, label, t(N_("{filename} ({media_type}, {size} bytes, SHA-256 {sha256})"))
-                     .format(filename=value["filename"], media_type=value["media_type"],
-                             size=format_decimal(value["size"], locale=self.locale),
-                             sha256=value["sha256"]))
+            self.add(
+                depth,
+                label,
+                t(N_("{filename} ({media_type}, {size} bytes, SHA-256 {sha256})")).format(
+                    filename=value["filename"],
+                    media_type=value["media_type"],
+                    size=format_decimal(value["size"], locale=self.locale),
+                    sha256=value["sha256"],
+                ),
+            )
         elif name == "name_zh":
             self.add(depth, label, f"{value} ({TRANSLITERATION_MARK})")
         else:
@@ -180,7 +192,7 @@ class _Renderer:
             return code
         name = entry.name(self.locale)
         if not entry.name_verified(self.locale):
-            name = f"{name} [{self.t(N_('name unverified'))}]"
+            name = f"{name} [{self.t(NAME_UNVERIFIED)}]"
         return f"{name} ({code})"
 
     def category(self, dimension: str, category: str) -> str:
@@ -195,7 +207,7 @@ class _Renderer:
     def gate_name(self, side: Any) -> str:
         name = side.name(self.locale)
         if not side.name_verified(self.locale):
-            name = f"{name} [{self.t(N_('name unverified'))}]"
+            name = f"{name} [{self.t(NAME_UNVERIFIED)}]"
         return name
 
     def place(self, depth: int, label: str, value: Mapping[str, Any]) -> None:
@@ -207,22 +219,31 @@ class _Renderer:
                 return
             lang = self.locale[:2]
             shown = t(N_("Border gate pair {vn} ({vn_province}) – {cn} ({cn_province})")).format(
-                vn=self.gate_name(pair.vn), vn_province=pair.vn.province.get(lang, ""),
-                cn=self.gate_name(pair.cn), cn_province=pair.cn.province.get(lang, ""),
+                vn=self.gate_name(pair.vn),
+                vn_province=pair.vn.province.get(lang, ""),
+                cn=self.gate_name(pair.cn),
+                cn_province=pair.cn.province.get(lang, ""),
             )
             if "side" in value:
-                shown += f"; {t(N_('Vietnamese side') if value['side'] == 'vn' else N_('Chinese side'))}"
+                shown += "; " + t(SIDE_CHOICES[value["side"]])
             self.add(depth, label, shown)
             for side in (pair.vn, pair.cn):
                 if side.hours is not None:
-                    zone_label = t(N_("Vietnam time") if side.tz.endswith("Minh") else N_("Beijing time"))
-                    self.add(depth + 1, t(N_("Opening hours")), t(
-                        N_("{gate}: {open}–{close} {zone}")).format(
-                        gate=self.gate_name(side), open=side.hours.open.strftime("%H:%M"),
-                        close=side.hours.close.strftime("%H:%M"), zone=zone_label))
+                    zone_label = t(ZONE_LABELS.get(side.tz, side.tz))
+                    self.add(
+                        depth + 1,
+                        t(N_("Opening hours")),
+                        t(N_("{gate}: {open}–{close} {zone}")).format(
+                            gate=self.gate_name(side),
+                            open=side.hours.open.strftime("%H:%M"),
+                            close=side.hours.close.strftime("%H:%M"),
+                            zone=zone_label,
+                        ),
+                    )
         elif value["kind"] == "marker":
-            self.add(depth, label, t(N_("Border marker No. {number}")).format(
-                number=value["number"]))
+            self.add(
+                depth, label, t(N_("Border marker No. {number}")).format(number=value["number"])
+            )
             if "note" in value:
                 self.text(depth + 1, t(N_("Note")), value["note"])
         else:
@@ -326,5 +347,3 @@ def render_html(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | 
     out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
-
-

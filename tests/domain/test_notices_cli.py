@@ -1,0 +1,57 @@
+"""`liaison notice types|template|check`: listings, fillable templates, validation refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from liaison.cli import main
+from liaison.domain.notices import NOTICE_TYPES, parse_notice
+
+
+def test_types_json_lists_the_eleven_types(capsys):
+    assert main(["notice", "types", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [entry["type"] for entry in listing] == list(NOTICE_TYPES)
+    proposal = next(e for e in listing if e["type"] == "handover_proposal")
+    assert {"name": "slot", "kind": "datetime", "required": True} in proposal["fields"]
+
+
+@pytest.mark.parametrize("notice_type", NOTICE_TYPES)
+def test_template_has_a_help_line_for_every_field(notice_type, capsys):
+    assert main(["notice", "template", notice_type, "--lang", "vi"]) == 0
+    template = json.loads(capsys.readouterr().out)
+    assert template["type"] == notice_type
+    for key in template["fields"]:
+        assert f"fields.{key}" in template["_help"]
+    for key in template["header"]:
+        assert f"header.{key}" in template["_help"]
+    assert template["_help"]["header.case_ref"].startswith("Số hồ sơ")
+
+
+def test_filled_template_is_accepted_and_empty_one_refused_naming_the_field(tmp_path, capsys):
+    main(["notice", "template", "receipt_ack"])
+    template = json.loads(capsys.readouterr().out)
+    path = tmp_path / "ack.json"
+    path.write_text(json.dumps(template), encoding="utf-8")
+    assert main(["notice", "check", str(path)]) == 1
+    assert "header.our_ref" in capsys.readouterr().err
+    template["header"].update(
+        our_ref="7/TB",
+        case_ref="QN-1",
+        handling="H0",
+        priority="normal",
+        recipient_unit="CN-GX-DXGA",
+    )
+    template["fields"].update(
+        received="message", received_at={"utc": "2026-12-01T02:00:00Z", "tz": "Asia/Shanghai"}
+    )
+    path.write_text(json.dumps(template), encoding="utf-8")
+    assert main(["notice", "check", str(path)]) == 0
+    assert parse_notice(path.read_bytes()).fields["received"] == "message"
+
+
+def test_unknown_type_is_refused(capsys):
+    assert main(["notice", "template", "postcard"]) == 1
+    assert "postcard" in capsys.readouterr().err

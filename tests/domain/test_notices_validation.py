@@ -1,0 +1,280 @@
+"""Notice parsing: every field type refuses bad values with its documented code and field path."""
+
+from __future__ import annotations
+
+import copy
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from liaison.domain.fields import FieldError, NoticeError
+from liaison.domain.notices import (
+    CATALOGUE,
+    Notice,
+    notice_to_bytes,
+    parse_notice,
+)
+from liaison.i18n import set_language
+
+NOTICES = Path(__file__).resolve().parent.parent / "golden" / "notices"
+
+
+def example(notice_type: str) -> dict:
+    return json.loads((NOTICES / f"{notice_type}.json").read_text(encoding="utf-8"))
+
+
+def refused(data) -> NoticeError:
+    with pytest.raises(NoticeError) as info:
+        parse_notice(data)
+    return info.value
+
+
+@pytest.mark.parametrize("notice_type", sorted(CATALOGUE))
+def test_example_of_every_type_parses_and_round_trips_through_canonical_bytes(notice_type):
+    notice = parse_notice(json.dumps(example(notice_type)).encode())
+    assert isinstance(notice, Notice) and notice.type == notice_type
+    again = parse_notice(notice_to_bytes(notice))
+    assert again == notice
+    assert notice_to_bytes(again) == notice_to_bytes(notice)
+
+
+def test_canonical_bytes_sort_keys_and_keep_utf8():
+    raw = notice_to_bytes(parse_notice(example("handover_proposal")))
+    assert raw.startswith(b'{"fields":')
+    assert "阮氏花".encode() in raw
+
+
+def _set(data: dict, path: str, value) -> dict:
+    data = copy.deepcopy(data)
+    keys = path.split(".")
+    target = data
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if value is _DELETE:
+        del target[keys[-1]]
+    elif isinstance(target, list):
+        target[int(keys[-1])] = value
+    else:
+        target[keys[-1]] = value
+    return data
+
+
+_DELETE = object()
+
+# (notice type, path to change, bad value, expected code, expected field path)
+BAD_VALUES = [
+    # plain string
+    ("verification_result", "header.our_ref", "", "empty", "header.our_ref"),
+    ("verification_result", "header.our_ref", "   ", "empty", "header.our_ref"),
+    ("verification_result", "header.our_ref", 12, "wrong_type", "header.our_ref"),
+    ("verification_result", "header.our_ref", "x" * 101, "too_long", "header.our_ref"),
+    ("verification_result", "header.our_ref", "a\x1b[2Jb", "control_characters", "header.our_ref"),
+    ("verification_result", "header.case_ref", _DELETE, "missing", "header.case_ref"),
+    ("verification_result", "header.extra", "x", "unknown_field", "header.extra"),
+    # free text
+    ("verification_result", "fields.remarks", "plain string", "wrong_type", "fields.remarks"),
+    ("verification_result", "fields.remarks.lang", "fr", "bad_language", "fields.remarks.lang"),
+    ("verification_result", "fields.remarks.text", " ", "empty", "fields.remarks.text"),
+    (
+        "verification_result",
+        "fields.remarks.text",
+        "a\u202eb",
+        "control_characters",
+        "fields.remarks.text",
+    ),
+    ("verification_result", "fields.remarks.lang", _DELETE, "missing", "fields.remarks.lang"),
+    # agency code and message id
+    ("verification_result", "header.sender_unit", "quang ninh", "bad_agency", "header.sender_unit"),
+    ("verification_result", "fields.in_reply_to", "short", "bad_reference", "fields.in_reply_to"),
+    # enumerations
+    ("verification_result", "header.handling", "H9", "bad_choice", "header.handling"),
+    ("verification_result", "header.priority", "URGENT", "bad_choice", "header.priority"),
+    ("verification_result", "fields.outcome", "maybe", "bad_choice", "fields.outcome"),
+    (
+        "reschedule_cancellation",
+        "fields.reason_code",
+        "traffic",
+        "bad_choice",
+        "fields.reason_code",
+    ),
+    # date-time with zone
+    ("handover_proposal", "fields.slot.utc", "2026-12-03 16:30", "bad_datetime", "fields.slot.utc"),
+    (
+        "handover_proposal",
+        "fields.slot.utc",
+        "2026-02-30T10:00:00Z",
+        "bad_datetime",
+        "fields.slot.utc",
+    ),
+    (
+        "handover_proposal",
+        "fields.slot.utc",
+        "2026-12-03T16:30:00+07:00",
+        "bad_datetime",
+        "fields.slot.utc",
+    ),
+    ("handover_proposal", "fields.slot.tz", "Europe/Paris", "bad_zone", "fields.slot.tz"),
+    ("handover_proposal", "fields.slot", "2026-12-03T16:30:00Z", "wrong_type", "fields.slot"),
+    # place
+    (
+        "handover_proposal",
+        "fields.place.gate",
+        "mong-cai--nowhere",
+        "unknown_gate",
+        "fields.place.gate",
+    ),
+    ("handover_proposal", "fields.place.kind", "river", "bad_place_kind", "fields.place.kind"),
+    (
+        "handover_proposal",
+        "fields.place",
+        {"kind": "marker", "number": "four"},
+        "bad_marker",
+        "fields.place.number",
+    ),
+    (
+        "handover_proposal",
+        "fields.place",
+        {"kind": "point", "name": {"text": "Bến", "lang": "vi"}, "lat": 21.5},
+        "bad_coordinates",
+        "fields.place",
+    ),
+    (
+        "handover_proposal",
+        "fields.place",
+        {"kind": "point", "name": {"text": "Bến", "lang": "vi"}, "lat": 91, "lon": 107},
+        "out_of_range",
+        "fields.place.lat",
+    ),
+    # person block and partial dates
+    ("handover_proposal", "fields.persons", [], "too_few", "fields.persons"),
+    ("handover_proposal", "fields.persons.0.name", _DELETE, "missing", "fields.persons[0].name"),
+    ("handover_proposal", "fields.persons.0.sex", "f", "bad_choice", "fields.persons[0].sex"),
+    (
+        "handover_proposal",
+        "fields.persons.0.birth",
+        {"date": "17/05/2004"},
+        "bad_date",
+        "fields.persons[0].birth.date",
+    ),
+    (
+        "handover_proposal",
+        "fields.persons.0.birth",
+        {"date": "2004-02-30"},
+        "bad_date",
+        "fields.persons[0].birth.date",
+    ),
+    (
+        "handover_proposal",
+        "fields.persons.0.birth",
+        {"year": 1850},
+        "bad_date",
+        "fields.persons[0].birth.year",
+    ),
+    (
+        "handover_proposal",
+        "fields.persons.0.birth",
+        {"year": 2001, "date": "2001-01-01"},
+        "bad_date",
+        "fields.persons[0].birth",
+    ),
+    ("handover_proposal", "fields.persons.0.minor", "yes", "wrong_type", "fields.persons[0].minor"),
+    (
+        "handover_proposal",
+        "fields.persons.0.passport",
+        "B123",
+        "unknown_field",
+        "fields.persons[0].passport",
+    ),
+    # attachments
+    (
+        "verification_request",
+        "fields.photos.0.sha256",
+        "abc",
+        "bad_digest",
+        "fields.photos[0].sha256",
+    ),
+    ("verification_request", "fields.photos.0.size", -1, "out_of_range", "fields.photos[0].size"),
+    # integers and counts
+    ("referral_status", "fields.days_used", 12.5, "wrong_type", "fields.days_used"),
+    ("referral_status", "fields.days_used", True, "wrong_type", "fields.days_used"),
+    ("statistics", "fields.counts.sex.female", -3, "out_of_range", "fields.counts.sex.female"),
+    ("statistics", "fields.counts.religion", {"x": 1}, "unknown_field", "fields.counts.religion"),
+    ("statistics", "fields.period_start", {"year": 2026}, "bad_date", "fields.period_start"),
+    # rules tying fields together
+    ("self_return", "header.handling_note", _DELETE, "missing", "header.handling_note"),
+    ("handover_response", "fields.decision", "accept", "not_allowed", "fields.slot"),
+    ("reschedule_cancellation", "fields.action", "cancel", "not_allowed", "fields.new_slot"),
+    ("handover_record", "fields.signatories.1.side", "vn", "missing_side", "fields.signatories"),
+    ("statistics", "fields.period_end", {"date": "2026-09-30"}, "bad_period", "fields.period_end"),
+    # envelope of the notice
+    ("receipt_ack", "type", "postcard", "unknown_type", "type"),
+    ("receipt_ack", "liaison_notice", 2, "bad_version", "liaison_notice"),
+    ("receipt_ack", "fields", [], "wrong_type", "fields"),
+]
+
+
+@pytest.mark.parametrize(
+    ("notice_type", "path", "value", "code", "field"),
+    BAD_VALUES,
+    ids=[f"{c}:{p}" for _, p, _, c, _ in BAD_VALUES],
+)
+def test_bad_value_is_refused_with_its_code_and_field(notice_type, path, value, code, field):
+    error = refused(_set(example(notice_type), path, value))
+    assert isinstance(error, FieldError) and isinstance(error, ValueError)
+    assert (error.code, error.field) == (code, field)
+    assert field in str(error)
+
+
+def test_reschedule_for_other_reason_needs_the_reason_in_words():
+    data = _set(example("reschedule_cancellation"), "fields.reason_code", "other")
+    error = refused(_set(data, "fields.reason", _DELETE))
+    assert (error.code, error.field) == ("missing", "fields.reason")
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"\xff\xfe{}", "bad_encoding"),
+        (b'{"type": ', "bad_json"),
+        (b"[]", "bad_json"),
+        (b'{"type": "receipt_ack", "type": "statistics"}', "duplicate_key"),
+        (b" " * 1_000_001, "too_large"),
+    ],
+)
+def test_malformed_bytes_are_refused(raw, code):
+    assert refused(raw).code == code
+
+
+def test_error_message_reads_in_the_officers_language():
+    data = _set(example("handover_proposal"), "fields.slot.tz", "Europe/Paris")
+    error = refused(data)
+    assert "múi giờ" in error.message("vi")
+    assert "时区" in error.message("zh")
+    assert "time zone" in error.message("en")
+    try:
+        set_language("zh")
+        assert str(error).startswith("fields.slot.tz：时区")
+    finally:
+        set_language("en")
+
+
+def test_input_is_normalised_to_nfc():
+    decomposed = unicodedata.normalize("NFD", "Nguyễn Thị Hoa")
+    assert decomposed != "Nguyễn Thị Hoa"
+    data = _set(example("handover_proposal"), "fields.persons.0.name", decomposed)
+    data = _set(data, "fields.vehicle.text", unicodedata.normalize("NFD", "Xe tải trắng"))
+    notice = parse_notice(json.dumps(data).encode())
+    assert notice.fields["persons"][0]["name"] == "Nguyễn Thị Hoa"
+    assert notice.fields["vehicle"]["text"] == "Xe tải trắng"
+    assert unicodedata.normalize("NFD", "Nguyễn").encode() not in notice_to_bytes(notice)
+
+
+def test_nulls_and_template_help_are_dropped():
+    data = example("receipt_ack")
+    data["fields"]["remarks"] = None
+    data["_help"] = {"fields.remarks": "Other remarks"}
+    notice = parse_notice(data)
+    assert "remarks" not in notice.fields
+    assert b"_help" not in notice_to_bytes(notice)
