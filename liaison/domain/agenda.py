@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,9 +61,13 @@ class DueReply:
 
 @dataclass(frozen=True, slots=True)
 class SupportWindow:
-    """A person's support window as the latest referral status reports it, projected to now."""
+    """A person's shelter support as the latest referral status reports it, projected to now.
+
+    `person` is the name of record from the referral notice ("" when it names nobody).
+    """
 
     case_ref: str
+    person: str
     message_id: str
     reported_days_used: int
     reported_at: int
@@ -97,7 +102,9 @@ def build_agenda(
     - handovers still to take place (not cancelled, recorded or completed) whose current slot
       falls between now and now + days, earliest first;
     - replies due by now + days and not yet given by the counterpart, overdue ones first;
-    - support windows whose projected days used reach `support_nearing_days`.
+    - shelter support windows (referral status `in_shelter`, per person) whose projected days
+      used reach `support_nearing_days`; `days_limit` in the notice, when present, is an
+      extension of the 120 days.
     """
     case_list = list(cases.values() if isinstance(cases, Mapping) else cases)
     zones = tuple(zones)
@@ -180,32 +187,43 @@ def _int_field(fields: Mapping[str, Any], name: str, default: int | None = None)
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _person_names(fields: Mapping[str, Any]) -> list[str]:
+    persons = fields.get("persons")
+    if not isinstance(persons, list):
+        return []
+    return [
+        unicodedata.normalize("NFC", person["name"])
+        for person in persons
+        if isinstance(person, Mapping) and isinstance(person.get("name"), str)
+    ]
+
+
 def _support_windows(cases: list[Case], now: int, nearing: int) -> list[SupportWindow]:
     items = []
     for case in cases:
-        latest = None
+        # The latest referral status naming a person speaks for that person's support.
+        latest: dict[str, LoggedNotice] = {}
         for notice in case.notices:
-            if (
-                notice.type == "referral_status"
-                and _int_field(notice.fields, "days_used") is not None
-            ):
-                latest = notice
-        if latest is None or latest.fields.get("support_ended") is True:
-            continue
-        reported = _int_field(latest.fields, "days_used") or 0
-        limit = _int_field(latest.fields, "days_limit", SUPPORT_DAYS_LIMIT) or SUPPORT_DAYS_LIMIT
-        # Support runs on after the report: count the whole days since it was sent.
-        elapsed = max(0, (now - latest.sent_at) // DAY)
-        days_used = reported + elapsed
-        if days_used >= nearing:
-            items.append(
-                SupportWindow(
-                    case_ref=case.case_ref,
-                    message_id=latest.message_id,
-                    reported_days_used=reported,
-                    reported_at=latest.sent_at,
-                    days_used=days_used,
-                    days_limit=limit,
+            if notice.type == "referral_status":
+                for person in _person_names(notice.fields) or [""]:
+                    latest[person] = notice
+        for person, notice in latest.items():
+            reported = _int_field(notice.fields, "days_used")
+            if notice.fields.get("status") != "in_shelter" or reported is None:
+                continue
+            limit = _int_field(notice.fields, "days_limit", SUPPORT_DAYS_LIMIT)
+            # Shelter support runs on after the report: add the whole days since it was sent.
+            days_used = reported + max(0, (now - notice.sent_at) // DAY)
+            if days_used >= nearing:
+                items.append(
+                    SupportWindow(
+                        case_ref=case.case_ref,
+                        person=person,
+                        message_id=notice.message_id,
+                        reported_days_used=reported,
+                        reported_at=notice.sent_at,
+                        days_used=days_used,
+                        days_limit=limit or SUPPORT_DAYS_LIMIT,
+                    )
                 )
-            )
-    return sorted(items, key=lambda item: (item.days_left, item.case_ref))
+    return sorted(items, key=lambda item: (item.days_left, item.case_ref, item.person))

@@ -83,7 +83,7 @@ def verify_countersignature(record: LoggedNotice, ack: LoggedNotice) -> bool:
 
 
 def _person(n: int) -> dict[str, Any]:
-    return {"full_name": f"Person {n}", "sex": "F", "birth_year": 2001}
+    return {"name": f"Person {n}", "sex": "female"}
 
 
 @dataclass
@@ -142,7 +142,7 @@ class CaseLog:
     def verification_result(
         self, sender: Officer, to: Officer, request: LoggedNotice | None, outcome: str
     ) -> LoggedNotice:
-        fields: dict[str, Any] = {"outcome": outcome}
+        fields: dict[str, Any] = {"outcome": outcome, "verifying_unit": sender.agency}
         if request is not None:
             fields["in_reply_to"] = request.message_id
         return self.notice(sender, "verification_result", fields, to=to)
@@ -222,7 +222,10 @@ class CaseLog:
             "belongings": [],
             "documents": [],
             "condition": {"text": condition, "lang": "en"},
-            "signatories": [sender.officer],
+            "signatories": [
+                {"side": "cn", "name": "Wang Wei", "agency": CN_PSB.agency},
+                {"side": "vn", "name": "Nguyen Van An", "agency": VN_POLICE.agency},
+            ],
         }
         return self.notice(sender, "handover_record", fields, to=to)
 
@@ -236,14 +239,28 @@ class CaseLog:
     ) -> LoggedNotice:
         fields = {
             "in_reply_to": record.message_id,
-            "received": "handover_record",
+            "received": "message",
+            "received_at": at("2026-12-05 10:40", VN),
             "record_hash": b64e(record_hash(record)),
             "countersignature": countersignature(signer or sender, record),
         }
         return self.notice(sender, "receipt_ack", fields, to=to)
 
     def referral_status(
-        self, sender: Officer, to: Officer, days_used: int, **extra: Any
+        self,
+        sender: Officer,
+        to: Officer,
+        days_used: int,
+        *,
+        persons: Iterable[str] = ("Person 0",),
+        status: str = "in_shelter",
+        **extra: Any,
     ) -> LoggedNotice:
-        fields = {"receiving_agency": to.agency, "days_used": days_used, **extra}
+        fields = {
+            "persons": [{"name": name, "sex": "female"} for name in persons],
+            "receiving_agency": to.agency,
+            "status": status,
+            "days_used": days_used,
+            **extra,
+        }
         return self.notice(sender, "referral_status", fields, to=to)

@@ -141,10 +141,20 @@ def test_latest_referral_status_wins_and_an_extension_raises_the_limit() -> None
     assert (window.days_used, window.days_limit, window.days_left) == (115, 180, 65)
 
 
-def test_ended_support_is_not_on_the_agenda() -> None:
+def test_person_who_left_the_shelter_is_not_on_the_agenda() -> None:
     log = CaseLog()
-    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=118, support_ended=True)
+    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=110)
+    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=118, status="returned_home")
     assert build_agenda(derive(log), now=log.events[-1].sent_at).support_windows == ()
+
+
+def test_support_windows_are_per_person() -> None:
+    log = CaseLog()
+    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=101, persons=["Hoa", "Lan"])
+    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=104, persons=["Lan"])
+    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=20, persons=["Mai"])
+    windows = build_agenda(derive(log), now=log.events[-1].sent_at).support_windows
+    assert [(w.person, w.reported_days_used) for w in windows] == [("Lan", 104), ("Hoa", 101)]
 
 
 def test_agenda_is_a_function_of_now() -> None:
