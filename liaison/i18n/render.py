@@ -278,12 +278,14 @@ def render_text(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | 
     for locale in _languages(lang):
         out.append("")
         out.append(f"=== {AUTONYMS[locale]} ===")
+        # Chinese typography takes the full-width colon, with no space after it.
+        colon = "：" if locale.startswith("zh") else ": "
         for row in notice_rows(notice, locale, message_meta):
             indent = "  " * row.depth
             if row.value is None:
-                out.append(f"{indent}{row.label}:")
+                out.append(f"{indent}{row.label}{colon.strip()}")
             else:
-                out.append(f"{indent}{row.label}: {_text_value(row, indent)}")
+                out.append(f"{indent}{row.label}{colon}{_text_value(row, indent)}")
     return "\n".join(out) + "\n"
 
 

@@ -38,7 +38,7 @@ def test_both_gives_vietnamese_then_chinese_in_the_same_field_order():
 def test_name_of_record_is_unchanged_and_chinese_rendering_marked_transliteration():
     zh = render_text(load("handover_proposal"), "zh")
     assert "Nguyễn Thị Hoa" in zh
-    assert "阮氏花 (音)" in zh
+    assert "中文音译（音）：阮氏花 (音)" in zh
 
 
 def test_free_text_is_shown_as_written_with_its_language():
