@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from liaison.domain._data import load
 
@@ -26,6 +27,7 @@ class Agency:
         return language[:2] not in self.unverified
 
 
+@cache
 def agencies() -> dict[str, Agency]:
     """Every agency of the data file, by code, in file order."""
     return {
@@ -41,6 +43,7 @@ def agency(code: str) -> Agency | None:
     return agencies().get(code)
 
 
+@cache
 def reason_codes() -> dict[str, Mapping[str, str]]:
     """Reschedule/cancellation reason codes and their names by language, from the data file."""
     return {raw["code"]: dict(raw["names"]) for raw in load("reason_codes")["reason_codes"]}

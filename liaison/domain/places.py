@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
+from functools import cache
 
 from liaison.domain._data import load
 
@@ -64,6 +65,7 @@ def _side(raw: Mapping[str, object]) -> GateSide:
     )
 
 
+@cache
 def gate_pairs() -> dict[str, GatePair]:
     """Every gate pair of the data file, by id, in file order."""
     return {

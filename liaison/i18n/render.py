@@ -305,8 +305,13 @@ tr.section td.label { background: #eee; }
 """
 
 
-def _html_cells(row: Row) -> str:
-    label = f'<td class="label d{row.depth}">{html.escape(row.label)}</td>'
+# BCP 47 tags for the lang attribute, so printers pick CJK or Vietnamese glyphs per cell.
+_HTML_LANG = {"vi": "vi", "zh_Hans_CN": "zh-Hans-CN", "en": "en"}
+
+
+def _html_cells(row: Row, locale: str) -> str:
+    tag = _HTML_LANG[locale]
+    label = f'<td class="label d{row.depth}" lang="{tag}">{html.escape(row.label)}</td>'
     if row.value is None:
         return label + "<td></td>"
     if row.text_lang is not None:
@@ -316,13 +321,13 @@ def _html_cells(row: Row) -> str:
         )
     else:
         value = html.escape(row.value)
-    return f"{label}<td>{value}</td>"
+    return f'{label}<td lang="{tag}">{value}</td>'
 
 
 def render_html(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | None = None) -> str:
     """The notice as a printable HTML page; `both` puts Vietnamese and Chinese side by side."""
     locales = _languages(lang)
-    page_lang = "vi" if len(locales) > 1 else locales[0].replace("_Hans_CN", "-Hans-CN")
+    page_lang = "vi" if len(locales) > 1 else _HTML_LANG[locales[0]]
     title = " / ".join(gettext_for(loc, notice.spec().label) for loc in locales)
     columns = [notice_rows(notice, loc, message_meta) for loc in locales]
     out = [
@@ -339,13 +344,13 @@ def render_html(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | 
     out.append(f"<h1>{html.escape(title)}</h1>")
     out.append('<table class="notice">')
     head = "".join(
-        f'<th colspan="2" lang="{loc.replace("_Hans_CN", "-Hans")}">{AUTONYMS[loc]}</th>'
-        for loc in locales
+        f'<th colspan="2" lang="{_HTML_LANG[loc]}">{AUTONYMS[loc]}</th>' for loc in locales
     )
     out.append(f"<thead><tr>{head}</tr></thead><tbody>")
     for rows in zip(*columns, strict=True):
         cls = ' class="section"' if rows[0].value is None else ""
-        out.append(f"<tr{cls}>" + "".join(_html_cells(r) for r in rows) + "</tr>")
+        cells = "".join(_html_cells(r, loc) for r, loc in zip(rows, locales, strict=True))
+        out.append(f"<tr{cls}>{cells}</tr>")
     out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
