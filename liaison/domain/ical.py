@@ -11,8 +11,9 @@ from icalendar import Calendar, Event
 from liaison.domain.agenda import local_times
 from liaison.domain.case_events import BORDER_ZONES
 from liaison.domain.handover import DEFAULT_HANDOVER_DURATION, Handover, HandoverState
+from liaison.domain.places import gate_pair
 from liaison.domain.warnings import format_moment
-from liaison.i18n import _
+from liaison.i18n import _, current_language
 
 PRODID = "-//Liaison//Handover calendar 1//EN"
 # The UID must not change when a handover is moved, so it is built from the handover's
@@ -40,7 +41,12 @@ def default_place_label(place: Mapping[str, Any]) -> str:
     """A place as a short line of text (the CLI passes one with translated gate names)."""
     kind = place.get("kind")
     if kind == "gate":
-        return str(place.get("gate", ""))
+        gate_id = str(place.get("gate", ""))
+        pair = gate_pair(gate_id)
+        if pair is None:
+            return gate_id
+        language = current_language()
+        return f"{pair.vn.name(language)} – {pair.cn.name(language)}"
     if kind == "marker":
         return _("Border marker {number}").format(number=place.get("number", ""))
     name = place.get("name")

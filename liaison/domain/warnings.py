@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from liaison.domain.case_events import Slot, country_side
 from liaison.domain.cases import Case, VerificationStatus
 from liaison.domain.handover import DEFAULT_HANDOVER_DURATION, Escort, Handover, parse_place
+from liaison.domain.places import gate_pair
 from liaison.i18n import N_, _, current_language, gettext_for
 
 
@@ -66,6 +67,18 @@ class GateOpening:
 GateHours = Callable[[str], Sequence[GateOpening]]
 
 
+def known_gate_hours(gate_id: str) -> list[GateOpening]:
+    """The opening hours that liaison/data/gates.json knows for each side of a gate pair."""
+    pair = gate_pair(gate_id)
+    if pair is None:
+        return []
+    return [
+        GateOpening(dict(side.names), side.tz, side.hours.open, side.hours.close)
+        for side in (pair.vn, pair.cn)
+        if side.hours is not None
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class SchedulingWarning:
     """One warning: a stable code and the values its message needs."""
@@ -106,9 +119,12 @@ def slot_warnings(
     place: Mapping[str, Any],
     *,
     now: int,
-    gate_hours: GateHours | None = None,
+    gate_hours: GateHours | None = known_gate_hours,
 ) -> list[SchedulingWarning]:
-    """Warnings that depend on the slot and place alone: in the past, gate closed."""
+    """Warnings that depend on the slot and place alone: in the past, gate closed.
+
+    `gate_hours` defaults to the packaged gate data; None skips the opening-hours check.
+    """
     warnings = []
     if slot.timestamp < now:
         warnings.append(
@@ -196,7 +212,7 @@ def warnings_for_proposal(
     cases: Mapping[str, Case],
     now: int,
     sender_agency: str | None = None,
-    gate_hours: GateHours | None = None,
+    gate_hours: GateHours | None = known_gate_hours,
     exclude_handover: str | None = None,
     duration: timedelta = DEFAULT_HANDOVER_DURATION,
 ) -> list[SchedulingWarning]:
@@ -228,7 +244,7 @@ def warnings_for_handover(
     *,
     cases: Mapping[str, Case],
     now: int,
-    gate_hours: GateHours | None = None,
+    gate_hours: GateHours | None = known_gate_hours,
     duration: timedelta = DEFAULT_HANDOVER_DURATION,
 ) -> list[SchedulingWarning]:
     """Warnings for a derived handover's current slot (shown in `case show` and the agenda)."""

@@ -166,8 +166,16 @@ class CaseLog:
         }
         return self.notice(sender, "handover_proposal", fields, to=to, header=header)
 
-    def accept(self, sender: Officer, to: Officer, offer: LoggedNotice) -> LoggedNotice:
-        fields = {"in_reply_to": offer.message_id, "decision": "accept"}
+    def accept(
+        self,
+        sender: Officer,
+        to: Officer,
+        offer: LoggedNotice,
+        reception_team: Iterable[Mapping[str, str]] = (),
+    ) -> LoggedNotice:
+        fields: dict[str, Any] = {"in_reply_to": offer.message_id, "decision": "accept"}
+        if reception_team:
+            fields["reception_team"] = [dict(member) for member in reception_team]
         return self.notice(sender, "handover_response", fields, to=to)
 
     def counter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,10 +13,19 @@ from icalendar import Calendar
 from liaison.domain.cases import derive_cases
 from liaison.domain.handover import Handover
 from liaison.domain.ical import agenda_to_ics, handover_to_ics, handover_uid
+from liaison.i18n import current_language, set_language
 
 VN_ZONE = ZoneInfo(VN)
 CN_ZONE = ZoneInfo(CN)
 NOW = int(datetime(2026, 12, 1, 1, 0, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    previous = current_language()
+    set_language("en")
+    yield
+    set_language(previous)
 
 
 def handover_of(log: CaseLog) -> Handover:
@@ -44,7 +54,7 @@ def test_exported_handover_parses_back_with_right_times_in_both_zones() -> None:
     assert event.decoded("dtend") - start == timedelta(hours=2)
     assert str(event["status"]) == "CONFIRMED"
     assert str(event["uid"]) == handover_uid(proposal.message_id)
-    assert event["location"] == "mong-cai--dongxing"
+    assert event["location"] == "Mong Cai – Dongxing"
     description = str(event["description"])
     assert "2026-12-03 09:00 (Asia/Ho_Chi_Minh)" in description
     assert "2026-12-03 10:00 (Asia/Shanghai)" in description
