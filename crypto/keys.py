@@ -28,6 +28,9 @@ COMPACT_FINGERPRINT_BYTES = 20
 AGENCY_CODE_RE = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,16}){1,3}")
 OFFICER_ID_RE = re.compile(r"[a-z0-9._-]{1,64}")
 DEVICE_SUFFIX_RE = re.compile(r"[a-z0-9-]{1,32}")
+DEVICE_ID_RE = re.compile(
+    rf"({AGENCY_CODE_RE.pattern}):({OFFICER_ID_RE.pattern}):({DEVICE_SUFFIX_RE.pattern})"
+)
 
 
 def default_rng(n: int) -> bytes:
@@ -160,14 +163,10 @@ def validate_officer_id(officer_id: str) -> str:
 
 def parse_device_id(device_id: str) -> tuple[str, str, str]:
     """Split "AGENCY:officer_id:suffix" into its three validated parts."""
-    if not isinstance(device_id, str):
-        raise MalformedError("device id must be a string")
-    parts = device_id.split(":")
-    if len(parts) != 3 or DEVICE_SUFFIX_RE.fullmatch(parts[2]) is None:
+    match = DEVICE_ID_RE.fullmatch(device_id) if isinstance(device_id, str) else None
+    if match is None:
         raise MalformedError("invalid device id")
-    validate_agency_code(parts[0])
-    validate_officer_id(parts[1])
-    return parts[0], parts[1], parts[2]
+    return match.group(1), match.group(2), match.group(3)
 
 
 def validate_device_id(device_id: str) -> str:
