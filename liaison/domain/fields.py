@@ -26,12 +26,50 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+# Every code a NoticeError can carry, with what it means: the documented, stable error contract.
+ERROR_CODES = {
+    "bad_encoding": "the notice bytes are not UTF-8",
+    "bad_json": "not JSON, or not a JSON object",
+    "too_large": "the notice exceeds MAX_NOTICE_BYTES",
+    "duplicate_key": "a JSON object has the same key twice",
+    "bad_version": "liaison_notice is not a supported format version",
+    "unknown_type": "type is not one of the catalogue's notice types",
+    "unknown_field": "a key the catalogue does not define for this place",
+    "missing": "a required field is absent (or required by another field's value)",
+    "not_allowed": "a field forbidden by another field's value",
+    "wrong_type": "a value of the wrong JSON type",
+    "empty": "a string that is empty after trimming",
+    "too_long": "a string longer than the field allows",
+    "control_characters": "control or bidirectional-override characters in a string",
+    "bad_language": "a free-text language (or rendering language) other than vi, zh, en",
+    "bad_agency": "not an agency code such as VN-QN-CA",
+    "bad_reference": "not a message id",
+    "bad_choice": "a value outside the field's closed list",
+    "out_of_range": "a number outside the field's bounds",
+    "bad_date": "not a date YYYY-MM-DD (or year 1900-2100), or both date and year given",
+    "bad_datetime": "not a UTC instant YYYY-MM-DDTHH:MM:SSZ that exists",
+    "bad_zone": "a time zone other than Asia/Ho_Chi_Minh, Asia/Shanghai, UTC",
+    "bad_place_kind": "a place kind other than gate, marker, point",
+    "unknown_gate": "a gate pair id that liaison/data/gates.json does not hold",
+    "bad_marker": "not a border marker number such as 450 or 1116/2",
+    "bad_coordinates": "latitude without longitude or the reverse",
+    "bad_digest": "an attachment digest that is not 64 lowercase hex digits",
+    "too_few": "a list shorter than the field's minimum",
+    "too_many": "a list longer than the field's maximum",
+    "missing_side": "a handover record not signed by both sides",
+    "bad_period": "a statistics period that ends before it starts",
+    "handling_restricted": "the handling code (H2) forbids forwarding or exporting",
+}
+
+
 class NoticeError(ValueError):
     """Base of every notice error; `code` is stable, the message reads in the officer's language."""
 
     code = "invalid_notice"
 
     def __init__(self, code: str, msgid: str, **params: Any) -> None:
+        if code not in ERROR_CODES:  # a new code must be documented above first
+            raise RuntimeError(f"undocumented notice error code {code!r}")
         self.code = code
         self.msgid = msgid
         self.params = params
@@ -94,16 +132,16 @@ class Str(Kind):
     def check(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise _wrong_type(path, "string")
-        value = nfc(value).strip()
-        if not value:
+        text = nfc(value).strip()
+        if not text:
             raise FieldError(path, "empty", N_("{field}: must not be empty"))
-        if len(value) > self.max_len:
+        if len(text) > self.max_len:
             raise FieldError(
                 path, "too_long", N_("{field}: longer than {limit} characters"), limit=self.max_len
             )
-        if _CONTROL_LINE.search(value):
+        if _CONTROL_LINE.search(text):
             raise FieldError(path, "control_characters", N_("{field}: contains control characters"))
-        return value
+        return text
 
     def skeleton(self) -> Any:
         return ""

@@ -32,7 +32,7 @@ from liaison.domain.fields import (
     Text,
 )
 from liaison.domain.notices import HANDLING_CODES, HEADER_FIELDS, SEX, Notice
-from liaison.domain.places import gate_pair
+from liaison.domain.places import GateSide, gate_pair
 from liaison.i18n import N_, gettext_for
 from liaison.i18n.dates import ZONE_LABELS, format_both_zones, format_partial_date, parse_utc
 
@@ -204,7 +204,7 @@ class _Renderer:
                 return f"{self.gate_name(pair.vn)} – {self.gate_name(pair.cn)}"
         return category
 
-    def gate_name(self, side: Any) -> str:
+    def gate_name(self, side: GateSide) -> str:
         name = side.name(self.locale)
         if not side.name_verified(self.locale):
             name = f"{name} [{self.t(NAME_UNVERIFIED)}]"

@@ -8,8 +8,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from liaison.domain.fields import FieldError, NoticeError
+from liaison.domain.fields import ERROR_CODES, FieldError, NoticeError
 from liaison.domain.notices import (
     CATALOGUE,
     Notice,
@@ -224,6 +226,7 @@ def test_bad_value_is_refused_with_its_code_and_field(notice_type, path, value, 
     error = refused(_set(example(notice_type), path, value))
     assert isinstance(error, FieldError) and isinstance(error, ValueError)
     assert (error.code, error.field) == (code, field)
+    assert code in ERROR_CODES
     assert field in str(error)
 
 
@@ -278,3 +281,18 @@ def test_nulls_and_template_help_are_dropped():
     notice = parse_notice(data)
     assert "remarks" not in notice.fields
     assert b"_help" not in notice_to_bytes(notice)
+
+
+@settings(max_examples=50)
+@given(
+    st.text(
+        alphabet="aeiouyAEIOUđĐ \u0300\u0301\u0303\u0309\u0323\u0302\u0306\u031b",
+        min_size=1,
+        max_size=40,
+    ).filter(lambda t: t.strip())
+)
+def test_any_decomposed_vietnamese_text_is_stored_in_nfc(text):
+    data = _set(example("receipt_ack"), "fields.remarks", {"text": text, "lang": "vi"})
+    stored = parse_notice(data).fields["remarks"]["text"]
+    assert stored == unicodedata.normalize("NFC", text).strip()
+    assert unicodedata.is_normalized("NFC", stored)
