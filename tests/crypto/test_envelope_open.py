@@ -15,6 +15,7 @@ from crypto.envelope import (
     ReviewRecipient,
     open_as_reviewer,
     open_secret,
+    seal,
     seal_secret_to_device,
 )
 from crypto.errors import (
@@ -108,7 +109,7 @@ def test_reviewer_of_unlisted_agency_is_not_a_recipient(world, cast):
     with pytest.raises(NotARecipient):
         open_as_reviewer(
             env,
-            review=world.review_keys[CN] if CN in world.review_keys else ReviewKeyPair.generate(),
+            review=world.review_keys[CN],
             agency=CN,
             sender_cert=cast["alice"].cert,
             trust=world.trust,
@@ -307,8 +308,39 @@ def test_trailing_or_truncated_bytes_are_malformed(world, cast):
 
 
 def test_sealed_secret_opens_only_for_its_device(world, cast):
-    review = world.review_keys[VN] if VN in world.review_keys else ReviewKeyPair.generate()
+    review = world.review_keys[VN]
     blob = seal_secret_to_device(review.to_bytes(), cast["bao"].keys.encryption_public)
     assert open_secret(blob, cast["bao"].keys) == review.to_bytes()
     with pytest.raises(DecryptionError):
         open_secret(blob, cast["chen"].keys)
+
+
+def test_seal_refuses_bad_recipient_lists(world, cast):
+    bao = cast["bao"].as_recipient()
+    low_order = dataclasses.replace(bao, encryption_key=bytes(32))
+    for recipients in ([], [bao, bao], [low_order]):
+        with pytest.raises(MalformedError):
+            seal(
+                sender=cast["alice"].keys,
+                sender_cert=cast["alice"].cert,
+                recipients=recipients,
+                review=[],
+                plaintext=b"x",
+                counter=1,
+                sent_at=NOW,
+                log_size=0,
+            )
+
+
+def test_seal_refuses_keys_that_are_not_the_certified_ones(world, cast):
+    with pytest.raises(SenderMismatch):
+        seal(
+            sender=cast["mallory"].keys,
+            sender_cert=cast["alice"].cert,
+            recipients=[cast["bao"].as_recipient()],
+            review=[],
+            plaintext=b"x",
+            counter=1,
+            sent_at=NOW,
+            log_size=0,
+        )
