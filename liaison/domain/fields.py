@@ -53,7 +53,7 @@ ERROR_CODES = {
     "unknown_gate": "a gate pair id that liaison/data/gates.json does not hold",
     "bad_marker": "not a border marker number such as 450 or 1116/2",
     "bad_coordinates": "latitude without longitude or the reverse",
-    "bad_digest": "an attachment digest that is not 64 lowercase hex digits",
+    "bad_digest": "a digest (attachment SHA-256, notice digest) not 64 lowercase hex digits",
     "too_few": "a list shorter than the field's minimum",
     "too_many": "a list longer than the field's maximum",
     "missing_side": "a handover record not signed by both sides",
@@ -499,7 +499,7 @@ class Sha256(Kind):
     def check(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not _SHA256.match(value):
             raise FieldError(
-                path, "bad_digest", N_("{field}: not a SHA-256 digest (64 lowercase hex digits)")
+                path, "bad_digest", N_("{field}: not a 256-bit digest (64 lowercase hex digits)")
             )
         return value
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import rfc8785
 
+from crypto.encoding import blake2b
 from liaison.domain.fields import (
     AgencyCode,
     Attachment,
@@ -27,6 +28,7 @@ from liaison.domain.fields import (
     PartialDate,
     Place,
     ReasonCode,
+    Sha256,
     Str,
     Text,
     check_fields,
@@ -585,6 +587,13 @@ CATALOGUE: dict[str, NoticeType] = {
                 ),
                 Field("received_at", DateTime(), N_("Received at"), N_("When it was received")),
                 Field(
+                    "received_digest",
+                    Sha256(),
+                    N_("Digest of the notice received"),
+                    N_("notice_digest of the acknowledged notice (countersigns a handover record)"),
+                    required=False,
+                ),
+                Field(
                     "persons",
                     ListOf(PERSON, max_items=200),
                     N_("Persons"),
@@ -851,6 +860,11 @@ def _check_rules(notice_type: str, header: Mapping[str, Any], fields: Mapping[st
 def notice_to_bytes(notice: Notice) -> bytes:
     """Canonical UTF-8 JSON (RFC 8785) of a checked notice: the plaintext that gets sealed."""
     return bytes(rfc8785.dumps(notice.to_dict()))
+
+
+def notice_digest(notice: Notice) -> str:
+    """BLAKE2b-256 (hex) of the notice's canonical bytes: what an acknowledgement countersigns."""
+    return blake2b(notice_to_bytes(notice)).hex()
 
 
 def ensure_may_forward(

@@ -15,6 +15,7 @@ from liaison.domain.fields import ERROR_CODES, FieldError, NoticeError
 from liaison.domain.notices import (
     CATALOGUE,
     Notice,
+    notice_digest,
     notice_to_bytes,
     parse_notice,
 )
@@ -296,3 +297,13 @@ def test_any_decomposed_vietnamese_text_is_stored_in_nfc(text):
     stored = parse_notice(data).fields["remarks"]["text"]
     assert stored == unicodedata.normalize("NFC", text).strip()
     assert unicodedata.is_normalized("NFC", stored)
+
+
+def test_acknowledgement_carries_the_digest_of_the_record_it_countersigns():
+    record = parse_notice(example("handover_record"))
+    ack = parse_notice(example("receipt_ack"))
+    assert ack.fields["received_digest"] == notice_digest(record)
+    changed = _set(example("handover_record"), "fields.condition.text", "Bị thương nhẹ")
+    assert notice_digest(parse_notice(changed)) != notice_digest(record)
+    error = refused(_set(example("receipt_ack"), "fields.received_digest", "ABC"))
+    assert (error.code, error.field) == ("bad_digest", "fields.received_digest")
