@@ -228,13 +228,32 @@ STEPS: list[Step] = [
 ]
 
 
+async def run_steps(ctx: DemoContext, steps: list[Step] | None = None) -> DemoContext:
+    """Run `steps` (all of STEPS by default) against the relay at `ctx.url`."""
+    async with ApiClient(ctx.url) as api:
+        ctx.api = api
+        try:
+            for number, step in enumerate(steps if steps is not None else STEPS, start=1):
+                ctx.say("")
+                ctx.say(f"{number}. {_(step.title)}")
+                await step.run(ctx)
+        finally:
+            ctx.api = None
+    return ctx
+
+
+def steps_until(name: str) -> list[Step]:
+    """The steps up to and including the one called `name`."""
+    names = [step.name for step in STEPS]
+    return STEPS[: names.index(name) + 1]
+
+
 async def run_demo(
     folder: Path, *, say: Callable[[str], None] = print, steps: list[Step] | None = None
 ) -> DemoContext:
     """Start a relay on a free loopback port with its data in `folder`, then run the steps."""
     from liaison.server.app import Settings, create_app
 
-    ctx = DemoContext(folder=folder, say=say)
     tokens: list[str] = []
     app = create_app(Settings(data_dir=folder / "server", announce_admin_token=tokens.append))
     runner = web.AppRunner(app, access_log=None)
@@ -243,23 +262,17 @@ async def run_demo(
     await site.start()
     try:
         port = runner.addresses[0][1]
-        ctx.url = f"http://127.0.0.1:{port}"
-        ctx.admin_token = tokens[0] if tokens else ""
+        ctx = DemoContext(
+            folder=folder, say=say, url=f"http://127.0.0.1:{port}", admin_token=tokens[0]
+        )
         say(
             _("A relay server is running at {url}, data in {folder}.").format(
                 url=ctx.url, folder=folder
             )
         )
-        async with ApiClient(ctx.url) as api:
-            ctx.api = api
-            for number, step in enumerate(steps if steps is not None else STEPS, start=1):
-                say("")
-                say(f"{number}. {_(step.title)}")
-                await step.run(ctx)
-            ctx.api = None
+        return await run_steps(ctx, steps)
     finally:
         await runner.cleanup()
-    return ctx
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
-
-from nacl.bindings import crypto_generichash_blake2b_salt_personal
 
 from crypto.certs import (
     DeviceCertificate,
@@ -107,8 +106,8 @@ def _remember_revocation(home: Home, device_id: str, revocation: bytes, log_inde
 
 
 def revocation_hash(revocation: bytes) -> bytes:
-    """How the log entry names a revocation: BLAKE2b-256 of its bytes (PROTOCOL.md section 10)."""
-    return bytes(crypto_generichash_blake2b_salt_personal(revocation, digest_size=32))
+    """How the log entry names a revocation: SHA-256 of its bytes (PROTOCOL.md section 10)."""
+    return hashlib.sha256(revocation).digest()
 
 
 # --- Verified devices -------------------------------------------------------------------------

@@ -126,6 +126,12 @@ async def send(
         code: await directory.agency_devices(home, api, code, now=now)
         for code in sorted({*agencies, own_cert.agency})
     }
+    for d in devices_by_agency[own_cert.agency]:
+        if d.device_id == own_id and d.revoked:
+            raise ClientError(
+                _("This device was revoked by its agency: it can no longer send."),
+                code="device_revoked",
+            )
     recipients: dict[str, DeviceCertificate] = {}
     for address in parsed:
         found = [

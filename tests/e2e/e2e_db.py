@@ -1,0 +1,103 @@
+"""What a dishonest relay operator could do to the SQLite database while the relay is stopped."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from crypto.encoding import b64e, canonical_json
+from crypto.envelope import Envelope
+from crypto.merkle import leaf_hash
+
+
+def _size(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM log_entries").fetchone()[0])
+
+
+def _set_size(db: sqlite3.Connection, size: int) -> None:
+    db.execute("UPDATE log_head SET size = ? WHERE id = 1", (size,))
+
+
+def inject_envelope(db: sqlite3.Connection, raw: bytes) -> int:
+    """Log and queue an envelope the relay's checks would have refused; answer its log index."""
+    envelope = Envelope.from_bytes(raw)
+    header = envelope.header
+    now = int(time.time())
+    index = _size(db)
+    entry = {
+        "kind": "envelope",
+        "message_id": header.message_id,
+        "envelope_hash": b64e(envelope.envelope_hash()),
+        "sender": header.sender_device,
+        "recipients": list(header.recipients),
+        "size": len(raw),
+        "at": now,
+    }
+    data = canonical_json(entry)
+    db.execute(
+        "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, ?)",
+        (index, data, leaf_hash(data), now),
+    )
+    _set_size(db, index + 1)
+    db.execute(
+        "INSERT INTO envelopes (message_id, envelope_hash, sender_device, counter, envelope, size,"
+        " log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            header.message_id,
+            envelope.envelope_hash(),
+            header.sender_device,
+            header.counter,
+            raw,
+            len(raw),
+            index,
+            now,
+        ),
+    )
+    for device in header.recipients:
+        db.execute(
+            "INSERT INTO deliveries (message_id, device_id) VALUES (?, ?)",
+            (header.message_id, device),
+        )
+    db.commit()
+    return index
+
+
+def _rewrite(db: sqlite3.Connection, index: int, data: bytes) -> None:
+    db.execute(
+        "UPDATE log_entries SET data = ?, leaf_hash = ? WHERE idx = ?",
+        (data, leaf_hash(data), index),
+    )
+
+
+def change_entry(db: sqlite3.Connection, index: int) -> None:
+    """Alter one field of a logged entry (its leaf hash recomputed, as a careful liar would)."""
+    import json
+
+    (data,) = db.execute("SELECT data FROM log_entries WHERE idx = ?", (index,)).fetchone()
+    entry = json.loads(data)
+    entry["at"] = int(entry["at"]) - 3600
+    _rewrite(db, index, canonical_json(entry))
+    db.commit()
+
+
+def drop_entry(db: sqlite3.Connection, index: int) -> None:
+    """Remove one entry and close the gap, so the log looks whole."""
+    rows = db.execute("SELECT idx, data FROM log_entries WHERE idx > ? ORDER BY idx", (index,))
+    later = rows.fetchall()
+    db.execute("DELETE FROM log_entries WHERE idx >= ?", (index,))
+    for idx, data in later:
+        db.execute(
+            "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, 0)",
+            (idx - 1, data, leaf_hash(bytes(data))),
+        )
+    _set_size(db, _size(db))
+    db.commit()
+
+
+def swap_entries(db: sqlite3.Connection, first: int, second: int) -> None:
+    """Reorder two entries."""
+    (a,) = db.execute("SELECT data FROM log_entries WHERE idx = ?", (first,)).fetchone()
+    (b,) = db.execute("SELECT data FROM log_entries WHERE idx = ?", (second,)).fetchone()
+    _rewrite(db, first, bytes(b))
+    _rewrite(db, second, bytes(a))
+    db.commit()
