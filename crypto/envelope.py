@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nacl.bindings import (
@@ -200,21 +200,26 @@ class EnvelopeHeader:
 
 @dataclass(frozen=True)
 class Envelope:
+    """A sealed envelope. Build it with `seal` or `Envelope.from_bytes`, which keep `header`
+    and `header_bytes` consistent; the header hash is always computed from `header_bytes`."""
+
     header: EnvelopeHeader
     header_bytes: bytes
     body: bytes
     wraps: tuple[bytes, ...]
     review_wraps: tuple[bytes, ...]
     signature: bytes
-    _header_hash: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_header_hash", labelled_hash(LABEL_ENVELOPE_HEADER, self.header_bytes)
+        )
 
     @property
     def header_hash(self) -> bytes:
-        if not self._header_hash:
-            object.__setattr__(
-                self, "_header_hash", labelled_hash(LABEL_ENVELOPE_HEADER, self.header_bytes)
-            )
-        return self._header_hash
+        """hh = H(LABEL_ENVELOPE_HEADER, header_bytes)."""
+        hh: bytes = self.__dict__["_header_hash"]
+        return hh
 
     def signed_payload(self) -> bytes:
         """label || 0x00 || H(header) || H(body) || H(wraps) || H(review wraps)."""
@@ -439,9 +444,7 @@ def seal(
     signature = sender.signing.sign(
         signed_message(LABEL_ENVELOPE_SIGNATURE, _signed_hashes(hh, body, wraps, review_wraps))
     ).signature
-    return Envelope(
-        header, header_bytes, body, tuple(wraps), tuple(review_wraps), bytes(signature), hh
-    )
+    return Envelope(header, header_bytes, body, tuple(wraps), tuple(review_wraps), bytes(signature))
 
 
 def _authenticate(

@@ -55,7 +55,7 @@ def cast(world: World) -> dict:
 
 def resign(env: Envelope, signer, **changes) -> Envelope:
     """The envelope with some parts replaced and a fresh, valid signature by `signer`."""
-    changed = dataclasses.replace(env, **changes, _header_hash=b"")
+    changed = dataclasses.replace(env, **changes)
     payload = changed.signed_payload()
     signature = signer.keys.signing.sign(payload).signature
     return Envelope.from_bytes(dataclasses.replace(changed, signature=signature).to_bytes())
