@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,21 @@ def test_filled_template_is_accepted_and_empty_one_refused_naming_the_field(tmp_
 def test_unknown_type_is_refused(capsys):
     assert main(["notice", "template", "postcard"]) == 1
     assert "postcard" in capsys.readouterr().err
+
+
+def test_render_prints_both_languages_and_writes_printable_html(tmp_path, capsys):
+    source = (
+        Path(__file__).resolve().parent.parent / "golden" / "notices" / "handover_proposal.json"
+    )
+    assert main(["notice", "render", str(source), "--lang", "both"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("=== Tiếng Việt ===") < out.index("=== 中文 ===")
+    target = tmp_path / "proposal.html"
+    assert main(["notice", "render", str(source), "--html", str(target)]) == 0
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "移交提议" in page and "Đề nghị bàn giao" in page
+
+
+def test_check_of_a_missing_file_is_refused(tmp_path, capsys):
+    assert main(["notice", "check", str(tmp_path / "absent.json")]) == 1
+    assert "absent.json" in capsys.readouterr().err

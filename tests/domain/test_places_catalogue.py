@@ -58,3 +58,48 @@ def test_reason_codes_of_the_contract_are_in_the_data_file():
         "transport",
         "other",
     }
+
+
+def test_a_gate_added_to_the_data_file_is_usable_without_code_change(monkeypatch):
+    from liaison.domain import _data, agencies, places
+    from liaison.domain.notices import parse_notice
+
+    real = _data.load("gates")
+    extra = {
+        "id": "bac-luan-bridge--dongxing",
+        "status": "test",
+        "vn": dict(real["gate_pairs"][0]["vn"]),
+        "cn": dict(real["gate_pairs"][0]["cn"]),
+    }
+    patched = {**real, "gate_pairs": [*real["gate_pairs"], extra]}
+    monkeypatch.setattr(
+        places, "load", lambda name: patched if name == "gates" else _data.load(name)
+    )
+    places.gate_pairs.cache_clear()
+    try:
+        notice = parse_notice(
+            {
+                "liaison_notice": 1,
+                "type": "self_return",
+                "header": {
+                    "our_ref": "1",
+                    "sender_unit": "VN-QN-BP",
+                    "recipient_unit": "VN-QN-CA",
+                    "case_ref": "C-9",
+                    "handling": "H0",
+                    "priority": "normal",
+                },
+                "fields": {
+                    "persons": [{"name": "Vi Văn Sáng", "sex": "male"}],
+                    "found_at": {"kind": "gate", "gate": "bac-luan-bridge--dongxing"},
+                    "found_when": {"utc": "2026-12-01T01:00:00Z", "tz": "Asia/Ho_Chi_Minh"},
+                    "reporting_post": "VN-QN-BP-MC",
+                },
+            }
+        )
+        assert notice.fields["found_at"]["gate"] == "bac-luan-bridge--dongxing"
+    finally:
+        monkeypatch.undo()
+        places.gate_pairs.cache_clear()
+    assert "bac-luan-bridge--dongxing" not in places.gate_pairs()
+    assert agencies.agency("VN-QN-CA") is not None
