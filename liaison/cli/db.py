@@ -1,0 +1,38 @@
+"""`liaison db upgrade`: apply the relay's schema migrations without starting the server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from liaison.cli.serve import add_database_options
+from liaison.i18n import _
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("db", help=_("Relay database maintenance"))
+    commands = parser.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = commands.add_parser("upgrade", help=_("Apply pending schema migrations"))
+    add_database_options(upgrade)
+    upgrade.set_defaults(func=run_upgrade)
+
+
+async def _upgrade(url: str) -> str | None:
+    from liaison.store.engine import create_engines, current_revision, upgrade
+
+    writer, reader = create_engines(url)
+    try:
+        await upgrade(writer)
+        return await current_revision(writer)
+    finally:
+        await writer.dispose()
+        await reader.dispose()
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from liaison.store.engine import database_url
+
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    revision = asyncio.run(_upgrade(database_url(args.data_dir, args.database_url)))
+    print(_("Database schema is at revision {revision}.").format(revision=revision))
+    return 0
