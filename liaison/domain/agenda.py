@@ -227,3 +227,55 @@ def _support_windows(cases: list[Case], now: int, nearing: int) -> list[SupportW
                     )
                 )
     return sorted(items, key=lambda item: (item.days_left, item.case_ref, item.person))
+
+
+def _times_json(times: tuple[tuple[str, datetime], ...]) -> dict[str, str]:
+    return {zone: moment.isoformat() for zone, moment in times}
+
+
+def agenda_to_json(agenda: Agenda) -> dict[str, Any]:
+    """The agenda as plain JSON values, local times as ISO 8601 with their offset."""
+    return {
+        "now": agenda.now,
+        "days": agenda.days,
+        "handovers": [
+            {
+                "case_ref": item.case_ref,
+                "handover_id": item.handover_id,
+                "state": item.state.value,
+                "slot": item.slot.to_notice(),
+                "local_times": _times_json(item.local_times),
+                "place": dict(item.place),
+                "persons": item.persons,
+                "awaiting_side": item.awaiting_side,
+                "sequence": item.sequence,
+            }
+            for item in agenda.handovers
+        ],
+        "replies": [
+            {
+                "case_ref": item.case_ref,
+                "message_id": item.message_id,
+                "type": item.notice_type,
+                "sender_side": item.sender_side,
+                "awaited_from": item.awaited_from,
+                "reply_by": item.reply_by.to_notice(),
+                "local_times": _times_json(item.local_times),
+                "overdue": item.overdue,
+            }
+            for item in agenda.replies
+        ],
+        "support_windows": [
+            {
+                "case_ref": item.case_ref,
+                "person": item.person,
+                "message_id": item.message_id,
+                "reported_days_used": item.reported_days_used,
+                "reported_at": item.reported_at,
+                "days_used": item.days_used,
+                "days_limit": item.days_limit,
+                "days_left": item.days_left,
+            }
+            for item in agenda.support_windows
+        ],
+    }

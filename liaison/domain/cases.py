@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from liaison.domain.case_events import (
     Action,
@@ -12,11 +13,12 @@ from liaison.domain.case_events import (
     LoggedNotice,
     MalformedValue,
     SideOf,
+    Slot,
     SupersededReason,
     TimelineEntry,
     country_side,
 )
-from liaison.domain.handover import CountersignatureCheck, Handover, HandoverReplay
+from liaison.domain.handover import CountersignatureCheck, Handover, HandoverReplay, Offer
 
 
 class VerificationStatus(enum.Enum):
@@ -56,10 +58,6 @@ class Case:
     handovers: dict[str, Handover] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
     notices: list[LoggedNotice] = field(default_factory=list)
-
-    @property
-    def sides(self) -> frozenset[str]:
-        return frozenset(entry.side for entry in self.timeline)
 
 
 def log_order(events: Iterable[LoggedNotice]) -> list[LoggedNotice]:
@@ -220,3 +218,89 @@ def derive_cases(
 def all_handovers(cases: Iterable[Case]) -> list[Handover]:
     """Every handover of `cases`, in case order then proposal order."""
     return [handover for case in cases for handover in case.handovers.values()]
+
+
+def find_handover(cases: Mapping[str, Case], handover_id: str) -> Handover | None:
+    """The handover whose first proposal has message id `handover_id`, in any case."""
+    for case in cases.values():
+        handover = case.handovers.get(handover_id)
+        if handover is not None:
+            return handover
+    return None
+
+
+# JSON views for `--json` listings. Persons are given as a count: names stay in the notices.
+
+
+def _slot_json(slot: Slot | None) -> dict[str, str] | None:
+    return slot.to_notice() if slot is not None else None
+
+
+def _offer_json(offer: Offer | None) -> dict[str, Any] | None:
+    if offer is None:
+        return None
+    return {
+        "message_id": offer.message_id,
+        "side": offer.side,
+        "slot": offer.slot.to_notice(),
+        "place": dict(offer.place),
+    }
+
+
+def timeline_entry_to_json(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "log_index": entry.log_index,
+        "message_id": entry.message_id,
+        "sent_at": entry.sent_at,
+        "type": entry.notice_type,
+        "action": entry.action.value,
+        "sender_agency": entry.sender_agency,
+        "sender_officer": entry.sender_officer,
+        "side": entry.side,
+        "handover_id": entry.handover_id,
+        "slot": _slot_json(entry.slot),
+        "place": dict(entry.place) if entry.place is not None else None,
+        "reason_code": entry.reason_code,
+        "superseded": entry.superseded.value if entry.superseded else None,
+        "state_after": entry.state_after,
+    }
+
+
+def handover_to_json(handover: Handover) -> dict[str, Any]:
+    return {
+        "handover_id": handover.handover_id,
+        "case_ref": handover.case_ref,
+        "state": handover.state.value,
+        "parties": sorted(handover.parties),
+        "proposer_side": handover.proposer_side,
+        "offer": _offer_json(handover.offer),
+        "open_offer_id": handover.open_offer_id,
+        "awaiting_side": handover.awaiting_side,
+        "last_agreed": _offer_json(handover.last_agreed),
+        "persons": len(handover.persons),
+        "escorts": [
+            {"name": e.name, "officer_id": e.officer_id, "side": e.side} for e in handover.escorts
+        ],
+        "sequence": handover.sequence,
+        "record_id": handover.record_id,
+        "countersignature_id": handover.countersignature_id,
+        "cancel_reason": handover.cancel_reason,
+        "timeline": [timeline_entry_to_json(entry) for entry in handover.timeline],
+    }
+
+
+def case_to_json(case: Case) -> dict[str, Any]:
+    """A case as plain JSON values; equal cases give equal JSON."""
+    verification = case.verification
+    return {
+        "case_ref": case.case_ref,
+        "verification": {
+            "status": verification.status.value,
+            "request_id": verification.request_id,
+            "requested_by": verification.requested_by,
+            "result_id": verification.result_id,
+            "answered_by": verification.answered_by,
+        },
+        "handovers": [handover_to_json(h) for h in case.handovers.values()],
+        "timeline": [timeline_entry_to_json(entry) for entry in case.timeline],
+    }

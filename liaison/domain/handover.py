@@ -21,7 +21,8 @@ from liaison.i18n import N_, current_language, gettext_for
 
 # A handover record signed by one side and the countersigning notice of the other side. The
 # client checks, with the sender's certified device key, that the countersignature covers the
-# hash of exactly this record; the domain only asks.
+# hash of exactly this record; the domain only asks. It must return a bool and not raise: a
+# malformed countersignature is simply one that does not verify.
 CountersignatureCheck = Callable[[LoggedNotice, LoggedNotice], bool]
 
 
@@ -100,8 +101,6 @@ SEQUENCE_ACTIONS = frozenset({A.COUNTER, A.ACCEPT, A.RESCHEDULE, A.CANCEL})
 # calendar event's end; notices give a start time only.
 DEFAULT_HANDOVER_DURATION = timedelta(hours=2)
 
-HANDOVER_ACTIONS = frozenset(action for _state, action in TRANSITIONS)
-
 
 @dataclass(frozen=True, slots=True)
 class Offer:
@@ -149,6 +148,11 @@ class Handover:
     @property
     def place(self) -> Mapping[str, Any]:
         return self.offer.place
+
+    @property
+    def open_offer_id(self) -> str | None:
+        """The offer an accept or counter must name in `in_reply_to`, while one is open."""
+        return self.offer.message_id if self.state.open_offer else None
 
     @property
     def awaiting_side(self) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from case_builders import (
     CN,
     CN_PSB,
@@ -13,7 +15,7 @@ from case_builders import (
     verify_countersignature,
 )
 
-from liaison.domain.agenda import DAY, build_agenda
+from liaison.domain.agenda import DAY, agenda_to_json, build_agenda
 from liaison.domain.case_events import LoggedNotice, Slot
 from liaison.domain.cases import Case, derive_cases
 from liaison.domain.handover import HandoverState
@@ -163,3 +165,19 @@ def test_agenda_is_a_function_of_now() -> None:
     cases = derive(log)
     assert build_agenda(cases, now=NOW) == build_agenda(cases, now=NOW)
     assert build_agenda(cases, now=NOW + 3 * DAY).handovers == ()
+
+
+def test_agenda_json_gives_both_local_times_with_offsets() -> None:
+    log = CaseLog()
+    log.propose(CN_PSB, VN_POLICE, at("2026-12-03 10:00", CN))
+    log.request_verification(VN_POLICE, CN_PSB, reply_by=at("2026-11-30 17:00", VN))
+    log.referral_status(VN_POLICE, VN_BORDER_GUARD, days_used=100)
+    view = json.loads(json.dumps(agenda_to_json(build_agenda(derive(log), now=NOW))))
+    (handover,) = view["handovers"]
+    assert handover["local_times"] == {
+        VN: "2026-12-03T09:00:00+07:00",
+        CN: "2026-12-03T10:00:00+08:00",
+    }
+    assert [r["overdue"] for r in view["replies"]] == [True]
+    # Reported on 20 November with 100 days used: 110 days used by 1 December.
+    assert [(w["days_used"], w["days_left"]) for w in view["support_windows"]] == [(110, 10)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import pytest
@@ -27,7 +28,14 @@ from liaison.domain.case_events import (
     SupersededReason,
     country_side,
 )
-from liaison.domain.cases import Case, VerificationStatus, derive_cases, log_order
+from liaison.domain.cases import (
+    Case,
+    VerificationStatus,
+    case_to_json,
+    derive_cases,
+    find_handover,
+    log_order,
+)
 from liaison.domain.handover import HandoverState
 
 
@@ -288,3 +296,32 @@ def test_side_function_is_a_parameter() -> None:
     assert handover.state is HandoverState.PROPOSED
     assert handover.timeline[-1].superseded is SupersededReason.NOT_A_PARTY
     assert country_side("cn-gx-dxga") == "CN"
+
+
+def test_case_json_is_plain_json_without_person_names_and_equal_for_every_viewpoint() -> None:
+    log = scenario_log()
+    shuffled = list(log.events)
+    random.Random(9).shuffle(shuffled)
+    texts = [
+        json.dumps(case_to_json(derive(events)[log.case_ref]), sort_keys=True, ensure_ascii=False)
+        for events in (log.events, shuffled)
+    ]
+    assert texts[0] == texts[1]
+    assert "Person 0" not in texts[0]
+    view = json.loads(texts[0])
+    assert view["verification"]["status"] == "confirmed"
+    first = view["handovers"][0]
+    assert (first["state"], first["persons"], first["open_offer_id"]) == ("completed", 2, None)
+    assert first["offer"]["slot"] == at("2026-12-05 09:00", VN)
+    superseded = [e["superseded"] for e in view["timeline"] if e["superseded"]]
+    assert superseded == ["offer_already_accepted", "handover_cancelled"]
+
+
+def test_find_handover_looks_in_every_case() -> None:
+    log = scenario_log()
+    other = CaseLog(case_ref="QN-2026-0100", first_index=500)
+    wanted = other.propose(VN_POLICE, CN_PSB, at("2026-12-09 09:00", VN))
+    cases = derive(log.events + other.events)
+    found = find_handover(cases, wanted.message_id)
+    assert found is not None and found.case_ref == "QN-2026-0100"
+    assert find_handover(cases, "m-unknown-000") is None
