@@ -98,6 +98,9 @@ class SchedulingWarning:
             values["status"] = _tr(VERIFICATION_LABELS[status], language)
         return _tr(_MESSAGES[self.code], language).format(**values)
 
+    def to_json(self, language: str | None = None) -> dict[str, str]:
+        return {"code": self.code.value, "message": self.message(language)}
+
 
 def _tr(msgid: str, language: str | None) -> str:
     return _(msgid) if language is None else gettext_for(language, msgid)

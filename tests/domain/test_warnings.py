@@ -256,3 +256,11 @@ def test_warnings_have_stable_codes_and_messages_in_every_language() -> None:
         for language in ("vi", "zh_Hans_CN", "en"):
             text = warning.message(language)
             assert text and "{" not in text
+
+
+def test_warning_json_carries_code_and_message() -> None:
+    (warning,) = slot_warnings(slot("2026-11-30 09:00", VN), MARKER_450, now=NOW)
+    assert warning.to_json("en") == {
+        "code": "slot_in_past",
+        "message": "The slot 2026-11-30 09:00 (Asia/Ho_Chi_Minh) is in the past.",
+    }
