@@ -1,0 +1,23 @@
+"""`liaison demo` runs to completion on its own server and leaves nothing behind."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import Cli
+
+from liaison.cli.demo import STEPS
+
+
+def test_demo_runs_every_step_and_removes_its_folder(cli: Cli) -> None:
+    result = cli(None, "demo")
+    out = result.stdout
+    for number, step in enumerate(STEPS, start=1):
+        assert f"{number}. {step.title}" in out
+    assert "Demo complete" in out
+    assert "已收到，正在核实" in out  # the reply, opened on the Vietnamese side
+    assert out.count("the log (size") == 4  # every officer's audit passed
+    folder = re.search(r"data in (\S+)\.\n", out)
+    assert folder is not None
+    assert not Path(folder.group(1)).exists()

@@ -1,0 +1,193 @@
+"""Clear refusals on the command line: missing pins, wrong fingerprints, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Cli, RelayThread
+
+from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.client import transparency
+
+ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
+
+
+@pytest.fixture
+def enrolled(relay: RelayThread, tmp_path: Path) -> DemoContext:
+    """Three agencies registered and four devices enrolled; no foreign root pinned yet."""
+    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
+    ctx.admin_token = relay.admin_token
+    return asyncio.run(run_steps(ctx, steps_until("officers")))
+
+
+def home_of(ctx: DemoContext, name: str) -> str:
+    return str(ctx.officers[name].root)
+
+
+def test_sending_to_an_unpinned_agency_names_the_missing_pin_and_the_command(
+    enrolled: DemoContext, cli: Cli
+) -> None:
+    home = enrolled.officers["an-phone"]
+    size_before = transparency.stored_checkpoint(home).size
+    result = cli(
+        None,
+        "send",
+        "--to",
+        "CN-GX-DXGA",
+        "--text",
+        "x",
+        "--home",
+        str(home.root),
+        ok=False,
+        **ENV,
+    )
+    assert result.returncode == 1
+    assert "CN-GX-DXGA is not pinned" in result.stderr
+    assert "liaison trust add CN-GX-DXGA FINGERPRINT" in result.stderr
+    assert not (home.root / "messages").exists()
+    assert transparency.stored_checkpoint(home).size == size_before
+
+
+def test_trust_add_with_another_fingerprint_pins_nothing(enrolled: DemoContext, cli: Cli) -> None:
+    home = home_of(enrolled, "an-phone")
+    wrong = enrolled.fingerprints["VN-QN-BP"].safety_number
+    result = cli(None, "trust", "add", "CN-GX-DXGA", wrong, "--home", home, ok=False, **ENV)
+    assert result.returncode == 1
+    assert "does not match the fingerprint" in result.stderr
+    pins = json.loads(cli(None, "trust", "list", "--json", "--home", home, **ENV).stdout)
+    assert [p["agency"] for p in pins] == ["VN-QN-CA"]
+
+
+def test_trust_add_of_an_unregistered_agency_is_refused(enrolled: DemoContext, cli: Cli) -> None:
+    result = cli(
+        None,
+        "trust",
+        "add",
+        "CN-YN-HK",
+        "00000 00000",
+        "--home",
+        home_of(enrolled, "li"),
+        ok=False,
+        **ENV,
+    )
+    assert result.returncode == 1
+    assert "CN-YN-HK is not registered" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["send", "--to", "vn-qn-ca", "--text", "x"], "is not an address"),
+        (["read", "not-hex"], "Not a message id"),
+        (["read", "abcdef"], "No message abcdef"),
+        (["ack", "abcdef"], "No message abcdef"),
+        (["send", "--to", "VN-QN-CA", "--file", "missing.txt"], "Cannot read missing.txt"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error(
+    enrolled: DemoContext, cli: Cli, args: list[str], message: str
+) -> None:
+    result = cli(None, *args, "--home", home_of(enrolled, "li"), ok=False, **ENV)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_passphrase_is_refused_without_changing_anything(
+    enrolled: DemoContext, cli: Cli
+) -> None:
+    home = enrolled.officers["li"]
+    before = sorted(p.name for p in home.root.rglob("*"))
+    result = cli(
+        None,
+        "inbox",
+        "--home",
+        str(home.root),
+        ok=False,
+        LIAISON_PASSPHRASE="not the passphrase",
+    )
+    assert result.returncode == 1
+    assert "passphrase does not unlock" in result.stderr
+    assert sorted(p.name for p in home.root.rglob("*")) == before
+
+
+def test_a_certificate_for_another_device_is_refused(
+    enrolled: DemoContext, cli: Cli, tmp_path: Path
+) -> None:
+    folder = cli.folder
+    cli(
+        "new",
+        "officer",
+        "init",
+        "--agency",
+        "VN-QN-CA",
+        "--name",
+        "Phạm Minh",
+        "--server",
+        enrolled.url,
+        "-o",
+        "minh.request",
+    )
+    other = json.loads((folder / "minh.request").read_text())
+    other["device_id"] = "VN-QN-CA:pham.minh:stolen"
+    (folder / "other.request").write_text(json.dumps(other))
+    cli(
+        None,
+        "agency",
+        "certify",
+        "other.request",
+        "-o",
+        "other.cert",
+        "--home",
+        str(enrolled.admins["VN-QN-CA"].root),
+        **ENV,
+    )
+    result = cli(
+        "new",
+        "officer",
+        "activate",
+        "other.cert",
+        "--root-fingerprint",
+        enrolled.fingerprints["VN-QN-CA"].safety_number,
+        ok=False,
+    )
+    assert result.returncode == 1
+    assert "not issued for this device" in result.stderr
+
+
+def test_activation_refuses_a_root_that_does_not_match_the_fingerprint(
+    enrolled: DemoContext, cli: Cli
+) -> None:
+    cli(
+        "new",
+        "officer",
+        "init",
+        "--agency",
+        "VN-QN-CA",
+        "--name",
+        "Phạm Minh",
+        "--server",
+        enrolled.url,
+        "-o",
+        "minh.request",
+    )
+    cli(
+        None,
+        "agency",
+        "certify",
+        "minh.request",
+        "-o",
+        "minh.cert",
+        "--home",
+        str(enrolled.admins["VN-QN-CA"].root),
+        **ENV,
+    )
+    wrong = enrolled.fingerprints["CN-GX-DXGA"].compact
+    result = cli("new", "officer", "activate", "minh.cert", "--root-fingerprint", wrong, ok=False)
+    assert result.returncode == 1
+    assert "does not match the fingerprint" in result.stderr
+    assert json.loads(cli("new", "officer", "status", "--json").stdout)["activated"] is False
