@@ -142,6 +142,7 @@ def safety_number(public_key: bytes) -> str:
     return " ".join(f"{g:05d}" for g in groups)
 
 
+@lru_cache(maxsize=4096)
 def compact_fingerprint(public_key: bytes) -> str:
     """32 upper-case base32 characters (160 bits): QR alphanumeric mode, and review key ids."""
     _check_key(public_key, "public key")
