@@ -49,7 +49,7 @@ def canonical_json(obj: object) -> bytes:
     try:
         normalised: Any = _normalise(obj)
         return bytes(rfc8785.dumps(normalised))
-    except rfc8785.CanonicalizationError as exc:
+    except (rfc8785.CanonicalizationError, UnicodeError) as exc:
         raise MalformedError(f"no canonical encoding: {exc}") from exc
 
 
@@ -109,7 +109,10 @@ def _is_canonical_ascii(obj: dict[str, Any], data: bytes) -> bool:
     if not data.isascii():
         return False
     fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return fast.encode("utf-8") == data
+    try:
+        return fast.encode("utf-8") == data
+    except UnicodeEncodeError:  # an escaped lone surrogate: never canonical
+        return False
 
 
 def b64e(data: bytes) -> str:

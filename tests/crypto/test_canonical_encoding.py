@@ -107,6 +107,8 @@ def _strings(obj):
         b'{"a":"\\u00e9"}',
         b"\xff",
         b'{"a":9007199254740993}',
+        b'{"a":"\\ud800"}',
+        b'{"\\udc00":1}',
     ],
 )
 def test_non_canonical_json_is_refused(data):
