@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from liaison.domain.case_events import (
     Action,
+    CaseError,
     LoggedNotice,
     MalformedValue,
     SideOf,
@@ -244,9 +245,9 @@ class HandoverReplay:
         action = Action.COUNTER if fields.get("decision") == "counter" else Action.ACCEPT
         side = self._side_of(event.sender_agency)
         refusal = (
-            self._party_refusal(side)
-            or self._answer_refusal(event.in_reply_to, side)
-            or self._transition_refusal(action)
+            _standing_refusal(self.handover, side)
+            or self._offer_reference_refusal(event.in_reply_to)
+            or refusal_for(self.handover, action, side)
         )
         if refusal is None and fields.get("decision") not in ("accept", "counter"):
             refusal = SupersededReason.MALFORMED
@@ -275,7 +276,7 @@ class HandoverReplay:
         action = Action.CANCEL if fields.get("action") == "cancel" else Action.RESCHEDULE
         reason_code = fields.get("reason_code")
         reason = reason_code if isinstance(reason_code, str) else None
-        refusal = self._party_refusal(side) or self._transition_refusal(action)
+        refusal = refusal_for(self.handover, action, side)
         if refusal is None and fields.get("action") not in ("reschedule", "cancel"):
             refusal = SupersededReason.MALFORMED
         if refusal is not None:
@@ -284,14 +285,6 @@ class HandoverReplay:
         if action is Action.CANCEL:
             handover.cancel_reason = reason
             return self._advance(event, action, side, reason_code=reason)
-        if handover.state.open_offer and side != handover.offer.side:
-            return self._keep(
-                event,
-                action,
-                side,
-                superseded=SupersededReason.OFFER_AWAITS_ANSWER,
-                reason_code=reason,
-            )
         try:
             slot = Slot.from_notice(fields.get("new_slot"))
         except MalformedValue:
@@ -304,13 +297,7 @@ class HandoverReplay:
         """A handover_record naming this handover: one side's signed account of the handover."""
         side = self._side_of(event.sender_agency)
         handover = self.handover
-        refusal = self._party_refusal(side) or self._transition_refusal(Action.RECORD)
-        if (
-            refusal is None
-            and handover.state is HandoverState.RECORDED
-            and side != handover.record_side
-        ):
-            refusal = SupersededReason.ALREADY_RECORDED
+        refusal = refusal_for(handover, Action.RECORD, side)
         if refusal is not None:
             return self._keep(event, Action.RECORD, side, superseded=refusal)
         if handover.record_id is not None:
@@ -325,16 +312,14 @@ class HandoverReplay:
         side = self._side_of(event.sender_agency)
         handover = self.handover
         record_id = event.in_reply_to or ""
-        refusal = self._party_refusal(side)
+        refusal = _standing_refusal(handover, side)
         if refusal is None and record_id != handover.record_id:
             refusal = (
                 SupersededReason.RECORD_REPLACED
                 if record_id in self.replaced_record_ids
                 else SupersededReason.REPLIES_TO_SUPERSEDED
             )
-        refusal = refusal or self._transition_refusal(Action.COUNTERSIGN)
-        if refusal is None and side == handover.record_side:
-            refusal = SupersededReason.OWN_RECORD
+        refusal = refusal or refusal_for(handover, Action.COUNTERSIGN, side)
         if refusal is None and not self._verify(self._records[record_id], event):
             refusal = SupersededReason.COUNTERSIGNATURE_INVALID
         if refusal is not None:
@@ -342,42 +327,17 @@ class HandoverReplay:
         handover.countersignature_id = event.message_id
         return self._advance(event, Action.COUNTERSIGN, side)
 
-    # Checks shared by every notice, in the order they are applied.
-
-    def _party_refusal(self, side: str) -> SupersededReason | None:
-        handover = self.handover
-        if handover.state is HandoverState.CANCELLED:
-            return SupersededReason.HANDOVER_CANCELLED
-        if handover.state is HandoverState.COMPLETED:
-            return SupersededReason.HANDOVER_COMPLETED
-        if side not in handover.parties:
-            return SupersededReason.NOT_A_PARTY
-        return None
-
-    def _transition_refusal(self, action: Action) -> SupersededReason | None:
-        state = self.handover.state
-        if (state, action) in TRANSITIONS:
-            return None
-        if state is HandoverState.RECORDED:
-            return SupersededReason.ALREADY_RECORDED
-        if action in (Action.RECORD, Action.COUNTERSIGN):
-            return SupersededReason.NOT_CONFIRMED
-        # An answer that finds nothing open: the offer it answers was accepted just before it.
-        return SupersededReason.OFFER_ALREADY_ACCEPTED
-
-    def _answer_refusal(self, in_reply_to: str | None, side: str) -> SupersededReason | None:
-        handover = self.handover
+    def _offer_reference_refusal(self, in_reply_to: str | None) -> SupersededReason | None:
+        """Why an answer naming `in_reply_to` does not answer the offer now open, if it doesn't."""
         if in_reply_to in self.superseded_ids:
             return SupersededReason.REPLIES_TO_SUPERSEDED
-        if in_reply_to != handover.offer.message_id:
-            if in_reply_to in self.accepted_offer_ids:
-                return SupersededReason.OFFER_ALREADY_ACCEPTED
-            if in_reply_to in self.offer_ids:
-                return SupersededReason.OFFER_REPLACED
-            return SupersededReason.UNKNOWN_REFERENCE
-        if side == handover.offer.side:
-            return SupersededReason.OWN_OFFER
-        return None
+        if in_reply_to == self.handover.offer.message_id:
+            return None
+        if in_reply_to in self.accepted_offer_ids:
+            return SupersededReason.OFFER_ALREADY_ACCEPTED
+        if in_reply_to in self.offer_ids:
+            return SupersededReason.OFFER_REPLACED
+        return SupersededReason.UNKNOWN_REFERENCE
 
     # State changes.
 
@@ -418,8 +378,171 @@ class HandoverReplay:
         return entry
 
 
+def _standing_refusal(handover: Handover, side: str) -> SupersededReason | None:
+    if handover.state is HandoverState.CANCELLED:
+        return SupersededReason.HANDOVER_CANCELLED
+    if handover.state is HandoverState.COMPLETED:
+        return SupersededReason.HANDOVER_COMPLETED
+    if side not in handover.parties:
+        return SupersededReason.NOT_A_PARTY
+    return None
+
+
+def refusal_for(handover: Handover, action: Action, side: str) -> SupersededReason | None:
+    """Why `side` may not take `action` on `handover` now, or None if it may.
+
+    These are the checks replay applies to a notice that names the right offer or record
+    (`open_offer_id`, the handover id, `record_id`), so a client can tell the officer before
+    sending a notice that would only be kept as superseded.
+    """
+    state = handover.state
+    refusal = _standing_refusal(handover, side)
+    if refusal is not None:
+        return refusal
+    if action in (Action.ACCEPT, Action.COUNTER) and state.open_offer:
+        if side == handover.offer.side:
+            return SupersededReason.OWN_OFFER
+    if (state, action) not in TRANSITIONS:
+        if state is HandoverState.RECORDED:
+            return SupersededReason.ALREADY_RECORDED
+        if action in (Action.RECORD, Action.COUNTERSIGN):
+            return SupersededReason.NOT_CONFIRMED
+        # An answer that finds nothing open: the offer it answers was accepted just before.
+        return SupersededReason.OFFER_ALREADY_ACCEPTED
+    if action is Action.RESCHEDULE and state.open_offer and side != handover.offer.side:
+        return SupersededReason.OFFER_AWAITS_ANSWER
+    if action is Action.RECORD and state is HandoverState.RECORDED and side != handover.record_side:
+        return SupersededReason.ALREADY_RECORDED
+    if action is Action.COUNTERSIGN and side == handover.record_side:
+        return SupersededReason.OWN_RECORD
+    return None
+
+
 def parse_place(value: object) -> Mapping[str, Any]:
     """A notice PLACE (gate, marker or point), or `MalformedValue`."""
     if not isinstance(value, Mapping) or value.get("kind") not in ("gate", "marker", "point"):
         raise MalformedValue("a PLACE must be a gate, a marker or a point")
     return dict(value)
+
+
+# The fields of the notice that takes each step, for a client about to send it. Each builder
+# names the right offer or record and refuses, before anything is sent, a step that replay
+# would only keep as superseded.
+
+
+class HandoverActionRefused(CaseError, ValueError):
+    """The step is not possible in the handover's current state; `reason` says why."""
+
+    code = "handover_action_refused"
+
+    def __init__(self, reason: SupersededReason) -> None:
+        self.reason = reason
+        super().__init__(reason.value)
+
+    def message(self, language: str | None = None) -> str:
+        return self.reason.message(language)
+
+
+def _ensure(handover: Handover, action: Action, side: str) -> None:
+    reason = refusal_for(handover, action, side)
+    if reason is not None:
+        raise HandoverActionRefused(reason)
+
+
+def _team(members: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(member) for member in members]
+
+
+def accept_fields(
+    handover: Handover, *, side: str, reception_team: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """A handover_response accepting the open offer."""
+    _ensure(handover, Action.ACCEPT, side)
+    fields: dict[str, Any] = {"in_reply_to": handover.offer.message_id, "decision": "accept"}
+    if team := _team(reception_team):
+        fields["reception_team"] = team
+    return fields
+
+
+def counter_fields(
+    handover: Handover,
+    *,
+    side: str,
+    slot: Slot | None = None,
+    place: Mapping[str, Any] | None = None,
+    reception_team: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A handover_response countering the open offer with another slot, place, or both."""
+    if slot is None and place is None:
+        raise MalformedValue("a counter-proposal needs a slot or a place")
+    _ensure(handover, Action.COUNTER, side)
+    fields: dict[str, Any] = {"in_reply_to": handover.offer.message_id, "decision": "counter"}
+    if slot is not None:
+        fields["slot"] = slot.to_notice()
+    if place is not None:
+        fields["place"] = dict(parse_place(place))
+    if team := _team(reception_team):
+        fields["reception_team"] = team
+    return fields
+
+
+def reschedule_fields(
+    handover: Handover,
+    *,
+    side: str,
+    new_slot: Slot,
+    reason_code: str,
+    reason: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A reschedule_cancellation moving the agreed slot (or this side's own open offer)."""
+    _ensure(handover, Action.RESCHEDULE, side)
+    fields: dict[str, Any] = {
+        "in_reply_to": handover.handover_id,
+        "action": "reschedule",
+        "reason_code": reason_code,
+        "new_slot": new_slot.to_notice(),
+    }
+    if reason is not None:
+        fields["reason"] = dict(reason)
+    return fields
+
+
+def cancel_fields(
+    handover: Handover, *, side: str, reason_code: str, reason: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A reschedule_cancellation calling the handover off."""
+    _ensure(handover, Action.CANCEL, side)
+    fields: dict[str, Any] = {
+        "in_reply_to": handover.handover_id,
+        "action": "cancel",
+        "reason_code": reason_code,
+    }
+    if reason is not None:
+        fields["reason"] = dict(reason)
+    return fields
+
+
+def record_fields(handover: Handover, *, side: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A handover_record: the officer's record fields (from a file) bound to this handover."""
+    _ensure(handover, Action.RECORD, side)
+    return {**record, "in_reply_to": handover.handover_id}
+
+
+def countersign_fields(
+    handover: Handover,
+    *,
+    side: str,
+    received_at: Slot,
+    record_hash: str,
+    countersignature: str,
+) -> dict[str, Any]:
+    """A receipt_ack countersigning the current record; the client computes the two values
+    (base64) with its device key, as docs/state-machines/handover.md describes."""
+    _ensure(handover, Action.COUNTERSIGN, side)
+    return {
+        "in_reply_to": handover.record_id,
+        "received": "message",
+        "received_at": received_at.to_notice(),
+        "record_hash": record_hash,
+        "countersignature": countersignature,
+    }

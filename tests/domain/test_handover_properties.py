@@ -19,9 +19,17 @@ from case_builders import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liaison.domain.case_events import LoggedNotice
+from liaison.domain.case_events import Action, LoggedNotice, country_side
 from liaison.domain.cases import derive_cases
-from liaison.domain.handover import SEQUENCE_ACTIONS, TRANSITIONS, HandoverState
+from liaison.domain.handover import (
+    SEQUENCE_ACTIONS,
+    TRANSITIONS,
+    Handover,
+    HandoverState,
+    refusal_for,
+)
+
+HANDOVER_STEPS = {action for _state, action in TRANSITIONS} - {Action.PROPOSE}
 
 OFFICERS = (VN_POLICE, VN_BORDER_GUARD, CN_PSB, CN_PSB_2, Officer("IOM-VN", "iom", "dev-iom"))
 KINDS = ("accept", "counter", "reschedule", "cancel", "record", "countersign", "propose")
@@ -134,3 +142,52 @@ def test_delivery_order_never_changes_the_derived_case(
     assert derive(shuffled, verify_countersignature=verify_countersignature) == derive(
         log.events, verify_countersignature=verify_countersignature
     )
+
+
+def _step(log: CaseLog, handover: Handover, action: Action, officer: Officer) -> None:
+    """Append the notice for `action`, naming the right offer or record, as a client would."""
+    to = CN_PSB if officer.agency.startswith("VN") else VN_POLICE
+    proposal = log.events[0]
+    later = at("2026-12-20 09:00", VN)
+    if action is Action.ACCEPT:
+        log.notice(
+            officer,
+            "handover_response",
+            {"in_reply_to": handover.offer.message_id, "decision": "accept"},
+            to=to,
+        )
+    elif action is Action.COUNTER:
+        fields = {"in_reply_to": handover.offer.message_id, "decision": "counter", "slot": later}
+        log.notice(officer, "handover_response", fields, to=to)
+    elif action is Action.RESCHEDULE:
+        log.reschedule(officer, to, proposal, later)
+    elif action is Action.CANCEL:
+        log.cancel(officer, to, proposal)
+    elif action is Action.RECORD:
+        log.record(officer, to, proposal)
+    else:
+        record = next(e for e in log.events if e.message_id == handover.record_id)
+        log.countersign(officer, to, record)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps,
+    st.integers(0, 2),
+    st.sampled_from(sorted(HANDOVER_STEPS, key=lambda a: a.value)),
+    st.integers(0, len(OFFICERS) - 1),
+)
+def test_early_refusal_predicts_what_replay_does(
+    plan: list[tuple[str, int, int, int]], start: int, action: Action, who: int
+) -> None:
+    log = build(plan, start)
+    cases = derive_cases(log.events, verify_countersignature=verify_countersignature)
+    handover = cases[log.case_ref].handovers[log.events[0].message_id]
+    officer = OFFICERS[who]
+    if action is Action.COUNTERSIGN and handover.record_id is None:
+        return  # there is no record to name
+    predicted = refusal_for(handover, action, country_side(officer.agency))
+    _step(log, handover, action, officer)
+    cases = derive_cases(log.events, verify_countersignature=verify_countersignature)
+    entry = cases[log.case_ref].timeline[-1]
+    assert entry.superseded is predicted
