@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from nacl.bindings import crypto_generichash_blake2b_salt_personal
 
 from crypto import labels
+from crypto.certs import DeviceCertificate
 from crypto.encoding import (
     _is_canonical_ascii,
     b64d,
@@ -21,6 +22,7 @@ from crypto.encoding import (
     frame,
     parse_canonical_json,
 )
+from crypto.envelope import Envelope
 from crypto.errors import MalformedError
 
 json_scalars = st.one_of(
@@ -145,3 +147,13 @@ def test_every_label_is_distinct_prefixed_and_nul_free():
     for a in labels.ALL_LABELS:
         for b in labels.ALL_LABELS:
             assert a == b or not b.startswith(a + b"\x00")
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps({"v": v}).encode())))
+def test_arbitrary_input_is_parsed_or_refused_as_malformed(data):
+    for parse in (parse_canonical_json, DeviceCertificate.from_bytes, Envelope.from_bytes):
+        try:
+            parse(data)
+        except MalformedError:
+            pass
