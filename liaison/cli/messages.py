@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from liaison.client.console import (
     with_api,
 )
 from liaison.client.errors import ClientError
-from liaison.client.payload import Payload
+from liaison.client.payload import FILE, TEXT, Payload
 from liaison.i18n import _, current_language
 
 
@@ -38,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="CODE[/OFFICER]",
         help=_("Recipient agency, or one officer of it; repeat for several"),
     )
-    content = send.add_mutually_exclusive_group(required=True)
+    # Not required here: other command groups may add content options (e.g. --notice) to
+    # `send` and a builder to PAYLOAD_BUILDERS; exactly one content option is checked later.
+    content = send.add_mutually_exclusive_group()
     content.add_argument("--text", help=_("Message text"))
     content.add_argument("--file", metavar="F", help=_("File whose content is sent"))
     add_server_option(send)
@@ -88,6 +91,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     watch.set_defaults(func=cmd_watch)
 
 
+# Extension points for other content types (notices): a builder returns the payload named by
+# its own options, or None; a renderer shows a decrypted payload of its content type and
+# returns True, or returns False to fall back to the plain display.
+PayloadBuilder = Callable[[argparse.Namespace], Payload | None]
+Renderer = Callable[[message_ops.OpenedMessage, argparse.Namespace], bool]
+
+
+def _text_or_file(args: argparse.Namespace) -> Payload | None:
+    if getattr(args, "file", None) is not None:
+        data = read_input(args.file)
+        mime = mimetypes.guess_type(args.file)[0] or FILE
+        if mime == "text/plain":
+            mime = TEXT
+        return Payload(mime, data, Path(args.file).name)
+    if getattr(args, "text", None) is not None:
+        return Payload.text(args.text)
+    return None
+
+
+PAYLOAD_BUILDERS: list[PayloadBuilder] = [_text_or_file]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def payload_from_args(args: argparse.Namespace) -> Payload:
+    from liaison.cli import CommandError
+
+    payloads = [p for p in (build(args) for build in PAYLOAD_BUILDERS) if p is not None]
+    if len(payloads) != 1:
+        raise CommandError(_("Give exactly one content: --text or --file."), code="bad_input")
+    return payloads[0]
+
+
 def format_time(timestamp: Any) -> str:
     if not isinstance(timestamp, int):
         return str(timestamp or "")
@@ -101,14 +136,7 @@ def format_time(timestamp: Any) -> str:
 @command
 def cmd_send(args: argparse.Namespace) -> int:
     home = home_from_args(args)
-    if args.file is not None:
-        data = read_input(args.file)
-        mime = mimetypes.guess_type(args.file)[0] or "application/octet-stream"
-        if mime == "text/plain":
-            mime = "text/plain; charset=utf-8"
-        payload = Payload(mime, data, Path(args.file).name)
-    else:
-        payload = Payload.text(args.text)
+    payload = payload_from_args(args)
     sent = run(
         with_api(
             home.server_url(args.server),
@@ -163,8 +191,17 @@ async def _read_with_sync(home: Any, api: Any, message_id: str) -> message_ops.O
     return await message_ops.read(home, api, message_id)
 
 
-def _show(message: message_ops.OpenedMessage, *, output: str | None, as_json: bool) -> None:
+def _show(
+    message: message_ops.OpenedMessage,
+    *,
+    output: str | None,
+    as_json: bool,
+    args: argparse.Namespace | None = None,
+) -> None:
     payload = message.payload
+    renderer = RENDERERS.get(payload.content_type.split(";")[0].strip())
+    if renderer is not None and args is not None and not output and renderer(message, args):
+        return
     names = message.sender_names
     sender = names.get(current_language()[:2]) or names.get("vi") or message.sender_device
     if output:
@@ -212,7 +249,7 @@ def cmd_read(args: argparse.Namespace) -> int:
             lambda api: _read_with_sync(home, api, args.message_id),
         )
     )
-    _show(message, output=args.output, as_json=args.json)
+    _show(message, output=args.output, as_json=args.json, args=args)
     return 0
 
 
@@ -249,7 +286,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 flush=True,
             )
             return
-        _show(result, output=None, as_json=args.json)
+        _show(result, output=None, as_json=args.json, args=args)
         if not args.json:
             print("-" * 40, flush=True)
 
