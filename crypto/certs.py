@@ -134,6 +134,9 @@ class DeviceCertificate:
             raise MalformedError("not_after must be after not_before")
         _check_bytes(self.signature, "signature", SIGNATURE_SIZE)
 
+    def __hash__(self) -> int:
+        return hash(self.cert_hash())
+
     def _tbs(self) -> dict[str, Any]:
         return {
             "version": VERSION,
@@ -373,10 +376,10 @@ def issue_revocation(
 class TrustStore:
     """Pinned agency roots and the revocations known to this client."""
 
-    _pins: dict[str, bytes] = field(default_factory=dict)
-    _revocations: dict[str, list[Revocation]] = field(default_factory=dict)
+    _pins: dict[str, bytes] = field(default_factory=dict, init=False)
+    _revocations: dict[str, list[Revocation]] = field(default_factory=dict, init=False)
     # Signature checks are the costly part and depend only on (root, certificate bytes).
-    _verified: set[tuple[bytes, bytes]] = field(default_factory=set)
+    _verified: set[tuple[bytes, bytes]] = field(default_factory=set, init=False, repr=False)
 
     def pin(self, agency: str, root_public: bytes) -> None:
         validate_agency_code(agency)

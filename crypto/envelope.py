@@ -406,6 +406,9 @@ def seal(
         if not isinstance(d.encryption_key, bytes) or len(d.encryption_key) != KEY_SIZE:
             raise MalformedError("recipient encryption key must be 32 bytes")
     reviewers = _check_review(review)
+    for name, value in (("counter", counter), ("sent_at", sent_at), ("log_size", log_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+            raise MalformedError(f"{name} must be a non-negative integer below 2**53")
 
     message_id = draw_random(rng, 16).hex()
     content_key = draw_random(rng, 32)

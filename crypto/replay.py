@@ -31,8 +31,8 @@ class ReplayKey(Protocol):
 class ReplayGuard:
     """Per receiving device: the last counter seen per sender device and every message id seen."""
 
-    _last_counter: dict[str, int] = field(default_factory=dict)
-    _seen: set[str] = field(default_factory=set)
+    _last_counter: dict[str, int] = field(default_factory=dict, init=False)
+    _seen: set[str] = field(default_factory=set, init=False)
 
     def check(self, header: ReplayKey) -> None:
         if header.message_id in self._seen:
