@@ -248,6 +248,9 @@ def certify(
         "root_key": record["root_key"],
         "root_safety_number": safety_number(root.public),
         "server": request.get("server") or home.config().get("server"),
+        # The relay's log key as the administrator pinned it at registration, so the officer's
+        # device need not trust the server on first use.
+        "server_identity": home.config().get("server_identity"),
     }
     return (json.dumps(bundle, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 

@@ -182,7 +182,18 @@ async def activate(
     existing = directory.pinned_root(home, cert.agency)
     if existing is not None and existing != bundle.root_key:
         raise VerificationError(_("This home folder pinned another root for the agency."))
-    await transparency.pin_server(home, api)
+    given = bundle.raw.get("server_identity")
+    if isinstance(given, dict) and "server_identity" not in home.config():
+        home.update_config(server_identity=given)
+    pinned = await transparency.pin_server(home, api)
+    live = transparency.ServerIdentity.from_dict(await api.server_info())
+    if live != pinned:
+        raise VerificationError(
+            _(
+                "The server at {url} is not the relay your agency registered with (its log key "
+                "differs): refused."
+            ).format(url=api.base_url)
+        )
     registered = await api.get_agency(cert.agency)
     if registered.get("root_key") != b64e(bundle.root_key):
         raise VerificationError(

@@ -191,3 +191,43 @@ def test_activation_refuses_a_root_that_does_not_match_the_fingerprint(
     assert result.returncode == 1
     assert "does not match the fingerprint" in result.stderr
     assert json.loads(cli("new", "officer", "status", "--json").stdout)["activated"] is False
+
+
+def test_activation_against_another_relay_is_refused(
+    enrolled: DemoContext, cli: Cli, tmp_path: Path
+) -> None:
+    impostor = RelayThread(tmp_path / "impostor")
+    impostor.start()
+    try:
+        cli(
+            "new",
+            "officer",
+            "init",
+            "--agency",
+            "VN-QN-CA",
+            "--name",
+            "Phạm Minh",
+            "--server",
+            impostor.url,
+            "-o",
+            "minh.request",
+        )
+        cli(
+            None,
+            "agency",
+            "certify",
+            "minh.request",
+            "-o",
+            "minh.cert",
+            "--home",
+            str(enrolled.admins["VN-QN-CA"].root),
+            **ENV,
+        )
+        fingerprint = enrolled.fingerprints["VN-QN-CA"].safety_number
+        result = cli(
+            "new", "officer", "activate", "minh.cert", "--root-fingerprint", fingerprint, ok=False
+        )
+    finally:
+        impostor.stop()
+    assert result.returncode == 1
+    assert "not the relay your agency registered with" in result.stderr
