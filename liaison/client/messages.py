@@ -36,7 +36,7 @@ from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
-from liaison.i18n import _
+from liaison.i18n import N_, _
 
 COUNTER_FILE = "counter.json"
 REPLAY_FILE = "replay.json"
@@ -172,10 +172,27 @@ async def send(
     answer = await _authed(home, api, lambda: api.send_envelope(raw))
     if answer.get("envelope_hash") not in (None, b64e(envelope.envelope_hash())):
         raise VerificationError(_("The server acknowledged another envelope than the one sent."))
+    # The sent envelope is held like a received one: its log entry checked and included.
+    index = int(answer["log_index"])
+    cp = await transparency.advance(home, api)
+    entry = await transparency.fetch_entry(api, index)
+    if (
+        entry.get("kind") != "envelope"
+        or entry.get("message_id") != envelope.header.message_id
+        or entry.get("envelope_hash") != b64e(envelope.envelope_hash())
+    ):
+        raise VerificationError(
+            _("The log entry of message {id} does not match its envelope.").format(
+                id=envelope.header.message_id
+            )
+        )
+    leaf = await transparency.verify_entry_included(api, cp, index, entry)
     home.save_message(
         {
             "message_id": envelope.header.message_id,
             "direction": "sent",
+            "leaf_hash": b64e(leaf),
+            "logged_at": entry.get("at"),
             "envelope": b64e(raw),
             "envelope_hash": b64e(envelope.envelope_hash()),
             "log_index": answer["log_index"],
@@ -360,18 +377,18 @@ class OpenedMessage:
 
 
 _PROBLEM_TEXT = {
-    "sender_revoked": "The sender's device was revoked before this message was logged.",
-    "replay": "This envelope replays an earlier one (same id or an old counter).",
-    "bad_signature": "The envelope's signature does not verify.",
-    "wrong_sender_certificate": "The envelope names another certificate than the sender's.",
-    "not_a_recipient": "This device is not among the envelope's recipients.",
-    "malformed": "The envelope is malformed.",
+    "sender_revoked": N_("The sender's device was revoked before this message was logged."),
+    "replay": N_("This envelope replays an earlier one (same id or an old counter)."),
+    "bad_signature": N_("The envelope's signature does not verify."),
+    "wrong_sender_certificate": N_("The envelope names another certificate than the sender's."),
+    "not_a_recipient": N_("This device is not among the envelope's recipients."),
+    "malformed": N_("The envelope is malformed."),
 }
 
 
 def _refusal(record: dict[str, Any]) -> RefusedEnvelope:
     problem = str(record.get("problem", "envelope_refused"))
-    text = _PROBLEM_TEXT.get(problem, "The envelope cannot be trusted ({code}).")
+    text = _PROBLEM_TEXT.get(problem, N_("The envelope cannot be trusted ({code})."))
     return RefusedEnvelope(
         _("Message {id} refused: {reason}").format(
             id=record["message_id"], reason=_(text).format(code=problem)

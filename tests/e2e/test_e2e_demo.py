@@ -17,6 +17,8 @@ def test_demo_runs_every_step_and_removes_its_folder(cli: Cli) -> None:
         assert f"{number}. {step.title}" in out
     assert "Demo complete" in out
     assert "已收到，正在核实" in out  # the reply, opened on the Vietnamese side
+    # The sender's other device got its own copy of what the phone sent.
+    assert re.search(r"an-laptop opened \w+ from VN-QN-CA:nguyen\.van\.an:phone", out)
     assert out.count("the log (size") == 4  # every officer's audit passed
     folder = re.search(r"data in (\S+)\.\n", out)
     assert folder is not None

@@ -102,3 +102,47 @@ def test_envelopes_of_a_revoked_device_are_refused_from_its_revocation_on(
     # Logged before the revocation: still opens.
     earlier = cli(None, "read", before.message_id, "--json", "--home", str(li_home.root), **env)
     assert json.loads(earlier.stdout)["text"].startswith("Đề nghị xác minh")
+
+
+def test_an_envelope_whose_counter_does_not_advance_is_refused_as_a_replay(
+    relay: RelayThread, cli: Cli, tmp_path: Path
+) -> None:
+    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
+    ctx.admin_token = relay.admin_token
+    asyncio.run(run_steps(ctx, steps_until("reply")))
+    phone, li_home = ctx.officers["an-phone"], ctx.officers["li"]
+    env = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
+    li_cert = officer.own_certificate(li_home)
+
+    async def review_keys() -> list:
+        async with ApiClient(relay.url) as api:
+            return [
+                await directory.current_review_key(phone, api, code)
+                for code in ("CN-GX-DXGA", "VN-QN-CA")
+            ]
+
+    # Signed by the real sender, but with a counter below the one Li already saw: an envelope
+    # withheld and delivered late, or replayed, by the relay.
+    late = seal(
+        sender=officer.device_keys(phone),
+        sender_cert=officer.own_certificate(phone),
+        recipients=[RecipientDevice(li_cert.device_id, li_cert.encryption_key)],
+        review=asyncio.run(review_keys()),
+        plaintext=Payload.text("late").to_bytes(),
+        counter=0,
+        sent_at=int(time.time()),
+        log_size=1,
+    )
+    relay.stop()
+    with relay.database() as db:
+        inject_envelope(db, late.to_bytes())
+    relay.start()
+
+    inbox = json.loads(cli(None, "inbox", "--json", "--home", str(li_home.root), **env).stdout)
+    status = {m["message_id"]: (m["status"], m.get("problem")) for m in inbox}
+    assert status[late.header.message_id] == ("refused", "replay")
+    assert status[ctx.sent["request"].message_id][0] == "read"
+    refused = cli(
+        None, "read", late.header.message_id, "--home", str(li_home.root), ok=False, **env
+    )
+    assert refused.returncode == 1 and "replays an earlier one" in refused.stderr

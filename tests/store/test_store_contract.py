@@ -158,15 +158,55 @@ async def test_challenges_are_single_use_and_expired_ones_purged(store: Store) -
     assert used.used is True and purged is None
 
 
+async def test_send_precheck_sees_duplicates_counters_and_revocations(store: Store) -> None:
+    async def setup(tx):
+        await _agency(tx)
+        await _device(tx, "VN-QN-CA:a:phone")
+        await tx.insert_revocation(
+            device_id="VN-QN-CA:a:phone", revocation=b"r", revocation_hash=b"h" * 32,
+            log_index=1, at=1,
+        )
+        tx.insert_envelope(
+            message_id="1" * 32, envelope_hash=b"e" * 32, sender_device="s", counter=4,
+            envelope=b"x", log_index=0, received_at=3, recipients=["VN-QN-CA:a:phone"],
+        )
+        # Within the same transaction the pending envelope is already visible.
+        return await tx.send_precheck(message_id="1" * 32, sender_device="s", devices=["x"])
+
+    pending = await store.write(setup)
+    assert (pending.existing.envelope_hash, pending.last_counter) == (b"e" * 32, 4)
+
+    async def check(tx):
+        return await tx.send_precheck(
+            message_id="1" * 32, sender_device="s", devices=["s", "VN-QN-CA:a:phone"]
+        )
+
+    stored = await store.write(check)
+    assert (stored.existing.log_index, stored.existing.received_at) == (0, 3)
+    assert (stored.last_counter, stored.revoked) == (4, frozenset({"VN-QN-CA:a:phone"}))
+
+    async def fresh(tx):
+        return await tx.send_precheck(message_id="2" * 32, sender_device="t", devices=["t"])
+
+    assert await store.write(fresh) == type(stored)(None, None, frozenset())
+
+
 async def test_envelope_stored_once_with_one_delivery_per_device(store: Store) -> None:
     devices = ["VN-QN-CA:a:phone", "VN-QN-CA:b:phone", "VN-QN-CA:c:phone"]
 
     async def job(tx):
         index = await tx.append_log(b"env", _leaf(b"env"), at=1)
-        return await tx.insert_envelope(
+        tx.insert_envelope(
             message_id="0" * 32, envelope_hash=b"h" * 32, sender_device="VN-QN-CA:s:phone",
             counter=1, envelope=b"ciphertext", log_index=index, received_at=7, recipients=devices,
         )
+        cursors = {}
+
+        async def collect():
+            cursors.update(tx.cursors("0" * 32))
+
+        tx.on_flush(collect)
+        return cursors
 
     cursors = await store.write(job)
     assert sorted(cursors) == devices and len(set(cursors.values())) == 3
@@ -192,20 +232,24 @@ async def test_envelope_stored_once_with_one_delivery_per_device(store: Store) -
 
 async def test_duplicate_sender_counter_is_refused_by_the_database(store: Store) -> None:
     async def job(tx, message_id):
-        return await tx.insert_envelope(
+        tx.insert_envelope(
             message_id=message_id, envelope_hash=message_id.encode(), sender_device="s",
             counter=1, envelope=b"x", log_index=0, received_at=1, recipients=["d"],
         )
 
     await store.write(lambda tx: job(tx, "1" * 32))
-    with pytest.raises(Exception):
-        await store.write(lambda tx: job(tx, "2" * 32))
+    results = await asyncio.gather(
+        store.write(lambda tx: job(tx, "2" * 32)), _append(store, b"neighbour"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Exception)
+    assert results[1] == 0  # the neighbour in the same group commit still commits
     assert await store.envelope("2" * 32) is None
 
 
 async def test_deliveries_paginate_by_cursor(store: Store) -> None:
     async def job(tx, i):
-        return await tx.insert_envelope(
+        tx.insert_envelope(
             message_id=f"{i:032x}", envelope_hash=bytes([i]) * 32, sender_device="s", counter=i,
             envelope=b"x", log_index=i, received_at=1, recipients=["d"],
         )
