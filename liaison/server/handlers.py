@@ -150,7 +150,7 @@ async def auth_token(request: web.Request) -> web.Response:
 async def send_message(request: web.Request) -> web.Response:
     """POST /v1/messages  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await relay.authenticate(_bearer(request), revocation_checked_later=True)
     body = await _body(request, "SendRequest")
     answer, created = await relay.send(device_id, body)
     return _json(answer, status=201 if created else 200)

@@ -22,7 +22,6 @@ from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope
 from crypto.errors import (
     CertificateExpired,
-    CertificateNotYetValid,
     CryptoError,
     MalformedError,
     SignatureError,
@@ -93,6 +92,7 @@ class Relay:
     # Certificates never change once registered (a new key is a new device id), so they are
     # cached; revocations are always read from the database.
     _cert_cache: dict[str, DeviceRecord] = field(default_factory=dict)
+    _tokens: dict[bytes, tuple[str, int]] = field(default_factory=dict)
 
     # --- server and log -------------------------------------------------------------------
 
@@ -470,24 +470,53 @@ class Relay:
         await self.store.write(job)
         return {"token": token, "expires_at": expires_at}
 
-    async def authenticate(self, token: str | None) -> str:
-        """The device id a bearer token belongs to; refuses expired tokens and revoked devices."""
+    async def authenticate(self, token: str | None, *, revocation_checked_later: bool = False) -> str:
+        """The device id a bearer token belongs to; refuses expired tokens and revoked devices.
+
+        Tokens never change once issued, so they are remembered; revocation is read from the
+        database on every request (another process may have recorded it), here or, for a send,
+        inside the writer's transaction (`revocation_checked_later`).
+        """
         if not token:
             raise Unauthorized("missing_token", _("This request needs a device token."))
-        record = await self.store.token(token_digest(token))
-        if record is None:
-            raise Unauthorized("invalid_token", _("This token is not valid."))
-        if record.expires_at < self.clock():
+        digest = token_digest(token)
+        known = self._tokens.get(digest)
+        if known is None or not revocation_checked_later:
+            record = await self.store.token(digest)
+            if record is None:
+                raise Unauthorized("invalid_token", _("This token is not valid."))
+            known = (record.device_id, record.expires_at)
+            if len(self._tokens) > 100_000:
+                self._tokens.clear()
+            self._tokens[digest] = known
+            if record.device_revoked:
+                raise Forbidden("device_revoked", _("This device has been revoked."))
+        device_id, expires_at = known
+        if expires_at < self.clock():
             raise Unauthorized("token_expired", _("This token has expired; authenticate again."))
-        if record.device_revoked:
-            raise Forbidden("device_revoked", _("This device has been revoked."))
-        return record.device_id
+        return device_id
 
     def authenticate_admin(self, token: str | None) -> None:
         if not token or not self.identity.is_admin_token(token):
             raise Unauthorized("invalid_admin_token", _("This request needs the operator token."))
 
     # --- mailbox --------------------------------------------------------------------------
+
+    async def _known_devices(self, device_ids: tuple[str, ...]) -> None:
+        """Every recipient is a registered device (revocations are checked in the writer)."""
+        missing = [d for d in device_ids if d not in self._cert_cache]
+        if missing:
+            found = await self.store.devices(missing)
+            for device_id in missing:
+                device = found.get(device_id)
+                if device is None:
+                    raise Unprocessable(
+                        "unknown_recipient",
+                        _("Recipient {device} is not a registered device.").format(
+                            device=device_id
+                        ),
+                    )
+                self._cert_cache[device_id] = device
 
     async def _sender(self, device_id: str) -> DeviceRecord:
         device = self._cert_cache.get(device_id)
@@ -529,36 +558,35 @@ class Relay:
             raise Unprocessable(
                 "bad_signature", _("The envelope signature does not verify.")
             ) from exc
-        recipients = await self.store.devices(header.recipients)
-        for recipient_id in header.recipients:
-            recipient = recipients.get(recipient_id)
-            if recipient is None:
-                raise Unprocessable(
-                    "unknown_recipient",
-                    _("Recipient {device} is not a registered device.").format(
-                        device=recipient_id
-                    ),
-                )
-            if recipient.revoked:
-                raise Unprocessable(
-                    "recipient_revoked",
-                    _("Recipient {device} has been revoked.").format(device=recipient_id),
-                )
+        await self._known_devices(header.recipients)
         envelope_hash = envelope.envelope_hash()
         message_id = header.message_id
 
         async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
-            existing = await tx.envelope(message_id)
-            if existing is not None:
-                if existing.envelope_hash == envelope_hash:
+            check = await tx.send_precheck(
+                message_id=message_id,
+                sender_device=device_id,
+                devices=(device_id, *header.recipients),
+            )
+            if device_id in check.revoked:
+                raise Forbidden("device_revoked", _("This device has been revoked."))
+            if check.existing is not None:
+                if check.existing.envelope_hash == envelope_hash:
                     return self._receipt(
-                        message_id, envelope_hash, existing.log_index, existing.received_at
+                        message_id, envelope_hash, check.existing.log_index,
+                        check.existing.received_at,
                     ), False
                 raise Conflict(
                     "duplicate_message_id", _("Another envelope already has this message id.")
                 )
-            last = await tx.last_counter(device_id)
-            if last is not None and header.counter <= last:
+            if check.revoked:
+                raise Unprocessable(
+                    "recipient_revoked",
+                    _("Recipient {device} has been revoked.").format(
+                        device=min(check.revoked)
+                    ),
+                )
+            if check.last_counter is not None and header.counter <= check.last_counter:
                 raise Conflict(
                     "duplicate_counter",
                     _("The envelope's counter is not above the sender's last one."),
@@ -573,7 +601,7 @@ class Relay:
                 "at": now,
             }
             index = await self.log.append(tx, entry)
-            cursors = await tx.insert_envelope(
+            tx.insert_envelope(
                 message_id=message_id,
                 envelope_hash=envelope_hash,
                 sender_device=device_id,
@@ -583,15 +611,24 @@ class Relay:
                 received_at=now,
                 recipients=header.recipients,
             )
-            notices = [
-                (device, {"type": "message", "message_id": message_id, "cursor": cursor})
-                for device, cursor in cursors.items()
-            ]
+
+            def notices() -> list[tuple[str, dict[str, Any]]]:
+                return [
+                    (device, {"type": "message", "message_id": message_id, "cursor": cursor})
+                    for device, cursor in tx.cursors(message_id).items()
+                ]
+
             if self.store.postgres:
-                for i in range(0, len(notices), NOTIFY_BATCH):
-                    await tx.notify(self.push_channel, encode_notices(notices[i : i + NOTIFY_BATCH]))
+
+                async def notify() -> None:
+                    pending = notices()
+                    for i in range(0, len(pending), NOTIFY_BATCH):
+                        payload = encode_notices(pending[i : i + NOTIFY_BATCH])
+                        await tx.notify(self.push_channel, payload)
+
+                tx.on_flush(notify)
             else:
-                tx.on_commit(lambda: self.push.publish(notices))
+                tx.on_commit(lambda: self.push.publish(notices()))
             return self._receipt(message_id, envelope_hash, index, now), True
 
         return await self.store.write(job)

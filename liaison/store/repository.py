@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaison.store.engine import create_engines, is_sqlite, upgrade
@@ -186,25 +186,105 @@ async def _delivery(conn: AsyncConnection, device_id: str, message_id: str) -> D
 # --- write side --------------------------------------------------------------------------
 
 
-@dataclass
-class WriteTx:
-    """One request's writes inside the writer's batch transaction (its own SAVEPOINT).
+@dataclass(frozen=True)
+class SendPrecheck:
+    """What a send must know, read in one statement inside the writer's transaction."""
 
-    Raising from the job undoes everything the job did, log appends included.
+    existing: EnvelopeRecord | None
+    last_counter: int | None
+    revoked: frozenset[str]
+
+
+class _Batch:
+    """State shared by the jobs of one group commit: the log size and the deferred rows.
+
+    Log entries, envelopes and deliveries are the hot path: they are collected and inserted
+    with one executemany each when the batch ends, instead of one round trip per row.
     """
 
-    conn: AsyncConnection
-    log_size: int
-    postgres: bool
+    def __init__(self, conn: AsyncConnection, log_size: int, postgres: bool) -> None:
+        self.conn = conn
+        self.log_size = log_size
+        self.postgres = postgres
+        self.log_rows: list[dict[str, Any]] = []
+        self.envelope_rows: list[dict[str, Any]] = []
+        self.delivery_rows: list[dict[str, Any]] = []
+        self.envelopes: dict[str, EnvelopeRecord] = {}
+        self.counters: dict[str, int] = {}
+        self.cursors: dict[str, dict[str, int]] = {}
+
+    def merge(self, tx: WriteTx) -> None:
+        self.log_size = tx.log_size
+        self.log_rows += tx.log_rows
+        self.envelope_rows += tx.envelope_rows
+        self.delivery_rows += tx.delivery_rows
+        self.envelopes.update(tx.envelopes)
+        for sender, counter in tx.counters.items():
+            self.counters[sender] = max(counter, self.counters.get(sender, counter))
+
+    async def flush(self) -> None:
+        if self.log_rows:
+            await self.conn.execute(insert(log_entries), self.log_rows)
+        if self.envelope_rows:
+            await self.conn.execute(insert(envelopes), self.envelope_rows)
+        if self.delivery_rows:
+            result = await self.conn.execute(
+                insert(deliveries).returning(
+                    deliveries.c.cursor,
+                    deliveries.c.message_id,
+                    deliveries.c.device_id,
+                    sort_by_parameter_order=True,
+                ),
+                self.delivery_rows,
+            )
+            for cursor, message_id, device_id in result:
+                self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
+
+
+class _Poisoned(Exception):
+    """A job failed after writing: the batch is undone and its jobs rerun one by one."""
+
+
+@dataclass
+class WriteTx:
+    """One request's writes inside the writer's batch transaction.
+
+    A job that raises before writing leaves no trace; one that raises after an immediate
+    write makes the store undo the whole batch and rerun each job alone, so a refused
+    request never changes anything.
+    """
+
+    batch: _Batch
+    log_size: int = 0
+    dirty: bool = False
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+    envelope_rows: list[dict[str, Any]] = field(default_factory=list)
+    delivery_rows: list[dict[str, Any]] = field(default_factory=list)
+    envelopes: dict[str, EnvelopeRecord] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
     appended: list[LogEntryRecord] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_flush: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.log_size = self.batch.log_size
+
+    @property
+    def conn(self) -> AsyncConnection:
+        return self.batch.conn
+
+    @property
+    def postgres(self) -> bool:
+        return self.batch.postgres
+
+    async def _write(self, statement: Any) -> Any:
+        self.dirty = True
+        return await self.conn.execute(statement)
 
     # log
     async def append_log(self, data: bytes, leaf_hash: bytes, *, at: int) -> int:
         index = self.log_size
-        await self.conn.execute(
-            insert(log_entries).values(idx=index, data=data, leaf_hash=leaf_hash, created_at=at)
-        )
+        self.log_rows.append({"idx": index, "data": data, "leaf_hash": leaf_hash, "created_at": at})
         self.log_size += 1
         self.appended.append(LogEntryRecord(index, data, leaf_hash))
         return index
@@ -212,6 +292,14 @@ class WriteTx:
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the batch is durably committed (never if this job fails)."""
         self.after_commit.append(callback)
+
+    def on_flush(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` inside the transaction once the deferred rows are inserted."""
+        self.after_flush.append(callback)
+
+    def cursors(self, message_id: str) -> dict[str, int]:
+        """Delivery cursors of `message_id` (known once the batch is flushed)."""
+        return self.batch.cursors.get(message_id, {})
 
     async def notify(self, channel: str, payload: str) -> None:
         """PostgreSQL NOTIFY, delivered to every listening process when the batch commits."""
@@ -235,7 +323,7 @@ class WriteTx:
         log_index: int,
         at: int,
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             insert(agencies).values(
                 code=code,
                 country=country,
@@ -268,7 +356,7 @@ class WriteTx:
         log_index: int,
         at: int,
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             insert(review_statements).values(
                 agency=agency,
                 key_id=key_id,
@@ -296,7 +384,7 @@ class WriteTx:
         log_index: int,
         at: int,
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             insert(certificates).values(
                 device_id=device_id,
                 agency=agency,
@@ -314,7 +402,7 @@ class WriteTx:
     async def insert_revocation(
         self, *, device_id: str, revocation: bytes, revocation_hash: bytes, log_index: int, at: int
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             insert(revocations).values(
                 device_id=device_id,
                 revocation=revocation,
@@ -326,7 +414,7 @@ class WriteTx:
 
     # authentication
     async def insert_challenge(self, *, challenge: bytes, device_id: str, expires_at: int) -> None:
-        await self.conn.execute(
+        await self._write(
             insert(auth_challenges).values(
                 challenge=challenge, device_id=device_id, expires_at=expires_at, used=0
             )
@@ -340,14 +428,14 @@ class WriteTx:
         return ChallengeRecord(bytes(row.challenge), row.device_id, row.expires_at, bool(row.used))
 
     async def use_challenge(self, challenge: bytes) -> None:
-        await self.conn.execute(
+        await self._write(
             update(auth_challenges).where(auth_challenges.c.challenge == challenge).values(used=1)
         )
 
     async def insert_token(
         self, *, token_hash: bytes, device_id: str, expires_at: int, at: int
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             insert(auth_tokens).values(
                 token_hash=token_hash, device_id=device_id, expires_at=expires_at, created_at=at
             )
@@ -355,22 +443,59 @@ class WriteTx:
 
     async def purge_expired(self, now: int) -> None:
         """Forget spent and stale challenges and tokens (they were never logged)."""
-        from sqlalchemy import delete
-
-        await self.conn.execute(delete(auth_challenges).where(auth_challenges.c.expires_at < now))
-        await self.conn.execute(delete(auth_tokens).where(auth_tokens.c.expires_at < now))
+        await self._write(delete(auth_challenges).where(auth_challenges.c.expires_at < now))
+        await self._write(delete(auth_tokens).where(auth_tokens.c.expires_at < now))
 
     # mailbox
     async def envelope(self, message_id: str) -> EnvelopeRecord | None:
-        return await _envelope(self.conn, message_id)
+        pending = self.envelopes.get(message_id) or self.batch.envelopes.get(message_id)
+        return pending or await _envelope(self.conn, message_id)
 
     async def last_counter(self, sender_device: str) -> int | None:
         query = select(func.max(envelopes.c.counter)).where(
             envelopes.c.sender_device == sender_device
         )
-        return (await self.conn.execute(query)).scalar()
+        stored = (await self.conn.execute(query)).scalar()
+        return self._with_pending_counter(sender_device, stored)
 
-    async def insert_envelope(
+    def _with_pending_counter(self, sender: str, stored: int | None) -> int | None:
+        known = [c for c in (stored, self.counters.get(sender), self.batch.counters.get(sender))]
+        present = [c for c in known if c is not None]
+        return max(present) if present else None
+
+    async def send_precheck(
+        self, *, message_id: str, sender_device: str, devices: Sequence[str]
+    ) -> SendPrecheck:
+        """Existing envelope of this id, the sender's last counter, which devices are revoked."""
+        by_id = envelopes.c.message_id == message_id
+        query = select(
+            select(envelopes.c.envelope_hash).where(by_id).scalar_subquery(),
+            select(envelopes.c.log_index).where(by_id).scalar_subquery(),
+            select(envelopes.c.received_at).where(by_id).scalar_subquery(),
+            select(envelopes.c.counter).where(by_id).scalar_subquery(),
+            select(func.max(envelopes.c.counter))
+            .where(envelopes.c.sender_device == sender_device)
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(revocations)
+            .where(revocations.c.device_id.in_(list(devices)))
+            .scalar_subquery(),
+        )
+        row = (await self.conn.execute(query)).one()
+        existing = self.envelopes.get(message_id) or self.batch.envelopes.get(message_id)
+        if existing is None and row[0] is not None:
+            existing = EnvelopeRecord(
+                message_id, bytes(row[0]), sender_device, row[3], 0, row[1], row[2]
+            )
+        revoked: frozenset[str] = frozenset()
+        if row[5]:
+            found = await self.conn.execute(
+                select(revocations.c.device_id).where(revocations.c.device_id.in_(list(devices)))
+            )
+            revoked = frozenset(device for (device,) in found)
+        return SendPrecheck(existing, self._with_pending_counter(sender_device, row[4]), revoked)
+
+    def insert_envelope(
         self,
         *,
         message_id: str,
@@ -381,29 +506,27 @@ class WriteTx:
         log_index: int,
         received_at: int,
         recipients: Sequence[str],
-    ) -> dict[str, int]:
-        """Store the envelope once and queue one delivery per recipient; answer their cursors."""
-        await self.conn.execute(
-            insert(envelopes).values(
-                message_id=message_id,
-                envelope_hash=envelope_hash,
-                sender_device=sender_device,
-                counter=counter,
-                envelope=envelope,
-                size=len(envelope),
-                log_index=log_index,
-                received_at=received_at,
-            )
+    ) -> None:
+        """Store the envelope once and queue one delivery per recipient (at the batch's end)."""
+        self.envelope_rows.append(
+            {
+                "message_id": message_id,
+                "envelope_hash": envelope_hash,
+                "sender_device": sender_device,
+                "counter": counter,
+                "envelope": envelope,
+                "size": len(envelope),
+                "log_index": log_index,
+                "received_at": received_at,
+            }
         )
-        cursors: dict[str, int] = {}
-        for device_id in recipients:
-            result = await self.conn.execute(
-                insert(deliveries)
-                .values(message_id=message_id, device_id=device_id)
-                .returning(deliveries.c.cursor)
-            )
-            cursors[device_id] = int(result.scalar_one())
-        return cursors
+        self.delivery_rows += [
+            {"message_id": message_id, "device_id": device_id} for device_id in recipients
+        ]
+        self.envelopes[message_id] = EnvelopeRecord(
+            message_id, envelope_hash, sender_device, counter, len(envelope), log_index, received_at
+        )
+        self.counters[sender_device] = max(counter, self.counters.get(sender_device, counter))
 
     async def delivery(self, device_id: str, message_id: str) -> DeliveryRecord | None:
         return await _delivery(self.conn, device_id, message_id)
@@ -411,7 +534,7 @@ class WriteTx:
     async def acknowledge(
         self, *, device_id: str, message_id: str, log_index: int, at: int
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             update(deliveries)
             .where(and_(deliveries.c.device_id == device_id, deliveries.c.message_id == message_id))
             .values(acknowledged_at=at, ack_log_index=log_index)
@@ -487,33 +610,50 @@ class Store:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self._commit(batch)
-            except Exception as exc:  # the whole transaction failed: every job learns it
-                log.exception("store batch commit failed")
-                for pending in batch:
+            if len(batch) > 1:
+                try:
+                    await self._commit(batch, alone=False)
+                    continue
+                except Exception:
+                    pass  # undone: rerun each job alone so only the faulty one fails
+            for pending in batch:
+                try:
+                    await self._commit([pending], alone=True)
+                except Exception as exc:
+                    if not isinstance(exc, _Poisoned):
+                        log.debug("write job failed", exc_info=True)
                     if not pending.future.done():
-                        pending.future.set_exception(exc)
+                        pending.future.set_exception(
+                            exc.__cause__ if isinstance(exc, _Poisoned) and exc.__cause__ else exc
+                        )
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending], *, alone: bool) -> None:
         assert self.writer is not None
         outcomes: list[tuple[_Pending, WriteTx | None, Any, BaseException | None]] = []
         async with self.writer.begin() as conn:
             size_query = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
-            size = int((await conn.execute(size_query)).scalar_one())
-            start = size
+            start = int((await conn.execute(size_query)).scalar_one())
+            state = _Batch(conn, start, self.postgres)
             for pending in batch:
-                tx = WriteTx(conn, size, self.postgres)
+                tx = WriteTx(state)
                 try:
-                    async with conn.begin_nested():
-                        result = await pending.job(tx)
+                    result = await pending.job(tx)
                 except Exception as exc:
+                    if tx.dirty:
+                        raise _Poisoned() from exc
                     outcomes.append((pending, None, None, exc))
                     continue
-                size = tx.log_size
+                state.merge(tx)
                 outcomes.append((pending, tx, result, None))
-            if size != start:
-                await conn.execute(update(log_head).where(log_head.c.id == 1).values(size=size))
+            await state.flush()
+            for _, tx, _, _ in outcomes:
+                if tx is not None:
+                    for hook in tx.after_flush:
+                        await hook()
+            if state.log_size != start:
+                await conn.execute(
+                    update(log_head).where(log_head.c.id == 1).values(size=state.log_size)
+                )
         appended = [entry for _, tx, _, _ in outcomes if tx is not None for entry in tx.appended]
         if appended:
             for listener in self._listeners:

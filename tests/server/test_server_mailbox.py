@@ -133,14 +133,20 @@ def _resign(device, envelope: Envelope, header) -> Envelope:
     from crypto.envelope import _signed_hashes
     from crypto.labels import LABEL_ENVELOPE_SIGNATURE
 
-    changed = replace(envelope, header=header, header_bytes=header.to_bytes(), _header_hash=b"")
+    changed = Envelope(
+        header, header.to_bytes(), envelope.body, envelope.wraps, envelope.review_wraps,
+        envelope.signature,
+    )
     signature = device.keys.signing.sign(
         signed_message(
             LABEL_ENVELOPE_SIGNATURE,
             _signed_hashes(changed.header_hash, changed.body, changed.wraps, changed.review_wraps),
         )
     ).signature
-    return replace(changed, signature=bytes(signature))
+    return Envelope(
+        header, changed.header_bytes, changed.body, changed.wraps, changed.review_wraps,
+        bytes(signature),
+    )
 
 
 async def test_envelope_from_another_device_is_refused(api, relay) -> None:

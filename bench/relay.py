@@ -1,0 +1,368 @@
+"""Relay benchmark: accepted messages/s, send and delivery latency, against a bare aiohttp ceiling.
+
+Starts `liaison serve` (SQLite, then PostgreSQL if one answers) on loopback, enrols 16 devices,
+and has 16 concurrent clients send 2 KiB envelopes to 3 devices each while every device listens
+on its WebSocket. Then, in the same run, measures a bare aiohttp route that parses the same JSON
+body: the ceiling of this machine. Bounded in messages and seconds; loopback only.
+
+    .venv/bin/python bench/relay.py [--clients 16] [--messages 250] [--seconds 15] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crypto.encoding import b64d, b64e  # noqa: E402
+from crypto.envelope import Envelope  # noqa: E402
+from tests.server.factory import AgencyKit, DeviceKit  # noqa: E402
+
+ENVELOPE_BYTES = 2048
+FANOUT = 3
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError("server exited at start")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+# --- the ceiling: a bare aiohttp route parsing the same JSON ---------------------------------
+
+CEILING_SERVER = """
+import json, sys
+from aiohttp import web
+async def handle(request):
+    body = json.loads(await request.read())
+    return web.json_response({"ok": isinstance(body.get("envelope"), str)}, status=201)
+async def health(request):
+    return web.json_response({"status": "ok"})
+app = web.Application(client_max_size=4 << 20)
+app.router.add_post("/v1/messages", handle)
+app.router.add_get("/v1/health", health)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+# --- the relay run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    device: DeviceKit
+    token: str = ""
+    envelopes: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    sent: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    send_latency: list[float] = field(default_factory=list)
+    delivery_latency: list[float] = field(default_factory=list)
+
+
+class Bench:
+    def __init__(self, base: str, clients: int, messages: int, seconds: float) -> None:
+        self.base = base
+        self.n_clients = clients
+        self.messages = messages
+        self.seconds = seconds
+        self.clients: list[Client] = []
+        self.sent_at: dict[str, float] = {}
+        self.delivered: list[float] = []
+        self.expect = 0
+        self.all_delivered = asyncio.Event()
+
+    async def setup(self, session: aiohttp.ClientSession, admin_token: str) -> None:
+        vn = AgencyKit("VN-QN-CA", "Công an tỉnh Quảng Ninh", "广宁省公安厅")
+        cn = AgencyKit("CN-GX-DX", "Công an thành phố Đông Hưng", "东兴市公安局")
+        for agency in (vn, cn):
+            await self._post(session, "/v1/agencies", agency.registration(), admin_token)
+        server = await (await session.get(f"{self.base}/v1/server")).json()
+        log_key = b64d(server["log_public_key"])
+        for i in range(self.n_clients):
+            agency = vn if i % 2 == 0 else cn
+            device = agency.device(f"officer{i}")
+            await self._post(session, "/v1/certificates", device.upload())
+            challenge = await self._post(
+                session, "/v1/auth/challenge", {"device_id": device.device_id}
+            )
+            signature = device.sign_challenge(log_key, b64d(challenge["challenge"]))
+            token = await self._post(
+                session,
+                "/v1/auth/token",
+                {
+                    "device_id": device.device_id,
+                    "challenge": challenge["challenge"],
+                    "signature": b64e(signature),
+                },
+            )
+            self.clients.append(Client(device, token["token"]))
+        padding = self._padding()
+        for i, client in enumerate(self.clients):
+            recipients = [self.clients[(i + k) % self.n_clients].device for k in (1, 2, 3)]
+            client.envelopes = [
+                json.dumps(
+                    {"envelope": b64e(client.device.seal(recipients, "", padding=padding).to_bytes())}
+                ).encode()
+                for _ in range(self.messages)
+            ]
+
+    def _padding(self) -> int:
+        devices = [c.device for c in self.clients[:4]]
+        probe = devices[0].seal(devices[1:4], "", padding=0, counter=0)
+        return max(0, ENVELOPE_BYTES - len(probe.to_bytes()))
+
+    async def _post(self, session: aiohttp.ClientSession, path: str, body: dict, token: str = "") -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with session.post(f"{self.base}{path}", json=body, headers=headers) as response:
+            answer = await response.json()
+            if response.status >= 300:
+                raise RuntimeError(f"{path}: {response.status} {answer}")
+            return answer
+
+    async def listen(self, session: aiohttp.ClientSession, client: Client, ready: asyncio.Event) -> None:
+        async with session.ws_connect(f"{self.base}/v1/ws", params={"token": client.token}) as ws:
+            ready.set()
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                notice = json.loads(message.data)
+                started = self.sent_at.get(notice["message_id"])
+                if started is not None:
+                    self.delivered.append(time.perf_counter() - started)
+                    if len(self.delivered) >= self.expect:
+                        self.all_delivered.set()
+
+    async def run_phase(
+        self, session: aiohttp.ClientSession, *, rate: float | None, offset: int, count: int
+    ) -> Results:
+        """Closed loop when `rate` is None; otherwise each client paces to rate/clients."""
+        results = Results()
+        self.delivered = []
+        self.all_delivered = asyncio.Event()
+        deadline = time.perf_counter() + self.seconds
+        interval = None if rate is None else self.n_clients / rate
+
+        async def one(client: Client, index: int) -> None:
+            next_at = time.perf_counter() + (secrets.randbelow(1000) / 1000 * interval if interval else 0)
+            for body in client.envelopes[offset : offset + count]:
+                if time.perf_counter() > deadline:
+                    break
+                if interval is not None:
+                    delay = next_at - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_at += interval
+                message_id = Envelope.from_bytes(b64d(json.loads(body)["envelope"])).header.message_id
+                started = time.perf_counter()
+                self.sent_at[message_id] = started
+                async with session.post(
+                    f"{self.base}/v1/messages",
+                    data=body,
+                    headers={
+                        "Authorization": f"Bearer {client.token}",
+                        "Content-Type": "application/json",
+                    },
+                ) as response:
+                    await response.read()
+                    ok = response.status in (200, 201)
+                results.send_latency.append(time.perf_counter() - started)
+                if ok:
+                    results.sent += 1
+                else:
+                    results.errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(c, i) for i, c in enumerate(self.clients)))
+        results.elapsed = time.perf_counter() - began
+        self.expect = results.sent * FANOUT
+        if len(self.delivered) < self.expect:
+            try:
+                await asyncio.wait_for(self.all_delivered.wait(), timeout=10)
+            except TimeoutError:
+                pass
+        results.delivery_latency = list(self.delivered)
+        return results
+
+
+async def ceiling(clients: int, messages: int, seconds: float, body: bytes) -> float:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", CEILING_SERVER, str(port)])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_up(f"{base}/v1/health", proc)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            deadline = time.perf_counter() + seconds
+            done = 0
+
+            async def one() -> None:
+                nonlocal done
+                for _ in range(messages):
+                    if time.perf_counter() > deadline:
+                        break
+                    async with session.post(
+                        f"{base}/v1/messages", data=body,
+                        headers={"Content-Type": "application/json"},
+                    ) as response:
+                        await response.read()
+                    done += 1
+
+            began = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(clients)))
+            return done / (time.perf_counter() - began)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> dict:
+    data_dir = Path(tempfile.mkdtemp(prefix="liaison-bench-"))
+    port = free_port()
+    command = [sys.executable, "-m", "liaison", "serve", "--data-dir", str(data_dir), "--port", str(port)]
+    if db:
+        command += ["--db", db]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_up(f"{base}/v1/health", proc)
+        admin = (data_dir / "admin.token").read_text().strip()
+        bench = Bench(base, args.clients, args.messages, args.seconds)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await bench.setup(session, admin)
+            readies = [asyncio.Event() for _ in bench.clients]
+            listeners = [
+                asyncio.create_task(bench.listen(session, c, r)) for c, r in zip(bench.clients, readies, strict=True)
+            ]
+            await asyncio.gather(*(r.wait() for r in readies))
+            half = args.messages // 2
+            full = await bench.run_phase(session, rate=None, offset=0, count=half)
+            rate = full.sent / full.elapsed
+            paced = await bench.run_phase(session, rate=rate / 2, offset=half, count=args.messages - half)
+            for task in listeners:
+                task.cancel()
+        body = bench.clients[0].envelopes[0]
+    finally:
+        proc.terminate()
+        proc.wait()
+    return {"label": label, "full": full, "paced": paced, "rate": rate, "body": body}
+
+
+async def postgres_database(url: str) -> str | None:
+    """A fresh database for the run on the server at `url`, or None when none answers."""
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(url, timeout=3)
+    except (OSError, Exception):
+        return None
+    name = f"liaison_bench_{secrets.token_hex(4)}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_database(url: str, db_url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await conn.close()
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f} ms"
+
+
+def report(run: dict, ceiling_rate: float) -> None:
+    full, paced = run["full"], run["paced"]
+    print(f"\n== {run['label']} ==")
+    print(f"accepted        {run['rate']:.0f} msg/s  ({full.sent} messages, {full.errors} errors, "
+          f"{full.elapsed:.1f} s, {FANOUT} recipients each)")
+    print(f"ceiling         {ceiling_rate:.0f} req/s  (bare aiohttp JSON route)")
+    print(f"ratio           {run['rate'] / ceiling_rate:.0%}")
+    print(f"send latency    p50 {ms(percentile(full.send_latency, .5))}  "
+          f"p99 {ms(percentile(full.send_latency, .99))}  (full load)")
+    print(f"delivery        p50 {ms(percentile(full.delivery_latency, .5))}  "
+          f"p99 {ms(percentile(full.delivery_latency, .99))}  (full load, "
+          f"{len(full.delivery_latency)}/{full.sent * FANOUT} pushes)")
+    print(f"half load       {paced.sent / paced.elapsed:.0f} msg/s offered, send p50 "
+          f"{ms(percentile(paced.send_latency, .5))} p99 {ms(percentile(paced.send_latency, .99))}")
+    print(f"delivery @half  p50 {ms(percentile(paced.delivery_latency, .5))}  "
+          f"p99 {ms(percentile(paced.delivery_latency, .99))}  "
+          f"({len(paced.delivery_latency)}/{paced.sent * FANOUT} pushes)")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--messages", type=int, default=400, help="per client, both phases")
+    parser.add_argument("--seconds", type=float, default=15.0, help="cap per phase")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("LIAISON_BENCH_DATABASE_URL", PG_DEFAULT),
+        help="server to create a throw-away database on",
+    )
+    args = parser.parse_args()
+    print(f"Liaison relay benchmark: {args.clients} clients, {ENVELOPE_BYTES}-byte envelopes to "
+          f"{FANOUT} devices, WebSocket receive, {os.cpu_count()} CPUs, loopback")
+    runs = [await bench_relay("SQLite (synchronous=FULL, WAL, group commit)", None, args)]
+    top = await ceiling(args.clients, args.messages, args.seconds, runs[0]["body"])
+    report(runs[0], top)
+    if not args.no_postgres:
+        db = await postgres_database(args.postgres)
+        if db is None:
+            print("\nPostgreSQL: not reachable, skipped")
+        else:
+            try:
+                report(await bench_relay("PostgreSQL", db, args), top)
+            finally:
+                await drop_database(args.postgres, db)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
