@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Cli, RelayThread
+from conftest import PASSPHRASE, Cli, RelayThread
+
+from liaison.client.home import Home
 
 VN_TEXT = "Đề nghị xác minh nhân thân: Nguyễn Thị Hoa, sinh năm 2007"
 ZH_TEXT = "核实结果：已确认身份，拟于东兴口岸交接"
@@ -133,6 +135,16 @@ def test_two_countries_enrol_pin_exchange_watch_and_audit(
     )
     shown = cli("an", "read", reply["message_id"]).stdout
     assert ZH_TEXT in shown and "Li Wei" in shown
+
+    # The relay's database holds neither text nor any private key.
+    dump = b"".join(p.read_bytes() for p in relay.data_dir.glob("liaison.db*"))
+    for marker in (VN_TEXT, ZH_TEXT, "Nguyễn Thị Hoa", "东兴口岸"):
+        assert marker.encode() not in dump
+    for home in ("an", "li"):
+        secret = Home(folder / home, passphrase=lambda confirm: PASSPHRASE).unlock_secret(
+            "device/device.key"
+        )
+        assert secret[:32] not in dump and secret[32:] not in dump
 
     # Nothing readable is cached at rest, and both officers' audits pass.
     for home in ("an", "li"):
