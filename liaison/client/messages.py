@@ -441,6 +441,11 @@ async def read(
     envelope = Envelope.from_bytes(b64decode(record["envelope"]))
     header = envelope.header
     log_index = int(record["log_index"])
+    guard: ReplayGuard | None = None
+    if record.get("status") == "unverified":
+        # Its sender could not be checked at sync (agency not pinned then): the replay check
+        # that sync runs in log order happens now instead.
+        guard = _replay_guard(home)
     sender = await directory.device(home, api, header.sender_device, now=now)
     problem = _sender_problem(sender, header, envelope, log_index)
     if problem is not None:
@@ -469,6 +474,14 @@ async def read(
             code=exc.code,
         ) from exc
     payload = Payload.from_bytes(opened.plaintext)
+    if guard is not None:
+        try:
+            guard.record(header)
+        except ReplayError:
+            record.update(status="refused", problem="replay")
+            home.save_message(record)
+            raise _refusal(record) from None
+        home.write_json(REPLAY_FILE, guard.to_dict())
     if record.get("status") != "read":
         record["status"] = "read"
         home.save_message(record)
@@ -517,6 +530,8 @@ async def watch(
                 result = await read(home, api, record["message_id"])
             except ClientError as exc:
                 result = exc
+            except CryptoError as exc:
+                result = RefusedEnvelope(str(exc), code=exc.code)
             outcome = deliver(record, result)
             if inspect.isawaitable(outcome):
                 await outcome
@@ -525,27 +540,43 @@ async def watch(
                 return True
         return False
 
+    ready = False
+    while True:
+        ws = await _open_push_channel(home, api)
+        try:
+            # Catch up first: whatever arrived while no channel was open.
+            if await drain():
+                return delivered
+            if not ready:
+                ready = True
+                if on_ready is not None:
+                    on_ready()
+            async for frame in ws:
+                if frame.type == aiohttp.WSMsgType.TEXT:
+                    try:
+                        event = json.loads(frame.data)
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict) and event.get("type") == "message":
+                        if await drain():
+                            return delivered
+                elif frame.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    break
+        finally:
+            await ws.close()
+        # The relay closed the channel (token expiry, restart): sign in again and reconnect.
+
+
+async def _open_push_channel(home: Home, api: ApiClient) -> aiohttp.ClientWebSocketResponse:
     await officer.authenticate(home, api)
-    ws = await api.websocket()
     try:
-        if await drain():
-            return delivered
-        if on_ready is not None:
-            on_ready()
-        async for frame in ws:
-            if frame.type == aiohttp.WSMsgType.TEXT:
-                try:
-                    event = json.loads(frame.data)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("type") == "message":
-                    if await drain():
-                        break
-            elif frame.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                break
-    finally:
-        await ws.close()
-    return delivered
+        return await api.websocket()
+    except ServerError as exc:
+        if exc.status != 401:
+            raise
+    officer.forget_token(home)
+    await officer.authenticate(home, api)
+    return await api.websocket()
 
 
 __all__ = [

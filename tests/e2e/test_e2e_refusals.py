@@ -10,7 +10,9 @@ import pytest
 from conftest import Cli, RelayThread
 
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
-from liaison.client import transparency
+from liaison.client import messages, transparency, trust
+from liaison.client.payload import Payload
+from liaison.client.transport import ApiClient
 
 ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
 
@@ -231,3 +233,29 @@ def test_activation_against_another_relay_is_refused(
         impostor.stop()
     assert result.returncode == 1
     assert "not the relay your agency registered with" in result.stderr
+
+
+def test_reading_from_an_unpinned_agency_names_the_pin_then_opens_once_pinned(
+    enrolled: DemoContext, cli: Cli
+) -> None:
+    phone = enrolled.officers["an-phone"]
+    cn_fingerprint = enrolled.fingerprints["CN-GX-DXGA"].compact
+
+    async def pin_and_send() -> str:
+        async with ApiClient(enrolled.url) as api:
+            await trust.add(phone, api, "CN-GX-DXGA", cn_fingerprint)
+            sent = await messages.send(phone, api, ["CN-GX-DXGA"], Payload.text("Xin chào"))
+            return sent.message_id
+
+    message_id = asyncio.run(pin_and_send())
+    li = home_of(enrolled, "li")
+    inbox = json.loads(cli(None, "inbox", "--json", "--home", li, **ENV).stdout)
+    assert [(m["status"], m["problem"]) for m in inbox] == [("unverified", "missing_pin")]
+    refused = cli(None, "read", message_id, "--home", li, ok=False, **ENV)
+    assert refused.returncode == 1
+    assert "liaison trust add VN-QN-CA FINGERPRINT" in refused.stderr
+
+    vn_fingerprint = enrolled.fingerprints["VN-QN-CA"].safety_number
+    cli(None, "trust", "add", "VN-QN-CA", vn_fingerprint, "--home", li, **ENV)
+    opened = json.loads(cli(None, "read", message_id, "--json", "--home", li, **ENV).stdout)
+    assert opened["text"] == "Xin chào"
