@@ -23,7 +23,7 @@ from liaison.i18n import _
 ADMIN_TOKEN_ENV = "LIAISON_ADMIN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "agency",
         help=_("Agency administrator: root key, registration, certificates, revocations"),

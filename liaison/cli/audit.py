@@ -18,7 +18,7 @@ from liaison.client.console import (
 from liaison.i18n import _
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "audit", help=_("Check the server's log"), description=_("Check the server's log")
     )

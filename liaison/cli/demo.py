@@ -94,7 +94,13 @@ class Step:
 async def create_agencies(ctx: DemoContext) -> None:
     for spec in AGENCIES:
         admin = ctx.home(f"admin-{spec['code']}")
-        fp = agency_ops.init_agency(admin, **spec)
+        fp = agency_ops.init_agency(
+            admin,
+            code=spec["code"],
+            country=spec["country"],
+            name_vi=spec["name_vi"],
+            name_zh=spec["name_zh"],
+        )
         await agency_ops.register_agency(admin, ctx.client, ctx.admin_token)
         ctx.admins[spec["code"]] = admin
         ctx.fingerprints[spec["code"]] = fp
@@ -275,7 +281,7 @@ async def run_demo(
         await runner.cleanup()
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help=_("Guided demonstration on a temporary server"),

@@ -30,7 +30,7 @@ from liaison.client.payload import FILE, TEXT, Payload
 from liaison.i18n import _, current_language
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     send = subparsers.add_parser("send", help=_("Encrypt, sign and send a message"))
     send.add_argument(
         "--to",

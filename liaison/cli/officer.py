@@ -21,7 +21,7 @@ from liaison.client.console import (
 from liaison.i18n import _
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "officer",
         help=_("Officer device: keys, certificate request, activation"),

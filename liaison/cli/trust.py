@@ -18,7 +18,7 @@ from liaison.client.console import (
 from liaison.i18n import _
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "trust",
         help=_("Pinned agency roots"),

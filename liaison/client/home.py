@@ -158,7 +158,14 @@ class Home:
     def lock_secret(self, relative: str, secret: bytes) -> None:
         from crypto import keystore
 
-        data = keystore.lock(secret, self.passphrase(confirm=True), **keystore_limits())
+        limits = keystore_limits()
+        passphrase = self.passphrase(confirm=True)
+        if limits:
+            data = keystore.lock(
+                secret, passphrase, opslimit=limits["opslimit"], memlimit=limits["memlimit"]
+            )
+        else:
+            data = keystore.lock(secret, passphrase)
         self.write_bytes(relative, data)
 
     def unlock_secret(self, relative: str) -> bytes:
@@ -214,7 +221,8 @@ class Home:
             raise HomeError(
                 _("The id {id} matches several messages: give more digits.").format(id=prefix)
             )
-        return self.read_json(matches[0].relative_to(self.root))
+        record: dict[str, Any] = self.read_json(matches[0].relative_to(self.root))
+        return record
 
     def messages(self) -> list[dict[str, Any]]:
         if not self.messages_dir.is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import time
@@ -251,7 +252,8 @@ async def sync(home: Home, api: ApiClient, *, now: int | None = None) -> list[di
     context = _SyncContext(home, api, now, own_id, _replay_guard(home))
     new: list[dict[str, Any]] = []
     while True:
-        page = await _authed(home, api, lambda c=cursor: api.fetch_messages(after=c, limit=PAGE))
+        fetch_page = functools.partial(api.fetch_messages, after=cursor, limit=PAGE)
+        page = await _authed(home, api, fetch_page)
         items = page.get("messages", [])
         if items:
             cp = await transparency.advance(home, api, page.get("checkpoint"))
