@@ -105,8 +105,11 @@ async def create_agencies(ctx: DemoContext) -> None:
         ctx.admins[spec["code"]] = admin
         ctx.fingerprints[spec["code"]] = fp
         ctx.say(
-            _("{code} ({name}) created its root key; fingerprint {number}.").format(
-                code=spec["code"], name=spec["name_vi"], number=fp.safety_number
+            _("{code} ({name_vi} / {name_zh}) created its root key; fingerprint {number}.").format(
+                code=spec["code"],
+                name_vi=spec["name_vi"],
+                name_zh=spec["name_zh"],
+                number=fp.safety_number,
             )
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -139,6 +140,12 @@ class Cli:
                 f"liaison {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
             )
         return result
+
+    def sh(
+        self, home: str | None, line: str, *, ok: bool = True, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        """`liaison` with arguments written as on a shell line (after the program name)."""
+        return self(home, *shlex.split(line), ok=ok, **extra)
 
     def popen(self, home: str, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -17,89 +17,47 @@ def test_two_countries_enrol_pin_exchange_watch_and_audit(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:
     folder = cli.folder
+    server, token = relay.url, relay.admin_token
+
     # Agency administrators create roots and register them with the operator's token.
-    cli(
+    cli.sh(
         "vn-admin",
-        "agency",
-        "init",
-        "--code",
-        "VN-QN-CA",
-        "--country",
-        "VN",
-        "--name-vi",
-        "Công an tỉnh Quảng Ninh",
-        "--name-zh",
-        "广宁省公安厅",
+        "agency init --code VN-QN-CA --country VN "
+        "--name-vi 'Công an tỉnh Quảng Ninh' --name-zh 广宁省公安厅",
     )
-    cli(
+    cli.sh(
         "cn-admin",
-        "agency",
-        "init",
-        "--code",
-        "CN-GX-DXGA",
-        "--country",
-        "CN",
-        "--name-vi",
-        "Công an thành phố Đông Hưng",
-        "--name-zh",
-        "东兴市公安局",
+        "agency init --code CN-GX-DXGA --country CN "
+        "--name-vi 'Công an thành phố Đông Hưng' --name-zh 东兴市公安局",
     )
     for admin in ("vn-admin", "cn-admin"):
-        cli(admin, "agency", "register", "--server", relay.url, "--admin-token", relay.admin_token)
+        cli.sh(admin, f"agency register --server {server} --admin-token {token}")
     fp = {
-        code: json.loads(cli(admin, "agency", "fingerprint", "--json").stdout)
+        code: json.loads(cli.sh(admin, "agency fingerprint --json").stdout)
         for code, admin in (("VN-QN-CA", "vn-admin"), ("CN-GX-DXGA", "cn-admin"))
     }
     assert len(fp["VN-QN-CA"]["safety_number"].split()) == 6
 
     # Officers create device keys and a request; the administrator certifies; the officer
     # activates after checking the root fingerprint the administrator showed.
-    cli(
+    cli.sh(
         "an",
-        "officer",
-        "init",
-        "--agency",
-        "VN-QN-CA",
-        "--name",
-        "Nguyễn Văn An",
-        "--server",
-        relay.url,
-        "-o",
-        "an.request",
+        f"officer init --agency VN-QN-CA --name 'Nguyễn Văn An' --server {server} -o an.request",
     )
-    cli(
+    cli.sh(
         "li",
-        "officer",
-        "init",
-        "--agency",
-        "CN-GX-DXGA",
-        "--name",
-        "Li Wei",
-        "--name-zh",
-        "李伟",
-        "--officer-id",
-        "li.wei",
-        "--server",
-        relay.url,
-        "-o",
-        "li.request",
+        f"officer init --agency CN-GX-DXGA --name 'Li Wei' --name-zh 李伟 "
+        f"--officer-id li.wei --server {server} -o li.request",
     )
-    cli("vn-admin", "agency", "certify", "an.request", "--role", "officer", "-o", "an.cert")
-    cli("cn-admin", "agency", "certify", "li.request", "--role", "supervisor", "-o", "li.cert")
-    cli(
-        "an",
-        "officer",
-        "activate",
-        "an.cert",
-        "--root-fingerprint",
-        fp["VN-QN-CA"]["safety_number"],
-    )
-    cli("li", "officer", "activate", "li.cert", "--root-fingerprint", fp["CN-GX-DXGA"]["compact"])
+    cli.sh("vn-admin", "agency certify an.request --role officer -o an.cert")
+    cli.sh("cn-admin", "agency certify li.request --role supervisor -o li.cert")
+    cli.sh("an", f"officer activate an.cert --root-fingerprint '{fp['VN-QN-CA']['safety_number']}'")
+    cli.sh("li", f"officer activate li.cert --root-fingerprint {fp['CN-GX-DXGA']['compact']}")
 
     # Pins in both directions, by the fingerprints exchanged in person.
-    cli("an", "trust", "add", "CN-GX-DXGA", fp["CN-GX-DXGA"]["safety_number"])
-    cli("li", "trust", "add", "VN-QN-CA", fp["VN-QN-CA"]["compact"])
-    pins = json.loads(cli("an", "trust", "list", "--json").stdout)
+    cli.sh("an", f"trust add CN-GX-DXGA '{fp['CN-GX-DXGA']['safety_number']}'")
+    cli.sh("li", f"trust add VN-QN-CA {fp['VN-QN-CA']['compact']}")
+    pins = json.loads(cli.sh("an", "trust list --json").stdout)
     assert {p["agency"]: p["how"] for p in pins} == {
         "VN-QN-CA": "enrolment",
         "CN-GX-DXGA": "in-person",
@@ -109,9 +67,8 @@ def test_two_countries_enrol_pin_exchange_watch_and_audit(
     watcher = cli.popen("li", "watch", "--count", "1")
     try:
         assert "Watching" in watcher.stderr.readline()
-        sent = json.loads(
-            cli("an", "send", "--to", "CN-GX-DXGA", "--text", VN_TEXT, "--json").stdout
-        )
+        sent_out = cli("an", "send", "--to", "CN-GX-DXGA", "--text", VN_TEXT, "--json").stdout
+        sent = json.loads(sent_out)
         out, err = watcher.communicate(timeout=60)
     finally:
         watcher.kill()
@@ -119,21 +76,21 @@ def test_two_countries_enrol_pin_exchange_watch_and_audit(
     assert VN_TEXT in out and sent["message_id"] in out
     assert sent["review_agencies"] == ["CN-GX-DXGA", "VN-QN-CA"]
 
-    inbox = json.loads(cli("li", "inbox", "--json").stdout)
+    inbox = json.loads(cli.sh("li", "inbox --json").stdout)
     assert [m["message_id"] for m in inbox] == [sent["message_id"]]
     assert inbox[0]["sender_device"].startswith("VN-QN-CA:nguyen.van.an:")
     assert "envelope" not in inbox[0]
-    read = json.loads(cli("li", "read", sent["message_id"][:10], "--json").stdout)
+    read = json.loads(cli.sh("li", f"read {sent['message_id'][:10]} --json").stdout)
     assert read["text"] == VN_TEXT
-    cli("li", "ack", sent["message_id"])
-    assert json.loads(cli("li", "inbox", "--json", "--unacknowledged").stdout) == []
+    cli.sh("li", f"ack {sent['message_id']}")
+    assert json.loads(cli.sh("li", "inbox --json --unacknowledged").stdout) == []
 
     # The reply goes the other way, from a file, to one named officer.
     (folder / "reply.txt").write_text(ZH_TEXT, encoding="utf-8")
     reply = json.loads(
-        cli("li", "send", "--to", "VN-QN-CA/nguyen.van.an", "--file", "reply.txt", "--json").stdout
+        cli.sh("li", "send --to VN-QN-CA/nguyen.van.an --file reply.txt --json").stdout
     )
-    shown = cli("an", "read", reply["message_id"]).stdout
+    shown = cli.sh("an", f"read {reply['message_id']}").stdout
     assert ZH_TEXT in shown and "Li Wei" in shown
 
     # The relay's database holds neither text nor any private key.
@@ -150,5 +107,5 @@ def test_two_countries_enrol_pin_exchange_watch_and_audit(
     for home in ("an", "li"):
         cached = b"".join(p.read_bytes() for p in (folder / home / "messages").glob("*.json"))
         assert VN_TEXT.encode() not in cached and ZH_TEXT.encode() not in cached
-        audit = json.loads(cli(home, "audit", "verify", "--json").stdout)
+        audit = json.loads(cli.sh(home, "audit verify --json").stdout)
         assert audit["ok"] and audit["messages_checked"] == 2
