@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crypto.encoding import b64d, b64e  # noqa: E402
-from crypto.envelope import Envelope  # noqa: E402
 from tests.server.factory import AgencyKit, DeviceKit  # noqa: E402
 
 ENVELOPE_BYTES = 2048
@@ -90,7 +89,7 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 class Client:
     device: DeviceKit
     token: str = ""
-    envelopes: list[bytes] = field(default_factory=list)
+    envelopes: list[tuple[str, bytes]] = field(default_factory=list)  # (message id, body)
 
 
 @dataclass
@@ -142,12 +141,10 @@ class Bench:
         padding = self._padding()
         for i, client in enumerate(self.clients):
             recipients = [self.clients[(i + k) % self.n_clients].device for k in (1, 2, 3)]
-            client.envelopes = [
-                json.dumps(
-                    {"envelope": b64e(client.device.seal(recipients, "", padding=padding).to_bytes())}
-                ).encode()
-                for _ in range(self.messages)
-            ]
+            for _ in range(self.messages):
+                envelope = client.device.seal(recipients, "", padding=padding)
+                body = json.dumps({"envelope": b64e(envelope.to_bytes())}).encode()
+                client.envelopes.append((envelope.header.message_id, body))
 
     def _padding(self) -> int:
         devices = [c.device for c in self.clients[:4]]
@@ -187,7 +184,7 @@ class Bench:
 
         async def one(client: Client, index: int) -> None:
             next_at = time.perf_counter() + (secrets.randbelow(1000) / 1000 * interval if interval else 0)
-            for body in client.envelopes[offset : offset + count]:
+            for message_id, body in client.envelopes[offset : offset + count]:
                 if time.perf_counter() > deadline:
                     break
                 if interval is not None:
@@ -195,7 +192,6 @@ class Bench:
                     if delay > 0:
                         await asyncio.sleep(delay)
                     next_at += interval
-                message_id = Envelope.from_bytes(b64d(json.loads(body)["envelope"])).header.message_id
                 started = time.perf_counter()
                 self.sent_at[message_id] = started
                 async with session.post(
@@ -284,7 +280,7 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
             paced = await bench.run_phase(session, rate=rate / 2, offset=half, count=args.messages - half)
             for task in listeners:
                 task.cancel()
-        body = bench.clients[0].envelopes[0]
+        body = bench.clients[0].envelopes[0][1]
     finally:
         proc.terminate()
         proc.wait()

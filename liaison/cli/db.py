@@ -18,15 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def _upgrade(url: str) -> str | None:
-    from liaison.store.engine import create_engines, current_revision, upgrade
+    from sqlalchemy.ext.asyncio import create_async_engine
 
-    writer, reader = create_engines(url)
+    from liaison.store.engine import current_revision, upgrade
+
+    engine = create_async_engine(url)
     try:
-        await upgrade(writer)
-        return await current_revision(writer)
+        await upgrade(engine)
+        return await current_revision(engine)
     finally:
-        await writer.dispose()
-        await reader.dispose()
+        await engine.dispose()
 
 
 def run_upgrade(args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ async def _check_message(api: ApiClient, cp: Any, record: dict[str, Any]) -> str
     if entry.get("envelope_hash") != record.get("envelope_hash"):
         return _("the log entry's envelope hash differs from the envelope held (it was changed).")
     try:
-        leaf = await transparency.verify_entry_included(api, cp, index, entry)
+        leaf = (await transparency.verify_entry_included(api, cp, index, entry)).leaf_hash
     except ClientError:
         return _("its inclusion proof does not verify against the server's checkpoint.")
     if record.get("leaf_hash") and b64e(leaf) != record["leaf_hash"]:

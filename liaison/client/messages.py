@@ -187,12 +187,14 @@ async def send(
                 id=envelope.header.message_id
             )
         )
-    leaf = await transparency.verify_entry_included(api, cp, index, entry)
+    inclusion = await transparency.verify_entry_included(api, cp, index, entry)
     home.save_message(
         {
             "message_id": envelope.header.message_id,
             "direction": "sent",
-            "leaf_hash": b64e(leaf),
+            "leaf_hash": b64e(inclusion.leaf_hash),
+            "tree_size": inclusion.size,
+            "inclusion_proof": inclusion.to_dict()["inclusion_proof"],
             "logged_at": entry.get("at"),
             "envelope": b64e(raw),
             "envelope_hash": b64e(envelope.envelope_hash()),
@@ -310,7 +312,7 @@ async def _accept(context: _SyncContext, cp: Any, item: dict[str, Any]) -> dict[
         raise VerificationError(
             _("The log entry of message {id} does not match its envelope.").format(id=message_id)
         )
-    leaf = await transparency.verify_entry_included(
+    inclusion = await transparency.verify_entry_included(
         context.api,
         cp,
         index,
@@ -318,7 +320,9 @@ async def _accept(context: _SyncContext, cp: Any, item: dict[str, Any]) -> dict[
         proof=item.get("inclusion_proof"),
         proof_size=item.get("tree_size"),
     )
-    record["leaf_hash"] = b64e(leaf)
+    record["leaf_hash"] = b64e(inclusion.leaf_hash)
+    record["tree_size"] = inclusion.size
+    record["inclusion_proof"] = inclusion.to_dict()["inclusion_proof"]
     record["logged_at"] = entry.get("at")
     if context.own_id not in header.recipients:
         record.update(status="refused", problem="not_a_recipient")

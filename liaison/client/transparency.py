@@ -164,6 +164,24 @@ async def fetch_entry(api: ApiClient, index: int) -> dict[str, Any]:
     raise VerificationError(_("The server did not return log entry {index}.").format(index=index))
 
 
+@dataclass(frozen=True)
+class Inclusion:
+    """A log entry shown to be leaf `index` of the tree at `size` by `proof`."""
+
+    index: int
+    size: int
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "tree_size": self.size,
+            "leaf_hash": base64.b64encode(self.leaf_hash).decode("ascii"),
+            "inclusion_proof": [base64.b64encode(h).decode("ascii") for h in self.proof],
+        }
+
+
 async def verify_entry_included(
     api: ApiClient,
     cp: Checkpoint,
@@ -172,8 +190,8 @@ async def verify_entry_included(
     *,
     proof: list[str] | None = None,
     proof_size: int | None = None,
-) -> bytes:
-    """Check that `entry` is leaf `index` of the log at checkpoint `cp`; return its leaf hash."""
+) -> Inclusion:
+    """Check that `entry` is leaf `index` of the log at checkpoint `cp`."""
     leaf = leaf_hash(canonical_json(entry))
     if index < 0 or index >= cp.size:
         raise VerificationError(
@@ -189,4 +207,4 @@ async def verify_entry_included(
         raise VerificationError(
             _("Log entry {index} is not included in the server's signed log.").format(index=index)
         ) from exc
-    return leaf
+    return Inclusion(index, cp.size, leaf, tuple(hashes))

@@ -7,8 +7,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -37,13 +38,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
+def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; take over BEGIN ourselves (the
     # SQLAlchemy-documented recipe). The writer begins IMMEDIATE so it holds the write lock
     # from the start; readers begin deferred and see a snapshot thanks to WAL.
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
-    @event.listens_for(engine.sync_engine, "connect")
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(target, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -54,25 +57,37 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def _begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
 
 
 def create_engines(
     url: str, *, connect_args: dict[str, Any] | None = None
-) -> tuple[AsyncEngine, AsyncEngine]:
-    """(writer, reader) engines. On SQLite the writer has one connection: one writer at a time."""
+) -> tuple[AsyncEngine | Engine, AsyncEngine]:
+    """(writer, reader) engines.
+
+    On SQLite the writer is the standard sqlite3 driver with one connection, used from one
+    dedicated thread (see Store): a group commit then costs one thread hop, where aiosqlite
+    costs several per statement. Reads use aiosqlite.
+    """
     args = dict(connect_args or {})
     if is_sqlite(url):
-        writer = create_async_engine(url, pool_size=1, max_overflow=0, connect_args=args)
+        sync_url = make_url(url).set(drivername="sqlite")
+        writer: Engine = create_engine(
+            sync_url,
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=0,
+            connect_args={**args, "check_same_thread": False},
+        )
         reader = create_async_engine(url, pool_size=8, max_overflow=8, connect_args=args)
         _sqlite_pragmas(writer, immediate=True)
         _sqlite_pragmas(reader, immediate=False)
         return writer, reader
-    writer = create_async_engine(url, pool_size=2, max_overflow=2, connect_args=args)
+    pg_writer = create_async_engine(url, pool_size=2, max_overflow=2, connect_args=args)
     reader = create_async_engine(url, pool_size=10, max_overflow=10, connect_args=args)
-    return writer, reader
+    return pg_writer, reader
 
 
 def _alembic_config() -> Config:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaison.store.engine import create_engines, is_sqlite, upgrade
@@ -195,6 +197,26 @@ class SendPrecheck:
     revoked: frozenset[str]
 
 
+# Built once: constructing SQLAlchemy statements per call costs more than running them.
+_SEND_PRECHECK = text(
+    "SELECT"
+    " (SELECT envelope_hash FROM envelopes WHERE message_id = :m),"
+    " (SELECT log_index FROM envelopes WHERE message_id = :m),"
+    " (SELECT received_at FROM envelopes WHERE message_id = :m),"
+    " (SELECT counter FROM envelopes WHERE message_id = :m),"
+    " (SELECT max(counter) FROM envelopes WHERE sender_device = :s),"
+    " (SELECT count(*) FROM revocations WHERE device_id IN :devices)"
+).bindparams(bindparam("devices", expanding=True))
+_INSERT_LOG = insert(log_entries)
+_INSERT_ENVELOPES = insert(envelopes)
+_INSERT_DELIVERIES = insert(deliveries).returning(
+    deliveries.c.cursor, deliveries.c.message_id, deliveries.c.device_id,
+    sort_by_parameter_order=True,
+)
+_LOG_SIZE_FOR_UPDATE = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
+_SET_LOG_SIZE = update(log_head).where(log_head.c.id == 1).values(size=bindparam("new_size"))
+
+
 class _Batch:
     """State shared by the jobs of one group commit: the log size and the deferred rows.
 
@@ -202,7 +224,7 @@ class _Batch:
     with one executemany each when the batch ends, instead of one round trip per row.
     """
 
-    def __init__(self, conn: AsyncConnection, log_size: int, postgres: bool) -> None:
+    def __init__(self, conn: Any, log_size: int, postgres: bool) -> None:
         self.conn = conn
         self.log_size = log_size
         self.postgres = postgres
@@ -224,21 +246,39 @@ class _Batch:
 
     async def flush(self) -> None:
         if self.log_rows:
-            await self.conn.execute(insert(log_entries), self.log_rows)
+            await self.conn.execute(_INSERT_LOG, self.log_rows)
         if self.envelope_rows:
-            await self.conn.execute(insert(envelopes), self.envelope_rows)
+            await self.conn.execute(_INSERT_ENVELOPES, self.envelope_rows)
         if self.delivery_rows:
-            result = await self.conn.execute(
-                insert(deliveries).returning(
-                    deliveries.c.cursor,
-                    deliveries.c.message_id,
-                    deliveries.c.device_id,
-                    sort_by_parameter_order=True,
-                ),
-                self.delivery_rows,
-            )
+            result = await self.conn.execute(_INSERT_DELIVERIES, self.delivery_rows)
             for cursor, message_id, device_id in result:
                 self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
+
+
+class _SyncConn:
+    """A sync Connection behind AsyncConnection's awaitable `execute`.
+
+    Its coroutines never suspend, so on SQLite a whole batch of jobs is driven to completion
+    inside the writer thread: one thread hop per group commit instead of four per statement.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if parameters is None:
+            return self._conn.execute(statement)
+        return self._conn.execute(statement, parameters)
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (see _SyncConn) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a write job awaited something other than the store")
 
 
 class _Poisoned(Exception):
@@ -270,7 +310,7 @@ class WriteTx:
         self.log_size = self.batch.log_size
 
     @property
-    def conn(self) -> AsyncConnection:
+    def conn(self) -> Any:
         return self.batch.conn
 
     @property
@@ -467,21 +507,9 @@ class WriteTx:
         self, *, message_id: str, sender_device: str, devices: Sequence[str]
     ) -> SendPrecheck:
         """Existing envelope of this id, the sender's last counter, which devices are revoked."""
-        by_id = envelopes.c.message_id == message_id
-        query = select(
-            select(envelopes.c.envelope_hash).where(by_id).scalar_subquery(),
-            select(envelopes.c.log_index).where(by_id).scalar_subquery(),
-            select(envelopes.c.received_at).where(by_id).scalar_subquery(),
-            select(envelopes.c.counter).where(by_id).scalar_subquery(),
-            select(func.max(envelopes.c.counter))
-            .where(envelopes.c.sender_device == sender_device)
-            .scalar_subquery(),
-            select(func.count())
-            .select_from(revocations)
-            .where(revocations.c.device_id.in_(list(devices)))
-            .scalar_subquery(),
-        )
-        row = (await self.conn.execute(query)).one()
+        query = _SEND_PRECHECK
+        params = {"m": message_id, "s": sender_device, "devices": list(devices)}
+        row = (await self.conn.execute(query, params)).one()
         existing = self.envelopes.get(message_id) or self.batch.envelopes.get(message_id)
         if existing is None and row[0] is not None:
             existing = EnvelopeRecord(
@@ -551,6 +579,9 @@ class _Pending:
     future: asyncio.Future[Any]
 
 
+_Outcome = tuple[_Pending, "WriteTx | None", Any, "BaseException | None"]
+
+
 class Store:
     """The relay's storage. `open()` then `close()`; use as an async context manager."""
 
@@ -558,16 +589,19 @@ class Store:
         self.url = url
         self.postgres = not is_sqlite(url)
         self._connect_args = connect_args
-        self.writer: AsyncEngine | None = None
+        self.writer: AsyncEngine | Engine | None = None
         self.reader: AsyncEngine | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CommitListener] = []
 
     async def open(self, *, migrate: bool = True) -> None:
         self.writer, self.reader = create_engines(self.url, connect_args=self._connect_args)
+        if not self.postgres:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="liaison-sqlite-writer")
         if migrate:
-            await upgrade(self.writer)
+            await upgrade(self.reader)
         self._task = asyncio.create_task(self._write_loop(), name="liaison-store-writer")
 
     async def close(self) -> None:
@@ -578,9 +612,15 @@ class Store:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        for engine in (self.writer, self.reader):
-            if engine is not None:
-                await engine.dispose()
+        if isinstance(self.writer, AsyncEngine):
+            await self.writer.dispose()
+        elif self.writer is not None:
+            self.writer.dispose()
+        if self.reader is not None:
+            await self.reader.dispose()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -628,32 +668,44 @@ class Store:
                         )
 
     async def _commit(self, batch: list[_Pending], *, alone: bool) -> None:
-        assert self.writer is not None
-        outcomes: list[tuple[_Pending, WriteTx | None, Any, BaseException | None]] = []
-        async with self.writer.begin() as conn:
-            size_query = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
-            start = int((await conn.execute(size_query)).scalar_one())
-            state = _Batch(conn, start, self.postgres)
-            for pending in batch:
-                tx = WriteTx(state)
-                try:
-                    result = await pending.job(tx)
-                except Exception as exc:
-                    if tx.dirty:
-                        raise _Poisoned() from exc
-                    outcomes.append((pending, None, None, exc))
-                    continue
-                state.merge(tx)
-                outcomes.append((pending, tx, result, None))
-            await state.flush()
-            for _, tx, _, _ in outcomes:
-                if tx is not None:
-                    for hook in tx.after_flush:
-                        await hook()
-            if state.log_size != start:
-                await conn.execute(
-                    update(log_head).where(log_head.c.id == 1).values(size=state.log_size)
-                )
+        if isinstance(self.writer, AsyncEngine):
+            async with self.writer.begin() as conn:
+                outcomes = await self._run_batch(conn, batch)
+        else:
+            loop = asyncio.get_running_loop()
+            outcomes = await loop.run_in_executor(self._executor, self._commit_in_thread, batch)
+        self._finish(outcomes)
+
+    def _commit_in_thread(self, batch: list[_Pending]) -> list[_Outcome]:
+        assert isinstance(self.writer, Engine)
+        with self.writer.begin() as conn:
+            return _drive(self._run_batch(_SyncConn(conn), batch))
+
+    async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        start = int((await conn.execute(_LOG_SIZE_FOR_UPDATE)).scalar_one())
+        state = _Batch(conn, start, self.postgres)
+        for pending in batch:
+            tx = WriteTx(state)
+            try:
+                result = await pending.job(tx)
+            except Exception as exc:
+                if tx.dirty:
+                    raise _Poisoned() from exc
+                outcomes.append((pending, None, None, exc))
+                continue
+            state.merge(tx)
+            outcomes.append((pending, tx, result, None))
+        await state.flush()
+        for _, tx, _, _ in outcomes:
+            if tx is not None:
+                for hook in tx.after_flush:
+                    await hook()
+        if state.log_size != start:
+            await conn.execute(_SET_LOG_SIZE, {"new_size": state.log_size})
+        return outcomes
+
+    def _finish(self, outcomes: list[_Outcome]) -> None:
         appended = [entry for _, tx, _, _ in outcomes if tx is not None for entry in tx.appended]
         if appended:
             for listener in self._listeners:

@@ -48,11 +48,11 @@ async def test_migrations_create_exactly_the_declared_tables(store: Store) -> No
     def diff(connection):
         return compare_metadata(MigrationContext.configure(connection), metadata)
 
-    async with store.writer.connect() as conn:
+    async with store.reader.connect() as conn:
         assert await conn.run_sync(diff) == []
-    assert await current_revision(store.writer) == "0001"
-    await upgrade(store.writer)  # idempotent
-    assert await current_revision(store.writer) == "0001"
+    assert await current_revision(store.reader) == "0001"
+    await upgrade(store.reader)  # idempotent
+    assert await current_revision(store.reader) == "0001"
 
 
 async def test_concurrent_appends_get_consecutive_indexes(store: Store) -> None:
