@@ -364,7 +364,7 @@ def _sender_problem(
 def inbox(home: Home, *, include_acknowledged: bool = True) -> list[dict[str, Any]]:
     """Received messages in the cache, in log order (metadata only; nothing is decrypted)."""
     return [
-        {key: value for key, value in record.items() if key != "envelope"}
+        {key: value for key, value in record.items() if key not in ("envelope", "inclusion_proof")}
         for record in home.messages()
         if record.get("direction") == "received"
         and (include_acknowledged or not record.get("acknowledged"))
