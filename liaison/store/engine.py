@@ -96,7 +96,13 @@ def _alembic_config() -> Config:
     return config
 
 
+# Several relay processes may start together on one PostgreSQL database: one migrates at a time.
+MIGRATION_LOCK_ID = 0x4C49414953  # "LIAIS"
+
+
 def _upgrade_on(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
     config = _alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
