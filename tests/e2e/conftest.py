@@ -1,90 +1,12 @@
-"""End-to-end fixtures: a real relay on a loopback port (own thread and loop) and the CLI."""
+"""End-to-end fixtures: a relay per test, cheap keystores, the CLI runner."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shlex
-import socket
-import sqlite3
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-
-from liaison.server.app import Settings, create_app
-from liaison.store.engine import SQLITE_FILENAME
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PASSPHRASE = "test passphrase"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RelayThread:
-    """`liaison serve` in-process: an aiohttp relay on its own event loop in a thread, so that
-    CLI subprocesses and the test body can both talk to it. It can stop and restart on the same
-    port and data folder (to edit the database in between, as a dishonest operator would)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-
-    def start(self) -> None:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-
-            async def up() -> None:
-                runner = web.AppRunner(create_app(Settings(data_dir=self.data_dir)))
-                await runner.setup()
-                await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
-                self._runner = runner
-
-            try:
-                loop.run_until_complete(up())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        started.wait()
-        if failure:
-            raise failure[0]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-        self._loop = self._thread = self._runner = None
-
-    @property
-    def admin_token(self) -> str:
-        return (self.data_dir / "admin.token").read_text("ascii").strip()
-
-    def database(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.data_dir / SQLITE_FILENAME)
+from e2e_relay import PASSPHRASE, Cli, RelayThread
 
 
 @pytest.fixture
@@ -99,63 +21,6 @@ def relay(tmp_path: Path) -> Iterator[RelayThread]:
 def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIAISON_KDF_PROFILE", "test")
     monkeypatch.setenv("LIAISON_PASSPHRASE", PASSPHRASE)
-
-
-class Cli:
-    """Runs `python -m liaison` as a subprocess with a given home folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def env(self, home: str | None, **extra: str) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("LIAISON_", "LANG", "LC_"))
-        }
-        env.update(
-            LIAISON_KDF_PROFILE="test",
-            LIAISON_PASSPHRASE=PASSPHRASE,
-            LIAISON_LANG="en",
-            PYTHONPATH=str(PROJECT_ROOT),
-        )
-        if home is not None:
-            env["LIAISON_HOME"] = str(self.folder / home)
-        env.update(extra)
-        return env
-
-    def __call__(
-        self, home: str | None, *args: str, ok: bool = True, **extra: str
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "liaison", *args],
-            env=self.env(home, **extra),
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if ok and result.returncode != 0:
-            raise AssertionError(
-                f"liaison {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
-            )
-        return result
-
-    def sh(
-        self, home: str | None, line: str, *, ok: bool = True, **extra: str
-    ) -> subprocess.CompletedProcess[str]:
-        """`liaison` with arguments written as on a shell line (after the program name)."""
-        return self(home, *shlex.split(line), ok=ok, **extra)
-
-    def popen(self, home: str, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "liaison", *args],
-            env=self.env(home),
-            cwd=self.folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import Cli
+from e2e_relay import Cli
 
 from liaison.cli.demo import STEPS
 

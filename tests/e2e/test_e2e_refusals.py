@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli, RelayThread
+from e2e_relay import Cli, RelayThread
 
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import messages, transparency, trust

@@ -8,8 +8,8 @@ import json
 import time
 from pathlib import Path
 
-from conftest import Cli, RelayThread
 from e2e_db import inject_envelope
+from e2e_relay import Cli, RelayThread
 
 from crypto.envelope import RecipientDevice, seal
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli, RelayThread
 from e2e_db import change_entry, drop_entry, swap_entries
+from e2e_relay import Cli, RelayThread
 
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import PASSPHRASE, Cli, RelayThread
+from e2e_relay import PASSPHRASE, Cli, RelayThread
 
 from liaison.client.home import Home
 
