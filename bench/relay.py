@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,7 +150,9 @@ class Bench:
         probe = devices[0].seal(devices[1:4], "", padding=0, counter=0)
         return max(0, ENVELOPE_BYTES - len(probe.to_bytes()))
 
-    async def _post(self, session: aiohttp.ClientSession, path: str, body: dict, token: str = "") -> dict:
+    async def _post(
+        self, session: aiohttp.ClientSession, path: str, body: dict, token: str = ""
+    ) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with session.post(f"{self.base}{path}", json=body, headers=headers) as response:
             answer = await response.json()
@@ -159,7 +160,9 @@ class Bench:
                 raise RuntimeError(f"{path}: {response.status} {answer}")
             return answer
 
-    async def listen(self, session: aiohttp.ClientSession, client: Client, ready: asyncio.Event) -> None:
+    async def listen(
+        self, session: aiohttp.ClientSession, client: Client, ready: asyncio.Event
+    ) -> None:
         async with session.ws_connect(f"{self.base}/v1/ws", params={"token": client.token}) as ws:
             ready.set()
             async for message in ws:
@@ -183,7 +186,9 @@ class Bench:
         interval = None if rate is None else self.n_clients / rate
 
         async def one(client: Client, index: int) -> None:
-            next_at = time.perf_counter() + (secrets.randbelow(1000) / 1000 * interval if interval else 0)
+            next_at = time.perf_counter() + (
+                secrets.randbelow(1000) / 1000 * interval if interval else 0
+            )
             for message_id, body in client.envelopes[offset : offset + count]:
                 if time.perf_counter() > deadline:
                     break
@@ -225,7 +230,7 @@ class Bench:
 
 async def ceiling(clients: int, messages: int, seconds: float, body: bytes) -> float:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", CEILING_SERVER, str(port)])
+    proc = subprocess.Popen([sys.executable, "-c", CEILING_SERVER, str(port)])  # noqa: ASYNC220
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_up(f"{base}/v1/health", proc)
@@ -240,7 +245,8 @@ async def ceiling(clients: int, messages: int, seconds: float, body: bytes) -> f
                     if time.perf_counter() > deadline:
                         break
                     async with session.post(
-                        f"{base}/v1/messages", data=body,
+                        f"{base}/v1/messages",
+                        data=body,
                         headers={"Content-Type": "application/json"},
                     ) as response:
                         await response.read()
@@ -257,10 +263,21 @@ async def ceiling(clients: int, messages: int, seconds: float, body: bytes) -> f
 async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="liaison-bench-"))
     port = free_port()
-    command = [sys.executable, "-m", "liaison", "serve", "--data-dir", str(data_dir), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "liaison",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+    ]
     if db:
         command += ["--db", db]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before any load)
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(f"{base}/v1/health", proc)
@@ -271,13 +288,16 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
             await bench.setup(session, admin)
             readies = [asyncio.Event() for _ in bench.clients]
             listeners = [
-                asyncio.create_task(bench.listen(session, c, r)) for c, r in zip(bench.clients, readies, strict=True)
+                asyncio.create_task(bench.listen(session, c, r))
+                for c, r in zip(bench.clients, readies, strict=True)
             ]
             await asyncio.gather(*(r.wait() for r in readies))
             half = args.messages // 2
             full = await bench.run_phase(session, rate=None, offset=0, count=half)
             rate = full.sent / full.elapsed
-            paced = await bench.run_phase(session, rate=rate / 2, offset=half, count=args.messages - half)
+            paced = await bench.run_phase(
+                session, rate=rate / 2, offset=half, count=args.messages - half
+            )
             for task in listeners:
                 task.cancel()
         body = bench.clients[0].envelopes[0][1]
@@ -316,24 +336,36 @@ def ms(value: float) -> str:
 def report(run: dict, ceiling_rate: float) -> None:
     full, paced = run["full"], run["paced"]
     print(f"\n== {run['label']} ==")
-    print(f"accepted        {run['rate']:.0f} msg/s  ({full.sent} messages, {full.errors} errors, "
-          f"{full.elapsed:.1f} s, {FANOUT} recipients each)")
+    print(
+        f"accepted        {run['rate']:.0f} msg/s  ({full.sent} messages, {full.errors} errors, "
+        f"{full.elapsed:.1f} s, {FANOUT} recipients each)"
+    )
     print(f"ceiling         {ceiling_rate:.0f} req/s  (bare aiohttp JSON route)")
     print(f"ratio           {run['rate'] / ceiling_rate:.0%}")
-    print(f"send latency    p50 {ms(percentile(full.send_latency, .5))}  "
-          f"p99 {ms(percentile(full.send_latency, .99))}  (full load)")
-    print(f"delivery        p50 {ms(percentile(full.delivery_latency, .5))}  "
-          f"p99 {ms(percentile(full.delivery_latency, .99))}  (full load, "
-          f"{len(full.delivery_latency)}/{full.sent * FANOUT} pushes)")
-    print(f"half load       {paced.sent / paced.elapsed:.0f} msg/s offered, send p50 "
-          f"{ms(percentile(paced.send_latency, .5))} p99 {ms(percentile(paced.send_latency, .99))}")
-    print(f"delivery @half  p50 {ms(percentile(paced.delivery_latency, .5))}  "
-          f"p99 {ms(percentile(paced.delivery_latency, .99))}  "
-          f"({len(paced.delivery_latency)}/{paced.sent * FANOUT} pushes)")
+    print(
+        f"send latency    p50 {ms(percentile(full.send_latency, 0.5))}  "
+        f"p99 {ms(percentile(full.send_latency, 0.99))}  (full load)"
+    )
+    print(
+        f"delivery        p50 {ms(percentile(full.delivery_latency, 0.5))}  "
+        f"p99 {ms(percentile(full.delivery_latency, 0.99))}  (full load, "
+        f"{len(full.delivery_latency)}/{full.sent * FANOUT} pushes)"
+    )
+    print(
+        f"half load       {paced.sent / paced.elapsed:.0f} msg/s offered, send p50 "
+        f"{ms(percentile(paced.send_latency, 0.5))} p99 {ms(percentile(paced.send_latency, 0.99))}"
+    )
+    print(
+        f"delivery @half  p50 {ms(percentile(paced.delivery_latency, 0.5))}  "
+        f"p99 {ms(percentile(paced.delivery_latency, 0.99))}  "
+        f"({len(paced.delivery_latency)}/{paced.sent * FANOUT} pushes)"
+    )
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--messages", type=int, default=400, help="per client, both phases")
     parser.add_argument("--seconds", type=float, default=15.0, help="cap per phase")
@@ -344,8 +376,10 @@ async def main() -> None:
         help="server to create a throw-away database on",
     )
     args = parser.parse_args()
-    print(f"Liaison relay benchmark: {args.clients} clients, {ENVELOPE_BYTES}-byte envelopes to "
-          f"{FANOUT} devices, WebSocket receive, {os.cpu_count()} CPUs, loopback")
+    print(
+        f"Liaison relay benchmark: {args.clients} clients, {ENVELOPE_BYTES}-byte envelopes to "
+        f"{FANOUT} devices, WebSocket receive, {os.cpu_count()} CPUs, loopback"
+    )
     runs = [await bench_relay("SQLite (synchronous=FULL, WAL, group commit)", None, args)]
     top = await ceiling(args.clients, args.messages, args.seconds, runs[0]["body"])
     report(runs[0], top)

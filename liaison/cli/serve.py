@@ -19,7 +19,9 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         dest="database_url",
-        help=_("Database URL, e.g. postgresql://user@host/liaison (default: SQLite in the data folder)"),
+        help=_(
+            "Database URL, e.g. postgresql://user@host/liaison (default: SQLite in the data folder)"
+        ),
     )
 
 

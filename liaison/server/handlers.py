@@ -1,4 +1,4 @@
-"""HTTP handlers: authenticate, parse, call one service function, answer. Route in each docstring."""
+"""HTTP handlers: authenticate, parse, call one service function, answer; route in docstring."""
 
 from __future__ import annotations
 
@@ -40,7 +40,11 @@ async def _body(request: web.Request, schema: str) -> dict[str, Any]:
 
 
 def _int_param(
-    request: web.Request, name: str, *, default: int | None = None, minimum: int = 0,
+    request: web.Request,
+    name: str,
+    *,
+    default: int | None = None,
+    minimum: int = 0,
     maximum: int | None = None,
 ) -> int | None:
     text = request.query.get(name)

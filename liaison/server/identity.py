@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nacl.signing
-from nacl.hash import blake2b
 from nacl.encoding import RawEncoder
+from nacl.hash import blake2b
 
 from crypto.keys import compact_fingerprint
 
 SIGNING_KEY_FILE = "log-signing.key"
-ADMIN_TOKEN_FILE = "admin.token"
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name)
 SERVER_FILE = "server.json"
 
 

@@ -108,9 +108,7 @@ SCHEMAS: dict[str, Any] = {
     "DeviceWithCheckpoint": {
         "allOf": [_ref("Device"), _obj({"checkpoint": NOTE})],
     },
-    "DeviceList": _obj(
-        {"devices": {"type": "array", "items": _ref("Device")}, "checkpoint": NOTE}
-    ),
+    "DeviceList": _obj({"devices": {"type": "array", "items": _ref("Device")}, "checkpoint": NOTE}),
     "ChallengeRequest": _obj(
         {"device_id": {"type": "string", "minLength": 1, "maxLength": 200}},
         additionalProperties=False,
@@ -247,14 +245,18 @@ PATHS: dict[str, Any] = {
         "get": {"operationId": "listAgencies", "responses": {"200": _ok("AgencyList")}},
     },
     "/v1/agencies/{code}": {
-        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "parameters": [
+            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
         "get": {
             "operationId": "getAgency",
             "responses": {"200": _ok("Agency"), "404": _error("unknown_agency")},
         },
     },
     "/v1/agencies/{code}/review-keys": {
-        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "parameters": [
+            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
         "post": {
             "operationId": "addReviewKey",
             "requestBody": _body("ReviewKeyUpload"),
@@ -268,7 +270,9 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/agencies/{code}/devices": {
-        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "parameters": [
+            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
         "get": {
             "operationId": "listAgencyDevices",
             "responses": {"200": _ok("DeviceList"), "404": _error("unknown_agency")},
@@ -330,7 +334,9 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _ok("Token"),
                 **BAD,
-                "401": _error("unknown_challenge, challenge_used, challenge_expired, bad_signature"),
+                "401": _error(
+                    "unknown_challenge, challenge_used, challenge_expired, bad_signature"
+                ),
                 "403": _error("device_revoked"),
                 "404": _error("unknown_device"),
             },

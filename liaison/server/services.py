@@ -17,7 +17,7 @@ from typing import Any
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from crypto.certs import DeviceCertificate, Revocation, ReviewKeyStatement, TrustStore
+from crypto.certs import DeviceCertificate, ReviewKeyStatement, Revocation, TrustStore
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope
 from crypto.errors import (
@@ -69,11 +69,14 @@ def _decode(text: str, field_name: str, *, length: int | None = None) -> bytes:
     try:
         raw = b64d(text)
     except MalformedError as exc:
-        raise BadRequest("malformed_base64", _("Field {field} is not valid base64.").format(
-            field=field_name)) from exc
+        raise BadRequest(
+            "malformed_base64", _("Field {field} is not valid base64.").format(field=field_name)
+        ) from exc
     if length is not None and len(raw) != length:
-        raise BadRequest("invalid_request", _("Field {field} must be {n} bytes.").format(
-            field=field_name, n=length))
+        raise BadRequest(
+            "invalid_request",
+            _("Field {field} must be {n} bytes.").format(field=field_name, n=length),
+        )
     return raw
 
 
@@ -206,7 +209,12 @@ class Relay:
                 at=now,
             )
             agency = AgencyRecord(
-                code, body["country"], body["name_vi"], body["name_zh"], root_key, index,
+                code,
+                body["country"],
+                body["name_vi"],
+                body["name_zh"],
+                root_key,
+                index,
                 (statement_bytes,),
             )
             return {"agency": self.agency_json(agency), "log_index": index}
@@ -472,7 +480,9 @@ class Relay:
         await self.store.write(job)
         return {"token": token, "expires_at": expires_at}
 
-    async def authenticate(self, token: str | None, *, revocation_checked_later: bool = False) -> str:
+    async def authenticate(
+        self, token: str | None, *, revocation_checked_later: bool = False
+    ) -> str:
         """The device id a bearer token belongs to; refuses expired tokens and revoked devices.
 
         Tokens never change once issued, so they are remembered; revocation is read from the
@@ -585,7 +595,9 @@ class Relay:
             if check.existing is not None:
                 if check.existing.envelope_hash == envelope_hash:
                     return self._receipt(
-                        message_id, envelope_hash, check.existing.log_index,
+                        message_id,
+                        envelope_hash,
+                        check.existing.log_index,
                         check.existing.received_at,
                     ), False
                 raise Conflict(
@@ -594,9 +606,7 @@ class Relay:
             if check.revoked:
                 raise Unprocessable(
                     "recipient_revoked",
-                    _("Recipient {device} has been revoked.").format(
-                        device=min(check.revoked)
-                    ),
+                    _("Recipient {device} has been revoked.").format(device=min(check.revoked)),
                 )
             if check.last_counter is not None and header.counter <= check.last_counter:
                 raise Conflict(
@@ -682,7 +692,9 @@ class Relay:
                 return {"log_index": delivery.ack_log_index}
             entry = {"kind": "ack", "message_id": message_id, "device_id": device_id, "at": now}
             index = await self.log.append(tx, entry)
-            await tx.acknowledge(device_id=device_id, message_id=message_id, log_index=index, at=now)
+            await tx.acknowledge(
+                device_id=device_id, message_id=message_id, log_index=index, at=now
+            )
             return {"log_index": index}
 
         return await self.store.write(job)

@@ -1,4 +1,4 @@
-"""Repository of the relay: reads on a pooled reader, every write through the group-commit writer."""
+"""Repository of the relay: pooled reads; every write through the group-commit writer."""
 
 from __future__ import annotations
 
@@ -177,7 +177,9 @@ def _delivery_record(row: Any) -> DeliveryRecord:
     )
 
 
-async def _delivery(conn: AsyncConnection, device_id: str, message_id: str) -> DeliveryRecord | None:
+async def _delivery(
+    conn: AsyncConnection, device_id: str, message_id: str
+) -> DeliveryRecord | None:
     query = _delivery_query().where(
         and_(deliveries.c.device_id == device_id, deliveries.c.message_id == message_id)
     )
@@ -210,7 +212,9 @@ _SEND_PRECHECK = text(
 _INSERT_LOG = insert(log_entries)
 _INSERT_ENVELOPES = insert(envelopes)
 _INSERT_DELIVERIES = insert(deliveries).returning(
-    deliveries.c.cursor, deliveries.c.message_id, deliveries.c.device_id,
+    deliveries.c.cursor,
+    deliveries.c.message_id,
+    deliveries.c.device_id,
     sort_by_parameter_order=True,
 )
 _LOG_SIZE_FOR_UPDATE = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
@@ -655,7 +659,8 @@ class Store:
                     await self._commit(batch, alone=False)
                     continue
                 except Exception:
-                    pass  # undone: rerun each job alone so only the faulty one fails
+                    # Undone: rerun each job alone so that only the faulty one fails.
+                    log.debug("group commit undone; rerunning its jobs one by one", exc_info=True)
             for pending in batch:
                 try:
                     await self._commit([pending], alone=True)

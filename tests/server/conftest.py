@@ -19,7 +19,6 @@ from liaison.server.app import STORE_KEY, Settings, create_app
 from liaison.server.identity import ADMIN_TOKEN_FILE
 from liaison.server.openapi import PATHS, response_validator
 from liaison.store.tables import metadata
-
 from server.factory import NOW
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -63,9 +62,7 @@ def settings(tmp_path: Path, database: tuple[str | None, str | None], clock: Clo
     return Settings(data_dir=tmp_path / "data", database_url=url, db_schema=schema, clock=clock)
 
 
-_TEMPLATES = [
-    (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path) for path in PATHS
-]
+_TEMPLATES = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path) for path in PATHS]
 
 
 def template_of(path: str) -> str:
@@ -165,5 +162,7 @@ async def row_counts(app: Any) -> dict[str, int]:
     counts = {}
     async with store.reader.connect() as conn:
         for table in metadata.sorted_tables:
-            counts[table.name] = (await conn.execute(select(func.count()).select_from(table))).scalar()
+            counts[table.name] = (
+                await conn.execute(select(func.count()).select_from(table))
+            ).scalar()
     return counts

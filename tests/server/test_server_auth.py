@@ -5,7 +5,6 @@ from __future__ import annotations
 from crypto.encoding import b64d, b64e
 from crypto.keys import DeviceKeys
 from liaison.server.identity import token_digest
-
 from server.conftest import row_counts
 from server.factory import vietnam_agency
 from server.helpers import enrol, register
@@ -81,7 +80,9 @@ async def test_signature_by_another_key_is_refused(api) -> None:
     key = b64d((await api.get("/v1/server")).body["log_public_key"])
     challenge = await _challenge(api, alice)
     mallory = vn.device("mallory")
-    answer = await _token_request(api, alice, challenge, mallory.sign_challenge(key, b64d(challenge)))
+    answer = await _token_request(
+        api, alice, challenge, mallory.sign_challenge(key, b64d(challenge))
+    )
     assert (answer.status, answer.body["code"]) == (401, "bad_signature")
 
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 import pytest
 
 from crypto.encoding import b64e
-
 from server.conftest import row_counts
 from server.factory import china_agency, vietnam_agency
 from server.helpers import enrol, register
 
 MALFORMED = [
     ("not json", "malformed_json"),
-    ("{\"envelope\": ", "malformed_json"),
+    ('{"envelope": ', "malformed_json"),
     ("[1, 2]", "invalid_request"),
-    ("{\"envelope\": 12}", "invalid_request"),
-    ("{\"envelope\": \"AAAA\", \"extra\": 1}", "invalid_request"),
+    ('{"envelope": 12}', "invalid_request"),
+    ('{"envelope": "AAAA", "extra": 1}', "invalid_request"),
     ("{}", "invalid_request"),
-    ("{\"envelope\": \"not*base64\"}", "invalid_request"),
-    ("{\"envelope\": \"AB==\"}", "malformed_base64"),
-    ("{\"envelope\": \"AAAA\"}", "malformed_envelope"),
+    ('{"envelope": "not*base64"}', "invalid_request"),
+    ('{"envelope": "AB=="}', "malformed_base64"),
+    ('{"envelope": "AAAA"}', "malformed_envelope"),
 ]
 
 
@@ -60,7 +59,11 @@ async def test_malformed_send_is_refused_and_stores_nothing(api, relay, sender, 
             {"device_id": "VN-QN-CA:alice:phone", "challenge": b64e(b"short"), "signature": ""},
             "invalid_request",
         ),
-        ("/v1/agencies/VN-QN-CA/review-keys", {"statement": b64e(b"x")}, "malformed_review_statement"),
+        (
+            "/v1/agencies/VN-QN-CA/review-keys",
+            {"statement": b64e(b"x")},
+            "malformed_review_statement",
+        ),
     ],
 )
 async def test_wrong_types_and_garbage_are_refused(api, relay, sender, path, body, code) -> None:

@@ -11,7 +11,6 @@ from crypto.encoding import b64e
 from crypto.keys import ReviewKeyPair, RootKey
 from liaison.server.app import Settings, create_app
 from liaison.server.identity import ADMIN_TOKEN_FILE, SIGNING_KEY_FILE
-
 from server.conftest import row_counts
 from server.factory import NOW, china_agency, vietnam_agency
 from server.helpers import enrol, register, verify_logged
@@ -90,7 +89,10 @@ async def test_review_key_rotation_is_verified_and_logged(api, relay) -> None:
     )
     assert (again.status, again.body) == (200, answer.body)
     forged = issue_review_key_statement(
-        RootKey.generate(), agency=vn.code, public_key=ReviewKeyPair.generate().public, not_before=NOW
+        RootKey.generate(),
+        agency=vn.code,
+        public_key=ReviewKeyPair.generate().public,
+        not_before=NOW,
     )
     before = await row_counts(relay[1])
     refused = await api.post(
@@ -110,7 +112,10 @@ async def test_certificate_lookup_carries_a_verifiable_inclusion_proof(api) -> N
     device = (await api.get(f"/v1/devices/{alice.device_id}")).body
     assert device["revoked"] is False
     entry = await verify_logged(
-        api, device["checkpoint"], device["log_index"], device["tree_size"],
+        api,
+        device["checkpoint"],
+        device["log_index"],
+        device["tree_size"],
         device["inclusion_proof"],
     )
     assert entry["kind"] == "certificate"

@@ -6,7 +6,6 @@ from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, canonical_json
 from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
 from liaison.server.app import create_app
-
 from server.factory import china_agency, vietnam_agency
 from server.helpers import enrol, register, send
 
@@ -15,8 +14,10 @@ async def _checkpoint(api):
     server = (await api.get("/v1/server")).body
     answer = (await api.get("/v1/log/checkpoint")).body
     cp = verify_checkpoint(
-        answer["checkpoint"], key_name=server["log_key_name"],
-        public_key=b64d(server["log_public_key"]), origin=server["origin"],
+        answer["checkpoint"],
+        key_name=server["log_key_name"],
+        public_key=b64d(server["log_public_key"]),
+        origin=server["origin"],
     )
     assert cp.size == answer["size"]
     return cp
@@ -45,14 +46,27 @@ async def test_checkpoints_are_consistent_and_every_entry_is_included(api) -> No
     entries = (await api.get("/v1/log/entries", params={"start": 0, "end": new.size})).body
     assert [e["index"] for e in entries["entries"]] == list(range(new.size))
     for item in entries["entries"]:
-        answer = (await api.get("/v1/log/proof", params={"index": item["index"], "size": new.size})).body
+        answer = (
+            await api.get("/v1/log/proof", params={"index": item["index"], "size": new.size})
+        ).body
         assert b64d(answer["leaf_hash"]) == leaf_hash(canonical_json(item["entry"]))
         verify_inclusion(
-            b64d(answer["leaf_hash"]), item["index"], new.size,
-            [b64d(h) for h in answer["proof"]], new.root_hash,
+            b64d(answer["leaf_hash"]),
+            item["index"],
+            new.size,
+            [b64d(h) for h in answer["proof"]],
+            new.root_hash,
         )
     kinds = [e["entry"]["kind"] for e in entries["entries"]]
-    assert kinds == ["agency", "agency", "certificate", "certificate", "envelope", "envelope", "envelope"]
+    assert kinds == [
+        "agency",
+        "agency",
+        "certificate",
+        "certificate",
+        "envelope",
+        "envelope",
+        "envelope",
+    ]
 
 
 async def test_restarted_server_rebuilds_the_same_log(aiohttp_client, api, settings) -> None:

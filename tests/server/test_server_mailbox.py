@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope
-
 from server.conftest import row_counts
 from server.factory import china_agency, vietnam_agency
 from server.helpers import enrol, register, send, verify_logged
@@ -17,7 +16,10 @@ async def _two_countries(api):
     vn, cn = vietnam_agency(), china_agency()
     await register(api, vn, cn)
     alice, alice_tablet, wei, li = (
-        vn.device("alice"), vn.device("alice", "tablet"), cn.device("wei"), cn.device("li")
+        vn.device("alice"),
+        vn.device("alice", "tablet"),
+        cn.device("wei"),
+        cn.device("li"),
     )
     await enrol(api, alice, alice_tablet, wei, li)
     return vn, cn, alice, alice_tablet, wei, li
@@ -58,7 +60,10 @@ async def test_recipient_fetches_with_inclusion_proof_and_acknowledges(api) -> N
     assert b64d(message["envelope"]) == envelope.to_bytes()
     assert message["acknowledged"] is False
     entry = await verify_logged(
-        api, page["checkpoint"], message["log_index"], message["tree_size"],
+        api,
+        page["checkpoint"],
+        message["log_index"],
+        message["tree_size"],
         message["inclusion_proof"],
     )
     assert entry["envelope_hash"] == sent["envelope_hash"]
@@ -68,7 +73,8 @@ async def test_recipient_fetches_with_inclusion_proof_and_acknowledges(api) -> N
     assert again.body == ack.body
     ack_entry = (
         await api.get(
-            "/v1/log/entries", params={"start": ack.body["log_index"], "end": ack.body["log_index"] + 1}
+            "/v1/log/entries",
+            params={"start": ack.body["log_index"], "end": ack.body["log_index"] + 1},
         )
     ).body["entries"][0]["entry"]
     assert ack_entry == {**ack_entry, "kind": "ack", "device_id": wei.device_id}
@@ -88,10 +94,14 @@ async def test_sender_cannot_acknowledge_a_message_not_queued_for_it(api) -> Non
 async def test_fetch_is_paginated_by_cursor(api) -> None:
     _, _, alice, _, wei, _ = await _two_countries(api)
     sender, receiver = await api.login(alice), await api.login(wei)
-    ids = [(await send(api, sender, alice.seal([wei], f"n{i}"))).body["message_id"] for i in range(5)]
+    ids = [
+        (await send(api, sender, alice.seal([wei], f"n{i}"))).body["message_id"] for i in range(5)
+    ]
     seen, cursor = [], 0
     while True:
-        page = (await api.get("/v1/messages", token=receiver, params={"after": cursor, "limit": 2})).body
+        page = (
+            await api.get("/v1/messages", token=receiver, params={"after": cursor, "limit": 2})
+        ).body
         seen += [m["message_id"] for m in page["messages"]]
         if page["next_cursor"] is None:
             break
@@ -134,7 +144,11 @@ def _resign(device, envelope: Envelope, header) -> Envelope:
     from crypto.labels import LABEL_ENVELOPE_SIGNATURE
 
     changed = Envelope(
-        header, header.to_bytes(), envelope.body, envelope.wraps, envelope.review_wraps,
+        header,
+        header.to_bytes(),
+        envelope.body,
+        envelope.wraps,
+        envelope.review_wraps,
         envelope.signature,
     )
     signature = device.keys.signing.sign(
@@ -144,7 +158,11 @@ def _resign(device, envelope: Envelope, header) -> Envelope:
         )
     ).signature
     return Envelope(
-        header, changed.header_bytes, changed.body, changed.wraps, changed.review_wraps,
+        header,
+        changed.header_bytes,
+        changed.body,
+        changed.wraps,
+        changed.review_wraps,
         bytes(signature),
     )
 

@@ -40,7 +40,9 @@ def test_every_operation_documents_its_success_answer() -> None:
 def test_db_upgrade_command_migrates_a_fresh_data_folder(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "liaison", "db", "upgrade", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "0001" in result.stdout

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from liaison.server.app import STORE_KEY
 from liaison.store.tables import metadata
-
 from server.factory import MARKERS, china_agency, vietnam_agency
 from server.helpers import enrol, register, send
 
@@ -51,9 +50,16 @@ async def test_database_dump_after_an_exchange_holds_no_plaintext_and_no_private
             assert marker.encode(encoding) not in dump
         assert base64.b64encode(marker.encode()) not in dump
     secrets = [
-        alice.keys.signing.encode(), bytes(alice.keys.encryption), wei.keys.signing.encode(),
-        bytes(wei.keys.encryption), vn.root.to_bytes(), cn.root.to_bytes(),
-        vn.review.to_bytes(), cn.review.to_bytes(), a.encode(), w.encode(),
+        alice.keys.signing.encode(),
+        bytes(alice.keys.encryption),
+        wei.keys.signing.encode(),
+        bytes(wei.keys.encryption),
+        vn.root.to_bytes(),
+        cn.root.to_bytes(),
+        vn.review.to_bytes(),
+        cn.review.to_bytes(),
+        a.encode(),
+        w.encode(),
     ]
     for secret in secrets:
         for form in _forms(secret):

@@ -23,7 +23,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     conn = await asyncpg.connect(url)
     await conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        store = Store(database_url(tmp_path, url), connect_args={"server_settings": {"search_path": schema}})
+        store = Store(
+            database_url(tmp_path, url), connect_args={"server_settings": {"search_path": schema}}
+        )
         async with store:
             yield store
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -28,8 +27,13 @@ async def _append(store: Store, data: bytes) -> int:
 async def _agency(tx, code: str = "VN-QN-CA") -> int:
     index = await tx.append_log(code.encode(), _leaf(code.encode()), at=1)
     await tx.insert_agency(
-        code=code, country=code[:2], name_vi="Công an", name_zh="公安", root_key=b"r" * 32,
-        log_index=index, at=1,
+        code=code,
+        country=code[:2],
+        name_vi="Công an",
+        name_zh="公安",
+        root_key=b"r" * 32,
+        log_index=index,
+        at=1,
     )
     return index
 
@@ -37,9 +41,16 @@ async def _agency(tx, code: str = "VN-QN-CA") -> int:
 async def _device(tx, device_id: str, agency: str = "VN-QN-CA") -> int:
     index = await tx.append_log(device_id.encode(), _leaf(device_id.encode()), at=1)
     await tx.insert_certificate(
-        device_id=device_id, agency=agency, certificate=b"cert:" + device_id.encode(),
-        cert_hash=hashlib.sha256(device_id.encode()).digest(), signing_key=b"s" * 32,
-        encryption_key=b"e" * 32, not_before=0, not_after=10, log_index=index, at=1,
+        device_id=device_id,
+        agency=agency,
+        certificate=b"cert:" + device_id.encode(),
+        cert_hash=hashlib.sha256(device_id.encode()).digest(),
+        signing_key=b"s" * 32,
+        encryption_key=b"e" * 32,
+        not_before=0,
+        not_after=10,
+        log_index=index,
+        at=1,
     )
     return index
 
@@ -90,14 +101,21 @@ async def test_directory_records_round_trip(store: Store) -> None:
     async def job(tx):
         await _agency(tx)
         await tx.insert_review_statement(
-            agency="VN-QN-CA", key_id="K" * 32, statement=b"stmt", statement_hash=b"h" * 32,
-            log_index=0, at=1,
+            agency="VN-QN-CA",
+            key_id="K" * 32,
+            statement=b"stmt",
+            statement_hash=b"h" * 32,
+            log_index=0,
+            at=1,
         )
         await _device(tx, "VN-QN-CA:alice:phone")
         await _device(tx, "VN-QN-CA:bob:phone")
         await tx.insert_revocation(
-            device_id="VN-QN-CA:bob:phone", revocation=b"rev", revocation_hash=b"x" * 32,
-            log_index=3, at=1,
+            device_id="VN-QN-CA:bob:phone",
+            revocation=b"rev",
+            revocation_hash=b"x" * 32,
+            log_index=3,
+            at=1,
         )
 
     await store.write(job)
@@ -105,7 +123,11 @@ async def test_directory_records_round_trip(store: Store) -> None:
     assert (agency.name_zh, agency.review_statements, agency.log_index) == ("公安", (b"stmt",), 0)
     assert [a.code for a in await store.agencies()] == ["VN-QN-CA"]
     alice = await store.device("VN-QN-CA:alice:phone")
-    assert (alice.revoked, alice.certificate, alice.log_index) == (False, b"cert:VN-QN-CA:alice:phone", 1)
+    assert (alice.revoked, alice.certificate, alice.log_index) == (
+        False,
+        b"cert:VN-QN-CA:alice:phone",
+        1,
+    )
     bob = await store.device("VN-QN-CA:bob:phone")
     assert (bob.revoked, bob.revocation, bob.revocation_log_index) == (True, b"rev", 3)
     listed = await store.agency_devices("VN-QN-CA")
@@ -118,16 +140,25 @@ async def test_tokens_report_expiry_and_revocation(store: Store) -> None:
     async def job(tx):
         await _agency(tx)
         await _device(tx, "VN-QN-CA:alice:phone")
-        await tx.insert_token(token_hash=b"t" * 32, device_id="VN-QN-CA:alice:phone", expires_at=99, at=1)
+        await tx.insert_token(
+            token_hash=b"t" * 32, device_id="VN-QN-CA:alice:phone", expires_at=99, at=1
+        )
 
     await store.write(job)
     token = await store.token(b"t" * 32)
-    assert (token.device_id, token.expires_at, token.device_revoked) == ("VN-QN-CA:alice:phone", 99, False)
+    assert (token.device_id, token.expires_at, token.device_revoked) == (
+        "VN-QN-CA:alice:phone",
+        99,
+        False,
+    )
 
     async def revoke(tx):
         await tx.insert_revocation(
-            device_id="VN-QN-CA:alice:phone", revocation=b"r", revocation_hash=b"h" * 32,
-            log_index=1, at=2,
+            device_id="VN-QN-CA:alice:phone",
+            revocation=b"r",
+            revocation_hash=b"h" * 32,
+            log_index=1,
+            at=2,
         )
 
     await store.write(revoke)
@@ -163,12 +194,21 @@ async def test_send_precheck_sees_duplicates_counters_and_revocations(store: Sto
         await _agency(tx)
         await _device(tx, "VN-QN-CA:a:phone")
         await tx.insert_revocation(
-            device_id="VN-QN-CA:a:phone", revocation=b"r", revocation_hash=b"h" * 32,
-            log_index=1, at=1,
+            device_id="VN-QN-CA:a:phone",
+            revocation=b"r",
+            revocation_hash=b"h" * 32,
+            log_index=1,
+            at=1,
         )
         tx.insert_envelope(
-            message_id="1" * 32, envelope_hash=b"e" * 32, sender_device="s", counter=4,
-            envelope=b"x", log_index=0, received_at=3, recipients=["VN-QN-CA:a:phone"],
+            message_id="1" * 32,
+            envelope_hash=b"e" * 32,
+            sender_device="s",
+            counter=4,
+            envelope=b"x",
+            log_index=0,
+            received_at=3,
+            recipients=["VN-QN-CA:a:phone"],
         )
         # Within the same transaction the pending envelope is already visible.
         return await tx.send_precheck(message_id="1" * 32, sender_device="s", devices=["x"])
@@ -197,8 +237,14 @@ async def test_envelope_stored_once_with_one_delivery_per_device(store: Store) -
     async def job(tx):
         index = await tx.append_log(b"env", _leaf(b"env"), at=1)
         tx.insert_envelope(
-            message_id="0" * 32, envelope_hash=b"h" * 32, sender_device="VN-QN-CA:s:phone",
-            counter=1, envelope=b"ciphertext", log_index=index, received_at=7, recipients=devices,
+            message_id="0" * 32,
+            envelope_hash=b"h" * 32,
+            sender_device="VN-QN-CA:s:phone",
+            counter=1,
+            envelope=b"ciphertext",
+            log_index=index,
+            received_at=7,
+            recipients=devices,
         )
         cursors = {}
 
@@ -218,7 +264,9 @@ async def test_envelope_stored_once_with_one_delivery_per_device(store: Store) -
 
     assert await store.write(counter) == (1, None)
     page = await store.deliveries(devices[1], after=0, limit=10, include_acknowledged=False)
-    assert [(d.message_id, d.envelope, d.acknowledged) for d in page] == [("0" * 32, b"ciphertext", False)]
+    assert [(d.message_id, d.envelope, d.acknowledged) for d in page] == [
+        ("0" * 32, b"ciphertext", False)
+    ]
 
     async def ack(tx):
         await tx.acknowledge(device_id=devices[1], message_id="0" * 32, log_index=1, at=8)
@@ -233,13 +281,20 @@ async def test_envelope_stored_once_with_one_delivery_per_device(store: Store) -
 async def test_duplicate_sender_counter_is_refused_by_the_database(store: Store) -> None:
     async def job(tx, message_id):
         tx.insert_envelope(
-            message_id=message_id, envelope_hash=message_id.encode(), sender_device="s",
-            counter=1, envelope=b"x", log_index=0, received_at=1, recipients=["d"],
+            message_id=message_id,
+            envelope_hash=message_id.encode(),
+            sender_device="s",
+            counter=1,
+            envelope=b"x",
+            log_index=0,
+            received_at=1,
+            recipients=["d"],
         )
 
     await store.write(lambda tx: job(tx, "1" * 32))
     results = await asyncio.gather(
-        store.write(lambda tx: job(tx, "2" * 32)), _append(store, b"neighbour"),
+        store.write(lambda tx: job(tx, "2" * 32)),
+        _append(store, b"neighbour"),
         return_exceptions=True,
     )
     assert isinstance(results[0], Exception)
@@ -250,8 +305,14 @@ async def test_duplicate_sender_counter_is_refused_by_the_database(store: Store)
 async def test_deliveries_paginate_by_cursor(store: Store) -> None:
     async def job(tx, i):
         tx.insert_envelope(
-            message_id=f"{i:032x}", envelope_hash=bytes([i]) * 32, sender_device="s", counter=i,
-            envelope=b"x", log_index=i, received_at=1, recipients=["d"],
+            message_id=f"{i:032x}",
+            envelope_hash=bytes([i]) * 32,
+            sender_device="s",
+            counter=i,
+            envelope=b"x",
+            log_index=i,
+            received_at=1,
+            recipients=["d"],
         )
 
     for i in range(5):
