@@ -259,3 +259,10 @@ def test_reading_from_an_unpinned_agency_names_the_pin_then_opens_once_pinned(
     cli(None, "trust", "add", "VN-QN-CA", vn_fingerprint, "--home", li, **ENV)
     opened = json.loads(cli(None, "read", message_id, "--json", "--home", li, **ENV).stdout)
     assert opened["text"] == "Xin chào"
+
+
+def test_a_token_the_relay_no_longer_accepts_is_renewed(enrolled: DemoContext, cli: Cli) -> None:
+    home = enrolled.officers["li"]
+    home.write_json("token.json", {"token": "stale", "expires_at": 2**40, "server": enrolled.url})
+    assert json.loads(cli(None, "inbox", "--json", "--home", str(home.root), **ENV).stdout) == []
+    assert home.read_json("token.json")["token"] != "stale"
