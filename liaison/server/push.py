@@ -36,17 +36,21 @@ class PushHub:
 
     def publish(self, notices: Iterable[tuple[str, dict[str, Any]]]) -> None:
         for device_id, payload in notices:
-            for ws in tuple(self._sockets.get(device_id, ())):
+            sockets = self._sockets.get(device_id)
+            if not sockets:
+                continue
+            text = json.dumps(payload, separators=(",", ":"))
+            for ws in tuple(sockets):
                 if ws.closed:
                     continue
-                task = asyncio.ensure_future(self._send(ws, payload))
+                task = asyncio.ensure_future(self._send(ws, text))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
+    async def _send(ws: web.WebSocketResponse, text: str) -> None:
         try:
-            await ws.send_json(payload)
+            await ws.send_str(text)
         except (ConnectionError, RuntimeError):
             pass  # the device reconnects and fetches; nothing is lost
 
