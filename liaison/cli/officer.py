@@ -146,7 +146,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     }
     if args.json:
         print_json(status)
-    else:
-        for key, value in status.items():
-            print(f"{key}: {value}")
+        return 0
+    labels = {
+        "device_id": _("Device"),
+        "agency": _("Agency"),
+        "officer_id": _("Officer id"),
+        "role": _("Role"),
+        "server": _("Server"),
+        "activated": _("Activated"),
+    }
+    for key, value in status.items():
+        if isinstance(value, bool):
+            value = _("yes") if value else _("no")
+        print(f"{labels[key]}: {value if value is not None else '-'}")
     return 0

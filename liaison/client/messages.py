@@ -173,14 +173,30 @@ async def send(
     answer = await _authed(home, api, lambda: api.send_envelope(raw))
     if answer.get("envelope_hash") not in (None, b64e(envelope.envelope_hash())):
         raise VerificationError(_("The server acknowledged another envelope than the one sent."))
-    # The sent envelope is held like a received one: its log entry checked and included.
+    record: dict[str, Any] = {
+        "message_id": envelope.header.message_id,
+        "direction": "sent",
+        "envelope": b64e(raw),
+        "envelope_hash": b64e(envelope.envelope_hash()),
+        "log_index": answer["log_index"],
+        "received_at": answer.get("received_at"),
+        "sender_device": own_id,
+        "sent_at": now,
+        "recipients": sorted(recipients),
+        "addresses": [str(a) for a in parsed],
+        "content_type": payload.content_type,
+        "status": "sent",
+    }
+    home.save_message(record)
+    # The sent envelope is held like a received one: its log entry checked and included (a
+    # failure here leaves the record without a leaf hash, for `audit verify` to report).
     index = int(answer["log_index"])
     cp = await transparency.advance(home, api)
     entry = await transparency.fetch_entry(api, index)
     if (
         entry.get("kind") != "envelope"
         or entry.get("message_id") != envelope.header.message_id
-        or entry.get("envelope_hash") != b64e(envelope.envelope_hash())
+        or entry.get("envelope_hash") != record["envelope_hash"]
     ):
         raise VerificationError(
             _("The log entry of message {id} does not match its envelope.").format(
@@ -188,26 +204,13 @@ async def send(
             )
         )
     inclusion = await transparency.verify_entry_included(api, cp, index, entry)
-    home.save_message(
-        {
-            "message_id": envelope.header.message_id,
-            "direction": "sent",
-            "leaf_hash": b64e(inclusion.leaf_hash),
-            "tree_size": inclusion.size,
-            "inclusion_proof": inclusion.to_dict()["inclusion_proof"],
-            "logged_at": entry.get("at"),
-            "envelope": b64e(raw),
-            "envelope_hash": b64e(envelope.envelope_hash()),
-            "log_index": answer["log_index"],
-            "received_at": answer.get("received_at"),
-            "sender_device": own_id,
-            "sent_at": now,
-            "recipients": sorted(recipients),
-            "addresses": [str(a) for a in parsed],
-            "content_type": payload.content_type,
-            "status": "sent",
-        }
+    record.update(
+        leaf_hash=b64e(inclusion.leaf_hash),
+        tree_size=inclusion.size,
+        inclusion_proof=inclusion.to_dict()["inclusion_proof"],
+        logged_at=entry.get("at"),
     )
+    home.save_message(record)
     return SentMessage(
         envelope.header.message_id,
         int(answer["log_index"]),
