@@ -582,6 +582,9 @@ async def _open_push_channel(home: Home, api: ApiClient) -> aiohttp.ClientWebSoc
         return await api.websocket()
     except ServerError as exc:
         if exc.status != 401:
+            # A refused handshake carries no JSON body to the client; an ordinary request
+            # learns the typed reason (e.g. device_revoked).
+            await api.fetch_messages(limit=1)
             raise
     officer.forget_token(home)
     await officer.authenticate(home, api)

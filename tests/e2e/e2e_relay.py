@@ -131,10 +131,10 @@ class Cli:
         """`liaison` with arguments written as on a shell line (after the program name)."""
         return self(home, *shlex.split(line), ok=ok, **extra)
 
-    def popen(self, home: str, *args: str) -> subprocess.Popen[str]:
+    def popen(self, home: str | None, *args: str, **extra: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "liaison", *args],
-            env=self.env(home),
+            env=self.env(home, **extra),
             cwd=self.folder,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

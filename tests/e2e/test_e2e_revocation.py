@@ -146,3 +146,24 @@ def test_an_envelope_whose_counter_does_not_advance_is_refused_as_a_replay(
         None, "read", late.header.message_id, "--home", str(li_home.root), ok=False, **env
     )
     assert refused.returncode == 1 and "replays an earlier one" in refused.stderr
+
+
+def test_watch_stops_with_an_error_when_its_device_is_revoked(
+    relay: RelayThread, cli: Cli, tmp_path: Path
+) -> None:
+    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
+    ctx.admin_token = relay.admin_token
+    asyncio.run(run_steps(ctx, steps_until("officers")))
+    laptop = ctx.officers["an-laptop"]
+    env = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
+    watcher = cli.popen(None, "watch", "--home", str(laptop.root), **env)
+    try:
+        assert "Watching" in watcher.stderr.readline()
+        device_id = officer.own_certificate(laptop).device_id
+        admin = str(ctx.admins["VN-QN-CA"].root)
+        cli(None, "agency", "revoke", device_id, "--home", admin, **env)
+        _out, err = watcher.communicate(timeout=60)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 1
+    assert "device_revoked" in err
