@@ -87,8 +87,3 @@ class PushHub:
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
-
-
-def encode_notices(notices: list[tuple[str, dict[str, Any]]]) -> str:
-    """Payload of one NOTIFY (kept far below PostgreSQL's 8000-byte limit by the caller)."""
-    return json.dumps(notices, separators=(",", ":"))

@@ -41,7 +41,7 @@ from liaison.server.errors import (
 )
 from liaison.server.identity import ServerIdentity, token_digest
 from liaison.server.log import TransparencyLog
-from liaison.server.push import PushHub, encode_notices
+from liaison.server.push import PushHub
 from liaison.store import Store, WriteTx
 from liaison.store.records import AgencyRecord, DeliveryRecord, DeviceRecord
 
@@ -49,7 +49,6 @@ MiB = 1 << 20
 # 1 MiB of ciphertext body plus room for a header and wraps to 256 recipients.
 DEFAULT_MAX_ENVELOPE = MiB + 64 * 1024
 MAX_LOG_ENTRIES_PAGE = 1000
-NOTIFY_BATCH = 40  # notices per NOTIFY: stays well under PostgreSQL's 8000-byte payload limit
 
 
 def content_hash(data: bytes) -> bytes:
@@ -632,14 +631,7 @@ class Relay:
                 ]
 
             if self.store.postgres:
-
-                async def notify() -> None:
-                    pending = notices()
-                    for i in range(0, len(pending), NOTIFY_BATCH):
-                        payload = encode_notices(pending[i : i + NOTIFY_BATCH])
-                        await tx.notify(self.push_channel, payload)
-
-                tx.on_flush(notify)
+                tx.announce(self.push_channel, notices)
             else:
                 tx.on_commit(lambda: self.push.publish(notices()))
             return self._receipt(message_id, envelope_hash, index, now), True

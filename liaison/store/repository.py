@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+NOTIFY_CHUNK = 40  # items per NOTIFY: far below PostgreSQL's 8000-byte payload limit
 
 
 # --- named query helpers, shared by reads and by write transactions -------------------------
@@ -209,6 +211,24 @@ _SEND_PRECHECK = text(
     " (SELECT max(counter) FROM envelopes WHERE sender_device = :s),"
     " (SELECT count(*) FROM revocations WHERE device_id IN :devices)"
 ).bindparams(bindparam("devices", expanding=True))
+# The same for the SQLite writer thread, on the sqlite3 driver directly (hot path).
+_SEND_PRECHECK_QMARK = (
+    "SELECT"
+    " (SELECT envelope_hash FROM envelopes WHERE message_id = ?),"
+    " (SELECT log_index FROM envelopes WHERE message_id = ?),"
+    " (SELECT received_at FROM envelopes WHERE message_id = ?),"
+    " (SELECT counter FROM envelopes WHERE message_id = ?),"
+    " (SELECT max(counter) FROM envelopes WHERE sender_device = ?),"
+    " (SELECT count(*) FROM revocations WHERE device_id IN ({marks}))"
+)
+_INSERT_LOG_QMARK = "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, ?)"
+_INSERT_ENVELOPES_QMARK = (
+    "INSERT INTO envelopes (message_id, envelope_hash, sender_device, counter, envelope, size,"
+    " log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DELIVERIES_QMARK = (
+    'INSERT INTO deliveries ("cursor", message_id, device_id) VALUES (?, ?, ?)'
+)
 _INSERT_LOG = insert(log_entries)
 _INSERT_ENVELOPES = insert(envelopes)
 _INSERT_DELIVERIES = insert(deliveries).returning(
@@ -249,6 +269,9 @@ class _Batch:
             self.counters[sender] = max(counter, self.counters.get(sender, counter))
 
     async def flush(self) -> None:
+        if isinstance(self.conn, _SyncConn):
+            self._flush_sqlite(self.conn)
+            return
         if self.log_rows:
             await self.conn.execute(_INSERT_LOG, self.log_rows)
         if self.envelope_rows:
@@ -257,6 +280,38 @@ class _Batch:
             result = await self.conn.execute(_INSERT_DELIVERIES, self.delivery_rows)
             for cursor, message_id, device_id in result:
                 self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
+
+    def _flush_sqlite(self, conn: _SyncConn) -> None:
+        # One writer holds the database: the next cursors are known without RETURNING.
+        if self.log_rows:
+            conn.raw_many(
+                _INSERT_LOG_QMARK,
+                [(r["idx"], r["data"], r["leaf_hash"], r["created_at"]) for r in self.log_rows],
+            )
+        if self.envelope_rows:
+            conn.raw_many(
+                _INSERT_ENVELOPES_QMARK,
+                [
+                    (
+                        r["message_id"],
+                        r["envelope_hash"],
+                        r["sender_device"],
+                        r["counter"],
+                        r["envelope"],
+                        r["size"],
+                        r["log_index"],
+                        r["received_at"],
+                    )
+                    for r in self.envelope_rows
+                ],
+            )
+        if self.delivery_rows:
+            last = conn.raw('SELECT max("cursor") FROM deliveries', ()).fetchone()[0] or 0
+            rows = []
+            for cursor, r in enumerate(self.delivery_rows, start=last + 1):
+                rows.append((cursor, r["message_id"], r["device_id"]))
+                self.cursors.setdefault(r["message_id"], {})[r["device_id"]] = cursor
+            conn.raw_many(_INSERT_DELIVERIES_QMARK, rows)
 
 
 class _SyncConn:
@@ -273,6 +328,13 @@ class _SyncConn:
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)
+
+    def raw(self, sql: str, parameters: Sequence[Any]) -> Any:
+        """The sqlite3 driver directly, inside the same transaction (hot statements only)."""
+        return self._conn.exec_driver_sql(sql, tuple(parameters))
+
+    def raw_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.exec_driver_sql(sql, rows)
 
 
 def _drive(coro: Coroutine[Any, Any, T]) -> T:
@@ -309,6 +371,7 @@ class WriteTx:
     appended: list[LogEntryRecord] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     after_flush: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    announcements: list[tuple[str, Callable[[], list[Any]]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log_size = self.batch.log_size
@@ -345,12 +408,14 @@ class WriteTx:
         """Delivery cursors of `message_id` (known once the batch is flushed)."""
         return self.batch.cursors.get(message_id, {})
 
-    async def notify(self, channel: str, payload: str) -> None:
-        """PostgreSQL NOTIFY, delivered to every listening process when the batch commits."""
+    def announce(self, channel: str, items: Callable[[], list[Any]]) -> None:
+        """On PostgreSQL, NOTIFY `channel` of `items()` (evaluated once the batch's rows exist).
+
+        Every job's items are sent together, a few NOTIFYs per batch, delivered to every
+        listening process when the batch commits. SQLite (one process) ignores this.
+        """
         if self.postgres:
-            await self.conn.execute(
-                select(func.pg_notify(channel, payload))  # type: ignore[arg-type]
-            )
+            self.announcements.append((channel, items))
 
     # directory
     async def agency(self, code: str) -> AgencyRecord | None:
@@ -511,9 +576,15 @@ class WriteTx:
         self, *, message_id: str, sender_device: str, devices: Sequence[str]
     ) -> SendPrecheck:
         """Existing envelope of this id, the sender's last counter, which devices are revoked."""
-        query = _SEND_PRECHECK
-        params = {"m": message_id, "s": sender_device, "devices": list(devices)}
-        row = (await self.conn.execute(query, params)).one()
+        if isinstance(self.conn, _SyncConn):
+            marks = ",".join("?" * len(devices))
+            row = self.conn.raw(
+                _SEND_PRECHECK_QMARK.format(marks=marks),
+                (message_id,) * 4 + (sender_device, *devices),
+            ).fetchone()
+        else:
+            params = {"m": message_id, "s": sender_device, "devices": list(devices)}
+            row = (await self.conn.execute(_SEND_PRECHECK, params)).one()
         existing = self.envelopes.get(message_id) or self.batch.envelopes.get(message_id)
         if existing is None and row[0] is not None:
             existing = EnvelopeRecord(
@@ -702,10 +773,17 @@ class Store:
             state.merge(tx)
             outcomes.append((pending, tx, result, None))
         await state.flush()
+        channels: dict[str, list[Any]] = {}
         for _, tx, _, _ in outcomes:
             if tx is not None:
                 for hook in tx.after_flush:
                     await hook()
+                for channel, items in tx.announcements:
+                    channels.setdefault(channel, []).extend(items())
+        for channel, items in channels.items():
+            for i in range(0, len(items), NOTIFY_CHUNK):
+                payload = json.dumps(items[i : i + NOTIFY_CHUNK], separators=(",", ":"))
+                await conn.execute(select(func.pg_notify(channel, payload)))
         if state.log_size != start:
             await conn.execute(_SET_LOG_SIZE, {"new_size": state.log_size})
         return outcomes
