@@ -233,6 +233,5 @@ async def test_connected_device_is_pushed_new_messages(api) -> None:
 
 
 async def test_websocket_refuses_a_bad_token(api) -> None:
-    response = await api.client.get("/v1/ws", params={"token": "nope"})
-    assert response.status == 401
-    assert (await response.json())["code"] == "invalid_token"
+    answer = await api.get("/v1/ws", params={"token": "nope"})
+    assert (answer.status, answer.body["code"]) == (401, "invalid_token")
