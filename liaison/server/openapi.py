@@ -395,7 +395,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "consistency",
             "parameters": [
-                _query("from", "Older tree size", required=True),
+                _query("from", "Older tree size (at least 1)", required=True, minimum=1),
                 _query("to", "Newer tree size (default: current)"),
             ],
             "responses": {"200": _ok("ConsistencyProof"), **BAD},

@@ -123,8 +123,10 @@ class Relay:
     async def consistency(self, old: int, new: int | None) -> dict[str, Any]:
         tree = await self._size_at_least(new if new is not None else 0)
         new = tree.size if new is None else new
-        if old > new:
-            raise BadRequest("bad_range", _("The older size must not exceed the newer one."))
+        if not 0 < old <= new:
+            raise BadRequest(
+                "bad_range", _("Ask for sizes with 0 < from <= to (the empty tree has no proof).")
+            )
         return {"proof": [b64e(h) for h in tree.consistency_proof(old, new)]}
 
     async def inclusion(self, index: int, size: int | None) -> dict[str, Any]:

@@ -95,6 +95,8 @@ async def test_bad_agency_registration_is_refused(api, relay, change) -> None:
         ("/v1/log/consistency", {"from": "x"}),
         ("/v1/log/consistency", {}),
         ("/v1/log/consistency", {"from": 5, "to": 99}),
+        ("/v1/log/consistency", {"from": 0, "to": 0}),
+        ("/v1/log/consistency", {"from": 0}),
         ("/v1/log/proof", {"index": 0}),
         ("/v1/log/entries", {"start": 0, "end": 5000}),
         ("/v1/log/entries", {"start": -1, "end": 2}),
