@@ -27,7 +27,7 @@ async def _body(request: web.Request, schema: str) -> dict[str, Any]:
     raw = await request.read()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise BadRequest("malformed_json", _("The request body is not valid JSON.")) from exc
     error = next(iter(validator(schema).iter_errors(body)), None)
     if error is not None:

@@ -13,6 +13,8 @@ MALFORMED = [
     ("not json", "malformed_json"),
     ('{"envelope": ', "malformed_json"),
     ("[1, 2]", "invalid_request"),
+    ("[" * 100_000 + "]" * 100_000, "malformed_json"),
+    (b'{"envelope": "\xff"}', "malformed_json"),
     ('{"envelope": 12}', "invalid_request"),
     ('{"envelope": "AAAA", "extra": 1}', "invalid_request"),
     ("{}", "invalid_request"),
