@@ -293,7 +293,9 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
             ]
             await asyncio.gather(*(r.wait() for r in readies))
             half = args.messages // 2
+            cpu_before = process_cpu(proc.pid)
             full = await bench.run_phase(session, rate=None, offset=0, count=half)
+            full_cpu = process_cpu(proc.pid) - cpu_before
             rate = full.sent / full.elapsed
             paced = await bench.run_phase(
                 session, rate=rate / 2, offset=half, count=args.messages - half
@@ -304,7 +306,14 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
     finally:
         proc.terminate()
         proc.wait()
-    return {"label": label, "full": full, "paced": paced, "rate": rate, "body": body}
+    return {
+        "label": label,
+        "full": full,
+        "paced": paced,
+        "rate": rate,
+        "body": body,
+        "cpu_per_message": full_cpu / max(1, full.sent),
+    }
 
 
 async def postgres_database(url: str) -> str | None:
@@ -329,6 +338,15 @@ async def drop_database(url: str, db_url: str) -> None:
     await conn.close()
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ms(value: float) -> str:
     return f"{value * 1000:.1f} ms"
 
@@ -342,6 +360,7 @@ def report(run: dict, ceiling_rate: float) -> None:
     )
     print(f"ceiling         {ceiling_rate:.0f} req/s  (bare aiohttp JSON route)")
     print(f"ratio           {run['rate'] / ceiling_rate:.0%}")
+    print(f"server CPU      {ms(run['cpu_per_message'])} per accepted message (all threads)")
     print(
         f"send latency    p50 {ms(percentile(full.send_latency, 0.5))}  "
         f"p99 {ms(percentile(full.send_latency, 0.99))}  (full load)"
