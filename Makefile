@@ -44,6 +44,7 @@ i18n: $(STAMP) ## Extract, update and compile the gettext catalogues with Babel
 
 bench: $(STAMP) ## Run the benchmarks under bench/
 	$(BIN)/python -m bench.crypto
+	$(BIN)/python bench/relay.py
 
 demo: $(STAMP) ## Run the guided demonstration in a temporary folder
 	$(BIN)/liaison demo

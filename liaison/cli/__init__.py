@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from liaison import __version__
 from liaison.i18n import _, language_from_env, set_language
 
+
 # Every module of this package that defines `register(subparsers)` adds its command group; each
 # command sets `func(args) -> int`. Discovery keeps command groups independent of this file.
 def _command_modules() -> list[str]:
