@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from crypto.encoding import b64d
+from crypto.errors import MalformedError
 from liaison.domain.agencies import AGENCY_CODE, reason_codes
 from liaison.domain.places import gate_pairs
 from liaison.i18n import N_, current_language, gettext_for
@@ -54,6 +56,7 @@ ERROR_CODES = {
     "bad_marker": "not a border marker number such as 450 or 1116/2",
     "bad_coordinates": "latitude without longitude or the reverse",
     "bad_digest": "a digest (attachment SHA-256, notice digest) not 64 lowercase hex digits",
+    "bad_base64": "not canonical standard base64 of the field's fixed number of bytes",
     "too_few": "a list shorter than the field's minimum",
     "too_many": "a list longer than the field's maximum",
     "missing_side": "a handover record not signed by both sides",
@@ -502,6 +505,28 @@ class Sha256(Kind):
                 path, "bad_digest", N_("{field}: not a 256-bit digest (64 lowercase hex digits)")
             )
         return value
+
+    def skeleton(self) -> Any:
+        return ""
+
+
+@dataclass(frozen=True)
+class Base64Bytes(Kind):
+    """A fixed-size binary value (hash, signature) as canonical standard base64 with padding."""
+
+    size: int = 32
+    name: str = "base64"
+
+    def check(self, value: Any, path: str) -> str:
+        try:
+            raw = b64d(value)
+        except MalformedError:
+            raw = b""
+        if len(raw) != self.size:
+            raise FieldError(
+                path, "bad_base64", N_("{field}: not base64 of {size} bytes"), size=self.size
+            )
+        return str(value)
 
     def skeleton(self) -> Any:
         return ""

@@ -14,6 +14,7 @@ from crypto.encoding import blake2b
 from liaison.domain.fields import (
     AgencyCode,
     Attachment,
+    Base64Bytes,
     Block,
     Bool,
     Choice,
@@ -594,6 +595,20 @@ CATALOGUE: dict[str, NoticeType] = {
                     required=False,
                 ),
                 Field(
+                    "record_hash",
+                    Base64Bytes(32),
+                    N_("Handover record hash"),
+                    N_("Base64 of the 32-byte hash of the handover record countersigned"),
+                    required=False,
+                ),
+                Field(
+                    "countersignature",
+                    Base64Bytes(64),
+                    N_("Countersignature"),
+                    N_("Base64 of the 64-byte signature over the handover record hash"),
+                    required=False,
+                ),
+                Field(
                     "persons",
                     ListOf(PERSON, max_items=200),
                     N_("Persons"),
@@ -671,6 +686,13 @@ CATALOGUE: dict[str, NoticeType] = {
                     Int(0, 1000),
                     N_("Days of support used"),
                     N_("Days used of the 120 (extendable)"),
+                    required=False,
+                ),
+                Field(
+                    "days_limit",
+                    Int(1, 1000),
+                    N_("Days of support allowed"),
+                    N_("Support period in days; 120 when absent (extendable)"),
                     required=False,
                 ),
                 _REMARKS,
@@ -844,6 +866,13 @@ def _check_rules(notice_type: str, header: Mapping[str, Any], fields: Mapping[st
             raise needs("fields.reason", "reason_code = other")
         if fields["action"] == "cancel" and "new_slot" in fields:
             raise forbids("fields.new_slot", "action = cancel")
+    if notice_type == "receipt_ack":
+        signed = [key for key in ("record_hash", "countersignature") if key in fields]
+        if len(signed) == 1:
+            other = "countersignature" if signed[0] == "record_hash" else "record_hash"
+            raise needs(f"fields.{other}", f"{signed[0]} is given")
+        if signed and "in_reply_to" not in fields:
+            raise needs("fields.in_reply_to", "record_hash is given")
     if notice_type == "handover_record":
         sides = {s["side"] for s in fields["signatories"]}
         if sides != {"vn", "cn"}:
