@@ -14,6 +14,7 @@ LABEL_REVOCATION = b"liaison/v1/revocation"
 LABEL_ENVELOPE_SIGNATURE = b"liaison/v1/envelope-signature"
 LABEL_AUTH_CHALLENGE = b"liaison/v1/auth-challenge"
 LABEL_REVIEW_RECORD = b"liaison/v1/review-record"
+LABEL_REVIEW_KEY_WRAP = b"liaison/v1/review-key-wrap"
 LABEL_HANDOVER_COUNTERSIGNATURE = b"liaison/v1/handover-countersignature"
 
 # Hashes (BLAKE2b-256 over a framed label and parts).
@@ -25,6 +26,7 @@ LABEL_ENVELOPE_REVIEW_WRAPS = b"liaison/v1/envelope-review-wraps"
 LABEL_ENVELOPE_HASH = b"liaison/v1/envelope-hash"
 LABEL_SAFETY_NUMBER = b"liaison/v1/safety-number"
 LABEL_COMPACT_FINGERPRINT = b"liaison/v1/compact-fingerprint"
+LABEL_REVIEW_REASON = b"liaison/v1/review-reason"
 LABEL_HANDOVER_RECORD_HASH = b"liaison/v1/handover-record-hash"
 
 # Derived keys, nonces and secrets (keyed BLAKE2b).
@@ -43,6 +45,7 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_ENVELOPE_SIGNATURE,
     LABEL_AUTH_CHALLENGE,
     LABEL_REVIEW_RECORD,
+    LABEL_REVIEW_KEY_WRAP,
     LABEL_HANDOVER_COUNTERSIGNATURE,
     LABEL_CERTIFICATE_HASH,
     LABEL_ENVELOPE_HEADER,
@@ -52,6 +55,7 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_ENVELOPE_HASH,
     LABEL_SAFETY_NUMBER,
     LABEL_COMPACT_FINGERPRINT,
+    LABEL_REVIEW_REASON,
     LABEL_HANDOVER_RECORD_HASH,
     LABEL_BODY_NONCE,
     LABEL_WRAP_KEY,
