@@ -9,6 +9,7 @@ from aiohttp import WSMsgType, web
 
 from liaison import __version__
 from liaison.i18n import _
+from liaison.server import review
 from liaison.server.errors import BadRequest
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.openapi import DOCUMENT, validator
@@ -228,6 +229,52 @@ async def push_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def upload_review_key_wrap(request: web.Request) -> web.Response:
+    """POST /v1/review-keys/wraps"""
+    body = await _body(request, "ReviewKeyWrapUpload")
+    answer, created = await review.upload_wrap(request.app[RELAY_KEY], body)
+    return _json(answer, status=201 if created else 200)
+
+
+async def review_key_wraps(request: web.Request) -> web.Response:
+    """GET /v1/review-keys/wraps  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    return _json(await review.device_wraps(relay, device_id))
+
+
+async def review_messages(request: web.Request) -> web.Response:
+    """GET /v1/review/messages?officer=&from=&to=&limit=  [supervisor device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    answer = await review.traffic(
+        relay,
+        device_id,
+        officer=request.query.get("officer") or None,
+        start=_int_param(request, "from"),
+        end=_int_param(request, "to"),
+        limit=_int_param(request, "limit", default=500, minimum=1, maximum=1000) or 500,
+    )
+    return _json(answer)
+
+
+async def review_message(request: web.Request) -> web.Response:
+    """POST /v1/review/messages/{message_id}  [supervisor device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    body = await _body(request, "ReviewRequest")
+    return _json(await review.review(relay, device_id, request.match_info["message_id"], body))
+
+
+async def audit_records(request: web.Request) -> web.Response:
+    """GET /v1/audit/records?after=&limit=  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    after = _int_param(request, "after", default=0) or 0
+    limit = _int_param(request, "limit", default=500, minimum=1, maximum=1000) or 500
+    return _json(await review.audit_records(relay, device_id, after=after, limit=limit))
+
+
 ROUTES = [
     ("GET", "/v1/health", health),
     ("GET", "/v1/server", server_info),
@@ -250,4 +297,9 @@ ROUTES = [
     ("GET", "/v1/log/proof", log_proof),
     ("GET", "/v1/log/entries", log_entries),
     ("GET", "/v1/ws", push_socket),
+    ("POST", "/v1/review-keys/wraps", upload_review_key_wrap),
+    ("GET", "/v1/review-keys/wraps", review_key_wraps),
+    ("GET", "/v1/review/messages", review_messages),
+    ("POST", "/v1/review/messages/{message_id}", review_message),
+    ("GET", "/v1/audit/records", audit_records),
 ]

@@ -170,13 +170,95 @@ SCHEMAS: dict[str, Any] = {
         "required": ["kind", "at"],
         "properties": {
             "kind": {
-                "enum": ["agency", "review_key", "certificate", "revocation", "envelope", "ack"]
+                "enum": [
+                    "agency",
+                    "review_key",
+                    "certificate",
+                    "revocation",
+                    "envelope",
+                    "ack",
+                    "review_key_wrap",
+                    "review",
+                    "review_refused",
+                ]
             },
             "at": INDEX,
         },
     },
     "PushNotice": _obj(
         {"type": {"const": "message"}, "message_id": {"type": "string"}, "cursor": INDEX}
+    ),
+    # Supervisor review (crypto/PROTOCOL.md section 12).
+    "ReviewKeyWrapUpload": _obj({"wrap": _ref("Bytes")}, additionalProperties=False),
+    "ReviewKeyWraps": _obj(
+        {
+            "wraps": {
+                "type": "array",
+                "items": _obj(
+                    {"key_id": {"type": "string"}, "wrap": _ref("Bytes"), "log_index": INDEX}
+                ),
+            }
+        }
+    ),
+    "ReviewTraffic": _obj(
+        {
+            "agency": {"type": "string"},
+            "messages": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "message_id": {"type": "string"},
+                        "sender": {"type": "string"},
+                        "recipients": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "device_id": {"type": "string"},
+                                    "acknowledged_at": {"oneOf": [INDEX, {"type": "null"}]},
+                                }
+                            ),
+                        },
+                        "size": INDEX,
+                        "log_index": INDEX,
+                        "received_at": INDEX,
+                    }
+                ),
+            },
+        }
+    ),
+    "ReviewRequest": _obj(
+        {
+            "reason_hash": _ref("Bytes"),
+            "requested_at": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+            "signature": _ref("Bytes"),
+        },
+        additionalProperties=False,
+    ),
+    "ReviewRelease": _obj(
+        {
+            "message_id": {"type": "string"},
+            "envelope": _ref("Bytes"),
+            "envelope_log_index": INDEX,
+            "envelope_inclusion_proof": PROOF,
+            "review": _ref("LogEntry"),
+            "log_index": INDEX,
+            "tree_size": INDEX,
+            "inclusion_proof": PROOF,
+            "checkpoint": NOTE,
+        }
+    ),
+    "AuditRecords": _obj(
+        {
+            "records": {
+                "type": "array",
+                "items": _obj(
+                    {"index": INDEX, "entry": _ref("LogEntry"), "inclusion_proof": PROOF}
+                ),
+            },
+            "next": {"oneOf": [INDEX, {"type": "null"}]},
+            "tree_size": INDEX,
+            "checkpoint": NOTE,
+        }
     ),
 }
 
@@ -435,6 +517,72 @@ PATHS: dict[str, Any] = {
                 }
             ],
             "responses": {"101": {"description": "Switching protocols"}, **AUTH},
+        }
+    },
+    "/v1/review-keys/wraps": {
+        "post": {
+            "operationId": "uploadReviewKeyWrap",
+            "requestBody": _body("ReviewKeyWrapUpload"),
+            "responses": {
+                "200": _ok("LogIndex", "Identical wrap already held"),
+                "201": _ok("LogIndex", "Stored and logged"),
+                **BAD,
+                "404": _error("unknown_agency"),
+                "409": _error("stale_review_key_wrap"),
+                "422": _error("bad_signature, unknown_review_key or not_supervisor"),
+            },
+        },
+        "get": {
+            "operationId": "reviewKeyWraps",
+            "security": DEVICE,
+            "responses": {"200": _ok("ReviewKeyWraps"), **AUTH},
+        },
+    },
+    "/v1/review/messages": {
+        "get": {
+            "operationId": "reviewTraffic",
+            "security": DEVICE,
+            "parameters": [
+                {
+                    "name": "officer",
+                    "in": "query",
+                    "required": False,
+                    "description": "Officer id (own agency) or AGENCY:officer id",
+                    "schema": {"type": "string"},
+                },
+                _query("from", "Received at or after (Unix seconds)"),
+                _query("to", "Received before (Unix seconds)"),
+                _query("limit", "At most this many, 1..1000 (default 500)", minimum=1),
+            ],
+            "responses": {"200": _ok("ReviewTraffic"), **BAD, **AUTH},
+        }
+    },
+    "/v1/review/messages/{message_id}": {
+        "parameters": [
+            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "post": {
+            "operationId": "reviewMessage",
+            "security": DEVICE,
+            "requestBody": _body("ReviewRequest"),
+            "responses": {
+                "200": _ok("ReviewRelease", "Review logged; envelope released with the proof"),
+                **BAD,
+                **AUTH,
+                "404": _error("unknown_message"),
+                "422": _error("bad_signature or stale_review_request"),
+            },
+        },
+    },
+    "/v1/audit/records": {
+        "get": {
+            "operationId": "auditRecords",
+            "security": DEVICE,
+            "parameters": [
+                _query("after", "First log index to consider (default 0)"),
+                _query("limit", "At most this many records, 1..1000 (default 500)", minimum=1),
+            ],
+            "responses": {"200": _ok("AuditRecords"), **BAD, **AUTH},
         }
     },
 }

@@ -134,3 +134,19 @@ deliveries = Table(
     UniqueConstraint("device_id", "message_id", name="uq_deliveries_device_message"),
 )
 Index("ix_deliveries_device_cursor", deliveries.c.device_id, deliveries.c.cursor)
+
+# Review keys sealed to supervisor devices (ciphertext only; revision 0002): one per
+# (device, review key), replaced by a newer root-signed wrap.
+review_key_wraps = Table(
+    "review_key_wraps",
+    metadata,
+    Column("device_id", String(200), primary_key=True),
+    Column("key_id", String(128), primary_key=True),
+    Column("agency", String(64), ForeignKey("agencies.code"), nullable=False),
+    Column("wrap", LargeBinary, nullable=False),
+    Column("wrap_hash", LargeBinary, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_review_key_wraps_agency", review_key_wraps.c.agency)

@@ -1,0 +1,330 @@
+"""The relay's supervisor review: review-key wraps, agency traffic, logged review, audit records.
+
+Service functions over the `Relay` (its store, log and clock); handlers in `handlers.py` call
+one each. A review is released only after its log record is committed, and a refused review
+is itself logged (crypto/PROTOCOL.md section 12).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from crypto.certs import DeviceCertificate
+from crypto.encoding import b64e
+from crypto.errors import CryptoError, MalformedError, SignatureError
+from crypto.keys import device_agency, validate_officer_id
+from crypto.review_keys import ReviewKeyWrap, review_request_bytes, verify_review_request
+from liaison.i18n import _
+from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from liaison.server.services import MAX_LOG_ENTRIES_PAGE, Relay, _decode, content_hash
+from liaison.store import WriteTx
+from liaison.store import review as review_store
+from liaison.store.records import DeviceRecord
+
+MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_REQUEST_SKEW = 300
+DIRECTORY_KINDS = ("agency", "review_key", "certificate", "revocation", "review_key_wrap")
+MESSAGE_KINDS = ("ack", "review", "review_refused")
+
+
+def _role(device: DeviceRecord) -> str:
+    return DeviceCertificate.from_bytes(device.certificate).role
+
+
+# --- review-key wraps -----------------------------------------------------------------------
+
+
+async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """POST /v1/review-keys/wraps: a root-signed review key sealed to a supervisor device."""
+    data = _decode(body["wrap"], "wrap")
+    try:
+        wrap = ReviewKeyWrap.from_bytes(data)
+    except MalformedError as exc:
+        raise BadRequest(
+            "malformed_review_key_wrap", _("The review-key wrap does not parse.")
+        ) from exc
+    agency = await relay._agency(wrap.agency)
+    try:
+        wrap.verify(agency.root_key)
+    except SignatureError as exc:
+        raise Unprocessable(
+            "bad_signature", _("The review-key wrap does not verify against the agency root key.")
+        ) from exc
+    if wrap.key_id not in {s.key_id for s in await relay.store.review_statements(agency.code)}:
+        raise Unprocessable(
+            "unknown_review_key", _("The wrap names a review key the agency has not registered.")
+        )
+    device = await relay.store.device(wrap.device_id)
+    if device is not None and (device.revoked or _role(device) != "supervisor"):
+        raise Unprocessable(
+            "not_supervisor", _("The device is not a supervisor device of the agency.")
+        )
+    wrap_hash = content_hash(data)
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
+        existing = await review_store.wrap_in_tx(tx, wrap.device_id, wrap.key_id)
+        if existing is not None:
+            if existing.wrap == data:
+                return {"log_index": existing.log_index}, False
+            if existing.issued_at >= wrap.issued_at:
+                raise Conflict(
+                    "stale_review_key_wrap", _("A newer wrap of this review key is already held.")
+                )
+        entry = {
+            "kind": "review_key_wrap",
+            "agency": wrap.agency,
+            "device_id": wrap.device_id,
+            "key_id": wrap.key_id,
+            "wrap_hash": b64e(wrap_hash),
+            "at": now,
+        }
+        index = await relay.log.append(tx, entry)
+        await review_store.put_wrap(
+            tx,
+            device_id=wrap.device_id,
+            key_id=wrap.key_id,
+            agency=wrap.agency,
+            wrap=data,
+            wrap_hash=wrap_hash,
+            issued_at=wrap.issued_at,
+            log_index=index,
+            at=now,
+        )
+        return {"log_index": index}, True
+
+    return await relay.store.write(job)
+
+
+async def device_wraps(relay: Relay, device_id: str) -> dict[str, Any]:
+    """GET /v1/review-keys/wraps: the wraps addressed to the authenticated device."""
+    records = await review_store.wraps_for_device(relay.store, device_id)
+    return {
+        "wraps": [
+            {"key_id": r.key_id, "wrap": b64e(r.wrap), "log_index": r.log_index} for r in records
+        ]
+    }
+
+
+# --- review ---------------------------------------------------------------------------------
+
+
+async def _supervisor(relay: Relay, device_id: str) -> DeviceRecord | None:
+    device = await relay._sender(device_id)
+    return device if _role(device) == "supervisor" else None
+
+
+async def traffic(
+    relay: Relay,
+    device_id: str,
+    *,
+    officer: str | None,
+    start: int | None,
+    end: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    """GET /v1/review/messages: metadata of the envelopes the supervisor's agency is party to."""
+    device = await _supervisor(relay, device_id)
+    if device is None:
+        raise Forbidden("review_forbidden", _("Only a supervisor device may review traffic."))
+    prefix = None
+    if officer:
+        agency_part, _sep, officer_part = officer.rpartition(":")
+        try:
+            validate_officer_id(officer_part)
+        except MalformedError as exc:
+            raise BadRequest("invalid_request", _("The officer id is not valid.")) from exc
+        prefix = f"{agency_part or device.agency}:{officer_part}:"
+    records = await review_store.agency_traffic(
+        relay.store, device.agency, officer_prefix=prefix, start=start, end=end, limit=limit
+    )
+    return {
+        "agency": device.agency,
+        "messages": [
+            {
+                "message_id": r.message_id,
+                "sender": r.sender_device,
+                "recipients": [
+                    {"device_id": d.device_id, "acknowledged_at": d.acknowledged_at}
+                    for d in r.deliveries
+                ],
+                "size": r.size,
+                "log_index": r.log_index,
+                "received_at": r.received_at,
+            }
+            for r in records
+        ],
+    }
+
+
+async def _log_refusal(relay: Relay, device_id: str, message_id: str, refusal: str) -> None:
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> None:
+        entry = {
+            "kind": "review_refused",
+            "message_id": message_id,
+            "device_id": device_id,
+            "refusal": refusal,
+            "at": now,
+        }
+        await relay.log.append(tx, entry)
+
+    await relay.store.write(job)
+
+
+async def review(
+    relay: Relay, device_id: str, message_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST /v1/review/messages/{message_id}: log the review, then release the envelope."""
+    if not MESSAGE_ID.match(message_id):
+        raise BadRequest("invalid_request", _("The message id is not valid."))
+    reason_hash = _decode(body["reason_hash"], "reason_hash", length=32)
+    signature = _decode(body["signature"], "signature", length=64)
+    requested_at = body["requested_at"]
+    device = await _supervisor(relay, device_id)
+    if device is None:
+        await _log_refusal(relay, device_id, message_id, "not_supervisor")
+        raise Forbidden("review_forbidden", _("Only a supervisor device may review a message."))
+    held = await relay_envelope(relay, message_id)
+    parties = {device_agency(held.sender_device), *(device_agency(r) for r in held.recipients)}
+    if device.agency not in parties:
+        await _log_refusal(relay, device_id, message_id, "not_party")
+        raise Forbidden(
+            "review_forbidden", _("Your agency is not a party to this message; review refused.")
+        )
+    request = review_request_bytes(
+        message_id=message_id,
+        device_id=device_id,
+        reason_hash=reason_hash,
+        requested_at=requested_at,
+    )
+    try:
+        verify_review_request(device.signing_key, request, signature)
+    except CryptoError as exc:
+        raise Unprocessable(
+            "bad_signature", _("The review request is not signed by this device.")
+        ) from exc
+    now = relay.clock()
+    if abs(now - requested_at) > MAX_REQUEST_SKEW:
+        raise Unprocessable(
+            "stale_review_request", _("The review request's time is too far from the server's.")
+        )
+    entry = {
+        "kind": "review",
+        "message_id": message_id,
+        "device_id": device_id,
+        "agency": device.agency,
+        "reason_hash": b64e(reason_hash),
+        "requested_at": requested_at,
+        "signature": b64e(signature),
+        "at": now,
+    }
+
+    async def job(tx: WriteTx) -> int:
+        return await relay.log.append(tx, entry)
+
+    index = await relay.store.write(job)
+    tree, size, note = await relay._proof_tree([index, held.log_index])
+    return {
+        "message_id": message_id,
+        "envelope": b64e(held.envelope),
+        "envelope_log_index": held.log_index,
+        "envelope_inclusion_proof": [b64e(h) for h in tree.inclusion_proof(held.log_index, size)],
+        "review": entry,
+        "log_index": index,
+        "tree_size": size,
+        "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(index, size)],
+        "checkpoint": note,
+    }
+
+
+async def relay_envelope(relay: Relay, message_id: str) -> review_store.HeldEnvelope:
+    async with relay.store._read() as conn:
+        held = await review_store._held_envelope(conn, message_id)
+    if held is None:
+        raise NotFound("unknown_message", _("No such message is held by the relay."))
+    return held
+
+
+# --- audit records ----------------------------------------------------------------------------
+
+
+class _Visibility:
+    """Which log entries a device may see: a supervisor its agency's, an officer its own."""
+
+    def __init__(self, relay: Relay, device: DeviceRecord, role: str) -> None:
+        self.relay = relay
+        self.agency = device.agency
+        self.supervisor = role == "supervisor"
+        officer_id = DeviceCertificate.from_bytes(device.certificate).officer_id
+        self.prefix = f"{device.agency}:{officer_id}:"
+        self._parties: dict[str, tuple[str, ...]] = {}
+
+    def _ours(self, device_id: Any) -> bool:
+        if not isinstance(device_id, str):
+            return False
+        return device_id.startswith(self.agency + ":" if self.supervisor else self.prefix)
+
+    async def _message_devices(self, message_id: Any) -> tuple[str, ...]:
+        if not isinstance(message_id, str):
+            return ()
+        if message_id not in self._parties:
+            async with self.relay.store._read() as conn:
+                held = await review_store._held_envelope(conn, message_id)
+            self._parties[message_id] = (
+                () if held is None else (held.sender_device, *held.recipients)
+            )
+        return self._parties[message_id]
+
+    async def visible(self, entry: dict[str, Any]) -> bool:
+        kind = entry.get("kind")
+        if kind == "agency":
+            return entry.get("code") == self.agency
+        if kind in DIRECTORY_KINDS:
+            return entry.get("agency") == self.agency
+        if kind == "envelope":
+            devices = [entry.get("sender"), *(entry.get("recipients") or [])]
+            return any(self._ours(d) for d in devices)
+        if kind in MESSAGE_KINDS:
+            if self.supervisor and self._ours(entry.get("device_id")):
+                return True
+            devices = await self._message_devices(entry.get("message_id"))
+            return any(self._ours(d) for d in devices)
+        # Kinds added later are shown to the agency's supervisors when they name the agency.
+        return self.supervisor and entry.get("agency") == self.agency
+
+
+async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int) -> dict[str, Any]:
+    """GET /v1/audit/records: the log entries this device may see from index `after` on."""
+    device = await relay._sender(device_id)
+    visibility = _Visibility(relay, device, _role(device))
+    size = await relay.log.catch_up()
+    found: list[tuple[int, dict[str, Any]]] = []
+    start = after
+    while start < size and len(found) < limit:
+        end = min(size, start + MAX_LOG_ENTRIES_PAGE)
+        for record in await relay.store.log_entries(start, end):
+            entry = json.loads(record.data)
+            if await visibility.visible(entry):
+                found.append((record.index, entry))
+                if len(found) == limit:
+                    end = record.index + 1
+                    break
+        start = end
+    tree, tree_size, note = await relay._proof_tree([i for i, _e in found])
+    return {
+        "records": [
+            {
+                "index": index,
+                "entry": entry,
+                "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(index, tree_size)],
+            }
+            for index, entry in found
+        ],
+        "next": start if start < size else None,
+        "tree_size": tree_size,
+        "checkpoint": note,
+    }
