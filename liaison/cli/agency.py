@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from liaison.cli.review import add_agency_commands
 from liaison.client import agency as agency_ops
 from liaison.client.console import (
     add_home_option,
@@ -87,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_home_option(revoke)
     add_json_option(revoke)
     revoke.set_defaults(func=cmd_revoke)
+    add_agency_commands(group)
 
 
 @command

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from liaison.cli.review import add_audit_log_command
 from liaison.client import audit as audit_ops
 from liaison.client.console import (
     add_home_option,
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "audit", help=_("Check the server's log"), description=_("Check the server's log")
     )
     group = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    add_audit_log_command(group)
     verify = group.add_parser(
         "verify",
         help=_("Check the log is consistent with the stored checkpoint and holds every message"),

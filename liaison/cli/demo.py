@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from liaison.cli import review as review_cli
 from liaison.client import agency as agency_ops
 from liaison.client import audit as audit_ops
 from liaison.client import messages as message_ops
@@ -234,6 +235,11 @@ STEPS: list[Step] = [
     ),
     Step("read", N_("The Vietnamese side reads on every device"), vietnam_reads),
     Step("audit", N_("Every officer verifies the server's log"), verify_log),
+    Step(
+        "review",
+        N_("A supervisor of VN-QN-CA reviews a message; the officer sees the review"),
+        review_cli.demo_review,
+    ),
 ]
 
 

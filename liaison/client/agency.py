@@ -241,6 +241,11 @@ def certify(
         "not_after": cert.not_after,
     }
     home.write_json(AGENCY_FILE, record)
+    if role == "supervisor":
+        from liaison.client import review
+
+        # Seal every review key to the new supervisor now; `rewrap-review-keys` uploads them.
+        review.wrap_missing(home, now=now)
     bundle = {
         "format": CERTIFICATE_FORMAT,
         "agency": agency,

@@ -1,0 +1,328 @@
+"""`liaison review` (supervisors), `liaison audit log`, and the agency's review-key commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from liaison.cli.messages import _show, format_time
+from liaison.client import agency as agency_ops
+from liaison.client import messages as message_ops
+from liaison.client import review as review_ops
+from liaison.client.console import (
+    add_home_option,
+    add_json_option,
+    add_server_option,
+    command,
+    home_from_args,
+    print_json,
+    run,
+    with_api,
+)
+from liaison.i18n import _
+
+if TYPE_CHECKING:
+    from liaison.cli.demo import DemoContext
+
+
+def _date(text: str) -> int:
+    """YYYY-MM-DD (UTC midnight) or Unix seconds."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            _("{value} is not a date (YYYY-MM-DD).").format(value=text)
+        ) from exc
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "review",
+        help=_("Supervisor review of the agency's traffic (every review is logged)"),
+        description=_("Supervisor review of the agency's traffic (every review is logged)"),
+    )
+    group = parser.add_subparsers(dest="review_command", metavar="ACTION", required=True)
+
+    listing = group.add_parser("list", help=_("List the agency's messages (metadata only)"))
+    listing.add_argument("--officer", default=None, help=_("Only this officer's messages"))
+    listing.add_argument(
+        "--from", dest="start", type=_date, default=None, help=_("From this date (YYYY-MM-DD)")
+    )
+    listing.add_argument(
+        "--to", dest="end", type=_date, default=None, help=_("Before this date (YYYY-MM-DD)")
+    )
+    add_server_option(listing)
+    add_home_option(listing)
+    add_json_option(listing)
+    listing.set_defaults(func=cmd_list)
+
+    read = group.add_parser(
+        "read", help=_("Open a message with the agency review key; the review is logged first")
+    )
+    read.add_argument("message_id", metavar="ID", help=_("Message id (or a unique prefix)"))
+    read.add_argument("--reason", required=True, help=_("Why you review this message"))
+    read.add_argument("-o", "--output", default=None, help=_("Write the content to this file"))
+    add_server_option(read)
+    add_home_option(read)
+    add_json_option(read)
+    read.set_defaults(func=cmd_read)
+
+
+def add_audit_log_command(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`liaison audit log`, added to the `audit` group by liaison/cli/audit.py."""
+    log = group.add_parser("log", help=_("Show the log records this device may see, each verified"))
+    add_server_option(log)
+    add_home_option(log)
+    add_json_option(log)
+    log.set_defaults(func=cmd_audit_log)
+
+
+def add_agency_commands(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`liaison agency rotate-review-key|rewrap-review-keys`, added by liaison/cli/agency.py."""
+    rotate = group.add_parser(
+        "rotate-review-key",
+        help=_("Create a new review key for new messages and hand it to the supervisors"),
+    )
+    add_server_option(rotate)
+    add_home_option(rotate)
+    add_json_option(rotate)
+    rotate.set_defaults(func=cmd_rotate)
+    rewrap = group.add_parser(
+        "rewrap-review-keys",
+        help=_("Hand every review key to every current supervisor device"),
+    )
+    add_server_option(rewrap)
+    add_home_option(rewrap)
+    add_json_option(rewrap)
+    rewrap.set_defaults(func=cmd_rewrap)
+
+
+async def _full_id(home: Any, api: Any, prefix: str) -> str:
+    prefix = prefix.strip().lower()
+    if len(prefix) == 32:
+        return prefix
+    matches = [
+        m["message_id"]
+        for m in await review_ops.list_traffic(home, api)
+        if m["message_id"].startswith(prefix)
+    ]
+    if len(matches) != 1:
+        from liaison.client.errors import BadInput
+
+        raise BadInput(
+            _("{prefix} does not name exactly one message of the agency.").format(prefix=prefix)
+        )
+    return str(matches[0])
+
+
+@command
+def cmd_list(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    messages = run(
+        with_api(
+            home.server_url(args.server),
+            lambda api: review_ops.list_traffic(
+                home, api, officer_id=args.officer, start=args.start, end=args.end
+            ),
+        )
+    )
+    if args.json:
+        print_json(messages)
+        return 0
+    if not messages:
+        print(_("No messages."))
+    for m in messages:
+        recipients = m.get("recipients", [])
+        acked = sum(1 for r in recipients if r.get("acknowledged_at") is not None)
+        print(
+            _(
+                "{id}  {time}  {sender} → {count} devices, {size} bytes, {acked} acknowledged"
+            ).format(
+                id=m["message_id"][:12],
+                time=format_time(m.get("received_at")),
+                sender=m.get("sender"),
+                count=len(recipients),
+                size=m.get("size"),
+                acked=acked,
+            )
+        )
+        for r in recipients:
+            print(f"    {r.get('device_id')}")
+    return 0
+
+
+@command
+def cmd_read(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+
+    async def review(api: Any) -> review_ops.ReviewedMessage:
+        message_id = await _full_id(home, api, args.message_id)
+        return await review_ops.read(home, api, message_id, args.reason)
+
+    reviewed = run(with_api(home.server_url(args.server), review))
+    if not args.json:
+        print(
+            _("Review logged at entry {index} and verified before decryption.").format(
+                index=reviewed.review_log_index
+            )
+        )
+    opened = message_ops.OpenedMessage(
+        message_id=reviewed.message_id,
+        sender_device=reviewed.sender_device,
+        sender_names=reviewed.sender_names,
+        sent_at=reviewed.sent_at,
+        log_index=reviewed.review_log_index,
+        recipients=reviewed.recipients,
+        payload=reviewed.payload,
+    )
+    _show(opened, output=args.output, as_json=args.json)
+    return 0
+
+
+def describe_record(row: dict[str, Any]) -> str:
+    entry = row["entry"]
+    kind = entry.get("kind")
+    when = format_time(entry.get("at"))
+    if kind == "review":
+        signed = {True: _("signed"), False: _("SIGNATURE INVALID"), None: _("signer not pinned")}
+        return _("{when}  review of {id} by {device} ({signed})").format(
+            when=when,
+            id=str(entry.get("message_id"))[:12],
+            device=entry.get("device_id"),
+            signed=signed[row.get("signed")],
+        )
+    if kind == "review_refused":
+        return _("{when}  refused review of {id} by {device} ({why})").format(
+            when=when,
+            id=str(entry.get("message_id"))[:12],
+            device=entry.get("device_id"),
+            why=entry.get("refusal"),
+        )
+    if kind == "envelope":
+        return _("{when}  message {id} from {sender} to {count} devices").format(
+            when=when,
+            id=str(entry.get("message_id"))[:12],
+            sender=entry.get("sender"),
+            count=len(entry.get("recipients") or []),
+        )
+    if kind == "ack":
+        return _("{when}  {device} acknowledged {id}").format(
+            when=when, device=entry.get("device_id"), id=str(entry.get("message_id"))[:12]
+        )
+    subject = entry.get("device_id") or entry.get("key_id") or entry.get("code") or ""
+    return f"{when}  {kind} {subject}".rstrip()
+
+
+@command
+def cmd_audit_log(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    rows = run(with_api(home.server_url(args.server), lambda api: review_ops.audit_log(home, api)))
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['index']:>6}  {describe_record(row)}")
+    print(_("{count} records, each included in the signed log.").format(count=len(rows)))
+    return 0
+
+
+@command
+def cmd_rotate(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    result = run(
+        with_api(home.server_url(args.server), lambda api: review_ops.rotate_review_key(home, api))
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            _(
+                "New review key {key_id} registered (log entry {index}); handed to {count} "
+                "supervisor devices."
+            ).format(
+                key_id=result["key_id"], index=result["log_index"], count=len(result["wrapped_to"])
+            )
+        )
+    return 0
+
+
+@command
+def cmd_rewrap(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    result = run(
+        with_api(home.server_url(args.server), lambda api: review_ops.publish_wraps(home, api))
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            _("{count} review-key wraps uploaded for: {devices}").format(
+                count=result["uploaded"], devices=", ".join(result["devices"]) or "-"
+            )
+        )
+    return 0
+
+
+# --- demo step ----------------------------------------------------------------------------------
+
+SUPERVISOR = ("supervisor", "VN-QN-CA", "pham.thu.ha", "Phạm Thu Hà", "范秋霞（音）", "desk")
+
+
+async def demo_review(ctx: DemoContext) -> None:
+    """A supervisor of VN-QN-CA is certified, receives the review keys, reviews the first
+    message with a reason, and the officer who sent it sees the review in his audit log."""
+    from liaison.client import officer as officer_ops
+    from liaison.client import trust as trust_ops
+
+    home_name, code, officer_id, name_vi, name_zh, device = SUPERVISOR
+    home = ctx.home(home_name)
+    request = officer_ops.init_officer(
+        home,
+        agency=code,
+        name_vi=name_vi,
+        name_zh=name_zh,
+        server=ctx.url,
+        officer_id=officer_id,
+        device_name=device,
+    )
+    admin = ctx.admins[code]
+    certificate = agency_ops.certify(admin, json.dumps(request).encode("utf-8"), role="supervisor")
+    await officer_ops.activate(
+        home, ctx.client, certificate, root_fingerprint=ctx.fingerprints[code].safety_number
+    )
+    ctx.officers[home_name] = home
+    for other, fp in ctx.fingerprints.items():
+        if other != code:
+            await trust_ops.add(home, ctx.client, other, fp.safety_number)
+    published = await review_ops.publish_wraps(admin, ctx.client)
+    ctx.say(
+        _(
+            "{name} was certified as supervisor; the review key was sealed to her device "
+            "({count} wraps, logged)."
+        ).format(name=name_vi, count=published["uploaded"])
+    )
+    traffic = await review_ops.list_traffic(home, ctx.client)
+    ctx.say(
+        _("She lists {count} messages of her agency (metadata only).").format(count=len(traffic))
+    )
+    message_id = ctx.sent["request"].message_id
+    reviewed = await review_ops.read(
+        home, ctx.client, message_id, "Kiểm tra định kỳ / 例行检查 (routine check)"
+    )
+    ctx.say(
+        _(
+            "She reviewed {id}: the review record (log entry {index}) was verified before "
+            "decryption: {text}"
+        ).format(
+            id=message_id[:8], index=reviewed.review_log_index, text=reviewed.payload.as_text()
+        )
+    )
+    rows = await review_ops.audit_log(ctx.officers["an-phone"], ctx.client)
+    seen = [r for r in rows if r["entry"].get("kind") == "review"]
+    if not seen or seen[-1]["entry"].get("message_id") != message_id:
+        raise RuntimeError("the officer does not see the review record")
+    ctx.say(_("Nguyễn Văn An's audit log shows it: {line}").format(line=describe_record(seen[-1])))

@@ -1,0 +1,474 @@
+"""Supervisor review on the client: review keys (wrap, rotate, unwrap), logged review, audit log.
+
+The administrator's side seals every agency review key to every supervisor device and rotates
+keys; the supervisor's side fetches and unwraps them, lists the agency's traffic, and opens a
+message only after checking that the relay logged its review record (crypto/PROTOCOL.md §12).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from crypto.certs import DeviceCertificate, ReviewKeyStatement, issue_review_key_statement
+from crypto.encoding import b64e
+from crypto.envelope import Envelope, open_as_reviewer
+from crypto.errors import CryptoError
+from crypto.keys import ReviewKeyPair, Rng, RootKey, device_agency
+from crypto.review_keys import (
+    ReviewKeyWrap,
+    new_reason_salt,
+    reason_hash,
+    review_request_bytes,
+    sign_review_request,
+    verify_review_request,
+    wrap_review_key,
+)
+from liaison.client import directory, officer, transparency
+from liaison.client.agency import AGENCY_FILE, REVIEW_KEY_FILE, ROOT_KEY_FILE, load_agency
+from liaison.client.errors import (
+    BadInput,
+    ClientError,
+    HomeError,
+    ServerError,
+    VerificationError,
+)
+from liaison.client.home import Home
+from liaison.client.messages import _authed
+from liaison.client.payload import Payload
+from liaison.client.transparency import b64decode
+from liaison.client.transport import ApiClient
+from liaison.i18n import _
+
+REVIEW_WRAPS_FILE = "device/review-keys.json"
+REVIEWS_FILE = "device/reviews.json"
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else now
+
+
+# --- Administrator: the agency's review keys and their wraps -------------------------------------
+
+
+def review_key_entries(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The agency's review keys, oldest first: {key_id, statement (b64), keystore}."""
+    keys = record.get("review_keys")
+    if isinstance(keys, list) and keys:
+        return keys
+    return [
+        {
+            "key_id": record["review_key_id"],
+            "statement": record["review_statement"],
+            "keystore": REVIEW_KEY_FILE,
+        }
+    ]
+
+
+def _supervisors(record: dict[str, Any]) -> dict[str, DeviceCertificate]:
+    return {
+        device_id: DeviceCertificate.from_bytes(b64decode(item["certificate"]))
+        for device_id, item in sorted(record.get("issued", {}).items())
+        if item.get("role") == "supervisor" and not item.get("revoked")
+    }
+
+
+def wrap_missing(home: Home, *, now: int | None = None) -> list[str]:
+    """Seal every review key to every supervisor device that lacks it; answer the devices served.
+
+    Wraps are kept in agency.json until `publish_wraps` uploads them.
+    """
+    record = load_agency(home)
+    wraps: dict[str, dict[str, Any]] = record.setdefault("review_wraps", {})
+    keys = review_key_entries(record)
+    missing = [
+        (device_id, cert, key)
+        for device_id, cert in _supervisors(record).items()
+        for key in keys
+        if key["key_id"] not in wraps.get(device_id, {})
+    ]
+    if not missing:
+        return []
+    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
+    pairs: dict[str, ReviewKeyPair] = {}
+    now = _now(now)
+    served = []
+    for device_id, cert, key in missing:
+        if key["key_id"] not in pairs:
+            pairs[key["key_id"]] = ReviewKeyPair.from_bytes(home.unlock_secret(key["keystore"]))
+        wrap = wrap_review_key(
+            root,
+            pairs[key["key_id"]],
+            device_id=device_id,
+            encryption_key=cert.encryption_key,
+            issued_at=now,
+        )
+        wraps.setdefault(device_id, {})[key["key_id"]] = {
+            "wrap": b64e(wrap.to_bytes()),
+            "published": False,
+        }
+        served.append(device_id)
+    home.write_json(AGENCY_FILE, record)
+    return sorted(set(served))
+
+
+async def publish_wraps(home: Home, api: ApiClient, *, now: int | None = None) -> dict[str, Any]:
+    """Wrap what is missing, then upload every unpublished wrap (the relay logs each one).
+
+    A supervisor device the relay reports revoked gets nothing more and is marked revoked.
+    """
+    record = load_agency(home)
+    for device_id, item in record.get("issued", {}).items():
+        if item.get("role") != "supervisor" or item.get("revoked"):
+            continue
+        try:
+            answer = await api.get_device(device_id)
+        except ServerError as exc:
+            if exc.code != "unknown_device":
+                raise
+            continue  # not activated yet: the wrap waits for no one, the relay accepts it
+        if answer.get("revoked"):
+            item["revoked"] = True
+            record.get("review_wraps", {}).pop(device_id, None)
+    home.write_json(AGENCY_FILE, record)
+    wrap_missing(home, now=now)
+    record = load_agency(home)
+    uploaded = 0
+    devices: set[str] = set()
+    for device_id, by_key in record.get("review_wraps", {}).items():
+        for item in by_key.values():
+            if item.get("published"):
+                continue
+            await api.request("POST", "/v1/review-keys/wraps", json={"wrap": item["wrap"]})
+            item["published"] = True
+            uploaded += 1
+            devices.add(device_id)
+    home.write_json(AGENCY_FILE, record)
+    await transparency.advance(home, api)
+    return {"uploaded": uploaded, "devices": sorted(devices)}
+
+
+async def rotate_review_key(
+    home: Home, api: ApiClient, *, now: int | None = None, rng: Rng | None = None
+) -> dict[str, Any]:
+    """A new review key for new messages: register its root-signed statement, wrap it to the
+    current supervisors. Old keys stay (and stay wrapped) so old messages remain reviewable."""
+    record = load_agency(home)
+    now = _now(now)
+    keys = review_key_entries(record)
+    newest = ReviewKeyStatement.from_bytes(b64decode(keys[-1]["statement"]))
+    # Senders pick the statement with the latest not_before: keep them strictly increasing.
+    not_before = max(now, newest.not_before + 1)
+    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
+    review = ReviewKeyPair.generate(rng)
+    statement = issue_review_key_statement(
+        root, agency=record["code"], public_key=review.public, not_before=not_before
+    )
+    keystore = f"agency/review-{review.key_id}.key"
+    home.lock_secret(keystore, review.to_bytes())
+    answer = await api.upload_review_statement(record["code"], statement.to_bytes())
+    record = load_agency(home)
+    record["review_keys"] = [
+        *keys,
+        {"key_id": review.key_id, "statement": b64e(statement.to_bytes()), "keystore": keystore},
+    ]
+    home.write_json(AGENCY_FILE, record)
+    published = await publish_wraps(home, api, now=now)
+    return {
+        "agency": record["code"],
+        "key_id": review.key_id,
+        "log_index": answer.get("log_index"),
+        "wrapped_to": published["devices"],
+    }
+
+
+# --- Supervisor: unwrap the agency's review keys ----------------------------------------------
+
+
+def _own_agency_root(home: Home, agency: str) -> bytes:
+    root = directory.pinned_root(home, agency)
+    if root is None:
+        raise HomeError(_("This device has not pinned its own agency's root."))
+    return root
+
+
+async def review_keys(home: Home, api: ApiClient) -> dict[str, ReviewKeyPair]:
+    """Fetch the review keys wrapped to this device; each must be signed by the own agency's
+    root, addressed to this device, and the key its root-signed statement names."""
+    own = officer.own_certificate(home)
+    if own.role != "supervisor":
+        raise BadInput(_("Only a supervisor device holds the agency's review keys."))
+    answer = await _authed(home, api, lambda: api.request("GET", "/v1/review-keys/wraps"))
+    root = _own_agency_root(home, own.agency)
+    vouched = {k.key_id for k in await directory.review_keys(home, api, own.agency)}
+    keys = officer.device_keys(home)
+    stored = home.read_json(REVIEW_WRAPS_FILE, {})
+    stored = stored if isinstance(stored, dict) else {}
+    for item in answer.get("wraps", []):
+        stored[str(item.get("key_id"))] = item.get("wrap")
+    pairs: dict[str, ReviewKeyPair] = {}
+    for key_id, text in sorted(stored.items()):
+        try:
+            wrap = ReviewKeyWrap.from_bytes(b64decode(text))
+            wrap.verify(root)
+            if wrap.device_id != own.device_id or wrap.key_id != key_id:
+                raise VerificationError(_("A review-key wrap is addressed to another device."))
+            if wrap.key_id not in vouched:
+                raise VerificationError(_("A review-key wrap names a key its root never vouched."))
+            pairs[key_id] = wrap.open(keys)
+        except (CryptoError, VerificationError) as exc:
+            raise VerificationError(
+                _("The review key {key_id} handed to this device does not verify.").format(
+                    key_id=key_id
+                )
+            ) from exc
+    # Only the sealed wraps are kept: the private review keys never touch the disk in clear.
+    home.write_json(REVIEW_WRAPS_FILE, stored)
+    return pairs
+
+
+# --- Supervisor: list and read -------------------------------------------------------------------
+
+
+async def list_traffic(
+    home: Home,
+    api: ApiClient,
+    *,
+    officer_id: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> list[dict[str, Any]]:
+    params = {"officer": officer_id, "from": start, "to": end}
+    answer = await _authed(
+        home, api, lambda: api.request("GET", "/v1/review/messages", params=params)
+    )
+    return list(answer.get("messages", []))
+
+
+@dataclass(frozen=True)
+class ReviewedMessage:
+    message_id: str
+    sender_device: str
+    sender_names: dict[str, str]
+    sent_at: int
+    recipients: tuple[str, ...]
+    review_log_index: int
+    payload: Payload
+
+
+def _resolve(message_id: str) -> str:
+    text = message_id.strip().lower()
+    if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+        raise BadInput(_("Give the full message id (32 hexadecimal digits)."))
+    return text
+
+
+def check_review_release(
+    answer: dict[str, Any], *, message_id: str, device_id: str, agency: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """The review record the relay returned names this message, this device, this reason hash
+    and this request's signature; anything else is refused before any decryption."""
+    entry = answer.get("review")
+    expected = {
+        "kind": "review",
+        "message_id": message_id,
+        "device_id": device_id,
+        "agency": agency,
+        "reason_hash": request["reason_hash"],
+        "requested_at": request["requested_at"],
+        "signature": request["signature"],
+    }
+    if not isinstance(entry, dict) or any(entry.get(k) != v for k, v in expected.items()):
+        raise VerificationError(
+            _("The server's review record does not record this review; nothing was decrypted.")
+        )
+    if set(entry) != {*expected, "at"} or not isinstance(entry.get("at"), int):
+        raise VerificationError(
+            _("The server's review record does not record this review; nothing was decrypted.")
+        )
+    return entry
+
+
+async def read(
+    home: Home,
+    api: ApiClient,
+    message_id: str,
+    reason: str,
+    *,
+    now: int | None = None,
+    rng: Rng | None = None,
+) -> ReviewedMessage:
+    """Ask the relay to log a review of `message_id`, verify the logged record (inclusion in a
+    checkpoint consistent with the stored one), and only then decrypt with the review key."""
+    message_id = _resolve(message_id)
+    own = officer.own_certificate(home)
+    if own.role != "supervisor":
+        raise BadInput(_("Only a supervisor device may review messages."))
+    now = _now(now)
+    salt = new_reason_salt(rng)
+    try:
+        commitment = reason_hash(reason, salt)
+    except CryptoError as exc:
+        raise BadInput(_("Give a reason of 1 to 1000 characters.")) from exc
+    keys = officer.device_keys(home)
+    request_bytes = review_request_bytes(
+        message_id=message_id, device_id=own.device_id, reason_hash=commitment, requested_at=now
+    )
+    request = {
+        "reason_hash": b64e(commitment),
+        "requested_at": now,
+        "signature": b64e(sign_review_request(keys, request_bytes)),
+    }
+    pairs = await review_keys(home, api)
+    answer = await _authed(
+        home,
+        api,
+        lambda: api.request("POST", f"/v1/review/messages/{message_id}", json=request),
+    )
+    # Keep the reason and its salt before anything else can fail: the review is logged now.
+    reviews = home.read_json(REVIEWS_FILE, [])
+    reviews = reviews if isinstance(reviews, list) else []
+    reviews.append(
+        {
+            "message_id": message_id,
+            "reason": reason,
+            "salt": b64e(salt),
+            "reason_hash": request["reason_hash"],
+            "requested_at": now,
+            "log_index": answer.get("log_index"),
+        }
+    )
+    home.write_json(REVIEWS_FILE, reviews)
+    entry = check_review_release(
+        answer, message_id=message_id, device_id=own.device_id, agency=own.agency, request=request
+    )
+    cp = await transparency.advance(home, api, answer.get("checkpoint"))
+    index = answer.get("log_index")
+    if not isinstance(index, int):
+        raise VerificationError(_("The server gave no log position for the review record."))
+    await transparency.verify_entry_included(
+        api,
+        cp,
+        index,
+        entry,
+        proof=answer.get("inclusion_proof"),
+        proof_size=answer.get("tree_size"),
+    )
+    envelope = Envelope.from_bytes(b64decode(answer.get("envelope")))
+    header = envelope.header
+    if header.message_id != message_id:
+        raise VerificationError(_("The server released another message than the one reviewed."))
+    env_index = answer.get("envelope_log_index")
+    if not isinstance(env_index, int):
+        raise VerificationError(_("The server gave no log position for the envelope."))
+    env_entry = await transparency.fetch_entry(api, env_index)
+    if (
+        env_entry.get("kind") != "envelope"
+        or env_entry.get("message_id") != message_id
+        or env_entry.get("envelope_hash") != b64e(envelope.envelope_hash())
+    ):
+        raise VerificationError(_("The released envelope is not the one the log recorded."))
+    await transparency.verify_entry_included(
+        api,
+        cp,
+        env_index,
+        env_entry,
+        proof=answer.get("envelope_inclusion_proof"),
+        proof_size=answer.get("tree_size"),
+    )
+    listed = dict(header.review_recipients)
+    key_id = listed.get(own.agency)
+    if key_id is None or key_id not in pairs:
+        raise VerificationError(
+            _("This device holds no review key for the wrap the message carries.")
+        )
+    sender = await directory.device(home, api, header.sender_device, now=now)
+    # Revocations count from their log position, as for recipients (docs/cli.md).
+    trust = directory.trust_store(home, revocations_before=env_index)
+    try:
+        opened = open_as_reviewer(
+            envelope,
+            review=pairs[key_id],
+            agency=own.agency,
+            sender_cert=sender.certificate,
+            trust=trust,
+            now=now,
+        )
+    except CryptoError as exc:
+        raise VerificationError(
+            _("Message {id} does not open with the review key: {code}.").format(
+                id=message_id, code=exc.code
+            )
+        ) from exc
+    return ReviewedMessage(
+        message_id=message_id,
+        sender_device=header.sender_device,
+        sender_names=dict(sender.certificate.display_names),
+        sent_at=header.sent_at,
+        recipients=tuple(header.recipients),
+        review_log_index=index,
+        payload=Payload.from_bytes(opened.plaintext),
+    )
+
+
+# --- Everyone: the audit log records this device may see ---------------------------------------
+
+
+async def _review_signed(home: Home, api: ApiClient, entry: dict[str, Any]) -> bool | None:
+    """Whether a review record carries a valid signature of the named supervisor device
+    (None when its agency's root is not pinned here, so the device cannot be checked)."""
+    device_id = entry.get("device_id")
+    if not isinstance(device_id, str):
+        return False
+    try:
+        if directory.pinned_root(home, device_agency(device_id)) is None:
+            return None
+        supervisor = await directory.device(home, api, device_id, now=int(entry.get("at", 0)))
+        request = review_request_bytes(
+            message_id=str(entry["message_id"]),
+            device_id=device_id,
+            reason_hash=b64decode(entry["reason_hash"]),
+            requested_at=int(entry["requested_at"]),
+        )
+        verify_review_request(
+            supervisor.certificate.signing_key, request, b64decode(entry["signature"])
+        )
+    except (ClientError, CryptoError, KeyError, ValueError):
+        return False
+    return supervisor.certificate.role == "supervisor"
+
+
+async def audit_log(home: Home, api: ApiClient) -> list[dict[str, Any]]:
+    """Every log record the relay shows this device (its agency's for a supervisor, its own
+    messages' for an officer), each checked to be included in a signed checkpoint that is
+    consistent with the stored one; review records also have their signature checked."""
+    out: list[dict[str, Any]] = []
+    after: int | None = 0
+    while after is not None:
+        start = after
+        answer = await _authed(
+            home,
+            api,
+            lambda start=start: api.request("GET", "/v1/audit/records", params={"after": start}),
+        )
+        cp = await transparency.advance(home, api, answer.get("checkpoint"))
+        for item in answer.get("records", []):
+            index, entry = item.get("index"), item.get("entry")
+            if not isinstance(index, int) or not isinstance(entry, dict):
+                raise VerificationError(_("The server sent a malformed audit record."))
+            await transparency.verify_entry_included(
+                api,
+                cp,
+                index,
+                entry,
+                proof=item.get("inclusion_proof"),
+                proof_size=answer.get("tree_size"),
+            )
+            row: dict[str, Any] = {"index": index, "verified": True, "entry": entry}
+            if entry.get("kind") == "review":
+                row["signed"] = await _review_signed(home, api, entry)
+            out.append(row)
+        following = answer.get("next")
+        after = following if isinstance(following, int) and following > start else None
+    return out
