@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_home_option(verify)
     add_json_option(verify)
     verify.set_defaults(func=cmd_verify)
+    from liaison.cli import _audit_bundle
+
+    _audit_bundle.register(group)
 
 
 @command

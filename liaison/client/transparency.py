@@ -54,6 +54,9 @@ class ServerIdentity:
 
 async def pin_server(home: Home, api: ApiClient) -> ServerIdentity:
     """The stored server identity; at first contact, fetch and store it (trust on first use)."""
+    from liaison.client.misbehaviour import refuse_if_recorded
+
+    refuse_if_recorded(home)
     stored = home.config().get("server_identity")
     if isinstance(stored, dict):
         return ServerIdentity.from_dict(stored)
@@ -119,41 +122,73 @@ async def advance(
                     "stored ({old}): entries were dropped."
                 ).format(new=cp.size, old=old.size)
             )
+        stored_note = (home.read_json(CHECKPOINT_FILE) or {}).get("note")
         if cp.size < old.size:
             # An older (but consistent) view is acceptable for the data it came with; the
             # stored checkpoint stays the newest one seen.
-            await _check_consistent(api, cp, old)
+            await _check_consistent(api, cp, old, home=home, notes=(note, stored_note))
             return cp
-        await _check_consistent(api, old, cp)
+        await _check_consistent(api, old, cp, home=home, notes=(stored_note, note))
         if cp.size == old.size:
             return cp
     _store(home, note, cp)
     return cp
 
 
-async def _check_consistent(api: ApiClient, old: Checkpoint, new: Checkpoint) -> None:
+async def _check_consistent(
+    api: ApiClient,
+    old: Checkpoint,
+    new: Checkpoint,
+    *,
+    home: Home | None = None,
+    notes: tuple[Any, Any] = (None, None),
+) -> None:
+    """Raise LogInconsistent unless `new` extends `old`; with `home` and both signed notes, a
+    conflict the signatures prove (same size and other root, or a failing proof) is recorded
+    as a proof of misbehaviour (liaison/client/misbehaviour.py) and refused from then on."""
+    from liaison.client import misbehaviour
+
+    provable = home is not None and all(isinstance(n, str) for n in notes)
     if old.size == new.size:
         if old.root_hash != new.root_hash:
-            raise LogInconsistent(
-                _(
-                    "The server's log of size {size} has a different root than the checkpoint "
-                    "this client stored: its history was rewritten."
-                ).format(size=new.size)
-            )
+            detail = _(
+                "The server's log of size {size} has a different root than the checkpoint "
+                "this client stored: its history was rewritten."
+            ).format(size=new.size)
+            if provable:
+                assert home is not None
+                raise misbehaviour.record(
+                    home,
+                    reason="same_size_different_root",
+                    detail=detail,
+                    first_note=notes[0],
+                    second_note=notes[1],
+                )
+            raise LogInconsistent(detail)
         return
     if old.size == 0:
         return
+    answer: Any = None
     try:
         answer = await api.consistency(old.size, new.size)
         proof = [b64decode(item) for item in answer.get("proof", [])]
         verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
     except (CryptoError, ClientError) as exc:
-        raise LogInconsistent(
-            _(
-                "The server's log (size {new}) is not consistent with the checkpoint this client "
-                "stored (size {old}): entries were dropped, changed or reordered."
-            ).format(new=new.size, old=old.size)
-        ) from exc
+        detail = _(
+            "The server's log (size {new}) is not consistent with the checkpoint this client "
+            "stored (size {old}): entries were dropped, changed or reordered."
+        ).format(new=new.size, old=old.size)
+        if provable and isinstance(exc, CryptoError):
+            assert home is not None
+            raise misbehaviour.record(
+                home,
+                reason="not_consistent",
+                detail=detail,
+                first_note=notes[0],
+                second_note=notes[1],
+                proof=list(answer.get("proof", [])) if isinstance(answer, dict) else None,
+            ) from exc
+        raise LogInconsistent(detail) from exc
 
 
 async def fetch_entry(api: ApiClient, index: int) -> dict[str, Any]:

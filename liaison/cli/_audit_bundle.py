@@ -1,0 +1,152 @@
+"""`liaison audit export` and `liaison audit verify-bundle`: offline-checkable audit bundles."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from crypto.encoding import b64d
+from crypto.errors import CryptoError
+from liaison.client import bundle as bundle_ops
+from liaison.client.console import (
+    add_home_option,
+    add_json_option,
+    add_server_option,
+    command,
+    home_from_args,
+    print_json,
+    read_input,
+    run,
+    with_api,
+    write_output,
+)
+from liaison.client.errors import BadInput
+from liaison.i18n import _
+
+
+def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = group.add_parser(
+        "export",
+        help=_("Write a self-verifying bundle of the log entries of a period"),
+    )
+    export.add_argument("--from", dest="start", required=True, help=_("First day (YYYY-MM-DD)"))
+    export.add_argument("--to", dest="end", required=True, help=_("Last day (YYYY-MM-DD)"))
+    export.add_argument("-o", "--output", required=True, help=_("Bundle file to write"))
+    scope = export.add_mutually_exclusive_group()
+    scope.add_argument("--agency", help=_("Agency whose entries to export (default: your own)"))
+    scope.add_argument(
+        "--all", action="store_true", help=_("Export every entry of the period (auditors)")
+    )
+    add_server_option(export)
+    add_home_option(export)
+    export.set_defaults(func=cmd_export)
+
+    verify = group.add_parser(
+        "verify-bundle", help=_("Verify an audit bundle offline, with no server")
+    )
+    verify.add_argument("bundle", help=_("Bundle file"))
+    verify.add_argument(
+        "--log-key", help=_("The log public key (base64) you obtained out of band, to pin")
+    )
+    add_json_option(verify)
+    verify.set_defaults(func=cmd_verify_bundle)
+
+
+class _Progress:
+    """A bar on a terminal, a plain counter line per step otherwise (both on stderr)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+            if done >= total:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(
+                _("Read {done} of {total} log entries").format(done=done, total=total) + "\n"
+            )
+        sys.stderr.flush()
+
+
+@command
+def cmd_export(args: argparse.Namespace) -> int:
+    home = home_from_args(args)
+    start = bundle_ops.parse_date_bound(args.start, end_of_day=False)
+    end = bundle_ops.parse_date_bound(args.end, end_of_day=True)
+    if end < start:
+        raise BadInput(_("The period ends before it starts."))
+    agency = None if args.all else (args.agency or home.config().get("agency"))
+    if not args.all and not agency:
+        raise BadInput(_("Give --agency CODE or --all: this home has no agency."))
+
+    async def export(api: Any) -> bytes:
+        return await bundle_ops.export_bundle(
+            home, api, start=start, end=end, agency=agency, progress=_Progress()
+        )
+
+    data = run(with_api(home.server_url(args.server), export))
+    write_output(args.output, data)
+    report = bundle_ops.verify_bundle(data)
+    print(
+        _(
+            "Wrote {path}: {count} log entries, checkpoint sizes {sizes}. Log key fingerprint: "
+            "{fingerprint}"
+        ).format(
+            path=args.output,
+            count=report.entries,
+            sizes=", ".join(str(s) for s in report.checkpoint_sizes),
+            fingerprint=report.log_key_fingerprint,
+        )
+    )
+    return 0
+
+
+@command
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from liaison.cli import CommandError
+
+    data = read_input(args.bundle)
+    pinned = None
+    if args.log_key:
+        try:
+            pinned = b64d(args.log_key)
+        except CryptoError as exc:
+            raise BadInput(_("The log key is not valid base64.")) from exc
+    try:
+        report = bundle_ops.verify_bundle(data, log_public_key=pinned)
+    except bundle_ops.BundleError as exc:
+        raise CommandError(
+            _("The bundle does not verify: {reason}").format(reason=exc), code=exc.code
+        ) from exc
+    if args.json:
+        print_json(report.to_dict())
+        return 0
+    print(
+        _(
+            "Bundle verified offline: {count} log entries of {agency}, checkpoint sizes {sizes}, "
+            "cosigned by: {witnesses}."
+        ).format(
+            count=report.entries,
+            agency=report.agency or _("every agency"),
+            sizes=", ".join(str(s) for s in report.checkpoint_sizes),
+            witnesses=", ".join(report.cosigned_by) or _("no witness"),
+        )
+    )
+    print(
+        _("Log {origin}, key fingerprint {fingerprint}").format(
+            origin=report.origin, fingerprint=report.log_key_fingerprint
+        )
+    )
+    if pinned is None:
+        print(
+            _(
+                "Compare this fingerprint with the one the server's operator gave you out of "
+                "band, or pass --log-key."
+            )
+        )
+    return 0
