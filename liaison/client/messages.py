@@ -23,7 +23,7 @@ from crypto.envelope import (
     seal,
 )
 from crypto.errors import CryptoError, ReplayError
-from crypto.keys import Rng, validate_agency_code, validate_officer_id
+from crypto.keys import DeviceKeys, Rng, validate_agency_code, validate_officer_id
 from crypto.replay import ReplayGuard
 from liaison.client import directory, officer, transparency
 from liaison.client.errors import (
@@ -34,7 +34,7 @@ from liaison.client.errors import (
     VerificationError,
 )
 from liaison.client.home import Home
-from liaison.client.payload import Payload
+from liaison.client.payload import NOTICE, Payload
 from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
 from liaison.i18n import N_, _
@@ -211,12 +211,18 @@ async def send(
         logged_at=entry.get("at"),
     )
     home.save_message(record)
-    return SentMessage(
+    sent = SentMessage(
         envelope.header.message_id,
         int(answer["log_index"]),
         tuple(sorted(recipients)),
         tuple(review_agencies),
     )
+    if payload.content_type == NOTICE:
+        # The sender is no recipient of its own envelope: its cases need a local sealed copy.
+        from liaison.client.cases import remember_sent
+
+        remember_sent(home, keys, sent, payload, now)
+    return sent
 
 
 # --- Sync ---------------------------------------------------------------------------------------
@@ -437,10 +443,18 @@ async def _expected_review(home: Home, api: ApiClient, header: Any) -> list[Revi
 
 
 async def read(
-    home: Home, api: ApiClient, message_id: str, *, now: int | None = None
+    home: Home,
+    api: ApiClient,
+    message_id: str,
+    *,
+    now: int | None = None,
+    mark_read: bool = True,
+    keys: DeviceKeys | None = None,
 ) -> OpenedMessage:
     """Open a cached message with full verification; refuse envelopes from revoked devices
-    (revocation takes effect from its log position)."""
+    (revocation takes effect from its log position). `mark_read=False` (inbox search) leaves
+    the message's status as it was; `keys`, when given, spares unlocking the keystore again
+    for each message of a batch."""
     record = home.find_message(message_id)
     if record.get("direction") != "received":
         raise BadInput(_("Message {id} was sent from this device.").format(id=record["message_id"]))
@@ -470,7 +484,7 @@ async def read(
         opened = open_envelope(
             envelope,
             recipient_device_id=own.device_id,
-            recipient=officer.device_keys(home),
+            recipient=keys or officer.device_keys(home),
             sender_cert=sender.certificate,
             trust=trust,
             expected_review=expected,
@@ -491,7 +505,7 @@ async def read(
             home.save_message(record)
             raise _refusal(record) from None
         home.write_json(REPLAY_FILE, guard.to_dict())
-    if record.get("status") != "read":
+    if mark_read and record.get("status") != "read":
         record["status"] = "read"
         home.save_message(record)
     return OpenedMessage(

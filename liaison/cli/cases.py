@@ -1,0 +1,192 @@
+"""`liaison cases` and `liaison case show`: cases derived on this device, and their timelines."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from liaison.client import cases as case_ops
+from liaison.client.console import (
+    add_home_option,
+    add_json_option,
+    add_server_option,
+    command,
+    home_from_args,
+    print_json,
+    run,
+    with_api,
+)
+from liaison.client.home import Home
+from liaison.client.transport import ApiClient
+from liaison.domain.case_events import TimelineEntry
+from liaison.domain.cases import Case, case_to_json
+from liaison.domain.handover import Handover
+from liaison.domain.ical import default_place_label
+from liaison.domain.warnings import VERIFICATION_LABELS, warnings_for_handover
+from liaison.i18n import LANGUAGE_ALIASES, _, current_language, set_language
+from liaison.i18n.dates import format_both_zones, parse_utc
+
+T = TypeVar("T")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listing = subparsers.add_parser("cases", help=_("List the cases derived from your notices"))
+    add_case_options(listing)
+    add_json_option(listing)
+    listing.set_defaults(func=cmd_cases)
+
+    case = subparsers.add_parser("case", help=_("Show one case"))
+    commands = case.add_subparsers(dest="case_command", metavar="COMMAND", required=True)
+    show = commands.add_parser("show", help=_("Show a case's timeline and handovers"))
+    show.add_argument("case_ref", metavar="REF", help=_("Case reference"))
+    add_lang_option(show)
+    add_case_options(show)
+    add_json_option(show)
+    show.set_defaults(func=cmd_case_show)
+
+
+# --- Shared by the case, handover and agenda commands -----------------------------------------
+def add_case_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help=_("Use the notices already on this device without contacting the server"),
+    )
+    add_server_option(parser)
+    add_home_option(parser)
+
+
+def add_lang_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lang", choices=("vi", "zh", "en"), help=_("Language of the output (default: yours)")
+    )
+
+
+def apply_lang(args: argparse.Namespace) -> None:
+    if getattr(args, "lang", None):
+        set_language(LANGUAGE_ALIASES[args.lang])
+
+
+def with_book(
+    args: argparse.Namespace,
+    then: Callable[[Home, ApiClient | None, case_ops.CaseBook], Awaitable[T]] | None = None,
+    *,
+    now: int | None = None,
+) -> tuple[case_ops.CaseBook, T | None]:
+    """Load the case book (syncing first unless --offline) and run `then` with the same API
+    connection, so that a command reads the state and sends its notice in one go."""
+    home = home_from_args(args)
+    keys = case_ops.officer.device_keys(home)  # one passphrase prompt for the whole command
+    moment = int(time.time()) if now is None else now
+
+    async def go(api: ApiClient | None) -> tuple[case_ops.CaseBook, T | None]:
+        book = await case_ops.load_book(home, api, now=moment, keys=keys)
+        result = await then(home, api, book) if then is not None else None
+        return book, result
+
+    if getattr(args, "offline", False) and then is None:
+        return run(go(None))
+    return run(with_api(home.server_url(args.server), go))
+
+
+def place_text(place: Mapping[str, Any]) -> str:
+    return default_place_label(place)
+
+
+def slot_text(utc: Mapping[str, Any] | int) -> str:
+    return format_both_zones(parse_utc(utc), current_language())
+
+
+def state_text(handover: Handover) -> str:
+    return handover.state.message()
+
+
+def _entry_line(entry: TimelineEntry) -> str:
+    who = f"{entry.sender_agency}/{entry.sender_officer}"
+    line = f"#{entry.log_index} {slot_text(entry.sent_at)}  {who}: {entry.action.message()}"
+    if entry.slot is not None:
+        line += " — " + slot_text(entry.slot.to_notice())
+    if entry.place is not None and entry.action.value in ("propose", "counter"):
+        line += " — " + place_text(entry.place)
+    if entry.reason_code:
+        line += " — " + _("reason: {code}").format(code=entry.reason_code)
+    if entry.superseded is not None:
+        line += "\n      " + _("SUPERSEDED ({code}): {reason}").format(
+            code=entry.superseded.value, reason=entry.superseded.message()
+        )
+    return line
+
+
+def _case_summary(case: Case) -> str:
+    status = _(VERIFICATION_LABELS[case.verification.status])
+    parts = [_("verification: {status}").format(status=status)]
+    for handover in case.handovers.values():
+        parts.append(
+            _("handover {id}: {state}, {time}").format(
+                id=handover.handover_id[:12],
+                state=state_text(handover),
+                time=slot_text(handover.slot.to_notice()),
+            )
+        )
+    return "; ".join(parts)
+
+
+@command
+def cmd_cases(args: argparse.Namespace) -> int:
+    book, _unused = with_book(args)
+    if args.json:
+        print_json([case_to_json(case) for case in book.cases.values()])
+        return 0
+    if not book.cases:
+        print(_("No cases: no notice with a case reference on this device."))
+    for case in book.cases.values():
+        print(f"{case.case_ref}  {_case_summary(case)}")
+    return 0
+
+
+@command
+def cmd_case_show(args: argparse.Namespace) -> int:
+    apply_lang(args)
+    book, _unused = with_book(args)
+    case = book.case(args.case_ref)
+    if case is None:
+        from liaison.cli import CommandError
+
+        raise CommandError(
+            _("No case {ref} on this device: run `liaison cases`.").format(ref=args.case_ref),
+            code="unknown_case",
+        )
+    now = int(time.time())
+    if args.json:
+        value = case_to_json(case)
+        value["warnings"] = {
+            h.handover_id: [
+                w.to_json() for w in warnings_for_handover(h, cases=book.cases, now=now)
+            ]
+            for h in case.handovers.values()
+        }
+        print_json(value)
+        return 0
+    print(_("Case {ref}").format(ref=case.case_ref))
+    status = _(VERIFICATION_LABELS[case.verification.status])
+    print(_("Verification: {status}").format(status=status))
+    for handover in case.handovers.values():
+        print()
+        print(_("Handover {id}").format(id=handover.handover_id))
+        print("  " + _("State: {state}").format(state=state_text(handover)))
+        print("  " + _("Time: {time}").format(time=slot_text(handover.slot.to_notice())))
+        print("  " + _("Place: {place}").format(place=place_text(handover.place)))
+        print("  " + _("Persons: {count}").format(count=len(handover.persons)))
+        if handover.awaiting_side:
+            print("  " + _("Awaiting: side {side}").format(side=handover.awaiting_side))
+        if handover.cancel_reason:
+            print("  " + _("Cancelled, reason: {code}").format(code=handover.cancel_reason))
+        for warning in warnings_for_handover(handover, cases=book.cases, now=now):
+            print("  " + _("Warning: {message}").format(message=warning.message()))
+    print()
+    print(_("Timeline"))
+    for entry in case.timeline:
+        print("  " + _entry_line(entry))
+    return 0
