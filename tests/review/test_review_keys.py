@@ -1,0 +1,164 @@
+"""Agency review keys: sealed to supervisors, rotated for new messages, old ones kept."""
+
+from __future__ import annotations
+
+import pytest
+from review_world import World
+
+from crypto.encoding import b64e
+from crypto.envelope import Envelope, ReviewRecipient
+from crypto.errors import DecryptionError, SignatureError
+from crypto.keys import DeviceKeys, ReviewKeyPair, RootKey
+from crypto.review_keys import ReviewKeyWrap, reason_hash, wrap_review_key
+from liaison.client import directory
+from liaison.client import messages as message_ops
+from liaison.client import review as review_ops
+from liaison.client.agency import load_agency
+from liaison.client.errors import BadInput, RefusedEnvelope, ServerError
+from liaison.client.payload import Payload
+from liaison.client.transparency import b64decode
+
+CA = "VN-QN-CA"
+
+
+def _key_ids(world: World) -> list[str]:
+    return [k["key_id"] for k in review_ops.review_key_entries(load_agency(world.ctx.admins[CA]))]
+
+
+async def _review_key_of(world: World, home_name: str, message_id: str) -> str:
+    home = world.officer(home_name)
+    await message_ops.sync(home, world.api)
+    record = home.load_message(message_id)
+    assert record is not None
+    header = Envelope.from_bytes(b64decode(record["envelope"])).header
+    return dict(header.review_recipients)[CA]
+
+
+async def test_rotation_gives_new_messages_the_new_key_and_old_ones_stay_reviewable(
+    world: World,
+) -> None:
+    supervisor = world.supervisor
+    assert supervisor is not None
+    old_message = world.ctx.sent["request"].message_id
+    (old_key,) = _key_ids(world)
+    rotated = await review_ops.rotate_review_key(world.ctx.admins[CA], world.api)
+    assert rotated["key_id"] != old_key
+    assert rotated["wrapped_to"] == ["VN-QN-CA:pham.thu.ha:desk"]
+    assert _key_ids(world) == [old_key, rotated["key_id"]]
+    new = await message_ops.send(
+        world.officer("an-phone"), world.api, ["VN-QN-BP/tran.thi.binh"], Payload.text("mới")
+    )
+
+    assert await _review_key_of(world, "binh", old_message) == old_key
+    assert await _review_key_of(world, "binh", new.message_id) == rotated["key_id"]
+    # Recipients accept either key: both are vouched for by the agency root.
+    binh = world.officer("binh")
+    assert (await message_ops.read(binh, world.api, new.message_id)).payload.as_text() == "mới"
+    assert "Đề nghị" in (await message_ops.read(binh, world.api, old_message)).payload.as_text()
+    # The supervisor holds both keys: old messages with the old one, new with the new one.
+    held = await review_ops.review_keys(supervisor, world.api)
+    assert set(held) == {old_key, rotated["key_id"]}
+    old_text = (await review_ops.read(supervisor, world.api, old_message, "audit")).payload
+    new_text = (await review_ops.read(supervisor, world.api, new.message_id, "audit")).payload
+    assert "Đề nghị" in old_text.as_text() and new_text.as_text() == "mới"
+
+
+async def test_supervisor_certified_after_rotation_receives_every_key(world: World) -> None:
+    old_message = world.ctx.sent["request"].message_id
+    await review_ops.rotate_review_key(world.ctx.admins[CA], world.api)
+    newcomer = await world.enrol("ha2", CA, "do.minh.chau", role="supervisor")
+    held = await review_ops.review_keys(newcomer, world.api)
+    assert set(held) == set(_key_ids(world))
+    reviewed = await review_ops.read(newcomer, world.api, old_message, "handover check")
+    assert "Đề nghị" in reviewed.payload.as_text()
+
+
+async def test_only_supervisor_devices_are_handed_review_keys(world: World) -> None:
+    agency = load_agency(world.ctx.admins[CA])
+    assert set(agency["review_wraps"]) == {"VN-QN-CA:pham.thu.ha:desk"}
+    officer = world.officer("an-phone")
+    answer = await message_ops._authed(
+        officer, world.api, lambda: world.api.request("GET", "/v1/review-keys/wraps")
+    )
+    assert answer == {"wraps": []}
+    with pytest.raises(BadInput):
+        await review_ops.review_keys(officer, world.api)
+
+
+async def test_envelope_with_a_review_key_its_root_never_vouched_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forged = ReviewKeyPair.generate()
+    genuine = directory.current_review_key
+
+    async def substitute(home, api, agency):  # type: ignore[no-untyped-def]
+        if agency == CA:
+            return ReviewRecipient(CA, forged.key_id, forged.public)
+        return await genuine(home, api, agency)
+
+    monkeypatch.setattr(directory, "current_review_key", substitute)
+    sent = await message_ops.send(
+        world.officer("an-phone"), world.api, ["VN-QN-BP/tran.thi.binh"], Payload.text("x")
+    )
+    monkeypatch.setattr(directory, "current_review_key", genuine)
+    binh = world.officer("binh")
+    await message_ops.sync(binh, world.api)
+    with pytest.raises(RefusedEnvelope) as refused:
+        await message_ops.read(binh, world.api, sent.message_id)
+    assert refused.value.code == "bad_review_wrap"
+
+
+async def test_relay_refuses_a_wrap_not_signed_by_the_agency_root(world: World) -> None:
+    keys = DeviceKeys.generate()
+    wrap = wrap_review_key(
+        RootKey.generate(),
+        ReviewKeyPair.generate(),
+        device_id="VN-QN-CA:mallory:desk",
+        encryption_key=keys.encryption_public,
+        issued_at=1,
+    )
+    with pytest.raises(ServerError) as refused:
+        await world.api.request(
+            "POST", "/v1/review-keys/wraps", json={"wrap": b64e(wrap.to_bytes())}
+        )
+    assert (refused.value.status, refused.value.code) == (422, "bad_signature")
+
+
+def test_wrap_opens_only_for_its_device_and_verifies_only_with_its_root() -> None:
+    root, review, device, other = (
+        RootKey.generate(),
+        ReviewKeyPair.generate(),
+        DeviceKeys.generate(),
+        DeviceKeys.generate(),
+    )
+    wrap = wrap_review_key(
+        root,
+        review,
+        device_id="VN-QN-CA:ha:desk",
+        encryption_key=device.encryption_public,
+        issued_at=5,
+    )
+    parsed = ReviewKeyWrap.from_bytes(wrap.to_bytes())
+    parsed.verify(root.public)
+    assert parsed.open(device).to_bytes() == review.to_bytes()
+    with pytest.raises(DecryptionError):
+        parsed.open(other)
+    with pytest.raises(SignatureError):
+        parsed.verify(RootKey.generate().public)
+    moved = ReviewKeyWrap(
+        agency="VN-QN-CA",
+        device_id="VN-QN-CA:other:desk",
+        key_id=wrap.key_id,
+        sealed=wrap.sealed,
+        issued_at=wrap.issued_at,
+        signature=wrap.signature,
+    )
+    with pytest.raises(SignatureError):
+        moved.verify(root.public)
+
+
+def test_reason_commitment_hides_the_reason_behind_its_salt() -> None:
+    salt_a, salt_b = b"a" * 16, b"b" * 16
+    assert reason_hash("routine", salt_a) == reason_hash("routine", salt_a)
+    assert reason_hash("routine", salt_a) != reason_hash("routine", salt_b)
+    assert reason_hash("routine", salt_a) != reason_hash("routine.", salt_a)
