@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Mapping
 
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
@@ -34,16 +35,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=cmd_agenda)
 
 
-def print_agenda(agenda: Agenda, warnings: dict[str, list[str]]) -> None:
+def print_agenda(
+    agenda: Agenda, warnings: Mapping[str, list[str]], say: Callable[[str], None] = print
+) -> None:
     """The agenda as text in the officer's language (also used by `liaison demo`)."""
-    print(_("Agenda for the next {days} days").format(days=agenda.days))
-    print(_("Upcoming handovers:"))
+    say(_("Agenda for the next {days} days").format(days=agenda.days))
+    say(_("Upcoming handovers:"))
     if not agenda.handovers:
-        print("  " + _("none"))
+        say("  " + _("none"))
     for item in agenda.handovers:
-        print(
+        say(
             "  "
-            + _("{time} — case {case}, {place}, {persons} persons, {state}").format(
+            + _("{time} — case {case}, {place}, persons: {persons}, {state}").format(
                 time=slot_text(item.slot.to_notice()),
                 case=item.case_ref,
                 place=place_text(item.place),
@@ -51,15 +54,15 @@ def print_agenda(agenda: Agenda, warnings: dict[str, list[str]]) -> None:
                 state=item.state.message(),
             )
         )
-        print("    " + _("Handover {id}").format(id=item.handover_id))
+        say("    " + _("Handover {id}").format(id=item.handover_id))
         for line in warnings.get(item.handover_id, []):
-            print("    " + _("Warning: {message}").format(message=line))
-    print(_("Replies due:"))
+            say("    " + _("Warning: {message}").format(message=line))
+    say(_("Replies due:"))
     if not agenda.replies:
-        print("  " + _("none"))
+        say("  " + _("none"))
     for reply in agenda.replies:
         label = _("OVERDUE") if reply.overdue else _("due")
-        print(
+        say(
             "  "
             + _("{label}: {type} of case {case}, reply by {time}").format(
                 label=label,
@@ -68,11 +71,11 @@ def print_agenda(agenda: Agenda, warnings: dict[str, list[str]]) -> None:
                 time=slot_text(reply.reply_by.to_notice()),
             )
         )
-    print(_("Support windows near their limit:"))
+    say(_("Support windows near their limit:"))
     if not agenda.support_windows:
-        print("  " + _("none"))
+        say("  " + _("none"))
     for window in agenda.support_windows:
-        print(
+        say(
             "  "
             + _("case {case}, {person}: {used} of {limit} days used, {left} left").format(
                 case=window.case_ref,

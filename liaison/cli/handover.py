@@ -425,7 +425,8 @@ def build_step(
             )
             return "reschedule_cancellation", fields, handover.case_ref, recipient, answered, []
         if step == "complete":
-            record = _load_json(args.record)
+            # Library callers (the demo) may give the fields themselves instead of a file.
+            record = getattr(args, "record_fields", None) or _load_json(args.record)
             if isinstance(record, Mapping) and isinstance(record.get("fields"), Mapping):
                 record = record["fields"]
             if not isinstance(record, Mapping):
