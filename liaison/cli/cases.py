@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from liaison.client import cases as case_ops
+from liaison.client import officer
 from liaison.client.console import (
     add_home_option,
     add_json_option,
@@ -78,7 +79,7 @@ def with_book(
     """Load the case book (syncing first unless --offline) and run `then` with the same API
     connection, so that a command reads the state and sends its notice in one go."""
     home = home_from_args(args)
-    keys = case_ops.officer.device_keys(home)  # one passphrase prompt for the whole command
+    keys = officer.device_keys(home)  # one passphrase prompt for the whole command
     moment = int(time.time()) if now is None else now
 
     async def go(api: ApiClient | None) -> tuple[case_ops.CaseBook, T | None]:

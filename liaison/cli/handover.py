@@ -18,7 +18,9 @@ from crypto.keys import DeviceKeys
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
 from liaison.client import cases as case_ops
+from liaison.client import officer
 from liaison.client.console import add_json_option, command, print_json, read_input, write_output
+from liaison.client.errors import ClientError
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, LoggedNotice, Slot, country_side
@@ -351,7 +353,7 @@ def _refused(exc: HandoverActionRefused) -> Exception:
 def _find(book: case_ops.CaseBook, args: argparse.Namespace) -> Handover:
     try:
         return book.handover(args.handover)
-    except case_ops.ClientError as exc:
+    except ClientError as exc:
         raise _error(str(exc), code=exc.code) from None
 
 
@@ -519,7 +521,7 @@ def cmd_step(args: argparse.Namespace) -> int:
     outcome: dict[str, Any] = {}
 
     async def act(home: Home, api: ApiClient | None, book: case_ops.CaseBook) -> None:
-        prepared = prepare_step(args, book, case_ops.officer.device_keys(home), now)
+        prepared = prepare_step(args, book, officer.device_keys(home), now)
         outcome["prepared"] = prepared
         if not args.json:
             for warning in prepared.warnings:
