@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from liaison.cli import demo_cases, demo_notices
 from liaison.cli import review as review_cli
 from liaison.client import agency as agency_ops
 from liaison.client import audit as audit_ops
@@ -239,6 +240,32 @@ STEPS: list[Step] = [
         "review",
         N_("A supervisor of VN-QN-CA reviews a message; the officer sees the review"),
         review_cli.demo_review,
+    ),
+    Step(
+        "notice-request",
+        N_("VN-QN-CA sends a verification request notice; Dongxing reads it in both languages"),
+        demo_notices.verification_request,
+    ),
+    Step(
+        "notice-result",
+        N_("Dongxing answers with a verification result notice"),
+        demo_notices.verification_result,
+    ),
+    Step(
+        "notice-proposal",
+        N_("Dongxing proposes a handover at 23:30 Móng Cái time (00:30 in Dongxing)"),
+        demo_notices.handover_proposal,
+    ),
+    Step(
+        "handover-agree",
+        N_("Vietnam counters, China accepts, a reschedule is accepted"),
+        demo_cases.agree_handover,
+    ),
+    Step("agenda", N_("The agenda of Nguyễn Văn An"), demo_cases.show_agenda),
+    Step(
+        "handover-record",
+        N_("The handover record is signed by one side and countersigned by the other"),
+        demo_cases.record_and_countersign,
     ),
 ]
 

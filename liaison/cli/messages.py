@@ -92,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 # Extension points for other content types (notices): a builder returns the payload named by
-# its own options, or None; a renderer shows a decrypted payload of its content type and
+# its own options, or None; a renderer shows a decrypted payload of its content type (or
+# writes it to `args.output` when set, so that it can apply its own handling rules) and
 # returns True, or returns False to fall back to the plain display.
 PayloadBuilder = Callable[[argparse.Namespace], Payload | None]
 Renderer = Callable[[message_ops.OpenedMessage, argparse.Namespace], bool]
@@ -200,7 +201,7 @@ def _show(
 ) -> None:
     payload = message.payload
     renderer = RENDERERS.get(payload.content_type.split(";")[0].strip())
-    if renderer is not None and args is not None and not output and renderer(message, args):
+    if renderer is not None and args is not None and renderer(message, args):
         return
     names = message.sender_names
     sender = names.get(current_language()[:2]) or names.get("vi") or message.sender_device

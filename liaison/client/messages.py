@@ -266,8 +266,10 @@ async def sync(home: Home, api: ApiClient, *, now: int | None = None) -> list[di
         fetch_page = functools.partial(api.fetch_messages, after=cursor, limit=PAGE)
         page = await _authed(home, api, fetch_page)
         items = page.get("messages", [])
+        # Every sync checks the page's checkpoint, even an empty page: a split view is caught
+        # (and recorded by transparency.advance) at the first contact after it happens.
+        cp = await transparency.advance(home, api, page.get("checkpoint"))
         if items:
-            cp = await transparency.advance(home, api, page.get("checkpoint"))
             for item in items:
                 if home.load_message(str(item.get("message_id", ""))) is None:
                     record = await _accept(context, cp, item)

@@ -83,6 +83,30 @@ HEADER_FIELDS = (
     ),
     Field("priority", Choice(PRIORITIES), N_("Priority"), N_("normal or urgent")),
     Field("reply_by", DateTime(), N_("Reply by"), N_("Deadline for the reply"), required=False),
+    Field(
+        "forwarded_from",
+        Block(
+            (
+                Field("message_id", MessageId(), N_("Message id"), N_("The message passed on")),
+                Field(
+                    "sender_unit",
+                    AgencyCode(),
+                    N_("Sender unit"),
+                    N_("Agency code of the original sender"),
+                ),
+                Field(
+                    "our_ref",
+                    Str(100),
+                    N_("Original sender's reference"),
+                    N_("The original sender's own reference"),
+                ),
+            ),
+            name="forwarded_from",
+        ),
+        N_("Forwarded from"),
+        N_("Set by `liaison forward`: the received notice this one passes on"),
+        required=False,
+    ),
 )
 
 SEX = {"female": N_("female"), "male": N_("male"), "unknown": N_("unknown")}
