@@ -22,6 +22,9 @@ def _request_id(world: World) -> str:
     return world.ctx.sent["request"].message_id
 
 
+@pytest.mark.parametrize(
+    "world", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_supervisor_review_logs_the_record_then_opens_the_message(world: World) -> None:
     supervisor = world.supervisor
     assert supervisor is not None
