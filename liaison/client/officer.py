@@ -214,6 +214,9 @@ async def activate(
 
 async def authenticate(home: Home, api: ApiClient, *, now: int | None = None) -> str:
     """A bearer token for this device: the cached one if still fresh, else challenge-response."""
+    from liaison.client.misbehaviour import refuse_if_recorded
+
+    refuse_if_recorded(home)  # no request at all to a server this home holds proof against
     now = int(time.time()) if now is None else now
     config = home.config()
     cached = home.read_json(TOKEN_FILE)
