@@ -21,13 +21,14 @@ from liaison.client.console import (
 )
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
-from liaison.domain.case_events import TimelineEntry
+from liaison.domain.agencies import reason_codes
+from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, TimelineEntry
 from liaison.domain.cases import Case, case_to_json
 from liaison.domain.handover import Handover
 from liaison.domain.ical import default_place_label
 from liaison.domain.warnings import VERIFICATION_LABELS, warnings_for_handover
 from liaison.i18n import LANGUAGE_ALIASES, _, current_language, set_language
-from liaison.i18n.dates import format_both_zones, parse_utc
+from liaison.i18n.dates import format_both_zones, format_local_datetime, parse_utc
 
 T = TypeVar("T")
 
@@ -104,20 +105,35 @@ def state_text(handover: Handover) -> str:
     return handover.state.message()
 
 
-def _entry_line(entry: TimelineEntry) -> str:
+def reason_name(code: str) -> str:
+    """A reason code's name in the officer's language (names are data: reason_codes.json)."""
+    names = reason_codes().get(code, {})
+    return names.get(current_language()[:2]) or names.get("en") or code
+
+
+def _entry_lines(entry: TimelineEntry, zone: str) -> list[str]:
+    """One line for who did what (sent time on the viewer's clock), then the slot in both
+    zones, the place, the reason and, for a superseded notice, why it changed nothing."""
+    sent = format_local_datetime(parse_utc(entry.sent_at), zone, current_language())
     who = f"{entry.sender_agency}/{entry.sender_officer}"
-    line = f"#{entry.log_index} {slot_text(entry.sent_at)}  {who}: {entry.action.message()}"
+    lines = [f"#{entry.log_index}  {sent} ({zone})  {who}: {entry.action.message()}"]
+    details = []
     if entry.slot is not None:
-        line += " — " + slot_text(entry.slot.to_notice())
+        details.append(slot_text(entry.slot.to_notice()))
     if entry.place is not None and entry.action.value in ("propose", "counter"):
-        line += " — " + place_text(entry.place)
+        details.append(place_text(entry.place))
     if entry.reason_code:
-        line += " — " + _("reason: {code}").format(code=entry.reason_code)
+        details.append(_("reason: {code}").format(code=reason_name(entry.reason_code)))
+    if details:
+        lines.append("    " + " — ".join(details))
     if entry.superseded is not None:
-        line += "\n      " + _("SUPERSEDED ({code}): {reason}").format(
-            code=entry.superseded.value, reason=entry.superseded.message()
+        lines.append(
+            "    "
+            + _("SUPERSEDED ({code}): {reason}").format(
+                code=entry.superseded.value, reason=entry.superseded.message()
+            )
         )
-    return line
+    return lines
 
 
 def _case_summary(case: Case) -> str:
@@ -183,11 +199,14 @@ def cmd_case_show(args: argparse.Namespace) -> int:
         if handover.awaiting_side:
             print("  " + _("Awaiting: side {side}").format(side=handover.awaiting_side))
         if handover.cancel_reason:
-            print("  " + _("Cancelled, reason: {code}").format(code=handover.cancel_reason))
+            reason = reason_name(handover.cancel_reason)
+            print("  " + _("Cancelled, reason: {code}").format(code=reason))
         for warning in warnings_for_handover(handover, cases=book.cases, now=now):
             print("  " + _("Warning: {message}").format(message=warning.message()))
     print()
     print(_("Timeline"))
+    zone = CHINA_ZONE if book.side == "CN" else VIETNAM_ZONE
     for entry in case.timeline:
-        print("  " + _entry_line(entry))
+        for line in _entry_lines(entry, zone):
+            print("  " + line)
     return 0
