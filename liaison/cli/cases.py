@@ -88,7 +88,7 @@ def with_book(
         result = await then(home, api, book) if then is not None else None
         return book, result
 
-    if getattr(args, "offline", False) and then is None:
+    if getattr(args, "offline", False):
         return run(go(None))
     return run(with_api(home.server_url(args.server), go))
 
