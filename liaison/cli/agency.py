@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_home_option(fp)
     add_json_option(fp)
     fp.set_defaults(func=cmd_fingerprint)
+    from liaison.cli import hold
+
+    hold.register_agency(group)
 
     certify = group.add_parser("certify", help=_("Certify an officer's device request"))
     certify.add_argument("request", metavar="REQUEST", help=_("Request file from `officer init`"))

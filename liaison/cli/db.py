@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upgrade = commands.add_parser("upgrade", help=_("Apply pending schema migrations"))
     add_database_options(upgrade)
     upgrade.set_defaults(func=run_upgrade)
+    from liaison.cli import hold
+
+    hold.register_db(commands)
 
 
 async def _upgrade(url: str) -> str | None:

@@ -25,7 +25,7 @@ from crypto.envelope import (
 from crypto.errors import CryptoError, ReplayError
 from crypto.keys import DeviceKeys, Rng, validate_agency_code, validate_officer_id
 from crypto.replay import ReplayGuard
-from liaison.client import directory, officer, transparency
+from liaison.client import directory, holds, officer, transparency
 from liaison.client.errors import (
     BadInput,
     ClientError,
@@ -82,6 +82,17 @@ async def _authed(home: Home, api: ApiClient, call: Callable[[], Awaitable[Any]]
     officer.forget_token(home)
     await officer.authenticate(home, api)
     return await call()
+
+
+def _case_ref(payload: Payload) -> str | None:
+    """The case reference of a notice payload (for its legal-hold case tag), else None."""
+    if payload.content_type != NOTICE:
+        return None
+    try:
+        ref = json.loads(payload.body).get("header", {}).get("case_ref")
+    except (ValueError, AttributeError):
+        return None
+    return ref if isinstance(ref, str) and ref else None
 
 
 # --- Send -------------------------------------------------------------------------------------
@@ -170,7 +181,8 @@ async def send(
         rng=rng,
     )
     raw = envelope.to_bytes()
-    answer = await _authed(home, api, lambda: api.send_envelope(raw))
+    tags = holds.send_tags(home, _case_ref(payload))
+    answer = await _authed(home, api, lambda: api.send_envelope(raw, tags))
     if answer.get("envelope_hash") not in (None, b64e(envelope.envelope_hash())):
         raise VerificationError(_("The server acknowledged another envelope than the one sent."))
     record: dict[str, Any] = {

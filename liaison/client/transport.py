@@ -165,8 +165,11 @@ class ApiClient:
             json={"device_id": device_id, "challenge": challenge, "signature": b64(signature)},
         )
 
-    async def send_envelope(self, envelope: bytes) -> Any:
-        return await self.request("POST", "/v1/messages", json={"envelope": b64(envelope)})
+    async def send_envelope(self, envelope: bytes, case_tags: list[str] | None = None) -> Any:
+        body: dict[str, Any] = {"envelope": b64(envelope)}
+        if case_tags:
+            body["case_tags"] = case_tags
+        return await self.request("POST", "/v1/messages", json=body)
 
     async def fetch_messages(
         self, *, after: int | None = None, limit: int = 100, include_acknowledged: bool = False

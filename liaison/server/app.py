@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -43,6 +44,8 @@ class Settings:
     max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE
     clock: Callable[[], int] = field(default=_now)
     rng: Callable[[int], bytes] = field(default=secrets.token_bytes)
+    # Seconds between runs of the retention purge (liaison/server/retention.py); 0: never.
+    purge_interval: int = 3600
     # Called once with the admin token when it is created (first start).
     announce_admin_token: Callable[[str], None] | None = None
 
@@ -130,9 +133,23 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         max_envelope_bytes=settings.max_envelope_bytes,
         push_channel=channel,
     )
+    from liaison.server.retention import purge_periodically
+
+    stop_purge = asyncio.Event()
+    purge_task = (
+        asyncio.create_task(
+            purge_periodically(app[RELAY_KEY], settings.purge_interval, stop_purge),
+            name="liaison-retention-purge",
+        )
+        if settings.purge_interval > 0
+        else None
+    )
     try:
         yield
     finally:
+        stop_purge.set()
+        if purge_task is not None:
+            await purge_task
         await hub.close_all()
         await hub.stop_listening()
         await store.close()

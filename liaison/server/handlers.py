@@ -9,7 +9,7 @@ from aiohttp import WSMsgType, web
 
 from liaison import __version__
 from liaison.i18n import _
-from liaison.server import review
+from liaison.server import retention, review, witness
 from liaison.server.errors import BadRequest
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.openapi import DOCUMENT, validator
@@ -188,7 +188,7 @@ async def ack_message(request: web.Request) -> web.Response:
 
 async def log_checkpoint(request: web.Request) -> web.Response:
     """GET /v1/log/checkpoint"""
-    return _json(await request.app[RELAY_KEY].checkpoint())
+    return _json(await witness.checkpoint(request.app[RELAY_KEY]))
 
 
 async def log_consistency(request: web.Request) -> web.Response:
@@ -275,6 +275,43 @@ async def audit_records(request: web.Request) -> web.Response:
     return _json(await review.audit_records(relay, device_id, after=after, limit=limit))
 
 
+async def set_retention(request: web.Request) -> web.Response:
+    """PUT /v1/agencies/{code}/retention  [admin]"""
+    relay = request.app[RELAY_KEY]
+    relay.authenticate_admin(_bearer(request))
+    body = await _body(request, "RetentionSetting")
+    return _json(await retention.set_retention(relay, request.match_info["code"], body))
+
+
+async def place_hold(request: web.Request) -> web.Response:
+    """POST /v1/holds  [supervisor device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    body = await _body(request, "HoldRequest")
+    return _json(await retention.place_hold(relay, device_id, body), status=201)
+
+
+async def release_hold(request: web.Request) -> web.Response:
+    """POST /v1/holds/release  [supervisor device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    body = await _body(request, "HoldRelease")
+    return _json(await retention.release_hold(relay, device_id, body))
+
+
+async def list_holds(request: web.Request) -> web.Response:
+    """GET /v1/holds  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    return _json(await retention.holds(relay, device_id))
+
+
+async def submit_cosignature(request: web.Request) -> web.Response:
+    """POST /v1/log/cosignatures"""
+    body = await _body(request, "CosignatureUpload")
+    return _json(await witness.submit(request.app[RELAY_KEY], body), status=201)
+
+
 ROUTES = [
     ("GET", "/v1/health", health),
     ("GET", "/v1/server", server_info),
@@ -302,4 +339,9 @@ ROUTES = [
     ("GET", "/v1/review/messages", review_messages),
     ("POST", "/v1/review/messages/{message_id}", review_message),
     ("GET", "/v1/audit/records", audit_records),
+    ("PUT", "/v1/agencies/{code}/retention", set_retention),
+    ("POST", "/v1/holds", place_hold),
+    ("POST", "/v1/holds/release", release_hold),
+    ("GET", "/v1/holds", list_holds),
+    ("POST", "/v1/log/cosignatures", submit_cosignature),
 ]

@@ -123,7 +123,16 @@ SCHEMAS: dict[str, Any] = {
         additionalProperties=False,
     ),
     "Token": _obj({"token": {"type": "string"}, "expires_at": INDEX}),
-    "SendRequest": _obj({"envelope": _ref("Bytes")}, additionalProperties=False),
+    "SendRequest": _obj(
+        {
+            "envelope": _ref("Bytes"),
+            # Keyed hashes of the notice's case reference, one per party agency that can
+            # compute it (crypto/PROTOCOL.md section 10, legal hold).
+            "case_tags": {"type": "array", "items": _ref("Bytes"), "maxItems": 16},
+        },
+        required=["envelope"],
+        additionalProperties=False,
+    ),
     "SendReceipt": _obj(
         {
             "message_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
@@ -151,7 +160,10 @@ SCHEMAS: dict[str, Any] = {
             "checkpoint": NOTE,
         }
     ),
-    "CheckpointAnswer": _obj({"checkpoint": NOTE, "size": INDEX}),
+    "CheckpointAnswer": _obj(
+        {"checkpoint": NOTE, "size": INDEX, "cosigned": {"oneOf": [NOTE, {"type": "null"}]}},
+        required=["checkpoint", "size"],
+    ),
     "ConsistencyProof": _obj({"proof": PROOF}),
     "InclusionProof": _obj(
         {"leaf_hash": _ref("Bytes"), "proof": PROOF, "index": INDEX, "size": INDEX},
@@ -180,6 +192,10 @@ SCHEMAS: dict[str, Any] = {
                     "review_key_wrap",
                     "review",
                     "review_refused",
+                    "retention",
+                    "hold",
+                    "hold_release",
+                    "purge",
                 ]
             },
             "at": INDEX,
@@ -247,6 +263,40 @@ SCHEMAS: dict[str, Any] = {
             "checkpoint": NOTE,
         }
     ),
+    # Retention, legal hold and witnesses (crypto/PROTOCOL.md sections 9 and 10).
+    "RetentionSetting": _obj(
+        {"days": {"type": "integer", "minimum": 1, "maximum": 36500}}, additionalProperties=False
+    ),
+    "RetentionAnswer": _obj({"agency": {"type": "string"}, "days": INDEX, "log_index": INDEX}),
+    "HoldRequest": _obj(
+        {"case_tag": _ref("Bytes"), "reason_hash": _ref("Bytes")}, additionalProperties=False
+    ),
+    "HoldRelease": _obj({"case_tag": _ref("Bytes")}, additionalProperties=False),
+    "Holds": _obj(
+        {
+            "holds": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "case_tag": _ref("Bytes"),
+                        "placed_by": {"type": "string"},
+                        "reason_hash": _ref("Bytes"),
+                        "placed_at": INDEX,
+                        "log_index": INDEX,
+                    }
+                ),
+            }
+        }
+    ),
+    "CosignatureUpload": _obj(
+        {
+            "checkpoint": {**NOTE, "maxLength": 65536},
+            "witness_name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "witness_key": _ref("Bytes"),
+        },
+        additionalProperties=False,
+    ),
+    "CosignatureReceipt": _obj({"size": INDEX}),
     "AuditRecords": _obj(
         {
             "records": {
@@ -472,6 +522,65 @@ PATHS: dict[str, Any] = {
     },
     "/v1/log/checkpoint": {
         "get": {"operationId": "checkpoint", "responses": {"200": _ok("CheckpointAnswer")}}
+    },
+    "/v1/log/cosignatures": {
+        "post": {
+            "operationId": "submitCosignature",
+            "requestBody": _body("CosignatureUpload"),
+            "responses": {
+                "201": _ok("CosignatureReceipt", "Cosignature stored; served with the checkpoint"),
+                **BAD,
+                "409": _error("too_many_witnesses"),
+                "422": _error("unknown_checkpoint or bad_signature"),
+            },
+        }
+    },
+    "/v1/agencies/{code}/retention": {
+        "parameters": [
+            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "put": {
+            "operationId": "setRetention",
+            "security": ADMIN,
+            "requestBody": _body("RetentionSetting"),
+            "responses": {
+                "200": _ok("RetentionAnswer", "Period set and logged"),
+                **BAD,
+                "401": _error("invalid_admin_token"),
+                "404": _error("unknown_agency"),
+            },
+        },
+    },
+    "/v1/holds": {
+        "post": {
+            "operationId": "placeHold",
+            "security": DEVICE,
+            "requestBody": _body("HoldRequest"),
+            "responses": {
+                "201": _ok("LogIndex", "Hold placed and logged"),
+                **BAD,
+                **AUTH,
+                "409": _error("hold_exists"),
+            },
+        },
+        "get": {
+            "operationId": "listHolds",
+            "security": DEVICE,
+            "responses": {"200": _ok("Holds"), **AUTH},
+        },
+    },
+    "/v1/holds/release": {
+        "post": {
+            "operationId": "releaseHold",
+            "security": DEVICE,
+            "requestBody": _body("HoldRelease"),
+            "responses": {
+                "200": _ok("LogIndex", "Hold released and logged"),
+                **BAD,
+                **AUTH,
+                "404": _error("unknown_hold"),
+            },
+        },
     },
     "/v1/log/consistency": {
         "get": {

@@ -571,6 +571,10 @@ class Relay:
                 "bad_signature", _("The envelope signature does not verify.")
             ) from exc
         await self._known_devices(header.recipients)
+        from liaison.server.retention import case_tags_of
+        from liaison.store import retention as retention_store
+
+        case_tags = case_tags_of(body)
         envelope_hash = envelope.envelope_hash()
         message_id = header.message_id
         entry = {
@@ -625,6 +629,8 @@ class Relay:
                 received_at=now,
                 recipients=header.recipients,
             )
+            if case_tags:
+                await retention_store.insert_case_tags(tx, message_id, case_tags)
 
             def notices() -> list[tuple[str, dict[str, Any]]]:
                 return [

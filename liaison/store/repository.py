@@ -877,7 +877,11 @@ class Store:
     ) -> list[DeliveryRecord]:
         """The device's deliveries with cursor > `after`, oldest first, at most `limit`."""
         query = _delivery_query().where(
-            and_(deliveries.c.device_id == device_id, deliveries.c.cursor > after)
+            and_(
+                deliveries.c.device_id == device_id,
+                deliveries.c.cursor > after,
+                envelopes.c.purged_at.is_(None),  # retention deleted the ciphertext
+            )
         )
         if not include_acknowledged:
             query = query.where(deliveries.c.acknowledged_at.is_(None))

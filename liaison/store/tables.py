@@ -120,6 +120,8 @@ envelopes = Table(
     Column("size", Integer, nullable=False),
     Column("log_index", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
+    # Set when retention deleted the ciphertext (`envelope` is then empty; revision 0003).
+    Column("purged_at", BigInteger, nullable=True),
     UniqueConstraint("sender_device", "counter", name="uq_envelopes_sender_counter"),
 )
 
@@ -150,3 +152,49 @@ review_key_wraps = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 Index("ix_review_key_wraps_agency", review_key_wraps.c.agency)
+
+# Witness cosignature lines over the log's own checkpoints (revision 0003): the newest per
+# witness is kept for each tree size it cosigned.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(200), primary_key=True),
+    Column("witness_key", LargeBinary, nullable=False),
+    Column("line", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Retention of ciphertext per agency, set by the operator (revision 0003).
+retention_periods = Table(
+    "retention_periods",
+    metadata,
+    Column("agency", String(64), ForeignKey("agencies.code"), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Keyed hashes of case references attached by senders, one per party agency (revision 0003).
+case_tags = Table(
+    "case_tags",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("tag", LargeBinary, primary_key=True),
+)
+Index("ix_case_tags_tag", case_tags.c.tag)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("agency", String(64), ForeignKey("agencies.code"), nullable=False),
+    Column("tag", LargeBinary, nullable=False),
+    Column("placed_by", String(200), nullable=False),
+    Column("reason_hash", LargeBinary, nullable=False),
+    Column("placed_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("released_at", BigInteger, nullable=True),
+    Column("release_log_index", BigInteger, nullable=True),
+)
+Index("ix_legal_holds_tag", legal_holds.c.tag)

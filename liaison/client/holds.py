@@ -1,0 +1,167 @@
+"""Legal holds and case tags on the officer's side: the agency case secret, tags, hold calls.
+
+A case tag is `KDF(case secret, LABEL_CASE_TAG, agency code, NFC(case reference))`
+(crypto/PROTOCOL.md section 1 KDF): the relay stores and matches tags, never case references.
+The case secret is 32 random bytes the agency administrator creates once and hands to each of
+the agency's devices (`liaison hold secret`), kept in the home under the device passphrase.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import nacl.hash
+import nacl.utils
+
+from crypto.encoding import b64e, frame
+from liaison.client import officer
+from liaison.client.errors import BadInput, HomeError, ServerError
+from liaison.client.home import Home
+from liaison.client.transport import ApiClient
+from liaison.i18n import _
+
+# Purpose labels (to move into crypto/labels.py with the protocol's other labels).
+LABEL_CASE_TAG = b"liaison/v1/case-tag"
+LABEL_HOLD_REASON = b"liaison/v1/hold-reason"
+
+CASE_SECRET_FILE = "case-tag.secret"  # noqa: S105 (a file name)
+CASE_SECRET_FORMAT = "liaison-case-secret/1"  # noqa: S105 (a format name)
+HOLDS_FILE = "holds.json"
+
+
+def _kdf(key: bytes, label: bytes, *parts: bytes) -> bytes:
+    return nacl.hash.blake2b(
+        frame(label, *parts), key=key, digest_size=32, encoder=nacl.encoding.RawEncoder
+    )
+
+
+def case_tag(secret: bytes, agency: str, case_ref: str) -> bytes:
+    """The keyed hash naming a case of `agency` to the relay."""
+    ref = unicodedata.normalize("NFC", case_ref.strip())
+    return _kdf(secret, LABEL_CASE_TAG, agency.encode(), ref.encode("utf-8"))
+
+
+def reason_hash(secret: bytes, reason: str) -> bytes:
+    """Keyed too: a short reason would otherwise be guessed from its hash."""
+    return _kdf(secret, LABEL_HOLD_REASON, unicodedata.normalize("NFC", reason).encode("utf-8"))
+
+
+def has_case_secret(home: Home) -> bool:
+    return (home.root / CASE_SECRET_FILE).exists()
+
+
+def case_secret(home: Home) -> bytes:
+    if not has_case_secret(home):
+        raise HomeError(
+            _(
+                "This home holds no agency case secret: import it with "
+                "`liaison hold secret --import FILE`."
+            )
+        )
+    return home.unlock_secret(CASE_SECRET_FILE)
+
+
+def create_case_secret(home: Home, rng: Callable[[int], bytes] | None = None) -> bytes:
+    """A new agency case secret (administrator, once per agency); answers the export file."""
+    if has_case_secret(home):
+        raise BadInput(_("This home already holds a case secret."))
+    secret = (rng or nacl.utils.random)(32)
+    home.lock_secret(CASE_SECRET_FILE, secret)
+    return export_case_secret(home)
+
+
+def export_case_secret(home: Home) -> bytes:
+    agency = home.config().get("agency")
+    document = {"format": CASE_SECRET_FORMAT, "agency": agency, "secret": b64e(case_secret(home))}
+    return (json.dumps(document, sort_keys=True) + "\n").encode()
+
+
+def import_case_secret(home: Home, data: bytes) -> None:
+    from liaison.client.transparency import b64decode
+
+    try:
+        document = json.loads(data)
+        if document.get("format") != CASE_SECRET_FORMAT:
+            raise ValueError
+        secret = b64decode(document["secret"])
+        if len(secret) != 32:
+            raise ValueError
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise BadInput(_("The file is not an agency case secret.")) from exc
+    own = home.config().get("agency")
+    if own and document.get("agency") not in (None, own):
+        raise BadInput(_("The case secret belongs to another agency."))
+    home.lock_secret(CASE_SECRET_FILE, secret)
+
+
+def send_tags(home: Home, case_ref: str | None) -> list[str]:
+    """The case tags to attach to an envelope: the sender agency's tag when it can compute it."""
+    agency = home.config().get("agency")
+    if not case_ref or not agency or not has_case_secret(home):
+        return []
+    return [b64e(case_tag(case_secret(home), agency, case_ref))]
+
+
+async def _call(home: Home, api: ApiClient, method: str, path: str, body: Any = None) -> Any:
+    await officer.authenticate(home, api)
+    try:
+        return await api.request(method, path, json=body)
+    except ServerError as exc:
+        if exc.status != 401:
+            raise
+    officer.forget_token(home)
+    await officer.authenticate(home, api)
+    return await api.request(method, path, json=body)
+
+
+def _own_tag(home: Home, case_ref: str) -> bytes:
+    agency = home.config().get("agency")
+    if not agency:
+        raise HomeError(_("This home folder holds no device: run `liaison officer init` first."))
+    return case_tag(case_secret(home), str(agency), case_ref)
+
+
+async def place(home: Home, api: ApiClient, case_ref: str, reason: str) -> dict[str, Any]:
+    """Place the agency's hold on a case; the reason and case reference stay on this device."""
+    if not reason.strip():
+        raise BadInput(_("Give the reason for the hold with --reason."))
+    tag = _own_tag(home, case_ref)
+    answer = await _call(
+        home,
+        api,
+        "POST",
+        "/v1/holds",
+        {"case_tag": b64e(tag), "reason_hash": b64e(reason_hash(case_secret(home), reason))},
+    )
+    local = home.read_json(HOLDS_FILE, {}) or {}
+    local[b64e(tag)] = {"case_ref": case_ref, "reason": reason, "log_index": answer["log_index"]}
+    home.write_json(HOLDS_FILE, local)
+    return dict(answer)
+
+
+async def release(home: Home, api: ApiClient, case_ref: str) -> dict[str, Any]:
+    tag = _own_tag(home, case_ref)
+    answer = await _call(home, api, "POST", "/v1/holds/release", {"case_tag": b64e(tag)})
+    local = home.read_json(HOLDS_FILE, {}) or {}
+    local.pop(b64e(tag), None)
+    home.write_json(HOLDS_FILE, local)
+    return dict(answer)
+
+
+async def active(home: Home, api: ApiClient) -> list[dict[str, Any]]:
+    """The agency's active holds; case references are filled in from this device's notes."""
+    answer = await _call(home, api, "GET", "/v1/holds")
+    local = home.read_json(HOLDS_FILE, {}) or {}
+    return [
+        {**hold, "case_ref": local.get(hold["case_tag"], {}).get("case_ref")}
+        for hold in answer.get("holds", [])
+    ]
+
+
+async def set_retention(api: ApiClient, admin_token: str, agency: str, days: int) -> Any:
+    return await api.request(
+        "PUT", f"/v1/agencies/{agency}/retention", json={"days": days}, auth=admin_token
+    )

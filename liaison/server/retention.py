@@ -1,0 +1,214 @@
+"""Retention of ciphertext and legal hold: per-agency periods, case-tag holds, the purge job.
+
+Rule (docs/operations.md, crypto/PROTOCOL.md section 10): an envelope's ciphertext is deleted
+once every party agency (the sender's and each recipient device's) has a retention period and
+the longest of them has passed since the envelope was received, unless one of its case tags is
+under an active legal hold. The log entry of the envelope stays; a `purge` entry records the
+deletion. Holds name a case only by a keyed hash the server cannot invert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from crypto.certs import DeviceCertificate
+from crypto.encoding import b64e
+from crypto.keys import device_agency
+from liaison.i18n import _
+from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
+from liaison.server.services import Relay, _decode
+from liaison.store import WriteTx
+from liaison.store import retention as retention_store
+
+log = logging.getLogger(__name__)
+
+DAY = 86400
+MAX_RETENTION_DAYS = 36500
+CASE_TAG_BYTES = 32
+MAX_CASE_TAGS = 16
+
+
+def case_tags_of(body: dict[str, Any]) -> list[bytes]:
+    """The optional `case_tags` of a send request: at most 16 keyed hashes of 32 bytes."""
+    tags = body.get("case_tags") or []
+    if len(tags) > MAX_CASE_TAGS:
+        raise BadRequest("invalid_request", _("At most 16 case tags per envelope."))
+    return [_decode(tag, "case_tags", length=CASE_TAG_BYTES) for tag in tags]
+
+
+async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
+    """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
+    await relay._agency(code)
+    days = body["days"]
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> dict[str, Any]:
+        entry = {"kind": "retention", "agency": code, "days": days, "at": now}
+        index = await relay.log.append(tx, entry)
+        await retention_store.set_retention(tx, agency=code, days=days, log_index=index, at=now)
+        return {"agency": code, "days": days, "log_index": index}
+
+    return await relay.store.write(job)
+
+
+async def _supervisor(relay: Relay, device_id: str, agency: str) -> None:
+    device = await relay.store.device(device_id)
+    if device is None or device.revoked:
+        raise Forbidden("device_revoked", _("This device has been revoked."))
+    role = DeviceCertificate.from_bytes(device.certificate).role
+    if device.agency != agency or role != "supervisor":
+        raise Forbidden(
+            "not_supervisor", _("Only a supervisor of the agency may place or release its holds.")
+        )
+
+
+async def place_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/holds [supervisor]: block deletion of envelopes carrying the case tag."""
+    agency = device_agency(device_id)
+    await _supervisor(relay, device_id, agency)
+    tag = _decode(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
+    reason_hash = _decode(body["reason_hash"], "reason_hash", length=32)
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> dict[str, Any]:
+        existing = await retention_store.active_hold_in_tx(tx, agency, tag)
+        if existing is not None:
+            raise Conflict("hold_exists", _("A hold on this case is already in place."))
+        entry = {
+            "kind": "hold",
+            "agency": agency,
+            "case_tag": b64e(tag),
+            "device_id": device_id,
+            "reason_hash": b64e(reason_hash),
+            "at": now,
+        }
+        index = await relay.log.append(tx, entry)
+        await retention_store.insert_hold(
+            tx,
+            agency=agency,
+            tag=tag,
+            placed_by=device_id,
+            reason_hash=reason_hash,
+            log_index=index,
+            at=now,
+        )
+        return {"log_index": index}
+
+    return await relay.store.write(job)
+
+
+async def release_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/holds/release [supervisor]: lift the agency's hold on the case tag."""
+    agency = device_agency(device_id)
+    await _supervisor(relay, device_id, agency)
+    tag = _decode(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> dict[str, Any]:
+        existing = await retention_store.active_hold_in_tx(tx, agency, tag)
+        if existing is None:
+            raise NotFound("unknown_hold", _("No hold on this case is in place."))
+        entry = {
+            "kind": "hold_release",
+            "agency": agency,
+            "case_tag": b64e(tag),
+            "device_id": device_id,
+            "hold_index": existing.log_index,
+            "at": now,
+        }
+        index = await relay.log.append(tx, entry)
+        await retention_store.release_hold(tx, agency=agency, tag=tag, log_index=index, at=now)
+        return {"log_index": index}
+
+    return await relay.store.write(job)
+
+
+async def holds(relay: Relay, device_id: str) -> dict[str, Any]:
+    """GET /v1/holds [device]: the active holds of the device's own agency."""
+    agency = device_agency(device_id)
+    return {
+        "holds": [
+            {
+                "case_tag": b64e(h.tag),
+                "placed_by": h.placed_by,
+                "reason_hash": b64e(h.reason_hash),
+                "placed_at": h.placed_at,
+                "log_index": h.log_index,
+            }
+            for h in await retention_store.active_holds(relay.store, agency)
+        ]
+    }
+
+
+@dataclass
+class PurgeReport:
+    purged: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"purged": self.purged, "held": self.held}
+
+
+async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
+    """Delete the ciphertext of every envelope past its retention and not held; log each."""
+    now = relay.clock() if now is None else now
+    report = PurgeReport()
+    periods = await retention_store.retention_days(relay.store)
+    if not periods:
+        return report
+    shortest = min(periods.values())
+    held_tags = {h.tag for h in await retention_store.active_holds(relay.store)}
+    for envelope in await retention_store.envelopes_received_before(
+        relay.store, now - shortest * DAY + 1
+    ):
+        parties = sorted(
+            {device_agency(envelope.sender_device)}
+            | {device_agency(d) for d in envelope.recipients}
+        )
+        if any(agency not in periods for agency in parties):
+            continue  # an agency without a period keeps its ciphertext
+        if now < envelope.received_at + max(periods[a] for a in parties) * DAY:
+            continue
+        if envelope.tags & held_tags:
+            report.held.append(envelope.message_id)
+            continue
+
+        async def job(tx: WriteTx, envelope: Any = envelope, parties: list[str] = parties) -> bool:
+            # Checked again in the writer: a hold placed since the read above wins.
+            if await retention_store.held_in_tx(tx, envelope.tags):
+                return False
+            if not await retention_store.purge_envelope(tx, envelope.message_id, now):
+                return False
+            entry = {
+                "kind": "purge",
+                "message_id": envelope.message_id,
+                "envelope_hash": b64e(envelope.envelope_hash),
+                "envelope_index": envelope.log_index,
+                "agencies": parties,
+                "at": now,
+            }
+            await relay.log.append(tx, entry)
+            return True
+
+        if await relay.store.write(job):
+            report.purged.append(envelope.message_id)
+        else:
+            report.held.append(envelope.message_id)
+    return report
+
+
+async def purge_periodically(relay: Relay, interval: int, stop: asyncio.Event) -> None:
+    """The server's purge task: run `purge` every `interval` seconds until `stop` is set."""
+    while not stop.is_set():
+        try:
+            report = await purge(relay)
+            if report.purged:
+                log.info("retention: purged %d envelopes", len(report.purged))
+        except Exception:
+            log.exception("retention purge failed; retrying at the next interval")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,95 @@
+"""Witness cosignatures on the relay's checkpoints: accepted after checks, served with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto.checkpoint import (
+    ALG_COSIGNATURE_V1,
+    Checkpoint,
+    note_key_id,
+    parse_note,
+    sign_checkpoint,
+    verify_checkpoint,
+    verify_cosignature,
+)
+from crypto.errors import CryptoError
+from liaison.i18n import _
+from liaison.server.errors import BadRequest, Conflict, Unprocessable
+from liaison.server.services import Relay, _decode
+from liaison.store import WriteTx
+from liaison.store import retention as retention_store
+
+MAX_WITNESSES = 32
+
+
+def _note_for(relay: Relay, size: int) -> str:
+    """The log's signed note for an earlier size (Ed25519 is deterministic: the same bytes)."""
+    if size == relay.log.tree.size:
+        return relay.log.checkpoint()[1]
+    cp = Checkpoint(relay.identity.origin, size, relay.log.tree.root(size))
+    return sign_checkpoint(
+        cp, key_name=relay.identity.key_name, signing_key=relay.identity.signing_key
+    )
+
+
+async def checkpoint(relay: Relay) -> dict[str, Any]:
+    """GET /v1/log/checkpoint: the current note with the cosignatures it has, and the newest
+    cosigned note (witnesses lag behind the log, so the current one is often not cosigned)."""
+    answer = await relay.checkpoint()
+    size = answer["size"]
+    lines = await retention_store.cosignature_lines(relay.store, size)
+    answer["checkpoint"] += "".join(lines)
+    cosigned_size = await retention_store.latest_cosigned_size(relay.store)
+    answer["cosigned"] = None
+    if cosigned_size is not None and cosigned_size <= relay.log.tree.size:
+        answer["cosigned"] = (
+            answer["checkpoint"]
+            if cosigned_size == size
+            else _note_for(relay, cosigned_size)
+            + "".join(await retention_store.cosignature_lines(relay.store, cosigned_size))
+        )
+    return answer
+
+
+async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/log/cosignatures: a witness's cosignature on one of this log's checkpoints."""
+    name = body["witness_name"]
+    key = _decode(body["witness_key"], "witness_key", length=32)
+    note = body["checkpoint"]
+    identity = relay.identity
+    try:
+        cp = verify_checkpoint(
+            note, key_name=identity.key_name, public_key=identity.public_key, origin=identity.origin
+        )
+        key_id = note_key_id(name, key, ALG_COSIGNATURE_V1)
+        lines = parse_note(note).matching(name, key_id)
+    except CryptoError as exc:
+        raise BadRequest(
+            "malformed_checkpoint", _("The checkpoint is not a note signed by this log.")
+        ) from exc
+    await relay.log.catch_up(cp.size)
+    if (
+        cp.size == 0
+        or cp.size > relay.log.tree.size
+        or relay.log.tree.root(cp.size) != cp.root_hash
+    ):
+        raise Unprocessable("unknown_checkpoint", _("This log never signed that checkpoint."))
+    try:
+        verify_cosignature(note, witness_name=name, witness_public=key, now=relay.clock())
+    except CryptoError as exc:
+        raise Unprocessable("bad_signature", _("The cosignature does not verify.")) from exc
+    if await retention_store.witness_count(relay.store) >= MAX_WITNESSES:
+        known = await retention_store.cosignature_lines(relay.store, cp.size)
+        if not any(line.startswith("\u2014 " + name + " ") for line in known):
+            raise Conflict("too_many_witnesses", _("This log accepts no further witnesses."))
+    line = lines[0].line()
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> None:
+        await retention_store.put_cosignature(
+            tx, size=cp.size, witness=name, witness_key=key, line=line, at=now
+        )
+
+    await relay.store.write(job)
+    return {"size": cp.size}
