@@ -52,6 +52,32 @@ def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_json_option(verify)
     verify.set_defaults(func=cmd_verify_bundle)
 
+    witness = group.add_parser(
+        "witness",
+        help=_("Countersign the server's checkpoint after checking it extends the last one"),
+    )
+    add_server_option(witness)
+    witness.add_argument("--name", help=_("This witness's key name (first run only)"))
+    witness.add_argument(
+        "--show-key", action="store_true", help=_("Print the witness public key and stop")
+    )
+    add_home_option(witness)
+    add_json_option(witness)
+    witness.set_defaults(func=cmd_witness)
+
+    trust = group.add_parser(
+        "trust-witness", help=_("Know a witness key (exchanged out of band) and check its view")
+    )
+    trust.add_argument("name", metavar="NAME", help=_("The witness's key name"))
+    trust.add_argument("public_key", metavar="KEY", help=_("The witness public key (base64)"))
+    trust.add_argument(
+        "--require",
+        action="store_true",
+        help=_("Fail the audit when no checkpoint is cosigned by a known witness"),
+    )
+    add_home_option(trust)
+    trust.set_defaults(func=cmd_trust_witness)
+
 
 class _Progress:
     """A bar on a terminal, a plain counter line per step otherwise (both on stderr)."""
@@ -149,4 +175,52 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
                 "band, or pass --log-key."
             )
         )
+    return 0
+
+
+@command
+def cmd_witness(args: argparse.Namespace) -> int:
+    from liaison.client import witness as witness_ops
+
+    home = home_from_args(args)
+    if args.show_key:
+        if args.name:
+            witness_ops.witness_name(home, args.name)
+        info = witness_ops.public_info(home)
+        if args.json:
+            print_json(info)
+        else:
+            print(
+                _("Witness {name}: public key {key}, fingerprint {fingerprint}").format(
+                    name=info["name"], key=info["public_key"], fingerprint=info["fingerprint"]
+                )
+            )
+        return 0
+    server = args.server or home.config().get("server")
+    if not server:
+        raise BadInput(_("No server is configured in this home folder: give --server URL."))
+    done = run(with_api(server, lambda api: witness_ops.cosign(home, api, name=args.name)))
+    if args.json:
+        print_json({"size": done.size, "previous_size": done.previous_size})
+    else:
+        print(
+            _(
+                "Cosigned the checkpoint of size {size} (consistent with size {old}, cosigned "
+                "before) and submitted it to the server."
+            ).format(size=done.size, old=done.previous_size)
+        )
+    return 0
+
+
+@command
+def cmd_trust_witness(args: argparse.Namespace) -> int:
+    from liaison.client import witness as witness_ops
+
+    home = home_from_args(args)
+    witness_ops.add_known_witness(home, args.name, args.public_key, required=args.require)
+    print(
+        _("Witness {name} recorded; `liaison audit verify` checks its cosigned view.").format(
+            name=args.name
+        )
+    )
     return 0

@@ -51,6 +51,9 @@ async def verify(home: Home, api: ApiClient) -> AuditReport:
         report.problems.append(str(exc))
     except ClientError as exc:
         report.problems.append(str(exc))
+    from liaison.client.witness import check_cosigned
+
+    report.problems += await check_cosigned(home, api)
     for record in home.messages():
         report.messages_checked += 1
         problem = await _check_message(api, latest, record)

@@ -33,22 +33,34 @@ def _note_for(relay: Relay, size: int) -> str:
     )
 
 
+async def _valid_lines(relay: Relay, note: str, size: int) -> str:
+    """The stored cosignature lines for `size` that verify on `note`: a line over another
+    root (the database was edited) is never served."""
+    lines = []
+    for name, key, line in await retention_store.cosignature_lines(relay.store, size):
+        try:
+            verify_cosignature(
+                note + line, witness_name=name, witness_public=key, now=relay.clock()
+            )
+        except CryptoError:
+            continue
+        lines.append(line)
+    return "".join(lines)
+
+
 async def checkpoint(relay: Relay) -> dict[str, Any]:
     """GET /v1/log/checkpoint: the current note with the cosignatures it has, and the newest
     cosigned note (witnesses lag behind the log, so the current one is often not cosigned)."""
     answer = await relay.checkpoint()
-    size = answer["size"]
-    lines = await retention_store.cosignature_lines(relay.store, size)
-    answer["checkpoint"] += "".join(lines)
-    cosigned_size = await retention_store.latest_cosigned_size(relay.store)
+    size, note = answer["size"], answer["checkpoint"]
+    answer["checkpoint"] = note + await _valid_lines(relay, note, size)
     answer["cosigned"] = None
+    cosigned_size = await retention_store.latest_cosigned_size(relay.store)
     if cosigned_size is not None and cosigned_size <= relay.log.tree.size:
-        answer["cosigned"] = (
-            answer["checkpoint"]
-            if cosigned_size == size
-            else _note_for(relay, cosigned_size)
-            + "".join(await retention_store.cosignature_lines(relay.store, cosigned_size))
-        )
+        old = note if cosigned_size == size else _note_for(relay, cosigned_size)
+        lines = await _valid_lines(relay, old, cosigned_size)
+        if lines:
+            answer["cosigned"] = old + lines
     return answer
 
 
@@ -81,7 +93,7 @@ async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
         raise Unprocessable("bad_signature", _("The cosignature does not verify.")) from exc
     if await retention_store.witness_count(relay.store) >= MAX_WITNESSES:
         known = await retention_store.cosignature_lines(relay.store, cp.size)
-        if not any(line.startswith("\u2014 " + name + " ") for line in known):
+        if not any(witness == name for witness, _key, _line in known):
             raise Conflict("too_many_witnesses", _("This log accepts no further witnesses."))
     line = lines[0].line()
     now = relay.clock()

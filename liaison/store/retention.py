@@ -228,14 +228,15 @@ async def put_cosignature(
     )
 
 
-async def cosignature_lines(store: Store, size: int) -> list[str]:
+async def cosignature_lines(store: Store, size: int) -> list[tuple[str, bytes, str]]:
+    """(witness name, witness key, signature line) of the cosignatures held for `size`."""
     query = (
-        select(cosignatures.c.line)
+        select(cosignatures.c.witness, cosignatures.c.witness_key, cosignatures.c.line)
         .where(cosignatures.c.size == size)
         .order_by(cosignatures.c.witness)
     )
     async with store._read() as conn:
-        return [line for (line,) in await conn.execute(query)]
+        return [(name, bytes(key), line) for name, key, line in await conn.execute(query)]
 
 
 async def latest_cosigned_size(store: Store) -> int | None:

@@ -1,0 +1,169 @@
+"""Witnessing: countersign a relay's checkpoints after checking consistency, and check them.
+
+A witness (the other country's service, an outside auditor) runs `liaison audit witness` with
+its own home folder: it keeps an Ed25519 witness key and, per log, the last checkpoint it
+cosigned. It cosigns a new checkpoint only if the log's signature verifies and a consistency
+proof links it to that last one; a conflict is written as a proof of misbehaviour and the
+witness refuses the log from then on. Clients that know witness keys (`witnesses` in their
+config) check the relay's newest cosigned checkpoint against their own view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nacl.signing
+import nacl.utils
+
+from crypto.checkpoint import (
+    cosign_checkpoint,
+    parse_note,
+    verify_cosignature,
+)
+from crypto.encoding import b64d, b64e
+from crypto.errors import CryptoError
+from liaison.client import misbehaviour, transparency
+from liaison.client.bundle import key_fingerprint
+from liaison.client.errors import BadInput, ClientError, LogInconsistent
+from liaison.client.home import Home
+from liaison.client.transport import ApiClient
+from liaison.i18n import _
+
+WITNESS_KEY_FILE = "witness.key"
+WITNESS_STATE_FILE = "witness-state.json"
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    size: int
+    previous_size: int
+    timestamp: int
+
+
+def witness_key(home: Home, rng: Callable[[int], bytes] | None = None) -> nacl.signing.SigningKey:
+    """This home's witness key, created (and locked with the passphrase) on first use."""
+    if not (home.root / WITNESS_KEY_FILE).exists():
+        home.lock_secret(WITNESS_KEY_FILE, (rng or nacl.utils.random)(32))
+    return nacl.signing.SigningKey(home.unlock_secret(WITNESS_KEY_FILE))
+
+
+def witness_name(home: Home, name: str | None = None) -> str:
+    """The witness's key name (stored at first use; e.g. `witness.cn-gx.example`)."""
+    stored = home.config().get("witness_name")
+    if name and stored and name != stored:
+        raise BadInput(_("This home already witnesses as {name}.").format(name=stored))
+    chosen = name or stored
+    if not chosen:
+        raise BadInput(_("Give the witness's name with --name the first time."))
+    if any(ch.isspace() or ch == "+" for ch in chosen):
+        raise BadInput(_("A witness name has no spaces and no '+'."))
+    if not stored:
+        home.update_config(witness_name=chosen)
+    return str(chosen)
+
+
+def _strip_cosignatures(note: str, identity: transparency.ServerIdentity) -> str:
+    """The note with only the log's own signature line (others' cosignatures left out)."""
+    parsed = parse_note(note)
+    own = [s for s in parsed.signatures if s.key_name == identity.key_name]
+    return parsed.text + "\n" + "".join(s.line() for s in own)
+
+
+async def cosign(
+    home: Home, api: ApiClient, *, name: str | None = None, now: int | None = None
+) -> Cosigned:
+    """Verify the relay's current checkpoint against the last one cosigned, cosign, submit."""
+    misbehaviour.refuse_if_recorded(home)
+    now = int(time.time()) if now is None else now
+    key = witness_key(home)
+    wname = witness_name(home, name)
+    if not home.config().get("server"):
+        home.update_config(server=api.base_url)
+    identity = await transparency.pin_server(home, api)
+    note = _strip_cosignatures((await api.checkpoint())["checkpoint"], identity)
+    cp = transparency.parse_note(identity, note)
+    state = home.read_json(WITNESS_STATE_FILE) or {}
+    previous_size = 0
+    if state.get("note"):
+        old = transparency.parse_note(identity, state["note"])
+        previous_size = old.size
+        if cp.size < old.size:
+            raise LogInconsistent(
+                _(
+                    "The log shows size {new}, below the size {old} this witness already "
+                    "cosigned: it will not cosign an older view."
+                ).format(new=cp.size, old=old.size)
+            )
+        # Raises ServerMisbehaved, with the proof written in this home, on a conflict.
+        await transparency._check_consistent(api, old, cp, home=home, notes=(state["note"], note))
+    line = cosign_checkpoint(note, witness_name=wname, witness_key=key, timestamp=now)
+    await api.request(
+        "POST",
+        "/v1/log/cosignatures",
+        json={
+            "checkpoint": note + line,
+            "witness_name": wname,
+            "witness_key": b64e(bytes(key.verify_key)),
+        },
+    )
+    home.write_json(WITNESS_STATE_FILE, {"note": note, "size": cp.size, "cosigned_at": now})
+    return Cosigned(cp.size, previous_size, now)
+
+
+def public_info(home: Home) -> dict[str, str]:
+    """What the witness hands to clients and inspectors: name, public key and fingerprint."""
+    key = witness_key(home)
+    public = bytes(key.verify_key)
+    return {
+        "name": witness_name(home),
+        "public_key": b64e(public),
+        "fingerprint": key_fingerprint(public),
+    }
+
+
+def add_known_witness(home: Home, name: str, public_key: str, *, required: bool) -> None:
+    """Record a witness key this client trusts (exchanged out of band, like an agency root)."""
+    try:
+        if len(b64d(public_key)) != 32:
+            raise ValueError
+    except (CryptoError, ValueError) as exc:
+        raise BadInput(_("The witness key is not a base64 Ed25519 public key.")) from exc
+    known = [w for w in home.config().get("witnesses") or [] if w.get("name") != name]
+    known.append({"name": name, "public_key": public_key})
+    home.update_config(witnesses=known, require_witness=required)
+
+
+async def check_cosigned(home: Home, api: ApiClient, *, now: int | None = None) -> list[str]:
+    """Problems with the relay's newest cosigned checkpoint, for the witnesses this client
+    knows: each cosignature must verify, and the cosigned view must be consistent with this
+    client's (a split view between witness and client is recorded as misbehaviour)."""
+    known = home.config().get("witnesses") or []
+    if not known:
+        return []
+    note = (await api.checkpoint()).get("cosigned")
+    if not isinstance(note, str):
+        return (
+            [_("No checkpoint of this server is cosigned by a witness this client knows.")]
+            if home.config().get("require_witness")
+            else []
+        )
+    signed_by = []
+    for w in known:
+        try:
+            verify_cosignature(
+                note, witness_name=w["name"], witness_public=b64d(w["public_key"]), now=now
+            )
+            signed_by.append(w["name"])
+        except CryptoError:
+            continue
+    if not signed_by:
+        if home.config().get("require_witness"):
+            return [_("No checkpoint of this server is cosigned by a witness this client knows.")]
+        return []
+    try:
+        await transparency.advance(home, api, note)
+    except ClientError as exc:
+        return [str(exc)]
+    return []

@@ -1,0 +1,133 @@
+"""Witness cosignatures round trip; clients and bundles check them; a witness catches a fork."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_db import change_entry
+from e2e_relay import Cli, RelayThread
+
+from crypto.checkpoint import verify_cosignature
+from crypto.encoding import b64d
+from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.client import audit as audit_ops
+from liaison.client import bundle as bundle_ops
+from liaison.client import witness as witness_ops
+from liaison.client.home import Home
+from liaison.client.misbehaviour import MISBEHAVIOUR_FILE, ServerMisbehaved
+from liaison.client.transport import ApiClient
+
+DAY = 86400
+
+
+def call(url: str, make: Any) -> Any:
+    async def go() -> Any:
+        async with ApiClient(url) as api:
+            return await make(api)
+
+    return asyncio.run(go())
+
+
+def test_witness_cosigns_and_clients_check_its_view(
+    relay: RelayThread, cli: Cli, tmp_path: Path
+) -> None:
+    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
+    ctx.admin_token = relay.admin_token
+    asyncio.run(run_steps(ctx, steps_until("send")))
+    home = Home(tmp_path / "auditor", passphrase=lambda confirm: DEMO_PASSPHRASE)
+
+    first = call(relay.url, lambda api: witness_ops.cosign(home, api, name="auditor.example"))
+    assert first.previous_size == 0
+    info = witness_ops.public_info(home)
+    answer = call(relay.url, lambda api: api.checkpoint())
+    assert answer["size"] == first.size
+    assert answer["cosigned"] == answer["checkpoint"]
+    stamp = verify_cosignature(
+        answer["checkpoint"], witness_name=info["name"], witness_public=b64d(info["public_key"])
+    )
+    assert stamp == first.timestamp
+
+    asyncio.run(run_steps(ctx, [s for s in steps_until("reply") if s.name == "reply"]))
+    grown = call(relay.url, lambda api: api.checkpoint())
+    assert grown["size"] > first.size
+    assert grown["cosigned"] != grown["checkpoint"]  # the newest cosigned one is older
+    assert "\u2014 auditor.example " not in grown["checkpoint"]
+    second = call(relay.url, lambda api: witness_ops.cosign(home, api))
+    assert (second.previous_size, second.size) == (first.size, grown["size"])
+
+    li = ctx.officers["li"]
+    witness_ops.add_known_witness(li, info["name"], info["public_key"], required=True)
+    report = call(relay.url, lambda api: audit_ops.verify(li, api))
+    assert report.ok, report.problems
+
+    data = call(
+        relay.url,
+        lambda api: bundle_ops.export_bundle(li, api, start=0, end=30000 * DAY - 1, agency=None),
+    )
+    checked = bundle_ops.verify_bundle(data)
+    assert checked.cosigned_by == ["auditor.example"]
+    doc = json.loads(data)
+    doc["witnesses"][0]["public_key"] = doc["log_public_key"]
+    with pytest.raises(bundle_ops.BundleError, match="checkpoint"):
+        bundle_ops.verify_bundle(bundle_ops.canonical_json(doc))
+
+    shown = cli(
+        None,
+        "audit",
+        "witness",
+        "--show-key",
+        "--json",
+        "--home",
+        str(home.root),
+        LIAISON_PASSPHRASE=DEMO_PASSPHRASE,
+    )
+    assert json.loads(shown.stdout)["public_key"] == info["public_key"]
+
+
+def test_client_requiring_a_witness_reports_an_uncosigned_server(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
+    ctx.admin_token = relay.admin_token
+    asyncio.run(run_steps(ctx, steps_until("officers")))
+    an = ctx.officers["an-phone"]
+    witness_ops.add_known_witness(an, "auditor.example", "A" * 43 + "=", required=True)
+    report = call(relay.url, lambda api: audit_ops.verify(an, api))
+    assert any("cosigned by a witness" in p for p in report.problems)
+
+
+def test_witness_refuses_a_rewritten_log_and_keeps_the_proof(
+    relay: RelayThread, cli: Cli, tmp_path: Path
+) -> None:
+    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
+    ctx.admin_token = relay.admin_token
+    asyncio.run(run_steps(ctx, steps_until("send")))
+    home = Home(tmp_path / "auditor", passphrase=lambda confirm: DEMO_PASSPHRASE)
+    call(relay.url, lambda api: witness_ops.cosign(home, api, name="auditor.example"))
+    relay.stop()
+    with relay.database() as db:
+        change_entry(db, ctx.sent["request"].log_index)
+    relay.start()
+
+    with pytest.raises(ServerMisbehaved):
+        call(relay.url, lambda api: witness_ops.cosign(home, api))
+    proof = json.loads((home.root / MISBEHAVIOUR_FILE).read_text())
+    assert proof["reason"] == "same_size_different_root"
+    assert call(relay.url, lambda api: api.checkpoint())["cosigned"] is None  # nothing cosigned
+    again = cli(
+        None,
+        "audit",
+        "witness",
+        "--server",
+        relay.url,
+        "--home",
+        str(home.root),
+        ok=False,
+        LIAISON_PASSPHRASE=DEMO_PASSPHRASE,
+    )
+    assert again.returncode == 1
+    assert MISBEHAVIOUR_FILE in again.stderr
