@@ -316,3 +316,42 @@ def test_each_warning_is_shown_before_sending(world: tuple[Cli, DemoContext]) ->
     late_text = sh(cli, "an-phone", f"{base} --place {GATE} --at '{day(-1)} 23:30'")
     assert "is in the past" in late_text.stderr and "opening hours" in late_text.stderr
     assert "is not confirmed" in late_text.stderr
+
+
+def test_agenda_lists_overdue_replies_and_support_windows_near_their_limit(
+    world: tuple[Cli, DemoContext],
+) -> None:
+    cli, _ctx = world
+    overdue = {"utc": f"{day(-2)}T02:00:00Z", "tz": VN}
+    request = notice_file(
+        cli.folder,
+        "late",
+        "verification_request",
+        "VN-QN-CA",
+        "CN-GX-DXGA",
+        {"persons": PERSONS},
+        reply_by=overdue,
+    )
+    sent = sh_json(cli, "an-phone", f"send --notice {request} --to CN-GX-DXGA")
+    referral = notice_file(
+        cli.folder,
+        "shelter",
+        "referral_status",
+        "VN-QN-CA",
+        "VN-QN-BP",
+        {
+            "persons": PERSONS[:1],
+            "receiving_agency": "VN-QN-BP",
+            "status": "in_shelter",
+            "days_used": 112,
+        },
+    )
+    sh(cli, "an-phone", f"send --notice {referral} --to VN-QN-BP")
+
+    agenda = sh_json(cli, "li", "agenda")
+    (reply,) = agenda["replies"]
+    assert reply["message_id"] == sent["message_id"] and reply["overdue"]
+    assert reply["awaited_from"] == "CN"
+    text = sh(cli, "binh", "agenda").stdout
+    assert f"case {CASE}, Nguyễn Thị Hoa: 112 of 120 days used, 8 left" in text
+    assert "OVERDUE: verification_request" in sh(cli, "an-laptop", "agenda").stdout
