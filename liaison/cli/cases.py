@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -85,6 +86,15 @@ def with_book(
 
     async def go(api: ApiClient | None) -> tuple[case_ops.CaseBook, T | None]:
         book = await case_ops.load_book(home, api, now=moment, keys=keys)
+        if book.problems:
+            # Cases derived without them may be incomplete: say so, never silently.
+            print(
+                _("{count} messages could not be opened and are left out: {ids}").format(
+                    count=len(book.problems),
+                    ids=", ".join(f"{mid[:12]} ({code})" for mid, code in book.problems),
+                ),
+                file=sys.stderr,
+            )
         result = await then(home, api, book) if then is not None else None
         return book, result
 
