@@ -224,3 +224,38 @@ def cmd_trust_witness(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+async def demo_export(ctx: Any) -> None:
+    """Demo step: the Dongxing officer exports the period's bundle; it verifies offline."""
+    import time
+
+    home = ctx.officers["li"]
+    day = 86400
+    today = int(time.time()) // day * day
+    data = await bundle_ops.export_bundle(
+        home, ctx.client, start=today - day, end=today + 2 * day - 1, agency="CN-GX-DXGA"
+    )
+    path = ctx.folder / "audit-CN-GX-DXGA.bundle"
+    path.write_bytes(data)
+    report = bundle_ops.verify_bundle(path.read_bytes())
+    ctx.say(
+        _(
+            "{home} exported {count} log entries of CN-GX-DXGA ({size} bytes); verified offline "
+            "against checkpoint size {tree}. Log key fingerprint: {fingerprint}"
+        ).format(
+            home="li",
+            count=report.entries,
+            size=len(data),
+            tree=report.checkpoint_sizes[-1],
+            fingerprint=report.log_key_fingerprint,
+        )
+    )
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+    try:
+        bundle_ops.verify_bundle(bytes(damaged))
+    except bundle_ops.BundleError as exc:
+        ctx.say(_("One byte changed: refused ({reason})").format(reason=exc))
+    else:
+        raise RuntimeError("a damaged bundle verified")

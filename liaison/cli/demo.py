@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from liaison.cli import demo_cases, demo_notices
+from liaison.cli import _audit_bundle, demo_cases, demo_notices
 from liaison.cli import review as review_cli
 from liaison.client import agency as agency_ops
 from liaison.client import audit as audit_ops
@@ -266,6 +266,11 @@ STEPS: list[Step] = [
         "handover-record",
         N_("The handover record is signed by one side and countersigned by the other"),
         demo_cases.record_and_countersign,
+    ),
+    Step(
+        "export",
+        N_("Dongxing exports an audit bundle; it verifies offline, and fails once altered"),
+        _audit_bundle.demo_export,
     ),
 ]
 
