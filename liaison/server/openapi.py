@@ -678,7 +678,7 @@ PATHS: dict[str, Any] = {
                 "200": _ok("ReviewRelease", "Review logged; envelope released with the proof"),
                 **BAD,
                 **AUTH,
-                "404": _error("unknown_message"),
+                "404": _error("unknown_message or envelope_purged"),
                 "422": _error("bad_signature or stale_review_request"),
             },
         },

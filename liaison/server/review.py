@@ -195,6 +195,11 @@ async def review(
         raise Forbidden(
             "review_forbidden", _("Your agency is not a party to this message; review refused.")
         )
+    if not held.envelope:
+        # Retention deleted the ciphertext: nothing can be released, so nothing is logged.
+        raise NotFound(
+            "envelope_purged", _("The ciphertext of this message was deleted after retention.")
+        )
     request = review_request_bytes(
         message_id=message_id,
         device_id=device_id,

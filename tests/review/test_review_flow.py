@@ -190,3 +190,22 @@ async def test_an_officer_does_not_see_reviews_of_messages_not_his(world: World)
     await review_ops.read(supervisor, world.api, reply.message_id, REASON)
     rows = await review_ops.audit_log(world.officer("binh"), world.api)
     assert all(r["entry"].get("message_id") != reply.message_id for r in rows)
+
+
+async def test_review_of_a_purged_message_is_refused_without_a_record(world: World) -> None:
+    from liaison.store import Store, database_url
+    from liaison.store.retention import purge_envelope
+
+    supervisor = world.supervisor
+    assert supervisor is not None
+    async with Store(database_url(world.data_dir)) as store:
+
+        async def job(tx: Any) -> bool:
+            return await purge_envelope(tx, _request_id(world), 1)
+
+        assert await store.write(job)
+    size_before = (await world.api.checkpoint())["size"]
+    with pytest.raises(ServerError) as refused:
+        await review_ops.read(supervisor, world.api, _request_id(world), REASON)
+    assert (refused.value.status, refused.value.code) == (404, "envelope_purged")
+    assert (await world.api.checkpoint())["size"] == size_before
