@@ -26,7 +26,8 @@ from liaison.store.records import DeviceRecord
 MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_REQUEST_SKEW = 300
 DIRECTORY_KINDS = ("agency", "review_key", "certificate", "revocation", "review_key_wrap")
-MESSAGE_KINDS = ("ack", "review", "review_refused")
+# Entries about one message: shown to whoever may see that message (a purge included).
+MESSAGE_KINDS = ("ack", "review", "review_refused", "purge")
 
 
 def _role(device: DeviceRecord) -> str:
