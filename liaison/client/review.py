@@ -15,7 +15,7 @@ from crypto.certs import DeviceCertificate, ReviewKeyStatement, issue_review_key
 from crypto.encoding import b64e
 from crypto.envelope import Envelope, open_as_reviewer
 from crypto.errors import CryptoError
-from crypto.keys import ReviewKeyPair, Rng, RootKey, device_agency
+from crypto.keys import DeviceKeys, ReviewKeyPair, Rng, RootKey, device_agency
 from crypto.review_keys import (
     ReviewKeyWrap,
     new_reason_salt,
@@ -193,7 +193,9 @@ def _own_agency_root(home: Home, agency: str) -> bytes:
     return root
 
 
-async def review_keys(home: Home, api: ApiClient) -> dict[str, ReviewKeyPair]:
+async def review_keys(
+    home: Home, api: ApiClient, *, device: DeviceKeys | None = None
+) -> dict[str, ReviewKeyPair]:
     """Fetch the review keys wrapped to this device; each must be signed by the own agency's
     root, addressed to this device, and the key its root-signed statement names."""
     own = officer.own_certificate(home)
@@ -202,7 +204,8 @@ async def review_keys(home: Home, api: ApiClient) -> dict[str, ReviewKeyPair]:
     answer = await _authed(home, api, lambda: api.request("GET", "/v1/review-keys/wraps"))
     root = _own_agency_root(home, own.agency)
     vouched = {k.key_id for k in await directory.review_keys(home, api, own.agency)}
-    keys = officer.device_keys(home)
+    # Unlocking the keystore costs an Argon2id run: callers that hold the keys pass them.
+    keys = device if device is not None else officer.device_keys(home)
     stored = home.read_json(REVIEW_WRAPS_FILE, {})
     stored = stored if isinstance(stored, dict) else {}
     for item in answer.get("wraps", []):
@@ -320,7 +323,7 @@ async def read(
         "requested_at": now,
         "signature": b64e(sign_review_request(keys, request_bytes)),
     }
-    pairs = await review_keys(home, api)
+    pairs = await review_keys(home, api, device=keys)
     answer = await _authed(
         home,
         api,
