@@ -248,8 +248,7 @@ async def review(
 
 
 async def relay_envelope(relay: Relay, message_id: str) -> review_store.HeldEnvelope:
-    async with relay.store._read() as conn:
-        held = await review_store._held_envelope(conn, message_id)
+    held = await review_store.held_envelope(relay.store, message_id)
     if held is None:
         raise NotFound("unknown_message", _("No such message is held by the relay."))
     return held
@@ -278,8 +277,7 @@ class _Visibility:
         if not isinstance(message_id, str):
             return ()
         if message_id not in self._parties:
-            async with self.relay.store._read() as conn:
-                held = await review_store._held_envelope(conn, message_id)
+            held = await review_store.held_envelope(self.relay.store, message_id)
             self._parties[message_id] = (
                 () if held is None else (held.sender_device, *held.recipients)
             )

@@ -103,10 +103,6 @@ async def put_wrap(
     )
 
 
-async def held_envelope_in_tx(tx: WriteTx, message_id: str) -> HeldEnvelope | None:
-    return await _held_envelope(tx.conn, message_id)
-
-
 # --- reads ------------------------------------------------------------------------------
 
 
@@ -137,6 +133,12 @@ async def _held_envelope(conn: Any, message_id: str) -> HeldEnvelope | None:
         row.received_at,
         tuple(r.device_id for r in recipients),
     )
+
+
+async def held_envelope(store: Store, message_id: str) -> HeldEnvelope | None:
+    """The envelope (ciphertext, empty once purged) and its recipient devices."""
+    async with store._read() as conn:
+        return await _held_envelope(conn, message_id)
 
 
 async def wraps_for_device(store: Store, device_id: str) -> list[ReviewKeyWrapRecord]:
