@@ -304,7 +304,7 @@ def build_notice(
     now: int,
 ) -> Notice:
     header: dict[str, Any] = {
-        "our_ref": f"{book.agency}/{case_ref}/{now}",
+        "our_ref": f"{book.agency}/{case_ref[:60]}/{now}",  # within the 100 characters
         "sender_unit": book.agency,
         "recipient_unit": recipient,
         "case_ref": case_ref,
