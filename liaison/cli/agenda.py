@@ -11,7 +11,6 @@ from liaison.cli.cases import with_book as load_with_book
 from liaison.client.console import add_json_option, command, print_json, write_output
 from liaison.domain.agenda import Agenda, agenda_to_json, build_agenda
 from liaison.domain.cases import all_handovers
-from liaison.domain.ical import agenda_to_ics
 from liaison.domain.warnings import warnings_for_handover
 from liaison.i18n import _
 
@@ -97,6 +96,8 @@ def cmd_agenda(args: argparse.Namespace) -> int:
     book, _unused = load_with_book(args)
     now = int(time.time())
     if args.ics:
+        from liaison.domain.ical import agenda_to_ics  # slow to import; only --ics needs it
+
         data = agenda_to_ics(all_handovers(book.cases.values()), now=now, place_label=place_text)
         write_output(args.output, data)
         if args.output != "-":

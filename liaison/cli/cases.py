@@ -26,7 +26,6 @@ from liaison.domain.agencies import reason_codes
 from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, TimelineEntry
 from liaison.domain.cases import Case, case_to_json
 from liaison.domain.handover import Handover
-from liaison.domain.ical import default_place_label
 from liaison.domain.warnings import VERIFICATION_LABELS, warnings_for_handover
 from liaison.i18n import LANGUAGE_ALIASES, _, current_language, set_language
 from liaison.i18n.dates import format_both_zones, format_local_datetime, parse_utc
@@ -104,6 +103,9 @@ def with_book(
 
 
 def place_text(place: Mapping[str, Any]) -> str:
+    # Imported here: the iCalendar library is slow to import and most commands never need it.
+    from liaison.domain.ical import default_place_label
+
     return default_place_label(place)
 
 

@@ -35,7 +35,6 @@ from liaison.domain.handover import (
     record_fields,
     reschedule_fields,
 )
-from liaison.domain.ical import handover_to_ics
 from liaison.domain.notices import FORMAT_VERSION, HANDLING_CODES, Notice, parse_notice
 from liaison.domain.warnings import (
     SchedulingWarning,
@@ -568,6 +567,8 @@ def cmd_step(args: argparse.Namespace) -> int:
 @command
 def cmd_ics(args: argparse.Namespace) -> int:
     book, _unused = load_with_book(args)
+    from liaison.domain.ical import handover_to_ics  # slow to import; only this command needs it
+
     handover = _find(book, args)
     now = int(time.time())
     data = handover_to_ics(handover, now=now, zone=args.tz, place_label=place_text)
