@@ -38,6 +38,9 @@ LABEL_REVIEW_WRAP_KEY = b"liaison/v1/review-wrap-key"
 # Associated data of the keystore file's encryption.
 LABEL_KEYSTORE = b"liaison/v1/keystore"
 
+# Key of the officer's local sealed copies of verified notices (client home, never sent).
+LABEL_LOCAL_NOTICE_CACHE = b"liaison/v1/local-notice-cache"
+
 ALL_LABELS: tuple[bytes, ...] = (
     LABEL_CERTIFICATE,
     LABEL_REVIEW_STATEMENT,
@@ -62,4 +65,5 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_REVIEW_EPHEMERAL,
     LABEL_REVIEW_WRAP_KEY,
     LABEL_KEYSTORE,
+    LABEL_LOCAL_NOTICE_CACHE,
 )

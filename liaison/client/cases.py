@@ -26,7 +26,11 @@ from crypto.encoding import (
 )
 from crypto.errors import CryptoError
 from crypto.keys import DeviceKeys, Rng, parse_device_id
-from crypto.labels import LABEL_HANDOVER_COUNTERSIGNATURE, LABEL_HANDOVER_RECORD_HASH
+from crypto.labels import (
+    LABEL_HANDOVER_COUNTERSIGNATURE,
+    LABEL_HANDOVER_RECORD_HASH,
+    LABEL_LOCAL_NOTICE_CACHE,
+)
 from liaison.client import messages as message_ops
 from liaison.client import officer
 from liaison.client.errors import ClientError
@@ -42,10 +46,8 @@ from liaison.domain.notices import Notice, parse_notice
 from liaison.i18n import _
 
 NOTICE_CACHE_DIR = "notices"
-# Key of the local sealed notice cache, derived from the device's own signing seed: the cache
+# The local sealed notice cache's key is derived from the device's own signing seed: the cache
 # is readable only with the passphrase, like the keystore, and no second secret is kept.
-# Proposed for crypto/labels.py (a derived-key purpose of this client only).
-LABEL_LOCAL_NOTICE_CACHE = b"liaison/v1/local-notice-cache"
 
 
 # --- The countersignature of a handover record (docs/state-machines/handover.md) ------------
