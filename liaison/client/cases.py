@@ -35,7 +35,7 @@ from liaison.client import messages as message_ops
 from liaison.client import officer
 from liaison.client.errors import ClientError
 from liaison.client.home import Home
-from liaison.client.notices import check_addressing, notice_payload
+from liaison.client.notices import check_addressing, ensure_sender_unit, notice_payload
 from liaison.client.payload import NOTICE, Payload
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import LoggedNotice, country_side
@@ -275,6 +275,11 @@ async def load_book(
             continue
         try:
             opened = await message_ops.read(home, api, message_id, now=now, mark_read=False)
+            notice = payload_notice(opened.payload)
+            if notice is not None:
+                ensure_sender_unit(
+                    notice["header"]["sender_unit"], opened.sender_device, opened.message_id
+                )
             sender = await _sender_key(home, api, opened.sender_device, now)
         except (ClientError, CryptoError) as exc:
             problems.append((message_id, getattr(exc, "code", "refused")))
@@ -285,7 +290,7 @@ async def load_book(
             sender_device=opened.sender_device,
             sender_key=sender,
             sent_at=opened.sent_at,
-            notice=payload_notice(opened.payload),
+            notice=notice,
             recipient_agencies=agencies_of(opened.recipients),
         )
         cache.put(item)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.errors import CryptoError
+from crypto.keys import parse_device_id
 from liaison.client import messages as message_ops
 from liaison.client import officer
 from liaison.client.errors import BadInput, ClientError, RefusedEnvelope
@@ -63,11 +64,25 @@ def check_addressing(notice: Notice, own_agency: str, addresses: Sequence[str]) 
         )
 
 
+def ensure_sender_unit(sender_unit: str, sender_device: str, message_id: str) -> None:
+    """A notice's sender unit is the sender's own words, its device certificate is the agency's:
+    a notice naming another unit than the agency that certified its sender is refused."""
+    certified = parse_device_id(sender_device)[0]
+    if sender_unit != certified:
+        raise RefusedEnvelope(
+            _(
+                "Message {id} names {unit} as its sender unit, but it was signed by a device "
+                "of {agency}: refused."
+            ).format(id=message_id, unit=sender_unit, agency=certified),
+            code="sender_unit_mismatch",
+        )
+
+
 def open_notice(message: message_ops.OpenedMessage) -> Notice:
     """The notice a verified, decrypted message carries (checked again: a sender's client may
     be older or newer than this one, and nothing unchecked is rendered)."""
     try:
-        return parse_notice(message.payload.body)
+        notice = parse_notice(message.payload.body)
     except NoticeError as exc:
         raise RefusedEnvelope(
             _("Message {id} carries a notice this client cannot accept: {reason}").format(
@@ -75,6 +90,8 @@ def open_notice(message: message_ops.OpenedMessage) -> Notice:
             ),
             code=exc.code,
         ) from exc
+    ensure_sender_unit(notice.header["sender_unit"], message.sender_device, message.message_id)
+    return notice
 
 
 def message_meta(
@@ -254,6 +271,7 @@ __all__ = [
     "is_notice",
     "message_meta",
     "notice_payload",
+    "ensure_sender_unit",
     "open_notice",
     "read_notice",
     "search",

@@ -93,3 +93,27 @@ def test_h1_text_and_html_exports_open_with_the_not_as_evidence_banner() -> None
 )
 def test_export_format_follows_the_option_then_the_file_name(path, requested, expected) -> None:
     assert export_format(path, requested) == expected
+
+
+def test_received_notice_naming_another_sender_unit_than_its_certificate_is_refused() -> None:
+    from liaison.client.errors import RefusedEnvelope
+    from liaison.client.messages import OpenedMessage
+    from liaison.client.notices import notice_payload, open_notice
+
+    request = golden("verification_request")  # names VN-QN-CA as its sender unit
+
+    def opened(sender_device: str) -> OpenedMessage:
+        return OpenedMessage(
+            message_id=MESSAGE_ID,
+            sender_device=sender_device,
+            sender_names={},
+            sent_at=0,
+            log_index=1,
+            recipients=("CN-GX-DXGA:li.wei:d1",),
+            payload=notice_payload(request),
+        )
+
+    assert open_notice(opened("VN-QN-CA:nguyen.van.an:d1")).to_dict() == request.to_dict()
+    with pytest.raises(RefusedEnvelope) as refused:
+        open_notice(opened("VN-QN-BP:tran.thi.binh:d1"))
+    assert refused.value.code == "sender_unit_mismatch"
