@@ -282,14 +282,16 @@ def verify_bundle(
             for line in parse_note(note).signatures:
                 if (line.key_name, line.key_id) == (key_name, log_id):
                     continue
-                key = witnesses.get((line.key_name, line.key_id))
-                if key is None:
+                cosigner = witnesses.get((line.key_name, line.key_id))
+                if cosigner is None:
                     raise _fail(
                         _("{where} carries a signature by a key the bundle does not list.").format(
                             where=where
                         )
                     )
-                verify_cosignature(note, witness_name=line.key_name, witness_public=key, now=now)
+                verify_cosignature(
+                    note, witness_name=line.key_name, witness_public=cosigner, now=now
+                )
                 if line.key_name not in report.cosigned_by:
                     report.cosigned_by.append(line.key_name)
         except CryptoError as exc:

@@ -241,7 +241,8 @@ async def cosignature_lines(store: Store, size: int) -> list[tuple[str, bytes, s
 
 async def latest_cosigned_size(store: Store) -> int | None:
     async with store._read() as conn:
-        return (await conn.execute(select(func.max(cosignatures.c.size)))).scalar()
+        size = (await conn.execute(select(func.max(cosignatures.c.size)))).scalar()
+    return None if size is None else int(size)
 
 
 async def witness_count(store: Store) -> int:
