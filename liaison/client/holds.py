@@ -18,7 +18,7 @@ import nacl.utils
 
 from crypto.encoding import b64e, frame
 from liaison.client import officer
-from liaison.client.errors import BadInput, HomeError, ServerError
+from liaison.client.errors import BadInput, ClientError, HomeError, ServerError
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
@@ -103,6 +103,28 @@ def send_tags(home: Home, case_ref: str | None) -> list[str]:
     if not case_ref or not agency or not has_case_secret(home):
         return []
     return [b64e(case_tag(case_secret(home), agency, case_ref))]
+
+
+TAGGED_KEY = "case_tagged"
+
+
+async def tag_received(home: Home, api: ApiClient, record: dict[str, Any], payload: Any) -> None:
+    """After a notice is read: add this agency's case tag to its envelope on the relay, so the
+    agency's holds cover what it received too. Once per message; failures wait for next time."""
+    from liaison.client.messages import _case_ref
+
+    if record.get(TAGGED_KEY) or record.get("direction") != "received":
+        return
+    tags = send_tags(home, _case_ref(payload))
+    if not tags:
+        return
+    try:
+        await _call(home, api, "POST", f"/v1/messages/{record['message_id']}/case-tags",
+                    {"case_tags": tags})  # fmt: skip
+    except ClientError:
+        return
+    record[TAGGED_KEY] = True
+    home.save_message(record)
 
 
 async def _call(home: Home, api: ApiClient, method: str, path: str, body: Any = None) -> Any:

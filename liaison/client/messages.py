@@ -522,6 +522,8 @@ async def read(
     if mark_read and record.get("status") != "read":
         record["status"] = "read"
         home.save_message(record)
+    if mark_read:
+        await holds.tag_received(home, api, record, payload)
     return OpenedMessage(
         message_id=record["message_id"],
         sender_device=header.sender_device,

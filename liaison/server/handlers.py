@@ -306,6 +306,15 @@ async def list_holds(request: web.Request) -> web.Response:
     return _json(await retention.holds(relay, device_id))
 
 
+async def add_case_tags(request: web.Request) -> web.Response:
+    """POST /v1/messages/{message_id}/case-tags  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await relay.authenticate(_bearer(request))
+    body = await _body(request, "CaseTags")
+    message_id = request.match_info["message_id"]
+    return _json(await retention.add_case_tags(relay, device_id, message_id, body))
+
+
 async def submit_cosignature(request: web.Request) -> web.Response:
     """POST /v1/log/cosignatures"""
     body = await _body(request, "CosignatureUpload")
@@ -344,4 +353,5 @@ ROUTES = [
     ("POST", "/v1/holds/release", release_hold),
     ("GET", "/v1/holds", list_holds),
     ("POST", "/v1/log/cosignatures", submit_cosignature),
+    ("POST", "/v1/messages/{message_id}/case-tags", add_case_tags),
 ]

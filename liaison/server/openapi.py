@@ -297,6 +297,11 @@ SCHEMAS: dict[str, Any] = {
         additionalProperties=False,
     ),
     "CosignatureReceipt": _obj({"size": INDEX}),
+    "CaseTags": _obj(
+        {"case_tags": {"type": "array", "items": _ref("Bytes"), "minItems": 1, "maxItems": 16}},
+        additionalProperties=False,
+    ),
+    "CaseTagsAnswer": _obj({"message_id": {"type": "string"}, "case_tags": INDEX}),
     "AuditRecords": _obj(
         {
             "records": {
@@ -567,6 +572,22 @@ PATHS: dict[str, Any] = {
             "operationId": "listHolds",
             "security": DEVICE,
             "responses": {"200": _ok("Holds"), **AUTH},
+        },
+    },
+    "/v1/messages/{message_id}/case-tags": {
+        "parameters": [
+            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "post": {
+            "operationId": "addCaseTags",
+            "security": DEVICE,
+            "requestBody": _body("CaseTags"),
+            "responses": {
+                "200": _ok("CaseTagsAnswer", "Tags held (not logged)"),
+                **BAD,
+                **AUTH,
+                "404": _error("unknown_message"),
+            },
         },
     },
     "/v1/holds/release": {

@@ -40,6 +40,26 @@ def case_tags_of(body: dict[str, Any]) -> list[bytes]:
     return [_decode(tag, "case_tags", length=CASE_TAG_BYTES) for tag in tags]
 
 
+async def add_case_tags(
+    relay: Relay, device_id: str, message_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST /v1/messages/{message_id}/case-tags [device]: a recipient (or the sender) adds its
+    agency's tag once it has read the notice's case reference. Not logged: the log is public
+    and tags on envelopes would link a case's messages for any reader."""
+    tags = case_tags_of(body)
+    envelope = await relay.store.envelope(message_id)
+    delivery = await relay.store.delivery(device_id, message_id)
+    if envelope is None or (delivery is None and envelope.sender_device != device_id):
+        raise NotFound("unknown_message", _("No such message is queued for this device."))
+
+    async def job(tx: WriteTx) -> dict[str, Any]:
+        known = await retention_store.case_tags_in_tx(tx, message_id)
+        await retention_store.insert_case_tags(tx, message_id, [t for t in tags if t not in known])
+        return {"message_id": message_id, "case_tags": len(known | set(tags))}
+
+    return await relay.store.write(job)
+
+
 async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
     await relay._agency(code)

@@ -77,6 +77,11 @@ async def insert_case_tags(tx: WriteTx, message_id: str, tags: Iterable[bytes]) 
         await tx.conn.execute(insert(case_tags), rows)
 
 
+async def case_tags_in_tx(tx: WriteTx, message_id: str) -> set[bytes]:
+    query = select(case_tags.c.tag).where(case_tags.c.message_id == message_id)
+    return {bytes(tag) for (tag,) in await tx.conn.execute(query)}
+
+
 async def active_hold_in_tx(tx: WriteTx, agency: str, tag: bytes) -> HoldRecord | None:
     query = select(legal_holds).where(
         and_(

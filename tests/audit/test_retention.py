@@ -215,3 +215,28 @@ def test_only_a_supervisor_of_the_agency_places_holds(world: DemoContext, tmp_pa
     assert twice.value.code == "hold_exists"
     kinds = [e["entry"]["kind"] for e in call(ctx, lambda api: api.entries(0, 1000))["entries"]]
     assert kinds.count("hold") == 1
+
+
+def test_recipient_agency_tags_a_notice_once_read(relay: RelayThread, world: DemoContext) -> None:
+    ctx = world
+    an, li = ctx.officers["an-phone"], ctx.officers["li"]
+    hold_ops.import_case_secret(an, hold_ops.create_case_secret(ctx.officers["supervisor"]))
+    hold_ops.create_case_secret(li)  # Dongxing's own secret: its tags differ from Vietnam's
+    notice = Payload(NOTICE, json.dumps({"header": {"case_ref": CASE}}).encode())
+    sent = call(ctx, lambda api: message_ops.send(an, api, ["CN-GX-DXGA"], notice))
+
+    def tags() -> set[bytes]:
+        with relay.database() as db:
+            rows = db.execute("SELECT tag FROM case_tags WHERE message_id = ?", (sent.message_id,))
+            return {bytes(t) for (t,) in rows}
+
+    assert len(tags()) == 1
+    call(ctx, lambda api: message_ops.sync(li, api))
+    call(ctx, lambda api: message_ops.read(li, api, sent.message_id))
+    assert tags() == {
+        hold_ops.case_tag(hold_ops.case_secret(an), "VN-QN-CA", CASE),
+        hold_ops.case_tag(hold_ops.case_secret(li), "CN-GX-DXGA", CASE),
+    }
+    size = len(log_kinds(relay))
+    call(ctx, lambda api: message_ops.read(li, api, sent.message_id))  # once only, unlogged
+    assert len(tags()) == 2 and len(log_kinds(relay)) == size
