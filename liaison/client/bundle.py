@@ -124,6 +124,8 @@ async def export_bundle(
         consistency.append({"from": old.size, "to": latest.size, "proof": [b64e(h) for h in proof]})
     chosen = select_entries(entries, start=start, end=end, agency=agency)
     witnesses = home.config().get("witnesses") or []
+    # Cosignatures of witnesses this client does not know cannot be vouched for: left out.
+    notes = [_keep_lines(n, {identity.key_name, *(w["name"] for w in witnesses)}) for n in notes]
     document = {
         "format": BUNDLE_FORMAT,
         "origin": identity.origin,
@@ -147,6 +149,11 @@ async def export_bundle(
         ],
     }
     return canonical_json(document)
+
+
+def _keep_lines(note: str, names: set[str]) -> str:
+    parsed = parse_note(note)
+    return parsed.text + "\n" + "".join(s.line() for s in parsed.signatures if s.key_name in names)
 
 
 def line_names_witness(note: str, name: str) -> bool:

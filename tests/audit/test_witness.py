@@ -70,6 +70,13 @@ def test_witness_cosigns_and_clients_check_its_view(
     )
     checked = bundle_ops.verify_bundle(data)
     assert checked.cosigned_by == ["auditor.example"]
+    unaware = call(
+        relay.url,
+        lambda api: bundle_ops.export_bundle(
+            ctx.officers["an-laptop"], api, start=0, end=30000 * DAY - 1, agency=None
+        ),
+    )
+    assert bundle_ops.verify_bundle(unaware).cosigned_by == []  # unknown witness: left out
     doc = json.loads(data)
     doc["witnesses"][0]["public_key"] = doc["log_public_key"]
     with pytest.raises(bundle_ops.BundleError, match="checkpoint"):
