@@ -41,6 +41,10 @@ LABEL_KEYSTORE = b"liaison/v1/keystore"
 # Key of the officer's local sealed copies of verified notices (client home, never sent).
 LABEL_LOCAL_NOTICE_CACHE = b"liaison/v1/local-notice-cache"
 
+# Keyed hash naming a case to the relay for legal holds, and a hold reason's keyed hash (§13).
+LABEL_CASE_TAG = b"liaison/v1/case-tag"
+LABEL_HOLD_REASON = b"liaison/v1/hold-reason"
+
 ALL_LABELS: tuple[bytes, ...] = (
     LABEL_CERTIFICATE,
     LABEL_REVIEW_STATEMENT,
@@ -66,4 +70,6 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_REVIEW_WRAP_KEY,
     LABEL_KEYSTORE,
     LABEL_LOCAL_NOTICE_CACHE,
+    LABEL_CASE_TAG,
+    LABEL_HOLD_REASON,
 )

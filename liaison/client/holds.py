@@ -13,40 +13,32 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-import nacl.hash
 import nacl.utils
 
-from crypto.encoding import b64e, frame
+from crypto.encoding import b64e, derive_key
+from crypto.labels import LABEL_CASE_TAG, LABEL_HOLD_REASON
 from liaison.client import officer
 from liaison.client.errors import BadInput, ClientError, HomeError, ServerError
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
 
-# Purpose labels (to move into crypto/labels.py with the protocol's other labels).
-LABEL_CASE_TAG = b"liaison/v1/case-tag"
-LABEL_HOLD_REASON = b"liaison/v1/hold-reason"
-
 CASE_SECRET_FILE = "case-tag.secret"  # noqa: S105 (a file name)
 CASE_SECRET_FORMAT = "liaison-case-secret/1"  # noqa: S105 (a format name)
 HOLDS_FILE = "holds.json"
 
 
-def _kdf(key: bytes, label: bytes, *parts: bytes) -> bytes:
-    return nacl.hash.blake2b(
-        frame(label, *parts), key=key, digest_size=32, encoder=nacl.encoding.RawEncoder
-    )
-
-
 def case_tag(secret: bytes, agency: str, case_ref: str) -> bytes:
     """The keyed hash naming a case of `agency` to the relay."""
     ref = unicodedata.normalize("NFC", case_ref.strip())
-    return _kdf(secret, LABEL_CASE_TAG, agency.encode(), ref.encode("utf-8"))
+    return derive_key(secret, LABEL_CASE_TAG, agency.encode(), ref.encode("utf-8"))
 
 
 def reason_hash(secret: bytes, reason: str) -> bytes:
     """Keyed too: a short reason would otherwise be guessed from its hash."""
-    return _kdf(secret, LABEL_HOLD_REASON, unicodedata.normalize("NFC", reason).encode("utf-8"))
+    return derive_key(
+        secret, LABEL_HOLD_REASON, unicodedata.normalize("NFC", reason).encode("utf-8")
+    )
 
 
 def has_case_secret(home: Home) -> bool:

@@ -54,7 +54,7 @@ class TransparencyLog:
         data, h = self.encode(entry)
         return await tx.append_log(data, h, at=int(entry.get("at", 0)))
 
-    def checkpoint(self) -> tuple[str, int]:
+    def checkpoint(self) -> tuple[int, str]:
         """The signed note for the tree as it is now, and its size (signed once per size)."""
         size = self.tree.size
         if self._signed is None or self._signed[0] != size:

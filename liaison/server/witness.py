@@ -26,7 +26,7 @@ MAX_WITNESSES = 32
 def _note_for(relay: Relay, size: int) -> str:
     """The log's signed note for an earlier size (Ed25519 is deterministic: the same bytes)."""
     if size == relay.log.tree.size:
-        return str(relay.log.checkpoint()[1])  # (size, note); log.py annotates it reversed
+        return relay.log.checkpoint()[1]
     cp = Checkpoint(relay.identity.origin, size, relay.log.tree.root(size))
     return sign_checkpoint(
         cp, key_name=relay.identity.key_name, signing_key=relay.identity.signing_key
