@@ -12,7 +12,7 @@ from liaison.i18n import _
 from liaison.server import retention, review, witness
 from liaison.server.errors import BadRequest
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
-from liaison.server.openapi import DOCUMENT, validator
+from liaison.server.openapi import DOCUMENT, request_errors
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -30,7 +30,7 @@ async def _body(request: web.Request, schema: str) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise BadRequest("malformed_json", _("The request body is not valid JSON.")) from exc
-    error = next(iter(validator(schema).iter_errors(body)), None)
+    error = request_errors(schema)(body)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "body"
         raise BadRequest(

@@ -6,6 +6,8 @@ schemas, and the tests validate real responses against it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -333,6 +335,10 @@ def _body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict:
     return {
         "name": name,
@@ -382,18 +388,14 @@ PATHS: dict[str, Any] = {
         "get": {"operationId": "listAgencies", "responses": {"200": _ok("AgencyList")}},
     },
     "/v1/agencies/{code}": {
-        "parameters": [
-            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("code")],
         "get": {
             "operationId": "getAgency",
             "responses": {"200": _ok("Agency"), "404": _error("unknown_agency")},
         },
     },
     "/v1/agencies/{code}/review-keys": {
-        "parameters": [
-            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("code")],
         "post": {
             "operationId": "addReviewKey",
             "requestBody": _body("ReviewKeyUpload"),
@@ -407,9 +409,7 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/agencies/{code}/devices": {
-        "parameters": [
-            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("code")],
         "get": {
             "operationId": "listAgencyDevices",
             "responses": {"200": _ok("DeviceList"), "404": _error("unknown_agency")},
@@ -444,9 +444,7 @@ PATHS: dict[str, Any] = {
         }
     },
     "/v1/devices/{device_id}": {
-        "parameters": [
-            {"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("device_id")],
         "get": {
             "operationId": "getDevice",
             "responses": {"200": _ok("DeviceWithCheckpoint"), "404": _error("unknown_device")},
@@ -512,9 +510,7 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/messages/{message_id}/ack": {
-        "parameters": [
-            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("message_id")],
         "post": {
             "operationId": "ackMessage",
             "security": DEVICE,
@@ -541,9 +537,7 @@ PATHS: dict[str, Any] = {
         }
     },
     "/v1/agencies/{code}/retention": {
-        "parameters": [
-            {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("code")],
         "put": {
             "operationId": "setRetention",
             "security": ADMIN,
@@ -575,9 +569,7 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/messages/{message_id}/case-tags": {
-        "parameters": [
-            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("message_id")],
         "post": {
             "operationId": "addCaseTags",
             "security": DEVICE,
@@ -688,9 +680,7 @@ PATHS: dict[str, Any] = {
         }
     },
     "/v1/review/messages/{message_id}": {
-        "parameters": [
-            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+        "parameters": [_path("message_id")],
         "post": {
             "operationId": "reviewMessage",
             "security": DEVICE,
@@ -762,6 +752,89 @@ def _inline(schema: Any) -> Any:
 def validator(schema_name: str) -> Draft202012Validator:
     """A validator for components/schemas/`schema_name`, with every $ref resolved."""
     return Draft202012Validator(_inline(SCHEMAS[schema_name]))
+
+
+Check = Callable[[Any], bool]
+# Keywords that never make an instance invalid (annotations, in JSON Schema 2020-12).
+_ANNOTATIONS = frozenset({"description", "contentEncoding", "title", "examples", "format"})
+_TYPES: dict[str, Check] = {
+    "object": lambda x: type(x) is dict,
+    "array": lambda x: type(x) is list,
+    "string": lambda x: type(x) is str,
+    "integer": lambda x: type(x) is int,
+    "boolean": lambda x: type(x) is bool,
+}
+
+
+def _quick_check(schema: Any) -> Check | None:
+    """A plain-Python check that accepts only instances the schema accepts, or None when the
+    schema uses a keyword it does not know. It may refuse more: `request_errors` then asks
+    jsonschema, so answers and error messages are jsonschema's in every doubtful case."""
+    if not isinstance(schema, dict):
+        return None
+    checks: list[Check] = []
+    for key, value in schema.items():
+        check = _keyword_check(key, value, schema)
+        if check is None:
+            return None
+        checks.append(check)
+    return lambda x: all(check(x) for check in checks)
+
+
+def _keyword_check(key: str, value: Any, schema: dict[str, Any]) -> Check | None:
+    if key in _ANNOTATIONS:
+        return lambda x: True
+    if key == "type":
+        return _TYPES.get(value) if isinstance(value, str) else None
+    if key == "properties":
+        subs = {name: _quick_check(sub) for name, sub in value.items()}
+        if any(sub is None for sub in subs.values()):
+            return None
+        return lambda x: (
+            type(x) is not dict
+            or all(
+                name not in x or sub(x[name])  # type: ignore[misc]
+                for name, sub in subs.items()
+            )
+        )
+    if key == "required":
+        return lambda x: type(x) is not dict or all(name in x for name in value)
+    if key == "additionalProperties" and value is False:
+        known = frozenset(schema.get("properties", {}))
+        return lambda x: type(x) is not dict or known.issuperset(x)
+    if key == "items":
+        item = _quick_check(value)
+        if item is None:
+            return None
+        return lambda x: type(x) is not list or all(item(i) for i in x)  # type: ignore[misc]
+    if key == "pattern":
+        regex = re.compile(value)  # jsonschema's own test: re.search on the string
+        return lambda x: type(x) is not str or regex.search(x) is not None
+    bound = {"minLength": (str, 1), "maxLength": (str, -1), "minItems": (list, 1)}
+    bound |= {"maxItems": (list, -1)}
+    if key in bound and type(value) is int:
+        kind, sign = bound[key]
+        return lambda x: type(x) is not kind or (len(x) - value) * sign >= 0
+    if key in ("minimum", "maximum") and type(value) is int:
+        sign = 1 if key == "minimum" else -1
+        # Floats are left to jsonschema (refused here); booleans are not numbers to it either.
+        return lambda x: type(x) is not float and (type(x) is not int or (x - value) * sign >= 0)
+    return None
+
+
+@cache
+def request_errors(schema_name: str) -> Callable[[Any], Any]:
+    """`errors(body)`: None when the body is valid for components/schemas/`schema_name`, else
+    jsonschema's first error. The common valid body passes a quick check, not jsonschema."""
+    quick = _quick_check(_inline(SCHEMAS[schema_name]))
+    full = validator(schema_name)
+
+    def errors(body: Any) -> Any:
+        if quick is not None and quick(body):
+            return None
+        return next(iter(full.iter_errors(body)), None)
+
+    return errors
 
 
 @cache

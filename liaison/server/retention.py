@@ -20,7 +20,7 @@ from crypto.encoding import b64e
 from crypto.keys import device_agency
 from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
-from liaison.server.services import Relay, _decode
+from liaison.server.services import Relay, decode_field
 from liaison.store import WriteTx
 from liaison.store import retention as retention_store
 
@@ -37,7 +37,7 @@ def case_tags_of(body: dict[str, Any]) -> list[bytes]:
     tags = body.get("case_tags") or []
     if len(tags) > MAX_CASE_TAGS:
         raise BadRequest("invalid_request", _("At most 16 case tags per envelope."))
-    return [_decode(tag, "case_tags", length=CASE_TAG_BYTES) for tag in tags]
+    return [decode_field(tag, "case_tags", length=CASE_TAG_BYTES) for tag in tags]
 
 
 async def add_case_tags(
@@ -62,7 +62,7 @@ async def add_case_tags(
 
 async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
-    await relay._agency(code)
+    await relay.agency_record(code)
     days = body["days"]
     now = relay.clock()
 
@@ -90,8 +90,8 @@ async def place_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict
     """POST /v1/holds [supervisor]: block deletion of envelopes carrying the case tag."""
     agency = device_agency(device_id)
     await _supervisor(relay, device_id, agency)
-    tag = _decode(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
-    reason_hash = _decode(body["reason_hash"], "reason_hash", length=32)
+    tag = decode_field(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
+    reason_hash = decode_field(body["reason_hash"], "reason_hash", length=32)
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
@@ -125,7 +125,7 @@ async def release_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> di
     """POST /v1/holds/release [supervisor]: lift the agency's hold on the case tag."""
     agency = device_agency(device_id)
     await _supervisor(relay, device_id, agency)
-    tag = _decode(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
+    tag = decode_field(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:

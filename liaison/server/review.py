@@ -18,7 +18,13 @@ from crypto.keys import device_agency, validate_officer_id
 from crypto.review_keys import ReviewKeyWrap, review_request_bytes, verify_review_request
 from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from liaison.server.services import MAX_LOG_ENTRIES_PAGE, Relay, _decode, content_hash
+from liaison.server.services import (
+    MAX_LOG_ENTRIES_PAGE,
+    Relay,
+    content_hash,
+    decode_field,
+    log_entry,
+)
 from liaison.store import WriteTx
 from liaison.store import review as review_store
 from liaison.store.records import DeviceRecord
@@ -39,14 +45,14 @@ def _role(device: DeviceRecord) -> str:
 
 async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """POST /v1/review-keys/wraps: a root-signed review key sealed to a supervisor device."""
-    data = _decode(body["wrap"], "wrap")
+    data = decode_field(body["wrap"], "wrap")
     try:
         wrap = ReviewKeyWrap.from_bytes(data)
     except MalformedError as exc:
         raise BadRequest(
             "malformed_review_key_wrap", _("The review-key wrap does not parse.")
         ) from exc
-    agency = await relay._agency(wrap.agency)
+    agency = await relay.agency_record(wrap.agency)
     try:
         wrap.verify(agency.root_key)
     except SignatureError as exc:
@@ -74,14 +80,14 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
                 raise Conflict(
                     "stale_review_key_wrap", _("A newer wrap of this review key is already held.")
                 )
-        entry = {
-            "kind": "review_key_wrap",
-            "agency": wrap.agency,
-            "device_id": wrap.device_id,
-            "key_id": wrap.key_id,
-            "wrap_hash": b64e(wrap_hash),
-            "at": now,
-        }
+        entry = log_entry(
+            "review_key_wrap",
+            now,
+            agency=wrap.agency,
+            device_id=wrap.device_id,
+            key_id=wrap.key_id,
+            wrap_hash=wrap_hash,
+        )
         index = await relay.log.append(tx, entry)
         await review_store.put_wrap(
             tx,
@@ -113,7 +119,7 @@ async def device_wraps(relay: Relay, device_id: str) -> dict[str, Any]:
 
 
 async def _supervisor(relay: Relay, device_id: str) -> DeviceRecord | None:
-    device = await relay._sender(device_id)
+    device = await relay.registered_device(device_id)
     return device if _role(device) == "supervisor" else None
 
 
@@ -182,8 +188,8 @@ async def review(
     """POST /v1/review/messages/{message_id}: log the review, then release the envelope."""
     if not MESSAGE_ID.match(message_id):
         raise BadRequest("invalid_request", _("The message id is not valid."))
-    reason_hash = _decode(body["reason_hash"], "reason_hash", length=32)
-    signature = _decode(body["signature"], "signature", length=64)
+    reason_hash = decode_field(body["reason_hash"], "reason_hash", length=32)
+    signature = decode_field(body["signature"], "signature", length=64)
     requested_at = body["requested_at"]
     device = await _supervisor(relay, device_id)
     if device is None:
@@ -233,7 +239,7 @@ async def review(
         return await relay.log.append(tx, entry)
 
     index = await relay.store.write(job)
-    tree, size, note = await relay._proof_tree([index, held.log_index])
+    tree, size, note = await relay.proof_tree([index, held.log_index])
     return {
         "message_id": message_id,
         "envelope": b64e(held.envelope),
@@ -303,7 +309,7 @@ class _Visibility:
 
 async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int) -> dict[str, Any]:
     """GET /v1/audit/records: the log entries this device may see from index `after` on."""
-    device = await relay._sender(device_id)
+    device = await relay.registered_device(device_id)
     visibility = _Visibility(relay, device, _role(device))
     size = await relay.log.catch_up()
     found: list[tuple[int, dict[str, Any]]] = []
@@ -318,7 +324,7 @@ async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int)
                     end = record.index + 1
                     break
         start = end
-    tree, tree_size, note = await relay._proof_tree([i for i, _e in found])
+    tree, tree_size, note = await relay.proof_tree([i for i, _e in found])
     return {
         "records": [
             {

@@ -64,7 +64,16 @@ def auth_challenge_message(log_public_key: bytes, challenge: bytes) -> bytes:
     return LABEL_AUTH_CHALLENGE + log_public_key + challenge
 
 
-def _decode(text: str, field_name: str, *, length: int | None = None) -> bytes:
+def log_entry(kind: str, at: int, **fields: Any) -> dict[str, Any]:
+    """A log entry {"kind", "at", **fields}, with bytes fields in base64 (PROTOCOL.md entries)."""
+    entry = {
+        key: b64e(value) if isinstance(value, bytes) else value for key, value in fields.items()
+    }
+    return {"kind": kind, **entry, "at": at}
+
+
+def decode_field(text: str, field_name: str, *, length: int | None = None) -> bytes:
+    """The bytes of a base64 request field (of exactly `length` bytes if given), else 400."""
     try:
         raw = b64d(text)
     except MalformedError as exc:
@@ -173,8 +182,8 @@ class Relay:
             raise BadRequest(
                 "invalid_request", _("The country must be the first part of the agency code.")
             )
-        root_key = _decode(body["root_key"], "root_key", length=32)
-        statement_bytes = _decode(body["review_statement"], "review_statement")
+        root_key = decode_field(body["root_key"], "root_key", length=32)
+        statement_bytes = decode_field(body["review_statement"], "review_statement")
         statement = self._review_statement(statement_bytes, code, root_key)
         statement_hash = content_hash(statement_bytes)
         now = self.clock()
@@ -182,15 +191,15 @@ class Relay:
         async def job(tx: WriteTx) -> dict[str, Any]:
             if await tx.agency(code) is not None:
                 raise Conflict("agency_exists", _("This agency is already registered."))
-            entry = {
-                "kind": "agency",
-                "code": code,
-                "country": body["country"],
-                "root_key": b64e(root_key),
-                "review_key_id": statement.key_id,
-                "statement_hash": b64e(statement_hash),
-                "at": now,
-            }
+            entry = log_entry(
+                "agency",
+                now,
+                code=code,
+                country=body["country"],
+                root_key=root_key,
+                review_key_id=statement.key_id,
+                statement_hash=statement_hash,
+            )
             index = await self.log.append(tx, entry)
             await tx.insert_agency(
                 code=code,
@@ -244,8 +253,8 @@ class Relay:
         return statement
 
     async def add_review_key(self, code: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        agency = await self._agency(code)
-        statement_bytes = _decode(body["statement"], "statement")
+        agency = await self.agency_record(code)
+        statement_bytes = decode_field(body["statement"], "statement")
         statement = self._review_statement(statement_bytes, code, agency.root_key)
         statement_hash = content_hash(statement_bytes)
         now = self.clock()
@@ -254,13 +263,13 @@ class Relay:
             existing = await tx.review_statement_by_hash(statement_hash)
             if existing is not None:
                 return {"log_index": existing.log_index}, False
-            entry = {
-                "kind": "review_key",
-                "agency": code,
-                "key_id": statement.key_id,
-                "statement_hash": b64e(statement_hash),
-                "at": now,
-            }
+            entry = log_entry(
+                "review_key",
+                now,
+                agency=code,
+                key_id=statement.key_id,
+                statement_hash=statement_hash,
+            )
             index = await self.log.append(tx, entry)
             await tx.insert_review_statement(
                 agency=code,
@@ -274,7 +283,8 @@ class Relay:
 
         return await self.store.write(job)
 
-    async def _agency(self, code: str) -> AgencyRecord:
+    async def agency_record(self, code: str) -> AgencyRecord:
+        """The registered agency `code`, else 404 unknown_agency."""
         agency = await self.store.agency(code)
         if agency is None:
             raise NotFound("unknown_agency", _("No agency is registered under this code."))
@@ -284,15 +294,15 @@ class Relay:
         return {"agencies": [self.agency_json(a) for a in await self.store.agencies()]}
 
     async def agency(self, code: str) -> dict[str, Any]:
-        return self.agency_json(await self._agency(code))
+        return self.agency_json(await self.agency_record(code))
 
     async def upload_certificate(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        data = _decode(body["certificate"], "certificate")
+        data = decode_field(body["certificate"], "certificate")
         try:
             cert = DeviceCertificate.from_bytes(data)
         except MalformedError as exc:
             raise BadRequest("malformed_certificate", _("The certificate does not parse.")) from exc
-        agency = await self._agency(cert.agency)
+        agency = await self.agency_record(cert.agency)
         now = self.clock()
         trust = TrustStore.with_pins([(agency.code, agency.root_key)])
         try:
@@ -314,13 +324,13 @@ class Relay:
                 raise Conflict(
                     "device_exists", _("Another certificate is registered for this device id.")
                 )
-            entry = {
-                "kind": "certificate",
-                "agency": cert.agency,
-                "device_id": cert.device_id,
-                "cert_hash": b64e(cert_hash),
-                "at": now,
-            }
+            entry = log_entry(
+                "certificate",
+                now,
+                agency=cert.agency,
+                device_id=cert.device_id,
+                cert_hash=cert_hash,
+            )
             index = await self.log.append(tx, entry)
             await tx.insert_certificate(
                 device_id=cert.device_id,
@@ -339,12 +349,12 @@ class Relay:
         return await self.store.write(job)
 
     async def upload_revocation(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        data = _decode(body["revocation"], "revocation")
+        data = decode_field(body["revocation"], "revocation")
         try:
             revocation = Revocation.from_bytes(data)
         except MalformedError as exc:
             raise BadRequest("malformed_revocation", _("The revocation does not parse.")) from exc
-        agency = await self._agency(revocation.agency)
+        agency = await self.agency_record(revocation.agency)
         try:
             TrustStore.with_pins([(agency.code, agency.root_key)]).add_revocation(revocation)
         except CryptoError as exc:
@@ -367,13 +377,13 @@ class Relay:
                 if device.revocation == data:
                     return {"log_index": device.revocation_log_index}, False
                 raise Conflict("already_revoked", _("This device is already revoked."))
-            entry = {
-                "kind": "revocation",
-                "agency": revocation.agency,
-                "device_id": revocation.device_id,
-                "revocation_hash": b64e(revocation_hash),
-                "at": now,
-            }
+            entry = log_entry(
+                "revocation",
+                now,
+                agency=revocation.agency,
+                device_id=revocation.device_id,
+                revocation_hash=revocation_hash,
+            )
             index = await self.log.append(tx, entry)
             await tx.insert_revocation(
                 device_id=revocation.device_id,
@@ -400,7 +410,8 @@ class Relay:
             "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(device.log_index, size)],
         }
 
-    async def _proof_tree(self, indexes: list[int]) -> tuple[MerkleTree, int, str]:
+    async def proof_tree(self, indexes: list[int]) -> tuple[MerkleTree, int, str]:
+        """The log tree covering every index, its size and the signed checkpoint of that size."""
         await self.log.catch_up(max(indexes, default=-1) + 1)
         size, note = self.log.checkpoint()
         return self.log.tree, size, note
@@ -409,13 +420,13 @@ class Relay:
         device = await self.store.device(device_id)
         if device is None:
             raise NotFound("unknown_device", _("No certificate is registered for this device."))
-        tree, size, note = await self._proof_tree([device.log_index])
+        tree, size, note = await self.proof_tree([device.log_index])
         return {**self._device_json(device, tree, size), "checkpoint": note}
 
     async def agency_devices(self, code: str) -> dict[str, Any]:
-        await self._agency(code)
+        await self.agency_record(code)
         devices = await self.store.agency_devices(code)
-        tree, size, note = await self._proof_tree([d.log_index for d in devices])
+        tree, size, note = await self.proof_tree([d.log_index for d in devices])
         return {"devices": [self._device_json(d, tree, size) for d in devices], "checkpoint": note}
 
     # --- authentication -------------------------------------------------------------------
@@ -446,8 +457,8 @@ class Relay:
         return {"challenge": b64e(challenge), "expires_at": expires_at}
 
     async def token(self, body: dict[str, Any]) -> dict[str, Any]:
-        challenge = _decode(body["challenge"], "challenge", length=32)
-        signature = _decode(body["signature"], "signature", length=64)
+        challenge = decode_field(body["challenge"], "challenge", length=32)
+        signature = decode_field(body["signature"], "signature", length=64)
         device = await self._live_device(body["device_id"])
         now = self.clock()
         try:
@@ -530,7 +541,9 @@ class Relay:
                     )
                 self._cert_cache[device_id] = device
 
-    async def _sender(self, device_id: str) -> DeviceRecord:
+    async def registered_device(self, device_id: str) -> DeviceRecord:
+        """The certificate record of an authenticated device (cached: certificates never change;
+        revocation is not part of this answer and is checked where it matters)."""
         device = self._cert_cache.get(device_id)
         if device is None:
             device = await self.store.device(device_id)
@@ -540,7 +553,7 @@ class Relay:
         return device
 
     async def send(self, device_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        data = _decode(body["envelope"], "envelope")
+        data = decode_field(body["envelope"], "envelope")
         if len(data) > self.max_envelope_bytes:
             raise PayloadTooLarge(
                 "envelope_too_large",
@@ -555,7 +568,7 @@ class Relay:
             raise Forbidden(
                 "sender_mismatch", _("The envelope's sender is not the authenticated device.")
             )
-        sender = await self._sender(device_id)
+        sender = await self.registered_device(device_id)
         now = self.clock()
         if header.sender_cert_hash != sender.cert_hash:
             raise Unprocessable(
@@ -564,12 +577,21 @@ class Relay:
             )
         if now > sender.not_after:
             raise Forbidden("certificate_expired", _("The sender's certificate has expired."))
-        try:
-            envelope.verify_signature(sender.signing_key)
-        except SignatureError as exc:
-            raise Unprocessable(
-                "bad_signature", _("The envelope signature does not verify.")
-            ) from exc
+
+        def verify() -> None:
+            try:
+                envelope.verify_signature(sender.signing_key)
+            except SignatureError as exc:
+                raise Unprocessable(
+                    "bad_signature", _("The envelope signature does not verify.")
+                ) from exc
+
+        # On SQLite the job runs in the writer thread, where libsodium checks the signature
+        # outside the GIL while the event loop goes on; on PostgreSQL the job holds the log
+        # head's row lock, so the check comes first. Either way it precedes any write.
+        verify_in_writer = not self.store.postgres
+        if not verify_in_writer:
+            verify()
         await self._known_devices(header.recipients)
         from liaison.server.retention import case_tags_of
         from liaison.store import retention as retention_store
@@ -590,6 +612,8 @@ class Relay:
         entry_data, entry_leaf = self.log.encode(entry)
 
         async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
+            if verify_in_writer:
+                verify()
             check = await tx.send_precheck(
                 message_id=message_id,
                 sender_device=device_id,
@@ -661,7 +685,7 @@ class Relay:
         page = await self.store.deliveries(
             device_id, after=after, limit=limit, include_acknowledged=include_acknowledged
         )
-        tree, size, note = await self._proof_tree([d.log_index for d in page])
+        tree, size, note = await self.proof_tree([d.log_index for d in page])
         return {
             "messages": [self._message_json(d, tree, size) for d in page],
             "next_cursor": page[-1].cursor if len(page) == limit else None,

@@ -16,7 +16,7 @@ from crypto.checkpoint import (
 from crypto.errors import CryptoError
 from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, Unprocessable
-from liaison.server.services import Relay, _decode
+from liaison.server.services import Relay, decode_field
 from liaison.store import WriteTx
 from liaison.store import retention as retention_store
 
@@ -67,7 +67,7 @@ async def checkpoint(relay: Relay) -> dict[str, Any]:
 async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
     """POST /v1/log/cosignatures: a witness's cosignature on one of this log's checkpoints."""
     name = body["witness_name"]
-    key = _decode(body["witness_key"], "witness_key", length=32)
+    key = decode_field(body["witness_key"], "witness_key", length=32)
     note = body["checkpoint"]
     identity = relay.identity
     try:

@@ -384,7 +384,8 @@ class WriteTx:
     def postgres(self) -> bool:
         return self.batch.postgres
 
-    async def _write(self, statement: Any) -> Any:
+    async def execute_write(self, statement: Any) -> Any:
+        """Run a statement that changes rows (a failure after it undoes the whole batch)."""
         self.dirty = True
         return await self.conn.execute(statement)
 
@@ -432,7 +433,7 @@ class WriteTx:
         log_index: int,
         at: int,
     ) -> None:
-        await self._write(
+        await self.execute_write(
             insert(agencies).values(
                 code=code,
                 country=country,
@@ -465,7 +466,7 @@ class WriteTx:
         log_index: int,
         at: int,
     ) -> None:
-        await self._write(
+        await self.execute_write(
             insert(review_statements).values(
                 agency=agency,
                 key_id=key_id,
@@ -493,7 +494,7 @@ class WriteTx:
         log_index: int,
         at: int,
     ) -> None:
-        await self._write(
+        await self.execute_write(
             insert(certificates).values(
                 device_id=device_id,
                 agency=agency,
@@ -511,7 +512,7 @@ class WriteTx:
     async def insert_revocation(
         self, *, device_id: str, revocation: bytes, revocation_hash: bytes, log_index: int, at: int
     ) -> None:
-        await self._write(
+        await self.execute_write(
             insert(revocations).values(
                 device_id=device_id,
                 revocation=revocation,
@@ -523,7 +524,7 @@ class WriteTx:
 
     # authentication
     async def insert_challenge(self, *, challenge: bytes, device_id: str, expires_at: int) -> None:
-        await self._write(
+        await self.execute_write(
             insert(auth_challenges).values(
                 challenge=challenge, device_id=device_id, expires_at=expires_at, used=0
             )
@@ -537,14 +538,14 @@ class WriteTx:
         return ChallengeRecord(bytes(row.challenge), row.device_id, row.expires_at, bool(row.used))
 
     async def use_challenge(self, challenge: bytes) -> None:
-        await self._write(
+        await self.execute_write(
             update(auth_challenges).where(auth_challenges.c.challenge == challenge).values(used=1)
         )
 
     async def insert_token(
         self, *, token_hash: bytes, device_id: str, expires_at: int, at: int
     ) -> None:
-        await self._write(
+        await self.execute_write(
             insert(auth_tokens).values(
                 token_hash=token_hash, device_id=device_id, expires_at=expires_at, created_at=at
             )
@@ -552,8 +553,8 @@ class WriteTx:
 
     async def purge_expired(self, now: int) -> None:
         """Forget spent and stale challenges and tokens (they were never logged)."""
-        await self._write(delete(auth_challenges).where(auth_challenges.c.expires_at < now))
-        await self._write(delete(auth_tokens).where(auth_tokens.c.expires_at < now))
+        await self.execute_write(delete(auth_challenges).where(auth_challenges.c.expires_at < now))
+        await self.execute_write(delete(auth_tokens).where(auth_tokens.c.expires_at < now))
 
     # mailbox
     async def envelope(self, message_id: str) -> EnvelopeRecord | None:
@@ -637,7 +638,7 @@ class WriteTx:
     async def acknowledge(
         self, *, device_id: str, message_id: str, log_index: int, at: int
     ) -> None:
-        await self._write(
+        await self.execute_write(
             update(deliveries)
             .where(and_(deliveries.c.device_id == device_id, deliveries.c.message_id == message_id))
             .values(acknowledged_at=at, ack_log_index=log_index)
@@ -809,31 +810,32 @@ class Store:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def _read(self) -> Any:
+    def read_connection(self) -> Any:
+        """A pooled read connection: `async with store.read_connection() as conn`."""
         assert self.reader is not None
         return self.reader.connect()
 
     async def agency(self, code: str) -> AgencyRecord | None:
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return await _agency(conn, code)
 
     async def agencies(self) -> list[AgencyRecord]:
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             rows = (await conn.execute(select(agencies).order_by(agencies.c.code))).all()
             statements = await _review_statement_bytes(conn, None)
         return [_agency_record(row, statements.get(row.code, ())) for row in rows]
 
     async def device(self, device_id: str) -> DeviceRecord | None:
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return await _device(conn, device_id)
 
     async def devices(self, device_ids: Iterable[str]) -> dict[str, DeviceRecord]:
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return await _devices(conn, device_ids)
 
     async def agency_devices(self, agency: str) -> list[DeviceRecord]:
         query = _device_query().where(certificates.c.agency == agency)
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             rows = await conn.execute(query.order_by(certificates.c.device_id))
             return [_device_record(row) for row in rows]
 
@@ -843,7 +845,7 @@ class Store:
             .where(review_statements.c.agency == agency)
             .order_by(review_statements.c.log_index)
         )
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             rows = await conn.execute(query)
             return [
                 ReviewStatementRecord(
@@ -862,14 +864,14 @@ class Store:
             )
             .where(auth_tokens.c.token_hash == token_hash)
         )
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
         return TokenRecord(device_id=row[0], expires_at=row[1], device_revoked=row[2] is not None)
 
     async def envelope(self, message_id: str) -> EnvelopeRecord | None:
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return await _envelope(conn, message_id)
 
     async def deliveries(
@@ -886,16 +888,16 @@ class Store:
         if not include_acknowledged:
             query = query.where(deliveries.c.acknowledged_at.is_(None))
         query = query.order_by(deliveries.c.cursor).limit(limit)
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return [_delivery_record(row) for row in await conn.execute(query)]
 
     async def delivery(self, device_id: str, message_id: str) -> DeliveryRecord | None:
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return await _delivery(conn, device_id, message_id)
 
     async def log_size(self) -> int:
         query = select(log_head.c.size).where(log_head.c.id == 1)
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     async def leaf_hashes(self, start: int, end: int | None = None) -> list[bytes]:
@@ -903,7 +905,7 @@ class Store:
         query = select(log_entries.c.leaf_hash).where(log_entries.c.idx >= start)
         if end is not None:
             query = query.where(log_entries.c.idx < end)
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return [bytes(h) for (h,) in await conn.execute(query.order_by(log_entries.c.idx))]
 
     async def log_entries(self, start: int, end: int) -> list[LogEntryRecord]:
@@ -912,7 +914,7 @@ class Store:
             .where(and_(log_entries.c.idx >= start, log_entries.c.idx < end))
             .order_by(log_entries.c.idx)
         )
-        async with self._read() as conn:
+        async with self.read_connection() as conn:
             return [
                 LogEntryRecord(row.idx, bytes(row.data), bytes(row.leaf_hash))
                 for row in await conn.execute(query)

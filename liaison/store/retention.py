@@ -53,8 +53,8 @@ def _hold(row: Any) -> HoldRecord:
 
 
 async def set_retention(tx: WriteTx, *, agency: str, days: int, log_index: int, at: int) -> None:
-    await tx._write(delete(retention_periods).where(retention_periods.c.agency == agency))
-    await tx._write(
+    await tx.execute_write(delete(retention_periods).where(retention_periods.c.agency == agency))
+    await tx.execute_write(
         insert(retention_periods).values(
             agency=agency, days=days, log_index=log_index, updated_at=at
         )
@@ -62,7 +62,7 @@ async def set_retention(tx: WriteTx, *, agency: str, days: int, log_index: int, 
 
 
 async def retention_days(store: Store) -> dict[str, int]:
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         rows = await conn.execute(select(retention_periods.c.agency, retention_periods.c.days))
         return {agency: int(days) for agency, days in rows}
 
@@ -115,7 +115,7 @@ async def insert_hold(
     log_index: int,
     at: int,
 ) -> None:
-    await tx._write(
+    await tx.execute_write(
         insert(legal_holds).values(
             agency=agency,
             tag=tag,
@@ -128,7 +128,7 @@ async def insert_hold(
 
 
 async def release_hold(tx: WriteTx, *, agency: str, tag: bytes, log_index: int, at: int) -> None:
-    await tx._write(
+    await tx.execute_write(
         update(legal_holds)
         .where(
             and_(
@@ -145,7 +145,7 @@ async def active_holds(store: Store, agency: str | None = None) -> list[HoldReco
     query = select(legal_holds).where(legal_holds.c.released_at.is_(None))
     if agency is not None:
         query = query.where(legal_holds.c.agency == agency)
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         return [_hold(row) for row in await conn.execute(query.order_by(legal_holds.c.id))]
 
 
@@ -165,7 +165,7 @@ async def envelopes_received_before(store: Store, before: int) -> list[StoredEnv
         .where(and_(envelopes.c.purged_at.is_(None), envelopes.c.received_at < before))
         .order_by(envelopes.c.log_index)
     )
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         rows = (await conn.execute(query)).all()
         ids = [row.message_id for row in rows]
         recipients: dict[str, list[str]] = {}
@@ -201,7 +201,7 @@ async def envelopes_received_before(store: Store, before: int) -> list[StoredEnv
 
 async def purge_envelope(tx: WriteTx, message_id: str, at: int) -> bool:
     """Drop the ciphertext (the row, its hash and log index stay); False if already purged."""
-    result = await tx._write(
+    result = await tx.execute_write(
         update(envelopes)
         .where(and_(envelopes.c.message_id == message_id, envelopes.c.purged_at.is_(None)))
         .values(envelope=b"", purged_at=at)
@@ -210,7 +210,7 @@ async def purge_envelope(tx: WriteTx, message_id: str, at: int) -> bool:
 
 
 async def purged_count(store: Store) -> int:
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         query = select(func.count()).where(envelopes.c.purged_at.is_not(None))
         return int((await conn.execute(query)).scalar_one())
 
@@ -221,12 +221,12 @@ async def purged_count(store: Store) -> int:
 async def put_cosignature(
     tx: WriteTx, *, size: int, witness: str, witness_key: bytes, line: str, at: int
 ) -> None:
-    await tx._write(
+    await tx.execute_write(
         delete(cosignatures).where(
             and_(cosignatures.c.size == size, cosignatures.c.witness == witness)
         )
     )
-    await tx._write(
+    await tx.execute_write(
         insert(cosignatures).values(
             size=size, witness=witness, witness_key=witness_key, line=line, created_at=at
         )
@@ -240,17 +240,17 @@ async def cosignature_lines(store: Store, size: int) -> list[tuple[str, bytes, s
         .where(cosignatures.c.size == size)
         .order_by(cosignatures.c.witness)
     )
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         return [(name, bytes(key), line) for name, key, line in await conn.execute(query)]
 
 
 async def latest_cosigned_size(store: Store) -> int | None:
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         size = (await conn.execute(select(func.max(cosignatures.c.size)))).scalar()
     return None if size is None else int(size)
 
 
 async def witness_count(store: Store) -> int:
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         query = select(func.count(func.distinct(cosignatures.c.witness)))
         return int((await conn.execute(query)).scalar_one())

@@ -84,12 +84,12 @@ async def put_wrap(
     at: int,
 ) -> None:
     """Store (or replace) the wrap of review key `key_id` for `device_id`."""
-    await tx._write(
+    await tx.execute_write(
         delete(review_key_wraps).where(
             and_(review_key_wraps.c.device_id == device_id, review_key_wraps.c.key_id == key_id)
         )
     )
-    await tx._write(
+    await tx.execute_write(
         insert(review_key_wraps).values(
             device_id=device_id,
             key_id=key_id,
@@ -137,7 +137,7 @@ async def _held_envelope(conn: Any, message_id: str) -> HeldEnvelope | None:
 
 async def held_envelope(store: Store, message_id: str) -> HeldEnvelope | None:
     """The envelope (ciphertext, empty once purged) and its recipient devices."""
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         return await _held_envelope(conn, message_id)
 
 
@@ -147,7 +147,7 @@ async def wraps_for_device(store: Store, device_id: str) -> list[ReviewKeyWrapRe
         .where(review_key_wraps.c.device_id == device_id)
         .order_by(review_key_wraps.c.log_index)
     )
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         return [_wrap_record(row) for row in await conn.execute(query)]
 
 
@@ -195,7 +195,7 @@ async def agency_traffic(
         .order_by(envelopes.c.log_index)
         .limit(limit)
     )
-    async with store._read() as conn:
+    async with store.read_connection() as conn:
         rows = (await conn.execute(query)).all()
         ids = [r.message_id for r in rows]
         states: dict[str, list[DeliveryState]] = {i: [] for i in ids}
