@@ -20,6 +20,9 @@ class PushHub:
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._listener: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Pushes gathered until the loop's next turn: a group commit publishes each of its
+        # messages separately, and one task per socket writes them all.
+        self._outbox: dict[web.WebSocketResponse, list[str]] = {}
 
     def connect(self, device_id: str, ws: web.WebSocketResponse) -> None:
         self._sockets.setdefault(device_id, set()).add(ws)
@@ -40,17 +43,24 @@ class PushHub:
             if not sockets:
                 continue
             text = json.dumps(payload, separators=(",", ":"))
-            for ws in tuple(sockets):
-                if ws.closed:
-                    continue
-                task = asyncio.ensure_future(self._send(ws, text))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            for ws in sockets:
+                if not ws.closed:
+                    if not self._outbox:
+                        asyncio.get_running_loop().call_soon(self._flush)
+                    self._outbox.setdefault(ws, []).append(text)
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, {}
+        for ws, texts in outbox.items():
+            task = asyncio.ensure_future(self._send(ws, texts))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _send(ws: web.WebSocketResponse, text: str) -> None:
+    async def _send(ws: web.WebSocketResponse, texts: list[str]) -> None:
         try:
-            await ws.send_str(text)
+            for text in texts:
+                await ws.send_str(text)
         except (ConnectionError, RuntimeError):
             pass  # the device reconnects and fetches; nothing is lost
 

@@ -229,6 +229,8 @@ _INSERT_ENVELOPES_QMARK = (
 _INSERT_DELIVERIES_QMARK = (
     'INSERT INTO deliveries ("cursor", message_id, device_id) VALUES (?, ?, ?)'
 )
+_LOG_SIZE_QMARK = "SELECT size FROM log_head WHERE id = 1"
+_SET_LOG_SIZE_QMARK = "UPDATE log_head SET size = ? WHERE id = 1"
 _INSERT_LOG = insert(log_entries)
 _INSERT_ENVELOPES = insert(envelopes)
 _INSERT_DELIVERIES = insert(deliveries).returning(
@@ -323,18 +325,26 @@ class _SyncConn:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._cursor: Any = None
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)
 
+    def _raw_cursor(self) -> Any:
+        # The DB-API cursor of this very connection, so inside the same BEGIN IMMEDIATE
+        # transaction; it skips SQLAlchemy's per-statement result set-up (hot path only).
+        if self._cursor is None:
+            self._cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
+
     def raw(self, sql: str, parameters: Sequence[Any]) -> Any:
         """The sqlite3 driver directly, inside the same transaction (hot statements only)."""
-        return self._conn.exec_driver_sql(sql, tuple(parameters))
+        return self._raw_cursor().execute(sql, tuple(parameters))
 
     def raw_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self._conn.exec_driver_sql(sql, rows)
+        self._raw_cursor().executemany(sql, rows)
 
 
 def _drive(coro: Coroutine[Any, Any, T]) -> T:
@@ -760,7 +770,10 @@ class Store:
 
     async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
-        start = int((await conn.execute(_LOG_SIZE_FOR_UPDATE)).scalar_one())
+        if isinstance(conn, _SyncConn):
+            start = int(conn.raw(_LOG_SIZE_QMARK, ()).fetchone()[0])
+        else:
+            start = int((await conn.execute(_LOG_SIZE_FOR_UPDATE)).scalar_one())
         state = _Batch(conn, start, self.postgres)
         for pending in batch:
             tx = WriteTx(state)
@@ -786,7 +799,10 @@ class Store:
                 payload = json.dumps(items[i : i + NOTIFY_CHUNK], separators=(",", ":"))
                 await conn.execute(select(func.pg_notify(channel, payload)))
         if state.log_size != start:
-            await conn.execute(_SET_LOG_SIZE, {"new_size": state.log_size})
+            if isinstance(conn, _SyncConn):
+                conn.raw(_SET_LOG_SIZE_QMARK, (state.log_size,))
+            else:
+                await conn.execute(_SET_LOG_SIZE, {"new_size": state.log_size})
         return outcomes
 
     def _finish(self, outcomes: list[_Outcome]) -> None:
