@@ -1,14 +1,16 @@
-"""Review-key wraps to supervisor devices, review-record signatures and reason commitments."""
+"""Review-key validity, wraps to supervisors, review-record signatures, reason commitments."""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from crypto.certs import ReviewKeyStatement
 from crypto.encoding import (
     b64e,
     canonical_json,
@@ -20,7 +22,7 @@ from crypto.encoding import (
     parse_canonical_json,
     signed_message,
 )
-from crypto.envelope import open_secret, seal_secret_to_device
+from crypto.envelope import MAX_CLOCK_SKEW, open_secret, seal_secret_to_device
 from crypto.errors import DecryptionError, MalformedError, SignatureError, UnsupportedVersion
 from crypto.keys import (
     KEY_SIZE,
@@ -40,6 +42,36 @@ SIGNATURE_SIZE = 64
 SEALED_SIZE = KEY_SIZE + KEY_SIZE + 16
 REASON_SALT_SIZE = 16
 MAX_REASON_LEN = 1000
+
+
+# --- Which review key, when (PROTOCOL.md section 12) ---------------------------------------------
+def current_review_statement(
+    statements: Iterable[ReviewKeyStatement], now: int
+) -> ReviewKeyStatement | None:
+    """The statement a sender wraps to at `now`: the newest whose `not_before` has come."""
+    valid = [s for s in statements if s.not_before <= now]
+    return max(valid, key=lambda s: s.not_before) if valid else None
+
+
+def review_statements_valid_at(
+    statements: Iterable[ReviewKeyStatement],
+    sent_at: int,
+    *,
+    max_clock_skew: int = MAX_CLOCK_SKEW,
+) -> list[ReviewKeyStatement]:
+    """The statements a receiver accepts for an envelope sent at `sent_at`: the newest one whose
+    `not_before` ≤ `sent_at`, widened by the clock skew on both sides. A statement counts from
+    `not_before - skew` (an administrator's clock ahead of the sender's) and stops counting
+    once a newer one has been valid for `skew` (a sender's clock behind, or a rotation still
+    being registered). With `max_clock_skew=0` exactly one statement (or none) is accepted."""
+    pool = list(statements)
+    return [
+        s
+        for s in pool
+        if s.not_before <= sent_at + max_clock_skew
+        and not any(s.not_before < o.not_before <= sent_at - max_clock_skew for o in pool)
+    ]
+
 
 _WRAP_FIELDS = ["version", "agency", "device_id", "key_id", "sealed", "issued_at", "signature"]
 

@@ -31,8 +31,8 @@ from crypto.labels import (
     LABEL_HANDOVER_RECORD_HASH,
     LABEL_LOCAL_NOTICE_CACHE,
 )
+from liaison.client import directory, officer
 from liaison.client import messages as message_ops
-from liaison.client import officer
 from liaison.client.errors import ClientError
 from liaison.client.home import Home
 from liaison.client.notices import check_addressing, ensure_sender_unit, notice_payload
@@ -259,8 +259,9 @@ async def load_book(
     keys = keys or officer.device_keys(home)
     cache = NoticeCache(home, keys)
     problems: list[tuple[str, str]] = []
-    if api is not None:
-        await message_ops.sync(home, api, now=now)
+    lookups = directory.Lookups(home, api, now) if api is not None else None
+    if lookups is not None:
+        await message_ops.sync(home, api, lookups=lookups)
     items: list[CachedNotice] = []
     for record in home.messages():
         message_id = str(record["message_id"])
@@ -270,17 +271,19 @@ async def load_book(
             continue
         if record.get("direction") != "received" or record.get("status") == "refused":
             continue
-        if api is None:
+        if api is None or lookups is None:
             problems.append((message_id, "not_opened"))
             continue
         try:
-            opened = await message_ops.read(home, api, message_id, now=now, mark_read=False)
+            opened = await message_ops.read(
+                home, api, message_id, mark_read=False, keys=keys, lookups=lookups
+            )
             notice = payload_notice(opened.payload)
             if notice is not None:
                 ensure_sender_unit(
                     notice["header"]["sender_unit"], opened.sender_device, opened.message_id
                 )
-            sender = await _sender_key(home, api, opened.sender_device, now)
+            sender = bytes((await lookups.device(opened.sender_device)).certificate.signing_key)
         except (ClientError, CryptoError) as exc:
             problems.append((message_id, getattr(exc, "code", "refused")))
             continue
@@ -296,13 +299,6 @@ async def load_book(
         cache.put(item)
         items.append(item)
     return derive_book(home, items, problems)
-
-
-async def _sender_key(home: Home, api: ApiClient, device_id: str, now: int) -> bytes:
-    from liaison.client import directory
-
-    verified = await directory.device(home, api, device_id, now=now)
-    return bytes(verified.certificate.signing_key)
 
 
 # --- Sending a notice -------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.certs import (
@@ -17,8 +18,9 @@ from crypto.encoding import b64e
 from crypto.envelope import ReviewRecipient
 from crypto.errors import CertificateError, CryptoError
 from crypto.keys import device_agency
+from crypto.review_keys import current_review_statement
 from liaison.client import transparency
-from liaison.client.errors import MissingPin, VerificationError
+from liaison.client.errors import ClientError, MissingPin, VerificationError
 from liaison.client.home import Home
 from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
@@ -278,10 +280,7 @@ async def device(home: Home, api: ApiClient, device_id: str, *, now: int) -> Ver
 
 
 # --- Review keys ------------------------------------------------------------------------------
-async def review_keys(home: Home, api: ApiClient, agency: str) -> list[ReviewRecipient]:
-    """The agency's review keys vouched for by its pinned root, oldest first."""
-    require_pin(home, agency)
-    record = await api.get_agency(agency)
+def _review_statements(home: Home, agency: str, record: dict[str, Any]) -> list[ReviewKeyStatement]:
     trust = trust_store(home)
     statements: list[ReviewKeyStatement] = []
     for raw in record.get("review_statements", []):
@@ -302,23 +301,89 @@ async def review_keys(home: Home, api: ApiClient, agency: str) -> list[ReviewRec
             _("Agency {agency} has no review key on the server.").format(agency=agency)
         )
     statements.sort(key=lambda s: s.not_before)
-    return [ReviewRecipient(agency, s.key_id, s.public_key) for s in statements]
+    return statements
 
 
-async def current_review_key(home: Home, api: ApiClient, agency: str) -> ReviewRecipient:
-    return (await review_keys(home, api, agency))[-1]
-
-
-async def unverified_review_keys(api: ApiClient, agency: str) -> list[ReviewRecipient]:
-    """An unpinned agency's review keys as the server lists them (not checked against a root;
-    callers match them by key id, which is the key's own fingerprint)."""
-    record = await api.get_agency(agency)
+def _unverified_statements(agency: str, record: dict[str, Any]) -> list[ReviewKeyStatement]:
     out = []
     for raw in record.get("review_statements", []):
         try:
             statement = ReviewKeyStatement.from_bytes(b64decode(raw))
-        except CryptoError:
+        except (CryptoError, VerificationError):
             continue
         if statement.agency == agency:
-            out.append(ReviewRecipient(agency, statement.key_id, statement.public_key))
+            out.append(statement)
+    out.sort(key=lambda s: s.not_before)
     return out
+
+
+async def review_keys(home: Home, api: ApiClient, agency: str) -> list[ReviewKeyStatement]:
+    """The agency's review-key statements vouched for by its pinned root, oldest first; each
+    carries the `not_before` its key is valid from (PROTOCOL.md section 12)."""
+    require_pin(home, agency)
+    return _review_statements(home, agency, await api.get_agency(agency))
+
+
+def recipient(statement: ReviewKeyStatement) -> ReviewRecipient:
+    return ReviewRecipient(statement.agency, statement.key_id, statement.public_key)
+
+
+async def current_review_key(
+    home: Home, api: ApiClient, agency: str, *, now: int | None = None
+) -> ReviewRecipient:
+    """The key a sender wraps to: the newest statement whose `not_before` ≤ `now`."""
+    now = int(time.time()) if now is None else now
+    current = current_review_statement(await review_keys(home, api, agency), now)
+    if current is None:
+        raise VerificationError(
+            _("Agency {agency} has no review key valid yet.").format(agency=agency)
+        )
+    return recipient(current)
+
+
+async def unverified_review_keys(api: ApiClient, agency: str) -> list[ReviewKeyStatement]:
+    """An unpinned agency's review-key statements as the server lists them (not checked against
+    a root; callers match them by key id, which is the key's own fingerprint)."""
+    return _unverified_statements(agency, await api.get_agency(agency))
+
+
+# --- One operation's lookups -------------------------------------------------------------------
+@dataclass
+class Lookups:
+    """Directory answers verified once per operation (one sync, search, or batch of reads).
+
+    Each sender device is looked up and verified once (certificate, its log entry, revocation
+    status as the server states it now), each agency's review-key statements fetched once.
+    Nothing outlives the operation: the next one asks again, so a revocation is seen by the
+    first operation after it is logged. Failures are remembered too and raised again."""
+
+    home: Home
+    api: ApiClient
+    now: int
+    _devices: dict[str, VerifiedDevice | ClientError] = field(default_factory=dict)
+    _statements: dict[str, tuple[list[ReviewKeyStatement], bool]] = field(default_factory=dict)
+
+    async def device(self, device_id: str) -> VerifiedDevice:
+        known = self._devices.get(device_id)
+        if known is None:
+            try:
+                known = await device(self.home, self.api, device_id, now=self.now)
+            except ClientError as exc:
+                known = exc
+            self._devices[device_id] = known
+        if isinstance(known, ClientError):
+            raise known
+        return known
+
+    async def review_statements(self, agency: str) -> tuple[list[ReviewKeyStatement], bool]:
+        """The agency's statements oldest first, and whether they were verified against a
+        pinned root (an unpinned agency's are only the server's word)."""
+        known = self._statements.get(agency)
+        if known is None:
+            record = await self.api.get_agency(agency)
+            if pinned_root(self.home, agency) is not None:
+                known = (_review_statements(self.home, agency, record), True)
+            else:
+                known = (_unverified_statements(agency, record), False)
+            self._statements[agency] = known
+        return known

@@ -7,7 +7,7 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -25,6 +25,7 @@ from crypto.envelope import (
 from crypto.errors import CryptoError, ReplayError
 from crypto.keys import DeviceKeys, Rng, validate_agency_code, validate_officer_id
 from crypto.replay import ReplayGuard
+from crypto.review_keys import review_statements_valid_at
 from liaison.client import directory, holds, officer, transparency
 from liaison.client.errors import (
     BadInput,
@@ -71,7 +72,7 @@ class Address:
 
 
 # --- Authentication wrapper ---------------------------------------------------------------------
-async def _authed(home: Home, api: ApiClient, call: Callable[[], Awaitable[Any]]) -> Any:
+async def authenticated(home: Home, api: ApiClient, call: Callable[[], Awaitable[Any]]) -> Any:
     """Run `call` with a token; a token the server no longer accepts is renewed once."""
     await officer.authenticate(home, api)
     try:
@@ -163,7 +164,9 @@ async def send(
         if d.active and d.certificate.officer_id == own_cert.officer_id and d.device_id != own_id:
             recipients[d.device_id] = d.certificate
     review_agencies = sorted({own_cert.agency, *agencies})
-    review = [await directory.current_review_key(home, api, code) for code in review_agencies]
+    review = [
+        await directory.current_review_key(home, api, code, now=now) for code in review_agencies
+    ]
     checked = transparency.stored_checkpoint(home)
     keys = officer.device_keys(home)
     envelope = seal(
@@ -182,7 +185,7 @@ async def send(
     )
     raw = envelope.to_bytes()
     tags = holds.send_tags(home, _case_ref(payload))
-    answer = await _authed(home, api, lambda: api.send_envelope(raw, tags))
+    answer = await authenticated(home, api, lambda: api.send_envelope(raw, tags))
     if answer.get("envelope_hash") not in (None, b64e(envelope.envelope_hash())):
         raise VerificationError(_("The server acknowledged another envelope than the one sent."))
     record: dict[str, Any] = {
@@ -245,38 +248,32 @@ def _replay_guard(home: Home) -> ReplayGuard:
 
 @dataclass
 class _SyncContext:
-    home: Home
     api: ApiClient
-    now: int
     own_id: str
     guard: ReplayGuard
-    senders: dict[str, directory.VerifiedDevice | ClientError] = field(default_factory=dict)
-
-    async def sender(self, device_id: str) -> directory.VerifiedDevice:
-        known = self.senders.get(device_id)
-        if known is None:
-            try:
-                known = await directory.device(self.home, self.api, device_id, now=self.now)
-            except ClientError as exc:
-                known = exc
-            self.senders[device_id] = known
-        if isinstance(known, ClientError):
-            raise known
-        return known
+    lookups: directory.Lookups
 
 
-async def sync(home: Home, api: ApiClient, *, now: int | None = None) -> list[dict[str, Any]]:
+async def sync(
+    home: Home,
+    api: ApiClient,
+    *,
+    now: int | None = None,
+    lookups: directory.Lookups | None = None,
+) -> list[dict[str, Any]]:
     """Fetch new envelopes, check each against the log, store them (still encrypted) in the
-    cache; returns the new records. The replay guard runs here, in server order."""
-    now = int(time.time()) if now is None else now
+    cache; returns the new records. The replay guard runs here, in server order. Pass the
+    operation's `lookups` to share its sender verifications with the reads that follow."""
+    now = (lookups.now if lookups else int(time.time())) if now is None else now
+    lookups = lookups or directory.Lookups(home, api, now)
     own_id = officer.own_certificate(home).device_id
     state = home.read_json(SYNC_FILE, {}) or {}
     cursor = state.get("cursor")
-    context = _SyncContext(home, api, now, own_id, _replay_guard(home))
+    context = _SyncContext(api, own_id, _replay_guard(home), lookups)
     new: list[dict[str, Any]] = []
     while True:
         fetch_page = functools.partial(api.fetch_messages, after=cursor, limit=PAGE)
-        page = await _authed(home, api, fetch_page)
+        page = await authenticated(home, api, fetch_page)
         items = page.get("messages", [])
         # Every sync checks the page's checkpoint, even an empty page: a split view is caught
         # (and recorded by transparency.advance) at the first contact after it happens.
@@ -351,7 +348,7 @@ async def _accept(context: _SyncContext, cp: Any, item: dict[str, Any]) -> dict[
         record.update(status="refused", problem="not_a_recipient")
         return record
     try:
-        sender = await context.sender(header.sender_device)
+        sender = await context.lookups.device(header.sender_device)
     except ClientError as exc:
         record.update(status="unverified", problem=exc.code)
         return record
@@ -426,11 +423,13 @@ def _refusal(record: dict[str, Any]) -> RefusedEnvelope:
     )
 
 
-async def _expected_review(home: Home, api: ApiClient, header: Any) -> list[ReviewRecipient]:
+async def _expected_review(lookups: directory.Lookups, header: Any) -> list[ReviewRecipient]:
     """The review keys the envelope must carry wraps for: the sender's agency and every
-    recipient agency. For a pinned agency the key must be one its root vouched for; for an
-    agency this client has not pinned, the key the signed header names (its id is the key's
-    fingerprint) is taken from the server, so the wrap can still be recomputed and checked."""
+    recipient agency. For a pinned agency the key must be one its root vouched for and valid
+    at the header's send time (PROTOCOL.md section 12: the newest statement by then, within
+    the clock skew); for an agency this client has not pinned, the key the signed header names
+    (its id is the key's fingerprint) is taken from the server, so the wrap can still be
+    recomputed and checked."""
     required = required_review_agencies(header.sender_device, header.recipients)
     listed = dict(header.review_recipients)
     expected: list[ReviewRecipient] = []
@@ -440,11 +439,8 @@ async def _expected_review(home: Home, api: ApiClient, header: Any) -> list[Revi
                 _("The envelope carries no review wrap for agency {agency}.").format(agency=agency),
                 code="bad_review_wrap",
             )
-        if directory.pinned_root(home, agency) is not None:
-            keys = await directory.review_keys(home, api, agency)
-        else:
-            keys = await directory.unverified_review_keys(api, agency)
-        by_id = {k.key_id: k for k in keys}
+        statements, verified = await lookups.review_statements(agency)
+        by_id = {s.key_id: s for s in statements}
         if listed[agency] not in by_id:
             raise RefusedEnvelope(
                 _("The envelope's review key for {agency} is not one its root vouched for.").format(
@@ -452,7 +448,17 @@ async def _expected_review(home: Home, api: ApiClient, header: Any) -> list[Revi
                 ),
                 code="bad_review_wrap",
             )
-        expected.append(by_id[listed[agency]])
+        if verified and by_id[listed[agency]] not in review_statements_valid_at(
+            statements, header.sent_at
+        ):
+            raise RefusedEnvelope(
+                _(
+                    "The envelope's review key for {agency} was not that agency's review key "
+                    "at the time the envelope was sent."
+                ).format(agency=agency),
+                code="bad_review_wrap",
+            )
+        expected.append(directory.recipient(by_id[listed[agency]]))
     return expected
 
 
@@ -464,17 +470,20 @@ async def read(
     now: int | None = None,
     mark_read: bool = True,
     keys: DeviceKeys | None = None,
+    lookups: directory.Lookups | None = None,
 ) -> OpenedMessage:
     """Open a cached message with full verification; refuse envelopes from revoked devices
     (revocation takes effect from its log position). `mark_read=False` (inbox search) leaves
     the message's status as it was; `keys`, when given, spares unlocking the keystore again
-    for each message of a batch."""
+    for each message of a batch, and `lookups` (the batch's, with its time) verifies each
+    sender device and each agency's review keys once per batch rather than per message."""
     record = home.find_message(message_id)
     if record.get("direction") != "received":
         raise BadInput(_("Message {id} was sent from this device.").format(id=record["message_id"]))
     if record.get("status") == "refused":
         raise _refusal(record)
-    now = int(time.time()) if now is None else now
+    now = (lookups.now if lookups else int(time.time())) if now is None else now
+    lookups = lookups or directory.Lookups(home, api, now)
     envelope = Envelope.from_bytes(b64decode(record["envelope"]))
     header = envelope.header
     log_index = int(record["log_index"])
@@ -483,7 +492,7 @@ async def read(
         # Its sender could not be checked at sync (agency not pinned then): the replay check
         # that sync runs in log order happens now instead.
         guard = _replay_guard(home)
-    sender = await directory.device(home, api, header.sender_device, now=now)
+    sender = await lookups.device(header.sender_device)
     problem = _sender_problem(sender, header, envelope, log_index)
     if problem is not None:
         record.update(status="refused", problem=problem)
@@ -492,7 +501,7 @@ async def read(
     # Revocations count from their log position: one logged after this envelope does not
     # retract it (open_envelope judges the certificate at the header's send time).
     trust = directory.trust_store(home, revocations_before=log_index)
-    expected = await _expected_review(home, api, header)
+    expected = await _expected_review(lookups, header)
     own = officer.own_certificate(home)
     try:
         opened = open_envelope(
@@ -538,7 +547,7 @@ async def read(
 async def ack(home: Home, api: ApiClient, message_id: str) -> dict[str, Any]:
     record = home.find_message(message_id)
     full_id = record["message_id"]
-    answer = await _authed(home, api, lambda: api.ack(full_id))
+    answer = await authenticated(home, api, lambda: api.ack(full_id))
     record["acknowledged"] = True
     record["ack_log_index"] = answer.get("log_index")
     home.save_message(record)
@@ -563,10 +572,12 @@ async def watch(
 
     async def drain() -> bool:
         nonlocal delivered
-        for record in await sync(home, api):
+        # One batch per push: senders verified at this sync serve its reads, then are dropped.
+        lookups = directory.Lookups(home, api, int(time.time()))
+        for record in await sync(home, api, lookups=lookups):
             result: OpenedMessage | ClientError
             try:
-                result = await read(home, api, record["message_id"])
+                result = await read(home, api, record["message_id"], lookups=lookups)
             except ClientError as exc:
                 result = exc
             except CryptoError as exc:
@@ -626,6 +637,7 @@ __all__ = [
     "OpenedMessage",
     "SentMessage",
     "ack",
+    "authenticated",
     "inbox",
     "read",
     "send",

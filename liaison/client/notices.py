@@ -9,8 +9,8 @@ from typing import Any
 
 from crypto.errors import CryptoError
 from crypto.keys import parse_device_id
+from liaison.client import directory, officer
 from liaison.client import messages as message_ops
-from liaison.client import officer
 from liaison.client.errors import BadInput, ClientError, RefusedEnvelope
 from liaison.client.home import Home
 from liaison.client.payload import NOTICE, Payload
@@ -179,11 +179,12 @@ async def read_notice(
     home: Home, api: ApiClient, message_id: str, *, now: int | None = None
 ) -> tuple[message_ops.OpenedMessage, Notice]:
     """Open a received message (syncing first if it is not cached yet) and its notice."""
+    lookups = directory.Lookups(home, api, int(time.time()) if now is None else now)
     try:
         home.find_message(message_id)
     except ClientError:
-        await message_ops.sync(home, api, now=now)
-    message = await message_ops.read(home, api, message_id, now=now)
+        await message_ops.sync(home, api, lookups=lookups)
+    message = await message_ops.read(home, api, message_id, lookups=lookups)
     if not is_notice(message.payload):
         raise BadInput(
             _("Message {id} is not a notice ({type}).").format(
@@ -236,11 +237,12 @@ async def search(
     unopened: list[tuple[str, str]] = []
     records = message_ops.inbox(home, include_acknowledged=include_acknowledged)
     keys = officer.device_keys(home) if records else None  # one keystore unlock per search
+    lookups = directory.Lookups(home, api, now)  # each sender and agency checked once per search
     for record in records:
         message_id = str(record["message_id"])
         try:
             message = await message_ops.read(
-                home, api, message_id, now=now, mark_read=False, keys=keys
+                home, api, message_id, mark_read=False, keys=keys, lookups=lookups
             )
             notice = open_notice(message) if is_notice(message.payload) else None
         except (ClientError, CryptoError) as exc:

@@ -35,7 +35,7 @@ from liaison.client.errors import (
     VerificationError,
 )
 from liaison.client.home import Home
-from liaison.client.messages import _authed
+from liaison.client.messages import authenticated
 from liaison.client.payload import Payload
 from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
@@ -201,7 +201,7 @@ async def review_keys(
     own = officer.own_certificate(home)
     if own.role != "supervisor":
         raise BadInput(_("Only a supervisor device holds the agency's review keys."))
-    answer = await _authed(home, api, lambda: api.request("GET", "/v1/review-keys/wraps"))
+    answer = await authenticated(home, api, lambda: api.request("GET", "/v1/review-keys/wraps"))
     root = _own_agency_root(home, own.agency)
     vouched = {k.key_id for k in await directory.review_keys(home, api, own.agency)}
     # Unlocking the keystore costs an Argon2id run: callers that hold the keys pass them.
@@ -243,7 +243,7 @@ async def list_traffic(
     end: int | None = None,
 ) -> list[dict[str, Any]]:
     params = {"officer": officer_id, "from": start, "to": end}
-    answer = await _authed(
+    answer = await authenticated(
         home, api, lambda: api.request("GET", "/v1/review/messages", params=params)
     )
     return list(answer.get("messages", []))
@@ -324,7 +324,7 @@ async def read(
         "signature": b64e(sign_review_request(keys, request_bytes)),
     }
     pairs = await review_keys(home, api, device=keys)
-    answer = await _authed(
+    answer = await authenticated(
         home,
         api,
         lambda: api.request("POST", f"/v1/review/messages/{message_id}", json=request),
@@ -450,7 +450,7 @@ async def audit_log(home: Home, api: ApiClient) -> list[dict[str, Any]]:
     after: int | None = 0
     while after is not None:
         start = after
-        answer = await _authed(
+        answer = await authenticated(
             home,
             api,
             lambda start=start: api.request("GET", "/v1/audit/records", params={"after": start}),

@@ -70,7 +70,7 @@ async def test_listing_filters_by_officer_and_time(world: World) -> None:
 async def test_officer_review_attempt_is_refused_with_403_and_logged(world: World) -> None:
     officer = world.officer("an-phone")
     with pytest.raises(ServerError) as refused:
-        await message_ops._authed(
+        await message_ops.authenticated(
             officer,
             world.api,
             lambda: world.api.request(

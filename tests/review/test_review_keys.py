@@ -77,7 +77,7 @@ async def test_only_supervisor_devices_are_handed_review_keys(world: World) -> N
     agency = load_agency(world.ctx.admins[CA])
     assert set(agency["review_wraps"]) == {"VN-QN-CA:pham.thu.ha:desk"}
     officer = world.officer("an-phone")
-    answer = await message_ops._authed(
+    answer = await message_ops.authenticated(
         officer, world.api, lambda: world.api.request("GET", "/v1/review-keys/wraps")
     )
     assert answer == {"wraps": []}
@@ -91,10 +91,10 @@ async def test_envelope_with_a_review_key_its_root_never_vouched_is_refused(
     forged = ReviewKeyPair.generate()
     genuine = directory.current_review_key
 
-    async def substitute(home, api, agency):  # type: ignore[no-untyped-def]
+    async def substitute(home, api, agency, *, now=None):  # type: ignore[no-untyped-def]
         if agency == CA:
             return ReviewRecipient(CA, forged.key_id, forged.public)
-        return await genuine(home, api, agency)
+        return await genuine(home, api, agency, now=now)
 
     monkeypatch.setattr(directory, "current_review_key", substitute)
     sent = await message_ops.send(
