@@ -9,11 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from liaison import __version__
+from liaison.cli._common import CommandError, CommandParser
 from liaison.i18n import _, language_from_env, set_language
 
 
 # Every module of this package that defines `register(subparsers)` adds its command group; each
 # command sets `func(args) -> int`. Discovery keeps command groups independent of this file.
+# Modules starting with "_" are shared parts, not command groups. Each module's top level is
+# cheap (see liaison/cli/_common.py): all of them are imported on every call.
 def _command_modules() -> list[str]:
     package = importlib.import_module(__name__)
     return sorted(
@@ -23,17 +26,9 @@ def _command_modules() -> list[str]:
     )
 
 
-class CommandError(Exception):
-    """A refusal to show the officer: printed to stderr, exit status 1 (or `exit_code`)."""
-
-    def __init__(self, message: str, *, code: str = "error", exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-        self.exit_code = exit_code
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The whole command tree; a few commands add their options when parsed (CommandParser)."""
+    parser = CommandParser(
         prog="liaison",
         description=_("Secure liaison between border agencies: encrypted, signed, audited."),
     )

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crypto.encoding import b64d
 from crypto.errors import CryptoError
-from liaison.client import bundle as bundle_ops
-from liaison.client.console import (
-    add_home_option,
+from liaison.cli._common import (
+    CommandError,
     add_json_option,
+    add_local_options,
+    add_relay_options,
     add_server_option,
     command,
     home_from_args,
+    on_relay,
     print_json,
+    print_result,
     read_input,
-    run,
-    with_api,
     write_output,
 )
 from liaison.client.errors import BadInput
 from liaison.i18n import _
+
+if TYPE_CHECKING:
+    from liaison.client.transport import ApiClient
 
 
 def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,8 +41,7 @@ def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     scope.add_argument(
         "--all", action="store_true", help=_("Export every entry of the period (auditors)")
     )
-    add_server_option(export)
-    add_home_option(export)
+    add_relay_options(export, json=False)
     export.set_defaults(func=cmd_export)
 
     verify = group.add_parser(
@@ -61,8 +63,7 @@ def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     witness.add_argument(
         "--show-key", action="store_true", help=_("Print the witness public key and stop")
     )
-    add_home_option(witness)
-    add_json_option(witness)
+    add_local_options(witness)
     witness.set_defaults(func=cmd_witness)
 
     trust = group.add_parser(
@@ -75,7 +76,7 @@ def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help=_("Fail the audit when no checkpoint is cosigned by a known witness"),
     )
-    add_home_option(trust)
+    add_local_options(trust, json=False)
     trust.set_defaults(func=cmd_trust_witness)
 
 
@@ -101,6 +102,8 @@ class _Progress:
 
 @command
 def cmd_export(args: argparse.Namespace) -> int:
+    from liaison.client import bundle as bundle_ops
+
     home = home_from_args(args)
     start = bundle_ops.parse_date_bound(args.start, end_of_day=False)
     end = bundle_ops.parse_date_bound(args.end, end_of_day=True)
@@ -110,12 +113,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.all and not agency:
         raise BadInput(_("Give --agency CODE or --all: this home has no agency."))
 
-    async def export(api: Any) -> bytes:
+    async def export(api: ApiClient) -> bytes:
         return await bundle_ops.export_bundle(
             home, api, start=start, end=end, agency=agency, progress=_Progress()
         )
 
-    data = run(with_api(home.server_url(args.server), export))
+    data = on_relay(home, args, export)
     write_output(args.output, data)
     report = bundle_ops.verify_bundle(data)
     print(
@@ -134,7 +137,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @command
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
-    from liaison.cli import CommandError
+    from crypto.encoding import b64d
+    from liaison.client import bundle as bundle_ops
 
     data = read_input(args.bundle)
     pinned = None
@@ -187,28 +191,23 @@ def cmd_witness(args: argparse.Namespace) -> int:
         if args.name:
             witness_ops.witness_name(home, args.name)
         info = witness_ops.public_info(home)
-        if args.json:
-            print_json(info)
-        else:
-            print(
-                _("Witness {name}: public key {key}, fingerprint {fingerprint}").format(
-                    name=info["name"], key=info["public_key"], fingerprint=info["fingerprint"]
-                )
-            )
-        return 0
-    server = args.server or home.config().get("server")
-    if not server:
-        raise BadInput(_("No server is configured in this home folder: give --server URL."))
-    done = run(with_api(server, lambda api: witness_ops.cosign(home, api, name=args.name)))
-    if args.json:
-        print_json({"size": done.size, "previous_size": done.previous_size})
-    else:
-        print(
-            _(
-                "Cosigned the checkpoint of size {size} (consistent with size {old}, cosigned "
-                "before) and submitted it to the server."
-            ).format(size=done.size, old=done.previous_size)
+        print_result(
+            args,
+            info,
+            _("Witness {name}: public key {key}, fingerprint {fingerprint}").format(
+                name=info["name"], key=info["public_key"], fingerprint=info["fingerprint"]
+            ),
         )
+        return 0
+    done = on_relay(home, args, lambda api: witness_ops.cosign(home, api, name=args.name))
+    print_result(
+        args,
+        {"size": done.size, "previous_size": done.previous_size},
+        _(
+            "Cosigned the checkpoint of size {size} (consistent with size {old}, cosigned "
+            "before) and submitted it to the server."
+        ).format(size=done.size, old=done.previous_size),
+    )
     return 0
 
 
@@ -229,6 +228,8 @@ def cmd_trust_witness(args: argparse.Namespace) -> int:
 async def demo_export(ctx: Any) -> None:
     """Demo step: the Dongxing officer exports the period's bundle; it verifies offline."""
     import time
+
+    from liaison.client import bundle as bundle_ops
 
     home = ctx.officers["li"]
     day = 86400

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
+from liaison.cli._common import CommandError, add_json_option, command, print_json, write_output
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
-from liaison.client.console import add_json_option, command, print_json, write_output
-from liaison.domain.agenda import Agenda, agenda_to_json, build_agenda
-from liaison.domain.cases import all_handovers
-from liaison.domain.warnings import warnings_for_handover
 from liaison.i18n import _
+
+if TYPE_CHECKING:
+    from liaison.domain.agenda import Agenda
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +89,9 @@ def print_agenda(
 
 @command
 def cmd_agenda(args: argparse.Namespace) -> int:
-    from liaison.cli import CommandError
+    from liaison.domain.agenda import agenda_to_json, build_agenda
+    from liaison.domain.cases import all_handovers
+    from liaison.domain.warnings import warnings_for_handover
 
     apply_lang(args)
     if args.ics and not args.output:

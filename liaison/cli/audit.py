@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from liaison.cli.review import add_audit_log_command
-from liaison.client import audit as audit_ops
-from liaison.client.console import (
-    add_home_option,
-    add_json_option,
-    add_server_option,
+from liaison.cli import _audit_bundle
+from liaison.cli._common import (
+    CommandError,
+    add_relay_options,
     command,
     home_from_args,
+    on_relay,
     print_json,
-    run,
-    with_api,
 )
+from liaison.cli.review import add_audit_log_command
 from liaison.i18n import _
 
 
@@ -29,21 +27,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "verify",
         help=_("Check the log is consistent with the stored checkpoint and holds every message"),
     )
-    add_server_option(verify)
-    add_home_option(verify)
-    add_json_option(verify)
+    add_relay_options(verify)
     verify.set_defaults(func=cmd_verify)
-    from liaison.cli import _audit_bundle
-
     _audit_bundle.register(group)
 
 
 @command
 def cmd_verify(args: argparse.Namespace) -> int:
-    from liaison.cli import CommandError
+    from liaison.client import audit as audit_ops
 
     home = home_from_args(args)
-    report = run(with_api(home.server_url(args.server), lambda api: audit_ops.verify(home, api)))
+    report = on_relay(home, args, lambda api: audit_ops.verify(home, api))
     if args.json:
         print_json(report.to_dict())
     elif report.ok:

@@ -6,29 +6,28 @@ import argparse
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from liaison.client import cases as case_ops
-from liaison.client import officer
-from liaison.client.console import (
-    add_home_option,
+from liaison.cli._common import (
+    CommandError,
     add_json_option,
-    add_server_option,
+    add_relay_options,
     command,
     home_from_args,
+    on_relay,
     print_json,
     run,
-    with_api,
 )
-from liaison.client.home import Home
-from liaison.client.transport import ApiClient
-from liaison.domain.agencies import reason_codes
-from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, TimelineEntry
-from liaison.domain.cases import Case, case_to_json
-from liaison.domain.handover import Handover
-from liaison.domain.warnings import VERIFICATION_LABELS, warnings_for_handover
 from liaison.i18n import LANGUAGE_ALIASES, _, current_language, set_language
 from liaison.i18n.dates import format_both_zones, format_local_datetime, parse_utc
+
+if TYPE_CHECKING:
+    from liaison.client.cases import CaseBook
+    from liaison.client.home import Home
+    from liaison.client.transport import ApiClient
+    from liaison.domain.case_events import TimelineEntry
+    from liaison.domain.cases import Case
+    from liaison.domain.handover import Handover
 
 T = TypeVar("T")
 
@@ -56,8 +55,7 @@ def add_case_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=_("Use the notices already on this device without contacting the server"),
     )
-    add_server_option(parser)
-    add_home_option(parser)
+    add_relay_options(parser, json=False)
 
 
 def add_lang_option(parser: argparse.ArgumentParser) -> None:
@@ -73,17 +71,20 @@ def apply_lang(args: argparse.Namespace) -> None:
 
 def with_book(
     args: argparse.Namespace,
-    then: Callable[[Home, ApiClient | None, case_ops.CaseBook], Awaitable[T]] | None = None,
+    then: Callable[[Home, ApiClient | None, CaseBook], Awaitable[T]] | None = None,
     *,
     now: int | None = None,
-) -> tuple[case_ops.CaseBook, T | None]:
+) -> tuple[CaseBook, T | None]:
     """Load the case book (syncing first unless --offline) and run `then` with the same API
     connection, so that a command reads the state and sends its notice in one go."""
+    from liaison.client import cases as case_ops
+    from liaison.client import officer
+
     home = home_from_args(args)
     keys = officer.device_keys(home)  # one passphrase prompt for the whole command
     moment = int(time.time()) if now is None else now
 
-    async def go(api: ApiClient | None) -> tuple[case_ops.CaseBook, T | None]:
+    async def go(api: ApiClient | None) -> tuple[CaseBook, T | None]:
         book = await case_ops.load_book(home, api, now=moment, keys=keys)
         if book.problems:
             # Cases derived without them may be incomplete: say so, never silently.
@@ -99,7 +100,7 @@ def with_book(
 
     if getattr(args, "offline", False):
         return run(go(None))
-    return run(with_api(home.server_url(args.server), go))
+    return on_relay(home, args, go)
 
 
 def place_text(place: Mapping[str, Any]) -> str:
@@ -119,6 +120,8 @@ def state_text(handover: Handover) -> str:
 
 def reason_name(code: str) -> str:
     """A reason code's name in the officer's language (names are data: reason_codes.json)."""
+    from liaison.domain.agencies import reason_codes
+
     names = reason_codes().get(code, {})
     return names.get(current_language()[:2]) or names.get("en") or code
 
@@ -149,6 +152,8 @@ def _entry_lines(entry: TimelineEntry, zone: str) -> list[str]:
 
 
 def _case_summary(case: Case) -> str:
+    from liaison.domain.warnings import VERIFICATION_LABELS
+
     status = _(VERIFICATION_LABELS[case.verification.status])
     parts = [_("verification: {status}").format(status=status)]
     for handover in case.handovers.values():
@@ -164,6 +169,8 @@ def _case_summary(case: Case) -> str:
 
 @command
 def cmd_cases(args: argparse.Namespace) -> int:
+    from liaison.domain.cases import case_to_json
+
     book, _unused = with_book(args)
     if args.json:
         print_json([case_to_json(case) for case in book.cases.values()])
@@ -177,12 +184,14 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 @command
 def cmd_case_show(args: argparse.Namespace) -> int:
+    from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE
+    from liaison.domain.cases import case_to_json
+    from liaison.domain.warnings import VERIFICATION_LABELS, warnings_for_handover
+
     apply_lang(args)
     book, _unused = with_book(args)
     case = book.case(args.case_ref)
     if case is None:
-        from liaison.cli import CommandError
-
         raise CommandError(
             _("No case {ref} on this device: run `liaison cases`.").format(ref=args.case_ref),
             code="unknown_case",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
+from liaison.cli._common import run
 from liaison.cli.serve import add_database_options
 from liaison.i18n import _
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("db", help=_("Relay database maintenance"))
     commands = parser.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
     upgrade = commands.add_parser("upgrade", help=_("Apply pending schema migrations"))
@@ -37,6 +37,6 @@ def run_upgrade(args: argparse.Namespace) -> int:
     from liaison.store.engine import database_url
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    revision = asyncio.run(_upgrade(database_url(args.data_dir, args.database_url)))
+    revision = run(_upgrade(database_url(args.data_dir, args.database_url)))
     print(_("Database schema is at revision {revision}.").format(revision=revision))
     return 0

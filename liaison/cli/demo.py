@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from liaison.cli import _audit_bundle, demo_cases, demo_notices
 from liaison.cli import review as review_cli
-from liaison.client import agency as agency_ops
-from liaison.client import audit as audit_ops
-from liaison.client import messages as message_ops
-from liaison.client import officer as officer_ops
-from liaison.client import trust as trust_ops
-from liaison.client.console import command
+from liaison.cli._common import command, run
 from liaison.client.home import KDF_PROFILE_ENV, Home
-from liaison.client.payload import Payload
-from liaison.client.transport import ApiClient
 from liaison.i18n import N_, _
+
+# The steps import the client when they run: `liaison` imports this module on every call.
+if TYPE_CHECKING:
+    from liaison.client import agency as agency_ops
+    from liaison.client import messages as message_ops
+    from liaison.client.transport import ApiClient
 
 DEMO_PASSPHRASE = "demo passphrase, never for real keys"  # noqa: S105 (throw-away demo keys)
 
@@ -94,6 +88,8 @@ class Step:
 
 
 async def create_agencies(ctx: DemoContext) -> None:
+    from liaison.client import agency as agency_ops
+
     for spec in AGENCIES:
         admin = ctx.home(f"admin-{spec['code']}")
         fp = agency_ops.init_agency(
@@ -116,37 +112,52 @@ async def create_agencies(ctx: DemoContext) -> None:
         )
 
 
+async def enrol(
+    ctx: DemoContext, member: tuple[str, str, str, str, str, str], *, role: str = "officer"
+) -> str:
+    """Create, certify and activate the device of one `member` (a row like OFFICERS'); the
+    device joins `ctx.officers`. Returns its device id."""
+    from liaison.client import agency as agency_ops
+    from liaison.client import officer as officer_ops
+
+    home_name, code, officer_id, name_vi, name_zh, device = member
+    home = ctx.home(home_name)
+    request = officer_ops.init_officer(
+        home,
+        agency=code,
+        name_vi=name_vi,
+        name_zh=name_zh,
+        server=ctx.url,
+        officer_id=officer_id,
+        device_name=device,
+    )
+    certificate = agency_ops.certify(
+        ctx.admins[code], json.dumps(request).encode("utf-8"), role=role
+    )
+    # In real life the administrator reads the fingerprint aloud; the officer compares it.
+    await officer_ops.activate(
+        home,
+        ctx.client,
+        certificate,
+        root_fingerprint=ctx.fingerprints[code].safety_number,
+    )
+    ctx.officers[home_name] = home
+    return str(request["device_id"])
+
+
 async def enrol_officers(ctx: DemoContext) -> None:
-    for home_name, code, officer_id, name_vi, name_zh, device in OFFICERS:
-        home = ctx.home(home_name)
-        request = officer_ops.init_officer(
-            home,
-            agency=code,
-            name_vi=name_vi,
-            name_zh=name_zh,
-            server=ctx.url,
-            officer_id=officer_id,
-            device_name=device,
-        )
-        certificate = agency_ops.certify(
-            ctx.admins[code], json.dumps(request).encode("utf-8"), role="officer"
-        )
-        # In real life the administrator reads the fingerprint aloud; the officer compares it.
-        await officer_ops.activate(
-            home,
-            ctx.client,
-            certificate,
-            root_fingerprint=ctx.fingerprints[code].safety_number,
-        )
-        ctx.officers[home_name] = home
+    for member in OFFICERS:
+        device = await enrol(ctx, member)
         ctx.say(
             _("{name} enrolled device {device} with {code}.").format(
-                name=name_vi, device=request["device_id"], code=code
+                name=member[3], device=device, code=member[1]
             )
         )
 
 
 async def pin_roots(ctx: DemoContext) -> None:
+    from liaison.client import trust as trust_ops
+
     for home_name, own_code, *_rest in OFFICERS:
         for spec in AGENCIES:
             code = spec["code"]
@@ -163,6 +174,9 @@ async def pin_roots(ctx: DemoContext) -> None:
 
 
 async def vietnam_writes(ctx: DemoContext) -> None:
+    from liaison.client import messages as message_ops
+    from liaison.client.payload import Payload
+
     text = "Đề nghị xác minh nhân thân một công dân tại Đông Hưng. 请协助核实身份。"
     sent = await message_ops.send(
         ctx.officers["an-phone"],
@@ -185,6 +199,9 @@ async def vietnam_writes(ctx: DemoContext) -> None:
 
 
 async def china_reads_and_replies(ctx: DemoContext) -> None:
+    from liaison.client import messages as message_ops
+    from liaison.client.payload import Payload
+
     li = ctx.officers["li"]
     await message_ops.sync(li, ctx.client)
     opened = await message_ops.read(li, ctx.client, ctx.sent["request"].message_id)
@@ -197,6 +214,8 @@ async def china_reads_and_replies(ctx: DemoContext) -> None:
 
 
 async def vietnam_reads(ctx: DemoContext) -> None:
+    from liaison.client import messages as message_ops
+
     for home_name in ("an-phone", "an-laptop", "binh"):
         home = ctx.officers[home_name]
         new = await message_ops.sync(home, ctx.client)
@@ -213,6 +232,8 @@ async def vietnam_reads(ctx: DemoContext) -> None:
 
 
 async def verify_log(ctx: DemoContext) -> None:
+    from liaison.client import audit as audit_ops
+
     for home_name, home in ctx.officers.items():
         report = await audit_ops.verify(home, ctx.client)
         if not report.ok:
@@ -277,6 +298,8 @@ STEPS: list[Step] = [
 
 async def run_steps(ctx: DemoContext, steps: list[Step] | None = None) -> DemoContext:
     """Run `steps` (all of STEPS by default) against the relay at `ctx.url`."""
+    from liaison.client.transport import ApiClient
+
     async with ApiClient(ctx.url) as api:
         ctx.api = api
         try:
@@ -299,6 +322,8 @@ async def run_demo(
     folder: Path, *, say: Callable[[str], None] = print, steps: list[Step] | None = None
 ) -> DemoContext:
     """Start a relay on a free loopback port with its data in `folder`, then run the steps."""
+    from aiohttp import web
+
     from liaison.server.app import Settings, create_app
 
     tokens: list[str] = []
@@ -339,11 +364,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @command
 def cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
     # Throw-away keys: a cheaper Argon2id setting keeps the tour quick.
     os.environ.setdefault(KDF_PROFILE_ENV, "interactive")
     folder = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
     try:
-        asyncio.run(run_demo(folder, say=lambda line: print(line, flush=True)))
+        run(run_demo(folder, say=lambda line: print(line, flush=True)))
         print()
         print(_("Demo complete: every message was end-to-end encrypted and the log verified."))
     finally:

@@ -11,30 +11,33 @@ from zoneinfo import ZoneInfo
 from liaison.cli import handover as handover_cli
 from liaison.cli.agenda import print_agenda
 from liaison.cli.cases import slot_text
-from liaison.client import cases as case_ops
-from liaison.client import officer
-from liaison.domain.agenda import build_agenda
-from liaison.domain.case_events import VIETNAM_ZONE
-from liaison.domain.warnings import warnings_for_handover
 from liaison.i18n import _
 
 if TYPE_CHECKING:
     from liaison.cli.demo import DemoContext
+    from liaison.client.cases import CaseBook
 
 # The handover answered here is the proposal of the notices steps (demo_notices).
 VIEWERS = ("an-phone", "an-laptop", "li")
 
 
 def _day(offset: int) -> str:
+    from liaison.domain.case_events import VIETNAM_ZONE
+
     return (datetime.now(ZoneInfo(VIETNAM_ZONE)) + timedelta(days=offset)).strftime("%Y-%m-%d")
 
 
-async def _book(ctx: DemoContext, home_name: str) -> case_ops.CaseBook:
+async def _book(ctx: DemoContext, home_name: str) -> CaseBook:
+    from liaison.client import cases as case_ops
+
     return await case_ops.load_book(ctx.officers[home_name], ctx.client)
 
 
 async def _act(ctx: DemoContext, home_name: str, step: str, **options: Any) -> str:
     """What `liaison handover STEP` does, in-process: read the case, check, warn, send."""
+    from liaison.client import cases as case_ops
+    from liaison.client import officer
+
     home = ctx.officers[home_name]
     book = await _book(ctx, home_name)
     defaults = {"handover": ctx.extra.get("handover", ""), "copy": [], "handling": "H2"}
@@ -74,6 +77,9 @@ async def agree_handover(ctx: DemoContext) -> None:
 
 
 async def show_agenda(ctx: DemoContext) -> None:
+    from liaison.domain.agenda import build_agenda
+    from liaison.domain.warnings import warnings_for_handover
+
     book = await _book(ctx, "an-phone")
     now = int(time.time())
     agenda = build_agenda(book.cases, now=now, days=7)
@@ -86,6 +92,8 @@ async def show_agenda(ctx: DemoContext) -> None:
 
 
 async def record_and_countersign(ctx: DemoContext) -> None:
+    from liaison.domain.case_events import VIETNAM_ZONE
+
     book = await _book(ctx, "li")
     persons = [dict(person) for person in book.handover(ctx.extra["handover"]).persons]
     record = {

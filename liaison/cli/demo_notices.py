@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from liaison.client import messages as message_ops
-from liaison.client import notices as notice_ops
-from liaison.domain.notices import FORMAT_VERSION, parse_notice
 from liaison.i18n import _
-from liaison.i18n.render import render_text
 
 if TYPE_CHECKING:
     from liaison.cli.demo import DemoContext
@@ -41,6 +37,8 @@ def _header(our_ref: str, sender: str, recipient: str, **extra: Any) -> dict[str
 
 
 def _notice(notice_type: str, header: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    from liaison.domain.notices import FORMAT_VERSION
+
     return {
         "liaison_notice": FORMAT_VERSION,
         "type": notice_type,
@@ -53,6 +51,11 @@ async def _send_and_show(
     ctx: DemoContext, key: str, sender: str, to: str, reader: str, notice: dict[str, Any]
 ) -> None:
     """`sender` seals the checked notice to agency `to`; `reader` syncs, opens and shows it."""
+    from liaison.client import messages as message_ops
+    from liaison.client import notices as notice_ops
+    from liaison.domain.notices import parse_notice
+    from liaison.i18n.render import render_text
+
     checked = parse_notice(notice)
     sent = await message_ops.send(
         ctx.officers[sender], ctx.client, [to], notice_ops.notice_payload(checked)

@@ -11,41 +11,43 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from crypto.keys import DeviceKeys
+from liaison.cli._common import (
+    CommandError,
+    add_json_option,
+    command,
+    notice_refusals,
+    print_json,
+    read_input,
+    write_output,
+)
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
-from liaison.client import cases as case_ops
-from liaison.client import officer
-from liaison.client.console import add_json_option, command, print_json, read_input, write_output
 from liaison.client.errors import ClientError
-from liaison.client.home import Home
-from liaison.client.transport import ApiClient
-from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, LoggedNotice, Slot, country_side
-from liaison.domain.fields import ZONES, NoticeError
-from liaison.domain.handover import (
-    Handover,
-    HandoverActionRefused,
-    accept_fields,
-    cancel_fields,
-    counter_fields,
-    countersign_fields,
-    record_fields,
-    reschedule_fields,
-)
-from liaison.domain.notices import FORMAT_VERSION, HANDLING_CODES, Notice, parse_notice
-from liaison.domain.warnings import (
-    SchedulingWarning,
-    warnings_for_handover,
-    warnings_for_proposal,
-)
 from liaison.i18n import _, current_language
+
+if TYPE_CHECKING:
+    from crypto.keys import DeviceKeys
+    from liaison.client.cases import CaseBook
+    from liaison.client.home import Home
+    from liaison.client.transport import ApiClient
+    from liaison.domain.case_events import LoggedNotice, Slot
+    from liaison.domain.handover import Handover, HandoverActionRefused
+    from liaison.domain.notices import Notice
+    from liaison.domain.warnings import SchedulingWarning
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("handover", help=_("Schedule and record handovers"))
+    # Its choices (time zones, handling codes) come from the notice catalogue, which is slow to
+    # import: the actions are added only when the command line reaches `handover`.
+    subparsers.add_parser("handover", help=_("Schedule and record handovers"), options=_add_actions)
+
+
+def _add_actions(parser: argparse.ArgumentParser) -> None:
+    from liaison.domain.fields import ZONES
+
     commands = parser.add_subparsers(dest="handover_command", metavar="COMMAND", required=True)
 
     propose = commands.add_parser("propose", help=_("Propose a handover for a case"))
@@ -71,52 +73,56 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=_("Escorting officer, with service number; repeat for several"),
     )
     propose.add_argument("--vehicle", help=_("Vehicle and plate number"))
-    _common(propose, "propose")
+    _step_options(propose, "propose")
 
     accept = commands.add_parser("accept", help=_("Accept the offer awaiting your answer"))
-    accept.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
+    _handover_argument(accept)
     _reception_option(accept)
-    _common(accept, "accept")
+    _step_options(accept, "accept")
 
     counter = commands.add_parser("counter", help=_("Answer with another time or place"))
-    counter.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
+    _handover_argument(counter)
     _slot_options(counter, required=False)
     _reception_option(counter)
-    _common(counter, "counter")
+    _step_options(counter, "counter")
 
     reschedule = commands.add_parser("reschedule", help=_("Move an agreed handover"))
-    reschedule.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
+    _handover_argument(reschedule)
     _slot_options(reschedule, required=True, place=False)
     _reason_options(reschedule, required=True)
-    _common(reschedule, "reschedule")
+    _step_options(reschedule, "reschedule")
 
     cancel = commands.add_parser("cancel", help=_("Call a handover off"))
-    cancel.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
+    _handover_argument(cancel)
     _reason_options(cancel, required=True)
-    _common(cancel, "cancel")
+    _step_options(cancel, "cancel")
 
     complete = commands.add_parser("complete", help=_("Send the signed handover record"))
-    complete.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
+    _handover_argument(complete)
     complete.add_argument(
         "--record",
         required=True,
         metavar="FILE",
         help=_("JSON file with the record's fields (persons, belongings, signatories…)"),
     )
-    _common(complete, "complete")
+    _step_options(complete, "complete")
 
     countersign = commands.add_parser(
         "countersign", help=_("Countersign the other side's handover record")
     )
-    countersign.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
-    _common(countersign, "countersign")
+    _handover_argument(countersign)
+    _step_options(countersign, "countersign")
 
     ics = commands.add_parser("ics", help=_("Write a handover as an iCalendar file"))
-    ics.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
+    _handover_argument(ics)
     ics.add_argument("-o", "--output", required=True, metavar="FILE", help=_("Output file"))
     ics.add_argument("--tz", choices=ZONES, help=_("Time zone of the event's start"))
     add_case_options(ics)
     ics.set_defaults(func=cmd_ics)
+
+
+def _handover_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("handover", metavar="ID", help=_("Handover id (or its first digits)"))
 
 
 def _slot_options(parser: argparse.ArgumentParser, *, required: bool, place: bool = True) -> None:
@@ -126,6 +132,8 @@ def _slot_options(parser: argparse.ArgumentParser, *, required: bool, place: boo
         metavar='"YYYY-MM-DD HH:MM"',
         help=_("Date and time on the clock of --tz"),
     )
+    from liaison.domain.fields import ZONES
+
     parser.add_argument(
         "--tz",
         choices=ZONES,
@@ -160,7 +168,9 @@ def _reason_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--reason", metavar="TEXT", help=_("The reason in words"))
 
 
-def _common(parser: argparse.ArgumentParser, action: str) -> None:
+def _step_options(parser: argparse.ArgumentParser, action: str) -> None:
+    from liaison.domain.notices import HANDLING_CODES
+
     parser.add_argument(
         "--copy",
         action="append",
@@ -187,17 +197,19 @@ def _common(parser: argparse.ArgumentParser, action: str) -> None:
 
 # --- Parsing the officer's input --------------------------------------------------------------
 def _error(message: str, code: str = "bad_input") -> Exception:
-    from liaison.cli import CommandError
-
     return CommandError(message, code=code)
 
 
 def default_zone(agency: str) -> str:
+    from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, country_side
+
     return CHINA_ZONE if country_side(agency) == "CN" else VIETNAM_ZONE
 
 
 def parse_slot(at: str, tz: str) -> Slot:
     """A slot from wall-clock `at` ("2026-12-03 09:00") on the clock of `tz`."""
+    from liaison.domain.case_events import Slot
+
     try:
         moment = datetime.strptime(at.strip(), "%Y-%m-%d %H:%M")
     except ValueError:
@@ -292,7 +304,7 @@ def reason_text(args: argparse.Namespace) -> dict[str, str] | None:
 
 # --- Building, checking and sending the notice ------------------------------------------------
 def build_notice(
-    book: case_ops.CaseBook,
+    book: CaseBook,
     notice_type: str,
     fields: Mapping[str, Any],
     *,
@@ -302,6 +314,8 @@ def build_notice(
     answering: LoggedNotice | None = None,
     now: int,
 ) -> Notice:
+    from liaison.domain.notices import FORMAT_VERSION, parse_notice
+
     header: dict[str, Any] = {
         "our_ref": f"{book.agency}/{case_ref[:60]}/{now}",  # within the 100 characters
         "sender_unit": book.agency,
@@ -318,13 +332,12 @@ def build_notice(
         "header": header,
         "fields": dict(fields),
     }
-    try:
-        return parse_notice(value)
-    except NoticeError as exc:
-        raise _error(str(exc), code=exc.code) from None
+    with notice_refusals():
+        notice = parse_notice(value)
+    return notice
 
 
-def counterpart(book: case_ops.CaseBook, handover: Handover) -> LoggedNotice | None:
+def counterpart(book: CaseBook, handover: Handover) -> LoggedNotice | None:
     """The latest effective notice of this handover from the other side (what this answers)."""
     own = book.side
     latest = None
@@ -336,7 +349,9 @@ def counterpart(book: case_ops.CaseBook, handover: Handover) -> LoggedNotice | N
     return latest
 
 
-def recipient_of(book: case_ops.CaseBook, handover: Handover) -> str:
+def recipient_of(book: CaseBook, handover: Handover) -> str:
+    from liaison.domain.case_events import country_side
+
     answered = counterpart(book, handover)
     if answered is not None and country_side(answered.sender_agency) != book.side:
         return answered.sender_agency
@@ -349,21 +364,34 @@ def _refused(exc: HandoverActionRefused) -> Exception:
     return _error(exc.message(), code=exc.reason.value)
 
 
-def _find(book: case_ops.CaseBook, args: argparse.Namespace) -> Handover:
+def _find(book: CaseBook, args: argparse.Namespace) -> Handover:
     try:
         return book.handover(args.handover)
     except ClientError as exc:
         raise _error(str(exc), code=exc.code) from None
 
 
-def _zone(args: argparse.Namespace, book: case_ops.CaseBook) -> str:
+def _zone(args: argparse.Namespace, book: CaseBook) -> str:
     return str(args.tz or default_zone(book.agency))
 
 
 def build_step(
-    args: argparse.Namespace, book: case_ops.CaseBook, keys: DeviceKeys, now: int
+    args: argparse.Namespace, book: CaseBook, keys: DeviceKeys, now: int
 ) -> tuple[str, dict[str, Any], str, str, LoggedNotice | None, list[SchedulingWarning]]:
     """(notice type, fields, case ref, recipient, notice answered, warnings) for `args.step`."""
+    from liaison.client import cases as case_ops
+    from liaison.domain.case_events import Slot
+    from liaison.domain.handover import (
+        HandoverActionRefused,
+        accept_fields,
+        cancel_fields,
+        counter_fields,
+        countersign_fields,
+        record_fields,
+        reschedule_fields,
+    )
+    from liaison.domain.warnings import warnings_for_handover, warnings_for_proposal
+
     side = book.side
     step = args.step
     if step == "propose":
@@ -455,12 +483,14 @@ def build_step(
 
 
 def _moved_warnings(
-    book: case_ops.CaseBook,
+    book: CaseBook,
     handover: Handover,
     slot: Slot | None,
     place: Mapping[str, Any] | None,
     now: int,
 ) -> list[SchedulingWarning]:
+    from liaison.domain.warnings import warnings_for_proposal
+
     fields = {
         "slot": (slot or handover.slot).to_notice(),
         "place": dict(place or handover.place),
@@ -491,10 +521,12 @@ class PreparedStep:
 
 
 def prepare_step(
-    args: argparse.Namespace, book: case_ops.CaseBook, keys: DeviceKeys, now: int
+    args: argparse.Namespace, book: CaseBook, keys: DeviceKeys, now: int
 ) -> PreparedStep:
     """Everything a step needs before sending; refusals (HandoverActionRefused, bad input) are
     raised here, so nothing leaves the device when the step is not possible."""
+    from liaison.client import cases as case_ops
+
     notice_type, fields, case_ref, recipient, answered, warnings = build_step(args, book, keys, now)
     notice = build_notice(
         book,
@@ -515,11 +547,14 @@ def prepare_step(
 
 @command
 def cmd_step(args: argparse.Namespace) -> int:
+    from liaison.client import cases as case_ops
+    from liaison.client import officer
+
     apply_lang(args)
     now = int(time.time())
     outcome: dict[str, Any] = {}
 
-    async def act(home: Home, api: ApiClient | None, book: case_ops.CaseBook) -> None:
+    async def act(home: Home, api: ApiClient | None, book: CaseBook) -> None:
         prepared = prepare_step(args, book, officer.device_keys(home), now)
         outcome["prepared"] = prepared
         if not args.json:

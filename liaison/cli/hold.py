@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
-from liaison.client import holds as hold_ops
-from liaison.client.console import (
+from liaison.cli._common import (
+    CommandError,
+    add_admin_token_option,
     add_home_option,
     add_json_option,
+    add_relay_options,
     add_server_option,
+    admin_token,
     command,
     home_from_args,
+    on_relay,
     print_json,
+    print_result,
     read_input,
     run,
-    with_api,
+    run_api,
     write_output,
 )
+from liaison.cli.serve import add_database_options
 from liaison.i18n import _
 
 
@@ -41,8 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = group.add_parser("list", help=_("List the agency's active holds"))
     add_json_option(listing)
     for sub in (place, release, listing):
-        add_server_option(sub)
-        add_home_option(sub)
+        add_relay_options(sub, json=False)
     place.set_defaults(func=cmd_place)
     release.set_defaults(func=cmd_release)
     listing.set_defaults(func=cmd_list)
@@ -67,11 +70,7 @@ def register_agency(group: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     retention.add_argument("code", metavar="CODE", help=_("Agency code, e.g. VN-QN-CA"))
     retention.add_argument("--days", type=int, required=True, help=_("Retention in days"))
-    retention.add_argument(
-        "--admin-token",
-        default=None,
-        help=_("The server operator's admin token (default: $LIAISON_ADMIN_TOKEN)"),
-    )
+    add_admin_token_option(retention)
     add_server_option(retention, required=True)
     add_json_option(retention)
     retention.set_defaults(func=cmd_retention)
@@ -79,8 +78,6 @@ def register_agency(group: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def register_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`liaison db purge`: run the retention purge once, as the server's periodic task does."""
-    from liaison.cli.serve import add_database_options
-
     purge = commands.add_parser(
         "purge", help=_("Delete ciphertext past its retention (holds respected); log each")
     )
@@ -94,13 +91,10 @@ def register_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 @command
 def cmd_place(args: argparse.Namespace) -> int:
+    from liaison.client import holds as hold_ops
+
     home = home_from_args(args)
-    answer = run(
-        with_api(
-            home.server_url(args.server),
-            lambda api: hold_ops.place(home, api, args.case_ref, args.reason),
-        )
-    )
+    answer = on_relay(home, args, lambda api: hold_ops.place(home, api, args.case_ref, args.reason))
     print(
         _("Hold placed on case {case} (log entry {index}).").format(
             case=args.case_ref, index=answer["log_index"]
@@ -111,12 +105,10 @@ def cmd_place(args: argparse.Namespace) -> int:
 
 @command
 def cmd_release(args: argparse.Namespace) -> int:
+    from liaison.client import holds as hold_ops
+
     home = home_from_args(args)
-    answer = run(
-        with_api(
-            home.server_url(args.server), lambda api: hold_ops.release(home, api, args.case_ref)
-        )
-    )
+    answer = on_relay(home, args, lambda api: hold_ops.release(home, api, args.case_ref))
     print(
         _("Hold on case {case} released (log entry {index}).").format(
             case=args.case_ref, index=answer["log_index"]
@@ -127,8 +119,10 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 @command
 def cmd_list(args: argparse.Namespace) -> int:
+    from liaison.client import holds as hold_ops
+
     home = home_from_args(args)
-    found = run(with_api(home.server_url(args.server), lambda api: hold_ops.active(home, api)))
+    found = on_relay(home, args, lambda api: hold_ops.active(home, api))
     if args.json:
         print_json({"holds": found})
         return 0
@@ -147,6 +141,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 @command
 def cmd_secret(args: argparse.Namespace) -> int:
+    from liaison.client import holds as hold_ops
+
     home = home_from_args(args)
     if args.create:
         write_output(args.create, hold_ops.create_case_secret(home))
@@ -165,25 +161,21 @@ def cmd_secret(args: argparse.Namespace) -> int:
 
 @command
 def cmd_retention(args: argparse.Namespace) -> int:
-    from liaison.cli import CommandError
-    from liaison.cli.agency import ADMIN_TOKEN_ENV
+    from liaison.client import holds as hold_ops
 
-    token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)
-    if not token:
-        raise CommandError(_("Give the operator's admin token with --admin-token."))
+    token = admin_token(args)
     if not 1 <= args.days <= 36500:
         raise CommandError(_("Give a retention between 1 and 36500 days."))
-    answer = run(
-        with_api(args.server, lambda api: hold_ops.set_retention(api, token, args.code, args.days))
+    answer = run_api(
+        args.server, lambda api: hold_ops.set_retention(api, token, args.code, args.days)
     )
-    if args.json:
-        print_json(answer)
-    else:
-        print(
-            _("Retention of {code}: {days} days (log entry {index}).").format(
-                code=args.code, days=args.days, index=answer["log_index"]
-            )
-        )
+    print_result(
+        args,
+        answer,
+        _("Retention of {code}: {days} days (log entry {index}).").format(
+            code=args.code, days=args.days, index=answer["log_index"]
+        ),
+    )
     return 0
 
 
@@ -204,13 +196,12 @@ async def _purge(data_dir: Path, url: str | None, now: int | None) -> dict[str, 
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    report = asyncio.run(_purge(args.data_dir, args.database_url, args.now))
-    if args.json:
-        print_json(report)
-    else:
-        print(
-            _(
-                "Purged the ciphertext of {purged} envelopes; {held} kept under a legal hold."
-            ).format(purged=len(report["purged"]), held=len(report["held"]))
-        )
+    report = run(_purge(args.data_dir, args.database_url, args.now))
+    print_result(
+        args,
+        report,
+        _("Purged the ciphertext of {purged} envelopes; {held} kept under a legal hold.").format(
+            purged=len(report["purged"]), held=len(report["held"])
+        ),
+    )
     return 0

@@ -3,50 +3,44 @@
 from __future__ import annotations
 
 import argparse
-import mimetypes
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime  # loaded with the catalogues already (liaison.i18n)
 
-from liaison.client import messages as message_ops
-from liaison.client.console import (
-    add_home_option,
-    add_json_option,
-    add_server_option,
+from liaison.cli._common import (
+    CommandError,
+    add_relay_options,
     command,
     describe,
     home_from_args,
+    on_relay,
     print_json,
+    print_result,
     read_input,
-    run,
-    with_api,
 )
 from liaison.client.errors import ClientError
-from liaison.client.payload import FILE, TEXT, Payload
 from liaison.i18n import _, current_language
+
+if TYPE_CHECKING:
+    from liaison.client.home import Home
+    from liaison.client.messages import OpenedMessage
+    from liaison.client.payload import Payload
+    from liaison.client.transport import ApiClient
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     send = subparsers.add_parser("send", help=_("Encrypt, sign and send a message"))
-    send.add_argument(
-        "--to",
-        action="append",
-        required=True,
-        metavar="CODE[/OFFICER]",
-        help=_("Recipient agency, or one officer of it; repeat for several"),
-    )
+    add_recipients_option(send)
     # Not required here: other command groups may add content options (e.g. --notice) to
     # `send` and a builder to PAYLOAD_BUILDERS; exactly one content option is checked later.
     content = send.add_mutually_exclusive_group()
     content.add_argument("--text", help=_("Message text"))
     content.add_argument("--file", metavar="F", help=_("File whose content is sent"))
-    add_server_option(send)
-    add_home_option(send)
-    add_json_option(send)
+    add_relay_options(send)
     send.set_defaults(func=cmd_send)
 
     inbox = subparsers.add_parser("inbox", help=_("Fetch and list received messages"))
@@ -58,48 +52,61 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     inbox.add_argument(
         "--unacknowledged", action="store_true", help=_("Only messages not acknowledged yet")
     )
-    add_server_option(inbox)
-    add_home_option(inbox)
-    add_json_option(inbox)
+    add_relay_options(inbox)
     inbox.set_defaults(func=cmd_inbox)
 
     read = subparsers.add_parser("read", help=_("Verify, decrypt and show a message"))
-    read.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
+    add_message_id_argument(read)
     read.add_argument(
         "-o",
         "--output",
         metavar="FILE",
         help=_("Write the content to FILE instead of the terminal"),
     )
-    add_server_option(read)
-    add_home_option(read)
-    add_json_option(read)
+    add_relay_options(read)
     read.set_defaults(func=cmd_read)
 
     ack = subparsers.add_parser("ack", help=_("Acknowledge a received message"))
-    ack.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
-    add_server_option(ack)
-    add_home_option(ack)
-    add_json_option(ack)
+    add_message_id_argument(ack)
+    add_relay_options(ack)
     ack.set_defaults(func=cmd_ack)
 
     watch = subparsers.add_parser("watch", help=_("Show messages as they arrive"))
     watch.add_argument("--count", type=int, default=None, help=_("Stop after this many messages"))
-    add_server_option(watch)
-    add_home_option(watch)
-    add_json_option(watch)
+    add_relay_options(watch)
     watch.set_defaults(func=cmd_watch)
 
 
+def add_recipients_option(parser: argparse.ArgumentParser) -> None:
+    """--to, repeated: `send` and `forward`."""
+    parser.add_argument(
+        "--to",
+        action="append",
+        required=True,
+        metavar="CODE[/OFFICER]",
+        help=_("Recipient agency, or one officer of it; repeat for several"),
+    )
+
+
+def add_message_id_argument(parser: argparse.ArgumentParser) -> None:
+    """ID of a message received on this device: `read`, `ack`, `forward`, `export`."""
+    parser.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
+
+
 # Extension points for other content types (notices): a builder returns the payload named by
-# its own options, or None; a renderer shows a decrypted payload of its content type (or
-# writes it to `args.output` when set, so that it can apply its own handling rules) and
-# returns True, or returns False to fall back to the plain display.
-PayloadBuilder = Callable[[argparse.Namespace], Payload | None]
-Renderer = Callable[[message_ops.OpenedMessage, argparse.Namespace], bool]
+# its own options, or None; a renderer shows a decrypted payload of its own content type (or
+# writes it to `args.output` when set, so that it can apply its own handling rules) and returns
+# True, or returns False for any other payload, which then gets the plain display. Both are
+# lists, so that registering one imports nothing: each checks the content type when it runs.
+PayloadBuilder = Callable[[argparse.Namespace], "Payload | None"]
+Renderer = Callable[["OpenedMessage", argparse.Namespace], bool]
 
 
 def _text_or_file(args: argparse.Namespace) -> Payload | None:
+    import mimetypes
+
+    from liaison.client.payload import FILE, TEXT, Payload
+
     if getattr(args, "file", None) is not None:
         data = read_input(args.file)
         mime = mimetypes.guess_type(args.file)[0] or FILE
@@ -112,15 +119,15 @@ def _text_or_file(args: argparse.Namespace) -> Payload | None:
 
 
 PAYLOAD_BUILDERS: list[PayloadBuilder] = [_text_or_file]
-RENDERERS: dict[str, Renderer] = {}
+RENDERERS: list[Renderer] = []
 
 
 def payload_from_args(args: argparse.Namespace) -> Payload:
-    from liaison.cli import CommandError
-
     payloads = [p for p in (build(args) for build in PAYLOAD_BUILDERS) if p is not None]
     if len(payloads) != 1:
-        raise CommandError(_("Give exactly one content: --text or --file."), code="bad_input")
+        raise CommandError(
+            _("Give exactly one content: --text, --file or --notice."), code="bad_input"
+        )
     return payloads[0]
 
 
@@ -136,37 +143,33 @@ def format_time(timestamp: Any) -> str:
 
 @command
 def cmd_send(args: argparse.Namespace) -> int:
+    from liaison.client import messages as message_ops
+
     home = home_from_args(args)
     payload = payload_from_args(args)
-    sent = run(
-        with_api(
-            home.server_url(args.server),
-            lambda api: message_ops.send(home, api, args.to, payload),
-        )
+    sent = on_relay(home, args, lambda api: message_ops.send(home, api, args.to, payload))
+    print_result(
+        args,
+        {
+            "message_id": sent.message_id,
+            "log_index": sent.log_index,
+            "recipients": list(sent.recipients),
+            "review_agencies": list(sent.review_agencies),
+        },
+        _("Sent {id} to {count} devices (log entry {index}).").format(
+            id=sent.message_id, count=len(sent.recipients), index=sent.log_index
+        ),
     )
-    if args.json:
-        print_json(
-            {
-                "message_id": sent.message_id,
-                "log_index": sent.log_index,
-                "recipients": list(sent.recipients),
-                "review_agencies": list(sent.review_agencies),
-            }
-        )
-    else:
-        print(
-            _("Sent {id} to {count} devices (log entry {index}).").format(
-                id=sent.message_id, count=len(sent.recipients), index=sent.log_index
-            )
-        )
     return 0
 
 
 @command
 def cmd_inbox(args: argparse.Namespace) -> int:
+    from liaison.client import messages as message_ops
+
     home = home_from_args(args)
     if not args.offline:
-        run(with_api(home.server_url(args.server), lambda api: message_ops.sync(home, api)))
+        on_relay(home, args, lambda api: message_ops.sync(home, api))
     records = message_ops.inbox(home, include_acknowledged=not args.unacknowledged)
     if args.json:
         print_json(records)
@@ -184,7 +187,9 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read_with_sync(home: Any, api: Any, message_id: str) -> message_ops.OpenedMessage:
+async def _read_with_sync(home: Home, api: ApiClient, message_id: str) -> OpenedMessage:
+    from liaison.client import messages as message_ops
+
     try:
         home.find_message(message_id)
     except ClientError:
@@ -192,16 +197,17 @@ async def _read_with_sync(home: Any, api: Any, message_id: str) -> message_ops.O
     return await message_ops.read(home, api, message_id)
 
 
-def _show(
-    message: message_ops.OpenedMessage,
+def show_message(
+    message: OpenedMessage,
     *,
     output: str | None,
     as_json: bool,
     args: argparse.Namespace | None = None,
 ) -> None:
+    """A message on the terminal (or its content in `output`), by a renderer of its content
+    type when `args` lets one apply its options."""
     payload = message.payload
-    renderer = RENDERERS.get(payload.content_type.split(";")[0].strip())
-    if renderer is not None and args is not None and renderer(message, args):
+    if args is not None and any(render(message, args) for render in RENDERERS):
         return
     names = message.sender_names
     sender = names.get(current_language()[:2]) or names.get("vi") or message.sender_device
@@ -244,37 +250,31 @@ def _show(
 @command
 def cmd_read(args: argparse.Namespace) -> int:
     home = home_from_args(args)
-    message = run(
-        with_api(
-            home.server_url(args.server),
-            lambda api: _read_with_sync(home, api, args.message_id),
-        )
-    )
-    _show(message, output=args.output, as_json=args.json, args=args)
+    message = on_relay(home, args, lambda api: _read_with_sync(home, api, args.message_id))
+    show_message(message, output=args.output, as_json=args.json, args=args)
     return 0
 
 
 @command
 def cmd_ack(args: argparse.Namespace) -> int:
+    from liaison.client import messages as message_ops
+
     home = home_from_args(args)
-    result = run(
-        with_api(
-            home.server_url(args.server), lambda api: message_ops.ack(home, api, args.message_id)
-        )
+    result = on_relay(home, args, lambda api: message_ops.ack(home, api, args.message_id))
+    print_result(
+        args,
+        result,
+        _("Message {id} acknowledged (log entry {index}).").format(
+            id=result["message_id"], index=result["log_index"]
+        ),
     )
-    if args.json:
-        print_json(result)
-    else:
-        print(
-            _("Message {id} acknowledged (log entry {index}).").format(
-                id=result["message_id"], index=result["log_index"]
-            )
-        )
     return 0
 
 
 @command
 def cmd_watch(args: argparse.Namespace) -> int:
+    from liaison.client import messages as message_ops
+
     home = home_from_args(args)
     home.passphrase()  # ask before waiting, not when the first message arrives
 
@@ -287,17 +287,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 flush=True,
             )
             return
-        _show(result, output=None, as_json=args.json, args=args)
+        show_message(result, output=None, as_json=args.json, args=args)
         if not args.json:
             print("-" * 40, flush=True)
 
     def ready() -> None:
         print(_("Watching for messages (Ctrl-C to stop)..."), file=sys.stderr, flush=True)
 
-    run(
-        with_api(
-            home.server_url(args.server),
-            lambda api: message_ops.watch(home, api, deliver, count=args.count, on_ready=ready),
-        )
+    on_relay(
+        home,
+        args,
+        lambda api: message_ops.watch(home, api, deliver, count=args.count, on_ready=ready),
     )
     return 0

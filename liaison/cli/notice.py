@@ -6,16 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from liaison.cli import CommandError
-from liaison.domain.fields import Block, Field, ListOf, NoticeError
-from liaison.domain.notices import CATALOGUE, FORMAT_VERSION, HEADER_FIELDS, parse_notice
+from liaison.cli._common import CommandError, notice_refusals
 from liaison.i18n import LANGUAGE_ALIASES, N_, _, current_language, gettext_for
-from liaison.i18n.render import render_html, render_text
+
+if TYPE_CHECKING:
+    from liaison.domain.fields import Field
+    from liaison.domain.notices import Notice
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("notice", help=_("Notice types, templates and checks"))
     commands = parser.add_subparsers(dest="notice_command", metavar="COMMAND", required=True)
 
@@ -47,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_types(args: argparse.Namespace) -> int:
+    from liaison.domain.notices import CATALOGUE
+
     if args.json:
         listing = [
             {
@@ -70,6 +73,9 @@ def run_types(args: argparse.Namespace) -> int:
 
 def template_for(notice_type: str, language: str) -> dict[str, Any]:
     """A fillable skeleton of `notice_type`: optional fields null, help lines under `_help`."""
+    from liaison.domain.fields import Block, ListOf
+    from liaison.domain.notices import CATALOGUE, FORMAT_VERSION, HEADER_FIELDS
+
     if notice_type not in CATALOGUE:
         raise CommandError(
             _("Unknown notice type {type}; see: liaison notice types").format(type=notice_type),
@@ -116,7 +122,9 @@ def run_template(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path) -> Notice:
+    from liaison.domain.notices import parse_notice
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -124,10 +132,9 @@ def _load(path: Path) -> Any:
             _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror),
             code="unreadable",
         ) from None
-    try:
-        return parse_notice(data)
-    except NoticeError as exc:
-        raise CommandError(str(exc), code=exc.code) from None
+    with notice_refusals():
+        notice = parse_notice(data)
+    return notice
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -137,6 +144,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from liaison.i18n.render import render_html, render_text
+
     notice = _load(args.file)
     if args.html:
         args.html.write_text(render_html(notice, args.lang), encoding="utf-8")

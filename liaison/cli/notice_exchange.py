@@ -5,47 +5,32 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from liaison.cli import CommandError
 from liaison.cli import messages as message_cli
-from liaison.client import messages as message_ops
-from liaison.client import notices as notice_ops
-from liaison.client import officer
-from liaison.client.console import (
-    add_home_option,
-    add_json_option,
-    add_server_option,
+from liaison.cli._common import (
+    add_relay_options,
     command,
     describe,
     home_from_args,
+    notice_refusals,
+    on_relay,
     print_json,
+    print_result,
     read_input,
-    run,
-    with_api,
     write_output,
 )
 from liaison.client.errors import ClientError
-from liaison.client.payload import NOTICE, Payload
-from liaison.domain.fields import NoticeError
-from liaison.domain.notices import parse_notice
 from liaison.i18n import _, current_language
-from liaison.i18n.render import render_text
+
+if TYPE_CHECKING:
+    from liaison.client.messages import OpenedMessage
+    from liaison.client.notices import SearchResult
+    from liaison.client.payload import Payload
+    from liaison.client.transport import ApiClient
 
 LANG_CHOICES = ("vi", "zh", "en", "both")
-
-
-@contextmanager
-def _notice_errors() -> Iterator[None]:
-    """A notice refused (bad field, H2 handling) becomes a CommandError with the notice's code,
-    before the generic handlers see it (HandlingRestricted is also a PermissionError)."""
-    try:
-        yield
-    except NoticeError as exc:
-        raise CommandError(str(exc), code=exc.code) from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,15 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=_("Notice file (see: liaison notice template); checked before anything is sealed"),
     )
     read = parsers["read"]
-    read.add_argument(
-        "--lang",
-        choices=LANG_CHOICES,
-        default=None,
-        help=_(
-            "Language of a notice: vi, zh, en or both (default: yours, from LIAISON_LANG "
-            "or the locale)"
-        ),
-    )
+    add_notice_lang_option(read)
     read.add_argument(
         "--html", metavar="FILE", help=_("Write the notice as printable HTML to FILE")
     )
@@ -80,35 +57,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     inbox.set_defaults(func=cmd_inbox)
     if _notice_payload not in message_cli.PAYLOAD_BUILDERS:
         message_cli.PAYLOAD_BUILDERS.append(_notice_payload)
-    message_cli.RENDERERS[NOTICE] = _render_notice
+    if render_notice not in message_cli.RENDERERS:
+        message_cli.RENDERERS.append(render_notice)
 
     forward = subparsers.add_parser(
         "forward",
         help=_("Pass a received notice on to other recipients, as a new notice from you"),
     )
-    forward.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
-    forward.add_argument(
-        "--to",
-        action="append",
-        required=True,
-        metavar="CODE[/OFFICER]",
-        help=_("Recipient agency, or one officer of it; repeat for several"),
-    )
-    add_server_option(forward)
-    add_home_option(forward)
-    add_json_option(forward)
+    message_cli.add_message_id_argument(forward)
+    message_cli.add_recipients_option(forward)
+    add_relay_options(forward)
     forward.set_defaults(func=cmd_forward)
 
-    export = subparsers.add_parser(
-        "export", help=_("Write a received notice to a file (refused for handling code H2)")
+    subparsers.add_parser(
+        "export",
+        help=_("Write a received notice to a file (refused for handling code H2)"),
+        options=_export_options,  # its --format choices come from the client's notices module
     )
-    export.add_argument("message_id", metavar="ID", help=_("Message id (or its first digits)"))
+
+
+def _export_options(export: argparse.ArgumentParser) -> None:
+    from liaison.client.notices import EXPORT_FORMATS
+
+    message_cli.add_message_id_argument(export)
     export.add_argument(
         "-o", "--output", required=True, metavar="FILE", help=_("File to write, or - for stdout")
     )
     export.add_argument(
         "--format",
-        choices=notice_ops.EXPORT_FORMATS,
+        choices=EXPORT_FORMATS,
         default=None,
         help=_("json, text or html (default: from the file name, else text)"),
     )
@@ -118,9 +95,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="both",
         help=_("Language of a text or HTML export (default: both)"),
     )
-    add_server_option(export)
-    add_home_option(export)
+    add_relay_options(export, json=False)
     export.set_defaults(func=cmd_export)
+
+
+def add_notice_lang_option(parser: argparse.ArgumentParser) -> None:
+    """--lang of a notice shown on the terminal: `read` and `review read`."""
+    parser.add_argument(
+        "--lang",
+        choices=LANG_CHOICES,
+        default=None,
+        help=_(
+            "Language of a notice: vi, zh, en or both (default: yours, from LIAISON_LANG "
+            "or the locale)"
+        ),
+    )
 
 
 def _language(args: argparse.Namespace) -> str:
@@ -132,16 +121,31 @@ def _notice_payload(args: argparse.Namespace) -> Payload | None:
     path = getattr(args, "notice", None)
     if path is None:
         return None
+    from liaison.client import notices as notice_ops
+    from liaison.client import officer
+    from liaison.domain.notices import parse_notice
+
     data = read_input(path)
-    with _notice_errors():
+    with notice_refusals():
         notice = parse_notice(data)
     own_agency = officer.own_certificate(home_from_args(args)).agency
     notice_ops.check_addressing(notice, own_agency, args.to)
     return notice_ops.notice_payload(notice)
 
 
-# --- read ---------------------------------------------------------------------------------------
-def _render_notice(message: message_ops.OpenedMessage, args: argparse.Namespace) -> bool:
+# --- read, watch, review read -------------------------------------------------------------------
+def render_notice(message: OpenedMessage, args: argparse.Namespace) -> bool:
+    """A notice in the language of --lang (else the officer's), under its handling banner;
+    `-o` writes its JSON (refused for H2), `--html` a printable page. False for other content.
+
+    Reading is not passing on: an H2 notice is shown on the reader's own terminal, also to a
+    supervisor reviewing it, whose home folder does not hold the message (no received time)."""
+    from liaison.client import notices as notice_ops
+
+    if not notice_ops.is_notice(message.payload):
+        return False
+    from liaison.i18n.render import render_text
+
     try:
         notice = notice_ops.open_notice(message)
     except ClientError as exc:
@@ -154,7 +158,7 @@ def _render_notice(message: message_ops.OpenedMessage, args: argparse.Namespace)
     lang = _language(args)
     output = getattr(args, "output", None)
     html = getattr(args, "html", None)
-    with _notice_errors():
+    with notice_refusals():
         if output:
             write_output(output, notice_ops.export_bytes(notice, "json", lang, meta))
             print(_("Written: {path}").format(path=output), file=sys.stderr)
@@ -178,6 +182,9 @@ def _render_notice(message: message_ops.OpenedMessage, args: argparse.Namespace)
 def cmd_inbox(args: argparse.Namespace) -> int:
     if args.search is None:
         return int(message_cli.cmd_inbox(args))
+    from liaison.client import messages as message_ops
+    from liaison.client import notices as notice_ops
+
     home = home_from_args(args)
     home.passphrase()
 
@@ -187,7 +194,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    async def sync_and_search(api: Any) -> notice_ops.SearchResult:
+    async def sync_and_search(api: ApiClient) -> SearchResult:
         if not args.offline:
             await message_ops.sync(home, api)
         return await notice_ops.search(
@@ -198,7 +205,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
             on_error=not_opened,
         )
 
-    result = run(with_api(home.server_url(args.server), sync_and_search))
+    result = on_relay(home, args, sync_and_search)
     if args.json:
         print_json(
             [
@@ -230,46 +237,43 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 # --- forward, export ----------------------------------------------------------------------------
 @command
 def cmd_forward(args: argparse.Namespace) -> int:
+    from liaison.client import notices as notice_ops
+
     home = home_from_args(args)
-
-    def forward(api: Any) -> Any:
-        return notice_ops.forward(home, api, args.message_id, args.to)
-
-    with _notice_errors():
-        notice, sent = run(with_api(home.server_url(args.server), forward))
+    with notice_refusals():
+        notice, sent = on_relay(
+            home, args, lambda api: notice_ops.forward(home, api, args.message_id, args.to)
+        )
     original = notice.header["forwarded_from"]["message_id"]
-    if args.json:
-        print_json(
-            {
-                "message_id": sent.message_id,
-                "forwarded_from": original,
-                "log_index": sent.log_index,
-                "recipients": list(sent.recipients),
-            }
-        )
-    else:
-        print(
-            _("Forwarded {original} as {id} to {count} devices (log entry {index}).").format(
-                original=original,
-                id=sent.message_id,
-                count=len(sent.recipients),
-                index=sent.log_index,
-            )
-        )
+    print_result(
+        args,
+        {
+            "message_id": sent.message_id,
+            "forwarded_from": original,
+            "log_index": sent.log_index,
+            "recipients": list(sent.recipients),
+        },
+        _("Forwarded {original} as {id} to {count} devices (log entry {index}).").format(
+            original=original,
+            id=sent.message_id,
+            count=len(sent.recipients),
+            index=sent.log_index,
+        ),
+    )
     return 0
 
 
 @command
 def cmd_export(args: argparse.Namespace) -> int:
+    from liaison.client import notices as notice_ops
+
     home = home_from_args(args)
-
-    def read(api: Any) -> Any:
-        return notice_ops.read_notice(home, api, args.message_id)
-
-    message, notice = run(with_api(home.server_url(args.server), read))
+    message, notice = on_relay(
+        home, args, lambda api: notice_ops.read_notice(home, api, args.message_id)
+    )
     fmt = notice_ops.export_format(args.output, args.format)
     meta = notice_ops.message_meta(message, home.load_message(message.message_id))
-    with _notice_errors():
+    with notice_refusals():
         data = notice_ops.export_bytes(notice, fmt, args.lang, meta)
     write_output(args.output, data)
     if args.output != "-":

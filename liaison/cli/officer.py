@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from liaison.client import officer as officer_ops
-from liaison.client.console import (
-    add_home_option,
-    add_json_option,
+from liaison.cli._common import (
+    add_local_options,
     add_server_option,
     command,
     home_from_args,
+    on_relay,
     print_json,
+    print_result,
     read_input,
-    run,
-    with_api,
     write_output,
 )
 from liaison.i18n import _
@@ -45,8 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.add_argument(
         "-o", "--output", required=True, metavar="REQUEST", help=_("Request file to write")
     )
-    add_home_option(init)
-    add_json_option(init)
+    add_local_options(init)
     init.set_defaults(func=cmd_init)
 
     activate = group.add_parser(
@@ -58,18 +56,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FINGERPRINT",
         help=_("Agency root fingerprint shown by the administrator (asked for when omitted)"),
     )
-    add_home_option(activate)
-    add_json_option(activate)
+    add_local_options(activate)
     activate.set_defaults(func=cmd_activate)
 
     status = group.add_parser("status", help=_("Show this device's identity and server"))
-    add_home_option(status)
-    add_json_option(status)
+    add_local_options(status)
     status.set_defaults(func=cmd_status)
 
 
 @command
 def cmd_init(args: argparse.Namespace) -> int:
+    from liaison.client import officer as officer_ops
+
     home = home_from_args(args)
     request = officer_ops.init_officer(
         home,
@@ -80,19 +78,16 @@ def cmd_init(args: argparse.Namespace) -> int:
         officer_id=args.officer_id,
         device_name=args.device,
     )
-    import json
-
     write_output(
         args.output, (json.dumps(request, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     )
-    if args.json:
-        print_json({"device_id": request["device_id"], "request": args.output})
-    else:
-        print(
-            _("Device {device} created. Give {path} to your agency administrator.").format(
-                device=request["device_id"], path=args.output
-            )
-        )
+    print_result(
+        args,
+        {"device_id": request["device_id"], "request": args.output},
+        _("Device {device} created. Give {path} to your agency administrator.").format(
+            device=request["device_id"], path=args.output
+        ),
+    )
     return 0
 
 
@@ -106,34 +101,35 @@ def _confirm_on_terminal(agency: str, number: str) -> bool:
 
 @command
 def cmd_activate(args: argparse.Namespace) -> int:
+    from liaison.client import officer as officer_ops
+
     home = home_from_args(args)
     data = read_input(args.certificate)
-    url = home.server_url()
-    result = run(
-        with_api(
-            url,
-            lambda api: officer_ops.activate(
-                home,
-                api,
-                data,
-                root_fingerprint=args.root_fingerprint,
-                confirm=_confirm_on_terminal,
-            ),
-        )
+    result = on_relay(
+        home,
+        args,
+        lambda api: officer_ops.activate(
+            home,
+            api,
+            data,
+            root_fingerprint=args.root_fingerprint,
+            confirm=_confirm_on_terminal,
+        ),
     )
-    if args.json:
-        print_json(result)
-    else:
-        print(
-            _("Device {device} activated as {role} (log entry {index}).").format(
-                device=result["device_id"], role=result["role"], index=result["log_index"]
-            )
-        )
+    print_result(
+        args,
+        result,
+        _("Device {device} activated as {role} (log entry {index}).").format(
+            device=result["device_id"], role=result["role"], index=result["log_index"]
+        ),
+    )
     return 0
 
 
 @command
 def cmd_status(args: argparse.Namespace) -> int:
+    from liaison.client import officer as officer_ops
+
     home = home_from_args(args)
     config = home.config()
     status = {

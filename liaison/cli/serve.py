@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
-
-from aiohttp import web
 
 from liaison.i18n import _
 
@@ -25,7 +22,7 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help=_("Run the relay server"))
     add_database_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help=_("Address to listen on"))
@@ -41,6 +38,10 @@ def _announce(token: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from aiohttp import web
+
     from liaison.server.app import Settings, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

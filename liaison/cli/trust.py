@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from liaison.client import trust as trust_ops
-from liaison.client.console import (
-    add_home_option,
-    add_json_option,
-    add_server_option,
+from liaison.cli._common import (
+    add_local_options,
+    add_relay_options,
     command,
     home_from_args,
+    on_relay,
     print_json,
-    run,
-    with_api,
+    print_result,
 )
 from liaison.i18n import _
 
@@ -35,35 +33,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FINGERPRINT",
         help=_("Its root fingerprint: safety number (digits) or compact form"),
     )
-    add_server_option(add)
-    add_home_option(add)
-    add_json_option(add)
+    add_relay_options(add)
     add.set_defaults(func=cmd_add)
 
     listing = group.add_parser("list", help=_("List the pinned agency roots"))
-    add_home_option(listing)
-    add_json_option(listing)
+    add_local_options(listing)
     listing.set_defaults(func=cmd_list)
 
 
 @command
 def cmd_add(args: argparse.Namespace) -> int:
+    from liaison.client import trust as trust_ops
+
     home = home_from_args(args)
-    url = home.server_url(args.server)
-    result = run(with_api(url, lambda api: trust_ops.add(home, api, args.code, args.fingerprint)))
-    if args.json:
-        print_json(result)
-    else:
-        print(
-            _("Agency {code} pinned: {number}").format(
-                code=result["agency"], number=result["safety_number"]
-            )
-        )
+    result = on_relay(home, args, lambda api: trust_ops.add(home, api, args.code, args.fingerprint))
+    print_result(
+        args,
+        result,
+        _("Agency {code} pinned: {number}").format(
+            code=result["agency"], number=result["safety_number"]
+        ),
+    )
     return 0
 
 
 @command
 def cmd_list(args: argparse.Namespace) -> int:
+    from liaison.client import trust as trust_ops
+
     pins = trust_ops.list_pins(home_from_args(args))
     if args.json:
         print_json(pins)

@@ -1,15 +1,19 @@
-"""The client command groups: every command and option documented, listings speak JSON."""
+"""The client command groups: every command and option documented, listings speak JSON, and
+building the parser stays cheap."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from liaison.cli import build_parser, main
+from liaison.cli._common import complete
 from liaison.client.home import Home
 
 CLIENT_COMMANDS = {
@@ -104,3 +108,43 @@ def test_agency_init_then_fingerprint_agree(
     seed = Home(tmp_path, passphrase=lambda confirm: "pw").unlock_secret("agency/root.key")
     stored = (tmp_path / "agency" / "root.key").read_bytes()
     assert seed not in stored and base64.b64encode(seed) not in stored
+
+
+# Every `liaison` call builds the whole parser: these libraries must wait for the command
+# that needs them (the network client, PyNaCl, storage, the notice catalogue, the event loop).
+HEAVY_MODULES = ("aiohttp", "nacl", "sqlalchemy", "icalendar", "asyncio", "liaison.domain")
+
+
+def test_building_the_parser_imports_no_heavy_library() -> None:
+    probe = "import json, sys; from liaison.cli import build_parser; build_parser(); "
+    probe += "print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout)
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY_MODULES or m.startswith(HEAVY_MODULES)]
+    assert heavy == []
+    assert "liaison.client.transport" not in loaded
+
+
+def test_every_option_of_every_command_has_help_once_completed() -> None:
+    paths = dict(subcommands(complete(build_parser())))
+    assert ("handover", "propose") in paths and ("export",) in paths
+    for path, parser in paths.items():
+        for action in parser._actions:
+            assert action.help, f"{' '.join(path)}: {action.dest} has no help"
+
+
+def test_commands_whose_options_wait_are_parsed_in_full() -> None:
+    args = build_parser().parse_args(["handover", "cancel", "3fa2", "--reason-code", "weather"])
+    assert (args.step, args.handover, args.handling) == ("cancel", "3fa2", "H2")
+    args = build_parser().parse_args(["export", "3fa2", "-o", "-", "--format", "html"])
+    assert (args.message_id, args.format, args.lang) == ("3fa2", "html", "both")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["handover", "propose", "--tz", "Europe/Paris"])
+
+
+def test_send_without_content_names_every_content_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["send", "--to", "CN-GX-DXGA", "--home", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert all(option in err for option in ("--text", "--file", "--notice"))
