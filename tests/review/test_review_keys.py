@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from review_world import World
 
+from crypto.certs import ReviewKeyStatement, issue_review_key_statement
 from crypto.encoding import b64e
-from crypto.envelope import Envelope, ReviewRecipient
+from crypto.envelope import MAX_CLOCK_SKEW, Envelope, ReviewRecipient
 from crypto.errors import DecryptionError, SignatureError
 from crypto.keys import DeviceKeys, ReviewKeyPair, RootKey
-from crypto.review_keys import ReviewKeyWrap, reason_hash, wrap_review_key
+from crypto.review_keys import (
+    ReviewKeyWrap,
+    current_review_statement,
+    reason_hash,
+    review_statements_valid_at,
+    wrap_review_key,
+)
 from liaison.client import directory
 from liaison.client import messages as message_ops
 from liaison.client import review as review_ops
@@ -19,6 +28,7 @@ from liaison.client.payload import Payload
 from liaison.client.transparency import b64decode
 
 CA = "VN-QN-CA"
+DAY = 86400
 
 
 def _key_ids(world: World) -> list[str]:
@@ -106,6 +116,90 @@ async def test_envelope_with_a_review_key_its_root_never_vouched_is_refused(
     with pytest.raises(RefusedEnvelope) as refused:
         await message_ops.read(binh, world.api, sent.message_id)
     assert refused.value.code == "bad_review_wrap"
+
+
+def _force_review_key(monkeypatch: pytest.MonkeyPatch, agency: str, key: ReviewRecipient) -> None:
+    """Make this process's senders wrap `agency`'s review wrap to `key`, whatever is current."""
+    genuine = directory.current_review_key
+
+    async def substitute(home, api, code, *, now=None):  # type: ignore[no-untyped-def]
+        return key if code == agency else await genuine(home, api, code, now=now)
+
+    monkeypatch.setattr(directory, "current_review_key", substitute)
+
+
+async def _statement(world: World, key_id: str) -> ReviewKeyStatement:
+    (found,) = [
+        s
+        for s in await directory.review_keys(world.officer("binh"), world.api, CA)
+        if s.key_id == key_id
+    ]
+    return found
+
+
+async def test_envelope_wrapped_to_a_review_key_not_yet_valid_at_its_send_time_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = int(time.time())
+    (old_key,) = _key_ids(world)
+    # A rotation published ahead of time: valid from tomorrow, not for today's messages.
+    rotated = await review_ops.rotate_review_key(world.ctx.admins[CA], world.api, now=now + DAY)
+    future = await _statement(world, rotated["key_id"])
+    assert future.not_before == now + DAY
+    an, binh = world.officer("an-phone"), world.officer("binh")
+    today = await message_ops.send(an, world.api, ["VN-QN-BP/tran.thi.binh"], Payload.text("a"))
+    assert await _review_key_of(world, "binh", today.message_id) == old_key
+    assert (await message_ops.read(binh, world.api, today.message_id)).payload.as_text() == "a"
+
+    _force_review_key(monkeypatch, CA, directory.recipient(future))
+    early = await message_ops.send(an, world.api, ["VN-QN-BP/tran.thi.binh"], Payload.text("b"))
+    assert await _review_key_of(world, "binh", early.message_id) == rotated["key_id"]
+    with pytest.raises(RefusedEnvelope) as refused:
+        await message_ops.read(binh, world.api, early.message_id)
+    assert refused.value.code == "bad_review_wrap"
+
+
+async def test_envelope_sent_after_rotation_but_wrapped_to_the_old_key_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (old_key,) = _key_ids(world)
+    old_message = world.ctx.sent["request"].message_id
+    rotated = await review_ops.rotate_review_key(world.ctx.admins[CA], world.api)
+    later = (await _statement(world, rotated["key_id"])).not_before + 2 * MAX_CLOCK_SKEW
+    an, binh = world.officer("an-phone"), world.officer("binh")
+    _force_review_key(monkeypatch, CA, directory.recipient(await _statement(world, old_key)))
+    stale = await message_ops.send(
+        an, world.api, ["VN-QN-BP/tran.thi.binh"], Payload.text("x"), now=later
+    )
+    assert await _review_key_of(world, "binh", stale.message_id) == old_key
+    with pytest.raises(RefusedEnvelope) as refused:
+        await message_ops.read(binh, world.api, stale.message_id, now=later)
+    assert refused.value.code == "bad_review_wrap"
+    # The message sent before the rotation still opens with the old key, also read later on.
+    opened = await message_ops.read(binh, world.api, old_message, now=later)
+    assert "Đề nghị" in opened.payload.as_text()
+
+
+def test_review_key_valid_at_send_time_is_the_newest_by_then_within_clock_skew() -> None:
+    root = RootKey.generate()
+
+    def statement(not_before: int) -> ReviewKeyStatement:
+        public = ReviewKeyPair.generate().public
+        return issue_review_key_statement(root, agency=CA, public_key=public, not_before=not_before)
+
+    first, second, third = statement(1000), statement(5000), statement(9000)
+    pool = [third, first, second]
+    assert current_review_statement(pool, 999) is None
+    assert current_review_statement(pool, 5000) == second
+    assert current_review_statement(pool, 8999) == second
+    assert review_statements_valid_at(pool, 6000, max_clock_skew=0) == [second]
+    assert review_statements_valid_at(pool, 4999, max_clock_skew=0) == [first]
+    assert review_statements_valid_at(pool, 999, max_clock_skew=0) == []
+    # Within the skew of a rotation both keys are accepted; beyond it only the newer one.
+    assert set(review_statements_valid_at(pool, 5000, max_clock_skew=300)) == {first, second}
+    assert set(review_statements_valid_at(pool, 4800, max_clock_skew=300)) == {first, second}
+    assert review_statements_valid_at(pool, 5301, max_clock_skew=300) == [second]
+    assert review_statements_valid_at(pool, 4699, max_clock_skew=300) == [first]
 
 
 async def test_relay_refuses_a_wrap_not_signed_by_the_agency_root(world: World) -> None:
