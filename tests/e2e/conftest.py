@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a relay per test, cheap keystores, the CLI runner."""
+"""End-to-end fixtures: a relay per test (SQLite, or its own PostgreSQL schema), cheap keystores,
+the CLI runner."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_relay import PASSPHRASE, Cli, RelayThread
+from e2e_relay import PASSPHRASE, Cli, RelayThread, pg_schema
 
 
 @pytest.fixture
@@ -15,6 +16,23 @@ def relay(tmp_path: Path) -> Iterator[RelayThread]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def pg_relay(tmp_path: Path, postgres_url: str) -> Iterator[RelayThread]:
+    with pg_schema(postgres_url) as schema:
+        server = RelayThread(tmp_path / "relay", postgres_url, schema)
+        server.start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_relay(request: pytest.FixtureRequest) -> RelayThread:
+    """The relay on each backend: `relay` (SQLite), then `pg_relay`."""
+    name = "relay" if request.param == "sqlite" else "pg_relay"
+    server: RelayThread = request.getfixturevalue(name)
+    return server
 
 
 @pytest.fixture(autouse=True)

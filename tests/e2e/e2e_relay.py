@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
+import secrets
 import shlex
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
 from liaison.server.app import Settings, create_app
@@ -32,8 +37,11 @@ class RelayThread:
     CLI subprocesses and the test body can both talk to it. It can stop and restart on the same
     port and data folder (to edit the database in between, as a dishonest operator would)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, db_schema: str | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.database_url, self.db_schema = database_url, db_schema
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -49,7 +57,12 @@ class RelayThread:
             self._loop = loop
 
             async def up() -> None:
-                runner = web.AppRunner(create_app(Settings(data_dir=self.data_dir)))
+                settings = Settings(
+                    data_dir=self.data_dir,
+                    database_url=self.database_url,
+                    db_schema=self.db_schema,
+                )
+                runner = web.AppRunner(create_app(settings))
                 await runner.setup()
                 await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
                 self._runner = runner
@@ -82,7 +95,52 @@ class RelayThread:
         return (self.data_dir / "admin.token").read_text("ascii").strip()
 
     def database(self) -> sqlite3.Connection:
+        """The SQLite database, to edit while the relay is stopped."""
+        assert self.database_url is None, "only the SQLite relay is edited in place"
         return sqlite3.connect(self.data_dir / SQLITE_FILENAME)
+
+    def dump(self) -> bytes:
+        """Every byte the relay's database holds: the SQLite files, or each table of its
+        PostgreSQL schema copied in binary form (text and bytea values as they are stored)."""
+        if self.database_url is None:
+            return b"".join(p.read_bytes() for p in self.data_dir.glob(f"{SQLITE_FILENAME}*"))
+        return asyncio.run(_pg_dump(self.database_url, self.db_schema or "public"))
+
+
+async def _pg_dump(url: str, schema: str) -> bytes:
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", schema
+        )
+        assert tables, f"no tables in schema {schema}"
+        out = io.BytesIO()
+        for row in tables:
+            await conn.copy_from_table(
+                row["tablename"], schema_name=schema, output=out, format="binary"
+            )
+        return out.getvalue()
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards (each relay run gets its own)."""
+    schema = f"t_{secrets.token_hex(6)}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 class Cli:
