@@ -4,7 +4,6 @@ relay over SQLite and over PostgreSQL."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from e2e_relay import PASSPHRASE, Cli, RelayThread
 
