@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar, TypeVar, cast
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -28,6 +28,7 @@ from crypto.errors import (
     CertificateNotYetValid,
     CertificateRevoked,
     CertificateSignatureError,
+    CryptoError,
     MalformedError,
     UnsupportedVersion,
     UntrustedRoot,
@@ -88,11 +89,20 @@ def _check_names(names: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _verify(public: bytes, label: bytes, payload: bytes, signature: bytes) -> None:
+def verify_signed(
+    public: bytes,
+    label: bytes,
+    payload: bytes,
+    signature: bytes,
+    *,
+    error: type[CryptoError] = CertificateSignatureError,
+    message: str = "root signature does not verify",
+) -> None:
+    """`Sign(public, label, payload)` is `signature`, else `error(message)`."""
     try:
         VerifyKey(public).verify(signed_message(label, payload), signature)
     except (BadSignatureError, ValueError, TypeError) as exc:
-        raise CertificateSignatureError("root signature does not verify") from exc
+        raise error(message) from exc
 
 
 def _check_version(obj: Mapping[str, Any]) -> None:
@@ -100,9 +110,57 @@ def _check_version(obj: Mapping[str, Any]) -> None:
         raise UnsupportedVersion("unsupported structure version")
 
 
+def parse_root_signed(data: bytes, fields: Sequence[str], what: str) -> dict[str, Any]:
+    """The fields of a root-signed structure's bytes: canonical JSON, version 1, exactly
+    `fields` (signature included), else `MalformedError` / `UnsupportedVersion`."""
+    obj = parse_canonical_json(data)
+    _check_version(obj)
+    expect_keys(obj, list(fields), what)
+    return obj
+
+
+_Signed = TypeVar("_Signed", bound="RootSigned")
+
+
+class RootSigned:
+    """What every structure an agency root signs shares (PROTOCOL.md sections 4 and 12): its TBS
+    is the canonical JSON of every field but `signature`, signed under the class's `LABEL`."""
+
+    LABEL: ClassVar[bytes]
+    signature: bytes
+
+    def _tbs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def tbs_bytes(self) -> bytes:
+        """The canonical bytes the root signs (after LABEL || 0x00)."""
+        return canonical_json(self._tbs())
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({**self._tbs(), "signature": b64e(self.signature)})
+
+    def signed_by(self: _Signed, root: RootKey) -> _Signed:
+        """This structure with `root`'s signature (the one it carries is ignored)."""
+        sig = root.signing.sign(signed_message(self.LABEL, self.tbs_bytes())).signature
+        return cast(_Signed, replace(cast(Any, self), signature=bytes(sig)))
+
+    def verify_root_signature(
+        self,
+        root_public: bytes,
+        *,
+        error: type[CryptoError] = CertificateSignatureError,
+        message: str = "root signature does not verify",
+    ) -> None:
+        verify_signed(
+            root_public, self.LABEL, self.tbs_bytes(), self.signature, error=error, message=message
+        )
+
+
 @dataclass(frozen=True)
-class DeviceCertificate:
+class DeviceCertificate(RootSigned):
     """The agency root's statement that these keys belong to this officer's device."""
+
+    LABEL: ClassVar[bytes] = LABEL_CERTIFICATE
 
     agency: str
     officer_id: str
@@ -152,18 +210,9 @@ class DeviceCertificate:
             "not_after": self.not_after,
         }
 
-    def tbs_bytes(self) -> bytes:
-        """The canonical bytes the root signs (after LABEL_CERTIFICATE || 0x00)."""
-        return canonical_json(self._tbs())
-
-    def to_bytes(self) -> bytes:
-        return canonical_json({**self._tbs(), "signature": b64e(self.signature)})
-
     @classmethod
     def from_bytes(cls, data: bytes) -> DeviceCertificate:
-        obj = parse_canonical_json(data)
-        _check_version(obj)
-        expect_keys(obj, [*_CERT_FIELDS, "signature"], "certificate")
+        obj = parse_root_signed(data, [*_CERT_FIELDS, "signature"], "certificate")
         names = obj["display_names"]
         if not isinstance(names, dict):
             raise MalformedError("display names must be an object")
@@ -219,7 +268,7 @@ def issue_certificate(
     not_before: int,
     not_after: int,
 ) -> DeviceCertificate:
-    unsigned = DeviceCertificate(
+    return DeviceCertificate(
         agency=agency,
         officer_id=officer_id,
         device_id=device_id,
@@ -231,14 +280,14 @@ def issue_certificate(
         not_before=not_before,
         not_after=not_after,
         signature=bytes(SIGNATURE_SIZE),
-    )
-    sig = root.signing.sign(signed_message(LABEL_CERTIFICATE, unsigned.tbs_bytes())).signature
-    return replace(unsigned, signature=bytes(sig))
+    ).signed_by(root)
 
 
 @dataclass(frozen=True)
-class ReviewKeyStatement:
+class ReviewKeyStatement(RootSigned):
     """The agency root vouches that `public_key` (id `key_id`) is the agency's review key."""
+
+    LABEL: ClassVar[bytes] = LABEL_REVIEW_STATEMENT
 
     agency: str
     key_id: str
@@ -263,18 +312,10 @@ class ReviewKeyStatement:
             "not_before": self.not_before,
         }
 
-    def tbs_bytes(self) -> bytes:
-        return canonical_json(self._tbs())
-
-    def to_bytes(self) -> bytes:
-        return canonical_json({**self._tbs(), "signature": b64e(self.signature)})
-
     @classmethod
     def from_bytes(cls, data: bytes) -> ReviewKeyStatement:
-        obj = parse_canonical_json(data)
-        _check_version(obj)
-        expect_keys(
-            obj, ["version", "agency", "key_id", "public_key", "not_before", "signature"], "stmt"
+        obj = parse_root_signed(
+            data, ["version", "agency", "key_id", "public_key", "not_before", "signature"], "stmt"
         )
         return cls(
             agency=get_str(obj, "agency"),
@@ -288,20 +329,20 @@ class ReviewKeyStatement:
 def issue_review_key_statement(
     root: RootKey, *, agency: str, public_key: bytes, not_before: int
 ) -> ReviewKeyStatement:
-    unsigned = ReviewKeyStatement(
+    return ReviewKeyStatement(
         agency=agency,
         key_id=compact_fingerprint(_check_bytes(public_key, "review public key", KEY_SIZE)),
         public_key=public_key,
         not_before=not_before,
         signature=bytes(SIGNATURE_SIZE),
-    )
-    sig = root.signing.sign(signed_message(LABEL_REVIEW_STATEMENT, unsigned.tbs_bytes())).signature
-    return replace(unsigned, signature=bytes(sig))
+    ).signed_by(root)
 
 
 @dataclass(frozen=True)
-class Revocation:
+class Revocation(RootSigned):
     """The agency root withdraws a device: every certificate of `device_id` stops being trusted."""
+
+    LABEL: ClassVar[bytes] = LABEL_REVOCATION
 
     agency: str
     device_id: str
@@ -332,18 +373,10 @@ class Revocation:
             "revoked_at": self.revoked_at,
         }
 
-    def tbs_bytes(self) -> bytes:
-        return canonical_json(self._tbs())
-
-    def to_bytes(self) -> bytes:
-        return canonical_json({**self._tbs(), "signature": b64e(self.signature)})
-
     @classmethod
     def from_bytes(cls, data: bytes) -> Revocation:
-        obj = parse_canonical_json(data)
-        _check_version(obj)
-        expect_keys(
-            obj,
+        obj = parse_root_signed(
+            data,
             ["version", "agency", "device_id", "cert_hash", "reason", "revoked_at", "signature"],
             "revocation",
         )
@@ -360,16 +393,14 @@ class Revocation:
 def issue_revocation(
     root: RootKey, *, agency: str, device_id: str, cert_hash: bytes, reason: str, revoked_at: int
 ) -> Revocation:
-    unsigned = Revocation(
+    return Revocation(
         agency=agency,
         device_id=device_id,
         cert_hash=cert_hash,
         reason=reason,
         revoked_at=revoked_at,
         signature=bytes(SIGNATURE_SIZE),
-    )
-    sig = root.signing.sign(signed_message(LABEL_REVOCATION, unsigned.tbs_bytes())).signature
-    return replace(unsigned, signature=bytes(sig))
+    ).signed_by(root)
 
 
 @dataclass
@@ -402,7 +433,7 @@ class TrustStore:
         return root
 
     def add_revocation(self, rev: Revocation) -> None:
-        _verify(self._root_for(rev.agency), LABEL_REVOCATION, rev.tbs_bytes(), rev.signature)
+        rev.verify_root_signature(self._root_for(rev.agency))
         known = self._revocations.setdefault(rev.device_id, [])
         if rev not in known:
             known.append(rev)
@@ -418,7 +449,7 @@ class TrustStore:
         root = self._root_for(cert.agency)
         memo = (root, cert.cert_hash())
         if memo not in self._verified:
-            _verify(root, LABEL_CERTIFICATE, cert.tbs_bytes(), cert.signature)
+            cert.verify_root_signature(root)
             self._verified.add(memo)
         if now < cert.not_before:
             raise CertificateNotYetValid("certificate is not valid yet")
@@ -428,8 +459,7 @@ class TrustStore:
             raise CertificateRevoked("device has been revoked")
 
     def verify_review_statement(self, stmt: ReviewKeyStatement) -> None:
-        root = self._root_for(stmt.agency)
-        _verify(root, LABEL_REVIEW_STATEMENT, stmt.tbs_bytes(), stmt.signature)
+        stmt.verify_root_signature(self._root_for(stmt.agency))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
-
-from crypto.certs import ReviewKeyStatement
+from crypto.certs import ReviewKeyStatement, RootSigned, parse_root_signed, verify_signed
 from crypto.encoding import (
     b64e,
     canonical_json,
-    expect_keys,
     get_bytes,
     get_int,
     get_str,
     labelled_hash,
-    parse_canonical_json,
     signed_message,
 )
 from crypto.envelope import MAX_CLOCK_SKEW, open_secret, seal_secret_to_device
-from crypto.errors import DecryptionError, MalformedError, SignatureError, UnsupportedVersion
+from crypto.errors import DecryptionError, MalformedError, SignatureError
 from crypto.keys import (
     KEY_SIZE,
     DeviceKeys,
@@ -77,8 +72,10 @@ _WRAP_FIELDS = ["version", "agency", "device_id", "key_id", "sealed", "issued_at
 
 
 @dataclass(frozen=True)
-class ReviewKeyWrap:
+class ReviewKeyWrap(RootSigned):
     """The agency root hands review key `key_id` to supervisor device `device_id`, sealed to it."""
+
+    LABEL: ClassVar[bytes] = LABEL_REVIEW_KEY_WRAP
 
     agency: str
     device_id: str
@@ -108,18 +105,9 @@ class ReviewKeyWrap:
             "issued_at": self.issued_at,
         }
 
-    def tbs_bytes(self) -> bytes:
-        return canonical_json(self._tbs())
-
-    def to_bytes(self) -> bytes:
-        return canonical_json({**self._tbs(), "signature": b64e(self.signature)})
-
     @classmethod
     def from_bytes(cls, data: bytes) -> ReviewKeyWrap:
-        obj = parse_canonical_json(data)
-        if obj.get("version") != VERSION:
-            raise UnsupportedVersion("unsupported review-key wrap version")
-        expect_keys(obj, _WRAP_FIELDS, "review-key wrap")
+        obj = parse_root_signed(data, _WRAP_FIELDS, "review-key wrap")
         return cls(
             agency=get_str(obj, "agency"),
             device_id=get_str(obj, "device_id"),
@@ -131,12 +119,11 @@ class ReviewKeyWrap:
 
     def verify(self, root_public: bytes) -> None:
         """The agency root signed this wrap, else `SignatureError`."""
-        try:
-            VerifyKey(root_public).verify(
-                signed_message(LABEL_REVIEW_KEY_WRAP, self.tbs_bytes()), self.signature
-            )
-        except (BadSignatureError, ValueError, TypeError) as exc:
-            raise SignatureError("review-key wrap is not signed by the agency root") from exc
+        self.verify_root_signature(
+            root_public,
+            error=SignatureError,
+            message="review-key wrap is not signed by the agency root",
+        )
 
     def open(self, keys: DeviceKeys) -> ReviewKeyPair:
         """The review key pair, checked to be the one `key_id` names (`DecryptionError`)."""
@@ -155,16 +142,14 @@ def wrap_review_key(
     issued_at: int,
 ) -> ReviewKeyWrap:
     """Seal `review`'s private key to a supervisor device's X25519 key and sign it with the root."""
-    unsigned = ReviewKeyWrap(
+    return ReviewKeyWrap(
         agency=device_agency(device_id),
         device_id=device_id,
         key_id=review.key_id,
         sealed=seal_secret_to_device(review.to_bytes(), encryption_key),
         issued_at=issued_at,
         signature=bytes(SIGNATURE_SIZE),
-    )
-    sig = root.signing.sign(signed_message(LABEL_REVIEW_KEY_WRAP, unsigned.tbs_bytes())).signature
-    return replace(unsigned, signature=bytes(sig))
+    ).signed_by(root)
 
 
 def new_reason_salt(rng: Rng | None = None) -> bytes:
@@ -202,7 +187,11 @@ def sign_review_request(keys: DeviceKeys, request: bytes) -> bytes:
 
 
 def verify_review_request(signing_public: bytes, request: bytes, signature: bytes) -> None:
-    try:
-        VerifyKey(signing_public).verify(signed_message(LABEL_REVIEW_RECORD, request), signature)
-    except (BadSignatureError, ValueError, TypeError) as exc:
-        raise SignatureError("review request is not signed by the supervisor device") from exc
+    verify_signed(
+        signing_public,
+        LABEL_REVIEW_RECORD,
+        request,
+        signature,
+        error=SignatureError,
+        message="review request is not signed by the supervisor device",
+    )

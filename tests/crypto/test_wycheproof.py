@@ -13,7 +13,7 @@ import json
 import pytest
 from nacl.signing import VerifyKey
 
-from crypto.certs import _verify
+from crypto.certs import verify_signed
 from crypto.envelope import _aead_decrypt, _aead_encrypt, _x25519
 from crypto.errors import CertificateSignatureError, DecryptionError
 
@@ -63,7 +63,7 @@ def test_ed25519_invalid_signatures_map_to_typed_errors(vectors_dir):
             continue
         public = bytes.fromhex(group["publicKey"]["pk"])
         with pytest.raises(CertificateSignatureError):
-            _verify(public, b"", bytes.fromhex(case["msg"]), bytes.fromhex(case["sig"]))
+            verify_signed(public, b"", bytes.fromhex(case["msg"]), bytes.fromhex(case["sig"]))
 
 
 @pytest.mark.vectors
