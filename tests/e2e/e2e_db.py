@@ -1,13 +1,46 @@
-"""What a dishonest relay operator could do to the SQLite database while the relay is stopped."""
+"""What a dishonest relay operator could do to the SQLite database while the relay is stopped,
+and envelopes it could hold to inject."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 
 from crypto.encoding import b64e, canonical_json
-from crypto.envelope import Envelope
+from crypto.envelope import Envelope, RecipientDevice, seal
 from crypto.merkle import leaf_hash
+from liaison.client import directory, officer
+from liaison.client.home import Home
+from liaison.client.payload import Payload
+from liaison.client.transport import ApiClient
+
+REVIEW_AGENCIES = ("CN-GX-DXGA", "VN-QN-CA")
+
+
+def seal_outside(
+    url: str, sender: Home, to: Home, text: str, *, counter: int, log_size: int
+) -> Envelope:
+    """An envelope signed with `sender`'s device keys to `to`'s device, sealed without the
+    client's checks: what a thief of the device, or a relay replaying old traffic, could hold."""
+
+    async def review_keys() -> list:
+        async with ApiClient(url) as api:
+            return [
+                await directory.current_review_key(sender, api, code) for code in REVIEW_AGENCIES
+            ]
+
+    recipient = officer.own_certificate(to)
+    return seal(
+        sender=officer.device_keys(sender),
+        sender_cert=officer.own_certificate(sender),
+        recipients=[RecipientDevice(recipient.device_id, recipient.encryption_key)],
+        review=asyncio.run(review_keys()),
+        plaintext=Payload.text(text).to_bytes(),
+        counter=counter,
+        sent_at=int(time.time()),
+        log_size=log_size,
+    )
 
 
 def _size(db: sqlite3.Connection) -> int:
@@ -18,12 +51,23 @@ def _set_size(db: sqlite3.Connection, size: int) -> None:
     db.execute("UPDATE log_head SET size = ? WHERE id = 1", (size,))
 
 
+def append_entry(db: sqlite3.Connection, entry: dict[str, object], now: int = 0) -> int:
+    """Append an entry to the log as the relay would (so the log stays consistent); its index."""
+    index = _size(db)
+    data = canonical_json(entry)
+    db.execute(
+        "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, ?)",
+        (index, data, leaf_hash(data), now),
+    )
+    _set_size(db, index + 1)
+    return index
+
+
 def inject_envelope(db: sqlite3.Connection, raw: bytes) -> int:
     """Log and queue an envelope the relay's checks would have refused; answer its log index."""
     envelope = Envelope.from_bytes(raw)
     header = envelope.header
     now = int(time.time())
-    index = _size(db)
     entry = {
         "kind": "envelope",
         "message_id": header.message_id,
@@ -33,12 +77,7 @@ def inject_envelope(db: sqlite3.Connection, raw: bytes) -> int:
         "size": len(raw),
         "at": now,
     }
-    data = canonical_json(entry)
-    db.execute(
-        "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, ?)",
-        (index, data, leaf_hash(data), now),
-    )
-    _set_size(db, index + 1)
+    index = append_entry(db, entry, now)
     db.execute(
         "INSERT INTO envelopes (message_id, envelope_hash, sender_device, counter, envelope, size,"
         " log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -19,6 +19,8 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.client.home import Home
 from liaison.server.app import Settings, create_app
 from liaison.store.engine import SQLITE_FILENAME
 
@@ -99,6 +101,18 @@ class RelayThread:
         assert self.database_url is None, "only the SQLite relay is edited in place"
         return sqlite3.connect(self.data_dir / SQLITE_FILENAME)
 
+    @contextlib.contextmanager
+    def offline(self) -> Iterator[sqlite3.Connection]:
+        """Stop the relay, hand out its database to edit (committed on exit), start it again."""
+        self.stop()
+        db = self.database()
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+        self.start()
+
     def dump(self) -> bytes:
         """Every byte the relay's database holds: the SQLite files, or each table of its
         PostgreSQL schema copied in binary form (text and bytea values as they are stored)."""
@@ -143,6 +157,15 @@ def pg_schema(url: str) -> Iterator[str]:
         asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+def demo_world(relay: RelayThread, folder: Path, until: str) -> DemoContext:
+    """The demo's steps up to `until`, in-process against `relay`: setup the tests build on (the
+    walk-through proves the same steps on the command line)."""
+    ctx = DemoContext(
+        folder=folder, say=lambda line: None, url=relay.url, admin_token=relay.admin_token
+    )
+    return asyncio.run(run_steps(ctx, steps_until(until)))
+
+
 class Cli:
     """Runs `python -m liaison` as a subprocess with a given home folder."""
 
@@ -182,6 +205,13 @@ class Cli:
                 f"liaison {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
             )
         return result
+
+    def at(
+        self, home: Home, *args: str, ok: bool = True, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        """`liaison ARGS --home HOME` for a demo world's home (with the demo passphrase)."""
+        extra.setdefault("LIAISON_PASSPHRASE", DEMO_PASSPHRASE)
+        return self(None, *args, "--home", str(home.root), ok=ok, **extra)
 
     def sh(
         self, home: str | None, line: str, *, ok: bool = True, **extra: str

@@ -3,33 +3,26 @@ refused before anything is encrypted to it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from e2e_relay import Cli, RelayThread
+from e2e_db import append_entry
+from e2e_relay import Cli, RelayThread, demo_world
 
 from crypto.certs import issue_certificate
-from crypto.encoding import b64e, canonical_json
+from crypto.encoding import b64e
 from crypto.keys import DeviceKeys, RootKey
-from crypto.merkle import leaf_hash
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import officer
-
-ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
 
 
 @pytest.mark.parametrize("attack", [None, "unlogged", "forged"])
 def test_sending_refuses_a_certificate_the_log_or_the_root_does_not_vouch_for(
     relay: RelayThread, cli: Cli, tmp_path: Path, attack: str | None
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("pins")))
+    ctx = demo_world(relay, tmp_path / "world", "pins")
     li = officer.own_certificate(ctx.officers["li"])
-    relay.stop()
-    with relay.database() as db:
+    with relay.offline() as db:
         if attack == "unlogged":
             # Point Li's certificate at another log entry (the agency's registration).
             db.execute("UPDATE certificates SET log_index = 0 WHERE device_id = ?", (li.device_id,))
@@ -50,21 +43,16 @@ def test_sending_refuses_a_certificate_the_log_or_the_root_does_not_vouch_for(
                 not_before=li.not_before,
                 not_after=li.not_after,
             )
-            (size,) = db.execute("SELECT COUNT(*) FROM log_entries").fetchone()
-            entry = canonical_json(
+            index = append_entry(
+                db,
                 {
                     "kind": "certificate",
                     "agency": li.agency,
                     "device_id": forged.device_id,
                     "cert_hash": b64e(forged.cert_hash()),
                     "at": li.not_before,
-                }
+                },
             )
-            db.execute(
-                "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, 0)",
-                (size, entry, leaf_hash(entry)),
-            )
-            db.execute("UPDATE log_head SET size = ? WHERE id = 1", (size + 1,))
             db.execute(
                 "INSERT INTO certificates (device_id, agency, certificate, cert_hash, signing_key,"
                 " encryption_key, not_before, not_after, log_index, created_at)"
@@ -78,23 +66,11 @@ def test_sending_refuses_a_certificate_the_log_or_the_root_does_not_vouch_for(
                     forged.encryption_key,
                     forged.not_before,
                     forged.not_after,
-                    size,
+                    index,
                 ),
             )
-        db.commit()
-    relay.start()
-    result = cli(
-        None,
-        "send",
-        "--to",
-        "CN-GX-DXGA",
-        "--text",
-        "x",
-        "--json",
-        "--home",
-        str(ctx.officers["an-phone"].root),
-        ok=False,
-        **ENV,
+    result = cli.at(
+        ctx.officers["an-phone"], "send", "--to", "CN-GX-DXGA", "--text", "x", "--json", ok=False
     )
     if attack is None:
         assert result.returncode == 0, result.stderr

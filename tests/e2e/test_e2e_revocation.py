@@ -3,165 +3,94 @@ the revocation even when a dishonest relay delivers them; earlier envelopes stil
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 
-from e2e_db import inject_envelope
-from e2e_relay import Cli, RelayThread
+from e2e_db import inject_envelope, seal_outside
+from e2e_relay import Cli, RelayThread, demo_world
 
-from crypto.envelope import RecipientDevice, seal
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
-from liaison.client import directory, officer
-from liaison.client.payload import Payload
-from liaison.client.transport import ApiClient
+from liaison.cli.demo import DEMO_PASSPHRASE
+from liaison.client import officer
 
 
 def test_envelopes_of_a_revoked_device_are_refused_from_its_revocation_on(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("send")))
+    ctx = demo_world(relay, tmp_path / "world", "send")
     before = ctx.sent["request"]
     phone = ctx.officers["an-phone"]
     li_home = ctx.officers["li"]
-    env = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
     phone_id = officer.own_certificate(phone).device_id
 
-    revoked = cli(
-        None,
-        "agency",
-        "revoke",
-        phone_id,
-        "--reason",
-        "lost",
-        "--json",
-        "--home",
-        str(ctx.admins["VN-QN-CA"].root),
-        **env,
+    revoked = cli.at(
+        ctx.admins["VN-QN-CA"], "agency", "revoke", phone_id, "--reason", "lost", "--json"
     )
     revocation_index = json.loads(revoked.stdout)["log_index"]
     assert revocation_index > before.log_index
 
     # The revoked device can no longer send.
-    refused = cli(
-        None,
-        "send",
-        "--to",
-        "CN-GX-DXGA",
-        "--text",
-        "after revocation",
-        "--home",
-        str(phone.root),
-        ok=False,
-        **env,
-    )
+    refused = cli.at(phone, "send", "--to", "CN-GX-DXGA", "--text", "after revocation", ok=False)
     assert refused.returncode == 1
     assert "revoked" in refused.stderr
 
     # A dishonest relay logs and delivers a later envelope from the stolen device anyway.
-    li_cert = officer.own_certificate(li_home)
-
-    async def review_keys() -> list:
-        async with ApiClient(relay.url) as api:
-            return [
-                await directory.current_review_key(phone, api, code)
-                for code in ("CN-GX-DXGA", "VN-QN-CA")
-            ]
-
-    forged = seal(
-        sender=officer.device_keys(phone),
-        sender_cert=officer.own_certificate(phone),
-        recipients=[RecipientDevice(li_cert.device_id, li_cert.encryption_key)],
-        review=asyncio.run(review_keys()),
-        plaintext=Payload.text("Forged after revocation").to_bytes(),
+    forged = seal_outside(
+        relay.url,
+        phone,
+        li_home,
+        "Forged after revocation",
         counter=99,
-        sent_at=int(time.time()),
         log_size=revocation_index + 1,
     )
-    relay.stop()
-    with relay.database() as db:
+    with relay.offline() as db:
         forged_index = inject_envelope(db, forged.to_bytes())
-    relay.start()
     assert forged_index > revocation_index
 
-    inbox = {
-        m["message_id"]: m
-        for m in json.loads(cli(None, "inbox", "--json", "--home", str(li_home.root), **env).stdout)
-    }
+    inbox = {m["message_id"]: m for m in json.loads(cli.at(li_home, "inbox", "--json").stdout)}
     forged_id = forged.header.message_id
     assert inbox[forged_id]["status"] == "refused"
     assert inbox[forged_id]["problem"] == "sender_revoked"
-    rejected = cli(None, "read", forged_id, "--home", str(li_home.root), ok=False, **env)
+    rejected = cli.at(li_home, "read", forged_id, ok=False)
     assert rejected.returncode == 1
     assert "revoked" in rejected.stderr
     assert "Forged" not in rejected.stdout
 
     # Logged before the revocation: still opens.
-    earlier = cli(None, "read", before.message_id, "--json", "--home", str(li_home.root), **env)
+    earlier = cli.at(li_home, "read", before.message_id, "--json")
     assert json.loads(earlier.stdout)["text"].startswith("Đề nghị xác minh")
 
 
 def test_an_envelope_whose_counter_does_not_advance_is_refused_as_a_replay(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("reply")))
+    ctx = demo_world(relay, tmp_path / "world", "reply")
     phone, li_home = ctx.officers["an-phone"], ctx.officers["li"]
-    env = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
-    li_cert = officer.own_certificate(li_home)
-
-    async def review_keys() -> list:
-        async with ApiClient(relay.url) as api:
-            return [
-                await directory.current_review_key(phone, api, code)
-                for code in ("CN-GX-DXGA", "VN-QN-CA")
-            ]
-
     # Signed by the real sender, but with a counter below the one Li already saw: an envelope
     # withheld and delivered late, or replayed, by the relay.
-    late = seal(
-        sender=officer.device_keys(phone),
-        sender_cert=officer.own_certificate(phone),
-        recipients=[RecipientDevice(li_cert.device_id, li_cert.encryption_key)],
-        review=asyncio.run(review_keys()),
-        plaintext=Payload.text("late").to_bytes(),
-        counter=0,
-        sent_at=int(time.time()),
-        log_size=1,
-    )
-    relay.stop()
-    with relay.database() as db:
+    late = seal_outside(relay.url, phone, li_home, "late", counter=0, log_size=1)
+    with relay.offline() as db:
         inject_envelope(db, late.to_bytes())
-    relay.start()
 
-    inbox = json.loads(cli(None, "inbox", "--json", "--home", str(li_home.root), **env).stdout)
+    inbox = json.loads(cli.at(li_home, "inbox", "--json").stdout)
     status = {m["message_id"]: (m["status"], m.get("problem")) for m in inbox}
     assert status[late.header.message_id] == ("refused", "replay")
     assert status[ctx.sent["request"].message_id][0] == "read"
-    refused = cli(
-        None, "read", late.header.message_id, "--home", str(li_home.root), ok=False, **env
-    )
+    refused = cli.at(li_home, "read", late.header.message_id, ok=False)
     assert refused.returncode == 1 and "replays an earlier one" in refused.stderr
 
 
 def test_watch_stops_with_an_error_when_its_device_is_revoked(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("officers")))
+    ctx = demo_world(relay, tmp_path / "world", "officers")
     laptop = ctx.officers["an-laptop"]
-    env = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
-    watcher = cli.popen(None, "watch", "--home", str(laptop.root), **env)
+    watcher = cli.popen(
+        None, "watch", "--home", str(laptop.root), LIAISON_PASSPHRASE=DEMO_PASSPHRASE
+    )
     try:
         assert "Watching" in watcher.stderr.readline()
         device_id = officer.own_certificate(laptop).device_id
-        admin = str(ctx.admins["VN-QN-CA"].root)
-        cli(None, "agency", "revoke", device_id, "--home", admin, **env)
+        cli.at(ctx.admins["VN-QN-CA"], "agency", "revoke", device_id)
         _out, err = watcher.communicate(timeout=60)
     finally:
         watcher.kill()
