@@ -259,8 +259,9 @@ async def load_book(
     keys = keys or officer.device_keys(home)
     cache = NoticeCache(home, keys)
     problems: list[tuple[str, str]] = []
-    lookups = directory.Lookups(home, api, now) if api is not None else None
-    if lookups is not None:
+    lookups: directory.Lookups | None = None
+    if api is not None:
+        lookups = directory.Lookups(home, api, now)
         await message_ops.sync(home, api, lookups=lookups)
     items: list[CachedNotice] = []
     for record in home.messages():
