@@ -18,6 +18,18 @@ def relay(tmp_path: Path) -> Iterator[RelayThread]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayThread]:
+    """One relay for a whole module, for tests that leave alone what the others rely on (its
+    in-process keystores use the cheap KDF from the start)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIAISON_KDF_PROFILE", "test")
+        server = RelayThread(tmp_path_factory.mktemp("relay"))
+        server.start()
+        yield server
+        server.stop()
+
+
 @pytest.fixture
 def pg_relay(tmp_path: Path, postgres_url: str) -> Iterator[RelayThread]:
     with pg_schema(postgres_url) as schema:

@@ -1,4 +1,7 @@
-"""Clear refusals on the command line: missing pins, wrong fingerprints, bad input."""
+"""Clear refusals on the command line: missing pins, wrong fingerprints, bad input.
+
+The refused commands change nothing, so the tests share one world (one relay, enrolled once);
+the one test that pins and sends gets its own."""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_relay import Cli, RelayThread
+from e2e_relay import Cli, RelayThread, demo_world
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
 from liaison.client import messages, transparency, trust
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
@@ -17,12 +20,18 @@ from liaison.client.transport import ApiClient
 ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
 
 
-@pytest.fixture
-def enrolled(relay: RelayThread, tmp_path: Path) -> DemoContext:
+@pytest.fixture(scope="module")
+def enrolled(module_relay: RelayThread, tmp_path_factory: pytest.TempPathFactory) -> DemoContext:
     """Three agencies registered and four devices enrolled; no foreign root pinned yet."""
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    return asyncio.run(run_steps(ctx, steps_until("officers")))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIAISON_KDF_PROFILE", "test")
+        return demo_world(module_relay, tmp_path_factory.mktemp("world"), "officers")
+
+
+@pytest.fixture
+def own_world(relay: RelayThread, tmp_path: Path) -> DemoContext:
+    """The same, for a test that changes it."""
+    return demo_world(relay, tmp_path / "world", "officers")
 
 
 def home_of(ctx: DemoContext, name: str) -> str:
@@ -102,7 +111,9 @@ def test_bad_input_is_refused_with_a_clear_error(
 def test_wrong_passphrase_is_refused_without_changing_anything(
     enrolled: DemoContext, cli: Cli
 ) -> None:
-    home = enrolled.officers["li"]
+    # Binh's home has not logged in yet (no cached token), so the inbox must unlock its keys.
+    home = enrolled.officers["binh"]
+    assert not (home.root / "token.json").exists()
     before = sorted(p.name for p in home.root.rglob("*"))
     result = cli(
         None,
@@ -236,8 +247,9 @@ def test_activation_against_another_relay_is_refused(
 
 
 def test_reading_from_an_unpinned_agency_names_the_pin_then_opens_once_pinned(
-    enrolled: DemoContext, cli: Cli
+    own_world: DemoContext, cli: Cli
 ) -> None:
+    enrolled = own_world
     phone = enrolled.officers["an-phone"]
     cn_fingerprint = enrolled.fingerprints["CN-GX-DXGA"].compact
 
