@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from e2e_db import change_entry
-from e2e_relay import Cli, RelayThread
+from e2e_relay import Cli, RelayThread, demo_world
 
 from crypto.checkpoint import verify_cosignature
 from crypto.encoding import b64d
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo import DEMO_PASSPHRASE, run_steps, steps_until
 from liaison.client import audit as audit_ops
 from liaison.client import bundle as bundle_ops
 from liaison.client import witness as witness_ops
@@ -35,9 +35,7 @@ def call(url: str, make: Any) -> Any:
 def test_witness_cosigns_and_clients_check_its_view(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("send")))
+    ctx = demo_world(relay, tmp_path / "world", "send")
     home = Home(tmp_path / "auditor", passphrase=lambda confirm: DEMO_PASSPHRASE)
 
     first = call(relay.url, lambda api: witness_ops.cosign(home, api, name="auditor.example"))
@@ -82,25 +80,14 @@ def test_witness_cosigns_and_clients_check_its_view(
     with pytest.raises(bundle_ops.BundleError, match="checkpoint"):
         bundle_ops.verify_bundle(bundle_ops.canonical_json(doc))
 
-    shown = cli(
-        None,
-        "audit",
-        "witness",
-        "--show-key",
-        "--json",
-        "--home",
-        str(home.root),
-        LIAISON_PASSPHRASE=DEMO_PASSPHRASE,
-    )
+    shown = cli.at(home, "audit", "witness", "--show-key", "--json")
     assert json.loads(shown.stdout)["public_key"] == info["public_key"]
 
 
 def test_client_requiring_a_witness_reports_an_uncosigned_server(
     relay: RelayThread, tmp_path: Path
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("officers")))
+    ctx = demo_world(relay, tmp_path / "world", "officers")
     an = ctx.officers["an-phone"]
     witness_ops.add_known_witness(an, "auditor.example", "A" * 43 + "=", required=True)
     report = call(relay.url, lambda api: audit_ops.verify(an, api))
@@ -110,31 +97,17 @@ def test_client_requiring_a_witness_reports_an_uncosigned_server(
 def test_witness_refuses_a_rewritten_log_and_keeps_the_proof(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("send")))
+    ctx = demo_world(relay, tmp_path / "world", "send")
     home = Home(tmp_path / "auditor", passphrase=lambda confirm: DEMO_PASSPHRASE)
     call(relay.url, lambda api: witness_ops.cosign(home, api, name="auditor.example"))
-    relay.stop()
-    with relay.database() as db:
+    with relay.offline() as db:
         change_entry(db, ctx.sent["request"].log_index)
-    relay.start()
 
     with pytest.raises(ServerMisbehaved):
         call(relay.url, lambda api: witness_ops.cosign(home, api))
     proof = json.loads((home.root / MISBEHAVIOUR_FILE).read_text())
     assert proof["reason"] == "same_size_different_root"
     assert call(relay.url, lambda api: api.checkpoint())["cosigned"] is None  # nothing cosigned
-    again = cli(
-        None,
-        "audit",
-        "witness",
-        "--server",
-        relay.url,
-        "--home",
-        str(home.root),
-        ok=False,
-        LIAISON_PASSPHRASE=DEMO_PASSPHRASE,
-    )
+    again = cli.at(home, "audit", "witness", "--server", relay.url, ok=False)
     assert again.returncode == 1
     assert MISBEHAVIOUR_FILE in again.stderr
