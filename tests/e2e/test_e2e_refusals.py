@@ -7,25 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from e2e_relay import Cli, RelayThread, demo_world
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.cli.demo import DemoContext
 from liaison.client import messages, transparency, trust
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
-
-ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
 
 
 @pytest.fixture(scope="module")
 def enrolled(module_relay: RelayThread, tmp_path_factory: pytest.TempPathFactory) -> DemoContext:
     """Three agencies registered and four devices enrolled; no foreign root pinned yet."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LIAISON_KDF_PROFILE", "test")
-        return demo_world(module_relay, tmp_path_factory.mktemp("world"), "officers")
+    return demo_world(module_relay, tmp_path_factory.mktemp("world"), "officers")
 
 
 @pytest.fixture
@@ -34,27 +32,12 @@ def own_world(relay: RelayThread, tmp_path: Path) -> DemoContext:
     return demo_world(relay, tmp_path / "world", "officers")
 
 
-def home_of(ctx: DemoContext, name: str) -> str:
-    return str(ctx.officers[name].root)
-
-
 def test_sending_to_an_unpinned_agency_names_the_missing_pin_and_the_command(
     enrolled: DemoContext, cli: Cli
 ) -> None:
     home = enrolled.officers["an-phone"]
     size_before = transparency.stored_checkpoint(home).size
-    result = cli(
-        None,
-        "send",
-        "--to",
-        "CN-GX-DXGA",
-        "--text",
-        "x",
-        "--home",
-        str(home.root),
-        ok=False,
-        **ENV,
-    )
+    result = cli.at(home, "send", "--to", "CN-GX-DXGA", "--text", "x", ok=False)
     assert result.returncode == 1
     assert "CN-GX-DXGA is not pinned" in result.stderr
     assert "liaison trust add CN-GX-DXGA FINGERPRINT" in result.stderr
@@ -63,27 +46,17 @@ def test_sending_to_an_unpinned_agency_names_the_missing_pin_and_the_command(
 
 
 def test_trust_add_with_another_fingerprint_pins_nothing(enrolled: DemoContext, cli: Cli) -> None:
-    home = home_of(enrolled, "an-phone")
+    home = enrolled.officers["an-phone"]
     wrong = enrolled.fingerprints["VN-QN-BP"].safety_number
-    result = cli(None, "trust", "add", "CN-GX-DXGA", wrong, "--home", home, ok=False, **ENV)
+    result = cli.at(home, "trust", "add", "CN-GX-DXGA", wrong, ok=False)
     assert result.returncode == 1
     assert "does not match the fingerprint" in result.stderr
-    pins = json.loads(cli(None, "trust", "list", "--json", "--home", home, **ENV).stdout)
+    pins = json.loads(cli.at(home, "trust", "list", "--json").stdout)
     assert [p["agency"] for p in pins] == ["VN-QN-CA"]
 
 
 def test_trust_add_of_an_unregistered_agency_is_refused(enrolled: DemoContext, cli: Cli) -> None:
-    result = cli(
-        None,
-        "trust",
-        "add",
-        "CN-YN-HK",
-        "00000 00000",
-        "--home",
-        home_of(enrolled, "li"),
-        ok=False,
-        **ENV,
-    )
+    result = cli.at(enrolled.officers["li"], "trust", "add", "CN-YN-HK", "00000 00000", ok=False)
     assert result.returncode == 1
     assert "CN-YN-HK is not registered" in result.stderr
 
@@ -101,7 +74,7 @@ def test_trust_add_of_an_unregistered_agency_is_refused(enrolled: DemoContext, c
 def test_bad_input_is_refused_with_a_clear_error(
     enrolled: DemoContext, cli: Cli, args: list[str], message: str
 ) -> None:
-    result = cli(None, *args, "--home", home_of(enrolled, "li"), ok=False, **ENV)
+    result = cli.at(enrolled.officers["li"], *args, ok=False)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
     assert message in result.stderr
@@ -115,59 +88,38 @@ def test_wrong_passphrase_is_refused_without_changing_anything(
     home = enrolled.officers["binh"]
     assert not (home.root / "token.json").exists()
     before = sorted(p.name for p in home.root.rglob("*"))
-    result = cli(
-        None,
-        "inbox",
-        "--home",
-        str(home.root),
-        ok=False,
-        LIAISON_PASSPHRASE="not the passphrase",
-    )
+    result = cli.at(home, "inbox", ok=False, LIAISON_PASSPHRASE="not the passphrase")
     assert result.returncode == 1
     assert "passphrase does not unlock" in result.stderr
     assert sorted(p.name for p in home.root.rglob("*")) == before
 
 
-def test_a_certificate_for_another_device_is_refused(
-    enrolled: DemoContext, cli: Cli, tmp_path: Path
-) -> None:
-    folder = cli.folder
-    cli(
-        "new",
-        "officer",
-        "init",
-        "--agency",
-        "VN-QN-CA",
-        "--name",
-        "Phạm Minh",
-        "--server",
-        enrolled.url,
-        "-o",
-        "minh.request",
+def certify_new_officer(
+    cli: Cli, enrolled: DemoContext, server: str, edit: Callable[[dict], None] | None = None
+) -> str:
+    """A new officer home "new" asks VN-QN-CA for a certificate on `server` and its
+    administrator issues it (for the request as `edit` changed it); the certificate's file."""
+    cli.sh(
+        "new", f"officer init --agency VN-QN-CA --name 'Phạm Minh' --server {server} -o new.request"
     )
-    other = json.loads((folder / "minh.request").read_text())
-    other["device_id"] = "VN-QN-CA:pham.minh:stolen"
-    (folder / "other.request").write_text(json.dumps(other))
-    cli(
-        None,
-        "agency",
-        "certify",
-        "other.request",
-        "-o",
-        "other.cert",
-        "--home",
-        str(enrolled.admins["VN-QN-CA"].root),
-        **ENV,
-    )
-    result = cli(
-        "new",
-        "officer",
-        "activate",
-        "other.cert",
-        "--root-fingerprint",
-        enrolled.fingerprints["VN-QN-CA"].safety_number,
-        ok=False,
-    )
+    if edit is not None:
+        request = json.loads((cli.folder / "new.request").read_text())
+        edit(request)
+        (cli.folder / "new.request").write_text(json.dumps(request))
+    cli.at(enrolled.admins["VN-QN-CA"], "agency", "certify", "new.request", "-o", "new.cert")
+    return "new.cert"
+
+
+def activate(cli: Cli, cert: str, fingerprint: str) -> subprocess.CompletedProcess[str]:
+    return cli("new", "officer", "activate", cert, "--root-fingerprint", fingerprint, ok=False)
+
+
+def test_a_certificate_for_another_device_is_refused(enrolled: DemoContext, cli: Cli) -> None:
+    def other_device(request: dict) -> None:
+        request["device_id"] = "VN-QN-CA:pham.minh:stolen"
+
+    cert = certify_new_officer(cli, enrolled, enrolled.url, other_device)
+    result = activate(cli, cert, enrolled.fingerprints["VN-QN-CA"].safety_number)
     assert result.returncode == 1
     assert "not issued for this device" in result.stderr
 
@@ -175,32 +127,8 @@ def test_a_certificate_for_another_device_is_refused(
 def test_activation_refuses_a_root_that_does_not_match_the_fingerprint(
     enrolled: DemoContext, cli: Cli
 ) -> None:
-    cli(
-        "new",
-        "officer",
-        "init",
-        "--agency",
-        "VN-QN-CA",
-        "--name",
-        "Phạm Minh",
-        "--server",
-        enrolled.url,
-        "-o",
-        "minh.request",
-    )
-    cli(
-        None,
-        "agency",
-        "certify",
-        "minh.request",
-        "-o",
-        "minh.cert",
-        "--home",
-        str(enrolled.admins["VN-QN-CA"].root),
-        **ENV,
-    )
-    wrong = enrolled.fingerprints["CN-GX-DXGA"].compact
-    result = cli("new", "officer", "activate", "minh.cert", "--root-fingerprint", wrong, ok=False)
+    cert = certify_new_officer(cli, enrolled, enrolled.url)
+    result = activate(cli, cert, enrolled.fingerprints["CN-GX-DXGA"].compact)
     assert result.returncode == 1
     assert "does not match the fingerprint" in result.stderr
     assert json.loads(cli("new", "officer", "status", "--json").stdout)["activated"] is False
@@ -212,34 +140,8 @@ def test_activation_against_another_relay_is_refused(
     impostor = RelayThread(tmp_path / "impostor")
     impostor.start()
     try:
-        cli(
-            "new",
-            "officer",
-            "init",
-            "--agency",
-            "VN-QN-CA",
-            "--name",
-            "Phạm Minh",
-            "--server",
-            impostor.url,
-            "-o",
-            "minh.request",
-        )
-        cli(
-            None,
-            "agency",
-            "certify",
-            "minh.request",
-            "-o",
-            "minh.cert",
-            "--home",
-            str(enrolled.admins["VN-QN-CA"].root),
-            **ENV,
-        )
-        fingerprint = enrolled.fingerprints["VN-QN-CA"].safety_number
-        result = cli(
-            "new", "officer", "activate", "minh.cert", "--root-fingerprint", fingerprint, ok=False
-        )
+        cert = certify_new_officer(cli, enrolled, impostor.url)
+        result = activate(cli, cert, enrolled.fingerprints["VN-QN-CA"].safety_number)
     finally:
         impostor.stop()
     assert result.returncode == 1
@@ -260,21 +162,21 @@ def test_reading_from_an_unpinned_agency_names_the_pin_then_opens_once_pinned(
             return sent.message_id
 
     message_id = asyncio.run(pin_and_send())
-    li = home_of(enrolled, "li")
-    inbox = json.loads(cli(None, "inbox", "--json", "--home", li, **ENV).stdout)
+    li = enrolled.officers["li"]
+    inbox = json.loads(cli.at(li, "inbox", "--json").stdout)
     assert [(m["status"], m["problem"]) for m in inbox] == [("unverified", "missing_pin")]
-    refused = cli(None, "read", message_id, "--home", li, ok=False, **ENV)
+    refused = cli.at(li, "read", message_id, ok=False)
     assert refused.returncode == 1
     assert "liaison trust add VN-QN-CA FINGERPRINT" in refused.stderr
 
     vn_fingerprint = enrolled.fingerprints["VN-QN-CA"].safety_number
-    cli(None, "trust", "add", "VN-QN-CA", vn_fingerprint, "--home", li, **ENV)
-    opened = json.loads(cli(None, "read", message_id, "--json", "--home", li, **ENV).stdout)
+    cli.at(li, "trust", "add", "VN-QN-CA", vn_fingerprint)
+    opened = json.loads(cli.at(li, "read", message_id, "--json").stdout)
     assert opened["text"] == "Xin chào"
 
 
 def test_a_token_the_relay_no_longer_accepts_is_renewed(enrolled: DemoContext, cli: Cli) -> None:
     home = enrolled.officers["li"]
     home.write_json("token.json", {"token": "stale", "expires_at": 2**40, "server": enrolled.url})
-    assert json.loads(cli(None, "inbox", "--json", "--home", str(home.root), **ENV).stdout) == []
+    assert json.loads(cli.at(home, "inbox", "--json").stdout) == []
     assert home.read_json("token.json")["token"] != "stale"
