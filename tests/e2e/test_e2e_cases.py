@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from e2e_relay import Cli, RelayThread
+from e2e_relay import Cli, RelayThread, demo_world
 
 from liaison.cli import handover as handover_cli
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
 from liaison.client import cases as case_ops
 from liaison.client import officer
 from liaison.client.home import Home
@@ -40,11 +40,7 @@ def day(offset: int) -> str:
 @pytest.fixture
 def world(relay: RelayThread, tmp_path: Path) -> Iterator[tuple[Cli, DemoContext]]:
     """Three agencies, four officer homes, roots pinned: the demo's first steps, in-process."""
-    ctx = DemoContext(
-        folder=tmp_path / "world", say=lambda line: None, url=relay.url, admin_token=""
-    )
-    ctx.admin_token = relay.admin_token
-    asyncio.run(run_steps(ctx, steps_until("pins")))
+    ctx = demo_world(relay, tmp_path / "world", "pins")
     yield Cli(tmp_path / "world" / "homes"), ctx
 
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_relay import Cli, RelayThread
+from e2e_relay import Cli, RelayThread, demo_world
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
 from liaison.client import messages, notices
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
@@ -23,9 +23,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "notices"
 @pytest.fixture
 def world(relay: RelayThread, tmp_path: Path) -> DemoContext:
     """Three agencies, four devices, every foreign root pinned (the demo's first steps)."""
-    ctx = DemoContext(folder=tmp_path / "world", say=lambda line: None, url=relay.url)
-    ctx.admin_token = relay.admin_token
-    return asyncio.run(run_steps(ctx, steps_until("pins")))
+    return demo_world(relay, tmp_path / "world", "pins")
 
 
 class Officer:
