@@ -20,10 +20,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP) ## Start the relay server on SQLite with its data in ./var
+# Compiled catalogues: made by the build from the .po files, never edited or committed.
+MO := $(patsubst %.po,%.mo,$(wildcard locales/*/LC_MESSAGES/liaison.po))
+
+locales/%/LC_MESSAGES/liaison.mo: locales/%/LC_MESSAGES/liaison.po | $(STAMP)
+	$(BIN)/pybabel compile --domain liaison -i $< -o $@ -l $*
+
+run: $(STAMP) $(MO) ## Start the relay server on SQLite with its data in ./var
 	$(BIN)/liaison serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) $(MO) ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 from functools import cache
-from gettext import NullTranslations
+from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent.parent / "locales"
 DOMAIN = "liaison"
@@ -22,19 +19,28 @@ _current = "en"
 
 @cache
 def translations(language: str) -> NullTranslations:
-    """The catalogue for `language`, read from its .po file (compiled in memory, never by hand)."""
+    """The catalogue for `language`: the compiled .mo that the build makes from the .po when it
+    is up to date (2 ms to load), else the .po itself, compiled in memory (never by hand)."""
     locale = LANGUAGE_ALIASES.get(language, language)
-    po_path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    folder = LOCALES_DIR / locale / "LC_MESSAGES"
+    po_path, mo_path = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
+    if mo_path.is_file() and (
+        not po_path.is_file() or mo_path.stat().st_mtime >= po_path.stat().st_mtime
+    ):
+        with mo_path.open("rb") as fh:
+            return GNUTranslations(fh)
     if not po_path.is_file():
         return NullTranslations()
-    import io
+    # Babel's parser costs a tenth of a second to import: only when there is no fresh .mo.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
 
     with po_path.open("rb") as fh:
         catalog = read_po(fh, locale=locale)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+    return GNUTranslations(buffer)
 
 
 def set_language(language: str) -> None:
