@@ -347,6 +347,13 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load_average() -> None:
+    """The machine's other load skews every figure, the ceiling most: print it with them."""
+    if hasattr(os, "getloadavg"):
+        one, five, _ = os.getloadavg()
+        print(f"load average    {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs")
+
+
 def ms(value: float) -> str:
     return f"{value * 1000:.1f} ms"
 
@@ -399,9 +406,11 @@ async def main() -> None:
         f"Liaison relay benchmark: {args.clients} clients, {ENVELOPE_BYTES}-byte envelopes to "
         f"{FANOUT} devices, WebSocket receive, {os.cpu_count()} CPUs, loopback"
     )
+    load_average()
     runs = [await bench_relay("SQLite (synchronous=FULL, WAL, group commit)", None, args)]
     top = await ceiling(args.clients, args.messages, args.seconds, runs[0]["body"])
     report(runs[0], top)
+    load_average()
     if not args.no_postgres:
         db = await postgres_database(args.postgres)
         if db is None:
