@@ -8,8 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from babel.dates import format_datetime  # loaded with the catalogues already (liaison.i18n)
+from zoneinfo import ZoneInfo
 
 from liaison.cli._common import (
     CommandError,
@@ -132,13 +131,17 @@ def payload_from_args(args: argparse.Namespace) -> Payload:
 
 
 def format_time(timestamp: Any) -> str:
+    """A listing's time, read the same on both sides of the border: ISO date (never a numeric
+    date the two sides read differently), 24-hour clock, in Vietnam and in China time."""
+    from liaison.i18n.dates import CN_ZONE, VN_ZONE
+
     if not isinstance(timestamp, int):
         return str(timestamp or "")
     moment = datetime.fromtimestamp(timestamp, UTC)
-    try:
-        return format_datetime(moment, "medium", tzinfo=UTC, locale=current_language()) + " UTC"
-    except (ValueError, LookupError):
-        return moment.isoformat()
+    vietnam = moment.astimezone(ZoneInfo(VN_ZONE))
+    china = moment.astimezone(ZoneInfo(CN_ZONE))
+    china_date = "" if china.date() == vietnam.date() else f"{china:%Y-%m-%d} "
+    return f"{vietnam:%Y-%m-%d %H:%M} UTC+7 / {china_date}{china:%H:%M} UTC+8"
 
 
 @command
