@@ -806,7 +806,7 @@ def _keyword_check(key: str, value: Any, schema: dict[str, Any]) -> Check | None
         item = _quick_check(value)
         if item is None:
             return None
-        return lambda x: type(x) is not list or all(item(i) for i in x)  # type: ignore[misc]
+        return lambda x: type(x) is not list or all(item(i) for i in x)
     if key == "pattern":
         regex = re.compile(value)  # jsonschema's own test: re.search on the string
         return lambda x: type(x) is not str or regex.search(x) is not None
