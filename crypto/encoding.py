@@ -77,19 +77,24 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_float=_refuse_float,
+    parse_int=_safe_int,
+    parse_constant=_refuse_constant,
+)
+# json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False), built once.
+_SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def parse_canonical_json(data: bytes) -> dict[str, Any]:
     """Parse a JSON object and insist that `data` is exactly its canonical encoding."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise MalformedError("expected bytes")
     data = bytes(data)
     try:
-        obj = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_float=_refuse_float,
-            parse_int=_safe_int,
-            parse_constant=_refuse_constant,
-        )
+        # One decoder for every call: json.loads would build a new one for these hooks each time.
+        obj = _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedError("not UTF-8 JSON") from exc
     if not isinstance(obj, dict):
@@ -108,7 +113,7 @@ def _is_canonical_ascii(obj: dict[str, Any], data: bytes) -> bool:
     """
     if not data.isascii():
         return False
-    fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    fast = _SORTED_COMPACT.encode(obj)
     try:
         return fast.encode("utf-8") == data
     except UnicodeEncodeError:  # an escaped lone surrogate: never canonical
@@ -125,10 +130,13 @@ def b64d(text: str) -> bytes:
     if not isinstance(text, str):
         raise MalformedError("base64 value must be a string")
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        encoded = text.encode("ascii")
+        raw = binascii.a2b_base64(encoded, strict_mode=True)
     except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
         raise MalformedError("invalid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
+    # Strict mode refuses what validate=True refused (alphabet, padding placement); the
+    # round trip refuses the rest (non-zero trailing bits): only the canonical text passes.
+    if binascii.b2a_base64(raw, newline=False) != encoded:
         raise MalformedError("non-canonical base64")
     return raw
 

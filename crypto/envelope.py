@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nacl.bindings import (
@@ -101,20 +101,20 @@ _MESSAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
 _KEY_ID_RE = re.compile(r"[A-Z2-7]{32}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecipientDevice:
     device_id: str
     encryption_key: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReviewRecipient:
     agency: str
     key_id: str
     public_key: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnvelopeHeader:
     version: int
     suite: str
@@ -198,7 +198,7 @@ class EnvelopeHeader:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Envelope:
     """A sealed envelope. Build it with `seal` or `Envelope.from_bytes`, which keep `header`
     and `header_bytes` consistent; the header hash is always computed from `header_bytes`."""
@@ -209,6 +209,11 @@ class Envelope:
     wraps: tuple[bytes, ...]
     review_wraps: tuple[bytes, ...]
     signature: bytes
+    _header_hash: bytes = field(init=False, repr=False, compare=False)
+    # The exact input of a strict parse, which is byte for byte `to_bytes()` (every byte is
+    # determined by the fields), so the envelope hash can be taken without re-assembling it.
+    _wire: bytes | None = field(init=False, default=None, repr=False, compare=False)
+    _envelope_hash: bytes | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -218,8 +223,7 @@ class Envelope:
     @property
     def header_hash(self) -> bytes:
         """hh = H(LABEL_ENVELOPE_HEADER, header_bytes)."""
-        hh: bytes = self.__dict__["_header_hash"]
-        return hh
+        return self._header_hash
 
     def signed_payload(self) -> bytes:
         """label || 0x00 || H(header) || H(body) || H(wraps) || H(review wraps)."""
@@ -229,6 +233,8 @@ class Envelope:
         )
 
     def to_bytes(self) -> bytes:
+        if self._wire is not None:
+            return self._wire
         parts = [
             MAGIC,
             len(self.header_bytes).to_bytes(4, "big"),
@@ -248,32 +254,53 @@ class Envelope:
         """Strict parse: exact lengths, counts matching the header, nothing left over."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise MalformedError("envelope must be bytes")
-        reader = _Reader(bytes(data))
-        if reader.take(4) != MAGIC:
+        wire = bytes(data)  # no copy when already bytes; a private copy otherwise
+        size = len(wire)
+        if size < 4:
+            raise MalformedError("envelope truncated")
+        if wire[:4] != MAGIC:
             raise MalformedError("not a Liaison envelope")
-        header_len = reader.uint(4)
+        pos = _need(8, size)
+        header_len = int.from_bytes(wire[4:8], "big")
         if header_len > MAX_HEADER_SIZE:
             raise MalformedError("envelope header too large")
-        header_bytes = reader.take(header_len)
+        end = _need(pos + header_len, size)
+        header_bytes = wire[pos:end]
         header = EnvelopeHeader.from_bytes(header_bytes)
-        body = reader.take(reader.uint(4))
+        pos = _need(end + 4, size)
+        end = _need(pos + int.from_bytes(wire[end:pos], "big"), size)
+        body = wire[pos:end]
         if len(body) < TAG_SIZE:
             raise MalformedError("envelope body too short")
-        n_wraps = reader.uint(2)
+        pos = _need(end + 2, size)
+        n_wraps = int.from_bytes(wire[end:pos], "big")
         if n_wraps != len(header.recipients):
             raise MalformedError("wrap count does not match the recipients")
-        wraps = tuple(reader.take(WRAP_SIZE) for _ in range(n_wraps))
-        n_review = reader.uint(2)
+        end = _need(pos + n_wraps * WRAP_SIZE, size)
+        wraps = tuple(wire[i : i + WRAP_SIZE] for i in range(pos, end, WRAP_SIZE))
+        pos = _need(end + 2, size)
+        n_review = int.from_bytes(wire[end:pos], "big")
         if n_review != len(header.review_recipients):
             raise MalformedError("review wrap count does not match the review recipients")
-        review_wraps = tuple(reader.take(REVIEW_WRAP_SIZE) for _ in range(n_review))
-        signature = reader.take(SIGNATURE_SIZE)
-        reader.finish()
-        return cls(header, header_bytes, body, wraps, review_wraps, signature)
+        end = _need(pos + n_review * REVIEW_WRAP_SIZE, size)
+        review_wraps = tuple(
+            wire[i : i + REVIEW_WRAP_SIZE] for i in range(pos, end, REVIEW_WRAP_SIZE)
+        )
+        pos = _need(end + SIGNATURE_SIZE, size)
+        signature = wire[end:pos]
+        if pos != size:
+            raise MalformedError("trailing bytes after envelope")
+        env = cls(header, header_bytes, body, wraps, review_wraps, signature)
+        object.__setattr__(env, "_wire", wire)
+        return env
 
     def envelope_hash(self) -> bytes:
         """BLAKE2b-256 of the framed label and the whole envelope: its identity in logs."""
-        return labelled_hash(LABEL_ENVELOPE_HASH, self.to_bytes())
+        digest = self._envelope_hash
+        if digest is None:
+            digest = labelled_hash(LABEL_ENVELOPE_HASH, self.to_bytes())
+            object.__setattr__(self, "_envelope_hash", digest)
+        return digest
 
     def verify_signature(self, signing_public: bytes) -> None:
         try:
@@ -282,28 +309,14 @@ class Envelope:
             raise SignatureError("envelope signature does not verify") from exc
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise MalformedError("envelope truncated")
-        out = self.data[self.pos : end]
-        self.pos = end
-        return out
-
-    def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big")
-
-    def finish(self) -> None:
-        if self.pos != len(self.data):
-            raise MalformedError("trailing bytes after envelope")
+def _need(end: int, size: int) -> int:
+    """`end` if the envelope has that many bytes, else the truncation error."""
+    if end > size:
+        raise MalformedError("envelope truncated")
+    return end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpenedEnvelope:
     header: EnvelopeHeader
     plaintext: bytes
