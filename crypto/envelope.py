@@ -98,6 +98,20 @@ _HEADER_FIELDS = (
     "ephemeral_key",
 )
 _MESSAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
+# Device ids already found valid: the same few ids recur in every envelope a relay parses.
+_VALID_DEVICE_IDS: set[str] = set()
+_VALID_DEVICE_IDS_MAX = 4096
+
+
+def _valid_device_id(device_id: str) -> str:
+    if device_id not in _VALID_DEVICE_IDS:
+        validate_device_id(device_id)
+        if len(_VALID_DEVICE_IDS) >= _VALID_DEVICE_IDS_MAX:
+            _VALID_DEVICE_IDS.clear()
+        _VALID_DEVICE_IDS.add(device_id)
+    return device_id
+
+
 _KEY_ID_RE = re.compile(r"[A-Z2-7]{32}")
 
 
@@ -163,7 +177,7 @@ class EnvelopeHeader:
         ):
             raise MalformedError("recipients must be a non-empty list of device ids")
         for device_id in recipients:
-            validate_device_id(device_id)
+            _valid_device_id(device_id)
         if recipients != sorted(set(recipients)):
             raise MalformedError("recipients must be sorted and distinct")
         review = obj["review_recipients"]
@@ -187,7 +201,7 @@ class EnvelopeHeader:
             version=VERSION,
             suite=SUITE,
             message_id=message_id,
-            sender_device=validate_device_id(get_str(obj, "sender_device")),
+            sender_device=_valid_device_id(get_str(obj, "sender_device")),
             sender_cert_hash=get_bytes(obj, "sender_cert_hash", length=32),
             sent_at=get_int(obj, "sent_at"),
             counter=get_int(obj, "counter"),
@@ -209,21 +223,21 @@ class Envelope:
     wraps: tuple[bytes, ...]
     review_wraps: tuple[bytes, ...]
     signature: bytes
-    _header_hash: bytes = field(init=False, repr=False, compare=False)
+    _header_hash: bytes | None = field(init=False, default=None, repr=False, compare=False)
     # The exact input of a strict parse, which is byte for byte `to_bytes()` (every byte is
     # determined by the fields), so the envelope hash can be taken without re-assembling it.
     _wire: bytes | None = field(init=False, default=None, repr=False, compare=False)
     _envelope_hash: bytes | None = field(init=False, default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "_header_hash", labelled_hash(LABEL_ENVELOPE_HEADER, self.header_bytes)
-        )
-
     @property
     def header_hash(self) -> bytes:
-        """hh = H(LABEL_ENVELOPE_HEADER, header_bytes)."""
-        return self._header_hash
+        """hh = H(LABEL_ENVELOPE_HEADER, header_bytes), computed on first use (the relay checks
+        signatures off its event loop, so the loop need not hash the header at all)."""
+        hh = self._header_hash
+        if hh is None:
+            hh = labelled_hash(LABEL_ENVELOPE_HEADER, self.header_bytes)
+            object.__setattr__(self, "_header_hash", hh)
+        return hh
 
     def signed_payload(self) -> bytes:
         """label || 0x00 || H(header) || H(body) || H(wraps) || H(review wraps)."""
