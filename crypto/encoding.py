@@ -143,7 +143,11 @@ def b64d(text: str) -> bytes:
 
 def frame(*parts: bytes) -> bytes:
     """Unambiguous concatenation: each part as 4-byte big-endian length, then its bytes."""
-    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    out: list[bytes] = []
+    for p in parts:  # a flat list for one join: `prefix + p` would copy every part twice
+        out.append(len(p).to_bytes(4, "big"))
+        out.append(p)
+    return b"".join(out)
 
 
 def blake2b(data: bytes, *, size: int = HASH_SIZE, key: bytes = b"") -> bytes:
