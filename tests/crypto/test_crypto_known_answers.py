@@ -131,6 +131,10 @@ def test_envelope_vector_matches_the_spec(index):
     )
     assert wire == data
     assert h(b"liaison/v1/envelope-hash", data).hex() == case["envelope_hash_hex"]
+    # The parsed envelope's own hash (computed from the wire bytes it keeps) is the same.
+    parsed = Envelope.from_bytes(data)
+    assert parsed.envelope_hash().hex() == case["envelope_hash_hex"]
+    assert parsed.to_bytes() == data
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
