@@ -55,8 +55,16 @@ async def test_rotation_gives_new_messages_the_new_key_and_old_ones_stay_reviewa
     assert rotated["key_id"] != old_key
     assert rotated["wrapped_to"] == ["VN-QN-CA:pham.thu.ha:desk"]
     assert _key_ids(world) == [old_key, rotated["key_id"]]
+    # A rotated key counts from its not_before, at least a second after the previous key's
+    # (statements strictly increase): send from then, however fast the world was built.
+    entries = review_ops.review_key_entries(load_agency(world.ctx.admins[CA]))
+    takes_over = ReviewKeyStatement.from_bytes(b64decode(entries[-1]["statement"])).not_before
     new = await message_ops.send(
-        world.officer("an-phone"), world.api, ["VN-QN-BP/tran.thi.binh"], Payload.text("mới")
+        world.officer("an-phone"),
+        world.api,
+        ["VN-QN-BP/tran.thi.binh"],
+        Payload.text("mới"),
+        now=max(int(time.time()), takes_over),
     )
 
     assert await _review_key_of(world, "binh", old_message) == old_key
