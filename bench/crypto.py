@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+# Run as a script, bench/ is first on the path and this file would hide the crypto package:
+# the project root goes first, and bench/ (for merkle.py) after everything else.
+sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.append(str(HERE))
 
 from crypto import keystore  # noqa: E402
 from crypto.certs import TrustStore, issue_certificate  # noqa: E402
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     try:
-        import merkle as merkle_bench  # bench/merkle.py, written by the Merkle helper
+        import merkle as merkle_bench  # bench/merkle.py
     except ImportError as exc:
         print(f"bench/merkle.py not importable ({exc}); Merkle figures skipped")
         return
