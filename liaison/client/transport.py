@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json as jsonlib
 from collections.abc import Mapping
 from types import TracebackType
@@ -10,12 +9,9 @@ from typing import Any
 
 import aiohttp
 
+from crypto.encoding import b64e
 from liaison.client.errors import ServerError, TransportError
 from liaison.i18n import _
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 class ApiClient:
@@ -143,16 +139,16 @@ class ApiClient:
 
     async def upload_review_statement(self, code: str, statement: bytes) -> Any:
         return await self.request(
-            "POST", f"/v1/agencies/{code}/review-keys", json={"statement": b64(statement)}
+            "POST", f"/v1/agencies/{code}/review-keys", json={"statement": b64e(statement)}
         )
 
     async def upload_certificate(self, certificate: bytes) -> Any:
         return await self.request(
-            "POST", "/v1/certificates", json={"certificate": b64(certificate)}
+            "POST", "/v1/certificates", json={"certificate": b64e(certificate)}
         )
 
     async def upload_revocation(self, revocation: bytes) -> Any:
-        return await self.request("POST", "/v1/revocations", json={"revocation": b64(revocation)})
+        return await self.request("POST", "/v1/revocations", json={"revocation": b64e(revocation)})
 
     # --- Device authentication and mailbox ---------------------------------------------------
     async def auth_challenge(self, device_id: str) -> Any:
@@ -162,11 +158,11 @@ class ApiClient:
         return await self.request(
             "POST",
             "/v1/auth/token",
-            json={"device_id": device_id, "challenge": challenge, "signature": b64(signature)},
+            json={"device_id": device_id, "challenge": challenge, "signature": b64e(signature)},
         )
 
     async def send_envelope(self, envelope: bytes, case_tags: list[str] | None = None) -> Any:
-        body: dict[str, Any] = {"envelope": b64(envelope)}
+        body: dict[str, Any] = {"envelope": b64e(envelope)}
         if case_tags:
             body["case_tags"] = case_tags
         return await self.request("POST", "/v1/messages", json=body)
