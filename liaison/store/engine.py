@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_FILENAME = "liaison.db"
@@ -55,10 +60,17 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        if immediate:
+            # The writer never checkpoints: WalCheckpointer does, beside it.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(target, "begin")
     def _begin(connection: Connection) -> None:
+        if immediate:
+            dbapi = connection.connection.dbapi_connection
+            if dbapi is not None and dbapi.in_transaction:
+                return  # the writer thread began this transaction on the driver itself
         connection.exec_driver_sql(begin)
 
 
@@ -88,6 +100,63 @@ def create_engines(
     pg_writer = create_async_engine(url, pool_size=2, max_overflow=2, connect_args=args)
     reader = create_async_engine(url, pool_size=10, max_overflow=10, connect_args=args)
     return pg_writer, reader
+
+
+class WalCheckpointer:
+    """Checkpoints the SQLite write-ahead log from its own thread and connection.
+
+    With SQLite's automatic checkpoints, the commit that takes the log past 1000 pages copies
+    it into the database file and syncs that file inside the writer's serial section: a pause
+    of several milliseconds, every second or so under load, for every write queued behind it.
+    The writer's connection turns them off; this thread runs PASSIVE checkpoints beside it
+    (SQLite lets one checkpoint run while one writer commits), at most every `interval`
+    seconds while commits happen, with synchronous=FULL so the database file is synced before
+    the log is reused. `stop` ends with a TRUNCATE checkpoint that empties the log.
+    """
+
+    def __init__(self, engine: Engine, *, interval: float = 0.25) -> None:
+        self.path = engine.url.database
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="liaison-sqlite-checkpoint")
+        self._thread.daemon = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def committed(self) -> None:
+        """Called by the writer after each commit."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+        try:
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+        except sqlite3.Error:
+            log.warning("SQLite %s checkpoint failed; the next one retries", mode, exc_info=True)
+
+    def _run(self) -> None:
+        if not self.path or self.path == ":memory:":
+            return
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=FULL")
+            while not self._stopping.is_set():
+                self._wake.wait()
+                self._stopping.wait(self.interval)  # let a few commits gather in the log
+                self._wake.clear()
+                if not self._stopping.is_set():
+                    self._checkpoint(conn, "PASSIVE")
+            self._checkpoint(conn, "TRUNCATE")
+        finally:
+            conn.close()
 
 
 def _alembic_config() -> Config:
