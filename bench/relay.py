@@ -5,7 +5,12 @@ and has 16 concurrent clients send 2 KiB envelopes to 3 devices each while every
 on its WebSocket. Then, in the same run, measures a bare aiohttp route that parses the same JSON
 body: the ceiling of this machine. Bounded in messages and seconds; loopback only.
 
-    .venv/bin/python bench/relay.py [--clients 16] [--messages 250] [--seconds 15] [--no-postgres]
+    .venv/bin/python bench/relay.py [--clients 16] [--messages 400] [--seconds 15]
+                                    [--repeat 3] [--no-postgres]
+
+The ceiling moves with the machine's other load from one second to the next, so each SQLite
+run is followed by its own ceiling run, and `--repeat` runs the pair several times and prints
+the medians.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import os
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -395,6 +401,9 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--messages", type=int, default=400, help="per client, both phases")
     parser.add_argument("--seconds", type=float, default=15.0, help="cap per phase")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="SQLite and ceiling runs (medians printed)"
+    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--postgres",
@@ -402,22 +411,42 @@ async def main() -> None:
         help="server to create a throw-away database on",
     )
     args = parser.parse_args()
+    if args.repeat < 1 or args.clients < 1 or args.messages < 2:
+        parser.error("--repeat and --clients must be at least 1, --messages at least 2")
     print(
         f"Liaison relay benchmark: {args.clients} clients, {ENVELOPE_BYTES}-byte envelopes to "
         f"{FANOUT} devices, WebSocket receive, {os.cpu_count()} CPUs, loopback"
     )
     load_average()
-    runs = [await bench_relay("SQLite (synchronous=FULL, WAL, group commit)", None, args)]
-    top = await ceiling(args.clients, args.messages, args.seconds, runs[0]["body"])
-    report(runs[0], top)
-    load_average()
+    sqlite_label = "SQLite (synchronous=FULL, WAL, group commit)"
+    rates, ceilings, ratios = [], [], []
+    for i in range(args.repeat):
+        run = await bench_relay(sqlite_label, None, args)
+        top = await ceiling(args.clients, args.messages, args.seconds, run["body"])
+        if args.repeat > 1:
+            run["label"] = f"{sqlite_label}, run {i + 1} of {args.repeat}"
+        report(run, top)
+        load_average()
+        rates.append(run["rate"])
+        ceilings.append(top)
+        ratios.append(run["rate"] / top)
+    if args.repeat > 1:
+        print(
+            f"\n== SQLite, median of {args.repeat} runs ==\n"
+            f"accepted        {statistics.median(rates):.0f} msg/s  "
+            f"(range {min(rates):.0f}–{max(rates):.0f})\n"
+            f"ceiling         {statistics.median(ceilings):.0f} req/s  "
+            f"(range {min(ceilings):.0f}–{max(ceilings):.0f})\n"
+            f"ratio           {statistics.median(ratios):.0%}  "
+            f"(range {min(ratios):.0%}–{max(ratios):.0%}; each run against its own ceiling)"
+        )
     if not args.no_postgres:
         db = await postgres_database(args.postgres)
         if db is None:
             print("\nPostgreSQL: not reachable, skipped")
         else:
             try:
-                report(await bench_relay("PostgreSQL", db, args), top)
+                report(await bench_relay("PostgreSQL", db, args), statistics.median(ceilings))
             finally:
                 await drop_database(args.postgres, db)
 
