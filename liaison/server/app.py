@@ -155,6 +155,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _close_push_sockets(app: web.Application) -> None:
+    """Close every WebSocket as shutdown begins (code 1001: clients reconnect), so the server
+    does not wait out aiohttp's shutdown timeout for push channels that never end by themselves."""
+    if PUSH_KEY in app:
+        await app[PUSH_KEY].close_all()
+
+
 def create_app(settings: Settings) -> web.Application:
     """The relay as an aiohttp application; its database and keys open in cleanup_ctx."""
     # Base64 grows the envelope by a third; leave room for the JSON around it.
@@ -164,6 +171,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS_KEY] = settings
     app.cleanup_ctx.append(_resources)
+    app.on_shutdown.append(_close_push_sockets)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import aiohttp
+
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope
 from server.conftest import row_counts
@@ -235,3 +237,15 @@ async def test_connected_device_is_pushed_new_messages(api) -> None:
 async def test_websocket_refuses_a_bad_token(api) -> None:
     answer = await api.get("/v1/ws", params={"token": "nope"})
     assert (answer.status, answer.body["code"]) == (401, "invalid_token")
+
+
+async def test_shutdown_closes_push_channels_at_once(api, relay) -> None:
+    # Closed as shutdown begins (1001, "going away"), not when aiohttp's shutdown timeout
+    # runs out: a restart with officers watching would otherwise wait a minute.
+    _, _, _, _, wei, _ = await _two_countries(api)
+    receiver = await api.login(wei)
+    async with api.client.ws_connect("/v1/ws", params={"token": receiver}) as ws:
+        await relay[1].shutdown()
+        closing = await asyncio.wait_for(ws.receive(), timeout=10)
+    assert closing.type == aiohttp.WSMsgType.CLOSE
+    assert closing.data == 1001
