@@ -297,9 +297,29 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def ready() -> None:
         print(_("Watching for messages (Ctrl-C to stop)..."), file=sys.stderr, flush=True)
 
+    def retry(seconds: float, error: ClientError) -> None:
+        print(
+            _("{reason}; trying again in {seconds} s.").format(
+                reason=describe(error), seconds=f"{seconds:g}"
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def reconnected() -> None:
+        print(_("Connected to the server again."), file=sys.stderr, flush=True)
+
     on_relay(
         home,
         args,
-        lambda api: message_ops.watch(home, api, deliver, count=args.count, on_ready=ready),
+        lambda api: message_ops.watch(
+            home,
+            api,
+            deliver,
+            count=args.count,
+            on_ready=ready,
+            on_retry=retry,
+            on_reconnect=reconnected,
+        ),
     )
     return 0

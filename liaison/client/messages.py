@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
@@ -32,6 +33,7 @@ from liaison.client.errors import (
     ClientError,
     RefusedEnvelope,
     ServerError,
+    TransportError,
     VerificationError,
 )
 from liaison.client.home import Home
@@ -558,6 +560,13 @@ async def ack(home: Home, api: ApiClient, message_id: str) -> dict[str, Any]:
 Deliver = Callable[[dict[str, Any], OpenedMessage | ClientError], Awaitable[None] | None]
 
 
+# Seconds `watch` waits before each new attempt while the relay cannot be reached; the last
+# one repeats. A relay that restarts is back within the first few; a border post whose link is
+# down for an hour is tried every minute, not hammered.
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+Retry = Callable[[float, ClientError], None]
+
+
 async def watch(
     home: Home,
     api: ApiClient,
@@ -565,10 +574,20 @@ async def watch(
     *,
     count: int | None = None,
     on_ready: Callable[[], None] | None = None,
+    on_retry: Retry | None = None,
+    on_reconnect: Callable[[], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
     """Push-driven: sync and open each new message as the server announces it. Returns the
-    number delivered (stops after `count` when given)."""
+    number delivered (stops after `count` when given).
+
+    When the relay cannot be reached (a network drop, a relay restart) it waits and tries
+    again (RETRY_DELAYS), calling `on_retry(seconds, error)` before each wait and
+    `on_reconnect()` once it is back; whatever arrived meanwhile is fetched then, so nothing is
+    missed. A refusal by the relay (a revoked device, say) still ends it with that error.
+    """
     delivered = 0
+    failures = 0
 
     async def drain() -> bool:
         nonlocal delivered
@@ -579,6 +598,8 @@ async def watch(
             try:
                 result = await read(home, api, record["message_id"], lookups=lookups)
             except ClientError as exc:
+                if _transient(exc):
+                    raise  # the relay is unreachable: the watch retries it
                 result = exc
             except CryptoError as exc:
                 result = RefusedEnvelope(str(exc), code=exc.code)
@@ -590,9 +611,27 @@ async def watch(
                 return True
         return False
 
+    async def wait(error: ClientError) -> None:
+        nonlocal failures
+        delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+        failures += 1
+        if on_retry is not None:
+            on_retry(delay, error)
+        await sleep(delay)
+
     ready = False
     while True:
-        ws = await _open_push_channel(home, api)
+        try:
+            ws = await _open_push_channel(home, api)
+        except ClientError as exc:
+            if not _transient(exc):
+                raise
+            await wait(exc)
+            continue
+        if failures:
+            failures = 0
+            if on_reconnect is not None:
+                on_reconnect()
         try:
             # Catch up first: whatever arrived while no channel was open.
             if await drain():
@@ -612,9 +651,20 @@ async def watch(
                             return delivered
                 elif frame.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     break
+        except ClientError as exc:
+            if not _transient(exc):
+                raise
+            await wait(exc)
         finally:
             await ws.close()
         # The relay closed the channel (token expiry, restart): sign in again and reconnect.
+
+
+def _transient(exc: ClientError) -> bool:
+    """An error that passes: the relay unreachable, or a proxy's 502/503/504 while it restarts."""
+    return isinstance(exc, TransportError) or (
+        isinstance(exc, ServerError) and exc.status in (502, 503, 504)
+    )
 
 
 async def _open_push_channel(home: Home, api: ApiClient) -> aiohttp.ClientWebSocketResponse:

@@ -1,0 +1,36 @@
+"""`liaison watch` rides out a relay restart: it says it is retrying, reconnects, misses nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from e2e_relay import Cli, RelayThread, demo_world
+
+from liaison.cli.demo import DEMO_PASSPHRASE
+
+TEXT = "Đề nghị xác minh nhân thân / 请核查身份 (sent while the watch was reconnecting)"
+
+
+def test_watch_reconnects_after_the_relay_restarts_and_misses_nothing(
+    relay: RelayThread, cli: Cli, tmp_path: Path
+) -> None:
+    ctx = demo_world(relay, tmp_path / "world", "pins")
+    li, an = ctx.officers["li"], ctx.officers["an-laptop"]
+    watcher = cli.popen(
+        None, "watch", "--count", "1", "--home", str(li.root), LIAISON_PASSPHRASE=DEMO_PASSPHRASE
+    )
+    try:
+        assert "Watching" in watcher.stderr.readline()
+        relay.stop()
+        retrying = watcher.stderr.readline()
+        assert "trying again in 1 s" in retrying and "Cannot reach the server" in retrying
+        relay.start()  # same port, same data folder
+        # Sent while the watch may still be waiting: it fetches what arrived once it is back.
+        sent = json.loads(cli.at(an, "send", "--to", "CN-GX-DXGA", "--text", TEXT, "--json").stdout)
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "Connected to the server again." in err
+    assert sent["message_id"] in out and TEXT in out
