@@ -1,4 +1,4 @@
-"""Translation of user-facing strings: gettext catalogues in locales/, chosen per language."""
+"""Translation of user-facing strings: gettext catalogues in liaison/locales/, by language."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import cache
 from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "liaison"
 LANGUAGES = ("vi", "zh_Hans_CN", "en")
 # Short names officers type on the command line, mapped to catalogue locales.
