@@ -17,6 +17,9 @@ from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger(__name__)
 
+# How long a connection waits for another one's lock before it gives up (SQLite).
+BUSY_TIMEOUT_MS = 10_000
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_FILENAME = "liaison.db"
 
@@ -59,10 +62,13 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
         # FULL: a committed (acknowledged) message survives power loss, not only a crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if immediate:
-            # The writer never checkpoints: WalCheckpointer does, beside it.
+            # The writer never checkpoints: WalCheckpointer does, beside it. It begins on the
+            # event loop, so it must not wait there for another process's write lock: it is
+            # told at once, and waits in its commit thread instead (Store._sqlite_begin).
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(target, "begin")
@@ -146,7 +152,7 @@ class WalCheckpointer:
             return
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA synchronous=FULL")
             while not self._stopping.is_set():
                 self._wake.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,7 +15,13 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, text, upda
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from liaison.store.engine import WalCheckpointer, create_engines, is_sqlite, upgrade
+from liaison.store.engine import (
+    BUSY_TIMEOUT_MS,
+    WalCheckpointer,
+    create_engines,
+    is_sqlite,
+    upgrade,
+)
 from liaison.store.records import (
     AgencyRecord,
     ChallengeRecord,
@@ -823,7 +830,7 @@ class Store:
         assert conn is not None and committer is not None
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
-        dbapi.execute("BEGIN IMMEDIATE")
+        await self._sqlite_begin(dbapi, committer)
         try:
             outcomes = _drive(self._run_batch(_SyncConn(conn), batch))
             commit = asyncio.get_running_loop().run_in_executor(committer, dbapi.execute, "COMMIT")
@@ -844,6 +851,26 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.committed()
         return outcomes
+
+    @staticmethod
+    async def _sqlite_begin(dbapi: sqlite3.Connection, committer: ThreadPoolExecutor) -> None:
+        """BEGIN IMMEDIATE; if another process holds the write lock (`liaison db purge`, say),
+        wait for it in the commit thread, as long as any connection waits, not on the loop."""
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+
+        def begin_waiting() -> None:
+            dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+            finally:
+                dbapi.execute("PRAGMA busy_timeout=0")
+
+        await asyncio.get_running_loop().run_in_executor(committer, begin_waiting)
 
     async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 from pathlib import Path
 
 from liaison.store import Store, database_url
@@ -72,3 +73,30 @@ async def test_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path: Path) -> N
     async with Store(database_url(tmp_path)) as reopened:
         stored = await reopened.leaf_hashes(0)
     assert sorted(stored) == sorted(hashlib.sha256(b"\x00" + p).digest() for p in payloads)
+
+
+async def test_sqlite_write_waits_for_another_process_lock_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    # `liaison db purge` run beside the server takes SQLite's write lock for a while.
+    async with Store(database_url(tmp_path)) as store:
+        other = sqlite3.connect(tmp_path / "liaison.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        writing = asyncio.create_task(_append(store, b"after the other process"))
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert ticks >= 5  # the event loop went on while the write waited for the lock
+        other.execute("COMMIT")
+        other.close()
+        assert await asyncio.wait_for(writing, timeout=10) == 0
+        ticking.cancel()
+        assert await _append(store, b"next") == 1  # and the writer begins on the loop again
