@@ -76,7 +76,7 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
         if immediate:
             dbapi = connection.connection.dbapi_connection
             if dbapi is not None and dbapi.in_transaction:
-                return  # the writer thread began this transaction on the driver itself
+                return  # the store's writer began this transaction on the driver itself
         connection.exec_driver_sql(begin)
 
 
@@ -85,9 +85,9 @@ def create_engines(
 ) -> tuple[AsyncEngine | Engine, AsyncEngine]:
     """(writer, reader) engines.
 
-    On SQLite the writer is the standard sqlite3 driver with one connection, used from one
-    dedicated thread (see Store): a group commit then costs one thread hop, where aiosqlite
-    costs several per statement. Reads use aiosqlite.
+    On SQLite the writer is the standard sqlite3 driver with one connection, which the store's
+    write loop uses on the event loop and hands to one thread for each COMMIT (see Store), where
+    aiosqlite costs a thread hop per statement. Reads use aiosqlite.
     """
     args = dict(connect_args or {})
     if is_sqlite(url):

@@ -219,7 +219,7 @@ _SEND_PRECHECK = text(
     " (SELECT max(counter) FROM envelopes WHERE sender_device = :s),"
     " (SELECT count(*) FROM revocations WHERE device_id IN :devices)"
 ).bindparams(bindparam("devices", expanding=True))
-# The same for the SQLite writer thread, on the sqlite3 driver directly (hot path).
+# The same for the SQLite writer, on the sqlite3 driver directly (hot path).
 _SEND_PRECHECK_QMARK = (
     "SELECT"
     " (SELECT envelope_hash FROM envelopes WHERE message_id = ?),"
@@ -328,7 +328,8 @@ class _SyncConn:
     """A sync Connection behind AsyncConnection's awaitable `execute`.
 
     Its coroutines never suspend, so on SQLite a whole batch of jobs is driven to completion
-    inside the writer thread: one thread hop per group commit instead of four per statement.
+    in one go on the event loop (Store._sqlite_commit), where aiosqlite would cost a thread hop
+    per statement.
     """
 
     def __init__(self, conn: Connection) -> None:
