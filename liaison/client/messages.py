@@ -576,7 +576,6 @@ async def watch(
     on_ready: Callable[[], None] | None = None,
     on_retry: Retry | None = None,
     on_reconnect: Callable[[], None] | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
     """Push-driven: sync and open each new message as the server announces it. Returns the
     number delivered (stops after `count` when given).
@@ -617,7 +616,7 @@ async def watch(
         failures += 1
         if on_retry is not None:
             on_retry(delay, error)
-        await sleep(delay)
+        await asyncio.sleep(delay)
 
     ready = False
     while True:
