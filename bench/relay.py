@@ -5,7 +5,7 @@ and has 16 concurrent clients send 2 KiB envelopes to 3 devices each while every
 on its WebSocket. Then, in the same run, measures a bare aiohttp route that parses the same JSON
 body: the ceiling of this machine. Bounded in messages and seconds; loopback only.
 
-    .venv/bin/python bench/relay.py [--clients 16] [--messages 400] [--seconds 15]
+    .venv/bin/python bench/relay.py [--clients 16] [--messages 800] [--seconds 15]
                                     [--repeat 3] [--no-postgres]
 
 The ceiling moves with the machine's other load from one second to the next, so each SQLite
@@ -399,7 +399,7 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--messages", type=int, default=400, help="per client, both phases")
+    parser.add_argument("--messages", type=int, default=800, help="per client, both phases")
     parser.add_argument("--seconds", type=float, default=15.0, help="cap per phase")
     parser.add_argument(
         "--repeat", type=int, default=3, help="SQLite and ceiling runs (medians printed)"
