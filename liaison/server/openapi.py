@@ -312,7 +312,12 @@ SCHEMAS: dict[str, Any] = {
                     {"index": INDEX, "entry": _ref("LogEntry"), "inclusion_proof": PROOF}
                 ),
             },
-            "next": {"oneOf": [INDEX, {"type": "null"}]},
+            "next": {
+                "oneOf": [INDEX, {"type": "null"}],
+                "description": "Where the next page starts, null at the end of the log. A page"
+                " reads at most 10000 log entries, so it may hold no record and still have a"
+                " next page.",
+            },
             "tree_size": INDEX,
             "checkpoint": NOTE,
         }

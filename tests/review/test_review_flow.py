@@ -14,6 +14,7 @@ from liaison.client import review as review_ops
 from liaison.client.errors import ServerError, VerificationError
 from liaison.client.payload import Payload
 from liaison.client.transparency import b64decode
+from liaison.server import review as review_server
 
 REASON = "Kiểm tra định kỳ / 例行检查"
 
@@ -209,3 +210,30 @@ async def test_review_of_a_purged_message_is_refused_without_a_record(world: Wor
         await review_ops.read(supervisor, world.api, _request_id(world), REASON)
     assert (refused.value.status, refused.value.code) == (404, "envelope_purged")
     assert (await world.api.checkpoint())["size"] == size_before
+
+
+async def test_audit_pages_scan_a_bounded_stretch_of_the_log_and_miss_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    supervisor = world.supervisor
+    assert supervisor is not None
+    await review_ops.read(supervisor, world.api, _request_id(world), REASON)
+    li = world.officer("li")
+    unbounded = await review_ops.audit_log(li, world.api)
+    # Each request now reads at most two log entries, visible to Li or not: far more requests,
+    # some with no record, and the same records in the same order.
+    monkeypatch.setattr(review_server, "MAX_AUDIT_SCAN", 2)
+    pages = []
+    request = world.api.request
+
+    async def counting(method, path, **kwargs):
+        answer = await request(method, path, **kwargs)
+        if path == "/v1/audit/records":
+            pages.append((kwargs["params"]["after"], answer["next"], len(answer["records"])))
+        return answer
+
+    monkeypatch.setattr(world.api, "request", counting)
+    bounded = await review_ops.audit_log(li, world.api)
+    assert [r["index"] for r in bounded] == [r["index"] for r in unbounded]
+    assert all(nxt is None or nxt - after <= 2 for after, nxt, _ in pages)
+    assert any(found == 0 for _, nxt, found in pages if nxt is not None)
