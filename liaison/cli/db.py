@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from liaison.cli._common import run
-from liaison.cli.serve import add_database_options
+from liaison.cli.serve import add_database_options, database_schema
 from liaison.i18n import _
 
 
@@ -20,12 +20,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     hold.register_db(commands)
 
 
-async def _upgrade(url: str) -> str | None:
+async def _upgrade(url: str, schema: str | None) -> str | None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from liaison.store.engine import current_revision, upgrade
 
-    engine = create_async_engine(url)
+    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    engine = create_async_engine(url, connect_args=connect_args)
     try:
         await upgrade(engine)
         return await current_revision(engine)
@@ -36,7 +37,8 @@ async def _upgrade(url: str) -> str | None:
 def run_upgrade(args: argparse.Namespace) -> int:
     from liaison.store.engine import database_url
 
+    schema = database_schema(args)
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    revision = run(_upgrade(database_url(args.data_dir, args.database_url)))
+    revision = run(_upgrade(database_url(args.data_dir, args.database_url), schema))
     print(_("Database schema is at revision {revision}.").format(revision=revision))
     return 0

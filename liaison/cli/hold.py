@@ -24,7 +24,7 @@ from liaison.cli._common import (
     run_api,
     write_output,
 )
-from liaison.cli.serve import add_database_options
+from liaison.cli.serve import add_database_options, database_schema
 from liaison.i18n import _
 
 
@@ -179,7 +179,9 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _purge(data_dir: Path, url: str | None, now: int | None) -> dict[str, Any]:
+async def _purge(
+    data_dir: Path, url: str | None, schema: str | None, now: int | None
+) -> dict[str, Any]:
     import contextlib
 
     from liaison.server import app as server_app
@@ -187,7 +189,7 @@ async def _purge(data_dir: Path, url: str | None, now: int | None) -> dict[str, 
     from liaison.server.retention import purge
 
     app = server_app.create_app(
-        server_app.Settings(data_dir=data_dir, database_url=url, purge_interval=0)
+        server_app.Settings(data_dir=data_dir, database_url=url, db_schema=schema, purge_interval=0)
     )
     # The server's own resources (store, log, keys), opened without listening on a port.
     async with contextlib.asynccontextmanager(server_app._resources)(app):
@@ -196,7 +198,7 @@ async def _purge(data_dir: Path, url: str | None, now: int | None) -> dict[str, 
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    report = run(_purge(args.data_dir, args.database_url, args.now))
+    report = run(_purge(args.data_dir, args.database_url, database_schema(args), args.now))
     print_result(
         args,
         report,

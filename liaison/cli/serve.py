@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from liaison.i18n import _
+
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +23,51 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
             "Database URL, e.g. postgresql://user@host/liaison (default: SQLite in the data folder)"
         ),
     )
+    parser.add_argument(
+        "--db-schema",
+        type=_schema_name,
+        help=_("PostgreSQL schema for the relay's tables (default: the role's search_path)"),
+    )
+
+
+def _schema_name(text: str) -> str:
+    if not SCHEMA_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            _("a schema name is lower-case letters, digits and _, starting with a letter or _")
+        )
+    return text
+
+
+def database_schema(args: argparse.Namespace) -> str | None:
+    """The --db-schema given: only with a PostgreSQL --db, and only a schema that exists (the
+    relay does not create it: that takes a privilege the relay's role need not have)."""
+    from liaison.cli._common import CommandError, run
+
+    schema: str | None = args.db_schema
+    if not schema:
+        return None
+    if not (args.database_url or "").startswith(("postgresql:", "postgres:")):
+        raise CommandError(_("--db-schema needs a PostgreSQL --db."), code="invalid_arguments")
+    if not run(_schema_exists(args.database_url, schema)):
+        raise CommandError(
+            _("Schema {schema} does not exist; create it first: CREATE SCHEMA {schema};").format(
+                schema=schema
+            ),
+            code="unknown_schema",
+        )
+    return schema
+
+
+async def _schema_exists(url: str, schema: str) -> bool:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema))
+    finally:
+        await conn.close()
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
+        db_schema=database_schema(args),
         host=args.host,
         port=args.port,
         announce_admin_token=_announce,
