@@ -300,8 +300,10 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
             await asyncio.gather(*(r.wait() for r in readies))
             half = args.messages // 2
             cpu_before = process_cpu(proc.pid)
+            loop_before = process_cpu(proc.pid, thread=proc.pid)
             full = await bench.run_phase(session, rate=None, offset=0, count=half)
             full_cpu = process_cpu(proc.pid) - cpu_before
+            loop_cpu = process_cpu(proc.pid, thread=proc.pid) - loop_before
             rate = full.sent / full.elapsed
             paced = await bench.run_phase(
                 session, rate=rate / 2, offset=half, count=args.messages - half
@@ -319,6 +321,7 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
         "rate": rate,
         "body": body,
         "cpu_per_message": full_cpu / max(1, full.sent),
+        "loop_busy": loop_cpu / full.elapsed if full.elapsed else 0.0,
     }
 
 
@@ -344,10 +347,12 @@ async def drop_database(url: str, db_url: str) -> None:
     await conn.close()
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), 0 elsewhere."""
+def process_cpu(pid: int, thread: int | None = None) -> float:
+    """User + system CPU seconds of a process, or of one of its threads (Linux /proc; 0
+    elsewhere). The main thread's id is the process id: it runs the relay's event loop."""
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -373,7 +378,10 @@ def report(run: dict, ceiling_rate: float) -> None:
     )
     print(f"ceiling         {ceiling_rate:.0f} req/s  (bare aiohttp JSON route)")
     print(f"ratio           {run['rate'] / ceiling_rate:.0%}")
-    print(f"server CPU      {ms(run['cpu_per_message'])} per accepted message (all threads)")
+    print(
+        f"server CPU      {ms(run['cpu_per_message'])} per accepted message (all threads); "
+        f"event-loop thread {run['loop_busy']:.0%} busy"
+    )
     print(
         f"send latency    p50 {ms(percentile(full.send_latency, 0.5))}  "
         f"p99 {ms(percentile(full.send_latency, 0.99))}  (full load)"
