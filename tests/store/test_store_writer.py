@@ -100,3 +100,23 @@ async def test_sqlite_write_waits_for_another_process_lock_without_blocking_the_
         assert await asyncio.wait_for(writing, timeout=10) == 0
         ticking.cancel()
         assert await _append(store, b"next") == 1  # and the writer begins on the loop again
+
+
+async def test_closing_while_batches_commit_leaves_a_consistent_log(tmp_path: Path) -> None:
+    store = Store(database_url(tmp_path))
+    await store.open()
+    writes = [asyncio.create_task(_append(store, bytes([i]))) for i in range(20)]
+    await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)  # a batch has committed
+    writes += [asyncio.create_task(_append(store, bytes([i]))) for i in range(20, 60)]
+    for _ in range(3):  # the next batch gathers, and its COMMIT starts in the thread
+        await asyncio.sleep(0)
+    await store.close()
+    answered = sorted(w.result() for w in writes if w.done() and not w.cancelled())
+    for w in writes:
+        w.cancel()
+    async with Store(database_url(tmp_path)) as reopened:
+        size = await reopened.log_size()
+        entries = await reopened.log_entries(0, max(size, 1))
+    # Every answered write is in the log, and the log head counts exactly the stored entries.
+    assert [e.index for e in entries] == list(range(size))
+    assert answered == list(range(len(answered))) and len(answered) <= size
