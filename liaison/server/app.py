@@ -22,6 +22,7 @@ from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
 from liaison.server.services import DEFAULT_MAX_ENVELOPE, Relay
 from liaison.store import Store, database_url
+from liaison.store.engine import asyncpg_dsn
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await transparency.load()
     channel = push_channel(settings)
     if store.postgres:
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = asyncpg_dsn(url)
         server_settings = connect_args.get("server_settings", {})
         await hub.listen(dsn, channel, server_settings)  # type: ignore[arg-type]
     app[STORE_KEY] = store

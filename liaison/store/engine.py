@@ -46,6 +46,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def asyncpg_dsn(url: str) -> str:
+    """A PostgreSQL URL as asyncpg.connect takes it (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; take over BEGIN ourselves (the
     # SQLAlchemy-documented recipe). The writer begins IMMEDIATE so it holds the write lock
@@ -62,13 +67,12 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
         # FULL: a committed (acknowledged) message survives power loss, not only a crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # The writer begins on the event loop, so it must not wait there for another process's
+        # write lock: it is told at once, and waits in its commit thread (Store._sqlite_begin).
+        cursor.execute(f"PRAGMA busy_timeout={0 if immediate else BUSY_TIMEOUT_MS}")
         if immediate:
-            # The writer never checkpoints: WalCheckpointer does, beside it. It begins on the
-            # event loop, so it must not wait there for another process's write lock: it is
-            # told at once, and waits in its commit thread instead (Store._sqlite_begin).
+            # The writer never checkpoints: WalCheckpointer does, beside it.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
-            cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(target, "begin")
