@@ -6,11 +6,19 @@ on its WebSocket. Then, in the same run, measures a bare aiohttp route that pars
 body: the ceiling of this machine. Bounded in messages and seconds; loopback only.
 
     .venv/bin/python bench/relay.py [--clients 16] [--messages 800] [--seconds 15]
-                                    [--repeat 3] [--no-postgres]
+                                    [--repeat 3] [--no-postgres] [--no-minimal]
 
 The ceiling moves with the machine's other load from one second to the next, so each SQLite
 run is followed by its own ceiling run, and `--repeat` runs the pair several times and prints
 the medians.
+
+Between the two, the same clients load bench/minimal_relay.py, a server that does only the
+work every relay must do per message, written as directly as the libraries allow, one stage
+more at a time: check the token and the envelope's Ed25519 signature (`verify`), then push
+three WebSocket notices (`push`), then store it durably first (`store`). Its rates say how
+close to the ceiling any relay in one Python process can come on this machine, and the relay's
+own rate against the `store` stage says what the rest of its work (directory, revocation,
+duplicate and counter checks, Merkle log, schema) costs. `--no-minimal` skips them.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -40,6 +49,13 @@ from tests.server.factory import AgencyKit, DeviceKit  # noqa: E402
 ENVELOPE_BYTES = 2048
 FANOUT = 3
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+# bench/minimal_relay.py: what any relay must do per message, one more stage at a time.
+MINIMAL_STAGES = ("verify", "push", "store")
+MINIMAL_WORDS = {
+    "verify": "token, JSON, envelope parse, Ed25519 check",
+    "push": "the same and 3 WebSocket notices",
+    "store": "the same, stored and fsynced first",
+}
 
 
 def free_port() -> int:
@@ -266,6 +282,63 @@ async def ceiling(clients: int, messages: int, seconds: float, body: bytes) -> f
         proc.wait()
 
 
+async def minimal_rates(bench: Bench, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """Full-load rate of each stage of bench/minimal_relay.py, with the relay run's clients,
+    tokens and envelopes: how fast a server doing only the mandatory work per message goes."""
+    rates: dict[str, tuple[float, float]] = {}
+    data_dir = Path(tempfile.mkdtemp(prefix="liaison-bench-minimal-"))
+    try:
+        keys = data_dir / "keys.json"
+        keys.write_text(
+            json.dumps(
+                {
+                    "tokens": {c.token: c.device.device_id for c in bench.clients},
+                    "keys": {
+                        c.device.device_id: b64e(c.device.keys.signing_public)
+                        for c in bench.clients
+                    },
+                }
+            )
+        )
+        for stage in MINIMAL_STAGES:
+            rates[stage] = await minimal_rate(bench, args, keys, stage, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return rates
+
+
+async def minimal_rate(
+    bench: Bench, args: argparse.Namespace, keys: Path, stage: str, data_dir: Path
+) -> tuple[float, float]:
+    """Messages/s at full load, and how busy the server's event-loop thread was."""
+    port = free_port()
+    server = ROOT / "bench" / "minimal_relay.py"
+    command = [sys.executable, str(server), str(port), str(keys), stage, str(data_dir)]
+    proc = subprocess.Popen(command)  # noqa: ASYNC220 (started once, before any load)
+    try:
+        bench.base = f"http://127.0.0.1:{port}"
+        await wait_up(f"{bench.base}/v1/health", proc)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            readies = [asyncio.Event() for _ in bench.clients]
+            listeners = [
+                asyncio.create_task(bench.listen(session, c, r))
+                for c, r in zip(bench.clients, readies, strict=True)
+            ]
+            await asyncio.gather(*(r.wait() for r in readies))
+            loop_before = process_cpu(proc.pid, thread=proc.pid)
+            run = await bench.run_phase(session, rate=None, offset=0, count=args.messages // 2)
+            loop_cpu = process_cpu(proc.pid, thread=proc.pid) - loop_before
+            for task in listeners:
+                task.cancel()
+    finally:
+        proc.terminate()
+        proc.wait()
+    if run.errors:
+        raise RuntimeError(f"minimal relay, stage {stage}: {run.errors} requests refused")
+    return run.sent / run.elapsed, loop_cpu / run.elapsed
+
+
 async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="liaison-bench-"))
     port = free_port()
@@ -314,7 +387,10 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
     finally:
         proc.terminate()
         proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    minimal = {} if db or args.no_minimal else await minimal_rates(bench, args)
     return {
+        "minimal": minimal,
         "label": label,
         "full": full,
         "paced": paced,
@@ -378,6 +454,16 @@ def report(run: dict, ceiling_rate: float) -> None:
     )
     print(f"ceiling         {ceiling_rate:.0f} req/s  (bare aiohttp JSON route)")
     print(f"ratio           {run['rate'] / ceiling_rate:.0%}")
+    minimal = run.get("minimal", {})
+    for stage, (rate, busy) in minimal.items():
+        print(
+            f"minimal {stage:<7} {rate:.0f} msg/s  ({rate / ceiling_rate:.0%} of the ceiling; "
+            f"{MINIMAL_WORDS[stage]}; event loop {busy:.0%} busy)"
+        )
+    if "store" in minimal:
+        print(
+            f"relay/minimal   {run['rate'] / minimal['store'][0]:.0%} of the minimal durable relay"
+        )
     print(
         f"server CPU      {ms(run['cpu_per_message'])} per accepted message (all threads); "
         f"event-loop thread {run['loop_busy']:.0%} busy"
@@ -414,6 +500,11 @@ async def main() -> None:
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
+        "--no-minimal",
+        action="store_true",
+        help="skip the reference servers of bench/minimal_relay.py",
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("LIAISON_BENCH_DATABASE_URL", PG_DEFAULT),
         help="server to create a throw-away database on",
@@ -428,6 +519,8 @@ async def main() -> None:
     load_average()
     sqlite_label = "SQLite (synchronous=FULL, WAL, group commit)"
     rates, ceilings, ratios = [], [], []
+    minimal_ratios: dict[str, list[float]] = {}
+    of_minimal: list[float] = []
     for i in range(args.repeat):
         run = await bench_relay(sqlite_label, None, args)
         top = await ceiling(args.clients, args.messages, args.seconds, run["body"])
@@ -438,6 +531,10 @@ async def main() -> None:
         rates.append(run["rate"])
         ceilings.append(top)
         ratios.append(run["rate"] / top)
+        for stage, (rate, _) in run["minimal"].items():
+            minimal_ratios.setdefault(stage, []).append(rate / top)
+        if "store" in run["minimal"]:
+            of_minimal.append(run["rate"] / run["minimal"]["store"][0])
     if args.repeat > 1:
         print(
             f"\n== SQLite, median of {args.repeat} runs ==\n"
@@ -448,6 +545,16 @@ async def main() -> None:
             f"ratio           {statistics.median(ratios):.0%}  "
             f"(range {min(ratios):.0%}–{max(ratios):.0%}; each run against its own ceiling)"
         )
+        for stage, values in minimal_ratios.items():
+            print(
+                f"minimal {stage:<7} {statistics.median(values):.0%} of the ceiling  "
+                f"(range {min(values):.0%}–{max(values):.0%}; {MINIMAL_WORDS[stage]})"
+            )
+        if of_minimal:
+            print(
+                f"relay/minimal   {statistics.median(of_minimal):.0%} of the minimal durable "
+                f"relay  (range {min(of_minimal):.0%}–{max(of_minimal):.0%})"
+            )
     if not args.no_postgres:
         db = await postgres_database(args.postgres)
         if db is None:
