@@ -114,7 +114,7 @@ def make_app(keys_file: Path, stage: str, data_dir: Path) -> web.Application:
     store = GroupCommit(data_dir / "minimal.sqlite") if stage == "store" else None
 
     async def send(request: web.Request) -> web.Response:
-        device = tokens.get(request.headers.get("Authorization", "")[7:])
+        device = tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
         if device is None:
             raise web.HTTPUnauthorized()
         try:
