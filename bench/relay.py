@@ -197,6 +197,16 @@ class Bench:
                     if len(self.delivered) >= self.expect:
                         self.all_delivered.set()
 
+    async def listen_all(self, session: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
+        """Every client listening on its WebSocket; returns once all are connected."""
+        readies = [asyncio.Event() for _ in self.clients]
+        listeners = [
+            asyncio.create_task(self.listen(session, c, r))
+            for c, r in zip(self.clients, readies, strict=True)
+        ]
+        await asyncio.gather(*(r.wait() for r in readies))
+        return listeners
+
     async def run_phase(
         self, session: aiohttp.ClientSession, *, rate: float | None, offset: int, count: int
     ) -> Results:
@@ -320,12 +330,7 @@ async def minimal_rate(
         await wait_up(f"{bench.base}/v1/health", proc)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            readies = [asyncio.Event() for _ in bench.clients]
-            listeners = [
-                asyncio.create_task(bench.listen(session, c, r))
-                for c, r in zip(bench.clients, readies, strict=True)
-            ]
-            await asyncio.gather(*(r.wait() for r in readies))
+            listeners = await bench.listen_all(session)
             loop_before = process_cpu(proc.pid, thread=proc.pid)
             run = await bench.run_phase(session, rate=None, offset=0, count=args.messages // 2)
             loop_cpu = process_cpu(proc.pid, thread=proc.pid) - loop_before
@@ -365,12 +370,7 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             await bench.setup(session, admin)
-            readies = [asyncio.Event() for _ in bench.clients]
-            listeners = [
-                asyncio.create_task(bench.listen(session, c, r))
-                for c, r in zip(bench.clients, readies, strict=True)
-            ]
-            await asyncio.gather(*(r.wait() for r in readies))
+            listeners = await bench.listen_all(session)
             half = args.messages // 2
             cpu_before = process_cpu(proc.pid)
             loop_before = process_cpu(proc.pid, thread=proc.pid)

@@ -23,10 +23,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 async def _upgrade(url: str, schema: str | None) -> str | None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from liaison.store.engine import current_revision, upgrade
+    from liaison.store.engine import current_revision, schema_connect_args, upgrade
 
-    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
-    engine = create_async_engine(url, connect_args=connect_args)
+    engine = create_async_engine(url, connect_args=schema_connect_args(url, schema))
     try:
         await upgrade(engine)
         return await current_revision(engine)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy.engine import make_url
 
 from liaison.i18n import _
 from liaison.server.errors import ApiError
@@ -22,7 +21,7 @@ from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
 from liaison.server.services import DEFAULT_MAX_ENVELOPE, Relay
 from liaison.store import Store, database_url
-from liaison.store.engine import asyncpg_dsn
+from liaison.store.engine import asyncpg_dsn, schema_connect_args
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +90,6 @@ def _allow(exc: web.HTTPException) -> dict[str, str]:
     return {"Allow": allow} if allow else {}
 
 
-def _connect_args(settings: Settings, url: str) -> dict[str, object]:
-    if settings.db_schema and make_url(url).get_backend_name() == "postgresql":
-        return {"server_settings": {"search_path": settings.db_schema}}
-    return {}
-
-
 def push_channel(settings: Settings) -> str:
     return "liaison_push" + (f"_{settings.db_schema}" if settings.db_schema else "")
 
@@ -109,7 +102,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if new_token is not None and settings.announce_admin_token is not None:
         settings.announce_admin_token(new_token)
     url = database_url(settings.data_dir, settings.database_url)
-    connect_args = _connect_args(settings, url)
+    connect_args = schema_connect_args(url, settings.db_schema)
     store = Store(url, connect_args=connect_args)
     await store.open()
     hub = PushHub()

@@ -46,6 +46,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def schema_connect_args(url: str, schema: str | None) -> dict[str, Any]:
+    """Connection arguments that put the relay's tables in `schema` (PostgreSQL only)."""
+    if schema and not is_sqlite(url):
+        return {"server_settings": {"search_path": schema}}
+    return {}
+
+
 def asyncpg_dsn(url: str) -> str:
     """A PostgreSQL URL as asyncpg.connect takes it (no SQLAlchemy driver suffix)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
