@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from crypto.errors import CryptoError
 from liaison.client.errors import ClientError, ServerError
 from liaison.client.home import Home, default_home
-from liaison.i18n import _
+from liaison.i18n import _, current_language, translate
 
 if TYPE_CHECKING:
     from liaison.client.transport import ApiClient
@@ -169,7 +169,7 @@ def notice_refusals() -> Iterator[None]:
     try:
         yield
     except NoticeError as exc:
-        raise CommandError(str(exc), code=exc.code) from None
+        raise CommandError(translate(exc.message, current_language()), code=exc.code) from None
 
 
 def home_from_args(args: argparse.Namespace) -> Home:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from liaison.cli._common import CommandError, add_json_option, command, print_json, write_output
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
-from liaison.i18n import _
+from liaison.i18n import _, current_language, translate, warning_json
 
 if TYPE_CHECKING:
     from liaison.domain.agenda import Agenda
@@ -51,7 +51,7 @@ def print_agenda(
                 case=item.case_ref,
                 place=place_text(item.place),
                 persons=item.persons,
-                state=item.state.message(),
+                state=translate(item.state.message, current_language()),
             )
         )
         say("    " + _("Handover {id}").format(id=item.handover_id))
@@ -99,9 +99,14 @@ def cmd_agenda(args: argparse.Namespace) -> int:
     book, _unused = load_with_book(args)
     now = int(time.time())
     if args.ics:
-        from liaison.domain.ical import agenda_to_ics  # slow to import; only --ics needs it
+        from liaison.i18n.ical import agenda_to_ics  # slow to import; only --ics needs it
 
-        data = agenda_to_ics(all_handovers(book.cases.values()), now=now, place_label=place_text)
+        data = agenda_to_ics(
+            all_handovers(book.cases.values()),
+            now=now,
+            language=current_language(),
+            place_label=place_text,
+        )
         write_output(args.output, data)
         if args.output != "-":
             print(_("Written: {path}").format(path=args.output))
@@ -117,8 +122,14 @@ def cmd_agenda(args: argparse.Namespace) -> int:
     if args.json:
         value = agenda_to_json(agenda)
         for item in value["handovers"]:
-            item["warnings"] = [w.to_json() for w in warnings[item["handover_id"]]]
+            item["warnings"] = [
+                warning_json(w, current_language()) for w in warnings[item["handover_id"]]
+            ]
         print_json(value)
         return 0
-    print_agenda(agenda, {key: [w.message() for w in ws] for key, ws in warnings.items()})
+    language = current_language()
+    print_agenda(
+        agenda,
+        {key: [translate(w.message, language) for w in ws] for key, ws in warnings.items()},
+    )
     return 0

@@ -18,7 +18,14 @@ from liaison.cli._common import (
     print_json,
     run,
 )
-from liaison.i18n import LANGUAGE_ALIASES, _, current_language, set_language
+from liaison.i18n import (
+    LANGUAGE_ALIASES,
+    _,
+    current_language,
+    set_language,
+    translate,
+    warning_json,
+)
 from liaison.i18n.dates import format_both_zones, format_local_datetime, parse_utc
 
 if TYPE_CHECKING:
@@ -105,9 +112,9 @@ def with_book(
 
 def place_text(place: Mapping[str, Any]) -> str:
     # Imported here: the iCalendar library is slow to import and most commands never need it.
-    from liaison.domain.ical import default_place_label
+    from liaison.i18n.ical import default_place_label
 
-    return default_place_label(place)
+    return default_place_label(place, current_language())
 
 
 def slot_text(utc: Mapping[str, Any] | int) -> str:
@@ -115,7 +122,7 @@ def slot_text(utc: Mapping[str, Any] | int) -> str:
 
 
 def state_text(handover: Handover) -> str:
-    return handover.state.message()
+    return translate(handover.state.message, current_language())
 
 
 def reason_name(code: str) -> str:
@@ -131,7 +138,8 @@ def _entry_lines(entry: TimelineEntry, zone: str) -> list[str]:
     zones, the place, the reason and, for a superseded notice, why it changed nothing."""
     sent = format_local_datetime(parse_utc(entry.sent_at), zone, current_language())
     who = f"{entry.sender_agency}/{entry.sender_officer}"
-    lines = [f"#{entry.log_index}  {sent} ({zone})  {who}: {entry.action.message()}"]
+    action = translate(entry.action.message, current_language())
+    lines = [f"#{entry.log_index}  {sent} ({zone})  {who}: {action}"]
     details = []
     if entry.slot is not None:
         details.append(slot_text(entry.slot.to_notice()))
@@ -145,7 +153,8 @@ def _entry_lines(entry: TimelineEntry, zone: str) -> list[str]:
         lines.append(
             "    "
             + _("SUPERSEDED ({code}): {reason}").format(
-                code=entry.superseded.value, reason=entry.superseded.message()
+                code=entry.superseded.value,
+                reason=translate(entry.superseded.message, current_language()),
             )
         )
     return lines
@@ -201,7 +210,8 @@ def cmd_case_show(args: argparse.Namespace) -> int:
         value = case_to_json(case)
         value["warnings"] = {
             h.handover_id: [
-                w.to_json() for w in warnings_for_handover(h, cases=book.cases, now=now)
+                warning_json(w, current_language())
+                for w in warnings_for_handover(h, cases=book.cases, now=now)
             ]
             for h in case.handovers.values()
         }
@@ -223,7 +233,8 @@ def cmd_case_show(args: argparse.Namespace) -> int:
             reason = reason_name(handover.cancel_reason)
             print("  " + _("Cancelled, reason: {code}").format(code=reason))
         for warning in warnings_for_handover(handover, cases=book.cases, now=now):
-            print("  " + _("Warning: {message}").format(message=warning.message()))
+            text = translate(warning.message, current_language())
+            print("  " + _("Warning: {message}").format(message=text))
     print()
     print(_("Timeline"))
     zone = CHINA_ZONE if book.side == "CN" else VIETNAM_ZONE

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from liaison.cli import handover as handover_cli
 from liaison.cli.agenda import print_agenda
 from liaison.cli.cases import slot_text
-from liaison.i18n import _
+from liaison.i18n import _, current_language, translate
 
 if TYPE_CHECKING:
     from liaison.cli.demo import DemoContext
@@ -44,7 +44,8 @@ async def _act(ctx: DemoContext, home_name: str, step: str, **options: Any) -> s
     args = argparse.Namespace(step=step, **{**defaults, **options})
     prepared = handover_cli.prepare_step(args, book, officer.device_keys(home), int(time.time()))
     for warning in prepared.warnings:
-        ctx.say("   " + _("Warning: {message}").format(message=warning.message()))
+        text = translate(warning.message, current_language())
+        ctx.say("   " + _("Warning: {message}").format(message=text))
     sent, event = await case_ops.send_notice(home, ctx.client, prepared.notice, prepared.addresses)
     return prepared.handover_id or event.message_id
 
@@ -69,7 +70,7 @@ async def agree_handover(ctx: DemoContext) -> None:
     agreed = book.handover(handover)
     ctx.say(
         _("an-laptop sees: {state}, {time}, calendar sequence {sequence}.").format(
-            state=agreed.state.message(),
+            state=translate(agreed.state.message, current_language()),
             time=slot_text(agreed.slot.to_notice()),
             sequence=agreed.sequence,
         )
@@ -85,7 +86,10 @@ async def show_agenda(ctx: DemoContext) -> None:
     agenda = build_agenda(book.cases, now=now, days=7)
     handovers = {h: book.handover(h) for h in (item.handover_id for item in agenda.handovers)}
     warnings = {
-        key: [w.message() for w in warnings_for_handover(h, cases=book.cases, now=now)]
+        key: [
+            translate(w.message, current_language())
+            for w in warnings_for_handover(h, cases=book.cases, now=now)
+        ]
         for key, h in handovers.items()
     }
     print_agenda(agenda, warnings, say=lambda line: ctx.say("   " + line))
@@ -116,6 +120,8 @@ async def record_and_countersign(ctx: DemoContext) -> None:
         handover = book.handover(ctx.extra["handover"])
         ctx.say(
             _("{home} sees handover {id}: {state} (record and countersignature verified).").format(
-                home=home_name, id=handover.handover_id[:12], state=handover.state.message()
+                home=home_name,
+                id=handover.handover_id[:12],
+                state=translate(handover.state.message, current_language()),
             )
         )

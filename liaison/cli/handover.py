@@ -26,7 +26,7 @@ from liaison.cli._common import (
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
 from liaison.client.errors import ClientError
-from liaison.i18n import _, current_language
+from liaison.i18n import _, current_language, translate, warning_json
 
 if TYPE_CHECKING:
     from crypto.keys import DeviceKeys
@@ -361,7 +361,7 @@ def recipient_of(book: CaseBook, handover: Handover) -> str:
 
 
 def _refused(exc: HandoverActionRefused) -> Exception:
-    return _error(exc.message(), code=exc.reason.value)
+    return _error(translate(exc.message, current_language()), code=exc.reason.value)
 
 
 def _find(book: CaseBook, args: argparse.Namespace) -> Handover:
@@ -559,7 +559,8 @@ def cmd_step(args: argparse.Namespace) -> int:
         outcome["prepared"] = prepared
         if not args.json:
             for warning in prepared.warnings:
-                print(_("Warning: {message}").format(message=warning.message()), file=sys.stderr)
+                text = translate(warning.message, current_language())
+                print(_("Warning: {message}").format(message=text), file=sys.stderr)
         if args.dry_run or api is None:
             return
         sent, event = await case_ops.send_notice(
@@ -575,7 +576,10 @@ def cmd_step(args: argparse.Namespace) -> int:
     warnings = prepared.warnings
     sent = outcome.get("sent")
     if args.json:
-        value: dict[str, Any] = {"warnings": [w.to_json() for w in warnings], "sent": False}
+        value: dict[str, Any] = {
+            "warnings": [warning_json(w, current_language()) for w in warnings],
+            "sent": False,
+        }
         if sent is not None:
             value.update(
                 sent=True,
@@ -602,17 +606,19 @@ def cmd_step(args: argparse.Namespace) -> int:
 @command
 def cmd_ics(args: argparse.Namespace) -> int:
     book, _unused = load_with_book(args)
-    from liaison.domain.ical import handover_to_ics  # slow to import; only this command needs it
+    from liaison.i18n.ical import handover_to_ics  # slow to import; only this command needs it
 
     handover = _find(book, args)
     now = int(time.time())
-    data = handover_to_ics(handover, now=now, zone=args.tz, place_label=place_text)
+    data = handover_to_ics(
+        handover, now=now, language=current_language(), zone=args.tz, place_label=place_text
+    )
     write_output(args.output, data)
     if args.output != "-":
         print(
             _("Written: {path} ({state}, {time}).").format(
                 path=Path(args.output),
-                state=handover.state.message(),
+                state=translate(handover.state.message, current_language()),
                 time=slot_text(handover.slot.to_notice()),
             )
         )

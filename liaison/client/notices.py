@@ -25,7 +25,7 @@ from liaison.domain.notices import (
     notice_to_bytes,
     parse_notice,
 )
-from liaison.i18n import _
+from liaison.i18n import _, current_language, translate
 from liaison.i18n.render import render_html, render_text
 
 EXPORT_FORMATS = ("json", "text", "html")
@@ -86,7 +86,7 @@ def open_notice(message: message_ops.OpenedMessage) -> Notice:
     except NoticeError as exc:
         raise RefusedEnvelope(
             _("Message {id} carries a notice this client cannot accept: {reason}").format(
-                id=message.message_id, reason=exc
+                id=message.message_id, reason=translate(exc.message, current_language())
             ),
             code=exc.code,
         ) from exc

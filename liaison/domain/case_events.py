@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from liaison.i18n import N_, current_language, gettext_for
+from liaison.domain.messages import N_, Message
 
 VIETNAM_ZONE = "Asia/Ho_Chi_Minh"
 CHINA_ZONE = "Asia/Shanghai"
@@ -147,9 +147,10 @@ class SupersededReason(enum.Enum):
     def msgid(self) -> str:
         return _SUPERSEDED_MESSAGES[self]
 
-    def message(self, language: str | None = None) -> str:
-        """The reason in `language` (default: the officer's current language)."""
-        return gettext_for(language or current_language(), self.msgid())
+    @property
+    def message(self) -> Message:
+        """The reason for the officer (`liaison.i18n.translate` puts it in a language)."""
+        return Message(self.msgid())
 
 
 _SUPERSEDED_MESSAGES = {
@@ -201,8 +202,9 @@ class Action(enum.Enum):
     def msgid(self) -> str:
         return _ACTION_MESSAGES[self]
 
-    def message(self, language: str | None = None) -> str:
-        return gettext_for(language or current_language(), self.msgid())
+    @property
+    def message(self) -> Message:
+        return Message(self.msgid())
 
 
 _ACTION_MESSAGES = {

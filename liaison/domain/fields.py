@@ -12,8 +12,8 @@ from typing import Any
 from crypto.encoding import b64d
 from crypto.errors import MalformedError
 from liaison.domain.agencies import AGENCY_CODE, reason_codes
+from liaison.domain.messages import N_, Message
 from liaison.domain.places import gate_pairs
-from liaison.i18n import N_, current_language, gettext_for
 
 TEXT_LANGUAGES = {"vi": N_("Vietnamese"), "zh": N_("Chinese"), "en": N_("English")}
 ZONES = ("Asia/Ho_Chi_Minh", "Asia/Shanghai", "UTC")
@@ -66,7 +66,8 @@ ERROR_CODES = {
 
 
 class NoticeError(ValueError):
-    """Base of every notice error; `code` is stable, the message reads in the officer's language."""
+    """Base of every notice error; `code` is stable, `message` is for the officer
+    (`liaison.i18n.translate(error.message, language)`); `str()` is the English text."""
 
     code = "invalid_notice"
 
@@ -78,12 +79,12 @@ class NoticeError(ValueError):
         self.params = params
         super().__init__(msgid)
 
-    def message(self, language: str | None = None) -> str:
-        """The message in `language` (default: the current gettext language)."""
-        return gettext_for(language or current_language(), self.msgid).format(**self.params)
+    @property
+    def message(self) -> Message:
+        return Message(self.msgid, self.params)
 
     def __str__(self) -> str:
-        return self.message()
+        return str(self.message)
 
 
 class FieldError(NoticeError):

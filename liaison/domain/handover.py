@@ -18,7 +18,7 @@ from liaison.domain.case_events import (
     SupersededReason,
     TimelineEntry,
 )
-from liaison.i18n import N_, current_language, gettext_for
+from liaison.domain.messages import N_, Message
 
 # A handover record signed by one side and the countersigning notice of the other side. The
 # client checks, with the sender's certified device key, that the countersignature covers the
@@ -42,9 +42,10 @@ class HandoverState(enum.Enum):
     def terminal(self) -> bool:
         return self in (HandoverState.CANCELLED, HandoverState.COMPLETED)
 
-    def message(self, language: str | None = None) -> str:
-        """The state's name in `language` (default: the officer's current language)."""
-        return gettext_for(language or current_language(), _STATE_LABELS[self])
+    @property
+    def message(self) -> Message:
+        """The state's name for the officer (`liaison.i18n.translate` puts it in a language)."""
+        return Message(_STATE_LABELS[self])
 
     @property
     def open_offer(self) -> bool:
@@ -439,8 +440,9 @@ class HandoverActionRefused(CaseError, ValueError):
         self.reason = reason
         super().__init__(reason.value)
 
-    def message(self, language: str | None = None) -> str:
-        return self.reason.message(language)
+    @property
+    def message(self) -> Message:
+        return self.reason.message
 
 
 def _ensure(handover: Handover, action: Action, side: str) -> None:

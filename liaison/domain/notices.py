@@ -35,7 +35,7 @@ from liaison.domain.fields import (
     check_fields,
     datetime_utc,
 )
-from liaison.i18n import N_
+from liaison.domain.messages import N_
 
 FORMAT_VERSION = 1
 MAX_NOTICE_BYTES = 1_000_000

@@ -1,4 +1,4 @@
-"""Scheduling warnings for a handover slot, shown in the officer's language before sending."""
+"""Scheduling warnings for a handover slot: stable codes and the values their messages need."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from liaison.domain.case_events import Slot, country_side
 from liaison.domain.cases import Case, VerificationStatus
 from liaison.domain.handover import DEFAULT_HANDOVER_DURATION, Escort, Handover, parse_place
+from liaison.domain.messages import N_, Message
 from liaison.domain.places import gate_pair
-from liaison.i18n import N_, _, current_language, gettext_for
 
 
 class WarningCode(enum.Enum):
@@ -86,30 +86,15 @@ class SchedulingWarning:
     code: WarningCode
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def message(self, language: str | None = None) -> str:
-        """The warning in `language` (default: the officer's current language via `_`)."""
-        lang = language[:2] if language else None
-        values = {
-            key: _localised(value, lang) if isinstance(value, Mapping) else value
-            for key, value in self.params.items()
-        }
-        status = self.params.get("status")
+    @property
+    def message(self) -> Message:
+        """The warning for the officer (`liaison.i18n.translate` puts it in a language); the
+        gate's names stay a mapping by language, picked there, not translated."""
+        params = dict(self.params)
+        status = params.get("status")
         if isinstance(status, VerificationStatus):
-            values["status"] = _tr(VERIFICATION_LABELS[status], language)
-        return _tr(_MESSAGES[self.code], language).format(**values)
-
-    def to_json(self, language: str | None = None) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message(language)}
-
-
-def _tr(msgid: str, language: str | None) -> str:
-    return _(msgid) if language is None else gettext_for(language, msgid)
-
-
-def _localised(names: Mapping[str, str], lang: str | None) -> str:
-    return (
-        names.get(lang or current_language()[:2]) or names.get("en") or next(iter(names.values()))
-    )
+            params["status"] = Message(VERIFICATION_LABELS[status])
+        return Message(_MESSAGES[self.code], params)
 
 
 def format_moment(moment: datetime) -> str:

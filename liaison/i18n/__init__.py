@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from functools import cache
 from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# One extraction marker for every layer: the domain's, re-exported for cli and client.
+from liaison.domain.messages import N_ as N_
+from liaison.domain.messages import Message
+
+if TYPE_CHECKING:
+    from liaison.domain.warnings import SchedulingWarning
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "liaison"
@@ -78,6 +87,25 @@ def gettext_for(language: str, message: str) -> str:
     return translations(LANGUAGE_ALIASES.get(language, language)).gettext(message)
 
 
-def N_(message: str) -> str:
-    """Mark `message` for extraction; it is translated later, where it is shown."""
-    return message
+def translate(message: Message, language: str) -> str:
+    """`message` from the domain as text in `language` (vi, zh, zh_Hans_CN, en).
+
+    Values that are messages are translated too; a mapping of names by language code is a
+    proper name, shown in `language`, else in English, else in the first language it has.
+    """
+    return gettext_for(language, message.msgid).format(
+        **{key: _value_in(value, language) for key, value in message.params.items()}
+    )
+
+
+def _value_in(value: Any, language: str) -> Any:
+    if isinstance(value, Message):
+        return translate(value, language)
+    if isinstance(value, Mapping):
+        return value.get(language[:2]) or value.get("en") or next(iter(value.values()), "")
+    return value
+
+
+def warning_json(warning: SchedulingWarning, language: str) -> dict[str, str]:
+    """A scheduling warning as JSON output gives it: its stable code and its text."""
+    return {"code": warning.code.value, "message": translate(warning.message, language)}

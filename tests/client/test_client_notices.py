@@ -16,7 +16,7 @@ from liaison.client.notices import (
     forwarded_notice,
 )
 from liaison.domain.notices import HANDLING_CODES, HandlingRestricted, parse_notice
-from liaison.i18n import gettext_for
+from liaison.i18n import gettext_for, translate
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "notices"
 MESSAGE_ID = "0123456789abcdef0123456789abcdef"
@@ -62,7 +62,9 @@ def test_h2_notice_is_forwarded_only_within_its_units_and_never_exported() -> No
     assert proposal.handling == "H2"
     with pytest.raises(HandlingRestricted) as info:
         forwarded_notice(proposal, MESSAGE_ID, "VN-QN-BP", ["VN-QN-CA"])
-    assert info.value.code == "handling_restricted" and "VN-QN-CA" in info.value.message("en")
+    assert info.value.code == "handling_restricted" and "VN-QN-CA" in translate(
+        info.value.message, "en"
+    )
     assert forwarded_notice(proposal, MESSAGE_ID, "VN-QN-BP", ["CN-GX-DXGA"]).handling == "H2"
     for fmt in ("json", "text", "html"):
         with pytest.raises(HandlingRestricted):

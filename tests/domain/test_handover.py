@@ -29,6 +29,7 @@ from liaison.domain.handover import (
     Handover,
     HandoverState,
 )
+from liaison.i18n import translate
 
 S = HandoverState
 IOM = Officer("IOM-VN", "iom-observer", "dev-iom-01")
@@ -384,7 +385,7 @@ def test_two_crossing_reschedules_keep_the_first() -> None:
 @pytest.mark.parametrize("language", ["vi", "zh", "en"])
 def test_every_superseded_reason_has_a_message_with_its_code(language: str) -> None:
     for reason in SupersededReason:
-        assert reason.message(language).strip()
+        assert translate(reason.message, language).strip()
         assert reason.value == reason.value.lower()
 
 

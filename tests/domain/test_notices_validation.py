@@ -19,7 +19,7 @@ from liaison.domain.notices import (
     notice_to_bytes,
     parse_notice,
 )
-from liaison.i18n import set_language
+from liaison.i18n import set_language, translate
 
 NOTICES = Path(__file__).resolve().parent.parent / "golden" / "notices"
 
@@ -254,12 +254,19 @@ def test_malformed_bytes_are_refused(raw, code):
 def test_error_message_reads_in_the_officers_language():
     data = _set(example("handover_proposal"), "fields.slot.tz", "Europe/Paris")
     error = refused(data)
-    assert "múi giờ" in error.message("vi")
-    assert "时区" in error.message("zh")
-    assert "time zone" in error.message("en")
+    assert "múi giờ" in translate(error.message, "vi")
+    assert "时区" in translate(error.message, "zh")
+    assert "time zone" in translate(error.message, "en")
+    assert translate(error.message, "zh").startswith("fields.slot.tz：时区")
+
+
+def test_error_text_does_not_depend_on_the_process_language():
+    """The domain never consults the current language: str() is the English text."""
+    error = refused(_set(example("handover_proposal"), "fields.slot.tz", "Europe/Paris"))
     try:
         set_language("zh")
-        assert str(error).startswith("fields.slot.tz：时区")
+        assert str(error) == translate(error.message, "en")
+        assert str(error).startswith("fields.slot.tz: ")
     finally:
         set_language("en")
 

@@ -29,6 +29,7 @@ from liaison.domain.warnings import (
     warnings_for_handover,
     warnings_for_proposal,
 )
+from liaison.i18n import translate, warning_json
 
 NOW = Slot.from_notice(at("2026-12-01 08:00", VN)).timestamp
 W = WarningCode
@@ -66,9 +67,9 @@ def test_slot_is_checked_against_dongxing_hours_in_beijing_time(
 def test_opening_hours_warning_names_the_gate_and_its_local_time_in_each_language() -> None:
     (warning,) = slot_warnings(slot("2026-12-03 19:30", VN), GATE_MONG_CAI, now=NOW)
     assert warning.params["local_time"] == "2026-12-03 20:30 (Asia/Shanghai)"
-    assert "东兴" in warning.message("zh_Hans_CN")
-    assert "Đông Hưng" in warning.message("vi")
-    english = warning.message("en")
+    assert "东兴" in translate(warning.message, "zh_Hans_CN")
+    assert "Đông Hưng" in translate(warning.message, "vi")
+    english = translate(warning.message, "en")
     assert "Dongxing" in english
     assert "08:00" in english and "20:00" in english
 
@@ -111,7 +112,7 @@ def test_each_side_of_a_gate_is_checked_on_its_own_clock_including_overnight_hou
 def test_slot_in_the_past_is_warned_and_a_future_one_is_not() -> None:
     (warning,) = slot_warnings(slot("2026-11-30 09:00", VN), MARKER_450, now=NOW)
     assert warning.code is W.SLOT_IN_PAST
-    assert "2026-11-30 09:00" in warning.message("en")
+    assert "2026-11-30 09:00" in translate(warning.message, "en")
     assert slot_warnings(slot("2026-12-01 08:01", VN), MARKER_450, now=NOW) == []
 
 
@@ -157,8 +158,8 @@ def test_escort_booked_for_an_overlapping_handover_is_warned() -> None:
     (warning,) = warnings
     assert warning.code is W.ESCORT_DOUBLE_BOOKED
     assert warning.params["case"] == "QN-2026-0001"
-    assert "Wang Wei" in warning.message("en")
-    assert "QN-2026-0001" in warning.message("vi")
+    assert "Wang Wei" in translate(warning.message, "en")
+    assert "QN-2026-0001" in translate(warning.message, "vi")
 
 
 def test_escort_free_once_the_other_handover_is_over_or_cancelled() -> None:
@@ -209,9 +210,9 @@ def test_proposal_for_a_case_without_confirmed_verification_is_warned(outcome: s
         proposal_fields("2026-12-03 10:00", CN, []), case_ref=log.case_ref, cases=cases, now=NOW
     )
     assert warning.code is W.VERIFICATION_NOT_CONFIRMED
-    assert log.case_ref in warning.message("en")
+    assert log.case_ref in translate(warning.message, "en")
     expected = {None: "requested", "pending": "pending", "not_confirmed": "not confirmed"}
-    assert expected[outcome] in warning.message("en")
+    assert expected[outcome] in translate(warning.message, "en")
 
 
 def test_proposal_for_an_unknown_case_is_warned_as_not_verified() -> None:
@@ -219,7 +220,7 @@ def test_proposal_for_an_unknown_case_is_warned_as_not_verified() -> None:
         proposal_fields("2026-12-03 10:00", CN, []), case_ref="QN-NEW", cases={}, now=NOW
     )
     assert warning.code is W.VERIFICATION_NOT_CONFIRMED
-    assert "not requested" in warning.message("en")
+    assert "not requested" in translate(warning.message, "en")
 
 
 def test_confirmed_case_future_slot_open_gate_gives_no_warning() -> None:
@@ -254,13 +255,13 @@ def test_warnings_have_stable_codes_and_messages_in_every_language() -> None:
     ]
     for warning in warnings:
         for language in ("vi", "zh_Hans_CN", "en"):
-            text = warning.message(language)
+            text = translate(warning.message, language)
             assert text and "{" not in text
 
 
 def test_warning_json_carries_code_and_message() -> None:
     (warning,) = slot_warnings(slot("2026-11-30 09:00", VN), MARKER_450, now=NOW)
-    assert warning.to_json("en") == {
+    assert warning_json(warning, "en") == {
         "code": "slot_in_past",
         "message": "The slot 2026-11-30 09:00 (Asia/Ho_Chi_Minh) is in the past.",
     }

@@ -13,7 +13,7 @@ from liaison.domain.case_events import BORDER_ZONES
 from liaison.domain.handover import DEFAULT_HANDOVER_DURATION, Handover, HandoverState
 from liaison.domain.places import gate_pair
 from liaison.domain.warnings import format_moment
-from liaison.i18n import _, current_language
+from liaison.i18n import N_, gettext_for, translate
 
 PRODID = "-//Liaison//Handover calendar 1//EN"
 # The UID must not change when a handover is moved, so it is built from the handover's
@@ -37,18 +37,19 @@ def handover_uid(handover_id: str) -> str:
     return f"{handover_id}@{UID_DOMAIN}"
 
 
-def default_place_label(place: Mapping[str, Any]) -> str:
-    """A place as a short line of text (the CLI passes one with translated gate names)."""
+def default_place_label(place: Mapping[str, Any], language: str) -> str:
+    """A place as a short line of text in `language` (gate names, marker number, point name)."""
     kind = place.get("kind")
     if kind == "gate":
         gate_id = str(place.get("gate", ""))
         pair = gate_pair(gate_id)
         if pair is None:
             return gate_id
-        language = current_language()
         return f"{pair.vn.name(language)} – {pair.cn.name(language)}"
     if kind == "marker":
-        return _("Border marker {number}").format(number=place.get("number", ""))
+        return gettext_for(language, N_("Border marker {number}")).format(
+            number=place.get("number", "")
+        )
     name = place.get("name")
     if isinstance(name, Mapping):
         return str(name.get("text", ""))
@@ -63,15 +64,20 @@ def handover_event(
     handover: Handover,
     *,
     now: int,
+    language: str,
     zone: str | None = None,
     duration: timedelta = DEFAULT_HANDOVER_DURATION,
-    place_label: PlaceLabel = default_place_label,
+    place_label: PlaceLabel | None = None,
 ) -> Event:
-    """The VEVENT of `handover`, its start on the wall clock of `zone` (default: the zone the
-    slot was entered in). Persons' names never go into the event: calendars get synced to
-    services outside the officer's control."""
+    """The VEVENT of `handover` with its text in `language`, its start on the wall clock of
+    `zone` (default: the zone the slot was entered in); `place_label` defaults to
+    `default_place_label` in `language`. Persons' names never go into the event: calendars
+    get synced to services outside the officer's control."""
     start = handover.slot.local(zone)
-    location = place_label(handover.place)
+    if place_label is None:
+        location = default_place_label(handover.place, language)
+    else:
+        location = place_label(handover.place)
     event = Event()
     event.add("uid", handover_uid(handover.handover_id))
     event.add("sequence", handover.sequence)
@@ -79,12 +85,14 @@ def handover_event(
     event.add("dtstart", start)
     event.add("dtend", start + duration)
     event.add("status", _STATUS[handover.state])
-    event.add("summary", _("Handover, case {case_ref}").format(case_ref=handover.case_ref))
+    summary = gettext_for(language, N_("Handover, case {case_ref}"))
+    event.add("summary", summary.format(case_ref=handover.case_ref))
     if location:
         event.add("location", location)
-    lines = [handover.state.message()]
+    lines = [translate(handover.state.message, language)]
     lines += [format_moment(moment) for _zone, moment in local_times(handover.slot, BORDER_ZONES)]
-    lines.append(_("Persons: {count}").format(count=len(handover.persons)))
+    persons = gettext_for(language, N_("Persons: {count}"))
+    lines.append(persons.format(count=len(handover.persons)))
     event.add("description", "\n".join(lines))
     effective = [entry for entry in handover.timeline if entry.effective]
     event.add("created", _utc(handover.timeline[0].sent_at))
@@ -116,13 +124,23 @@ def handover_to_ics(
     handover: Handover,
     *,
     now: int,
+    language: str,
     zone: str | None = None,
     duration: timedelta = DEFAULT_HANDOVER_DURATION,
-    place_label: PlaceLabel = default_place_label,
+    place_label: PlaceLabel | None = None,
 ) -> bytes:
     """A calendar file holding one handover; re-export after every change keeps its UID."""
     return _calendar(
-        [handover_event(handover, now=now, zone=zone, duration=duration, place_label=place_label)]
+        [
+            handover_event(
+                handover,
+                now=now,
+                language=language,
+                zone=zone,
+                duration=duration,
+                place_label=place_label,
+            )
+        ]
     )
 
 
@@ -130,12 +148,20 @@ def agenda_to_ics(
     handovers: Iterable[Handover],
     *,
     now: int,
+    language: str,
     zone: str | None = None,
     duration: timedelta = DEFAULT_HANDOVER_DURATION,
-    place_label: PlaceLabel = default_place_label,
+    place_label: PlaceLabel | None = None,
 ) -> bytes:
     """A calendar file of several handovers (cancelled ones too, so calendars drop them)."""
     return _calendar(
-        handover_event(handover, now=now, zone=zone, duration=duration, place_label=place_label)
+        handover_event(
+            handover,
+            now=now,
+            language=language,
+            zone=zone,
+            duration=duration,
+            place_label=place_label,
+        )
         for handover in handovers
     )
