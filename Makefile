@@ -7,7 +7,7 @@ DATA_DIR ?= ./var
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck i18n bench demo clean help
+.PHONY: run test test-fast lint lint-imports typecheck i18n bench demo clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,9 +32,16 @@ run: $(STAMP) $(MO) ## Start the relay server on SQLite with its data in ./var
 test: $(STAMP) $(MO) ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff lint and format check
+test-fast: $(STAMP) $(MO) ## Run the suite without the slow end-to-end tests
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) lint-imports ## ruff lint and format check, and the import contracts
 	$(BIN)/ruff check liaison crypto tests bench
 	$(BIN)/ruff format --check liaison crypto tests bench
+
+lint-imports: $(STAMP) ## Import contracts (pyproject.toml) and no import cycle in any package
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_import_graph.py
 
 typecheck: $(STAMP) ## mypy --strict on crypto/
 	$(BIN)/mypy
