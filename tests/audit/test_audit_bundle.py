@@ -8,12 +8,12 @@ import random
 from pathlib import Path
 
 import pytest
-from e2e_relay import Cli, RelayThread
 
 from crypto.encoding import b64e, canonical_json
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import bundle as bundle_ops
 from liaison.client.transport import ApiClient
+from tests.e2e.e2e_relay import Cli, RelayThread
 
 DAY = 86400
 

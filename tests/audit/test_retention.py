@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_relay import Cli, RelayThread
 
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import holds as hold_ops
@@ -17,6 +16,7 @@ from liaison.client import messages as message_ops
 from liaison.client.errors import ServerError
 from liaison.client.payload import NOTICE, Payload
 from liaison.client.transport import ApiClient
+from tests.e2e.e2e_relay import Cli, RelayThread
 
 DAY = 86400
 CASE = "QN-2026-0042"
@@ -63,6 +63,7 @@ def world(relay: RelayThread, tmp_path: Path) -> DemoContext:
     return asyncio.run(run_steps(ctx, [s for s in steps_until("review") if s.name in wanted]))
 
 
+@pytest.mark.slow
 def test_hold_blocks_purge_release_lets_it_proceed_and_audit_still_passes(
     relay: RelayThread, cli: Cli, world: DemoContext, tmp_path: Path
 ) -> None:

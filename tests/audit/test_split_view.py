@@ -6,8 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from e2e_db import change_entry
-from e2e_relay import Cli, RelayThread
+import pytest
 
 from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, canonical_json
@@ -17,6 +16,8 @@ from liaison.client import audit as audit_ops
 from liaison.client.misbehaviour import MISBEHAVIOUR_FILE
 from liaison.client.transparency import ServerIdentity
 from liaison.client.transport import ApiClient
+from tests.e2e.e2e_db import change_entry
+from tests.e2e.e2e_relay import Cli, RelayThread
 
 
 def exchange(relay: RelayThread, folder: Path) -> DemoContext:
@@ -33,6 +34,7 @@ def audit(ctx: DemoContext, home: str) -> audit_ops.AuditReport:
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_same_size_other_root_is_proved_and_the_server_refused(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:

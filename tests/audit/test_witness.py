@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_db import change_entry
-from e2e_relay import Cli, RelayThread, demo_world
 
 from crypto.checkpoint import verify_cosignature
 from crypto.encoding import b64d
@@ -20,6 +18,8 @@ from liaison.client import witness as witness_ops
 from liaison.client.home import Home
 from liaison.client.misbehaviour import MISBEHAVIOUR_FILE, ServerMisbehaved
 from liaison.client.transport import ApiClient
+from tests.e2e.e2e_db import change_entry
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 DAY = 86400
 
@@ -32,6 +32,7 @@ def call(url: str, make: Any) -> Any:
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_witness_cosigns_and_clients_check_its_view(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from client_fakelog import FakeLog
 
 from crypto.encoding import b64e, canonical_json
 from crypto.merkle import leaf_hash
 from liaison.client import audit, transparency
 from liaison.client.errors import LogInconsistent, VerificationError
 from liaison.client.home import Home
+from tests.client.client_fakelog import FakeLog
 
 
 def envelope_entry(n: int) -> dict:

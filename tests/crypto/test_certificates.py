@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from crypto_world import CN, DAY, NOW, VN, World, pinned_rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from crypto.errors import (
     UntrustedRoot,
 )
 from crypto.keys import ReviewKeyPair, RootKey
+from tests.crypto.crypto_world import CN, DAY, NOW, VN, World, pinned_rng
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ in them follow PROTOCOL.md when recomputed here straight from the spec with raw 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from crypto_world import NOW
 from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_encrypt,
     crypto_generichash_blake2b_salt_personal,
@@ -23,15 +21,10 @@ from crypto.encoding import b64d
 from crypto.envelope import Envelope, ReviewRecipient, open_as_reviewer, open_envelope
 from crypto.keys import DeviceKeys, ReviewKeyPair, safety_number
 from crypto.replay import ReplayGuard
+from tests.crypto.crypto_world import NOW
+from tests.crypto.vectors import generate as kat_generator
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("crypto_kat_generate", VECTORS / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def vector(name: str) -> dict:
@@ -39,7 +32,7 @@ def vector(name: str) -> dict:
 
 
 def test_checked_in_vectors_equal_what_the_code_produces_now():
-    built = load_generator().build()
+    built = kat_generator.build()
     for name, text in built.items():
         assert (VECTORS / name).read_text(encoding="utf-8") == text, f"regenerate {name}"
 

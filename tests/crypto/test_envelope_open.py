@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from crypto_world import CN, DAY, NOW, VN, World, pinned_rng
 
 from crypto.certs import issue_revocation
 from crypto.encoding import signed_message
@@ -36,6 +35,7 @@ from crypto.errors import (
 from crypto.keys import ReviewKeyPair, RootKey
 from crypto.labels import LABEL_ENVELOPE_SIGNATURE
 from crypto.replay import ReplayGuard
+from tests.crypto.crypto_world import CN, DAY, NOW, VN, World, pinned_rng
 
 
 @pytest.fixture

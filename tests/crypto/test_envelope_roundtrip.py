@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import cache
 
-from crypto_world import CN, NOW, VN, World, pinned_rng
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crypto.envelope import Envelope, open_as_reviewer
+from tests.crypto.crypto_world import CN, NOW, VN, World, pinned_rng
 
 MIB = 1024 * 1024
 # Vietnamese with combining and precomposed marks, Chinese, and anything else Unicode has.

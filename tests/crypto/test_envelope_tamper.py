@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from crypto_world import CN, NOW, VN, World, pinned_rng
 
 from crypto.envelope import Envelope, open_as_reviewer
 from crypto.errors import CryptoError
+from tests.crypto.crypto_world import CN, NOW, VN, World, pinned_rng
 
 
 @pytest.fixture(scope="module")

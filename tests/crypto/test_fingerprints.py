@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from crypto_world import pinned_rng
 
 from crypto.errors import MalformedError
 from crypto.keys import (
@@ -18,6 +17,7 @@ from crypto.keys import (
     validate_agency_code,
     validate_device_id,
 )
+from tests.crypto.crypto_world import pinned_rng
 
 
 def test_keys_round_trip_through_bytes():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from crypto_world import pinned_rng
 
 from crypto import keystore
 from crypto.errors import KeystoreError
+from tests.crypto.crypto_world import pinned_rng
 
 FAST = {"opslimit": 1, "memlimit": 8192}
 SECRET = bytes(range(64))

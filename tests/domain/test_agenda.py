@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
-from case_builders import (
+from liaison.domain.agenda import DAY, agenda_to_json, build_agenda
+from liaison.domain.case_events import LoggedNotice, Slot
+from liaison.domain.cases import Case, derive_cases
+from liaison.domain.handover import HandoverState
+from tests.domain.case_builders import (
     CN,
     CN_PSB,
     VN,
@@ -14,11 +18,6 @@ from case_builders import (
     at,
     verify_countersignature,
 )
-
-from liaison.domain.agenda import DAY, agenda_to_json, build_agenda
-from liaison.domain.case_events import LoggedNotice, Slot
-from liaison.domain.cases import Case, derive_cases
-from liaison.domain.handover import HandoverState
 
 NOW = Slot.from_notice(at("2026-12-01 08:00", VN)).timestamp
 

@@ -7,17 +7,6 @@ import json
 import random
 
 import pytest
-from case_builders import (
-    CN,
-    CN_PSB,
-    CN_PSB_2,
-    VN,
-    VN_BORDER_GUARD,
-    VN_POLICE,
-    CaseLog,
-    at,
-    verify_countersignature,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +26,17 @@ from liaison.domain.cases import (
     log_order,
 )
 from liaison.domain.handover import HandoverState
+from tests.domain.case_builders import (
+    CN,
+    CN_PSB,
+    CN_PSB_2,
+    VN,
+    VN_BORDER_GUARD,
+    VN_POLICE,
+    CaseLog,
+    at,
+    verify_countersignature,
+)
 
 
 def derive(events: list[LoggedNotice]) -> dict[str, Case]:

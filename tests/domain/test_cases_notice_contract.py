@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from case_builders import CN, CN_PSB, VN, VN_BORDER_GUARD, VN_POLICE, CaseLog, at
-
 from liaison.domain.notices import parse_notice
+from tests.domain.case_builders import CN, CN_PSB, VN, VN_BORDER_GUARD, VN_POLICE, CaseLog, at
 
 
 def test_every_notice_of_the_issue_scenario_fits_the_catalogue() -> None:

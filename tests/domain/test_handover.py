@@ -6,7 +6,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from case_builders import (
+
+from liaison.domain.case_events import Action, SupersededReason
+from liaison.domain.cases import Case, VerificationStatus, derive_cases
+from liaison.domain.handover import (
+    SEQUENCE_ACTIONS,
+    TRANSITIONS,
+    Handover,
+    HandoverState,
+)
+from liaison.i18n import translate
+from tests.domain.case_builders import (
     CN,
     CN_PSB,
     CN_PSB_2,
@@ -20,16 +30,6 @@ from case_builders import (
     at,
     verify_countersignature,
 )
-
-from liaison.domain.case_events import Action, SupersededReason
-from liaison.domain.cases import Case, VerificationStatus, derive_cases
-from liaison.domain.handover import (
-    SEQUENCE_ACTIONS,
-    TRANSITIONS,
-    Handover,
-    HandoverState,
-)
-from liaison.i18n import translate
 
 S = HandoverState
 IOM = Officer("IOM-VN", "iom-observer", "dev-iom-01")

@@ -4,18 +4,6 @@ from __future__ import annotations
 
 import random
 
-from case_builders import (
-    CN,
-    CN_PSB,
-    CN_PSB_2,
-    VN,
-    VN_BORDER_GUARD,
-    VN_POLICE,
-    CaseLog,
-    Officer,
-    at,
-    verify_countersignature,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +15,18 @@ from liaison.domain.handover import (
     Handover,
     HandoverState,
     refusal_for,
+)
+from tests.domain.case_builders import (
+    CN,
+    CN_PSB,
+    CN_PSB_2,
+    VN,
+    VN_BORDER_GUARD,
+    VN_POLICE,
+    CaseLog,
+    Officer,
+    at,
+    verify_countersignature,
 )
 
 HANDOVER_STEPS = {action for _state, action in TRANSITIONS} - {Action.PROPOSE}

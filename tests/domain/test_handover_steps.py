@@ -3,19 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from case_builders import (
-    CN,
-    CN_PSB,
-    MARKER_450,
-    VN,
-    VN_BORDER_GUARD,
-    VN_POLICE,
-    CaseLog,
-    at,
-    countersignature,
-    record_hash,
-    verify_countersignature,
-)
 
 from crypto.encoding import b64e
 from liaison.domain.case_events import MalformedValue, Slot, SupersededReason
@@ -33,6 +20,19 @@ from liaison.domain.handover import (
 )
 from liaison.domain.notices import parse_notice
 from liaison.i18n import translate
+from tests.domain.case_builders import (
+    CN,
+    CN_PSB,
+    MARKER_450,
+    VN,
+    VN_BORDER_GUARD,
+    VN_POLICE,
+    CaseLog,
+    at,
+    countersignature,
+    record_hash,
+    verify_countersignature,
+)
 
 
 def current(log: CaseLog) -> Handover:

@@ -7,17 +7,6 @@ from datetime import time
 from typing import Any
 
 import pytest
-from case_builders import (
-    CN,
-    CN_PSB,
-    GATE_MONG_CAI,
-    MARKER_450,
-    VN,
-    VN_POLICE,
-    CaseLog,
-    at,
-    verify_countersignature,
-)
 
 from liaison.domain.case_events import Slot
 from liaison.domain.cases import Case, derive_cases
@@ -30,6 +19,17 @@ from liaison.domain.warnings import (
     warnings_for_proposal,
 )
 from liaison.i18n import translate, warning_json
+from tests.domain.case_builders import (
+    CN,
+    CN_PSB,
+    GATE_MONG_CAI,
+    MARKER_450,
+    VN,
+    VN_POLICE,
+    CaseLog,
+    at,
+    verify_countersignature,
+)
 
 NOW = Slot.from_notice(at("2026-12-01 08:00", VN)).timestamp
 W = WarningCode

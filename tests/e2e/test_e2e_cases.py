@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from e2e_relay import Cli, RelayThread, demo_world
 
 from liaison.cli import handover as handover_cli
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
@@ -23,6 +22,7 @@ from liaison.client import cases as case_ops
 from liaison.client import officer
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 VN = "Asia/Ho_Chi_Minh"
 CN = "Asia/Shanghai"
@@ -134,6 +134,7 @@ def propose(cli: Cli, home: str, to: str, place: str, at: str, options: str = ""
     )
 
 
+@pytest.mark.slow
 def test_full_scenario_over_the_relay_seen_alike_by_every_officer(
     world: tuple[Cli, DemoContext],
 ) -> None:
@@ -242,6 +243,7 @@ def send(ctx: DemoContext, prepared: Prepared) -> None:
     asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_concurrent_acceptances_and_crossing_cancellation_resolve_alike(
     world: tuple[Cli, DemoContext],
 ) -> None:
@@ -284,6 +286,7 @@ def test_concurrent_acceptances_and_crossing_cancellation_resolve_alike(
     assert refused.returncode == 1 and "already been cancelled" in refused.stderr
 
 
+@pytest.mark.slow
 def test_each_warning_is_shown_before_sending(world: tuple[Cli, DemoContext]) -> None:
     cli, _ctx = world
     (cli.folder / "persons.json").write_text(json.dumps(PERSONS, ensure_ascii=False), "utf-8")
@@ -314,6 +317,7 @@ def test_each_warning_is_shown_before_sending(world: tuple[Cli, DemoContext]) ->
     assert "is not confirmed" in late_text.stderr
 
 
+@pytest.mark.slow
 def test_agenda_lists_overdue_replies_and_support_windows_near_their_limit(
     world: tuple[Cli, DemoContext],
 ) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from e2e_relay import Cli
+import pytest
 
 from liaison.cli.demo import STEPS
+from tests.e2e.e2e_relay import Cli
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_removes_its_folder(cli: Cli) -> None:
     result = cli(None, "demo")
     out = result.stdout

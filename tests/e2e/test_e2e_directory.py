@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_db import append_entry
-from e2e_relay import Cli, RelayThread, demo_world
 
 from crypto.certs import issue_certificate
 from crypto.encoding import b64e
 from crypto.keys import DeviceKeys, RootKey
 from liaison.client import officer
+from tests.e2e.e2e_db import append_entry
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 
 @pytest.mark.parametrize("attack", [None, "unlogged", "forged"])

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_relay import Cli, RelayThread, demo_world
 
 from liaison.cli.demo import DemoContext
 from liaison.client import messages, transparency, trust
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +148,7 @@ def test_activation_against_another_relay_is_refused(
     assert "not the relay your agency registered with" in result.stderr
 
 
+@pytest.mark.slow
 def test_reading_from_an_unpinned_agency_names_the_pin_then_opens_once_pinned(
     own_world: DemoContext, cli: Cli
 ) -> None:

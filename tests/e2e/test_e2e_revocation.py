@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_db import inject_envelope, seal_outside
-from e2e_relay import Cli, RelayThread, demo_world
+import pytest
 
 from liaison.cli.demo import DEMO_PASSPHRASE
 from liaison.client import officer
+from tests.e2e.e2e_db import inject_envelope, seal_outside
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 
+@pytest.mark.slow
 def test_envelopes_of_a_revoked_device_are_refused_from_its_revocation_on(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:

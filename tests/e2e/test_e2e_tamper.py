@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_db import change_entry, drop_entry, swap_entries
-from e2e_relay import Cli, RelayThread, demo_world
+
+from tests.e2e.e2e_db import change_entry, drop_entry, swap_entries
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 
 @pytest.mark.parametrize("tamper", [None, "drop", "change", "reorder"])

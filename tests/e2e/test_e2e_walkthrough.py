@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 
-from e2e_relay import PASSPHRASE, Cli, RelayThread
+import pytest
 
 from crypto.encoding import b64e
 from liaison.client.home import Home
+from tests.e2e.e2e_relay import PASSPHRASE, Cli, RelayThread
 
 VN_TEXT = "Đề nghị xác minh nhân thân: Nguyễn Thị Hoa, sinh năm 2007"
 ZH_TEXT = "核实结果：已确认身份，拟于东兴口岸交接"
 
 
+@pytest.mark.slow
 def test_two_countries_enrol_pin_exchange_watch_and_audit(any_relay: RelayThread, cli: Cli) -> None:
     relay = any_relay
     folder = cli.folder

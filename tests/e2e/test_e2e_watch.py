@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_relay import Cli, RelayThread, demo_world
+import pytest
 
 from liaison.cli.demo import DEMO_PASSPHRASE
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 TEXT = "Đề nghị xác minh nhân thân / 请核查身份 (sent while the watch was reconnecting)"
 
 
+@pytest.mark.slow
 def test_watch_reconnects_after_the_relay_restarts_and_misses_nothing(
     relay: RelayThread, cli: Cli, tmp_path: Path
 ) -> None:

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_relay import Cli, RelayThread, demo_world
 
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
 from liaison.client import messages, notices
@@ -15,6 +14,7 @@ from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
 from liaison.domain.notices import HANDLING_CODES, parse_notice
 from liaison.i18n import gettext_for
+from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "notices"
@@ -74,6 +74,7 @@ def binh(cli: Cli, world: DemoContext) -> Officer:
     return Officer(cli, world, "binh")
 
 
+@pytest.mark.slow
 def test_notice_read_back_by_the_counterpart_is_identical_and_renders_in_both_languages(
     an: Officer, li: Officer, tmp_path: Path
 ) -> None:
@@ -149,6 +150,7 @@ def test_notice_naming_another_sender_unit_is_refused_before_sealing(
     assert log_size(relay) == before
 
 
+@pytest.mark.slow
 def test_inbox_search_finds_notices_and_text_with_and_without_diacritics(
     an: Officer, li: Officer, binh: Officer, world: DemoContext, tmp_path: Path
 ) -> None:
@@ -195,6 +197,7 @@ def test_inbox_search_finds_notices_and_text_with_and_without_diacritics(
             assert "Nguyễn Thị Hoa".encode() not in file.read_bytes()
 
 
+@pytest.mark.slow
 def test_h2_notice_is_neither_forwarded_beyond_its_units_nor_exported(
     an: Officer, li: Officer, relay: RelayThread, tmp_path: Path
 ) -> None:
@@ -229,6 +232,7 @@ def test_h2_notice_is_neither_forwarded_beyond_its_units_nor_exported(
     assert log_size(relay) == before + 1
 
 
+@pytest.mark.slow
 def test_h0_notice_is_forwarded_as_a_new_notice_and_exported(
     an: Officer, li: Officer, binh: Officer, tmp_path: Path
 ) -> None:

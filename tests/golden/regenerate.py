@@ -1,4 +1,4 @@
-"""Regenerate the golden renderings: `.venv/bin/python tests/golden/regenerate.py`.
+"""Regenerate the golden renderings: `.venv/bin/python -m tests.golden.regenerate`.
 
 Each notice under tests/golden/notices/ is rendered in `both`, as text and HTML, into
 tests/golden/rendered/. Review the diff before committing: the test compares against these files.

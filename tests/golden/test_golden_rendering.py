@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from liaison.domain.notices import NOTICE_TYPES
+from tests.golden import regenerate
 
 GOLDEN = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("golden_regenerate", GOLDEN / "regenerate.py")
-regenerate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(regenerate)
-
 RENDERINGS = regenerate.renderings()
 
 
@@ -26,5 +22,5 @@ def test_rendering_matches_golden_file(name):
     expected = (GOLDEN / "rendered" / name).read_text(encoding="utf-8")
     assert RENDERINGS[name] == expected, (
         f"{name} differs from the golden file; if the change is intended, run "
-        "`.venv/bin/python tests/golden/regenerate.py` and review the diff"
+        "`.venv/bin/python -m tests.golden.regenerate` and review the diff"
     )

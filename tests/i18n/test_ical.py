@@ -6,13 +6,21 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from case_builders import CN, CN_PSB, VN, VN_POLICE, CaseLog, at, verify_countersignature
 from icalendar import Calendar
 
 from liaison.domain.cases import derive_cases
 from liaison.domain.handover import Handover
 from liaison.i18n import set_language
 from liaison.i18n.ical import agenda_to_ics, handover_to_ics, handover_uid
+from tests.domain.case_builders import (
+    CN,
+    CN_PSB,
+    VN,
+    VN_POLICE,
+    CaseLog,
+    at,
+    verify_countersignature,
+)
 
 VN_ZONE = ZoneInfo(VN)
 CN_ZONE = ZoneInfo(CN)

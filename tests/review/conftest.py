@@ -9,11 +9,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from review_world import World
 
 from liaison.cli.demo import DemoContext, run_steps, steps_until
 from liaison.client.transport import ApiClient
 from liaison.server.app import Settings, create_app
+from tests.review.review_world import World
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 import pytest
-from review_world import World
 
 from liaison.client import agency as agency_ops
 from liaison.client import directory, notices, officer
 from liaison.client import messages as message_ops
 from liaison.client.payload import Payload
+from tests.review.review_world import World
 
 
 def _record_paths(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:

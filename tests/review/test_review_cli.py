@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from review_world import World
-
 from liaison.cli.demo import DEMO_PASSPHRASE
 from liaison.client import messages as message_ops
 from liaison.client import notices as notice_ops
 from liaison.domain.notices import Notice, parse_notice
 from liaison.i18n.render import AUTONYMS, handling_banner
+from tests.review.review_world import World
 
 
 async def _liaison(home: Any, *args: str) -> tuple[int, str, str]:

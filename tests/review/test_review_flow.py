@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from review_world import World
 
 from crypto.encoding import b64e
 from crypto.review_keys import reason_hash
@@ -15,6 +14,7 @@ from liaison.client.errors import ServerError, VerificationError
 from liaison.client.payload import Payload
 from liaison.client.transparency import b64decode
 from liaison.server import review as review_server
+from tests.review.review_world import World
 
 REASON = "Kiểm tra định kỳ / 例行检查"
 

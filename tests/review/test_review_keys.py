@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from review_world import World
 
 from crypto.certs import ReviewKeyStatement, issue_review_key_statement
 from crypto.encoding import b64e
@@ -26,6 +25,7 @@ from liaison.client.agency import load_agency
 from liaison.client.errors import BadInput, RefusedEnvelope, ServerError
 from liaison.client.payload import Payload
 from liaison.client.transparency import b64decode
+from tests.review.review_world import World
 
 CA = "VN-QN-CA"
 DAY = 86400

@@ -7,8 +7,8 @@ from typing import Any
 from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, b64e, canonical_json
 from crypto.merkle import leaf_hash, verify_inclusion
-from server.conftest import Api
-from server.factory import AgencyKit, DeviceKit
+from tests.server.factory import AgencyKit, DeviceKit
+from tests.server.relay_api import Api
 
 
 async def register(api: Api, *agencies: AgencyKit) -> None:

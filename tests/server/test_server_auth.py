@@ -5,9 +5,9 @@ from __future__ import annotations
 from crypto.encoding import b64d, b64e
 from crypto.keys import DeviceKeys
 from liaison.server.identity import token_digest
-from server.conftest import row_counts
-from server.factory import vietnam_agency
-from server.helpers import enrol, register
+from tests.server.factory import vietnam_agency
+from tests.server.helpers import enrol, register
+from tests.server.relay_api import row_counts
 
 
 async def _setup(api):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crypto.encoding import b64e
-from server.conftest import row_counts
-from server.factory import china_agency, vietnam_agency
-from server.helpers import enrol, register
+from tests.server.factory import china_agency, vietnam_agency
+from tests.server.helpers import enrol, register
+from tests.server.relay_api import row_counts
 
 MALFORMED = [
     ("not json", "malformed_json"),

@@ -35,6 +35,7 @@ def test_db_schema_must_be_a_plain_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 async def test_db_upgrade_and_purge_use_the_named_schema(tmp_path: Path, postgres_url: str) -> None:
     schema = f"t_{secrets.token_hex(6)}"
     missing = _liaison(

@@ -11,9 +11,9 @@ from crypto.encoding import b64e
 from crypto.keys import ReviewKeyPair, RootKey
 from liaison.server.app import Settings, create_app
 from liaison.server.identity import ADMIN_TOKEN_FILE, SIGNING_KEY_FILE
-from server.conftest import row_counts
-from server.factory import NOW, china_agency, vietnam_agency
-from server.helpers import enrol, register, verify_logged
+from tests.server.factory import NOW, china_agency, vietnam_agency
+from tests.server.helpers import enrol, register, verify_logged
+from tests.server.relay_api import row_counts
 
 
 async def test_first_start_creates_signing_key_and_admin_token_private_and_announced_once(

@@ -6,8 +6,8 @@ from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, canonical_json
 from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
 from liaison.server.app import create_app
-from server.factory import china_agency, vietnam_agency
-from server.helpers import enrol, register, send
+from tests.server.factory import china_agency, vietnam_agency
+from tests.server.helpers import enrol, register, send
 
 
 async def _checkpoint(api):
@@ -74,7 +74,7 @@ async def test_restarted_server_rebuilds_the_same_log(aiohttp_client, api, setti
     await register(api, vn)
     await enrol(api, vn.device("alice"))
     before = await _checkpoint(api)
-    from server.conftest import Api
+    from tests.server.relay_api import Api
 
     second = Api(await aiohttp_client(create_app(settings)), api.admin_token)
     after = await _checkpoint(second)

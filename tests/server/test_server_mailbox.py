@@ -9,9 +9,9 @@ import aiohttp
 
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope
-from server.conftest import row_counts
-from server.factory import china_agency, vietnam_agency
-from server.helpers import enrol, register, send, verify_logged
+from tests.server.factory import china_agency, vietnam_agency
+from tests.server.helpers import enrol, register, send, verify_logged
+from tests.server.relay_api import row_counts
 
 
 async def _two_countries(api):

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from liaison.server.app import create_app
-from server.conftest import Api
-from server.factory import china_agency, vietnam_agency
-from server.helpers import enrol, register, send
+from tests.server.factory import china_agency, vietnam_agency
+from tests.server.helpers import enrol, register, send
+from tests.server.relay_api import Api
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from liaison.server.app import STORE_KEY
 from liaison.store.tables import metadata
-from server.factory import MARKERS, china_agency, vietnam_agency
-from server.helpers import enrol, register, send
+from tests.server.factory import MARKERS, china_agency, vietnam_agency
+from tests.server.helpers import enrol, register, send
 
 
 async def _dump(app) -> bytes:

@@ -1,6 +1,6 @@
 """Generates checkpoint_kat.json: a signed and cosigned checkpoint from fixed seeds.
 
-Run from the project root: `.venv/bin/python tests/crypto/vectors/checkpoint_generate.py`.
+Run from the project root: `.venv/bin/python -m tests.crypto.vectors.checkpoint_generate`.
 Ed25519 is deterministic (RFC 8032), so the same seeds always give the same bytes; the test
 regenerates the vectors and compares them with the checked-in file.
 """
