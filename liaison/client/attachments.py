@@ -22,7 +22,6 @@ from crypto.attachments import (
     AttachmentEncryptor,
     AttachmentRef,
     ciphertext_size,
-    new_blob_hasher,
 )
 from crypto.keys import Rng
 from liaison.client.errors import ClientError
@@ -106,7 +105,6 @@ async def blob_chunks(
     encryptor = AttachmentEncryptor(
         file_key=sealed.reference.file_key, stream_header=sealed.stream_header
     )
-    hasher = new_blob_hasher()
     position = 0  # blob bytes produced so far, sent or skipped
     with await asyncio.to_thread(open, sealed.path, "rb") as source:
         while True:
@@ -114,9 +112,8 @@ async def blob_chunks(
             final = piece is None
             if final:
                 piece = encryptor.finish()
-            hasher.update(piece)
             if final and (
-                hasher.digest() != sealed.reference.blob_hash
+                encryptor.blob_hash != sealed.reference.blob_hash
                 or encryptor.plaintext_size != sealed.reference.size
             ):
                 raise _changed(sealed.path)
