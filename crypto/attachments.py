@@ -7,7 +7,7 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from nacl.bindings import (
     crypto_secretstream_xchacha20poly1305_ABYTES,
@@ -54,8 +54,8 @@ DEFAULT_MEDIA_TYPE = "application/octet-stream"
 
 _TAG_MESSAGE: int = crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _TAG_FINAL: int = crypto_secretstream_xchacha20poly1305_TAG_FINAL
-# The blob hash is BLAKE2b-256 over frame(label) || blob: the framed label makes it a hash of
-# its own kind, and the blob runs to the end so nobody needs its length before hashing.
+# The blob hash is SHA-256 over frame(label) || blob: the framed label makes it a hash of its
+# own kind, and the blob runs to the end so nobody needs its length before hashing.
 _BLOB_HASH_PREFIX = frame(LABEL_ATTACHMENT_BLOB)
 _BLOB_ID_RE = re.compile(r"[0-9a-f]{64}")
 # RFC 6838 restricted-name for type and subtype, lower case, no parameters.
@@ -81,13 +81,19 @@ def _check_plaintext_size(size: int) -> None:
 MAX_CIPHERTEXT_SIZE = ciphertext_size(MAX_ATTACHMENT_SIZE)
 
 
-def new_blob_hasher() -> hashlib.blake2b:
+class BlobHasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+def new_blob_hasher() -> BlobHasher:
     """A streaming hasher of blob bytes: feed the blob as stored, `digest()` is its hash.
 
-    hashlib's BLAKE2b with no key, salt or personalisation is libsodium's crypto_generichash
-    (a test checks it against crypto.encoding.blake2b), and it streams without holding the blob.
+    SHA-256 (PROTOCOL.md §14.1 says why not BLAKE2b here); hashlib's equals libsodium's
+    crypto_hash_sha256 (tested) and streams without holding the blob.
     """
-    hasher = hashlib.blake2b(digest_size=HASH_SIZE)
+    hasher = hashlib.sha256()
     hasher.update(_BLOB_HASH_PREFIX)
     return hasher
 

@@ -107,24 +107,23 @@ async def blob_chunks(
     )
     position = 0  # blob bytes produced so far, sent or skipped
     with await asyncio.to_thread(open, sealed.path, "rb") as source:
-        while True:
+        final = False
+        while not final:
             piece = await asyncio.to_thread(_encrypt_next, source, encryptor)
-            final = piece is None
-            if final:
+            if piece is None:
+                final = True
                 piece = encryptor.finish()
-            if final and (
-                encryptor.blob_hash != sealed.reference.blob_hash
-                or encryptor.plaintext_size != sealed.reference.size
-            ):
-                raise _changed(sealed.path)
+                if (
+                    encryptor.blob_hash != sealed.reference.blob_hash
+                    or encryptor.plaintext_size != sealed.reference.size
+                ):
+                    raise _changed(sealed.path)
             end = position + len(piece)
             if end > start:
                 yield piece[max(0, start - position) :]
                 if progress is not None:
                     progress(end, total)
             position = end
-            if final:
-                return
 
 
 async def save_attachment(

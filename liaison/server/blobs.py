@@ -16,7 +16,6 @@ complete blob, and an acknowledged completion survives a crash.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import os
@@ -32,6 +31,7 @@ from crypto.attachments import (
     CHUNK_OVERHEAD,
     MAX_CIPHERTEXT_SIZE,
     STREAM_HEADER_SIZE,
+    BlobHasher,
     new_blob_hasher,
     parse_blob_id,
 )
@@ -97,7 +97,7 @@ class BlobStore:
         self._locks: dict[str, asyncio.Lock] = {}
         # Running hash of a session's bytes, valid while its offset equals the file's length;
         # after a restart (or any doubt) completion re-reads the file instead.
-        self._hashers: dict[str, tuple[int, hashlib.blake2b]] = {}
+        self._hashers: dict[str, tuple[int, BlobHasher]] = {}
 
     # --- uploads ------------------------------------------------------------------------------
 
@@ -371,7 +371,7 @@ def _file_size(path: Path) -> int:
         raise NotFound("unknown_upload", _("No such upload is open.")) from None
 
 
-def _write(out: BinaryIO, batch: bytearray, hasher: hashlib.blake2b | None) -> int:
+def _write(out: BinaryIO, batch: bytearray, hasher: BlobHasher | None) -> int:
     if batch:
         out.write(batch)
         if hasher is not None:

@@ -10,6 +10,7 @@ import unicodedata
 import pytest
 from crypto_world import pinned_rng
 from nacl.bindings import (
+    crypto_hash_sha256,
     crypto_secretstream_xchacha20poly1305_init_pull,
     crypto_secretstream_xchacha20poly1305_init_push,
     crypto_secretstream_xchacha20poly1305_push,
@@ -33,7 +34,7 @@ from crypto.attachments import (
     normalise_media_type,
     sanitise_file_name,
 )
-from crypto.encoding import b64e, blake2b, canonical_json, frame
+from crypto.encoding import b64e, canonical_json, frame
 from crypto.errors import (
     AttachmentDecryptionError,
     AttachmentError,
@@ -202,9 +203,9 @@ def test_blob_written_by_libsodium_init_push_opens():
     assert decrypt(blob, ref) == data
 
 
-def test_blob_hash_is_blake2b_of_the_framed_label_and_the_blob():
+def test_blob_hash_is_sha256_of_the_framed_label_and_the_blob():
     blob, ref = encrypt(b"hello")
-    assert ref.blob_hash == blake2b(frame(LABEL_ATTACHMENT_BLOB) + blob)
+    assert ref.blob_hash == crypto_hash_sha256(frame(LABEL_ATTACHMENT_BLOB) + blob)
 
 
 def test_ciphertext_size_counts_one_chunk_for_an_empty_file():
