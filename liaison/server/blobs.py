@@ -162,7 +162,7 @@ class BlobStore:
             current = await asyncio.to_thread(_file_size, part)
             if offset != current:
                 raise UploadOffsetMismatch(current)
-            running = self._hashers.get(session_id)
+            running = self._hashers.pop(session_id, None)
             hasher = running[1] if running is not None and running[0] == current else None
             if current == 0:
                 hasher = new_blob_hasher()
@@ -177,16 +177,17 @@ class BlobStore:
                             )
                         batch += chunk
                         if len(batch) >= WRITE_BATCH:
-                            current += await asyncio.to_thread(_write, out, batch, hasher)
-                            batch = bytearray()
+                            # Taken before the write: a failed write is never written twice.
+                            pending, batch = batch, bytearray()
+                            current += await asyncio.to_thread(_write, out, pending, hasher)
                 finally:
                     # Bytes that arrived before a failure are kept: the resume skips them.
-                    current += await asyncio.to_thread(_write, out, batch, hasher)
+                    pending, batch = batch, bytearray()
+                    current += await asyncio.to_thread(_write, out, pending, hasher)
                     await asyncio.to_thread(_flush_and_sync, out)
-                    if hasher is not None:
-                        self._hashers[session_id] = (current, hasher)
-                    else:
-                        self._hashers.pop(session_id, None)
+                # Kept only after a clean run: after any failure, completion re-reads the file.
+                if hasher is not None:
+                    self._hashers[session_id] = (current, hasher)
             return current
 
     async def append_bytes(self, session_id: str, offset: int, data: bytes) -> int:
@@ -244,7 +245,11 @@ class BlobStore:
     async def read(
         self, blob_id: str, *, start: int = 0, chunk_size: int = READ_CHUNK
     ) -> AsyncIterator[bytes]:
-        """The blob's bytes from `start`, `chunk_size` at a time (a download resumes at start)."""
+        """The blob's bytes from `start`, `chunk_size` at a time (a download resumes at start).
+
+        The file is open once this returns (so a missing blob is `NotFound` before any answer
+        starts); iterate the result to the end or `aclose()` it to close the file.
+        """
         path = self.blob_path(blob_id)
         try:
             handle = await asyncio.to_thread(open, path, "rb")
@@ -265,7 +270,8 @@ class BlobStore:
         cutoff = self._clock() - self._upload_ttl
         uploads = 0
         for session in await self._sessions():
-            if session.created_at < cutoff:
+            lock = self._locks.get(session.session_id)
+            if session.created_at < cutoff and not (lock is not None and lock.locked()):
                 self._forget(session.session_id)
                 await asyncio.to_thread(self._drop_session, session.session_id)
                 uploads += 1

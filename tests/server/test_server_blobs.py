@@ -255,6 +255,32 @@ async def test_open_uploads_expire_after_a_day(store, clock):
     assert files_under(store.root) == []
 
 
+async def test_an_upload_being_written_is_not_expired_under_it(store, clock):
+    blob, ref = encrypted(os.urandom(1000))
+    session = await store.create_upload(
+        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
+    )
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_client():
+        yield blob[:500]
+        reached.set()
+        await release.wait()
+        yield blob[500:]
+
+    writing = asyncio.create_task(store.append(session.session_id, 0, slow_client()))
+    await reached.wait()
+
+    async def never(blob_id: str) -> bool:
+        return False
+
+    clock.now += UPLOAD_TTL_SECONDS + 1
+    assert (await store.expire(is_referenced=never)).uploads_removed == 0
+    release.set()
+    assert await writing == len(blob)
+    assert await store.complete(session.session_id) == ref.blob_id
+
+
 async def test_unreferenced_blobs_expire_after_a_day_and_referenced_ones_stay(store, clock):
     kept_blob, kept = encrypted(b"referenced by an envelope")
     lost_blob, lost = encrypted(b"never referenced")
