@@ -230,8 +230,17 @@ def _create_private(path: Path) -> BinaryIO:
 
 def _install(temporary: Path, target: Path) -> None:
     # link + unlink instead of rename: fails if `target` appeared meanwhile, never replaces it.
-    os.link(temporary, target)
-    temporary.unlink()
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        # File systems without hard links (FAT or exFAT memory sticks): check, then rename.
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.rename(temporary, target)
+    else:
+        temporary.unlink()
     fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -206,6 +206,21 @@ async def test_decrypt_to_path_refuses_a_target_that_appeared_meanwhile(tmp_path
     assert names_in(tmp_path) == ["scan-copy.pdf", "scan.pdf"]
 
 
+async def test_a_folder_without_hard_links_still_gets_the_verified_file(
+    tmp_path, sealed_blob, monkeypatch
+):
+    sealed, blob = sealed_blob
+
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")  # what FAT answers
+
+    monkeypatch.setattr(os, "link", no_links)
+    inbox = tmp_path / "usb"
+    inbox.mkdir()
+    saved = await save_attachment(stream(blob), sealed.reference, inbox)
+    assert names_in(inbox) == ["scan.pdf"] and saved.read_bytes() == sealed.path.read_bytes()
+
+
 # --- the progress line ------------------------------------------------------------------------
 
 
