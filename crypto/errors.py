@@ -102,3 +102,36 @@ class ClockSkewError(EnvelopeError):
     """An envelope whose signed send time lies further in the future than clock skew allows."""
 
     code = "sent_in_future"
+
+
+# Added for attachments (crypto/attachments.py, PROTOCOL.md §14).
+
+
+class AttachmentError(CryptoError, ValueError):
+    """An attachment blob that must not be accepted as the file its reference names."""
+
+    code = "bad_attachment"
+
+
+class AttachmentDecryptionError(AttachmentError):
+    """A chunk that does not authenticate: tampered, reordered, swapped, or the wrong key."""
+
+    code = "attachment_decryption_failed"
+
+
+class AttachmentTruncated(AttachmentError):
+    """The blob ended before its final chunk."""
+
+    code = "attachment_truncated"
+
+
+class AttachmentTrailingData(AttachmentError):
+    """Bytes after the final chunk, or more bytes than the reference's size allows."""
+
+    code = "attachment_trailing_data"
+
+
+class AttachmentHashMismatch(AttachmentError):
+    """The blob decrypted but is not the one the signed reference names (hash or size)."""
+
+    code = "attachment_hash_mismatch"

@@ -73,3 +73,9 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_CASE_TAG,
     LABEL_HOLD_REASON,
 )
+
+# Attachments (§14): associated data of each secretstream chunk, and the blob's content hash.
+LABEL_ATTACHMENT_CHUNK = b"liaison/v1/attachment-chunk"
+LABEL_ATTACHMENT_BLOB = b"liaison/v1/attachment-blob"
+
+ALL_LABELS += (LABEL_ATTACHMENT_CHUNK, LABEL_ATTACHMENT_BLOB)

@@ -1,0 +1,337 @@
+"""Attachments on the officer's device: files to blob chunks and back, verified, with progress.
+
+No transport here: uploads consume `blob_chunks`, downloads feed `save_attachment`; both hold
+one block at a time whatever the file's size. Encryption and file I/O run in a worker thread so
+the event loop (and the desk) stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from crypto.attachments import (
+    MAX_ATTACHMENT_SIZE,
+    AttachmentDecryptor,
+    AttachmentEncryptor,
+    AttachmentRef,
+    ciphertext_size,
+)
+from crypto.keys import Rng
+from liaison.client.errors import ClientError
+from liaison.i18n import _
+
+READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
+ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
+
+
+class AttachmentFileError(ClientError, ValueError):
+    """The file to attach is unusable (too large, not a file) or changed while being sent."""
+
+    code = "attachment_file_error"
+
+
+@dataclass(frozen=True, slots=True)
+class SealedFile:
+    """A file ready to upload: its reference (key and hash) and what re-creates its blob.
+
+    The blob itself is never stored: `blob_chunks` re-encrypts the file with the same key and
+    stream header, from the start or from the offset where an interrupted upload stopped.
+    """
+
+    path: Path
+    reference: AttachmentRef
+    stream_header: bytes
+
+    @property
+    def blob_size(self) -> int:
+        return ciphertext_size(self.reference.size)
+
+
+def guess_media_type(path: Path) -> str:
+    guessed, _encoding = mimetypes.guess_type(path.name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+async def seal_file(
+    path: Path,
+    *,
+    name: str | None = None,
+    media_type: str | None = None,
+    rng: Rng | None = None,
+    progress: ProgressCallback | None = None,
+) -> SealedFile:
+    """Encrypt `path` once to learn its blob hash (the relay's name for it); keeps no blob."""
+    path = Path(path)
+    total = await asyncio.to_thread(_regular_file_size, path)
+    encryptor = AttachmentEncryptor(rng=rng)
+    done = 0
+    with await asyncio.to_thread(open, path, "rb") as source:
+        while True:
+            read = await asyncio.to_thread(_encrypt_block, source, encryptor)
+            if read == 0:
+                break
+            done += read
+            if progress is not None:
+                progress(min(done, total), total)
+    encryptor.finish()
+    if encryptor.plaintext_size != total:
+        raise _changed(path)
+    reference = encryptor.reference(
+        name=path.name if name is None else name,
+        media_type=guess_media_type(path) if media_type is None else media_type,
+    )
+    return SealedFile(path=path, reference=reference, stream_header=encryptor.stream_header)
+
+
+async def blob_chunks(
+    sealed: SealedFile, *, start: int = 0, progress: ProgressCallback | None = None
+) -> AsyncIterator[bytes]:
+    """The blob's bytes from offset `start`, about a block at a time, for an upload.
+
+    Progress counts blob bytes, the resumed part included. If the file no longer gives the
+    blob that was sealed, the last chunk is withheld and `AttachmentFileError` raised, so the
+    relay never completes a blob the reference does not name.
+    """
+    total = sealed.blob_size
+    if not 0 <= start <= total:
+        raise ValueError("start offset outside the blob")
+    encryptor = AttachmentEncryptor(
+        file_key=sealed.reference.file_key, stream_header=sealed.stream_header
+    )
+    position = 0  # blob bytes produced so far, sent or skipped
+    with await asyncio.to_thread(open, sealed.path, "rb") as source:
+        final = False
+        while not final:
+            piece = await asyncio.to_thread(_encrypt_next, source, encryptor)
+            if piece is None:
+                final = True
+                piece = encryptor.finish()
+                if (
+                    encryptor.blob_hash != sealed.reference.blob_hash
+                    or encryptor.plaintext_size != sealed.reference.size
+                ):
+                    raise _changed(sealed.path)
+            end = position + len(piece)
+            if end > start:
+                yield piece[max(0, start - position) :]
+                if progress is not None:
+                    progress(end, total)
+            position = end
+
+
+async def save_attachment(
+    chunks: AsyncIterable[bytes],
+    reference: AttachmentRef,
+    directory: Path,
+    *,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Decrypt and verify a downloaded blob into `directory` under the reference's file name.
+
+    An existing file is never replaced: `name (1).ext` and so on. See `decrypt_to_path`.
+    """
+    directory = Path(directory)
+    target = await asyncio.to_thread(_free_name, directory, reference.name)
+    return await decrypt_to_path(chunks, reference, target, progress=progress)
+
+
+async def decrypt_to_path(
+    chunks: AsyncIterable[bytes],
+    reference: AttachmentRef,
+    target: Path,
+    *,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Decrypt `chunks` into a temporary file beside `target`; rename it only once verified.
+
+    A tampered, truncated or substituted blob raises its `AttachmentError` and leaves no file:
+    the temporary one is removed, and `target` appears only after the final chunk and the hash
+    checked out and the bytes were fsynced. Progress counts blob bytes received.
+    """
+    target = Path(target)
+    decryptor = AttachmentDecryptor(reference)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    total = reference.blob_size
+    received = 0
+    handle = await asyncio.to_thread(_create_private, temporary)
+    try:
+        with handle:
+            async for chunk in chunks:
+                received += len(chunk)
+                await asyncio.to_thread(_decrypt_block, handle, decryptor, chunk)
+                if progress is not None:
+                    progress(min(received, total), total)
+            await asyncio.to_thread(_finish_block, handle, decryptor)
+        await asyncio.to_thread(_install, temporary, target)
+    except BaseException:
+        await asyncio.to_thread(temporary.unlink, missing_ok=True)
+        raise
+    return target
+
+
+# --- worker-thread steps ----------------------------------------------------------------------
+
+
+def _regular_file_size(path: Path) -> int:
+    if not path.is_file():
+        raise AttachmentFileError(_("{path} is not a file.").format(path=path))
+    size = path.stat().st_size
+    if size > MAX_ATTACHMENT_SIZE:
+        raise AttachmentFileError(
+            _("{path} is larger than 2 GiB, the most one attachment can be.").format(path=path)
+        )
+    return size
+
+
+def _changed(path: Path) -> AttachmentFileError:
+    return AttachmentFileError(
+        _("{path} changed while it was being sent; send it again.").format(path=path),
+        code="attachment_file_changed",
+    )
+
+
+def _encrypt_block(source: BinaryIO, encryptor: AttachmentEncryptor) -> int:
+    block = source.read(READ_BLOCK)
+    encryptor.update(block)
+    return len(block)
+
+
+def _encrypt_next(source: BinaryIO, encryptor: AttachmentEncryptor) -> bytes | None:
+    """The next blob bytes, or None at the end of the file (then finish() gives the rest)."""
+    while block := source.read(READ_BLOCK):
+        out = encryptor.update(block)
+        if out:
+            return out
+    return None
+
+
+def _decrypt_block(handle: BinaryIO, decryptor: AttachmentDecryptor, chunk: bytes) -> None:
+    handle.write(decryptor.update(chunk))
+
+
+def _finish_block(handle: BinaryIO, decryptor: AttachmentDecryptor) -> None:
+    handle.write(decryptor.finish())
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _create_private(path: Path) -> BinaryIO:
+    # O_EXCL: never write through a file or link someone placed there; 0600: decrypted content.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _install(temporary: Path, target: Path) -> None:
+    # link + unlink instead of rename: fails if `target` appeared meanwhile, never replaces it.
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        # File systems without hard links (FAT or exFAT memory sticks): check, then rename.
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.rename(temporary, target)
+    else:
+        temporary.unlink()
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _free_name(directory: Path, name: str) -> Path:
+    candidate = directory / name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        stem, extension = name, ""
+    suffix = f".{extension}" if extension else ""
+    number = 1
+    while candidate.exists():
+        candidate = directory / f"{stem} ({number}){suffix}"
+        number += 1
+    return candidate
+
+
+# --- progress on the command line ------------------------------------------------------------
+
+_UNITS = ("B", "KiB", "MiB", "GiB")
+
+
+def format_bytes(count: int) -> str:
+    value = float(count)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_tenths(done: int, total: int) -> int:
+    """0..10: how many tenths of the transfer are done (an empty transfer is complete)."""
+    if total <= 0:
+        return 10
+    return min(10, max(0, done) * 10 // total)
+
+
+def format_progress(done: int, total: int, elapsed: float) -> str:
+    """One progress line: bytes, percentage, and once measurable the rate and time left."""
+    percent = 100 if total <= 0 else min(100, max(0, done) * 100 // total)
+    if elapsed <= 0 or done <= 0:
+        return _("{done} of {total} ({percent}%)").format(
+            done=format_bytes(done), total=format_bytes(total), percent=percent
+        )
+    rate = done / elapsed
+    left = max(0, total - done) / rate
+    return _("{done} of {total} ({percent}%), {rate}/s, {left} left").format(
+        done=format_bytes(done),
+        total=format_bytes(total),
+        percent=percent,
+        rate=format_bytes(round(rate)),
+        left=format_duration(left),
+    )
+
+
+class ProgressPrinter:
+    """A ProgressCallback for the CLI: a redrawn line on a terminal, a line per 10 % otherwise."""
+
+    def __init__(
+        self,
+        write: Callable[[str], object],
+        *,
+        tty: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self._write = write
+        self._tty = tty
+        self._clock = clock
+        self._started = clock()
+        self._printed_tenths = -1
+        self._last_width = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        line = format_progress(done, total, self._clock() - self._started)
+        if self._tty:
+            pad = " " * max(0, self._last_width - len(line))
+            self._last_width = len(line)
+            self._write("\r" + line + pad + ("\n" if done >= total else ""))
+            return
+        tenths = progress_tenths(done, total)
+        if tenths > self._printed_tenths:
+            self._printed_tenths = tenths
+            self._write(line + "\n")
