@@ -8,7 +8,6 @@ import time
 import unicodedata
 
 import pytest
-from crypto_world import pinned_rng
 from nacl.bindings import (
     crypto_hash_sha256,
     crypto_secretstream_xchacha20poly1305_init_pull,
@@ -45,6 +44,7 @@ from crypto.errors import (
     MalformedError,
 )
 from crypto.labels import LABEL_ATTACHMENT_BLOB, LABEL_ATTACHMENT_CHUNK
+from tests.crypto.crypto_world import pinned_rng
 
 
 def encrypt(data: bytes, **kwargs) -> tuple[bytes, AttachmentRef]:

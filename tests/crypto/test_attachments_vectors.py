@@ -24,12 +24,7 @@ CHUNK = 65536
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location(
-        "attachments_generate", VECTORS / "attachments_generate.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("tests.crypto.vectors.attachments_generate")
 
 
 def cases() -> list[dict]:

@@ -1,6 +1,6 @@
 """Generates attachments.json: attachment blobs (PROTOCOL.md §14) from pinned randomness.
 
-Run from the project root: `.venv/bin/python tests/crypto/vectors/attachments_generate.py`.
+Run from the project root: `.venv/bin/python -m tests.crypto.vectors.attachments_generate`.
 File keys and stream headers come from the pinned stream of tests/crypto/crypto_world.py
 (PinnedRng: BLAKE2b-512(seed || u64 big-endian counter) blocks, drawn in the order file key 32,
 stream header 24); plaintexts are `byte i = i mod 251`. Blobs up to one chunk are recorded whole;
@@ -16,14 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crypto.attachments import CHUNK_SIZE, AttachmentEncryptor
+from tests.crypto.crypto_world import pinned_rng
+
 HERE = Path(__file__).resolve().parent
-for path in (HERE.parent, HERE.parents[2]):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from crypto_world import pinned_rng  # noqa: E402
-
-from crypto.attachments import CHUNK_SIZE, AttachmentEncryptor  # noqa: E402
 
 KAT_PATH = HERE / "attachments.json"
 WHOLE_BLOB_LIMIT = 200  # plaintext bytes up to which the blob is recorded whole
