@@ -111,3 +111,17 @@ def test_find_keeps_diacritics_apart():
 def test_document_types_cover_the_notices_document_field():
     # The notices' document field takes these codes (wiring after issue 12's merge).
     assert set(ID_DOCUMENT_TYPES) <= set(code_list(DOCUMENT_TYPE).entries)
+
+
+def test_bac_luan_bridge_lines_are_place_data_in_both_languages():
+    # Data for places.py to offer beside the gate pairs (wiring after issue 12's merge).
+    data = resources.files("liaison.data")
+    points = json.loads(data.joinpath("named_points.json").read_text("utf-8"))["named_points"]
+    gates = json.loads(data.joinpath("gates.json").read_text("utf-8"))["gate_pairs"]
+    gate_ids = {pair["id"] for pair in gates}
+    bac_luan = [p for p in points if "Bắc Luân" in p["names"]["vi"]]
+    assert {p["names"]["zh"] for p in bac_luan} == {"北仑河一桥分管线", "北仑河二桥分管线"}
+    for point in points:
+        assert set(point["names"]) == set(NAME_LANGUAGES)
+        assert point["gate_pair"] in gate_ids
+    assert len({p["id"] for p in points}) == len(points)
