@@ -22,7 +22,7 @@ def load(notice_type: str):
 def test_handling_code_is_shown_first_in_vietnamese_and_chinese(lang):
     text = render_text(load("handover_proposal"), lang)
     banner = text.split("===")[0]
-    assert "MÃ XỬ LÝ H2" in banner and "处理代码 H2" in banner
+    assert "HẠN CHẾ SỬ DỤNG H2" in banner and "使用限制 H2" in banner
 
 
 def test_both_gives_vietnamese_then_chinese_in_the_same_field_order():
@@ -31,14 +31,14 @@ def test_both_gives_vietnamese_then_chinese_in_the_same_field_order():
     assert (
         vi.index("Thời gian bàn giao") < vi.index("Địa điểm bàn giao") < vi.index("Cán bộ hộ tống")
     )
-    assert zh.index("移交时间") < zh.index("移交地点") < zh.index("护送民警")
+    assert zh.index("移交时间") < zh.index("移交地点") < zh.index("护送人员")
     assert len(vi.strip().splitlines()) == len(zh.strip().splitlines())
 
 
 def test_name_of_record_is_unchanged_and_chinese_rendering_marked_transliteration():
     zh = render_text(load("handover_proposal"), "zh")
     assert "Nguyễn Thị Hoa" in zh
-    assert "中文音译（音）：阮氏花 (音)" in zh
+    assert "中文译名（音）：阮氏花 (音)" in zh
 
 
 def test_free_text_is_shown_as_written_with_its_language():
