@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -123,15 +124,20 @@ def _period_line(report_period: Any, langs: Sequence[str]) -> str:
     return " / ".join(parts) + f" ({zone})"
 
 
+def _width(text: str) -> int:
+    """Terminal columns: Chinese characters and full-width punctuation take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _table(rows: Iterable[Sequence[str]]) -> list[str]:
     rows = [list(row) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = []
     for row in rows:
-        cells = [
-            cell.rjust(widths[i]) if cell.isdigit() else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
+        cells = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - _width(cell))
+            cells.append(pad + cell if cell.isdigit() else cell + pad)
         out.append("  ".join(cells).rstrip())
     return out
 
