@@ -13,12 +13,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crypto.encoding import labelled_hash
-from liaison.domain.case_events import Action, LoggedNotice, Slot, country_side
+from liaison.domain.case_events import Action, LoggedNotice, country_side
 from liaison.domain.cases import Case
 from liaison.domain.handover import HandoverState
 
@@ -104,12 +104,13 @@ class Period:
         # The period as UTC instants [first, after): comparisons per notice stay cheap.
         first = datetime.combine(self.start, time(), tz).astimezone(UTC)
         after = datetime.combine(self.end + timedelta(days=1), time(), tz).astimezone(UTC)
-        object.__setattr__(self, "_tz", tz)
         object.__setattr__(self, "_first", first)
         object.__setattr__(self, "_after", after)
+        # Neither border zone keeps daylight saving (DOMAIN.md): one offset serves the period.
+        object.__setattr__(self, "_offset", first.astimezone(tz).utcoffset())
 
     def local_date(self, instant: datetime) -> date:
-        return instant.astimezone(self._tz).date()  # type: ignore[attr-defined]
+        return (instant + self._offset).date()  # type: ignore[attr-defined,no-any-return]
 
     def contains(self, instant: datetime) -> bool:
         return self._first <= instant < self._after  # type: ignore[attr-defined,no-any-return]
@@ -156,8 +157,12 @@ def zone_of(agency: str) -> str:
 def person_key(person: Mapping[str, Any]) -> str:
     """A person within one case: the name of record, NFC, case-folded, spaces collapsed."""
     name = person.get("name")
-    text = unicodedata.normalize("NFC", name if isinstance(name, str) else "")
-    return " ".join(text.casefold().split())
+    return _folded_name(name) if isinstance(name, str) else ""
+
+
+@lru_cache(maxsize=65536)
+def _folded_name(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
 Member = tuple[str, str]  # (case reference, person key)
@@ -173,6 +178,10 @@ class Figure:
     @property
     def count(self) -> int:
         return len(self.members)
+
+    @property
+    def case_count(self) -> int:
+        return len({case_ref for case_ref, _person in self.members})
 
     def cases(self) -> dict[str, int]:
         """Case reference -> persons of that case counted here, in reference order."""
@@ -250,8 +259,12 @@ def statistics_case_tag(case_ref: str, period: Period) -> str:
 
 
 def _instant(value: object) -> datetime | None:
+    """The UTC instant of a notice DATETIME; None when malformed (it then counts nowhere)."""
+    utc = value.get("utc") if isinstance(value, Mapping) else None
+    if not isinstance(utc, str) or not utc.endswith("Z"):
+        return None
     try:
-        return Slot.from_notice(value).utc
+        return datetime.fromisoformat(utc).astimezone(UTC)
     except ValueError:
         return None
 
@@ -399,6 +412,10 @@ def _verification(case: Case, notices: Notices, period: Period, tally: _Tally) -
     latest: tuple[LoggedNotice, list[Mapping[str, Any]]] | None = None
     at_end: str | None = None
     for entry in case.timeline:
+        if entry.action is not Action.REQUEST_VERIFICATION and (
+            entry.action is not Action.REPORT_VERIFICATION or entry.superseded is not None
+        ):
+            continue
         event = by_id.get(entry.message_id)
         if event is None:
             continue

@@ -153,7 +153,7 @@ def render_report_text(report: StatisticsReport, langs: Sequence[str]) -> str:
     rows = [header]
     for code, figure in report.figures.items():
         labels = [figure_label(code, lang) for lang in langs]
-        rows.append([*labels, str(figure.count), str(len(figure.cases())), code])
+        rows.append([*labels, str(figure.count), str(figure.case_count), code])
     lines += _table(rows)
     lines.append(
         _both(N_("Show the cases behind a figure: liaison report … --explain FIGURE"), langs)
