@@ -14,6 +14,7 @@ notice and reconciles a counterpart's (a notice names a few hundred cases at mos
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -108,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         cpu = figures[stage[:-2] + "_cpu_s"]
         print(f"  {stage[:-2]:<20} {figures[stage]:.3f} s  (CPU {cpu:.3f} s)")
     print(f"  (notice_and_compare on {NOTICE_CASES} cases)")
-    print(f"  report (target < 1 s) {'met' if figures['report_s'] < 1 else 'NOT met'}")
+    load = os.getloadavg()[0]
+    print(
+        f"  report target < 1 s: wall {'met' if figures['report_s'] < 1 else 'NOT met'}, "
+        f"CPU {'met' if figures['report_cpu_s'] < 1 else 'NOT met'} "
+        f"(load average {load:.1f} on {os.cpu_count()} CPUs: the wall clock includes waiting)"
+    )
     return 0
 
 
