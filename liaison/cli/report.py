@@ -95,6 +95,14 @@ def _checked_options(args: argparse.Namespace) -> tuple[Any, Any]:
         raise CommandError(
             _("The notice needs its recipient: --recipient CODE."), code="missing_recipient"
         )
+    if args.notice is not None and not args.notice.parent.is_dir():
+        raise CommandError(
+            _("No folder {path} for the notice.").format(path=args.notice.parent), code="bad_path"
+        )
+    if args.svg is not None and args.svg.exists() and not args.svg.is_dir():
+        raise CommandError(
+            _("{path} exists and is not a folder.").format(path=args.svg), code="bad_path"
+        )
     if args.explain is not None:
         _check_figure_code(args.explain)
     try:

@@ -76,7 +76,22 @@ BLOCK_FIGURES = tuple(
 BLOCK_FORMAT = "liaison-statistics/1"
 BLOCK_MAX_CHARS = 4000  # the `discrepancies` text field's limit in the catalogue
 _TAG_BYTES = 5  # 40 bits, 8 base32 characters: collisions negligible for thousands of cases
-_PROFILE_HEX = 3  # 12 bits of the case's categories: enough to see that two sides differ
+# A case's profile: one base32 character (5 bits) per group of figures, hashing how the case
+# counts in that group, so that a difference points at the group's figures only.
+FIGURE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("received", "self_returned"),
+    ("handed_over",),
+    ("verified.", "identified"),
+    ("referred", "shelter", "support."),
+)
+
+
+PREFIXES = tuple(prefix for group in FIGURE_GROUPS for prefix in group)
+
+
+def figure_group(code: str) -> int:
+    """The index in FIGURE_GROUPS of the group a figure belongs to."""
+    return next(i for i, prefixes in enumerate(FIGURE_GROUPS) if code.startswith(prefixes))
 
 
 class StatisticsError(ValueError):
@@ -96,31 +111,35 @@ class Period:
     start: date
     end: date
     zone: str
+    # The period as UTC instants [_first, _after) and the zone's offset, set once: comparing
+    # each notice's instant stays cheap.
+    _first: datetime = field(init=False, repr=False, compare=False)
+    _after: datetime = field(init=False, repr=False, compare=False)
+    _offset: timedelta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise StatisticsError("period_reversed", start=self.start, end=self.end)
         tz = ZoneInfo(self.zone)
-        # The period as UTC instants [first, after): comparisons per notice stay cheap.
         first = datetime.combine(self.start, time(), tz).astimezone(UTC)
         after = datetime.combine(self.end + timedelta(days=1), time(), tz).astimezone(UTC)
         object.__setattr__(self, "_first", first)
         object.__setattr__(self, "_after", after)
         # Neither border zone keeps daylight saving (DOMAIN.md): one offset serves the period.
-        object.__setattr__(self, "_offset", first.astimezone(tz).utcoffset())
+        object.__setattr__(self, "_offset", first.astimezone(tz).utcoffset() or timedelta())
 
     def local_date(self, instant: datetime) -> date:
-        return (instant + self._offset).date()  # type: ignore[attr-defined,no-any-return]
+        return (instant + self._offset).date()
 
     def contains(self, instant: datetime) -> bool:
-        return self._first <= instant < self._after  # type: ignore[attr-defined,no-any-return]
+        return self._first <= instant < self._after
 
     def ended_by(self, instant: datetime) -> bool:
         """Whether `instant` is on or before the period's last day."""
-        return instant < self._after  # type: ignore[attr-defined,no-any-return]
+        return instant < self._after
 
     def before(self, instant: datetime) -> bool:
-        return instant < self._first  # type: ignore[attr-defined,no-any-return]
+        return instant < self._first
 
     @property
     def months(self) -> list[str]:
@@ -226,21 +245,25 @@ class StatisticsReport:
         return sorted(self.profiles)
 
     def profile(self, case_ref: str) -> str:
-        """A short hash of how the case is counted (figures and persons per figure)."""
+        """How the case is counted: per group of figures, a hash of its figures and persons."""
         return self.profiles.get(case_ref, "")
 
 
 def _profiles(figures: Mapping[str, Figure]) -> dict[str, str]:
-    per_case: dict[str, list[str]] = {}
+    per_case: dict[str, list[list[str]]] = {}
     for code, figure in figures.items():
         for case_ref, n in figure.cases().items():
-            per_case.setdefault(case_ref, []).append(f"{code}:{n}")
+            groups = per_case.setdefault(case_ref, [[] for _group in FIGURE_GROUPS])
+            groups[figure_group(code)].append(f"{code}:{n}")
     return {
-        case_ref: labelled_hash(
-            LABEL_STATISTICS_CASE_TAG, b"profile", "|".join(parts).encode(), size=16
-        ).hex()[:_PROFILE_HEX]
-        for case_ref, parts in per_case.items()
+        case_ref: "".join(_group_hash(parts) for parts in groups)
+        for case_ref, groups in per_case.items()
     }
+
+
+def _group_hash(parts: list[str]) -> str:
+    digest = labelled_hash(LABEL_STATISTICS_CASE_TAG, b"profile", "|".join(parts).encode())
+    return base64.b32encode(digest[:1]).decode()[0].lower()
 
 
 def statistics_case_tag(case_ref: str, period: Period) -> str:
@@ -660,7 +683,9 @@ def read_statistics(event: LoggedNotice) -> StatedFigures:
                 figures[PLACE_PREFIX + str(category)] = count
             elif (dimension, category) in _CATEGORY_FIGURES:
                 figures[_CATEGORY_FIGURES[(dimension, category)]] = count
-    zone, coverage, states = None, None, {}
+    zone: str | None = None
+    coverage: dict[str, str] | None = None
+    states: dict[str, str] = {}
     text = fields.get("discrepancies")
     body = text.get("text") if isinstance(text, Mapping) else None
     if isinstance(body, str) and body.startswith(BLOCK_FORMAT):
@@ -669,7 +694,7 @@ def read_statistics(event: LoggedNotice) -> StatedFigures:
 
 
 _FIGURE_VALUE = re.compile(r"^([a-z_.0-9+\-]{1,120})=([0-9]{1,7})$")
-_COVERED = re.compile(r"^([a-z2-7]{8})\.([0-9a-f]{3})$")
+_COVERED = re.compile(rf"^([a-z2-7]{{8}})\.([a-z2-7]{{{len(FIGURE_GROUPS)}}})$")
 
 
 def _parse_block(
@@ -710,7 +735,9 @@ class FigureComparison:
     ours: int
     theirs: int | None  # None: the counterpart's notice does not state this figure
     only_ours: tuple[str, ...] = ()  # our cases in this figure the counterpart does not count
-    different: tuple[str, ...] = ()  # our cases in this figure both count, differently
+    # Cases both count but whose counting differs within this figure's group of figures (the
+    # counterpart's categories are not in its notice: these are where to look).
+    different: tuple[str, ...] = ()
 
     @property
     def state(self) -> str:
@@ -756,7 +783,7 @@ def reconcile(report: StatisticsReport, event: LoggedNotice) -> Reconciliation:
     by_tag = {tag: ref for ref, tag in report.case_tags.items()}
     covered = set(report.covered_cases())
     only_ours: set[str] = set()
-    different: set[str] = set()
+    different: dict[str, set[int]] = {}  # case -> the figure groups the two sides count apart
     held: set[str] = set()
     unknown: list[str] = []
     if coverage is not None:
@@ -765,17 +792,21 @@ def reconcile(report: StatisticsReport, event: LoggedNotice) -> Reconciliation:
             if theirs is None:
                 only_ours.add(ref)
             elif theirs != report.profile(ref):
-                different.add(ref)
+                ours = report.profile(ref)
+                different[ref] = {
+                    i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b
+                }
         for tag in coverage:
-            ref = by_tag.get(tag)
-            if ref is None:
+            held_ref = by_tag.get(tag)
+            if held_ref is None:
                 unknown.append(tag)
-            elif ref not in covered:
-                held.add(ref)
+            elif held_ref not in covered:
+                held.add(held_ref)
     codes = list(report.figures)
     codes += sorted(c for c in stated.figures if c not in report.figures)
     comparisons = []
     for code in codes:
+        group = figure_group(code) if code.startswith(PREFIXES) else -1
         ours = report.figures.get(code)
         refs = set(ours.cases()) if ours is not None else set()
         comparisons.append(
@@ -784,7 +815,9 @@ def reconcile(report: StatisticsReport, event: LoggedNotice) -> Reconciliation:
                 ours=ours.count if ours is not None else 0,
                 theirs=stated.figures.get(code),
                 only_ours=tuple(sorted(refs & only_ours)),
-                different=tuple(sorted(refs & different)),
+                different=tuple(
+                    sorted(ref for ref, groups in different.items() if group in groups)
+                ),
             )
         )
     other_zone = stated.zone or report.period.zone

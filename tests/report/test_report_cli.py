@@ -156,6 +156,8 @@ def test_compare_names_the_case_only_this_side_counts_and_writes_the_reply(
         "gates.svg",
         "months.svg",
     ]
+    months = (svg / "months.svg").read_text(encoding="utf-8")
+    assert "tháng 10/2026" in months and "2026年10月" in months
     compare = ElementTree.parse(svg / "compare.svg").getroot()
     assert "≠" in "".join(compare.itertext())
 
@@ -189,6 +191,19 @@ def test_charts_are_svg_with_escaped_text() -> None:
         (["--from", "2026-10-01", "--to", "2026-12-31", "--explain", "nonsense"], "unknown"),
         (["--from", "2026-10-01", "--to", "2026-12-31", "--agency", "nope"], "bad_agency"),
         (["--from", "2026-10-01", "--to", "2026-12-31", "--notice", "N"], "missing_recipient"),
+        (
+            [
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-12-31",
+                "--recipient",
+                "CN-GX-DXGA",
+                "--notice",
+                "D/n.json",
+            ],
+            "bad_path",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_loaded_or_written(
@@ -198,7 +213,10 @@ def test_bad_input_is_refused_before_anything_is_loaded_or_written(
     argv: list[str],
     code: str,
 ) -> None:
-    argv = [a if a != "N" else str(tmp_path / "n.json") for a in argv]
+    argv = [
+        {"N": str(tmp_path / "n.json"), "D/n.json": str(tmp_path / "d" / "n.json")}.get(a, a)
+        for a in argv
+    ]
     status, out, err = run(capsys, "--offline", *argv, "--svg", str(tmp_path / "svg"))
     assert status != 0
     assert err.startswith("Error: ") and out == ""
