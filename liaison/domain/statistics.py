@@ -158,13 +158,16 @@ class Period:
 
 
 def parse_day(value: str) -> date:
-    """A YYYY-MM-DD day, or StatisticsError `bad_date`."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    """A YYYY-MM-DD day of 1900..2100, or StatisticsError `bad_date`."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise StatisticsError("bad_date", value=str(value)[:40])
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise StatisticsError("bad_date", value=value) from None
+    if not 1900 <= day.year <= 2100:  # the notice catalogue's range for dates
+        raise StatisticsError("bad_date", value=value)
+    return day
 
 
 def zone_of(agency: str) -> str:

@@ -144,7 +144,9 @@ def test_a_period_that_ends_before_it_starts_is_refused() -> None:
     assert caught.value.code == "period_reversed"
 
 
-@pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "01/10/2026", "", "2026-1-1"])
+@pytest.mark.parametrize(
+    "value", ["2026-13-01", "2026-02-30", "01/10/2026", "", "2026-1-1", "0001-01-01", "٢٠٢٦-10-01"]
+)
 def test_bad_days_are_refused(value: str) -> None:
     with pytest.raises(StatisticsError) as caught:
         parse_day(value)
