@@ -3,6 +3,7 @@ escaped; the desk and the PDF embed the same files."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -23,7 +24,6 @@ THEIRS_COLOUR = "#d98c1f"
 DIFFERENCE_COLOUR = "#c0202a"
 _MONTH = N_("{month}/{year}")
 _ROW = 18  # pixels per text line
-_LABEL_WIDTH = 360
 _BAR_WIDTH = 300
 
 
@@ -49,13 +49,19 @@ def _text(x: int, y: int, value: str, **attrs: str) -> str:
     return f'<text x="{x}" y="{y}"{extra}>{escape(value, quote=False)}</text>'
 
 
+def _text_width(text: str) -> int:
+    """Pixels a label needs at 13 px sans-serif: Chinese characters are twice as wide."""
+    return sum(13 if unicodedata.east_asian_width(ch) in "WF" else 7 for ch in text)
+
+
 def bar_chart(title: Sequence[str], series: Sequence[Series], rows: Sequence[Row]) -> str:
     """Horizontal bars, one group per row, every label in each language on its own line."""
+    label_width = max([_text_width(line) for r in rows for line in r.labels] + [120]) + 16
     top = _ROW * (len(title) + 1) + _ROW * len(series) * max(len(s.labels) for s in series)
     lines_per_row = max([len(r.labels) for r in rows] + [len(series)])
     row_height = _ROW * lines_per_row + 8
     height = top + row_height * max(len(rows), 1) + _ROW
-    width = _LABEL_WIDTH + _BAR_WIDTH + 80
+    width = label_width + _BAR_WIDTH + 100
     largest = max([v for r in rows for v in r.values if v is not None] + [1])
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -82,18 +88,19 @@ def bar_chart(title: Sequence[str], series: Sequence[Series], rows: Sequence[Row
             bar_y = y + k * (bar_height + 2)
             length = 0 if value is None else round(_BAR_WIDTH * value / largest)
             parts.append(
-                f'<rect x="{_LABEL_WIDTH}" y="{bar_y}" width="{length}" height="{bar_height}" '
+                f'<rect x="{label_width}" y="{bar_y}" width="{length}" height="{bar_height}" '
                 f'fill="{s.colour}"/>'
             )
             shown = "–" if value is None else str(value)
-            parts.append(_text(_LABEL_WIDTH + length + 4, bar_y + bar_height - 2, shown))
+            parts.append(_text(label_width + length + 4, bar_y + bar_height - 2, shown))
         if row.marked:
             parts.append(
-                f'<rect x="{_LABEL_WIDTH - 2}" y="{y - 2}" width="{_BAR_WIDTH + 70}" '
+                f'<rect x="{label_width - 2}" y="{y - 2}" width="{_BAR_WIDTH + 70}" '
                 f'height="{row_height - 4}" fill="none" stroke="{DIFFERENCE_COLOUR}" '
                 'stroke-width="2" stroke-dasharray="4 2"/>'
             )
-            parts.append(_text(width - 18, y + 14, "≠", fill=DIFFERENCE_COLOUR, font_weight="bold"))
+            mark_x = label_width + _BAR_WIDTH + 76
+            parts.append(_text(mark_x, y + 14, "≠", fill=DIFFERENCE_COLOUR, font_weight="bold"))
         y += row_height
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
