@@ -2,7 +2,7 @@
 
 Pure: figures are derived from the notices of the cases a device holds (docs/statistics.md
 defines each one); nothing here reads files, talks to the relay or translates. Figure codes,
-reason codes and reconciliation states are stable codes; liaison/i18n/report.py names them.
+error codes and reconciliation states are stable codes; liaison/i18n/report.py names them.
 """
 
 from __future__ import annotations
