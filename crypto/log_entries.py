@@ -36,7 +36,8 @@ def content_hash(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class _Codec:
-    encode: Callable[[Any], Any]
+    # None: the value travels as it is (str, int).
+    encode: Callable[[Any], Any] | None
     decode: Callable[[Any, str], Any]
     # Whether the field holds agency codes or device ids (what `named_identifiers` reports).
     names: bool = False
@@ -63,17 +64,13 @@ def _decode_names(value: Any, name: str) -> tuple[str, ...]:
     return items
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 def _text() -> Any:
-    return field(metadata={"codec": _Codec(_same, _decode_text)})
+    return field(metadata={"codec": _Codec(None, _decode_text)})
 
 
 def _identifier() -> Any:
     """An agency code or a device id."""
-    return field(metadata={"codec": _Codec(_same, _decode_text, names=True)})
+    return field(metadata={"codec": _Codec(None, _decode_text, names=True)})
 
 
 def _identifiers() -> Any:
@@ -82,7 +79,7 @@ def _identifiers() -> Any:
 
 
 def _message_id() -> Any:
-    return field(metadata={"codec": _Codec(_same, _decode_message_id)})
+    return field(metadata={"codec": _Codec(None, _decode_message_id)})
 
 
 def _bytes(length: int = HASH_BYTES) -> Any:
@@ -105,7 +102,7 @@ def _integer(minimum: int = 0, maximum: int = MAX_SAFE_INTEGER) -> Any:
             raise MalformedError(f"log entry field {name!r} must be in {minimum}..{maximum}")
         return value
 
-    return field(metadata={"codec": _Codec(_same, decode)})
+    return field(metadata={"codec": _Codec(None, decode)})
 
 
 def _choice(*values: str) -> Any:
@@ -114,7 +111,7 @@ def _choice(*values: str) -> Any:
             raise MalformedError(f"log entry field {name!r} must be one of {values}")
         return str(value)
 
-    return field(metadata={"codec": _Codec(_same, decode)})
+    return field(metadata={"codec": _Codec(None, decode)})
 
 
 # --- the kinds -------------------------------------------------------------------------------
@@ -126,14 +123,16 @@ class LogEntry:
 
     KIND: ClassVar[str] = ""
     _CODECS: ClassVar[tuple[tuple[str, _Codec], ...]] = ()
+    _ENCODERS: ClassVar[tuple[tuple[str, Callable[[Any], Any] | None], ...]] = ()
 
     at: int = _integer()
 
     def to_json(self) -> dict[str, Any]:
         """The entry object as `GET /v1/log/entries` answers it (bytes as base64)."""
         obj: dict[str, Any] = {"kind": self.KIND}
-        for name, codec in self._CODECS:
-            obj[name] = codec.encode(getattr(self, name))
+        for name, encode in self._ENCODERS:
+            value = getattr(self, name)
+            obj[name] = value if encode is None else encode(value)
         return obj
 
     def encode(self) -> bytes:
@@ -158,6 +157,7 @@ def _kind(kind: str) -> Callable[[type[_E]], type[_E]]:
     def register(cls: type[_E]) -> type[_E]:
         cls.KIND = kind
         cls._CODECS = tuple((f.name, f.metadata["codec"]) for f in fields(cls))
+        cls._ENCODERS = tuple((name, codec.encode) for name, codec in cls._CODECS)
         _KINDS[kind] = cls
         return cls
 

@@ -18,6 +18,12 @@ from typing import Any
 from crypto.certs import DeviceCertificate
 from crypto.encoding import b64e
 from crypto.keys import device_agency
+from crypto.log_entries import (
+    HoldEntry,
+    HoldReleaseEntry,
+    PurgeEntry,
+    RetentionEntry,
+)
 from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
 from liaison.server.services import Relay, decode_field
@@ -27,7 +33,6 @@ from liaison.store import retention as retention_store
 log = logging.getLogger(__name__)
 
 DAY = 86400
-MAX_RETENTION_DAYS = 36500
 CASE_TAG_BYTES = 32
 MAX_CASE_TAGS = 16
 
@@ -67,7 +72,7 @@ async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[s
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
-        entry = {"kind": "retention", "agency": code, "days": days, "at": now}
+        entry = RetentionEntry(agency=code, days=days, at=now)
         index = await relay.log.append(tx, entry)
         await retention_store.set_retention(tx, agency=code, days=days, log_index=index, at=now)
         return {"agency": code, "days": days, "log_index": index}
@@ -98,14 +103,9 @@ async def place_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict
         existing = await retention_store.active_hold_in_tx(tx, agency, tag)
         if existing is not None:
             raise Conflict("hold_exists", _("A hold on this case is already in place."))
-        entry = {
-            "kind": "hold",
-            "agency": agency,
-            "case_tag": b64e(tag),
-            "device_id": device_id,
-            "reason_hash": b64e(reason_hash),
-            "at": now,
-        }
+        entry = HoldEntry(
+            agency=agency, case_tag=tag, device_id=device_id, reason_hash=reason_hash, at=now
+        )
         index = await relay.log.append(tx, entry)
         await retention_store.insert_hold(
             tx,
@@ -132,14 +132,13 @@ async def release_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> di
         existing = await retention_store.active_hold_in_tx(tx, agency, tag)
         if existing is None:
             raise NotFound("unknown_hold", _("No hold on this case is in place."))
-        entry = {
-            "kind": "hold_release",
-            "agency": agency,
-            "case_tag": b64e(tag),
-            "device_id": device_id,
-            "hold_index": existing.log_index,
-            "at": now,
-        }
+        entry = HoldReleaseEntry(
+            agency=agency,
+            case_tag=tag,
+            device_id=device_id,
+            hold_index=existing.log_index,
+            at=now,
+        )
         index = await relay.log.append(tx, entry)
         await retention_store.release_hold(tx, agency=agency, tag=tag, log_index=index, at=now)
         return {"log_index": index}
@@ -203,14 +202,13 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
                 return False
             if not await retention_store.purge_envelope(tx, envelope.message_id, now):
                 return False
-            entry = {
-                "kind": "purge",
-                "message_id": envelope.message_id,
-                "envelope_hash": b64e(envelope.envelope_hash),
-                "envelope_index": envelope.log_index,
-                "agencies": parties,
-                "at": now,
-            }
+            entry = PurgeEntry(
+                message_id=envelope.message_id,
+                envelope_hash=envelope.envelope_hash,
+                envelope_index=envelope.log_index,
+                agencies=tuple(parties),
+                at=now,
+            )
             await relay.log.append(tx, entry)
             return True
 

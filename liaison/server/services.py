@@ -6,7 +6,6 @@ each write runs as one job of the store's group commit, so a refused request cha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -17,6 +16,7 @@ from typing import Any
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from crypto.auth import auth_challenge_message
 from crypto.certs import DeviceCertificate, ReviewKeyStatement, Revocation, TrustStore
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope
@@ -27,7 +27,15 @@ from crypto.errors import (
     SignatureError,
 )
 from crypto.keys import validate_agency_code, validate_device_id
-from crypto.labels import LABEL_AUTH_CHALLENGE
+from crypto.log_entries import (
+    AckEntry,
+    AgencyEntry,
+    CertificateEntry,
+    EnvelopeEntry,
+    ReviewKeyEntry,
+    RevocationEntry,
+    content_hash,
+)
 from crypto.merkle import MerkleTree
 from liaison.i18n import _
 from liaison.server.errors import (
@@ -49,27 +57,6 @@ MiB = 1 << 20
 # 1 MiB of ciphertext body plus room for a header and wraps to 256 recipients.
 DEFAULT_MAX_ENVELOPE = MiB + 64 * 1024
 MAX_LOG_ENTRIES_PAGE = 1000
-
-
-def content_hash(data: bytes) -> bytes:
-    """SHA-256 of stored bytes (review-key statements, revocations) as named in log entries.
-
-    SHA-256 like the log's own RFC 9162 hashing, so an auditor needs one hash for the log.
-    """
-    return hashlib.sha256(data).digest()
-
-
-def auth_challenge_message(log_public_key: bytes, challenge: bytes) -> bytes:
-    """What a device signs to authenticate: LABEL_AUTH_CHALLENGE || log_public_key || challenge."""
-    return LABEL_AUTH_CHALLENGE + log_public_key + challenge
-
-
-def log_entry(kind: str, at: int, **fields: Any) -> dict[str, Any]:
-    """A log entry {"kind", "at", **fields}, with bytes fields in base64 (PROTOCOL.md entries)."""
-    entry = {
-        key: b64e(value) if isinstance(value, bytes) else value for key, value in fields.items()
-    }
-    return {"kind": kind, **entry, "at": at}
 
 
 def decode_field(text: str, field_name: str, *, length: int | None = None) -> bytes:
@@ -191,14 +178,13 @@ class Relay:
         async def job(tx: WriteTx) -> dict[str, Any]:
             if await tx.agency(code) is not None:
                 raise Conflict("agency_exists", _("This agency is already registered."))
-            entry = log_entry(
-                "agency",
-                now,
+            entry = AgencyEntry(
                 code=code,
                 country=body["country"],
                 root_key=root_key,
                 review_key_id=statement.key_id,
                 statement_hash=statement_hash,
+                at=now,
             )
             index = await self.log.append(tx, entry)
             await tx.insert_agency(
@@ -263,12 +249,11 @@ class Relay:
             existing = await tx.review_statement_by_hash(statement_hash)
             if existing is not None:
                 return {"log_index": existing.log_index}, False
-            entry = log_entry(
-                "review_key",
-                now,
+            entry = ReviewKeyEntry(
                 agency=code,
                 key_id=statement.key_id,
                 statement_hash=statement_hash,
+                at=now,
             )
             index = await self.log.append(tx, entry)
             await tx.insert_review_statement(
@@ -324,12 +309,11 @@ class Relay:
                 raise Conflict(
                     "device_exists", _("Another certificate is registered for this device id.")
                 )
-            entry = log_entry(
-                "certificate",
-                now,
+            entry = CertificateEntry(
                 agency=cert.agency,
                 device_id=cert.device_id,
                 cert_hash=cert_hash,
+                at=now,
             )
             index = await self.log.append(tx, entry)
             await tx.insert_certificate(
@@ -377,12 +361,11 @@ class Relay:
                 if device.revocation == data:
                     return {"log_index": device.revocation_log_index}, False
                 raise Conflict("already_revoked", _("This device is already revoked."))
-            entry = log_entry(
-                "revocation",
-                now,
+            entry = RevocationEntry(
                 agency=revocation.agency,
                 device_id=revocation.device_id,
                 revocation_hash=revocation_hash,
+                at=now,
             )
             index = await self.log.append(tx, entry)
             await tx.insert_revocation(
@@ -599,15 +582,14 @@ class Relay:
             case_tags = case_tags_of(body)
         envelope_hash = envelope.envelope_hash()
         message_id = header.message_id
-        entry = {
-            "kind": "envelope",
-            "message_id": message_id,
-            "envelope_hash": b64e(envelope_hash),
-            "sender": device_id,
-            "recipients": list(header.recipients),
-            "size": len(data),
-            "at": now,
-        }
+        entry = EnvelopeEntry(
+            message_id=message_id,
+            envelope_hash=envelope_hash,
+            sender=device_id,
+            recipients=header.recipients,
+            size=len(data),
+            at=now,
+        )
         # Encoded here, not in the job: the writer's serial section stays as short as can be.
         entry_data, entry_leaf = self.log.encode(entry)
 
@@ -714,7 +696,7 @@ class Relay:
                 raise NotFound("unknown_message", _("No such message is queued for this device."))
             if delivery.ack_log_index is not None:
                 return {"log_index": delivery.ack_log_index}
-            entry = {"kind": "ack", "message_id": message_id, "device_id": device_id, "at": now}
+            entry = AckEntry(message_id=message_id, device_id=device_id, at=now)
             index = await self.log.append(tx, entry)
             await tx.acknowledge(
                 device_id=device_id, message_id=message_id, log_index=index, at=now
