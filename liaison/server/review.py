@@ -37,8 +37,8 @@ from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from liaison.server.services import MAX_LOG_ENTRIES_PAGE, Relay, decode_field
 from liaison.store import WriteTx
-from liaison.store import review as review_store
 from liaison.store.records import DeviceRecord
+from liaison.store.review import HeldEnvelope
 
 MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_REQUEST_SKEW = 300
@@ -90,7 +90,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
     now = relay.clock()
 
     async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
-        existing = await review_store.wrap_in_tx(tx, wrap.device_id, wrap.key_id)
+        existing = await tx.review_key_wrap(wrap.device_id, wrap.key_id)
         if existing is not None:
             if existing.wrap == data:
                 return {"log_index": existing.log_index}, False
@@ -106,8 +106,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
             at=now,
         )
         index = await relay.log.append(tx, entry)
-        await review_store.put_wrap(
-            tx,
+        await tx.put_wrap(
             device_id=wrap.device_id,
             key_id=wrap.key_id,
             agency=wrap.agency,
@@ -124,7 +123,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
 
 async def device_wraps(relay: Relay, device_id: str) -> dict[str, Any]:
     """GET /v1/review-keys/wraps: the wraps addressed to the authenticated device."""
-    records = await review_store.wraps_for_device(relay.store, device_id)
+    records = await relay.store.wraps_for_device(device_id)
     return {
         "wraps": [
             {"key_id": r.key_id, "wrap": b64e(r.wrap), "log_index": r.log_index} for r in records
@@ -161,8 +160,8 @@ async def traffic(
         except MalformedError as exc:
             raise BadRequest("invalid_request", _("The officer id is not valid.")) from exc
         prefix = f"{agency_part or device.agency}:{officer_part}:"
-    records = await review_store.agency_traffic(
-        relay.store, device.agency, officer_prefix=prefix, start=start, end=end, limit=limit
+    records = await relay.store.agency_traffic(
+        device.agency, officer_prefix=prefix, start=start, end=end, limit=limit
     )
     return {
         "agency": device.agency,
@@ -265,8 +264,8 @@ async def review(
     }
 
 
-async def relay_envelope(relay: Relay, message_id: str) -> review_store.HeldEnvelope:
-    held = await review_store.held_envelope(relay.store, message_id)
+async def relay_envelope(relay: Relay, message_id: str) -> HeldEnvelope:
+    held = await relay.store.held_envelope(message_id)
     if held is None:
         raise NotFound("unknown_message", _("No such message is held by the relay."))
     return held
@@ -291,7 +290,7 @@ class _Visibility:
 
     async def _message_devices(self, message_id: str) -> tuple[str, ...]:
         if message_id not in self._parties:
-            held = await review_store.held_envelope(self.relay.store, message_id)
+            held = await self.relay.store.held_envelope(message_id)
             self._parties[message_id] = (
                 () if held is None else (held.sender_device, *held.recipients)
             )

@@ -634,9 +634,7 @@ class Relay:
                 recipients=header.recipients,
             )
             if case_tags:
-                from liaison.store import retention as retention_store
-
-                await retention_store.insert_case_tags(tx, message_id, case_tags)
+                await tx.insert_case_tags(message_id, case_tags)
 
             def notices() -> list[tuple[str, dict[str, Any]]]:
                 return [

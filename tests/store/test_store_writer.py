@@ -55,7 +55,8 @@ async def test_a_lone_write_is_not_held_back(store: Store) -> None:
 async def test_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path: Path) -> None:
     database = tmp_path / "liaison.db"
     async with Store(database_url(tmp_path)) as store:
-        writer = store._sqlite.connection.dbapi_connection  # white box: the writer's own
+        # White box: the writer's own connection.
+        writer = store.group_commit._sqlite.connection.dbapi_connection
         assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         before = database.stat().st_size
         payloads = [os.urandom(4000) for _ in range(200)]
