@@ -420,8 +420,7 @@ class GroupCommitWriter(Generic[Tx]):
             self._checkpointer.committed()
         return outcomes
 
-    @staticmethod
-    async def _sqlite_begin(dbapi: sqlite3.Connection, committer: ThreadPoolExecutor) -> None:
+    async def _sqlite_begin(self, dbapi: sqlite3.Connection, committer: ThreadPoolExecutor) -> None:
         """BEGIN IMMEDIATE; if another process holds the write lock (`liaison db purge`, say),
         wait for it in the commit thread, as long as any connection waits, not on the loop."""
         try:
@@ -430,6 +429,13 @@ class GroupCommitWriter(Generic[Tx]):
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
+        await self._wait_for_write_lock(dbapi, committer)
+
+    @staticmethod
+    async def _wait_for_write_lock(
+        dbapi: sqlite3.Connection, committer: ThreadPoolExecutor
+    ) -> None:
+        """BEGIN IMMEDIATE in the commit thread, waiting up to the busy timeout for the lock."""
 
         def begin_waiting() -> None:
             dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
