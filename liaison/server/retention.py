@@ -19,8 +19,10 @@ from crypto.certs import DeviceCertificate
 from crypto.encoding import b64e
 from crypto.keys import device_agency
 from liaison.i18n import _
+from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
-from liaison.server.services import Relay, decode_field
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store import retention as retention_store
 
@@ -62,7 +64,7 @@ async def add_case_tags(
 
 async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
-    await relay.agency_record(code)
+    await agency_record(relay, code)
     days = body["days"]
     now = relay.clock()
 
