@@ -25,8 +25,10 @@ from crypto.log_entries import (
     RetentionEntry,
 )
 from liaison.i18n import _
+from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
-from liaison.server.services import Relay, decode_field
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ async def add_case_tags(
 
 async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
-    await relay.agency_record(code)
+    await agency_record(relay, code)
     days = body["days"]
     now = relay.clock()
 

@@ -34,8 +34,12 @@ from crypto.log_entries import (
 )
 from crypto.review_keys import ReviewKeyWrap, review_request_bytes, verify_review_request
 from liaison.i18n import _
+from liaison.server.auth import registered_device
+from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from liaison.server.services import MAX_LOG_ENTRIES_PAGE, Relay, decode_field
+from liaison.server.log_queries import MAX_LOG_ENTRIES_PAGE, proof_tree
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import DeviceRecord
 from liaison.store.review import HeldEnvelope
@@ -70,7 +74,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
         raise BadRequest(
             "malformed_review_key_wrap", _("The review-key wrap does not parse.")
         ) from exc
-    agency = await relay.agency_record(wrap.agency)
+    agency = await agency_record(relay, wrap.agency)
     try:
         wrap.verify(agency.root_key)
     except SignatureError as exc:
@@ -135,7 +139,7 @@ async def device_wraps(relay: Relay, device_id: str) -> dict[str, Any]:
 
 
 async def _supervisor(relay: Relay, device_id: str) -> DeviceRecord | None:
-    device = await relay.registered_device(device_id)
+    device = await registered_device(relay, device_id)
     return device if _role(device) == "supervisor" else None
 
 
@@ -250,7 +254,7 @@ async def review(
         return await relay.log.append(tx, entry)
 
     index = await relay.store.write(job)
-    tree, size, note = await relay.proof_tree([index, held.log_index])
+    tree, size, note = await proof_tree(relay, [index, held.log_index])
     return {
         "message_id": message_id,
         "envelope": b64e(held.envelope),
@@ -319,7 +323,7 @@ class _Visibility:
 
 async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int) -> dict[str, Any]:
     """GET /v1/audit/records: the log entries this device may see from index `after` on."""
-    device = await relay.registered_device(device_id)
+    device = await registered_device(relay, device_id)
     visibility = _Visibility(relay, device, _role(device))
     size = await relay.log.catch_up()
     found: list[tuple[int, LogEntry]] = []
@@ -337,7 +341,7 @@ async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int)
                     end = record.index + 1
                     break
         start = end
-    tree, tree_size, note = await relay.proof_tree([i for i, _e in found])
+    tree, tree_size, note = await proof_tree(relay, [i for i, _e in found])
     return {
         "records": [
             {

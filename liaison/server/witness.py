@@ -15,8 +15,10 @@ from crypto.checkpoint import (
 )
 from crypto.errors import CryptoError
 from liaison.i18n import _
+from liaison.server import log_queries
 from liaison.server.errors import BadRequest, Conflict, Unprocessable
-from liaison.server.services import Relay, decode_field
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
 MAX_WITNESSES = 32
@@ -50,7 +52,7 @@ async def _valid_lines(relay: Relay, note: str, size: int) -> str:
 async def checkpoint(relay: Relay) -> dict[str, Any]:
     """GET /v1/log/checkpoint: the current note with the cosignatures it has, and the newest
     cosigned note (witnesses lag behind the log, so the current one is often not cosigned)."""
-    answer = await relay.checkpoint()
+    answer = await log_queries.checkpoint(relay)
     size, note = answer["size"], answer["checkpoint"]
     answer["checkpoint"] = note + await _valid_lines(relay, note, size)
     answer["cosigned"] = None
