@@ -93,12 +93,8 @@ class Store(DirectoryReads, AuthReads, MailboxReads, LogReads, ReviewReads, Rete
         self.group_commit.add_commit_listener(listener)
 
     async def write(self, job: Job[WriteTx, T]) -> T:
-        """Run `job` in the next group commit; answer once it is durable.
-
-        Jobs queued together share one transaction (one fsync). A job that fails before
-        writing changes nothing while its neighbours commit; one that fails after writing
-        undoes the batch, whose jobs then rerun one by one.
-        """
+        """Run `job` in the next group commit; answer once it is durable (see
+        `GroupCommitWriter.write`)."""
         return await self.group_commit.write(job)
 
     def read_connection(self) -> Any:
