@@ -62,7 +62,7 @@ def _rfc8785_json(obj: object, *, allow_floats: bool = False) -> bytes:
     try:
         normalised: Any = _normalise(obj, allow_floats)
         return bytes(rfc8785.dumps(normalised))
-    except (rfc8785.CanonicalizationError, UnicodeError) as exc:
+    except (rfc8785.CanonicalizationError, UnicodeError, RecursionError) as exc:
         raise MalformedError(f"no canonical encoding: {exc}") from exc
 
 
@@ -72,18 +72,26 @@ def _plain_ascii(value: object) -> bool:
     compact output agree (NFC is the identity on ASCII, UTF-16 key order is code-point order,
     the escapes are the same) and the latter costs a third: log entries take this path. A
     property test compares the two paths."""
-    # Exact types, not isinstance: a str or int subclass may encode differently.
-    if type(value) is str:
-        return value.isascii()
-    if type(value) is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
-    if type(value) is list:
-        return all(_plain_ascii(item) for item in value)
-    if type(value) is dict:
-        return all(
-            type(key) is str and key.isascii() and _plain_ascii(item) for key, item in value.items()
-        )
-    return value is None or type(value) is bool
+    # Exact types, not isinstance: a str or int subclass may encode differently. A stack, not
+    # recursion: a deeply nested value must not exhaust Python's recursion limit here.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if not item.isascii():
+                return False
+        elif type(item) is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif type(item) is dict:
+            if not all(type(key) is str and key.isascii() for key in item):
+                return False
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+        elif item is not None and type(item) is not bool:
+            return False
+    return True
 
 
 def _refuse_float(text: str) -> Any:

@@ -186,3 +186,18 @@ def test_arbitrary_input_is_parsed_or_refused_as_malformed(data):
             parse(data)
         except MalformedError:
             pass
+
+
+def test_deeply_nested_ascii_json_parses_as_it_did_before_the_fast_path():
+    data = b'{"a":' + b"[" * 500 + b"]" * 500 + b"}"
+    assert canonical_json(parse_canonical_json(data)) == data
+
+
+@pytest.mark.parametrize("depth", [600, 2000, 100_000])
+@pytest.mark.parametrize("key", ["a", "\u00e9"])
+def test_deeply_nested_json_parses_or_is_malformed_never_a_recursion_error(depth, key):
+    data = ('{"' + key + '":').encode() + b"[" * depth + b"]" * depth + b"}"
+    try:
+        parse_canonical_json(data)
+    except MalformedError:
+        pass  # refused with the package's own error: what every caller handles
