@@ -19,7 +19,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 HASH_SIZE = 32
 
 
-def _normalise(obj: object) -> object:
+def _normalise(obj: object, allow_floats: bool = False) -> object:
     if isinstance(obj, str):
         return unicodedata.normalize("NFC", obj)
     if isinstance(obj, bool) or obj is None:
@@ -36,21 +36,62 @@ def _normalise(obj: object) -> object:
             nkey = unicodedata.normalize("NFC", key)
             if nkey in out:
                 raise MalformedError("two object keys are equal after NFC normalisation")
-            out[nkey] = _normalise(value)
+            out[nkey] = _normalise(value, allow_floats)
         return out
     if isinstance(obj, list | tuple):
-        return [_normalise(item) for item in obj]
+        return [_normalise(item, allow_floats) for item in obj]
+    if allow_floats and isinstance(obj, float):
+        return obj  # rfc8785 refuses NaN and infinities
     # Floats are refused on purpose: nothing signed needs them and they invite ambiguity.
     raise MalformedError(f"type {type(obj).__name__} has no canonical encoding")
 
 
-def canonical_json(obj: object) -> bytes:
-    """RFC 8785 canonical JSON of `obj` after NFC-normalising every string, keys included."""
+def canonical_json(obj: object, *, allow_floats: bool = False) -> bytes:
+    """RFC 8785 canonical JSON of `obj` after NFC-normalising every string, keys included.
+
+    Nothing signed or logged holds a float; `allow_floats` is for notices only, whose place
+    coordinates may be fractions (finite floats, written as RFC 8785 says).
+    """
+    if _plain_ascii(obj):
+        return _SORTED_COMPACT.encode(obj).encode("ascii")
+    return _rfc8785_json(obj, allow_floats=allow_floats)
+
+
+def _rfc8785_json(obj: object, *, allow_floats: bool = False) -> bytes:
+    """The general path of `canonical_json`: NFC, then the `rfc8785` package."""
     try:
-        normalised: Any = _normalise(obj)
+        normalised: Any = _normalise(obj, allow_floats)
         return bytes(rfc8785.dumps(normalised))
-    except (rfc8785.CanonicalizationError, UnicodeError) as exc:
+    except (rfc8785.CanonicalizationError, UnicodeError, RecursionError) as exc:
         raise MalformedError(f"no canonical encoding: {exc}") from exc
+
+
+def _plain_ascii(value: object) -> bool:
+    """Whether `value` is made of dicts with string keys, lists, ASCII strings, safe integers,
+    booleans and null only. For such a value RFC 8785 and the standard library's sorted
+    compact output agree (NFC is the identity on ASCII, UTF-16 key order is code-point order,
+    the escapes are the same) and the latter costs a third: log entries take this path. A
+    property test compares the two paths."""
+    # Exact types, not isinstance: a str or int subclass may encode differently. A stack, not
+    # recursion: a deeply nested value must not exhaust Python's recursion limit here.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if not item.isascii():
+                return False
+        elif type(item) is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif type(item) is dict:
+            if not all(type(key) is str and key.isascii() for key in item):
+                return False
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+        elif item is not None and type(item) is not bool:
+            return False
+    return True
 
 
 def _refuse_float(text: str) -> Any:
@@ -99,25 +140,10 @@ def parse_canonical_json(data: bytes) -> dict[str, Any]:
         raise MalformedError("not UTF-8 JSON") from exc
     if not isinstance(obj, dict):
         raise MalformedError("expected a JSON object")
-    if not _is_canonical_ascii(obj, data) and canonical_json(obj) != data:
+    # canonical_json takes its fast path for the common pure-ASCII object.
+    if canonical_json(obj) != data:
         raise MalformedError("not in canonical form (RFC 8785, NFC)")
     return obj
-
-
-def _is_canonical_ascii(obj: dict[str, Any], data: bytes) -> bool:
-    """Fast path, equivalent to comparing with canonical_json, for pure-ASCII input.
-
-    For ASCII text, NFC is the identity, UTF-16 key order is code-point order, and the standard
-    library's compact sorted output escapes exactly as RFC 8785 does; integers were range-checked
-    while parsing. A test checks the equivalence.
-    """
-    if not data.isascii():
-        return False
-    fast = _SORTED_COMPACT.encode(obj)
-    try:
-        return fast.encode("utf-8") == data
-    except UnicodeEncodeError:  # an escaped lone surrogate: never canonical
-        return False
 
 
 def b64e(data: bytes) -> str:

@@ -182,18 +182,13 @@ def cmd_retention(args: argparse.Namespace) -> int:
 async def _purge(
     data_dir: Path, url: str | None, schema: str | None, now: int | None
 ) -> dict[str, Any]:
-    import contextlib
-
-    from liaison.server import app as server_app
-    from liaison.server.keys import RELAY_KEY
+    from liaison.server.relay import Settings, open_relay
     from liaison.server.retention import purge
 
-    app = server_app.create_app(
-        server_app.Settings(data_dir=data_dir, database_url=url, db_schema=schema, purge_interval=0)
-    )
+    settings = Settings(data_dir=data_dir, database_url=url, db_schema=schema, purge_interval=0)
     # The server's own resources (store, log, keys), opened without listening on a port.
-    async with contextlib.asynccontextmanager(server_app._resources)(app):
-        report = await purge(app[RELAY_KEY], now=now)
+    async with open_relay(settings) as relay:
+        report = await purge(relay, now=now)
     return report.to_dict()
 
 

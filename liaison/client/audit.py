@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.encoding import b64e
+from crypto.errors import MalformedError
+from crypto.log_entries import EnvelopeEntry, log_entry_from_json
 from liaison.client import transparency
 from liaison.client.errors import ClientError, LogInconsistent
 from liaison.client.home import Home
@@ -73,12 +75,16 @@ async def _check_message(api: ApiClient, cp: Any, record: dict[str, Any]) -> str
     if index >= cp.size:
         return _("the server's log no longer reaches this entry (it was dropped).")
     try:
-        entry = await transparency.fetch_entry(api, index)
+        answered = await transparency.fetch_entry(api, index)
     except ClientError:
         return _("the server no longer returns this log entry.")
-    if entry.get("kind") != "envelope" or entry.get("message_id") != record["message_id"]:
+    try:
+        entry = log_entry_from_json(answered)
+    except MalformedError:
+        entry = None
+    if not isinstance(entry, EnvelopeEntry) or entry.message_id != record["message_id"]:
         return _("the log entry now records something else (entries were dropped or reordered).")
-    if entry.get("envelope_hash") != record.get("envelope_hash"):
+    if b64e(entry.envelope_hash) != record.get("envelope_hash"):
         return _("the log entry's envelope hash differs from the envelope held (it was changed).")
     try:
         leaf = (await transparency.verify_entry_included(api, cp, index, entry)).leaf_hash

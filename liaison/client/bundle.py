@@ -18,7 +18,13 @@ from crypto.checkpoint import (
     verify_cosignature,
 )
 from crypto.encoding import b64d, b64e, canonical_json, parse_canonical_json
-from crypto.errors import CryptoError
+from crypto.errors import CryptoError, MalformedError
+from crypto.log_entries import (
+    AckEntry,
+    EnvelopeEntry,
+    LogEntry,
+    log_entry_from_json,
+)
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from liaison.client import transparency
 from liaison.client.errors import ClientError, VerificationError
@@ -46,36 +52,29 @@ def key_fingerprint(public_key: bytes) -> str:
     return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
-def concerns(entry: dict[str, Any], agency: str) -> bool:
+def concerns(entry: LogEntry, agency: str) -> bool:
     """Whether a log entry names the agency or one of its devices (any field, any kind)."""
-
-    def hit(value: Any) -> bool:
-        if isinstance(value, str):
-            return value == agency or value.startswith(agency + ":")
-        if isinstance(value, list):
-            return any(hit(item) for item in value)
-        return False
-
-    return any(hit(value) for key, value in entry.items() if key != "kind")
+    return any(
+        name == agency or name.startswith(agency + ":") for name in entry.named_identifiers()
+    )
 
 
 def select_entries(
-    entries: Iterable[tuple[int, dict[str, Any]]], *, start: int, end: int, agency: str | None
-) -> list[tuple[int, dict[str, Any]]]:
+    entries: Iterable[tuple[int, LogEntry]], *, start: int, end: int, agency: str | None
+) -> list[tuple[int, LogEntry]]:
     """Entries with start <= at <= end that the agency may see (all of them if agency is None).
 
     An acknowledgement of a message the agency sent or received is shown with that message.
     """
-    chosen: list[tuple[int, dict[str, Any]]] = []
+    chosen: list[tuple[int, LogEntry]] = []
     messages: set[str] = set()
     for index, entry in entries:
-        at = entry.get("at")
         visible = agency is None or concerns(entry, agency)
-        if agency is not None and entry.get("kind") == "envelope" and visible:
-            messages.add(str(entry.get("message_id")))
-        if not visible and entry.get("kind") == "ack" and entry.get("message_id") in messages:
+        if agency is not None and isinstance(entry, EnvelopeEntry) and visible:
+            messages.add(entry.message_id)
+        if not visible and isinstance(entry, AckEntry) and entry.message_id in messages:
             visible = True
-        if visible and isinstance(at, int) and start <= at <= end:
+        if visible and start <= entry.at <= end:
             chosen.append((index, entry))
     return chosen
 
@@ -99,7 +98,7 @@ async def export_bundle(
     note = (await api.checkpoint()).get("checkpoint")
     latest = await transparency.advance(home, api, note, latest=True)
     tree = MerkleTree()
-    entries: list[tuple[int, dict[str, Any]]] = []
+    entries: list[tuple[int, LogEntry]] = []
     for page_start in range(0, latest.size, PAGE):
         page_end = min(page_start + PAGE, latest.size)
         answer = await api.entries(page_start, page_end)
@@ -107,8 +106,12 @@ async def export_bundle(
         for offset, item in enumerate(items):
             if item.get("index") != page_start + offset or not isinstance(item.get("entry"), dict):
                 raise VerificationError(_("The server returned log entries out of order."))
-            tree.append(canonical_json(item["entry"]))
-            entries.append((item["index"], item["entry"]))
+            try:
+                entry = log_entry_from_json(item["entry"])
+            except MalformedError as exc:
+                raise VerificationError(_("The server sent a malformed value.")) from exc
+            tree.append(entry.encode())
+            entries.append((item["index"], entry))
         if len(items) != page_end - page_start:
             raise VerificationError(_("The server did not return every log entry asked for."))
         if progress is not None:
@@ -142,7 +145,7 @@ async def export_bundle(
         "entries": [
             {
                 "index": index,
-                "entry": entry,
+                "entry": entry.to_json(),
                 "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(index, latest.size)],
             }
             for index, entry in chosen
@@ -349,9 +352,17 @@ def verify_bundle(
         if index <= previous:
             raise _fail(_("{where} is out of order or repeated.").format(where=where))
         previous = index
-        entry = _field(item, "entry", dict, where)
         try:
-            leaf = leaf_hash(canonical_json(entry))
+            entry = log_entry_from_json(_field(item, "entry", dict, where))
+        except MalformedError as exc:
+            # A verifier refuses a kind it does not know rather than skip it (section 10).
+            raise _fail(
+                _("{where}: field {name} is missing or malformed.").format(
+                    where=where, name="entry"
+                )
+            ) from exc
+        try:
+            leaf = leaf_hash(entry.encode())
             verify_inclusion(
                 leaf, index, latest.size, _hashes(item["inclusion_proof"], where), latest.root_hash
             )
@@ -361,10 +372,9 @@ def verify_bundle(
                     where=where
                 )
             ) from exc
-        at = entry.get("at")
-        if not isinstance(at, int) or not start <= at <= end:
+        if not start <= entry.at <= end:
             raise _fail(_("{where} lies outside the bundle's period.").format(where=where))
-        if agency is not None and not (concerns(entry, agency) or entry.get("kind") == "ack"):
+        if agency is not None and not (concerns(entry, agency) or isinstance(entry, AckEntry)):
             raise _fail(
                 _("{where} does not concern agency {agency}.").format(where=where, agency=agency)
             )

@@ -12,7 +12,6 @@ import nacl.exceptions
 import nacl.secret
 import nacl.signing
 import nacl.utils
-import rfc8785
 
 from crypto.encoding import (
     b64d,
@@ -53,10 +52,12 @@ NOTICE_CACHE_DIR = "notices"
 # --- The countersignature of a handover record (docs/state-machines/handover.md) ------------
 def record_hash(record: LoggedNotice) -> bytes:
     """BLAKE2b-256 over the label, the record's message id and its canonical JSON (RFC 8785,
-    the bytes `notice_to_bytes` seals; a place's coordinates may be fractions, which the
-    protocol encoder `crypto.encoding.canonical_json` refuses, so RFC 8785 is applied as is)."""
+    the bytes `notice_to_bytes` seals; a place's coordinates may be fractions, hence
+    `allow_floats`)."""
     return labelled_hash(
-        LABEL_HANDOVER_RECORD_HASH, record.message_id.encode(), bytes(rfc8785.dumps(record.notice))
+        LABEL_HANDOVER_RECORD_HASH,
+        record.message_id.encode(),
+        canonical_json(record.notice, allow_floats=True),
     )
 
 

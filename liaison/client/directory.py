@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from crypto.encoding import b64e
 from crypto.envelope import ReviewRecipient
 from crypto.errors import CertificateError, CryptoError
 from crypto.keys import device_agency
+from crypto.log_entries import content_hash
 from crypto.review_keys import current_review_statement
 from liaison.client import transparency
 from liaison.client.errors import ClientError, MissingPin, VerificationError
@@ -109,7 +109,7 @@ def _remember_revocation(home: Home, device_id: str, revocation: bytes, log_inde
 
 def revocation_hash(revocation: bytes) -> bytes:
     """How the log entry names a revocation: SHA-256 of its bytes (PROTOCOL.md section 10)."""
-    return hashlib.sha256(revocation).digest()
+    return content_hash(revocation)
 
 
 # --- Verified devices -------------------------------------------------------------------------

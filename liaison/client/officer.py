@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from crypto.auth import auth_challenge_message
 from crypto.certs import DeviceCertificate, TrustStore
 from crypto.encoding import b64e
 from crypto.errors import CryptoError
@@ -21,7 +22,6 @@ from crypto.keys import (
     validate_agency_code,
     validate_officer_id,
 )
-from crypto.labels import LABEL_AUTH_CHALLENGE
 from liaison.client import agency as agency_ops
 from liaison.client import directory, transparency
 from liaison.client.errors import BadInput, HomeError, VerificationError
@@ -236,7 +236,7 @@ async def authenticate(home: Home, api: ApiClient, *, now: int | None = None) ->
     challenge = await api.auth_challenge(device_id)
     challenge_bytes = b64decode(challenge["challenge"])
     signature = keys.signing.sign(
-        LABEL_AUTH_CHALLENGE + identity.public_key + challenge_bytes
+        auth_challenge_message(identity.public_key, challenge_bytes)
     ).signature
     answer = await api.auth_token(device_id, challenge["challenge"], bytes(signature))
     home.write_json(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from crypto.checkpoint import Checkpoint, verify_checkpoint
-from crypto.encoding import canonical_json
-from crypto.errors import CryptoError
+from crypto.encoding import b64d, b64e, canonical_json
+from crypto.errors import CryptoError, MalformedError, ProofError
+from crypto.log_entries import LogEntry
 from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
 from liaison.client.errors import ClientError, LogInconsistent, VerificationError
 from liaison.client.home import Home
@@ -20,11 +20,14 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 
 def b64decode(text: Any) -> bytes:
-    if not isinstance(text, str):
-        raise VerificationError(_("The server sent a malformed value."))
+    """`crypto.encoding.b64d` (strict) with its error as the client's VerificationError.
+
+    Deprecated: kept only for the client modules that still call it; new code calls b64d
+    and handles `MalformedError` where it knows what the value was.
+    """
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        return b64d(text)
+    except MalformedError as exc:
         raise VerificationError(_("The server sent a malformed value.")) from exc
 
 
@@ -40,15 +43,17 @@ class ServerIdentity:
         return {
             "origin": self.origin,
             "log_key_name": self.key_name,
-            "log_public_key": base64.b64encode(self.public_key).decode("ascii"),
+            "log_public_key": b64e(self.public_key),
         }
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> ServerIdentity:
+        try:
+            public_key = b64d(value["log_public_key"])
+        except MalformedError as exc:
+            raise VerificationError(_("The server sent a malformed value.")) from exc
         return cls(
-            origin=str(value["origin"]),
-            key_name=str(value["log_key_name"]),
-            public_key=b64decode(value["log_public_key"]),
+            origin=str(value["origin"]), key_name=str(value["log_key_name"]), public_key=public_key
         )
 
 
@@ -70,7 +75,7 @@ def stored_checkpoint(home: Home) -> Checkpoint | None:
     if not isinstance(value, dict):
         return None
     return Checkpoint(
-        origin=value["origin"], size=int(value["size"]), root_hash=b64decode(value["root_hash"])
+        origin=value["origin"], size=int(value["size"]), root_hash=b64d(value["root_hash"])
     )
 
 
@@ -81,7 +86,7 @@ def _store(home: Home, note: str, cp: Checkpoint) -> None:
             "note": note,
             "origin": cp.origin,
             "size": cp.size,
-            "root_hash": base64.b64encode(cp.root_hash).decode("ascii"),
+            "root_hash": b64e(cp.root_hash),
         },
     )
 
@@ -171,14 +176,15 @@ async def _check_consistent(
     answer: Any = None
     try:
         answer = await api.consistency(old.size, new.size)
-        proof = [b64decode(item) for item in answer.get("proof", [])]
+        proof = [b64d(item) for item in answer.get("proof", [])]
         verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
     except (CryptoError, ClientError) as exc:
         detail = _(
             "The server's log (size {new}) is not consistent with the checkpoint this client "
             "stored (size {old}): entries were dropped, changed or reordered."
         ).format(new=new.size, old=old.size)
-        if provable and isinstance(exc, CryptoError):
+        # Only a proof that decodes and fails is evidence; a malformed answer is not.
+        if provable and isinstance(exc, ProofError):
             assert home is not None
             raise misbehaviour.record(
                 home,
@@ -212,8 +218,8 @@ class Inclusion:
         return {
             "index": self.index,
             "tree_size": self.size,
-            "leaf_hash": base64.b64encode(self.leaf_hash).decode("ascii"),
-            "inclusion_proof": [base64.b64encode(h).decode("ascii") for h in self.proof],
+            "leaf_hash": b64e(self.leaf_hash),
+            "inclusion_proof": [b64e(h) for h in self.proof],
         }
 
 
@@ -221,13 +227,14 @@ async def verify_entry_included(
     api: ApiClient,
     cp: Checkpoint,
     index: int,
-    entry: dict[str, Any],
+    entry: LogEntry | Mapping[str, Any],
     *,
     proof: list[str] | None = None,
     proof_size: int | None = None,
 ) -> Inclusion:
-    """Check that `entry` is leaf `index` of the log at checkpoint `cp`."""
-    leaf = leaf_hash(canonical_json(entry))
+    """Check that `entry` (typed, or the object the relay answered) is leaf `index` of the log
+    at checkpoint `cp`."""
+    leaf = leaf_hash(entry.encode() if isinstance(entry, LogEntry) else canonical_json(entry))
     if index < 0 or index >= cp.size:
         raise VerificationError(
             _("Log entry {index} lies outside the server's checkpoint.").format(index=index)
@@ -235,8 +242,8 @@ async def verify_entry_included(
     if proof is None or proof_size != cp.size:
         answer = await api.inclusion(index, cp.size)
         proof = answer.get("proof", [])
-    hashes = [b64decode(item) for item in proof or []]
     try:
+        hashes = [b64d(item) for item in proof or []]
         verify_inclusion(leaf, index, cp.size, hashes, cp.root_hash)
     except CryptoError as exc:
         raise VerificationError(

@@ -8,9 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
-
-from crypto.encoding import blake2b
+from crypto.encoding import blake2b, canonical_json
 from liaison.domain.fields import (
     AgencyCode,
     Attachment,
@@ -912,7 +910,7 @@ def _check_rules(notice_type: str, header: Mapping[str, Any], fields: Mapping[st
 
 def notice_to_bytes(notice: Notice) -> bytes:
     """Canonical UTF-8 JSON (RFC 8785) of a checked notice: the plaintext that gets sealed."""
-    return bytes(rfc8785.dumps(notice.to_dict()))
+    return canonical_json(notice.to_dict(), allow_floats=True)
 
 
 def notice_digest(notice: Notice) -> str:

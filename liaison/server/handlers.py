@@ -9,7 +9,15 @@ from aiohttp import WSMsgType, web
 
 from liaison import __version__
 from liaison.i18n import _
-from liaison.server import retention, review, witness
+from liaison.server import (
+    auth,
+    directory,
+    log_queries,
+    mailbox,
+    retention,
+    review,
+    witness,
+)
 from liaison.server.errors import BadRequest
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.openapi import DOCUMENT, request_errors
@@ -83,7 +91,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def server_info(request: web.Request) -> web.Response:
     """GET /v1/server"""
-    return _json({**request.app[RELAY_KEY].server_info(), "version": __version__})
+    return _json({**log_queries.server_info(request.app[RELAY_KEY]), "version": __version__})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -94,83 +102,86 @@ async def openapi(request: web.Request) -> web.Response:
 async def register_agency(request: web.Request) -> web.Response:
     """POST /v1/agencies  [admin]"""
     relay = request.app[RELAY_KEY]
-    relay.authenticate_admin(_bearer(request))
+    auth.authenticate_admin(relay, _bearer(request))
     body = await _body(request, "AgencyRegistration")
-    return _json(await relay.register_agency(body), status=201)
+    return _json(await directory.register_agency(relay, body), status=201)
 
 
 async def list_agencies(request: web.Request) -> web.Response:
     """GET /v1/agencies"""
-    return _json(await request.app[RELAY_KEY].agencies())
+    return _json(await directory.agencies(request.app[RELAY_KEY]))
 
 
 async def get_agency(request: web.Request) -> web.Response:
     """GET /v1/agencies/{code}"""
-    return _json(await request.app[RELAY_KEY].agency(request.match_info["code"]))
+    return _json(await directory.agency(request.app[RELAY_KEY], request.match_info["code"]))
 
 
 async def add_review_key(request: web.Request) -> web.Response:
     """POST /v1/agencies/{code}/review-keys"""
     body = await _body(request, "ReviewKeyUpload")
-    answer, created = await request.app[RELAY_KEY].add_review_key(request.match_info["code"], body)
+    answer, created = await directory.add_review_key(
+        request.app[RELAY_KEY], request.match_info["code"], body
+    )
     return _json(answer, status=201 if created else 200)
 
 
 async def agency_devices(request: web.Request) -> web.Response:
     """GET /v1/agencies/{code}/devices"""
-    return _json(await request.app[RELAY_KEY].agency_devices(request.match_info["code"]))
+    return _json(await directory.agency_devices(request.app[RELAY_KEY], request.match_info["code"]))
 
 
 async def upload_certificate(request: web.Request) -> web.Response:
     """POST /v1/certificates"""
     body = await _body(request, "CertificateUpload")
-    answer, created = await request.app[RELAY_KEY].upload_certificate(body)
+    answer, created = await directory.upload_certificate(request.app[RELAY_KEY], body)
     return _json(answer, status=201 if created else 200)
 
 
 async def upload_revocation(request: web.Request) -> web.Response:
     """POST /v1/revocations"""
     body = await _body(request, "RevocationUpload")
-    answer, created = await request.app[RELAY_KEY].upload_revocation(body)
+    answer, created = await directory.upload_revocation(request.app[RELAY_KEY], body)
     return _json(answer, status=201 if created else 200)
 
 
 async def get_device(request: web.Request) -> web.Response:
     """GET /v1/devices/{device_id}"""
-    return _json(await request.app[RELAY_KEY].device(request.match_info["device_id"]))
+    return _json(await directory.device(request.app[RELAY_KEY], request.match_info["device_id"]))
 
 
 async def auth_challenge(request: web.Request) -> web.Response:
     """POST /v1/auth/challenge"""
     body = await _body(request, "ChallengeRequest")
-    return _json(await request.app[RELAY_KEY].challenge(body))
+    return _json(await auth.challenge(request.app[RELAY_KEY], body))
 
 
 async def auth_token(request: web.Request) -> web.Response:
     """POST /v1/auth/token"""
     body = await _body(request, "TokenRequest")
-    return _json(await request.app[RELAY_KEY].token(body))
+    return _json(await auth.token(request.app[RELAY_KEY], body))
 
 
 async def send_message(request: web.Request) -> web.Response:
     """POST /v1/messages  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request), revocation_checked_later=True)
+    device_id = await auth.authenticate(relay, _bearer(request), revocation_checked_later=True)
     body = await _body(request, "SendRequest")
-    answer, created = await relay.send(device_id, body)
+    answer, created = await mailbox.send(relay, device_id, body)
     return _json(answer, status=201 if created else 200)
 
 
 async def fetch_messages(request: web.Request) -> web.Response:
     """GET /v1/messages?after=&limit=&all=  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     after = _int_param(request, "after", default=0)
     limit = _int_param(request, "limit", default=50, minimum=1, maximum=100)
     include_all = request.query.get("all", "0")
     if include_all not in ("0", "1", "true", "false"):
         raise BadRequest("invalid_request", _("Query parameter all must be 0 or 1."))
-    answer = await relay.fetch(
+    answer = await mailbox.fetch(
+        relay,
         device_id,
         after=after or 0,
         limit=limit or 50,
@@ -182,8 +193,8 @@ async def fetch_messages(request: web.Request) -> web.Response:
 async def ack_message(request: web.Request) -> web.Response:
     """POST /v1/messages/{message_id}/ack  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
-    return _json(await relay.acknowledge(device_id, request.match_info["message_id"]))
+    device_id = await auth.authenticate(relay, _bearer(request))
+    return _json(await mailbox.acknowledge(relay, device_id, request.match_info["message_id"]))
 
 
 async def log_checkpoint(request: web.Request) -> web.Response:
@@ -195,27 +206,27 @@ async def log_consistency(request: web.Request) -> web.Response:
     """GET /v1/log/consistency?from=&to="""
     old = _required_int(request, "from")
     new = _int_param(request, "to")
-    return _json(await request.app[RELAY_KEY].consistency(old, new))
+    return _json(await log_queries.consistency(request.app[RELAY_KEY], old, new))
 
 
 async def log_proof(request: web.Request) -> web.Response:
     """GET /v1/log/proof?index=&size="""
     index = _required_int(request, "index")
     size = _int_param(request, "size", minimum=1)
-    return _json(await request.app[RELAY_KEY].inclusion(index, size))
+    return _json(await log_queries.inclusion(request.app[RELAY_KEY], index, size))
 
 
 async def log_entries(request: web.Request) -> web.Response:
     """GET /v1/log/entries?start=&end="""
     start = _required_int(request, "start")
     end = _required_int(request, "end")
-    return _json(await request.app[RELAY_KEY].entries(start, end))
+    return _json(await log_queries.entries(request.app[RELAY_KEY], start, end))
 
 
 async def push_socket(request: web.Request) -> web.StreamResponse:
     """GET /v1/ws?token=  (WebSocket; the server pushes {"type":"message","message_id","cursor"})"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(request.query.get("token") or _bearer(request))
+    device_id = await auth.authenticate(relay, request.query.get("token") or _bearer(request))
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[PUSH_KEY]
@@ -239,14 +250,14 @@ async def upload_review_key_wrap(request: web.Request) -> web.Response:
 async def review_key_wraps(request: web.Request) -> web.Response:
     """GET /v1/review-keys/wraps  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     return _json(await review.device_wraps(relay, device_id))
 
 
 async def review_messages(request: web.Request) -> web.Response:
     """GET /v1/review/messages?officer=&from=&to=&limit=  [supervisor device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     answer = await review.traffic(
         relay,
         device_id,
@@ -261,7 +272,7 @@ async def review_messages(request: web.Request) -> web.Response:
 async def review_message(request: web.Request) -> web.Response:
     """POST /v1/review/messages/{message_id}  [supervisor device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     body = await _body(request, "ReviewRequest")
     return _json(await review.review(relay, device_id, request.match_info["message_id"], body))
 
@@ -269,7 +280,7 @@ async def review_message(request: web.Request) -> web.Response:
 async def audit_records(request: web.Request) -> web.Response:
     """GET /v1/audit/records?after=&limit=  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     after = _int_param(request, "after", default=0) or 0
     limit = _int_param(request, "limit", default=500, minimum=1, maximum=1000) or 500
     return _json(await review.audit_records(relay, device_id, after=after, limit=limit))
@@ -278,7 +289,7 @@ async def audit_records(request: web.Request) -> web.Response:
 async def set_retention(request: web.Request) -> web.Response:
     """PUT /v1/agencies/{code}/retention  [admin]"""
     relay = request.app[RELAY_KEY]
-    relay.authenticate_admin(_bearer(request))
+    auth.authenticate_admin(relay, _bearer(request))
     body = await _body(request, "RetentionSetting")
     return _json(await retention.set_retention(relay, request.match_info["code"], body))
 
@@ -286,7 +297,7 @@ async def set_retention(request: web.Request) -> web.Response:
 async def place_hold(request: web.Request) -> web.Response:
     """POST /v1/holds  [supervisor device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     body = await _body(request, "HoldRequest")
     return _json(await retention.place_hold(relay, device_id, body), status=201)
 
@@ -294,7 +305,7 @@ async def place_hold(request: web.Request) -> web.Response:
 async def release_hold(request: web.Request) -> web.Response:
     """POST /v1/holds/release  [supervisor device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     body = await _body(request, "HoldRelease")
     return _json(await retention.release_hold(relay, device_id, body))
 
@@ -302,14 +313,14 @@ async def release_hold(request: web.Request) -> web.Response:
 async def list_holds(request: web.Request) -> web.Response:
     """GET /v1/holds  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     return _json(await retention.holds(relay, device_id))
 
 
 async def add_case_tags(request: web.Request) -> web.Response:
     """POST /v1/messages/{message_id}/case-tags  [device]"""
     relay = request.app[RELAY_KEY]
-    device_id = await relay.authenticate(_bearer(request))
+    device_id = await auth.authenticate(relay, _bearer(request))
     body = await _body(request, "CaseTags")
     message_id = request.match_info["message_id"]
     return _json(await retention.add_case_tags(relay, device_id, message_id, body))

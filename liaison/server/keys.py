@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from liaison.server.push import PushHub
-from liaison.server.services import Relay
+from liaison.server.relay import Relay
 
 RELAY_KEY = web.AppKey("relay", Relay)
 PUSH_KEY = web.AppKey("push", PushHub)

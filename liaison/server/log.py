@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from crypto.checkpoint import Checkpoint, sign_checkpoint
-from crypto.encoding import MAX_SAFE_INTEGER, canonical_json
+from crypto.log_entries import LogEntry
 from crypto.merkle import MerkleTree, leaf_hash
 from liaison.server.identity import ServerIdentity
 from liaison.store import Store, WriteTx
 from liaison.store.records import LogEntryRecord
-
-
-def _plain_ascii(value: Any) -> bool:
-    """Whether RFC 8785 and sorted compact `json.dumps` agree on `value`: ASCII strings and
-    keys (already NFC, one UTF-16 unit per character, same escapes), safe integers, no floats."""
-    kind = type(value)
-    if kind is str:
-        return bool(value.isascii())
-    if kind is int:
-        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
-    if kind is list:
-        return all(_plain_ascii(item) for item in value)
-    if kind is dict:
-        return all(
-            type(key) is str and key.isascii() and _plain_ascii(item) for key, item in value.items()
-        )
-    return value is None or kind is bool
-
-
-def entry_bytes(entry: dict[str, Any]) -> bytes:
-    """The canonical JSON (RFC 8785) of a log entry; the common all-ASCII entry without the
-    general canonicaliser, which costs several times more (tests compare the two)."""
-    if _plain_ascii(entry):
-        return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return canonical_json(entry)
 
 
 class TransparencyLog:
@@ -72,13 +44,14 @@ class TransparencyLog:
         return self.tree.size
 
     @staticmethod
-    def encode(entry: dict[str, Any]) -> tuple[bytes, bytes]:
-        data = entry_bytes(entry)
+    def encode(entry: LogEntry) -> tuple[bytes, bytes]:
+        """The entry's leaf data (crypto/log_entries.py) and its leaf hash."""
+        data = entry.encode()
         return data, leaf_hash(data)
 
-    async def append(self, tx: WriteTx, entry: dict[str, Any]) -> int:
+    async def append(self, tx: WriteTx, entry: LogEntry) -> int:
         data, h = self.encode(entry)
-        return await tx.append_log(data, h, at=int(entry.get("at", 0)))
+        return await tx.append_log(data, h, at=entry.at)
 
     def checkpoint(self) -> tuple[int, str]:
         """The signed note for the tree as it is now, and its size (signed once per size)."""

@@ -18,16 +18,22 @@ from typing import Any
 from crypto.certs import DeviceCertificate
 from crypto.encoding import b64e
 from crypto.keys import device_agency
+from crypto.log_entries import (
+    HoldEntry,
+    HoldReleaseEntry,
+    PurgeEntry,
+    RetentionEntry,
+)
 from liaison.i18n import _
+from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
-from liaison.server.services import Relay, decode_field
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
-from liaison.store import retention as retention_store
 
 log = logging.getLogger(__name__)
 
 DAY = 86400
-MAX_RETENTION_DAYS = 36500
 CASE_TAG_BYTES = 32
 MAX_CASE_TAGS = 16
 
@@ -53,8 +59,8 @@ async def add_case_tags(
         raise NotFound("unknown_message", _("No such message is queued for this device."))
 
     async def job(tx: WriteTx) -> dict[str, Any]:
-        known = await retention_store.case_tags_in_tx(tx, message_id)
-        await retention_store.insert_case_tags(tx, message_id, [t for t in tags if t not in known])
+        known = await tx.message_case_tags(message_id)
+        await tx.insert_case_tags(message_id, [t for t in tags if t not in known])
         return {"message_id": message_id, "case_tags": len(known | set(tags))}
 
     return await relay.store.write(job)
@@ -62,14 +68,14 @@ async def add_case_tags(
 
 async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
-    await relay.agency_record(code)
+    await agency_record(relay, code)
     days = body["days"]
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
-        entry = {"kind": "retention", "agency": code, "days": days, "at": now}
+        entry = RetentionEntry(agency=code, days=days, at=now)
         index = await relay.log.append(tx, entry)
-        await retention_store.set_retention(tx, agency=code, days=days, log_index=index, at=now)
+        await tx.set_retention(agency=code, days=days, log_index=index, at=now)
         return {"agency": code, "days": days, "log_index": index}
 
     return await relay.store.write(job)
@@ -95,20 +101,14 @@ async def place_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
-        existing = await retention_store.active_hold_in_tx(tx, agency, tag)
+        existing = await tx.active_hold(agency, tag)
         if existing is not None:
             raise Conflict("hold_exists", _("A hold on this case is already in place."))
-        entry = {
-            "kind": "hold",
-            "agency": agency,
-            "case_tag": b64e(tag),
-            "device_id": device_id,
-            "reason_hash": b64e(reason_hash),
-            "at": now,
-        }
+        entry = HoldEntry(
+            agency=agency, case_tag=tag, device_id=device_id, reason_hash=reason_hash, at=now
+        )
         index = await relay.log.append(tx, entry)
-        await retention_store.insert_hold(
-            tx,
+        await tx.insert_hold(
             agency=agency,
             tag=tag,
             placed_by=device_id,
@@ -129,19 +129,18 @@ async def release_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> di
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
-        existing = await retention_store.active_hold_in_tx(tx, agency, tag)
+        existing = await tx.active_hold(agency, tag)
         if existing is None:
             raise NotFound("unknown_hold", _("No hold on this case is in place."))
-        entry = {
-            "kind": "hold_release",
-            "agency": agency,
-            "case_tag": b64e(tag),
-            "device_id": device_id,
-            "hold_index": existing.log_index,
-            "at": now,
-        }
+        entry = HoldReleaseEntry(
+            agency=agency,
+            case_tag=tag,
+            device_id=device_id,
+            hold_index=existing.log_index,
+            at=now,
+        )
         index = await relay.log.append(tx, entry)
-        await retention_store.release_hold(tx, agency=agency, tag=tag, log_index=index, at=now)
+        await tx.release_hold(agency=agency, tag=tag, log_index=index, at=now)
         return {"log_index": index}
 
     return await relay.store.write(job)
@@ -159,7 +158,7 @@ async def holds(relay: Relay, device_id: str) -> dict[str, Any]:
                 "placed_at": h.placed_at,
                 "log_index": h.log_index,
             }
-            for h in await retention_store.active_holds(relay.store, agency)
+            for h in await relay.store.active_holds(agency)
         ]
     }
 
@@ -177,14 +176,12 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
     """Delete the ciphertext of every envelope past its retention and not held; log each."""
     now = relay.clock() if now is None else now
     report = PurgeReport()
-    periods = await retention_store.retention_days(relay.store)
+    periods = await relay.store.retention_days()
     if not periods:
         return report
     shortest = min(periods.values())
-    held_tags = {h.tag for h in await retention_store.active_holds(relay.store)}
-    for envelope in await retention_store.envelopes_received_before(
-        relay.store, now - shortest * DAY + 1
-    ):
+    held_tags = {h.tag for h in await relay.store.active_holds()}
+    for envelope in await relay.store.envelopes_received_before(now - shortest * DAY + 1):
         parties = sorted(
             {device_agency(envelope.sender_device)}
             | {device_agency(d) for d in envelope.recipients}
@@ -199,18 +196,17 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
 
         async def job(tx: WriteTx, envelope: Any = envelope, parties: list[str] = parties) -> bool:
             # Checked again in the writer: a hold placed since the read above wins.
-            if await retention_store.held_in_tx(tx, envelope.tags):
+            if await tx.tags_held(envelope.tags):
                 return False
-            if not await retention_store.purge_envelope(tx, envelope.message_id, now):
+            if not await tx.purge_envelope(envelope.message_id, now):
                 return False
-            entry = {
-                "kind": "purge",
-                "message_id": envelope.message_id,
-                "envelope_hash": b64e(envelope.envelope_hash),
-                "envelope_index": envelope.log_index,
-                "agencies": parties,
-                "at": now,
-            }
+            entry = PurgeEntry(
+                message_id=envelope.message_id,
+                envelope_hash=envelope.envelope_hash,
+                envelope_index=envelope.log_index,
+                agencies=tuple(parties),
+                at=now,
+            )
             await relay.log.append(tx, entry)
             return True
 

@@ -7,7 +7,6 @@ is itself logged (crypto/PROTOCOL.md section 12).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -15,25 +14,46 @@ from crypto.certs import DeviceCertificate
 from crypto.encoding import b64e
 from crypto.errors import CryptoError, MalformedError, SignatureError
 from crypto.keys import device_agency, validate_officer_id
+from crypto.log_entries import (
+    AckEntry,
+    AgencyEntry,
+    CertificateEntry,
+    EnvelopeEntry,
+    HoldEntry,
+    HoldReleaseEntry,
+    LogEntry,
+    PurgeEntry,
+    RetentionEntry,
+    ReviewEntry,
+    ReviewKeyEntry,
+    ReviewKeyWrapEntry,
+    ReviewRefusedEntry,
+    RevocationEntry,
+    content_hash,
+    parse_log_entry,
+)
 from crypto.review_keys import ReviewKeyWrap, review_request_bytes, verify_review_request
 from liaison.i18n import _
+from liaison.server.auth import registered_device
+from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from liaison.server.services import (
-    MAX_LOG_ENTRIES_PAGE,
-    Relay,
-    content_hash,
-    decode_field,
-    log_entry,
-)
+from liaison.server.log_queries import MAX_LOG_ENTRIES_PAGE, proof_tree
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
-from liaison.store import review as review_store
 from liaison.store.records import DeviceRecord
+from liaison.store.review import HeldEnvelope
 
 MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_REQUEST_SKEW = 300
-DIRECTORY_KINDS = ("agency", "review_key", "certificate", "revocation", "review_key_wrap")
+# Directory entries of an agency (its `agency` entry names it by `code`).
+DIRECTORY_ENTRIES = (ReviewKeyEntry, CertificateEntry, RevocationEntry, ReviewKeyWrapEntry)
 # Entries about one message: shown to whoever may see that message (a purge included).
-MESSAGE_KINDS = ("ack", "review", "review_refused", "purge")
+MESSAGE_ENTRIES = (AckEntry, ReviewEntry, ReviewRefusedEntry, PurgeEntry)
+# Entries by a device about a message (what a supervisor's own devices did).
+DEVICE_MESSAGE_ENTRIES = (AckEntry, ReviewEntry, ReviewRefusedEntry)
+# Entries of an agency's retention and holds: shown to the agency's supervisors.
+RETENTION_ENTRIES = (RetentionEntry, HoldEntry, HoldReleaseEntry)
 # Log entries one GET /v1/audit/records reads at most, whatever it finds among them.
 MAX_AUDIT_SCAN = 10 * MAX_LOG_ENTRIES_PAGE
 
@@ -54,7 +74,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
         raise BadRequest(
             "malformed_review_key_wrap", _("The review-key wrap does not parse.")
         ) from exc
-    agency = await relay.agency_record(wrap.agency)
+    agency = await agency_record(relay, wrap.agency)
     try:
         wrap.verify(agency.root_key)
     except SignatureError as exc:
@@ -74,7 +94,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
     now = relay.clock()
 
     async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
-        existing = await review_store.wrap_in_tx(tx, wrap.device_id, wrap.key_id)
+        existing = await tx.review_key_wrap(wrap.device_id, wrap.key_id)
         if existing is not None:
             if existing.wrap == data:
                 return {"log_index": existing.log_index}, False
@@ -82,17 +102,15 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
                 raise Conflict(
                     "stale_review_key_wrap", _("A newer wrap of this review key is already held.")
                 )
-        entry = log_entry(
-            "review_key_wrap",
-            now,
+        entry = ReviewKeyWrapEntry(
             agency=wrap.agency,
             device_id=wrap.device_id,
             key_id=wrap.key_id,
             wrap_hash=wrap_hash,
+            at=now,
         )
         index = await relay.log.append(tx, entry)
-        await review_store.put_wrap(
-            tx,
+        await tx.put_wrap(
             device_id=wrap.device_id,
             key_id=wrap.key_id,
             agency=wrap.agency,
@@ -109,7 +127,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
 
 async def device_wraps(relay: Relay, device_id: str) -> dict[str, Any]:
     """GET /v1/review-keys/wraps: the wraps addressed to the authenticated device."""
-    records = await review_store.wraps_for_device(relay.store, device_id)
+    records = await relay.store.wraps_for_device(device_id)
     return {
         "wraps": [
             {"key_id": r.key_id, "wrap": b64e(r.wrap), "log_index": r.log_index} for r in records
@@ -121,7 +139,7 @@ async def device_wraps(relay: Relay, device_id: str) -> dict[str, Any]:
 
 
 async def _supervisor(relay: Relay, device_id: str) -> DeviceRecord | None:
-    device = await relay.registered_device(device_id)
+    device = await registered_device(relay, device_id)
     return device if _role(device) == "supervisor" else None
 
 
@@ -146,8 +164,8 @@ async def traffic(
         except MalformedError as exc:
             raise BadRequest("invalid_request", _("The officer id is not valid.")) from exc
         prefix = f"{agency_part or device.agency}:{officer_part}:"
-    records = await review_store.agency_traffic(
-        relay.store, device.agency, officer_prefix=prefix, start=start, end=end, limit=limit
+    records = await relay.store.agency_traffic(
+        device.agency, officer_prefix=prefix, start=start, end=end, limit=limit
     )
     return {
         "agency": device.agency,
@@ -172,13 +190,9 @@ async def _log_refusal(relay: Relay, device_id: str, message_id: str, refusal: s
     now = relay.clock()
 
     async def job(tx: WriteTx) -> None:
-        entry = {
-            "kind": "review_refused",
-            "message_id": message_id,
-            "device_id": device_id,
-            "refusal": refusal,
-            "at": now,
-        }
+        entry = ReviewRefusedEntry(
+            message_id=message_id, device_id=device_id, refusal=refusal, at=now
+        )
         await relay.log.append(tx, entry)
 
     await relay.store.write(job)
@@ -226,28 +240,27 @@ async def review(
         raise Unprocessable(
             "stale_review_request", _("The review request's time is too far from the server's.")
         )
-    entry = {
-        "kind": "review",
-        "message_id": message_id,
-        "device_id": device_id,
-        "agency": device.agency,
-        "reason_hash": b64e(reason_hash),
-        "requested_at": requested_at,
-        "signature": b64e(signature),
-        "at": now,
-    }
+    entry = ReviewEntry(
+        message_id=message_id,
+        device_id=device_id,
+        agency=device.agency,
+        reason_hash=reason_hash,
+        requested_at=requested_at,
+        signature=signature,
+        at=now,
+    )
 
     async def job(tx: WriteTx) -> int:
         return await relay.log.append(tx, entry)
 
     index = await relay.store.write(job)
-    tree, size, note = await relay.proof_tree([index, held.log_index])
+    tree, size, note = await proof_tree(relay, [index, held.log_index])
     return {
         "message_id": message_id,
         "envelope": b64e(held.envelope),
         "envelope_log_index": held.log_index,
         "envelope_inclusion_proof": [b64e(h) for h in tree.inclusion_proof(held.log_index, size)],
-        "review": entry,
+        "review": entry.to_json(),
         "log_index": index,
         "tree_size": size,
         "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(index, size)],
@@ -255,8 +268,8 @@ async def review(
     }
 
 
-async def relay_envelope(relay: Relay, message_id: str) -> review_store.HeldEnvelope:
-    held = await review_store.held_envelope(relay.store, message_id)
+async def relay_envelope(relay: Relay, message_id: str) -> HeldEnvelope:
+    held = await relay.store.held_envelope(message_id)
     if held is None:
         raise NotFound("unknown_message", _("No such message is held by the relay."))
     return held
@@ -276,45 +289,44 @@ class _Visibility:
         self.prefix = f"{device.agency}:{officer_id}:"
         self._parties: dict[str, tuple[str, ...]] = {}
 
-    def _ours(self, device_id: Any) -> bool:
-        if not isinstance(device_id, str):
-            return False
+    def _ours(self, device_id: str) -> bool:
         return device_id.startswith(self.agency + ":" if self.supervisor else self.prefix)
 
-    async def _message_devices(self, message_id: Any) -> tuple[str, ...]:
-        if not isinstance(message_id, str):
-            return ()
+    async def _message_devices(self, message_id: str) -> tuple[str, ...]:
         if message_id not in self._parties:
-            held = await review_store.held_envelope(self.relay.store, message_id)
+            held = await self.relay.store.held_envelope(message_id)
             self._parties[message_id] = (
                 () if held is None else (held.sender_device, *held.recipients)
             )
         return self._parties[message_id]
 
-    async def visible(self, entry: dict[str, Any]) -> bool:
-        kind = entry.get("kind")
-        if kind == "agency":
-            return entry.get("code") == self.agency
-        if kind in DIRECTORY_KINDS:
-            return entry.get("agency") == self.agency
-        if kind == "envelope":
-            devices = [entry.get("sender"), *(entry.get("recipients") or [])]
-            return any(self._ours(d) for d in devices)
-        if kind in MESSAGE_KINDS:
-            if self.supervisor and self._ours(entry.get("device_id")):
+    async def visible(self, entry: LogEntry) -> bool:
+        if isinstance(entry, AgencyEntry):
+            return entry.code == self.agency
+        if isinstance(entry, DIRECTORY_ENTRIES):
+            return entry.agency == self.agency
+        if isinstance(entry, EnvelopeEntry):
+            return any(self._ours(d) for d in (entry.sender, *entry.recipients))
+        if isinstance(entry, MESSAGE_ENTRIES):
+            if (
+                self.supervisor
+                and isinstance(entry, DEVICE_MESSAGE_ENTRIES)
+                and self._ours(entry.device_id)
+            ):
                 return True
-            devices = await self._message_devices(entry.get("message_id"))
+            devices = await self._message_devices(entry.message_id)
             return any(self._ours(d) for d in devices)
-        # Kinds added later are shown to the agency's supervisors when they name the agency.
-        return self.supervisor and entry.get("agency") == self.agency
+        if isinstance(entry, RETENTION_ENTRIES):
+            return self.supervisor and entry.agency == self.agency
+        return False
 
 
 async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int) -> dict[str, Any]:
     """GET /v1/audit/records: the log entries this device may see from index `after` on."""
-    device = await relay.registered_device(device_id)
+    device = await registered_device(relay, device_id)
     visibility = _Visibility(relay, device, _role(device))
     size = await relay.log.catch_up()
-    found: list[tuple[int, dict[str, Any]]] = []
+    found: list[tuple[int, LogEntry]] = []
     start = after
     # Bounded work per request however sparse this device's records are: the answer's `next`
     # says where the following request goes on scanning.
@@ -322,19 +334,19 @@ async def audit_records(relay: Relay, device_id: str, *, after: int, limit: int)
     while start < stop and len(found) < limit:
         end = min(stop, start + MAX_LOG_ENTRIES_PAGE)
         for record in await relay.store.log_entries(start, end):
-            entry = json.loads(record.data)
+            entry = parse_log_entry(record.data)
             if await visibility.visible(entry):
                 found.append((record.index, entry))
                 if len(found) == limit:
                     end = record.index + 1
                     break
         start = end
-    tree, tree_size, note = await relay.proof_tree([i for i, _e in found])
+    tree, tree_size, note = await proof_tree(relay, [i for i, _e in found])
     return {
         "records": [
             {
                 "index": index,
-                "entry": entry,
+                "entry": entry.to_json(),
                 "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(index, tree_size)],
             }
             for index, entry in found

@@ -15,10 +15,11 @@ from crypto.checkpoint import (
 )
 from crypto.errors import CryptoError
 from liaison.i18n import _
+from liaison.server import log_queries
 from liaison.server.errors import BadRequest, Conflict, Unprocessable
-from liaison.server.services import Relay, decode_field
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
 from liaison.store import WriteTx
-from liaison.store import retention as retention_store
 
 MAX_WITNESSES = 32
 
@@ -37,7 +38,7 @@ async def _valid_lines(relay: Relay, note: str, size: int) -> str:
     """The stored cosignature lines for `size` that verify on `note`: a line over another
     root (the database was edited) is never served."""
     lines = []
-    for name, key, line in await retention_store.cosignature_lines(relay.store, size):
+    for name, key, line in await relay.store.cosignature_lines(size):
         try:
             verify_cosignature(
                 note + line, witness_name=name, witness_public=key, now=relay.clock()
@@ -51,11 +52,11 @@ async def _valid_lines(relay: Relay, note: str, size: int) -> str:
 async def checkpoint(relay: Relay) -> dict[str, Any]:
     """GET /v1/log/checkpoint: the current note with the cosignatures it has, and the newest
     cosigned note (witnesses lag behind the log, so the current one is often not cosigned)."""
-    answer = await relay.checkpoint()
+    answer = await log_queries.checkpoint(relay)
     size, note = answer["size"], answer["checkpoint"]
     answer["checkpoint"] = note + await _valid_lines(relay, note, size)
     answer["cosigned"] = None
-    cosigned_size = await retention_store.latest_cosigned_size(relay.store)
+    cosigned_size = await relay.store.latest_cosigned_size()
     if cosigned_size is not None and cosigned_size <= relay.log.tree.size:
         old = note if cosigned_size == size else _note_for(relay, cosigned_size)
         lines = await _valid_lines(relay, old, cosigned_size)
@@ -91,17 +92,15 @@ async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
         verify_cosignature(note, witness_name=name, witness_public=key, now=relay.clock())
     except CryptoError as exc:
         raise Unprocessable("bad_signature", _("The cosignature does not verify.")) from exc
-    if await retention_store.witness_count(relay.store) >= MAX_WITNESSES:
-        known = await retention_store.cosignature_lines(relay.store, cp.size)
+    if await relay.store.witness_count() >= MAX_WITNESSES:
+        known = await relay.store.cosignature_lines(cp.size)
         if not any(witness == name for witness, _key, _line in known):
             raise Conflict("too_many_witnesses", _("This log accepts no further witnesses."))
     line = lines[0].line()
     now = relay.clock()
 
     async def job(tx: WriteTx) -> None:
-        await retention_store.put_cosignature(
-            tx, size=cp.size, witness=name, witness_key=key, line=line, at=now
-        )
+        await tx.put_cosignature(size=cp.size, witness=name, witness_key=key, line=line, at=now)
 
     await relay.store.write(job)
     return {"size": cp.size}

@@ -136,6 +136,10 @@ class WalCheckpointer:
         self.interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        # Commits the writer reported, and how many of them a completed checkpoint covers.
+        self._progress = threading.Condition()
+        self._commits = 0
+        self._checkpointed = 0
         self._thread = threading.Thread(target=self._run, name="liaison-sqlite-checkpoint")
         self._thread.daemon = True
 
@@ -144,7 +148,16 @@ class WalCheckpointer:
 
     def committed(self) -> None:
         """Called by the writer after each commit."""
+        with self._progress:
+            self._commits += 1
         self._wake.set()
+
+    def wait_checkpointed(self, timeout: float) -> bool:
+        """Block until a checkpoint has copied every commit reported so far into the database
+        file (False after `timeout` seconds): what a caller waits on instead of polling."""
+        with self._progress:
+            target = self._commits
+            return self._progress.wait_for(lambda: self._checkpointed >= target, timeout)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -152,11 +165,14 @@ class WalCheckpointer:
         if self._thread.is_alive():
             self._thread.join()
 
-    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> bool:
+        """Run a checkpoint; whether it copied the whole log into the database file."""
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            busy, log_frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error:
             log.warning("SQLite %s checkpoint failed; the next one retries", mode, exc_info=True)
+            return False
+        return not busy and log_frames == copied
 
     def _run(self) -> None:
         if not self.path or self.path == ":memory:":
@@ -170,7 +186,12 @@ class WalCheckpointer:
                 self._stopping.wait(self.interval)  # let a few commits gather in the log
                 self._wake.clear()
                 if not self._stopping.is_set():
-                    self._checkpoint(conn, "PASSIVE")
+                    with self._progress:
+                        covered = self._commits
+                    if self._checkpoint(conn, "PASSIVE"):
+                        with self._progress:
+                            self._checkpointed = covered
+                            self._progress.notify_all()
             self._checkpoint(conn, "TRUNCATE")
         finally:
             conn.close()

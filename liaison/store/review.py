@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 
-from liaison.store.repository import Store, WriteTx
 from liaison.store.tables import deliveries, envelopes, review_key_wraps
 
 
@@ -49,6 +48,9 @@ class HeldEnvelope:
     recipients: tuple[str, ...]
 
 
+# --- named queries ----------------------------------------------------------------------
+
+
 def _wrap_record(row: Any) -> ReviewKeyWrapRecord:
     return ReviewKeyWrapRecord(
         row.device_id, row.key_id, row.agency, bytes(row.wrap), row.issued_at, row.log_index
@@ -58,52 +60,6 @@ def _wrap_record(row: Any) -> ReviewKeyWrapRecord:
 def _of_agency(column: Any, agency: str) -> Any:
     # Device ids are `<agency>:<officer>:<suffix>` and agency codes hold no LIKE wildcards.
     return column.like(agency + ":%")
-
-
-# --- write side (inside the store's writer transaction) -----------------------------------
-
-
-async def wrap_in_tx(tx: WriteTx, device_id: str, key_id: str) -> ReviewKeyWrapRecord | None:
-    query = select(review_key_wraps).where(
-        and_(review_key_wraps.c.device_id == device_id, review_key_wraps.c.key_id == key_id)
-    )
-    row = (await tx.conn.execute(query)).first()
-    return None if row is None else _wrap_record(row)
-
-
-async def put_wrap(
-    tx: WriteTx,
-    *,
-    device_id: str,
-    key_id: str,
-    agency: str,
-    wrap: bytes,
-    wrap_hash: bytes,
-    issued_at: int,
-    log_index: int,
-    at: int,
-) -> None:
-    """Store (or replace) the wrap of review key `key_id` for `device_id`."""
-    await tx.execute_write(
-        delete(review_key_wraps).where(
-            and_(review_key_wraps.c.device_id == device_id, review_key_wraps.c.key_id == key_id)
-        )
-    )
-    await tx.execute_write(
-        insert(review_key_wraps).values(
-            device_id=device_id,
-            key_id=key_id,
-            agency=agency,
-            wrap=wrap,
-            wrap_hash=wrap_hash,
-            issued_at=issued_at,
-            log_index=log_index,
-            created_at=at,
-        )
-    )
-
-
-# --- reads ------------------------------------------------------------------------------
 
 
 async def _held_envelope(conn: Any, message_id: str) -> HeldEnvelope | None:
@@ -135,88 +91,150 @@ async def _held_envelope(conn: Any, message_id: str) -> HeldEnvelope | None:
     )
 
 
-async def held_envelope(store: Store, message_id: str) -> HeldEnvelope | None:
-    """The envelope (ciphertext, empty once purged) and its recipient devices."""
-    async with store.read_connection() as conn:
-        return await _held_envelope(conn, message_id)
+# --- the store's reads (pooled read connections) -------------------------------------------
 
 
-async def wraps_for_device(store: Store, device_id: str) -> list[ReviewKeyWrapRecord]:
-    query = (
-        select(review_key_wraps)
-        .where(review_key_wraps.c.device_id == device_id)
-        .order_by(review_key_wraps.c.log_index)
-    )
-    async with store.read_connection() as conn:
-        return [_wrap_record(row) for row in await conn.execute(query)]
+class ReviewReads:
+    """Reads of `Store` (liaison/store/repository.py), each on a pooled read connection."""
 
+    read_connection: Any  # Store.read_connection
 
-async def agency_traffic(
-    store: Store,
-    agency: str,
-    *,
-    officer_prefix: str | None,
-    start: int | None,
-    end: int | None,
-    limit: int,
-) -> list[TrafficRecord]:
-    """Envelopes sent by a device of `agency` or delivered to one, oldest first.
+    async def held_envelope(self, message_id: str) -> HeldEnvelope | None:
+        """The envelope (ciphertext, empty once purged) and its recipient devices."""
+        async with self.read_connection() as conn:
+            return await _held_envelope(conn, message_id)
 
-    `officer_prefix` (`<agency>:<officer>:`) keeps those the officer sent or received;
-    `start <= received_at < end` bounds the time.
-    """
-    as_recipient = select(deliveries.c.message_id).where(_of_agency(deliveries.c.device_id, agency))
-    conditions = [
-        or_(_of_agency(envelopes.c.sender_device, agency), envelopes.c.message_id.in_(as_recipient))
-    ]
-    if officer_prefix is not None:
-        of_officer = select(deliveries.c.message_id).where(
-            deliveries.c.device_id.like(officer_prefix + "%")
+    async def wraps_for_device(self, device_id: str) -> list[ReviewKeyWrapRecord]:
+        query = (
+            select(review_key_wraps)
+            .where(review_key_wraps.c.device_id == device_id)
+            .order_by(review_key_wraps.c.log_index)
         )
-        conditions.append(
+        async with self.read_connection() as conn:
+            return [_wrap_record(row) for row in await conn.execute(query)]
+
+    async def agency_traffic(
+        self,
+        agency: str,
+        *,
+        officer_prefix: str | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> list[TrafficRecord]:
+        """Envelopes sent by a device of `agency` or delivered to one, oldest first.
+
+        `officer_prefix` (`<agency>:<officer>:`) keeps those the officer sent or received;
+        `start <= received_at < end` bounds the time.
+        """
+        as_recipient = select(deliveries.c.message_id).where(
+            _of_agency(deliveries.c.device_id, agency)
+        )
+        conditions = [
             or_(
-                envelopes.c.sender_device.like(officer_prefix + "%"),
-                envelopes.c.message_id.in_(of_officer),
+                _of_agency(envelopes.c.sender_device, agency),
+                envelopes.c.message_id.in_(as_recipient),
             )
-        )
-    if start is not None:
-        conditions.append(envelopes.c.received_at >= start)
-    if end is not None:
-        conditions.append(envelopes.c.received_at < end)
-    query = (
-        select(
-            envelopes.c.message_id,
-            envelopes.c.sender_device,
-            envelopes.c.size,
-            envelopes.c.log_index,
-            envelopes.c.received_at,
-        )
-        .where(and_(*conditions))
-        .order_by(envelopes.c.log_index)
-        .limit(limit)
-    )
-    async with store.read_connection() as conn:
-        rows = (await conn.execute(query)).all()
-        ids = [r.message_id for r in rows]
-        states: dict[str, list[DeliveryState]] = {i: [] for i in ids}
-        if ids:
-            found = await conn.execute(
-                select(
-                    deliveries.c.message_id, deliveries.c.device_id, deliveries.c.acknowledged_at
+        ]
+        if officer_prefix is not None:
+            of_officer = select(deliveries.c.message_id).where(
+                deliveries.c.device_id.like(officer_prefix + "%")
+            )
+            conditions.append(
+                or_(
+                    envelopes.c.sender_device.like(officer_prefix + "%"),
+                    envelopes.c.message_id.in_(of_officer),
                 )
-                .where(deliveries.c.message_id.in_(ids))
-                .order_by(deliveries.c.device_id)
             )
-            for d in found:
-                states[d.message_id].append(DeliveryState(d.device_id, d.acknowledged_at))
-    return [
-        TrafficRecord(
-            r.message_id,
-            r.sender_device,
-            r.size,
-            r.log_index,
-            r.received_at,
-            tuple(states[r.message_id]),
+        if start is not None:
+            conditions.append(envelopes.c.received_at >= start)
+        if end is not None:
+            conditions.append(envelopes.c.received_at < end)
+        query = (
+            select(
+                envelopes.c.message_id,
+                envelopes.c.sender_device,
+                envelopes.c.size,
+                envelopes.c.log_index,
+                envelopes.c.received_at,
+            )
+            .where(and_(*conditions))
+            .order_by(envelopes.c.log_index)
+            .limit(limit)
         )
-        for r in rows
-    ]
+        async with self.read_connection() as conn:
+            rows = (await conn.execute(query)).all()
+            ids = [r.message_id for r in rows]
+            states: dict[str, list[DeliveryState]] = {i: [] for i in ids}
+            if ids:
+                found = await conn.execute(
+                    select(
+                        deliveries.c.message_id,
+                        deliveries.c.device_id,
+                        deliveries.c.acknowledged_at,
+                    )
+                    .where(deliveries.c.message_id.in_(ids))
+                    .order_by(deliveries.c.device_id)
+                )
+                for d in found:
+                    states[d.message_id].append(DeliveryState(d.device_id, d.acknowledged_at))
+        return [
+            TrafficRecord(
+                r.message_id,
+                r.sender_device,
+                r.size,
+                r.log_index,
+                r.received_at,
+                tuple(states[r.message_id]),
+            )
+            for r in rows
+        ]
+
+
+# --- writes (inside the group-commit writer's transaction) ---------------------------------
+
+
+class ReviewWrites:
+    """Reads and writes of `WriteTx` (liaison/store/repository.py) in the writer's batch."""
+
+    conn: Any  # TxCore.conn
+    execute_write: Any  # TxCore.execute_write
+
+    async def review_key_wrap(self, device_id: str, key_id: str) -> ReviewKeyWrapRecord | None:
+        """The wrap of review key `key_id` held for `device_id`, if any."""
+        query = select(review_key_wraps).where(
+            and_(review_key_wraps.c.device_id == device_id, review_key_wraps.c.key_id == key_id)
+        )
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else _wrap_record(row)
+
+    async def put_wrap(
+        self,
+        *,
+        device_id: str,
+        key_id: str,
+        agency: str,
+        wrap: bytes,
+        wrap_hash: bytes,
+        issued_at: int,
+        log_index: int,
+        at: int,
+    ) -> None:
+        """Store (or replace) the wrap of review key `key_id` for `device_id`."""
+        await self.execute_write(
+            delete(review_key_wraps).where(
+                and_(review_key_wraps.c.device_id == device_id, review_key_wraps.c.key_id == key_id)
+            )
+        )
+        await self.execute_write(
+            insert(review_key_wraps).values(
+                device_id=device_id,
+                key_id=key_id,
+                agency=agency,
+                wrap=wrap,
+                wrap_hash=wrap_hash,
+                issued_at=issued_at,
+                log_index=log_index,
+                created_at=at,
+            )
+        )

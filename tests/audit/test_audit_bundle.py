@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from crypto.encoding import b64e, canonical_json
+from crypto.log_entries import log_entry_from_json
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import bundle as bundle_ops
 from liaison.client.transport import ApiClient
@@ -56,7 +57,8 @@ def test_exported_bundle_verifies_with_no_server(world: tuple[DemoContext, bytes
     assert report.agency == "CN-GX-DXGA"
     assert report.entries == len(doc["entries"]) > 0
     assert all(
-        bundle_ops.concerns(e["entry"], "CN-GX-DXGA") or e["entry"]["kind"] == "ack"
+        bundle_ops.concerns(log_entry_from_json(e["entry"]), "CN-GX-DXGA")
+        or e["entry"]["kind"] == "ack"
         for e in doc["entries"]
     )
     assert {

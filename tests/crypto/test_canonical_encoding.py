@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 
 import pytest
 import rfc8785
@@ -14,7 +13,8 @@ from nacl.bindings import crypto_generichash_blake2b_salt_personal
 from crypto import labels
 from crypto.certs import DeviceCertificate
 from crypto.encoding import (
-    _is_canonical_ascii,
+    MAX_SAFE_INTEGER,
+    _rfc8785_json,
     b64d,
     b64e,
     blake2b,
@@ -69,31 +69,60 @@ def test_canonical_json_round_trips_to_nfc_form(value):
     assert json.loads(data) == parsed
 
 
+_ascii = st.text(st.characters(max_codepoint=0x7F), max_size=8)
+_any_text = st.text(st.characters(max_codepoint=0x2FFFF, exclude_categories=("Cs",)), max_size=8)
+_mixed_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),
+        _ascii,
+        _any_text,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(_ascii, _any_text), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
 @settings(max_examples=300)
-@given(json_values)
-def test_ascii_fast_path_agrees_with_rfc8785(value):
-    obj = {"v": value}
-    data = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+@given(st.dictionaries(st.one_of(_ascii, _any_text), _mixed_values, max_size=6))
+def test_ascii_fast_path_gives_the_rfc8785_bytes(obj):
     try:
-        reference = rfc8785.dumps(obj) == data and all(
-            unicodedata.is_normalized("NFC", s) for s in _strings(obj)
-        )
-    except rfc8785.CanonicalizationError:
-        reference = False
-    if _is_canonical_ascii(obj, data):
-        assert reference
+        reference = _rfc8785_json(obj)
+    except MalformedError:  # two keys equal after NFC: never ASCII, so never the fast path
+        with pytest.raises(MalformedError):
+            canonical_json(obj)
+        return
+    assert canonical_json(obj) == reference
 
 
-def _strings(obj):
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield k
-            yield from _strings(v)
-    elif isinstance(obj, list):
-        for item in obj:
-            yield from _strings(item)
+def test_a_log_entry_takes_the_fast_path_with_the_rfc8785_bytes():
+    entry = {
+        "kind": "envelope",
+        "message_id": "0f" * 16,
+        "envelope_hash": "q83v/+==",
+        "sender": "VN-QN-CA:officer1:abcd",
+        "recipients": ["CN-GX-DX:officer2:ef01", "VN-QN-CA:officer3:2345"],
+        "size": 2048,
+        "at": 1_764_390_000,
+    }
+    assert canonical_json(entry) == _rfc8785_json(entry) == bytes(rfc8785.dumps(entry))
+
+
+@pytest.mark.parametrize("value", [1.5, -0.25, 1e21, 3.0])
+def test_floats_are_encoded_as_rfc8785_only_when_allowed(value):
+    with pytest.raises(MalformedError):
+        canonical_json({"lat": value})
+    assert canonical_json({"lat": value}, allow_floats=True) == rfc8785.dumps({"lat": value})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_floats_are_refused_even_when_floats_are_allowed(value):
+    with pytest.raises(MalformedError):
+        canonical_json({"lat": value}, allow_floats=True)
 
 
 @pytest.mark.parametrize(
@@ -157,3 +186,18 @@ def test_arbitrary_input_is_parsed_or_refused_as_malformed(data):
             parse(data)
         except MalformedError:
             pass
+
+
+def test_deeply_nested_ascii_json_parses_as_it_did_before_the_fast_path():
+    data = b'{"a":' + b"[" * 500 + b"]" * 500 + b"}"
+    assert canonical_json(parse_canonical_json(data)) == data
+
+
+@pytest.mark.parametrize("depth", [600, 2000, 100_000])
+@pytest.mark.parametrize("key", ["a", "\u00e9"])
+def test_deeply_nested_json_parses_or_is_malformed_never_a_recursion_error(depth, key):
+    data = ('{"' + key + '":').encode() + b"[" * depth + b"]" * depth + b"}"
+    try:
+        parse_canonical_json(data)
+    except MalformedError:
+        pass  # refused with the package's own error: what every caller handles

@@ -195,14 +195,13 @@ async def test_an_officer_does_not_see_reviews_of_messages_not_his(world: World)
 
 async def test_review_of_a_purged_message_is_refused_without_a_record(world: World) -> None:
     from liaison.store import Store, database_url
-    from liaison.store.retention import purge_envelope
 
     supervisor = world.supervisor
     assert supervisor is not None
     async with Store(database_url(world.data_dir)) as store:
 
         async def job(tx: Any) -> bool:
-            return await purge_envelope(tx, _request_id(world), 1)
+            return await tx.purge_envelope(_request_id(world), 1)
 
         assert await store.write(job)
     size_before = (await world.api.checkpoint())["size"]

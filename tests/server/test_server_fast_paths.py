@@ -1,4 +1,5 @@
-"""The relay's fast paths agree with the general code they shortcut."""
+"""The relay's fast paths agree with the general code they shortcut (the canonical-JSON fast
+path of log entries is tested with it, in tests/crypto/test_canonical_encoding.py)."""
 
 from __future__ import annotations
 
@@ -7,46 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from crypto.encoding import MAX_SAFE_INTEGER, canonical_json
-from liaison.server.log import entry_bytes
-
-_text = st.text(st.characters(max_codepoint=0x2FFFF, exclude_categories=("Cs",)), max_size=8)
-_ascii = st.text(st.characters(max_codepoint=0x7F), max_size=8)
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),
-    _ascii,
-    _text,
-)
-_values = st.recursive(
-    _scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.one_of(_ascii, _text), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=80)
-@given(st.dictionaries(st.one_of(_ascii, _text), _values, max_size=6))
-def test_log_entry_bytes_are_the_rfc8785_canonical_json(entry: dict[str, Any]) -> None:
-    assert entry_bytes(entry) == canonical_json(entry)
-
-
-def test_envelope_log_entry_bytes_are_the_rfc8785_canonical_json() -> None:
-    entry = {
-        "kind": "envelope",
-        "message_id": "0f" * 16,
-        "envelope_hash": "q83v/+==",
-        "sender": "VN-QN-CA/officer1/abcd",
-        "recipients": ["CN-GX-DX/officer2/ef01", "VN-QN-CA/officer3/2345"],
-        "size": 2048,
-        "at": 1_764_390_000,
-    }
-    assert entry_bytes(entry) == canonical_json(entry)
-
 
 _json_values = st.recursive(
     st.one_of(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from liaison.store import Store
-from liaison.store import review as review_store
+from liaison.store.review import ReviewKeyWrapRecord
 
 
 def _leaf(data: bytes) -> bytes:
@@ -58,8 +58,8 @@ async def _world(store: Store) -> None:
 
 async def test_agency_traffic_holds_the_envelopes_the_agency_is_party_to(store: Store) -> None:
     await _world(store)
-    ca = await review_store.agency_traffic(
-        store, "VN-QN-CA", officer_prefix=None, start=None, end=None, limit=100
+    ca = await store.agency_traffic(
+        "VN-QN-CA", officer_prefix=None, start=None, end=None, limit=100
     )
     assert [r.message_id for r in ca] == ["a" * 32, "b" * 32]
     reply = ca[1]
@@ -67,16 +67,16 @@ async def test_agency_traffic_holds_the_envelopes_the_agency_is_party_to(store: 
     assert [(d.device_id, d.acknowledged_at) for d in reply.deliveries] == [
         ("VN-QN-CA:an:phone", 250)
     ]
-    bp = await review_store.agency_traffic(
-        store, "VN-QN-BP", officer_prefix=None, start=None, end=None, limit=100
+    bp = await store.agency_traffic(
+        "VN-QN-BP", officer_prefix=None, start=None, end=None, limit=100
     )
     assert [r.message_id for r in bp] == ["c" * 32]
-    timed = await review_store.agency_traffic(
-        store, "VN-QN-CA", officer_prefix=None, start=150, end=300, limit=100
+    timed = await store.agency_traffic(
+        "VN-QN-CA", officer_prefix=None, start=150, end=300, limit=100
     )
     assert [r.message_id for r in timed] == ["b" * 32]
-    laptop = await review_store.agency_traffic(
-        store, "CN-GX-DXGA", officer_prefix="CN-GX-DXGA:li:", start=None, end=None, limit=1
+    laptop = await store.agency_traffic(
+        "CN-GX-DXGA", officer_prefix="CN-GX-DXGA:li:", start=None, end=None, limit=1
     )
     assert [r.message_id for r in laptop] == ["a" * 32]
 
@@ -85,9 +85,8 @@ async def test_a_newer_wrap_replaces_the_stored_one(store: Store) -> None:
     await _world(store)
 
     async def put(wrap: bytes, issued_at: int, log_index: int):
-        async def job(tx) -> review_store.ReviewKeyWrapRecord | None:
-            await review_store.put_wrap(
-                tx,
+        async def job(tx) -> ReviewKeyWrapRecord | None:
+            await tx.put_wrap(
                 device_id="VN-QN-CA:ha:desk",
                 key_id="K" * 32,
                 agency="VN-QN-CA",
@@ -97,13 +96,13 @@ async def test_a_newer_wrap_replaces_the_stored_one(store: Store) -> None:
                 log_index=log_index,
                 at=issued_at,
             )
-            return await review_store.wrap_in_tx(tx, "VN-QN-CA:ha:desk", "K" * 32)
+            return await tx.review_key_wrap("VN-QN-CA:ha:desk", "K" * 32)
 
         return await store.write(job)
 
     first = await put(b"first", 10, 20)
     assert first is not None and first.wrap == b"first"
     await put(b"second", 11, 21)
-    held = await review_store.wraps_for_device(store, "VN-QN-CA:ha:desk")
+    held = await store.wraps_for_device("VN-QN-CA:ha:desk")
     assert [(w.wrap, w.issued_at, w.log_index) for w in held] == [(b"second", 11, 21)]
-    assert await review_store.wraps_for_device(store, "VN-QN-CA:an:phone") == []
+    assert await store.wraps_for_device("VN-QN-CA:an:phone") == []

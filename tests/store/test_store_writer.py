@@ -8,6 +8,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from liaison.store import Store, database_url
 
 
@@ -55,17 +57,16 @@ async def test_a_lone_write_is_not_held_back(store: Store) -> None:
 async def test_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path: Path) -> None:
     database = tmp_path / "liaison.db"
     async with Store(database_url(tmp_path)) as store:
-        writer = store._sqlite.connection.dbapi_connection  # white box: the writer's own
+        # White box: the writer's own connection.
+        writer = store.group_commit._sqlite.connection.dbapi_connection
         assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         before = database.stat().st_size
         payloads = [os.urandom(4000) for _ in range(200)]
         await asyncio.gather(*(_append(store, p) for p in payloads))
         # The writer never copies the WAL into the database file itself: the checkpoint
-        # thread does, within its interval.
-        for _ in range(200):
-            if database.stat().st_size >= before + 200 * 4000:
-                break
-            await asyncio.sleep(0.05)
+        # thread does, once the commits are reported to it.
+        checkpointer = store.group_commit._checkpointer
+        assert await asyncio.to_thread(checkpointer.wait_checkpointed, 10)
         assert database.stat().st_size >= before + 200 * 4000
         assert await store.log_size() == 200
     wal = tmp_path / "liaison.db-wal"
@@ -76,29 +77,31 @@ async def test_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path: Path) -> N
 
 
 async def test_sqlite_write_waits_for_another_process_lock_without_blocking_the_loop(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `liaison db purge` run beside the server takes SQLite's write lock for a while.
     async with Store(database_url(tmp_path)) as store:
         other = sqlite3.connect(tmp_path / "liaison.db", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
-        ticks = 0
+        waiting = asyncio.Event()
+        wait_for_lock = store.group_commit._wait_for_write_lock
 
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
+        async def observed(*args: object) -> None:
+            waiting.set()
+            await wait_for_lock(*args)
 
-        ticking = asyncio.create_task(ticker())
+        monkeypatch.setattr(store.group_commit, "_wait_for_write_lock", observed)
         writing = asyncio.create_task(_append(store, b"after the other process"))
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(waiting.wait(), timeout=10)
+        # The writer now waits for the lock in its thread. Were it waiting on the event loop,
+        # this coroutine would not run again before its busy timeout, and the write would
+        # have failed by then.
+        for _ in range(10):
+            await asyncio.sleep(0)  # turns of the loop, not a wait for time to pass
         assert not writing.done()
-        assert ticks >= 5  # the event loop went on while the write waited for the lock
         other.execute("COMMIT")
         other.close()
         assert await asyncio.wait_for(writing, timeout=10) == 0
-        ticking.cancel()
         assert await _append(store, b"next") == 1  # and the writer begins on the loop again
 
 

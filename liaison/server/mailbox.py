@@ -1,0 +1,254 @@
+"""The mailbox: accept an envelope (parse, check, verify, store and log, push), fetch, ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto.encoding import b64e
+from crypto.envelope import Envelope, EnvelopeHeader
+from crypto.errors import MalformedError, SignatureError
+from crypto.log_entries import AckEntry, EnvelopeEntry
+from crypto.merkle import MerkleTree
+from liaison.i18n import _
+from liaison.server import retention
+from liaison.server.auth import registered_device
+from liaison.server.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+)
+from liaison.server.log_queries import proof_tree
+from liaison.server.models import decode_field
+from liaison.server.relay import Relay
+from liaison.store import WriteTx
+from liaison.store.records import DeliveryRecord, DeviceRecord
+
+# --- send, step by step ---------------------------------------------------------------------
+
+
+def parse_envelope(relay: Relay, text: str) -> tuple[bytes, Envelope]:
+    """The envelope's bytes and parsed form, refused when too large or malformed."""
+    data = decode_field(text, "envelope")
+    if len(data) > relay.max_envelope_bytes:
+        raise PayloadTooLarge(
+            "envelope_too_large",
+            _("The envelope exceeds {limit} bytes.").format(limit=relay.max_envelope_bytes),
+        )
+    try:
+        return data, Envelope.from_bytes(data)
+    except MalformedError as exc:
+        raise BadRequest("malformed_envelope", _("The envelope does not parse.")) from exc
+
+
+async def check_sender(
+    relay: Relay, device_id: str, header: EnvelopeHeader, now: int
+) -> DeviceRecord:
+    """The authenticated device's certificate, which the envelope must name and be valid under."""
+    if header.sender_device != device_id:
+        raise Forbidden(
+            "sender_mismatch", _("The envelope's sender is not the authenticated device.")
+        )
+    sender = await registered_device(relay, device_id)
+    if header.sender_cert_hash != sender.cert_hash:
+        raise Unprocessable(
+            "sender_certificate_mismatch",
+            _("The envelope names another certificate than the sender's registered one."),
+        )
+    if now > sender.not_after:
+        raise Forbidden("certificate_expired", _("The sender's certificate has expired."))
+    return sender
+
+
+def verify_signature(envelope: Envelope, sender: DeviceRecord) -> None:
+    """The sender's signature over the envelope.
+
+    On the event loop, before the write: handing it to a thread costs more than the check
+    (bench/relay.py, docs/operations.md).
+    """
+    try:
+        envelope.verify_signature(sender.signing_key)
+    except SignatureError as exc:
+        raise Unprocessable("bad_signature", _("The envelope signature does not verify.")) from exc
+
+
+async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> None:
+    """Every recipient is a registered device (revocations are checked in the writer)."""
+    missing = [d for d in device_ids if d not in relay.cert_cache]
+    if missing:
+        found = await relay.store.devices(missing)
+        for device_id in missing:
+            device = found.get(device_id)
+            if device is None:
+                raise Unprocessable(
+                    "unknown_recipient",
+                    _("Recipient {device} is not a registered device.").format(device=device_id),
+                )
+            relay.cert_cache[device_id] = device
+
+
+def envelope_entry(
+    device_id: str, header: EnvelopeHeader, envelope_hash: bytes, size: int, now: int
+) -> EnvelopeEntry:
+    """The log entry of an accepted envelope: routing metadata only."""
+    return EnvelopeEntry(
+        message_id=header.message_id,
+        envelope_hash=envelope_hash,
+        sender=device_id,
+        recipients=header.recipients,
+        size=size,
+        at=now,
+    )
+
+
+def receipt(message_id: str, envelope_hash: bytes, index: int, at: int) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "envelope_hash": b64e(envelope_hash),
+        "log_index": index,
+        "received_at": at,
+    }
+
+
+def schedule_push(relay: Relay, tx: WriteTx, message_id: str) -> None:
+    """Tell each recipient's sockets once the write commits (every process on PostgreSQL)."""
+
+    def notices() -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (device, {"type": "message", "message_id": message_id, "cursor": cursor})
+            for device, cursor in tx.cursors(message_id).items()
+        ]
+
+    if relay.store.postgres:
+        tx.announce(relay.push_channel, notices)
+    else:
+        tx.on_commit(lambda: relay.push.publish(notices()))
+
+
+async def store_and_log(
+    relay: Relay,
+    device_id: str,
+    header: EnvelopeHeader,
+    data: bytes,
+    envelope_hash: bytes,
+    case_tags: list[bytes],
+    now: int,
+) -> tuple[dict[str, Any], bool]:
+    """In one writer job: the checks only the database can answer (revocation, duplicates,
+    counter), then the log entry, the envelope and its deliveries, its case tags, the push."""
+    message_id = header.message_id
+    # Encoded here, not in the job: the writer's serial section stays as short as can be.
+    entry_data, entry_leaf = relay.log.encode(
+        envelope_entry(device_id, header, envelope_hash, len(data), now)
+    )
+
+    async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
+        check = await tx.send_precheck(
+            message_id=message_id,
+            sender_device=device_id,
+            devices=(device_id, *header.recipients),
+        )
+        if device_id in check.revoked:
+            raise Forbidden("device_revoked", _("This device has been revoked."))
+        if check.existing is not None:
+            if check.existing.envelope_hash == envelope_hash:
+                existing = check.existing
+                return receipt(
+                    message_id, envelope_hash, existing.log_index, existing.received_at
+                ), False
+            raise Conflict(
+                "duplicate_message_id", _("Another envelope already has this message id.")
+            )
+        if check.revoked:
+            raise Unprocessable(
+                "recipient_revoked",
+                _("Recipient {device} has been revoked.").format(device=min(check.revoked)),
+            )
+        if check.last_counter is not None and header.counter <= check.last_counter:
+            raise Conflict(
+                "duplicate_counter",
+                _("The envelope's counter is not above the sender's last one."),
+            )
+        index = await tx.append_log(entry_data, entry_leaf, at=now)
+        tx.insert_envelope(
+            message_id=message_id,
+            envelope_hash=envelope_hash,
+            sender_device=device_id,
+            counter=header.counter,
+            envelope=data,
+            log_index=index,
+            received_at=now,
+            recipients=header.recipients,
+        )
+        if case_tags:
+            await tx.insert_case_tags(message_id, case_tags)
+        schedule_push(relay, tx, message_id)
+        return receipt(message_id, envelope_hash, index, now), True
+
+    return await relay.store.write(job)
+
+
+async def send(relay: Relay, device_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """POST /v1/messages [device]: parse, check sender and recipients, verify, store and log,
+    push. The answer is the receipt; a resent identical envelope gets the first receipt."""
+    data, envelope = parse_envelope(relay, body["envelope"])
+    header = envelope.header
+    now = relay.clock()
+    sender = await check_sender(relay, device_id, header, now)
+    verify_signature(envelope, sender)
+    await check_recipients(relay, header.recipients)
+    case_tags = retention.case_tags_of(body) if body.get("case_tags") else []
+    return await store_and_log(
+        relay, device_id, header, data, envelope.envelope_hash(), case_tags, now
+    )
+
+
+# --- fetch and acknowledge ------------------------------------------------------------------
+
+
+def _message_json(d: DeliveryRecord, tree: MerkleTree, size: int) -> dict[str, Any]:
+    return {
+        "cursor": d.cursor,
+        "message_id": d.message_id,
+        "envelope": b64e(d.envelope),
+        "log_index": d.log_index,
+        "received_at": d.received_at,
+        "acknowledged": d.acknowledged,
+        "tree_size": size,
+        "inclusion_proof": [b64e(h) for h in tree.inclusion_proof(d.log_index, size)],
+    }
+
+
+async def fetch(
+    relay: Relay, device_id: str, *, after: int, limit: int, include_acknowledged: bool
+) -> dict[str, Any]:
+    """GET /v1/messages [device]: a page of the device's deliveries, with inclusion proofs."""
+    page = await relay.store.deliveries(
+        device_id, after=after, limit=limit, include_acknowledged=include_acknowledged
+    )
+    tree, size, note = await proof_tree(relay, [d.log_index for d in page])
+    return {
+        "messages": [_message_json(d, tree, size) for d in page],
+        "next_cursor": page[-1].cursor if len(page) == limit else None,
+        "checkpoint": note,
+    }
+
+
+async def acknowledge(relay: Relay, device_id: str, message_id: str) -> dict[str, Any]:
+    """POST /v1/messages/{message_id}/ack [device]: logged once; again, the same answer."""
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> dict[str, Any]:
+        delivery = await tx.delivery(device_id, message_id)
+        if delivery is None:
+            raise NotFound("unknown_message", _("No such message is queued for this device."))
+        if delivery.ack_log_index is not None:
+            return {"log_index": delivery.ack_log_index}
+        entry = AckEntry(message_id=message_id, device_id=device_id, at=now)
+        index = await relay.log.append(tx, entry)
+        await tx.acknowledge(device_id=device_id, message_id=message_id, log_index=index, at=now)
+        return {"log_index": index}
+
+    return await relay.store.write(job)

@@ -1,0 +1,116 @@
+"""The relay's running state: its settings, its resources opened together, and `open_relay`.
+
+Every service module (directory, auth, mailbox, log_queries, review, retention, witness) is a
+set of functions over one `Relay`; the app factory and `liaison db purge` both get theirs from
+`open_relay`, so they open the store, keys and log the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from liaison.server.identity import ServerIdentity, ensure_server_identity
+from liaison.server.log import TransparencyLog
+from liaison.server.push import PushHub
+from liaison.store import Store, database_url
+from liaison.store.engine import asyncpg_dsn, schema_connect_args
+from liaison.store.records import DeviceRecord
+
+MiB = 1 << 20
+# 1 MiB of ciphertext body plus room for a header and wraps to 256 recipients.
+DEFAULT_MAX_ENVELOPE = MiB + 64 * 1024
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None = None  # None: SQLite in data_dir; else sqlite… or postgresql://…
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # PostgreSQL schema to use (search_path); tests give each run its own.
+    db_schema: str | None = None
+    origin: str | None = None  # log origin; default chosen and stored on first start
+    token_ttl: int = 900
+    challenge_ttl: int = 60
+    max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE
+    clock: Callable[[], int] = field(default=_now)
+    rng: Callable[[int], bytes] = field(default=secrets.token_bytes)
+    # Seconds between runs of the retention purge (liaison/server/retention.py); 0: never.
+    purge_interval: int = 3600
+    # Called once with the admin token when it is created (first start).
+    announce_admin_token: Callable[[str], None] | None = None
+
+
+@dataclass
+class Relay:
+    """What every service function works with: the store, the keys, the log, the push hub,
+    the clock and randomness, the limits, and the caches shared by all requests."""
+
+    store: Store
+    identity: ServerIdentity
+    log: TransparencyLog
+    push: PushHub
+    clock: Callable[[], int] = field(default=_now)
+    rng: Callable[[int], bytes] = secrets.token_bytes
+    token_ttl: int = 900
+    challenge_ttl: int = 60
+    max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE
+    push_channel: str = "liaison_push"
+    # Certificates never change once registered (a new key is a new device id), so they are
+    # cached; revocations are always read from the database.
+    cert_cache: dict[str, DeviceRecord] = field(default_factory=dict)
+    # Bearer token -> (device id, expiry): held in memory only, like any session; the
+    # database keeps only token digests.
+    tokens: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def push_channel(settings: Settings) -> str:
+    return "liaison_push" + (f"_{settings.db_schema}" if settings.db_schema else "")
+
+
+@asynccontextmanager
+async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
+    """The relay's keys (made on first start), store, log and push hub, closed on exit."""
+    identity, new_token = ensure_server_identity(
+        settings.data_dir, origin=settings.origin, rng=settings.rng
+    )
+    if new_token is not None and settings.announce_admin_token is not None:
+        settings.announce_admin_token(new_token)
+    url = database_url(settings.data_dir, settings.database_url)
+    connect_args = schema_connect_args(url, settings.db_schema)
+    store = Store(url, connect_args=connect_args)
+    await store.open()
+    hub = PushHub()
+    try:
+        transparency = TransparencyLog(store, identity)
+        await transparency.load()
+        channel = push_channel(settings)
+        if store.postgres:
+            dsn = asyncpg_dsn(url)
+            server_settings = connect_args.get("server_settings", {})
+            await hub.listen(dsn, channel, server_settings)  # type: ignore[arg-type]
+        yield Relay(
+            store=store,
+            identity=identity,
+            log=transparency,
+            push=hub,
+            clock=settings.clock,
+            rng=settings.rng,
+            token_ttl=settings.token_ttl,
+            challenge_ttl=settings.challenge_ttl,
+            max_envelope_bytes=settings.max_envelope_bytes,
+            push_channel=channel,
+        )
+    finally:
+        await hub.close_all()
+        await hub.stop_listening()
+        await store.close()

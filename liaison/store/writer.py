@@ -1,0 +1,503 @@
+"""The group-commit writer: every write of the relay, batched into one transaction per commit.
+
+Jobs queued close together run in one transaction (one fsync) in the order they came; a job
+that fails before writing changes nothing while its neighbours commit, and one that fails after
+writing undoes the batch, whose jobs then rerun alone. Log entries, envelopes and deliveries,
+the send path's rows, are deferred and inserted once per batch. On SQLite the batch's
+statements run on the event loop over the sqlite3 driver and only the COMMIT goes to a thread
+(the SQLite fast path); on PostgreSQL the batch runs on one async connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaison.store.engine import BUSY_TIMEOUT_MS, WalCheckpointer
+from liaison.store.records import EnvelopeRecord, LogEntryRecord
+from liaison.store.tables import deliveries, envelopes, log_entries, log_head
+
+T = TypeVar("T")
+Tx = TypeVar("Tx", bound="TxCore")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+GATHER_TURNS = 4  # event-loop turns a batch may wait for more writes (GroupCommitWriter._gather)
+NOTIFY_CHUNK = 40  # items per NOTIFY: far below PostgreSQL's 8000-byte payload limit
+
+# Built once: constructing SQLAlchemy statements per call costs more than running them.
+_INSERT_LOG_QMARK = "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, ?)"
+_INSERT_ENVELOPES_QMARK = (
+    "INSERT INTO envelopes (message_id, envelope_hash, sender_device, counter, envelope, size,"
+    " log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DELIVERIES_QMARK = (
+    'INSERT INTO deliveries ("cursor", message_id, device_id) VALUES (?, ?, ?)'
+)
+_LOG_SIZE_QMARK = "SELECT size FROM log_head WHERE id = 1"
+_SET_LOG_SIZE_QMARK = "UPDATE log_head SET size = ? WHERE id = 1"
+_INSERT_LOG = insert(log_entries)
+_INSERT_ENVELOPES = insert(envelopes)
+_INSERT_DELIVERIES = insert(deliveries).returning(
+    deliveries.c.cursor,
+    deliveries.c.message_id,
+    deliveries.c.device_id,
+    sort_by_parameter_order=True,
+)
+_LOG_SIZE_FOR_UPDATE = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
+_SET_LOG_SIZE = update(log_head).where(log_head.c.id == 1).values(size=bindparam("new_size"))
+
+
+class Batch:
+    """State shared by the jobs of one group commit: the log size and the deferred rows.
+
+    Log entries, envelopes and deliveries are the hot path: they are collected and inserted
+    with one executemany each when the batch ends, instead of one round trip per row.
+    """
+
+    def __init__(self, conn: Any, log_size: int, postgres: bool) -> None:
+        self.conn = conn
+        self.log_size = log_size
+        self.postgres = postgres
+        self.log_rows: list[dict[str, Any]] = []
+        self.envelope_rows: list[dict[str, Any]] = []
+        self.delivery_rows: list[dict[str, Any]] = []
+        self.envelopes: dict[str, EnvelopeRecord] = {}
+        self.counters: dict[str, int] = {}
+        self.cursors: dict[str, dict[str, int]] = {}
+
+    def merge(self, tx: TxCore) -> None:
+        self.log_size = tx.log_size
+        self.log_rows += tx.log_rows
+        self.envelope_rows += tx.envelope_rows
+        self.delivery_rows += tx.delivery_rows
+        self.envelopes.update(tx.envelopes)
+        for sender, counter in tx.counters.items():
+            self.counters[sender] = max(counter, self.counters.get(sender, counter))
+
+    async def flush(self) -> None:
+        if isinstance(self.conn, SyncConnection):
+            self._flush_sqlite(self.conn)
+            return
+        if self.log_rows:
+            await self.conn.execute(_INSERT_LOG, self.log_rows)
+        if self.envelope_rows:
+            await self.conn.execute(_INSERT_ENVELOPES, self.envelope_rows)
+        if self.delivery_rows:
+            result = await self.conn.execute(_INSERT_DELIVERIES, self.delivery_rows)
+            for cursor, message_id, device_id in result:
+                self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
+
+    def _flush_sqlite(self, conn: SyncConnection) -> None:
+        # One writer holds the database: the next cursors are known without RETURNING.
+        if self.log_rows:
+            conn.raw_many(
+                _INSERT_LOG_QMARK,
+                [(r["idx"], r["data"], r["leaf_hash"], r["created_at"]) for r in self.log_rows],
+            )
+        if self.envelope_rows:
+            conn.raw_many(
+                _INSERT_ENVELOPES_QMARK,
+                [
+                    (
+                        r["message_id"],
+                        r["envelope_hash"],
+                        r["sender_device"],
+                        r["counter"],
+                        r["envelope"],
+                        r["size"],
+                        r["log_index"],
+                        r["received_at"],
+                    )
+                    for r in self.envelope_rows
+                ],
+            )
+        if self.delivery_rows:
+            last = conn.raw('SELECT max("cursor") FROM deliveries', ()).fetchone()[0] or 0
+            rows = []
+            for cursor, r in enumerate(self.delivery_rows, start=last + 1):
+                rows.append((cursor, r["message_id"], r["device_id"]))
+                self.cursors.setdefault(r["message_id"], {})[r["device_id"]] = cursor
+            conn.raw_many(_INSERT_DELIVERIES_QMARK, rows)
+
+
+class SyncConnection:
+    """A sync Connection behind AsyncConnection's awaitable `execute`.
+
+    Its coroutines never suspend, so on SQLite a whole batch of jobs is driven to completion
+    in one go on the event loop (GroupCommitWriter._sqlite_commit), where aiosqlite would cost
+    a thread hop per statement.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._cursor: Any = None
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if parameters is None:
+            return self._conn.execute(statement)
+        return self._conn.execute(statement, parameters)
+
+    def _raw_cursor(self) -> Any:
+        # The DB-API cursor of this very connection, so inside the same BEGIN IMMEDIATE
+        # transaction; it skips SQLAlchemy's per-statement result set-up (hot path only).
+        if self._cursor is None:
+            self._cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
+
+    def raw(self, sql: str, parameters: Sequence[Any]) -> Any:
+        """The sqlite3 driver directly, inside the same transaction (hot statements only)."""
+        return self._raw_cursor().execute(sql, tuple(parameters))
+
+    def raw_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._raw_cursor().executemany(sql, rows)
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (see SyncConnection) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a write job awaited something other than the store")
+
+
+class _Poisoned(Exception):
+    """A job failed after writing: the batch is undone and its jobs rerun one by one."""
+
+
+def _job_error(exc: Exception) -> BaseException:
+    """The error to answer a failed job with (the job's own, for a job that had written)."""
+    if isinstance(exc, _Poisoned) and exc.__cause__ is not None:
+        return exc.__cause__
+    if not isinstance(exc, _Poisoned):
+        log.debug("write job failed", exc_info=exc)
+    return exc
+
+
+@dataclass
+class TxCore:
+    """One request's writes inside the writer's batch transaction: the state every area's
+    writes share (liaison/store/repository.py adds them in `WriteTx`).
+
+    A job that raises before writing leaves no trace; one that raises after an immediate
+    write makes the store undo the whole batch and rerun each job alone, so a refused
+    request never changes anything.
+    """
+
+    batch: Batch
+    log_size: int = 0
+    dirty: bool = False
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+    envelope_rows: list[dict[str, Any]] = field(default_factory=list)
+    delivery_rows: list[dict[str, Any]] = field(default_factory=list)
+    envelopes: dict[str, EnvelopeRecord] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    appended: list[LogEntryRecord] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_flush: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    announcements: list[tuple[str, Callable[[], list[Any]]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.log_size = self.batch.log_size
+
+    @property
+    def conn(self) -> Any:
+        return self.batch.conn
+
+    @property
+    def postgres(self) -> bool:
+        return self.batch.postgres
+
+    async def execute_write(self, statement: Any) -> Any:
+        """Run a statement that changes rows (a failure after it undoes the whole batch)."""
+        self.dirty = True
+        return await self.conn.execute(statement)
+
+    # log
+    async def append_log(self, data: bytes, leaf_hash: bytes, *, at: int) -> int:
+        index = self.log_size
+        self.log_rows.append({"idx": index, "data": data, "leaf_hash": leaf_hash, "created_at": at})
+        self.log_size += 1
+        self.appended.append(LogEntryRecord(index, data, leaf_hash))
+        return index
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the batch is durably committed (never if this job fails)."""
+        self.after_commit.append(callback)
+
+    def on_flush(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` inside the transaction once the deferred rows are inserted."""
+        self.after_flush.append(callback)
+
+    def cursors(self, message_id: str) -> dict[str, int]:
+        """Delivery cursors of `message_id` (known once the batch is flushed)."""
+        return self.batch.cursors.get(message_id, {})
+
+    def announce(self, channel: str, items: Callable[[], list[Any]]) -> None:
+        """On PostgreSQL, NOTIFY `channel` of `items()` (evaluated once the batch's rows exist).
+
+        Every job's items are sent together, a few NOTIFYs per batch, delivered to every
+        listening process when the batch commits. SQLite (one process) ignores this.
+        """
+        if self.postgres:
+            self.announcements.append((channel, items))
+
+
+Job = Callable[[Tx], Awaitable[T]]
+CommitListener = Callable[[list[LogEntryRecord]], None]
+
+
+@dataclass
+class _Pending:
+    job: Job[Any, Any]
+    future: asyncio.Future[Any]
+
+
+_Outcome = tuple[_Pending, "TxCore | None", Any, "BaseException | None"]
+
+
+class GroupCommitWriter(Generic[Tx]):
+    """The one writer of a store: `start(engine)`, `write(job)`, `stop()`.
+
+    `new_tx` makes the transaction object each job gets (the store's `WriteTx`).
+    """
+
+    def __init__(
+        self, new_tx: Callable[[Batch], Tx], *, postgres: bool, gather_turns: int = GATHER_TURNS
+    ) -> None:
+        self._new_tx = new_tx
+        self.postgres = postgres
+        self.gather_turns = gather_turns
+        self.engine: AsyncEngine | Engine | None = None
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[CommitListener] = []
+        # SQLite: the writer's one connection, the thread its COMMITs run in, and the thread
+        # that checkpoints its write-ahead log.
+        self._sqlite: Connection | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._checkpointer: WalCheckpointer | None = None
+
+    def start(self, engine: AsyncEngine | Engine) -> None:
+        self.engine = engine
+        if isinstance(engine, Engine):
+            self._sqlite = engine.connect()
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="liaison-sqlite-commit")
+            self._checkpointer = WalCheckpointer(engine)
+            self._checkpointer.start()
+        self._task = asyncio.create_task(self._write_loop(), name="liaison-store-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
+        if isinstance(self.engine, AsyncEngine):
+            await self.engine.dispose()
+        elif self.engine is not None:
+            self.engine.dispose()
+        self.engine = None
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Called after each committed batch with the log entries it appended, in order."""
+        self._listeners.append(listener)
+
+    async def write(self, job: Job[Tx, T]) -> T:
+        """Run `job` in the next group commit; answer once it is durable.
+
+        Jobs queued together share one transaction (one fsync). A job that fails before
+        writing changes nothing while its neighbours commit; one that fails after writing
+        undoes the batch, whose jobs then rerun one by one.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(job, future))
+        return await future
+
+    async def _gather(self) -> list[_Pending]:
+        """The next batch: the first queued write, and those that follow it closely.
+
+        While the queue keeps growing from one turn of the event loop to the next (requests
+        already received are being parsed), wait up to `gather_turns` turns: a few turns
+        cost microseconds, and a larger batch shares one commit and one fsync.
+        """
+        batch = [await self._queue.get()]
+        for _ in range(self.gather_turns):
+            waiting = self._queue.qsize()
+            await asyncio.sleep(0)
+            if self._queue.qsize() == waiting:
+                break
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = await self._gather()
+            if len(batch) > 1:
+                try:
+                    await self._commit(batch)
+                    continue
+                except Exception:
+                    # Undone: rerun each job alone so that only the faulty one fails.
+                    log.debug("group commit undone; rerunning its jobs one by one", exc_info=True)
+            for pending in batch:
+                try:
+                    await self._commit([pending])
+                except Exception as exc:
+                    self._finish([(pending, None, None, _job_error(exc))])
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        if isinstance(self.engine, AsyncEngine):
+            async with self.engine.begin() as conn:
+                outcomes = await self._run_batch(conn, batch)
+        else:
+            outcomes = await self._sqlite_commit(batch)
+        self._finish(outcomes)
+
+    async def _sqlite_commit(self, batch: list[_Pending]) -> list[_Outcome]:
+        """The batch on SQLite: statements on the event loop, the COMMIT in a thread.
+
+        The statements touch pages in memory, tens of microseconds each, and run where the
+        requests were parsed: handing each batch's statements to a writer thread costs more
+        than running them, because every sqlite3 call releases the GIL and the thread then
+        waits for the busy loop to give it back. The COMMIT (the write-ahead log's write and
+        fsync, about a millisecond) is the one hand-over per batch; meanwhile the loop goes
+        on parsing the next batch's requests. bench/relay.py measured the designs (see
+        docs/operations.md).
+
+        The transaction is begun and ended on the sqlite3 connection itself: SQLAlchemy's
+        transaction machinery costs about as much as a small batch's statements. Jobs that
+        run SQLAlchemy statements join it (the begin listener sees it open), and their
+        bookkeeping is closed after it.
+        """
+        conn, committer = self._sqlite, self._committer
+        assert conn is not None and committer is not None
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        await self._sqlite_begin(dbapi, committer)
+        try:
+            outcomes = _drive(self._run_batch(SyncConnection(conn), batch))
+            commit = asyncio.get_running_loop().run_in_executor(committer, dbapi.execute, "COMMIT")
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                # Closing: let the COMMIT finish before anything else touches the connection
+                # (an idempotent resend learns its outcome).
+                await asyncio.wait([commit])
+                raise
+        except BaseException:
+            if dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+            raise
+        finally:
+            if conn.in_transaction():
+                conn.rollback()  # SQLAlchemy's bookkeeping only: nothing is open any more
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+        return outcomes
+
+    async def _sqlite_begin(self, dbapi: sqlite3.Connection, committer: ThreadPoolExecutor) -> None:
+        """BEGIN IMMEDIATE; if another process holds the write lock (`liaison db purge`, say),
+        wait for it in the commit thread, as long as any connection waits, not on the loop."""
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        await self._wait_for_write_lock(dbapi, committer)
+
+    @staticmethod
+    async def _wait_for_write_lock(
+        dbapi: sqlite3.Connection, committer: ThreadPoolExecutor
+    ) -> None:
+        """BEGIN IMMEDIATE in the commit thread, waiting up to the busy timeout for the lock."""
+
+        def begin_waiting() -> None:
+            dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+            finally:
+                dbapi.execute("PRAGMA busy_timeout=0")
+
+        await asyncio.get_running_loop().run_in_executor(committer, begin_waiting)
+
+    async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        if isinstance(conn, SyncConnection):
+            start = int(conn.raw(_LOG_SIZE_QMARK, ()).fetchone()[0])
+        else:
+            start = int((await conn.execute(_LOG_SIZE_FOR_UPDATE)).scalar_one())
+        state = Batch(conn, start, self.postgres)
+        for pending in batch:
+            tx = self._new_tx(state)
+            try:
+                result = await pending.job(tx)
+            except Exception as exc:
+                if tx.dirty:
+                    raise _Poisoned() from exc
+                outcomes.append((pending, None, None, exc))
+                continue
+            state.merge(tx)
+            outcomes.append((pending, tx, result, None))
+        await state.flush()
+        channels: dict[str, list[Any]] = {}
+        for _, tx, _, _ in outcomes:
+            if tx is not None:
+                for hook in tx.after_flush:
+                    await hook()
+                for channel, items in tx.announcements:
+                    channels.setdefault(channel, []).extend(items())
+        for channel, items in channels.items():
+            for i in range(0, len(items), NOTIFY_CHUNK):
+                payload = json.dumps(items[i : i + NOTIFY_CHUNK], separators=(",", ":"))
+                await conn.execute(select(func.pg_notify(channel, payload)))
+        if state.log_size != start:
+            if isinstance(conn, SyncConnection):
+                conn.raw(_SET_LOG_SIZE_QMARK, (state.log_size,))
+            else:
+                await conn.execute(_SET_LOG_SIZE, {"new_size": state.log_size})
+        return outcomes
+
+    def _finish(self, outcomes: list[_Outcome]) -> None:
+        appended = [entry for _, tx, _, _ in outcomes if tx is not None for entry in tx.appended]
+        if appended:
+            for listener in self._listeners:
+                listener(appended)
+        for pending, tx, result, error in outcomes:
+            if tx is not None:
+                for callback in tx.after_commit:
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("after-commit callback failed")
+            if pending.future.done():
+                continue
+            if error is not None:
+                pending.future.set_exception(error)
+            else:
+                pending.future.set_result(result)
