@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 from nacl.signing import SigningKey
 
-from crypto.encoding import b64d, b64e, canonical_json, parse_canonical_json
+from crypto.checkpoint import Checkpoint, cosignature_message, parse_note
+from crypto.encoding import b64d, b64e, canonical_json, parse_canonical_json, signed_message
 from crypto.errors import (
     ContentDigestMismatch,
     HomeStatementError,
@@ -33,9 +34,11 @@ from crypto.federation import (
     issue_home_statement,
     sign_peer_ack,
     sign_request,
+    signature_base,
     verify_request,
 )
 from crypto.keys import RootKey, compact_fingerprint, safety_number
+from crypto.labels import LABEL_FEDERATION_REQUEST, LABEL_PEER_ACK
 from tests.crypto.crypto_world import CN, NOW, VN, pinned_rng
 
 VN_RELAY = "relay.vn-qn.liaison.example"
@@ -433,3 +436,30 @@ def test_relay_fingerprint_matches_either_form_and_nothing_else():
     assert not identity.matches_fingerprint(compact_fingerprint(other))
     assert not identity.matches_fingerprint(safety_number(other))
     assert not identity.matches_fingerprint("")
+
+
+# --- one relay key, three message forms (§15.1) -----------------------------------------------
+
+
+def test_a_labelled_relay_message_is_never_a_note_and_a_cosignature_never_a_checkpoint():
+
+    base = signature_base(
+        method="POST",
+        target=TARGET,
+        digest=signed()["Content-Digest"],
+        sender_origin=VN_RELAY,
+        recipient_origin=CN_RELAY,
+        created=NOW,
+        nonce="00" * 16,
+    )
+    for message in (
+        signed_message(LABEL_FEDERATION_REQUEST, base),
+        signed_message(LABEL_PEER_ACK, ack().tbs_bytes()),
+    ):
+        with pytest.raises(MalformedError):
+            parse_note(message + "\n\n\u2014 x AAAAAAA=\n".encode())
+        with pytest.raises(MalformedError):
+            Checkpoint.from_body(message)
+    body = Checkpoint(origin=CN_RELAY, size=3, root_hash=bytes(32)).body()
+    with pytest.raises(MalformedError):
+        Checkpoint.from_body(cosignature_message(body, NOW))
