@@ -27,6 +27,7 @@ __all__ = [
     "OutboundRow",
     "RetryPolicy",
     "classify_inbound",
+    "peer_health",
 ]
 
 _MESSAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
