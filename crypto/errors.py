@@ -135,3 +135,82 @@ class AttachmentHashMismatch(AttachmentError):
     """The blob decrypted but is not the one the signed reference names (hash or size)."""
 
     code = "attachment_hash_mismatch"
+
+
+# Added for federation (crypto/federation.py, PROTOCOL.md §16).
+
+
+class FederationError(CryptoError, ValueError):
+    """A server-to-server request, acknowledgement or peer answer that must not be accepted."""
+
+    code = "federation_error"
+
+
+class RequestMalformed(FederationError, MalformedError):
+    """Signature headers missing, repeated or not exactly in the form §16.3 fixes."""
+
+    code = "federation_request_malformed"
+
+
+class RequestSignatureError(FederationError, SignatureError):
+    """The request signature does not verify with the sending peer's key."""
+
+    code = "federation_bad_signature"
+
+
+class ContentDigestMismatch(FederationError):
+    """The body's SHA-256 differs from the signed Content-Digest header."""
+
+    code = "federation_digest_mismatch"
+
+
+class RequestClockSkew(FederationError):
+    """The request's `created` time lies outside the accepted window around the receiver's clock."""
+
+    code = "federation_clock_skew"
+
+
+class RequestReplayed(FederationError):
+    """A (sender, nonce) pair already seen within the window."""
+
+    code = "federation_replayed"
+
+
+class ReplayCacheFull(FederationError):
+    """The replay cache is full of unexpired nonces: refused rather than forgetting one."""
+
+    code = "federation_busy"
+
+
+class MisdirectedRequest(FederationError):
+    """A request signed for another relay (its signed destination is not this relay's origin)."""
+
+    code = "federation_misdirected"
+
+
+class PeerAckSignatureError(FederationError, SignatureError):
+    """A peer acknowledgement whose relay signature does not verify, or names other relays."""
+
+    code = "peer_ack_bad_signature"
+
+
+class UnknownPeer(FederationError):
+    """A request from, or addressed to, a relay that is not a mutual peer of this one."""
+
+    code = "unknown_peer"
+
+
+class HomeStatementError(CertificateError):
+    """A home statement that does not verify against the agency's root or names another agency."""
+
+    code = "bad_home_statement"
+
+
+class PeerMisbehaved(FederationError):
+    """A peer's signed answer that no honest relay gives: `reason` says which check failed."""
+
+    code = "peer_misbehaved"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -79,3 +79,11 @@ LABEL_ATTACHMENT_CHUNK = b"liaison/v1/attachment-chunk"
 LABEL_ATTACHMENT_BLOB = b"liaison/v1/attachment-blob"
 
 ALL_LABELS += (LABEL_ATTACHMENT_CHUNK, LABEL_ATTACHMENT_BLOB)
+
+# Federation (§16): a relay's signature over a server-to-server request's signature base and
+# over an acknowledgement it returns to a peer; an agency root's home statement.
+LABEL_FEDERATION_REQUEST = b"liaison/v1/federation-request"
+LABEL_PEER_ACK = b"liaison/v1/peer-ack"
+LABEL_HOME_STATEMENT = b"liaison/v1/home-statement"
+
+ALL_LABELS += (LABEL_FEDERATION_REQUEST, LABEL_PEER_ACK, LABEL_HOME_STATEMENT)
