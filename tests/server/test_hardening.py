@@ -6,13 +6,21 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import sqlite3
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from liaison.server.identity import (
+    ADMIN_TOKEN_FILE,
+    ADMIN_TOKEN_HASH_FILE,
+    ensure_server_identity,
+)
 from liaison.server.keys import PUSH_KEY
 from liaison.server.push import (
     CLOSE_REPLACED,
@@ -21,6 +29,7 @@ from liaison.server.push import (
     PushHub,
 )
 from liaison.server.ratelog import RateLimitFilter, limit_server_error_logs, remove_limit
+from liaison.store.engine import SQLITE_FILENAME
 from tests.e2e.e2e_relay import PROJECT_ROOT, free_port
 from tests.server.factory import china_agency, vietnam_agency
 from tests.server.helpers import enrol, register
@@ -247,3 +256,58 @@ async def _until_listening(port: int, server: asyncio.subprocess.Process) -> Non
                         return
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.1)  # the process is still starting: poll its port
+
+
+# --- defect 13: the admin token at rest ----------------------------------------------------
+
+
+def _files_text(folder: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file())
+
+
+def test_only_the_admin_tokens_hash_is_kept(tmp_path) -> None:
+    identity, token = ensure_server_identity(tmp_path)
+    assert token is not None and identity.is_admin_token(token)
+    assert not (tmp_path / ADMIN_TOKEN_FILE).exists()
+    hash_path = tmp_path / ADMIN_TOKEN_HASH_FILE
+    assert stat.S_IMODE(hash_path.stat().st_mode) == 0o600
+    assert token.encode() not in _files_text(tmp_path)
+    again, shown_again = ensure_server_identity(tmp_path)
+    assert shown_again is None and again.is_admin_token(token)
+    assert not again.is_admin_token(token[:-1] + ("0" if token[-1] != "0" else "1"))
+
+
+def test_a_plaintext_admin_token_becomes_its_hash_on_start(tmp_path) -> None:
+    token = "a" * 64
+    (tmp_path / ADMIN_TOKEN_FILE).write_text(token + "\n")
+    (tmp_path / ADMIN_TOKEN_FILE).chmod(0o600)
+    identity, shown = ensure_server_identity(tmp_path)
+    assert shown is None  # the operator has it already: nothing new to show
+    assert identity.is_admin_token(token)
+    assert not (tmp_path / ADMIN_TOKEN_FILE).exists()
+    assert token.encode() not in _files_text(tmp_path)
+    assert ensure_server_identity(tmp_path)[0].is_admin_token(token)
+
+
+def test_a_start_interrupted_after_hashing_removes_the_plaintext_next_time(tmp_path) -> None:
+    identity, token = ensure_server_identity(tmp_path)
+    assert token is not None
+    (tmp_path / ADMIN_TOKEN_FILE).write_text(token + "\n")  # as if the unlink never happened
+    assert ensure_server_identity(tmp_path)[0].is_admin_token(token)
+    assert not (tmp_path / ADMIN_TOKEN_FILE).exists()
+
+
+def test_the_backup_holds_no_plaintext_admin_token(tmp_path) -> None:
+    data_dir, dest = tmp_path / "data", tmp_path / "backups"
+    _identity, token = ensure_server_identity(data_dir)
+    assert token is not None
+    sqlite3.connect(data_dir / SQLITE_FILENAME).close()
+    subprocess.run(
+        ["bash", str(PROJECT_ROOT / "deploy" / "backup.sh"), str(data_dir), str(dest)],
+        check=True,
+        capture_output=True,
+    )
+    (backup,) = dest.iterdir()
+    assert (backup / ADMIN_TOKEN_HASH_FILE).exists()
+    assert not (backup / ADMIN_TOKEN_FILE).exists()
+    assert token.encode() not in _files_text(backup)
