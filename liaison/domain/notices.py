@@ -846,7 +846,8 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
             "liaison_notice", "bad_version", N_("{field}: unsupported notice format version")
         )
     notice_type = data.get("type")
-    if notice_type not in CATALOGUE:
+    # A str check first: an object or array here is unhashable (a TypeError, found by fuzzing).
+    if not isinstance(notice_type, str) or notice_type not in CATALOGUE:
         raise FieldError(
             "type",
             "unknown_type",
