@@ -82,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _announce(token: str) -> None:
     # Shown once, on the operator's own terminal; the data folder keeps only its hash.
-    print(_("Operator admin token (shown once; the data folder keeps only its hash, store it now):"))
+    print(
+        _("Operator admin token (shown once; the data folder keeps only its hash, store it now):")
+    )
     print(f"  {token}")
     sys.stdout.flush()
 
