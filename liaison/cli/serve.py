@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     from liaison.server.app import Settings, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per cause per minute from the per-connection loggers (issue 14, defect 2).
+    from liaison.server.ratelog import limit_server_error_logs
+
+    limit_server_error_logs()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         data_dir=args.data_dir,
