@@ -65,7 +65,7 @@ async def test_a_device_keeps_at_most_four_sockets_and_its_oldest_are_closed(api
         codes = [await _close_code(ws) for ws in sockets[:6]]
         assert codes == [CLOSE_REPLACED] * 6
         hub = relay[1][PUSH_KEY]
-        assert hub.connected(next(iter(hub._sockets))) == 4
+        assert hub.connected("VN-QN-CA:alice:phone") == 4 and hub.open_sockets == 4
         assert not any(ws.closed for ws in sockets[6:])
     finally:
         for ws in sockets:
