@@ -346,6 +346,9 @@ async def minimal_rate(
 
 async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="liaison-bench-"))
+    # The relay keeps only the admin token's hash: hand it a known token to hash on first start.
+    admin = secrets.token_hex(32)
+    (data_dir / "admin.token").write_text(admin + "\n")
     port = free_port()
     command = [
         sys.executable,
@@ -365,7 +368,6 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(f"{base}/v1/health", proc)
-        admin = (data_dir / "admin.token").read_text().strip()
         bench = Bench(base, args.clients, args.messages, args.seconds)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:

@@ -102,7 +102,14 @@ def _refuse_constant(text: str) -> Any:
     raise MalformedError("NaN and Infinity are not allowed")
 
 
+# Digits of MAX_SAFE_INTEGER: a longer literal is out of range without converting it, and
+# converting one of over 4,300 digits would raise a bare ValueError (CPython's limit).
+_MAX_SAFE_DIGITS = len(str(MAX_SAFE_INTEGER))
+
+
 def _safe_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_SAFE_DIGITS:
+        raise MalformedError("integer outside the I-JSON safe range")
     value = int(text)
     if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         raise MalformedError("integer outside the I-JSON safe range")

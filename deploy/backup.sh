@@ -8,8 +8,10 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 out="$dest/liaison-$stamp"
 umask 077
 mkdir -p "$out"
-# Keys first: the log signing key never changes after first start.
-cp -p "$data_dir/log-signing.key" "$data_dir/admin.token" "$data_dir/server.json" "$out/"
+# Keys first: the log signing key never changes after first start. The admin token itself is
+# never on disk, only its hash (admin.token.blake2b); a plaintext admin.token left by an older
+# release is turned into the hash when the relay starts, and is not copied here.
+cp -p "$data_dir/log-signing.key" "$data_dir/admin.token.blake2b" "$data_dir/server.json" "$out/"
 if [ -z "$db" ]; then
     # SQLite online backup API: a consistent copy while the relay keeps running.
     python3 - "$data_dir/liaison.db" "$out/liaison.db" <<'PY'

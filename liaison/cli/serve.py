@@ -81,8 +81,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _announce(token: str) -> None:
-    # Shown once, on the operator's own terminal; afterwards it lives only in admin.token (0600).
-    print(_("Operator admin token (shown once; also in the data folder's admin.token):"))
+    # Shown once, on the operator's own terminal; the data folder keeps only its hash.
+    print(
+        _("Operator admin token (shown once; the data folder keeps only its hash, store it now):")
+    )
     print(f"  {token}")
     sys.stdout.flush()
 
@@ -95,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     from liaison.server.app import Settings, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per cause per minute from the per-connection loggers (issue 14, defect 2).
+    from liaison.server.ratelog import limit_server_error_logs
+
+    limit_server_error_logs()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         data_dir=args.data_dir,

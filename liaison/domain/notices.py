@@ -827,6 +827,12 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
             raise NoticeError(
                 "bad_json", N_("The notice is not valid JSON (line {line})"), line=exc.lineno
             ) from None
+        except NoticeError:
+            raise  # a duplicate key, found by the pairs hook
+        except (RecursionError, ValueError):
+            # Nesting deeper than the parser's stack, or an integer of over 4,300 digits
+            # (CPython's limit): a notice from another device must never crash its reader.
+            raise NoticeError("bad_json", N_("The notice is not valid JSON")) from None
     if not isinstance(data, Mapping):
         raise NoticeError("bad_json", N_("The notice must be a JSON object"))
     for key in data:
@@ -838,7 +844,8 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
             "liaison_notice", "bad_version", N_("{field}: unsupported notice format version")
         )
     notice_type = data.get("type")
-    if notice_type not in CATALOGUE:
+    # A str check first: an object or array here is unhashable (a TypeError, found by fuzzing).
+    if not isinstance(notice_type, str) or notice_type not in CATALOGUE:
         raise FieldError(
             "type",
             "unknown_type",

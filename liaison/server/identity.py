@@ -1,4 +1,8 @@
-"""The server's own secrets in the data folder: the log signing key and the operator admin token."""
+"""The server's own secrets in the data folder: the log signing key and the operator admin token.
+
+The admin token itself is never kept: only its hash (issue 14, defect 13), so the data folder
+and its backups do not hold a credential. The token is shown once, when it is made.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,10 @@ from nacl.hash import blake2b
 from crypto.keys import compact_fingerprint
 
 SIGNING_KEY_FILE = "log-signing.key"
+# Where releases before 0.x kept the token in plaintext: turned into the hash on start.
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name)
+# Hex of token_digest(token) and a newline: what the server needs to check the token.
+ADMIN_TOKEN_HASH_FILE = "admin.token.blake2b"  # noqa: S105 (a file name)
 SERVER_FILE = "server.json"
 
 
@@ -53,6 +60,45 @@ def _write_secret(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a file's creation or removal in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _admin_token_hash(data_dir: Path, draw: Callable[[int], bytes]) -> tuple[bytes, str | None]:
+    """(hash of the admin token, the token if it was just made). A plaintext `admin.token` from
+    an earlier release becomes its hash, and the plaintext file is removed."""
+    hash_path = data_dir / ADMIN_TOKEN_HASH_FILE
+    plain_path = data_dir / ADMIN_TOKEN_FILE
+    new_token = None
+    if not hash_path.exists():
+        if plain_path.exists():
+            token = plain_path.read_text("ascii").strip()
+        else:
+            new_token = token = draw(32).hex()
+        try:
+            _write_secret(hash_path, (token_digest(token).hex() + "\n").encode("ascii"))
+        except FileExistsError:
+            new_token = None  # another relay process on this data folder made it first
+        _fsync_dir(data_dir)
+    if plain_path.exists():
+        # The hash is durable before the plaintext goes; a crash in between leaves both, and
+        # the next start removes the plaintext then.
+        plain_path.unlink(missing_ok=True)
+        _fsync_dir(data_dir)
+    try:
+        digest = bytes.fromhex(hash_path.read_text("ascii").strip())
+    except ValueError as exc:
+        raise ValueError(f"{hash_path} does not hold a hex token hash") from exc
+    if len(digest) != 32:
+        raise ValueError(f"{hash_path} does not hold a 32-byte token hash")
+    return digest, new_token
+
+
 def ensure_server_identity(
     data_dir: Path,
     *,
@@ -62,7 +108,7 @@ def ensure_server_identity(
     """Load the identity from `data_dir`, creating it on first start.
 
     Answers (identity, admin token if it was just created, else None): the caller shows a new
-    token once; afterwards it lives only in the 0600 file.
+    token once; the data folder keeps only its hash.
     """
     draw = rng or secrets.token_bytes
     data_dir = Path(data_dir)
@@ -71,12 +117,7 @@ def ensure_server_identity(
     if not key_path.exists():
         _write_secret(key_path, draw(32))
     signing_key = nacl.signing.SigningKey(key_path.read_bytes())
-    new_token = None
-    token_path = data_dir / ADMIN_TOKEN_FILE
-    if not token_path.exists():
-        new_token = draw(32).hex()
-        _write_secret(token_path, (new_token + "\n").encode("ascii"))
-    admin_token = token_path.read_text("ascii").strip()
+    admin_token_hash, new_token = _admin_token_hash(data_dir, draw)
     server_path = data_dir / SERVER_FILE
     if server_path.exists():
         stored = json.loads(server_path.read_text("utf-8"))
@@ -87,6 +128,6 @@ def ensure_server_identity(
     identity = ServerIdentity(
         signing_key=signing_key,
         origin=origin or stored["origin"],
-        admin_token_hash=token_digest(admin_token),
+        admin_token_hash=admin_token_hash,
     )
     return identity, new_token

@@ -49,6 +49,7 @@ class RelayThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._shown_admin_tokens: list[str] = []  # shown once; the data folder keeps its hash
 
     def start(self) -> None:
         started = threading.Event()
@@ -63,6 +64,7 @@ class RelayThread:
                     data_dir=self.data_dir,
                     database_url=self.database_url,
                     db_schema=self.db_schema,
+                    announce_admin_token=self._shown_admin_tokens.append,
                 )
                 runner = web.AppRunner(create_app(settings))
                 await runner.setup()
@@ -94,7 +96,7 @@ class RelayThread:
 
     @property
     def admin_token(self) -> str:
-        return (self.data_dir / "admin.token").read_text("ascii").strip()
+        return self._shown_admin_tokens[0]
 
     def database(self) -> sqlite3.Connection:
         """The SQLite database, to edit while the relay is stopped."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,6 @@ import asyncpg
 import pytest
 
 from liaison.server.app import Settings, create_app
-from liaison.server.identity import ADMIN_TOKEN_FILE
 from tests.server.factory import NOW
 from tests.server.relay_api import Api
 
@@ -59,10 +59,10 @@ def settings(tmp_path: Path, database: tuple[str | None, str | None], clock: Clo
 @pytest.fixture
 async def relay(aiohttp_client: Callable[..., Any], settings: Settings) -> Any:
     """(Api, aiohttp application) of a started relay."""
-    app = create_app(settings)
+    shown: list[str] = []  # the admin token, shown once: the data folder keeps its hash
+    app = create_app(replace(settings, announce_admin_token=shown.append))
     client = await aiohttp_client(app)
-    token = (settings.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
-    return Api(client, token), app
+    return Api(client, shown[0]), app
 
 
 @pytest.fixture

@@ -10,7 +10,12 @@ from crypto.certs import issue_review_key_statement
 from crypto.encoding import b64e
 from crypto.keys import ReviewKeyPair, RootKey
 from liaison.server.app import Settings, create_app
-from liaison.server.identity import ADMIN_TOKEN_FILE, SIGNING_KEY_FILE
+from liaison.server.identity import (
+    ADMIN_TOKEN_FILE,
+    ADMIN_TOKEN_HASH_FILE,
+    SIGNING_KEY_FILE,
+    token_digest,
+)
 from tests.server.factory import NOW, china_agency, vietnam_agency
 from tests.server.helpers import enrol, register, verify_logged
 from tests.server.relay_api import row_counts
@@ -22,9 +27,11 @@ async def test_first_start_creates_signing_key_and_admin_token_private_and_annou
     shown: list[str] = []
     settings = Settings(data_dir=tmp_path, announce_admin_token=shown.append)
     await aiohttp_client(create_app(settings))
-    for name in (SIGNING_KEY_FILE, ADMIN_TOKEN_FILE):
+    for name in (SIGNING_KEY_FILE, ADMIN_TOKEN_HASH_FILE):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
-    assert shown == [(tmp_path / ADMIN_TOKEN_FILE).read_text().strip()]
+    # Only the token's hash is kept (issue 14, defect 13).
+    assert not (tmp_path / ADMIN_TOKEN_FILE).exists()
+    assert (tmp_path / ADMIN_TOKEN_HASH_FILE).read_text().strip() == token_digest(shown[0]).hex()
     await aiohttp_client(create_app(settings))
     assert len(shown) == 1
 
