@@ -45,6 +45,22 @@ LABEL_LOCAL_NOTICE_CACHE = b"liaison/v1/local-notice-cache"
 LABEL_CASE_TAG = b"liaison/v1/case-tag"
 LABEL_HOLD_REASON = b"liaison/v1/hold-reason"
 
+# Attachments (§14): associated data of each secretstream chunk, and the blob's content hash.
+LABEL_ATTACHMENT_CHUNK = b"liaison/v1/attachment-chunk"
+LABEL_ATTACHMENT_BLOB = b"liaison/v1/attachment-blob"
+
+# Federation (§16): a relay's signature over a server-to-server request's signature base and
+# over an acknowledgement it returns to a peer; an agency root's home statement.
+LABEL_FEDERATION_REQUEST = b"liaison/v1/federation-request"
+LABEL_PEER_ACK = b"liaison/v1/peer-ack"
+LABEL_HOME_STATEMENT = b"liaison/v1/home-statement"
+
+# Hash naming a case in a statistics notice, from the period and the case reference both
+# agencies hold (liaison/domain/statistics.py, docs/statistics.md): unkeyed, so that the
+# counterpart can match it.
+LABEL_STATISTICS_CASE_TAG = b"liaison/v1/statistics-case-tag"
+
+
 ALL_LABELS: tuple[bytes, ...] = (
     LABEL_CERTIFICATE,
     LABEL_REVIEW_STATEMENT,
@@ -72,18 +88,10 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_LOCAL_NOTICE_CACHE,
     LABEL_CASE_TAG,
     LABEL_HOLD_REASON,
+    LABEL_ATTACHMENT_CHUNK,
+    LABEL_ATTACHMENT_BLOB,
+    LABEL_FEDERATION_REQUEST,
+    LABEL_PEER_ACK,
+    LABEL_HOME_STATEMENT,
+    LABEL_STATISTICS_CASE_TAG,
 )
-
-# Attachments (§14): associated data of each secretstream chunk, and the blob's content hash.
-LABEL_ATTACHMENT_CHUNK = b"liaison/v1/attachment-chunk"
-LABEL_ATTACHMENT_BLOB = b"liaison/v1/attachment-blob"
-
-ALL_LABELS += (LABEL_ATTACHMENT_CHUNK, LABEL_ATTACHMENT_BLOB)
-
-# Federation (§16): a relay's signature over a server-to-server request's signature base and
-# over an acknowledgement it returns to a peer; an agency root's home statement.
-LABEL_FEDERATION_REQUEST = b"liaison/v1/federation-request"
-LABEL_PEER_ACK = b"liaison/v1/peer-ack"
-LABEL_HOME_STATEMENT = b"liaison/v1/home-statement"
-
-ALL_LABELS += (LABEL_FEDERATION_REQUEST, LABEL_PEER_ACK, LABEL_HOME_STATEMENT)

@@ -18,13 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crypto.encoding import labelled_hash
+from crypto.labels import LABEL_STATISTICS_CASE_TAG
 from liaison.domain.case_events import Action, LoggedNotice, country_side
 from liaison.domain.cases import Case
 from liaison.domain.handover import HandoverState
-
-# Keyed to the period so that the same case gets unrelated tags in two periods' notices.
-# Proposed for crypto/labels.py (not this module's file to change); distinct from every label.
-LABEL_STATISTICS_CASE_TAG = b"liaison/v1/statistics-case-tag"
 
 # The zone a country's agencies count their days in (DOMAIN.md: neither has daylight saving).
 COUNTRY_ZONES = {"VN": "Asia/Ho_Chi_Minh", "CN": "Asia/Shanghai"}
