@@ -32,6 +32,7 @@ from liaison.client.home import Home, PassphraseSource, default_home
 from liaison.client.notices import SearchResult
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage, ack, inbox, read
+from liaison.client.records import MessageRecord
 from liaison.client.review import ReviewedMessage
 from liaison.client.send import SentMessage, send
 from liaison.client.sync import sync
@@ -123,11 +124,11 @@ class OfficerSession:
             self.home, self.api, addresses, payload, keys=self.unlock(), now=self.now()
         )
 
-    async def sync(self) -> list[dict[str, Any]]:
+    async def sync(self) -> list[MessageRecord]:
         """Fetch new envelopes into the encrypted cache; the new records (nothing decrypted)."""
         return await sync(self.home, self.api, now=self.now())
 
-    def inbox(self, *, include_acknowledged: bool = True) -> list[dict[str, Any]]:
+    def inbox(self, *, include_acknowledged: bool = True) -> list[MessageRecord]:
         """Received messages in the cache, in log order (metadata only)."""
         return inbox(self.home, include_acknowledged=include_acknowledged)
 
