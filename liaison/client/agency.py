@@ -251,7 +251,7 @@ def certify(
         "certificate": b64e(cert.to_bytes()),
         "root_key": record["root_key"],
         "root_safety_number": safety_number(root.public),
-        "server": request.get("server") or home.config().get("server"),
+        "server": request.get("server") or home.settings().server,
         # The relay's log key as the administrator pinned it at registration, so the officer's
         # device need not trust the server on first use.
         "server_identity": home.config().get("server_identity"),

@@ -68,7 +68,7 @@ def create_case_secret(home: Home, rng: Callable[[int], bytes] | None = None) ->
 
 
 def export_case_secret(home: Home) -> bytes:
-    agency = home.config().get("agency")
+    agency = home.settings().agency
     document = {"format": CASE_SECRET_FORMAT, "agency": agency, "secret": b64e(case_secret(home))}
     return (json.dumps(document, sort_keys=True) + "\n").encode()
 
@@ -83,7 +83,7 @@ def import_case_secret(home: Home, data: bytes) -> None:
             raise ValueError
     except (ValueError, KeyError, AttributeError) as exc:
         raise BadInput(_("The file is not an agency case secret.")) from exc
-    own = home.config().get("agency")
+    own = home.settings().agency
     if own and document.get("agency") not in (None, own):
         raise BadInput(_("The case secret belongs to another agency."))
     home.lock_secret(CASE_SECRET_FILE, secret)
@@ -91,7 +91,7 @@ def import_case_secret(home: Home, data: bytes) -> None:
 
 def send_tags(home: Home, case_ref: str | None) -> list[str]:
     """The case tags to attach to an envelope: the sender agency's tag when it can compute it."""
-    agency = home.config().get("agency")
+    agency = home.settings().agency
     if not case_ref or not agency or not has_case_secret(home):
         return []
     return [b64e(case_tag(case_secret(home), agency, case_ref))]
@@ -116,7 +116,7 @@ async def tag_received(
 
 
 def _own_tag(home: Home, case_ref: str) -> bytes:
-    agency = home.config().get("agency")
+    agency = home.settings().agency
     if not agency:
         raise HomeError(_("This home folder holds no device: run `liaison officer init` first."))
     return case_tag(case_secret(home), str(agency), case_ref)

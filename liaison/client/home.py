@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from liaison.client.errors import HomeError, PassphraseError
-from liaison.client.records import MessageRecord
+from liaison.client.records import HomeConfig, MessageRecord
 from liaison.i18n import _
 
 HOME_ENV = "LIAISON_HOME"
@@ -138,8 +138,13 @@ class Home:
 
     # --- Config -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
+        """config.json as read (see `settings` for its typed form)."""
         value = self.read_json("config.json", {})
         return value if isinstance(value, dict) else {}
+
+    def settings(self) -> HomeConfig:
+        """config.json, typed."""
+        return HomeConfig.from_json(self.read_json("config.json"))
 
     def update_config(self, **changes: Any) -> dict[str, Any]:
         config = self.config()
@@ -148,7 +153,7 @@ class Home:
         return config
 
     def server_url(self, override: str | None = None) -> str:
-        url = override or self.config().get("server")
+        url = override or self.settings().server
         if not url:
             raise HomeError(_("No server is configured in this home folder: give --server URL."))
         return str(url)

@@ -184,7 +184,7 @@ async def activate(
     if existing is not None and existing != bundle.root_key:
         raise VerificationError(_("This home folder pinned another root for the agency."))
     given = bundle.raw.get("server_identity")
-    if isinstance(given, dict) and "server_identity" not in home.config():
+    if isinstance(given, dict) and home.settings().server_identity is None:
         home.update_config(server_identity=given)
     pinned = await transparency.pin_server(home, api)
     live = transparency.ServerIdentity.from_dict(await api.server_info())
@@ -218,7 +218,6 @@ async def authenticate(home: Home, api: ApiClient, *, now: int | None = None) ->
 
     refuse_if_recorded(home)  # no request at all to a server this home holds proof against
     now = int(time.time()) if now is None else now
-    config = home.config()
     cached = TokenRecord.from_json(home.read_json(TOKEN_FILE))
     if (
         cached is not None
@@ -227,7 +226,7 @@ async def authenticate(home: Home, api: ApiClient, *, now: int | None = None) ->
     ):
         api.token = cached.token
         return cached.token
-    device_id = config.get("device_id")
+    device_id = home.settings().device_id
     if not device_id:
         raise HomeError(_("This home folder holds no device: run `liaison officer init` first."))
     own_certificate(home)

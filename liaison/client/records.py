@@ -6,6 +6,7 @@ them back, so a home folder moves between versions in both directions.
 
 | file                      | record            |
 |---------------------------|-------------------|
+| config.json               | HomeConfig        |
 | messages/<id>.json        | MessageRecord     |
 | token.json                | TokenRecord       |
 | counter.json              | SendCounter       |
@@ -185,6 +186,47 @@ class MessageRecord(_JsonRecord):
         return value
 
 
+# --- config.json -------------------------------------------------------------------------------
+_CONFIG_KEYS = ("server", "agency", "officer_id", "device_id", "role", "server_identity")
+
+
+@dataclass(frozen=True)
+class HomeConfig(_JsonRecord):
+    """config.json: which relay, agency, officer and device this home folder is (each set when
+    the step that learns it runs: `officer init`, `agency init`, activation, first contact)."""
+
+    server: str | None = None
+    agency: str | None = None
+    officer_id: str | None = None
+    device_id: str | None = None
+    role: str | None = None
+    server_identity: Mapping[str, Any] | None = None  # the relay's log key, pinned (TOFU)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Self:
+        if not isinstance(value, dict):
+            return cls()
+        identity = value.get("server_identity")
+        return cls(
+            server=_str(value.get("server")),
+            agency=_str(value.get("agency")),
+            officer_id=_str(value.get("officer_id")),
+            device_id=_str(value.get("device_id")),
+            role=_str(value.get("role")),
+            server_identity=identity if isinstance(identity, dict) else None,
+            extra={k: v for k, v in value.items() if k not in _CONFIG_KEYS},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        value: dict[str, Any] = dict(self.extra)
+        for key in _CONFIG_KEYS:
+            item = getattr(self, key)
+            if item is not None:
+                value[key] = dict(item) if isinstance(item, Mapping) else item
+        return value
+
+
 # --- Small state files --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TokenRecord(_JsonRecord):
@@ -324,6 +366,7 @@ class ReviewNote(_JsonRecord):
 __all__ = [
     "CertificateRecord",
     "HoldNote",
+    "HomeConfig",
     "MessageRecord",
     "ReviewNote",
     "SendCounter",

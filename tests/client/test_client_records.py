@@ -14,6 +14,7 @@ from liaison.client.read import inbox
 from liaison.client.records import (
     CertificateRecord,
     HoldNote,
+    HomeConfig,
     MessageRecord,
     ReviewNote,
     SendCounter,
@@ -88,6 +89,22 @@ def old_home(tmp_path: Path) -> Home:
 
     for record in (OLD_RECEIVED, OLD_SENT, OLD_REFUSED):
         write(f"messages/{record['message_id']}.json", record)
+    write(
+        "config.json",
+        {
+            "agency": "VN-QN-CA",
+            "device_id": "VN-QN-CA:nguyen.van.an:phone",
+            "officer_id": "nguyen.van.an",
+            "role": "officer",
+            "server": "http://relay",
+            "server_identity": {
+                "origin": "liaison.test/log",
+                "key_name": "k",
+                "public_key": "AA==",
+            },
+            "a_later_setting": 1,
+        },
+    )
     write("token.json", {"token": "tok", "expires_at": 1764003600, "server": "http://relay"})
     write("counter.json", {"counter": 12})
     write("sync.json", {"cursor": 3})
@@ -153,6 +170,24 @@ def test_inbox_lists_received_messages_without_their_envelopes(old_home: Home) -
     metadata = listed[1].metadata()
     assert "envelope" not in metadata and "inclusion_proof" not in metadata
     assert metadata["sender_device"] == "CN-GX-DXGA:li.wei:desk"
+
+
+def test_old_config_loads_typed_and_writes_back(old_home: Home) -> None:
+    config = old_home.settings()
+    assert isinstance(config, HomeConfig)
+    assert (config.agency, config.device_id, config.role) == (
+        "VN-QN-CA",
+        "VN-QN-CA:nguyen.van.an:phone",
+        "officer",
+    )
+    assert config.server_identity == {
+        "origin": "liaison.test/log",
+        "key_name": "k",
+        "public_key": "AA==",
+    }
+    assert config.to_json() == old_home.config()
+    assert old_home.server_url() == "http://relay"
+    assert HomeConfig.from_json(None) == HomeConfig()
 
 
 def test_old_state_files_load_as_typed_records(old_home: Home) -> None:
