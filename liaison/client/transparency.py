@@ -19,18 +19,6 @@ from liaison.i18n import _
 CHECKPOINT_FILE = "checkpoint.json"
 
 
-def b64decode(text: Any) -> bytes:
-    """`crypto.encoding.b64d` (strict) with its error as the client's VerificationError.
-
-    Deprecated: kept only for the client modules that still call it; new code calls b64d
-    and handles `MalformedError` where it knows what the value was.
-    """
-    try:
-        return b64d(text)
-    except MalformedError as exc:
-        raise VerificationError(_("The server sent a malformed value.")) from exc
-
-
 @dataclass(frozen=True)
 class ServerIdentity:
     """The relay's log identity, pinned in the home folder at first contact."""
@@ -192,7 +180,7 @@ async def _check_consistent(
                 detail=detail,
                 first_note=notes[0],
                 second_note=notes[1],
-                proof=list(answer.get("proof", [])) if isinstance(answer, dict) else None,
+                proof=list(answer.get("proof", [])) if answer is not None else None,
             ) from exc
         raise LogInconsistent(detail) from exc
 

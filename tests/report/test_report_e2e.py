@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from liaison.cli.demo import DEMO_PASSPHRASE
+from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 

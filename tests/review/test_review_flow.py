@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 
-from crypto.encoding import b64e
+from crypto.encoding import b64d, b64e
 from crypto.review_keys import reason_hash
 from liaison.client import messages as message_ops
 from liaison.client import review as review_ops
 from liaison.client.errors import ServerError, VerificationError
 from liaison.client.payload import Payload
-from liaison.client.transparency import b64decode
 from liaison.server import review as review_server
 from tests.review.review_world import World
 
@@ -50,7 +49,7 @@ async def test_supervisor_review_logs_the_record_then_opens_the_message(world: W
     # The log holds a hiding commitment to the reason; the supervisor's device keeps the opening.
     kept = supervisor.read_json(review_ops.REVIEWS_FILE)[-1]
     assert kept["reason"] == REASON
-    assert entry["reason_hash"] == b64e(reason_hash(REASON, b64decode(kept["salt"])))
+    assert entry["reason_hash"] == b64e(reason_hash(REASON, b64d(kept["salt"])))
     assert REASON not in str(await world.entries())
 
 
@@ -135,7 +134,7 @@ def _tamper(world: World, monkeypatch: pytest.MonkeyPatch, change: Any) -> list[
 
 
 def _flip_proof(answer: dict[str, Any]) -> None:
-    proof = [bytearray(b64decode(h)) for h in answer["inclusion_proof"]]
+    proof = [bytearray(b64d(h)) for h in answer["inclusion_proof"]]
     proof[0][0] ^= 1
     answer["inclusion_proof"] = [b64e(bytes(h)) for h in proof]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from crypto.certs import ReviewKeyStatement, issue_review_key_statement
-from crypto.encoding import b64e
+from crypto.encoding import b64d, b64e
 from crypto.envelope import MAX_CLOCK_SKEW, Envelope, ReviewRecipient
 from crypto.errors import DecryptionError, SignatureError
 from crypto.keys import DeviceKeys, ReviewKeyPair, RootKey
@@ -24,7 +24,6 @@ from liaison.client import review as review_ops
 from liaison.client.agency import load_agency
 from liaison.client.errors import BadInput, RefusedEnvelope, ServerError
 from liaison.client.payload import Payload
-from liaison.client.transparency import b64decode
 from tests.review.review_world import World
 
 CA = "VN-QN-CA"
@@ -40,7 +39,7 @@ async def _review_key_of(world: World, home_name: str, message_id: str) -> str:
     await message_ops.sync(home, world.api)
     record = home.load_message(message_id)
     assert record is not None
-    header = Envelope.from_bytes(b64decode(record["envelope"])).header
+    header = Envelope.from_bytes(b64d(record["envelope"])).header
     return dict(header.review_recipients)[CA]
 
 
@@ -58,7 +57,7 @@ async def test_rotation_gives_new_messages_the_new_key_and_old_ones_stay_reviewa
     # A rotated key counts from its not_before, at least a second after the previous key's
     # (statements strictly increase): send from then, however fast the world was built.
     entries = review_ops.review_key_entries(load_agency(world.ctx.admins[CA]))
-    takes_over = ReviewKeyStatement.from_bytes(b64decode(entries[-1]["statement"])).not_before
+    takes_over = ReviewKeyStatement.from_bytes(b64d(entries[-1]["statement"])).not_before
     new = await message_ops.send(
         world.officer("an-phone"),
         world.api,
