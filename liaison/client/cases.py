@@ -14,6 +14,7 @@ import nacl.utils
 from crypto.encoding import (
     b64d,
     b64e,
+    canonical_json,
     frame,
     labelled_hash,
     signed_message,
