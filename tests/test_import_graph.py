@@ -90,11 +90,6 @@ def test_cycle_finder_reports_a_closed_chain_through_a_function_level_import(
     assert import_cycles(graph) == [["circle.a", "circle.b", "circle.c", "circle.a"]]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="cycles in client/server removed by the parallel branches; "
-    "coordinator removes this mark after merge",
-)
 def test_no_module_imports_itself_back() -> None:
     graph = grimp.build_graph(*ROOT_PACKAGES, cache_dir=None)
     cycles = import_cycles(graph)
