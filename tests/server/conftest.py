@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from crypto.encoding import b64d
 from liaison.server.app import STORE_KEY, Settings, create_app
 from liaison.server.identity import ADMIN_TOKEN_FILE
-from liaison.server.openapi import PATHS, response_validator
+from liaison.server.openapi import PATHS
 from liaison.store.tables import metadata
 from server.factory import NOW
+from server.openapi_check import response_validator
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
