@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from liaison.i18n import _
 from liaison.server.errors import ApiError
 from liaison.server.handlers import ROUTES
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
@@ -51,7 +50,7 @@ async def json_errors(
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(
-            {"code": "internal_error", "message": _("The server failed; try again later.")},
+            {"code": "internal_error", "message": "The server failed; try again later."},
             status=500,
         )
 

@@ -11,10 +11,9 @@ from crypto.auth import auth_challenge_message
 from crypto.encoding import b64e
 from crypto.errors import MalformedError
 from crypto.keys import validate_device_id
-from liaison.i18n import _
 from liaison.server.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liaison.server.identity import token_digest
-from liaison.server.models import decode_field
+from liaison.server.models import ChallengeRequest, TokenRequest, decode_field
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import DeviceRecord
@@ -27,18 +26,18 @@ async def _live_device(relay: Relay, device_id: str) -> DeviceRecord:
     try:
         validate_device_id(device_id)
     except MalformedError as exc:
-        raise BadRequest("invalid_device_id", _("The device id is not valid.")) from exc
+        raise BadRequest("invalid_device_id", "The device id is not valid.") from exc
     device = await relay.store.device(device_id)
     if device is None:
-        raise NotFound("unknown_device", _("No certificate is registered for this device."))
+        raise NotFound("unknown_device", "No certificate is registered for this device.")
     if device.revoked:
-        raise Forbidden("device_revoked", _("This device has been revoked."))
+        raise Forbidden("device_revoked", "This device has been revoked.")
     return device
 
 
-async def challenge(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
+async def challenge(relay: Relay, request: ChallengeRequest) -> dict[str, Any]:
     """POST /v1/auth/challenge: 32 random bytes for the device to sign, valid briefly."""
-    device = await _live_device(relay, body["device_id"])
+    device = await _live_device(relay, request.device_id)
     nonce = relay.rng(32)
     expires_at = relay.clock() + relay.challenge_ttl
 
@@ -51,29 +50,29 @@ async def challenge(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
     return {"challenge": b64e(nonce), "expires_at": expires_at}
 
 
-async def token(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
+async def token(relay: Relay, request: TokenRequest) -> dict[str, Any]:
     """POST /v1/auth/token: a bearer token for a signed, unused, unexpired challenge."""
-    nonce = decode_field(body["challenge"], "challenge", length=32)
-    signature = decode_field(body["signature"], "signature", length=64)
-    device = await _live_device(relay, body["device_id"])
+    nonce = decode_field(request.challenge, "challenge", length=32)
+    signature = decode_field(request.signature, "signature", length=64)
+    device = await _live_device(relay, request.device_id)
     now = relay.clock()
     try:
         VerifyKey(device.signing_key).verify(
             auth_challenge_message(relay.identity.public_key, nonce), signature
         )
     except BadSignatureError as exc:
-        raise Unauthorized("bad_signature", _("The challenge signature does not verify.")) from exc
+        raise Unauthorized("bad_signature", "The challenge signature does not verify.") from exc
     bearer = relay.rng(32).hex()
     expires_at = now + relay.token_ttl
 
     async def job(tx: WriteTx) -> None:
         record = await tx.challenge(nonce)
         if record is None or record.device_id != device.device_id:
-            raise Unauthorized("unknown_challenge", _("This challenge was not issued."))
+            raise Unauthorized("unknown_challenge", "This challenge was not issued.")
         if record.used:
-            raise Unauthorized("challenge_used", _("This challenge was already used."))
+            raise Unauthorized("challenge_used", "This challenge was already used.")
         if record.expires_at < now:
-            raise Unauthorized("challenge_expired", _("This challenge has expired."))
+            raise Unauthorized("challenge_expired", "This challenge has expired.")
         await tx.use_challenge(nonce)
         await tx.insert_token(
             token_hash=token_digest(bearer),
@@ -97,28 +96,28 @@ async def authenticate(
     inside the writer's transaction (`revocation_checked_later`).
     """
     if not bearer:
-        raise Unauthorized("missing_token", _("This request needs a device token."))
+        raise Unauthorized("missing_token", "This request needs a device token.")
     known = relay.tokens.get(bearer)
     if known is None or not revocation_checked_later:
         record = await relay.store.token(token_digest(bearer))
         if record is None:
-            raise Unauthorized("invalid_token", _("This token is not valid."))
+            raise Unauthorized("invalid_token", "This token is not valid.")
         known = (record.device_id, record.expires_at)
         if len(relay.tokens) > MAX_CACHED_TOKENS:
             relay.tokens.clear()
         relay.tokens[bearer] = known
         if record.device_revoked:
-            raise Forbidden("device_revoked", _("This device has been revoked."))
+            raise Forbidden("device_revoked", "This device has been revoked.")
     device_id, expires_at = known
     if expires_at < relay.clock():
-        raise Unauthorized("token_expired", _("This token has expired; authenticate again."))
+        raise Unauthorized("token_expired", "This token has expired; authenticate again.")
     return device_id
 
 
 def authenticate_admin(relay: Relay, bearer: str | None) -> None:
     """Refuses anything but the operator's admin token."""
     if not bearer or not relay.identity.is_admin_token(bearer):
-        raise Unauthorized("invalid_admin_token", _("This request needs the operator token."))
+        raise Unauthorized("invalid_admin_token", "This request needs the operator token.")
 
 
 async def registered_device(relay: Relay, device_id: str) -> DeviceRecord:
@@ -128,6 +127,6 @@ async def registered_device(relay: Relay, device_id: str) -> DeviceRecord:
     if device is None:
         device = await relay.store.device(device_id)
         if device is None:
-            raise Unauthorized("invalid_token", _("This token is not valid."))
+            raise Unauthorized("invalid_token", "This token is not valid.")
         relay.cert_cache[device_id] = device
     return device

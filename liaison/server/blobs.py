@@ -36,7 +36,6 @@ from crypto.attachments import (
     parse_blob_id,
 )
 from crypto.errors import MalformedError
-from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
 
 BLOBS_DIR = "blobs"
@@ -54,7 +53,7 @@ class UploadOffsetMismatch(Conflict):
     def __init__(self, expected_offset: int) -> None:
         super().__init__(
             "upload_offset_mismatch",
-            _("The upload continues at byte {offset}.").format(offset=expected_offset),
+            f"The upload continues at byte {expected_offset}.",
         )
         self.expected_offset = expected_offset
 
@@ -113,16 +112,16 @@ class BlobStore:
         try:
             parse_blob_id(blob_id)
         except MalformedError:
-            raise BadRequest("bad_blob_id", _("A blob id is 64 lower-case hex digits.")) from None
+            raise BadRequest("bad_blob_id", "A blob id is 64 lower-case hex digits.") from None
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_BLOB_SIZE:
-            raise BadRequest("bad_blob_size", _("The declared blob size is not possible."))
+            raise BadRequest("bad_blob_size", "The declared blob size is not possible.")
         if size > self._max_blob_size:
-            raise PayloadTooLarge("blob_too_large", _("An attachment is at most 2 GiB."))
+            raise PayloadTooLarge("blob_too_large", "An attachment is at most 2 GiB.")
         if self._agency_quota_bytes is not None:
             pending = sum(s.size for s in await self._sessions() if s.agency == agency)
             if agency_bytes_in_use + pending + size > self._agency_quota_bytes:
                 raise PayloadTooLarge(
-                    "quota_exceeded", _("The agency's storage quota for attachments is full.")
+                    "quota_exceeded", "The agency's storage quota for attachments is full."
                 )
         session = UploadSession(
             session_id=secrets.token_hex(16),
@@ -136,12 +135,12 @@ class BlobStore:
 
     async def session(self, session_id: str) -> UploadSession:
         if not isinstance(session_id, str) or not _SESSION_ID_RE.fullmatch(session_id):
-            raise NotFound("unknown_upload", _("No such upload is open."))
+            raise NotFound("unknown_upload", "No such upload is open.")
         meta = self.uploads / f"{session_id}.json"
         try:
             raw = await asyncio.to_thread(meta.read_bytes)
         except FileNotFoundError:
-            raise NotFound("unknown_upload", _("No such upload is open.")) from None
+            raise NotFound("unknown_upload", "No such upload is open.") from None
         return UploadSession(**json.loads(raw))
 
     async def offset(self, session_id: str) -> int:
@@ -173,7 +172,7 @@ class BlobStore:
                         if current + len(batch) + len(chunk) > session.size:
                             raise PayloadTooLarge(
                                 "upload_too_large",
-                                _("The upload is longer than its declared size."),
+                                "The upload is longer than its declared size.",
                             )
                         batch += chunk
                         if len(batch) >= WRITE_BATCH:
@@ -213,7 +212,7 @@ class BlobStore:
             if not hmac.compare_digest(digest, parse_blob_id(session.blob_id)):
                 await asyncio.to_thread(self._drop_session, session_id)
                 raise Unprocessable(
-                    "blob_hash_mismatch", _("The uploaded bytes do not match the declared hash.")
+                    "blob_hash_mismatch", "The uploaded bytes do not match the declared hash."
                 )
             await asyncio.to_thread(self._install, session, part)
         self._forget(session_id)
@@ -230,7 +229,7 @@ class BlobStore:
         try:
             parse_blob_id(blob_id)
         except MalformedError:
-            raise NotFound("unknown_blob", _("No such attachment is stored.")) from None
+            raise NotFound("unknown_blob", "No such attachment is stored.") from None
         return self.root / blob_id[:2] / blob_id
 
     async def exists(self, blob_id: str) -> bool:
@@ -240,7 +239,7 @@ class BlobStore:
         try:
             return await asyncio.to_thread(lambda: self.blob_path(blob_id).stat().st_size)
         except FileNotFoundError:
-            raise NotFound("unknown_blob", _("No such attachment is stored.")) from None
+            raise NotFound("unknown_blob", "No such attachment is stored.") from None
 
     async def read(
         self, blob_id: str, *, start: int = 0, chunk_size: int = READ_CHUNK
@@ -254,7 +253,7 @@ class BlobStore:
         try:
             handle = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError:
-            raise NotFound("unknown_blob", _("No such attachment is stored.")) from None
+            raise NotFound("unknown_blob", "No such attachment is stored.") from None
         return _read_chunks(handle, start, chunk_size)
 
     async def delete(self, blob_id: str) -> bool:
@@ -374,7 +373,7 @@ def _file_size(path: Path) -> int:
     try:
         return path.stat().st_size
     except FileNotFoundError:
-        raise NotFound("unknown_upload", _("No such upload is open.")) from None
+        raise NotFound("unknown_upload", "No such upload is open.") from None
 
 
 def _write(out: BinaryIO, batch: bytearray, hasher: BlobHasher | None) -> int:

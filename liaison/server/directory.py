@@ -20,10 +20,15 @@ from crypto.log_entries import (
     content_hash,
 )
 from crypto.merkle import MerkleTree
-from liaison.i18n import _
 from liaison.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from liaison.server.log_queries import proof_tree
-from liaison.server.models import decode_field
+from liaison.server.models import (
+    AgencyRegistration,
+    CertificateUpload,
+    ReviewKeyUpload,
+    RevocationUpload,
+    decode_field,
+)
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import AgencyRecord, DeviceRecord
@@ -46,43 +51,43 @@ def _review_statement(data: bytes, agency: str, root_key: bytes) -> ReviewKeySta
         statement = ReviewKeyStatement.from_bytes(data)
     except MalformedError as exc:
         raise BadRequest(
-            "malformed_review_statement", _("The review-key statement does not parse.")
+            "malformed_review_statement", "The review-key statement does not parse."
         ) from exc
     if statement.agency != agency:
-        raise Unprocessable("agency_mismatch", _("The review-key statement names another agency."))
+        raise Unprocessable("agency_mismatch", "The review-key statement names another agency.")
     try:
         TrustStore.with_pins([(agency, root_key)]).verify_review_statement(statement)
     except CryptoError as exc:
         raise Unprocessable(
             "bad_signature",
-            _("The review-key statement does not verify against the agency root key."),
+            "The review-key statement does not verify against the agency root key.",
         ) from exc
     return statement
 
 
-async def register_agency(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
+async def register_agency(relay: Relay, request: AgencyRegistration) -> dict[str, Any]:
     """POST /v1/agencies [admin]: an agency with its root key and first review key, logged."""
-    code = body["code"]
+    code = request.code
     try:
         validate_agency_code(code)
     except MalformedError as exc:
-        raise BadRequest("invalid_agency_code", _("The agency code is not valid.")) from exc
-    if body["country"] != code[:2]:
+        raise BadRequest("invalid_agency_code", "The agency code is not valid.") from exc
+    if request.country != code[:2]:
         raise BadRequest(
-            "invalid_request", _("The country must be the first part of the agency code.")
+            "invalid_request", "The country must be the first part of the agency code."
         )
-    root_key = decode_field(body["root_key"], "root_key", length=32)
-    statement_bytes = decode_field(body["review_statement"], "review_statement")
+    root_key = decode_field(request.root_key, "root_key", length=32)
+    statement_bytes = decode_field(request.review_statement, "review_statement")
     statement = _review_statement(statement_bytes, code, root_key)
     statement_hash = content_hash(statement_bytes)
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
         if await tx.agency(code) is not None:
-            raise Conflict("agency_exists", _("This agency is already registered."))
+            raise Conflict("agency_exists", "This agency is already registered.")
         entry = AgencyEntry(
             code=code,
-            country=body["country"],
+            country=request.country,
             root_key=root_key,
             review_key_id=statement.key_id,
             statement_hash=statement_hash,
@@ -91,9 +96,9 @@ async def register_agency(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
         index = await relay.log.append(tx, entry)
         await tx.insert_agency(
             code=code,
-            country=body["country"],
-            name_vi=body["name_vi"],
-            name_zh=body["name_zh"],
+            country=request.country,
+            name_vi=request.name_vi,
+            name_zh=request.name_zh,
             root_key=root_key,
             log_index=index,
             at=now,
@@ -108,9 +113,9 @@ async def register_agency(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
         )
         agency = AgencyRecord(
             code,
-            body["country"],
-            body["name_vi"],
-            body["name_zh"],
+            request.country,
+            request.name_vi,
+            request.name_zh,
             root_key,
             index,
             (statement_bytes,),
@@ -121,11 +126,11 @@ async def register_agency(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def add_review_key(
-    relay: Relay, code: str, body: dict[str, Any]
+    relay: Relay, code: str, request: ReviewKeyUpload
 ) -> tuple[dict[str, Any], bool]:
     """POST /v1/agencies/{code}/review-keys: a further review-key statement, logged once."""
     agency = await agency_record(relay, code)
-    statement_bytes = decode_field(body["statement"], "statement")
+    statement_bytes = decode_field(request.statement, "statement")
     statement = _review_statement(statement_bytes, code, agency.root_key)
     statement_hash = content_hash(statement_bytes)
     now = relay.clock()
@@ -158,7 +163,7 @@ async def agency_record(relay: Relay, code: str) -> AgencyRecord:
     """The registered agency `code`, else 404 unknown_agency."""
     agency = await relay.store.agency(code)
     if agency is None:
-        raise NotFound("unknown_agency", _("No agency is registered under this code."))
+        raise NotFound("unknown_agency", "No agency is registered under this code.")
     return agency
 
 
@@ -172,13 +177,15 @@ async def agency(relay: Relay, code: str) -> dict[str, Any]:
     return agency_json(await agency_record(relay, code))
 
 
-async def upload_certificate(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+async def upload_certificate(
+    relay: Relay, request: CertificateUpload
+) -> tuple[dict[str, Any], bool]:
     """POST /v1/certificates: a device certificate signed by its agency root, logged once."""
-    data = decode_field(body["certificate"], "certificate")
+    data = decode_field(request.certificate, "certificate")
     try:
         cert = DeviceCertificate.from_bytes(data)
     except MalformedError as exc:
-        raise BadRequest("malformed_certificate", _("The certificate does not parse.")) from exc
+        raise BadRequest("malformed_certificate", "The certificate does not parse.") from exc
     agency = await agency_record(relay, cert.agency)
     now = relay.clock()
     trust = TrustStore.with_pins([(agency.code, agency.root_key)])
@@ -186,10 +193,10 @@ async def upload_certificate(relay: Relay, body: dict[str, Any]) -> tuple[dict[s
         # A certificate may be uploaded before it starts being valid, never after it ends.
         trust.verify_certificate(cert, now=max(now, cert.not_before))
     except CertificateExpired as exc:
-        raise Unprocessable("certificate_expired", _("The certificate has expired.")) from exc
+        raise Unprocessable("certificate_expired", "The certificate has expired.") from exc
     except CryptoError as exc:
         raise Unprocessable(
-            "bad_signature", _("The certificate does not verify against the agency root key.")
+            "bad_signature", "The certificate does not verify against the agency root key."
         ) from exc
     cert_hash = cert.cert_hash()
 
@@ -198,9 +205,7 @@ async def upload_certificate(relay: Relay, body: dict[str, Any]) -> tuple[dict[s
         if existing is not None:
             if existing.cert_hash == cert_hash:
                 return {"device_id": cert.device_id, "log_index": existing.log_index}, False
-            raise Conflict(
-                "device_exists", _("Another certificate is registered for this device id.")
-            )
+            raise Conflict("device_exists", "Another certificate is registered for this device id.")
         entry = CertificateEntry(
             agency=cert.agency,
             device_id=cert.device_id,
@@ -225,19 +230,19 @@ async def upload_certificate(relay: Relay, body: dict[str, Any]) -> tuple[dict[s
     return await relay.store.write(job)
 
 
-async def upload_revocation(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+async def upload_revocation(relay: Relay, request: RevocationUpload) -> tuple[dict[str, Any], bool]:
     """POST /v1/revocations: a root-signed revocation, logged once; the device's sockets close."""
-    data = decode_field(body["revocation"], "revocation")
+    data = decode_field(request.revocation, "revocation")
     try:
         revocation = Revocation.from_bytes(data)
     except MalformedError as exc:
-        raise BadRequest("malformed_revocation", _("The revocation does not parse.")) from exc
+        raise BadRequest("malformed_revocation", "The revocation does not parse.") from exc
     agency = await agency_record(relay, revocation.agency)
     try:
         TrustStore.with_pins([(agency.code, agency.root_key)]).add_revocation(revocation)
     except CryptoError as exc:
         raise Unprocessable(
-            "bad_signature", _("The revocation does not verify against the agency root key.")
+            "bad_signature", "The revocation does not verify against the agency root key."
         ) from exc
     revocation_hash = content_hash(data)
     now = relay.clock()
@@ -245,16 +250,16 @@ async def upload_revocation(relay: Relay, body: dict[str, Any]) -> tuple[dict[st
     async def job(tx: WriteTx) -> tuple[dict[str, Any], bool]:
         device = await tx.device(revocation.device_id)
         if device is None:
-            raise NotFound("unknown_device", _("No certificate is registered for this device."))
+            raise NotFound("unknown_device", "No certificate is registered for this device.")
         if device.cert_hash != revocation.cert_hash:
             raise Unprocessable(
                 "revocation_mismatch",
-                _("The revocation names another certificate of this device."),
+                "The revocation names another certificate of this device.",
             )
         if device.revocation is not None:
             if device.revocation == data:
                 return {"log_index": device.revocation_log_index}, False
-            raise Conflict("already_revoked", _("This device is already revoked."))
+            raise Conflict("already_revoked", "This device is already revoked.")
         entry = RevocationEntry(
             agency=revocation.agency,
             device_id=revocation.device_id,
@@ -293,7 +298,7 @@ async def device(relay: Relay, device_id: str) -> dict[str, Any]:
     """GET /v1/devices/{device_id}: the certificate with its inclusion proof."""
     record = await relay.store.device(device_id)
     if record is None:
-        raise NotFound("unknown_device", _("No certificate is registered for this device."))
+        raise NotFound("unknown_device", "No certificate is registered for this device.")
     tree, size, note = await proof_tree(relay, [record.log_index])
     return {**_device_json(record, tree, size), "checkpoint": note}
 

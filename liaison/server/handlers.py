@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgspec
 from aiohttp import WSMsgType, web
 
 from liaison import __version__
-from liaison.i18n import _
 from liaison.server import (
     auth,
     directory,
@@ -18,9 +17,11 @@ from liaison.server import (
     review,
     witness,
 )
+from liaison.server import models as m
 from liaison.server.errors import BadRequest
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
-from liaison.server.openapi import DOCUMENT, request_errors
+from liaison.server.models import RequestT, decode_request
+from liaison.server.openapi import DOCUMENT
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -31,21 +32,9 @@ def _bearer(request: web.Request) -> str | None:
     return None
 
 
-async def _body(request: web.Request, schema: str) -> dict[str, Any]:
-    """The request's JSON body, validated against components/schemas/`schema`."""
-    raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("malformed_json", _("The request body is not valid JSON.")) from exc
-    error = request_errors(schema)(body)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "body"
-        raise BadRequest(
-            "invalid_request",
-            _("Invalid request at {where}: {reason}").format(where=where, reason=error.message),
-        )
-    return body
+async def _body(request: web.Request, model: type[RequestT]) -> RequestT:
+    """The request's JSON body decoded into `model` (400 when it is not one)."""
+    return decode_request(model, await request.read())
 
 
 def _int_param(
@@ -60,28 +49,29 @@ def _int_param(
     if text is None or text == "":
         return default
     if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise BadRequest(
-            "invalid_request", _("Query parameter {name} must be an integer.").format(name=name)
-        )
+        raise BadRequest("invalid_request", f"Query parameter {name} must be an integer.")
     value = int(text)
     if value < minimum or (maximum is not None and value > maximum):
-        raise BadRequest(
-            "invalid_request", _("Query parameter {name} is out of range.").format(name=name)
-        )
+        raise BadRequest("invalid_request", f"Query parameter {name} is out of range.")
     return value
 
 
 def _required_int(request: web.Request, name: str, *, minimum: int = 0) -> int:
     value = _int_param(request, name, minimum=minimum)
     if value is None:
-        raise BadRequest(
-            "invalid_request", _("Query parameter {name} is required.").format(name=name)
-        )
+        raise BadRequest("invalid_request", f"Query parameter {name} is required.")
     return value
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    # msgspec writes the same JSON as json.dumps (UTF-8 instead of \u escapes) several times
+    # faster; the send receipt is on the relay's hottest path.
+    return web.Response(
+        body=_encode(data), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -103,7 +93,7 @@ async def register_agency(request: web.Request) -> web.Response:
     """POST /v1/agencies  [admin]"""
     relay = request.app[RELAY_KEY]
     auth.authenticate_admin(relay, _bearer(request))
-    body = await _body(request, "AgencyRegistration")
+    body = await _body(request, m.AgencyRegistration)
     return _json(await directory.register_agency(relay, body), status=201)
 
 
@@ -119,7 +109,7 @@ async def get_agency(request: web.Request) -> web.Response:
 
 async def add_review_key(request: web.Request) -> web.Response:
     """POST /v1/agencies/{code}/review-keys"""
-    body = await _body(request, "ReviewKeyUpload")
+    body = await _body(request, m.ReviewKeyUpload)
     answer, created = await directory.add_review_key(
         request.app[RELAY_KEY], request.match_info["code"], body
     )
@@ -133,14 +123,14 @@ async def agency_devices(request: web.Request) -> web.Response:
 
 async def upload_certificate(request: web.Request) -> web.Response:
     """POST /v1/certificates"""
-    body = await _body(request, "CertificateUpload")
+    body = await _body(request, m.CertificateUpload)
     answer, created = await directory.upload_certificate(request.app[RELAY_KEY], body)
     return _json(answer, status=201 if created else 200)
 
 
 async def upload_revocation(request: web.Request) -> web.Response:
     """POST /v1/revocations"""
-    body = await _body(request, "RevocationUpload")
+    body = await _body(request, m.RevocationUpload)
     answer, created = await directory.upload_revocation(request.app[RELAY_KEY], body)
     return _json(answer, status=201 if created else 200)
 
@@ -152,13 +142,13 @@ async def get_device(request: web.Request) -> web.Response:
 
 async def auth_challenge(request: web.Request) -> web.Response:
     """POST /v1/auth/challenge"""
-    body = await _body(request, "ChallengeRequest")
+    body = await _body(request, m.ChallengeRequest)
     return _json(await auth.challenge(request.app[RELAY_KEY], body))
 
 
 async def auth_token(request: web.Request) -> web.Response:
     """POST /v1/auth/token"""
-    body = await _body(request, "TokenRequest")
+    body = await _body(request, m.TokenRequest)
     return _json(await auth.token(request.app[RELAY_KEY], body))
 
 
@@ -166,7 +156,7 @@ async def send_message(request: web.Request) -> web.Response:
     """POST /v1/messages  [device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request), revocation_checked_later=True)
-    body = await _body(request, "SendRequest")
+    body = await _body(request, m.SendRequest)
     answer, created = await mailbox.send(relay, device_id, body)
     return _json(answer, status=201 if created else 200)
 
@@ -179,7 +169,7 @@ async def fetch_messages(request: web.Request) -> web.Response:
     limit = _int_param(request, "limit", default=50, minimum=1, maximum=100)
     include_all = request.query.get("all", "0")
     if include_all not in ("0", "1", "true", "false"):
-        raise BadRequest("invalid_request", _("Query parameter all must be 0 or 1."))
+        raise BadRequest("invalid_request", "Query parameter all must be 0 or 1.")
     answer = await mailbox.fetch(
         relay,
         device_id,
@@ -242,7 +232,7 @@ async def push_socket(request: web.Request) -> web.StreamResponse:
 
 async def upload_review_key_wrap(request: web.Request) -> web.Response:
     """POST /v1/review-keys/wraps"""
-    body = await _body(request, "ReviewKeyWrapUpload")
+    body = await _body(request, m.ReviewKeyWrapUpload)
     answer, created = await review.upload_wrap(request.app[RELAY_KEY], body)
     return _json(answer, status=201 if created else 200)
 
@@ -273,7 +263,7 @@ async def review_message(request: web.Request) -> web.Response:
     """POST /v1/review/messages/{message_id}  [supervisor device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
-    body = await _body(request, "ReviewRequest")
+    body = await _body(request, m.ReviewRequest)
     return _json(await review.review(relay, device_id, request.match_info["message_id"], body))
 
 
@@ -290,7 +280,7 @@ async def set_retention(request: web.Request) -> web.Response:
     """PUT /v1/agencies/{code}/retention  [admin]"""
     relay = request.app[RELAY_KEY]
     auth.authenticate_admin(relay, _bearer(request))
-    body = await _body(request, "RetentionSetting")
+    body = await _body(request, m.RetentionSetting)
     return _json(await retention.set_retention(relay, request.match_info["code"], body))
 
 
@@ -298,7 +288,7 @@ async def place_hold(request: web.Request) -> web.Response:
     """POST /v1/holds  [supervisor device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
-    body = await _body(request, "HoldRequest")
+    body = await _body(request, m.HoldRequest)
     return _json(await retention.place_hold(relay, device_id, body), status=201)
 
 
@@ -306,7 +296,7 @@ async def release_hold(request: web.Request) -> web.Response:
     """POST /v1/holds/release  [supervisor device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
-    body = await _body(request, "HoldRelease")
+    body = await _body(request, m.HoldRelease)
     return _json(await retention.release_hold(relay, device_id, body))
 
 
@@ -321,14 +311,14 @@ async def add_case_tags(request: web.Request) -> web.Response:
     """POST /v1/messages/{message_id}/case-tags  [device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
-    body = await _body(request, "CaseTags")
+    body = await _body(request, m.CaseTags)
     message_id = request.match_info["message_id"]
     return _json(await retention.add_case_tags(relay, device_id, message_id, body))
 
 
 async def submit_cosignature(request: web.Request) -> web.Response:
     """POST /v1/log/cosignatures"""
-    body = await _body(request, "CosignatureUpload")
+    body = await _body(request, m.CosignatureUpload)
     return _json(await witness.submit(request.app[RELAY_KEY], body), status=201)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from crypto.checkpoint import note_key_id
 from crypto.encoding import b64e
 from crypto.merkle import MerkleTree
-from liaison.i18n import _
 from liaison.server.errors import BadRequest
 from liaison.server.relay import Relay
 
@@ -43,7 +42,7 @@ async def proof_tree(relay: Relay, indexes: list[int]) -> tuple[MerkleTree, int,
 
 async def _size_at_least(relay: Relay, size: int) -> MerkleTree:
     if await relay.log.catch_up(size) < size:
-        raise BadRequest("bad_range", _("The log is smaller than the size asked for."))
+        raise BadRequest("bad_range", "The log is smaller than the size asked for.")
     return relay.log.tree
 
 
@@ -53,7 +52,7 @@ async def consistency(relay: Relay, old: int, new: int | None) -> dict[str, Any]
     new = tree.size if new is None else new
     if not 0 < old <= new:
         raise BadRequest(
-            "bad_range", _("Ask for sizes with 0 < from <= to (the empty tree has no proof).")
+            "bad_range", "Ask for sizes with 0 < from <= to (the empty tree has no proof)."
         )
     return {"proof": [b64e(h) for h in tree.consistency_proof(old, new)]}
 
@@ -63,7 +62,7 @@ async def inclusion(relay: Relay, index: int, size: int | None) -> dict[str, Any
     tree = await _size_at_least(relay, max(size or 0, index + 1))
     size = tree.size if size is None else size
     if index >= size:
-        raise BadRequest("bad_range", _("The index must be below the tree size."))
+        raise BadRequest("bad_range", "The index must be below the tree size.")
     return {
         "leaf_hash": b64e(tree.leaf_hash_at(index)),
         "proof": [b64e(h) for h in tree.inclusion_proof(index, size)],
@@ -75,6 +74,6 @@ async def inclusion(relay: Relay, index: int, size: int | None) -> dict[str, Any
 async def entries(relay: Relay, start: int, end: int) -> dict[str, Any]:
     """GET /v1/log/entries: the entries from `start` to `end` (at most 1000)."""
     if end <= start or end - start > MAX_LOG_ENTRIES_PAGE:
-        raise BadRequest("bad_range", _("Ask for 1 to 1000 entries: start < end <= start + 1000."))
+        raise BadRequest("bad_range", "Ask for 1 to 1000 entries: start < end <= start + 1000.")
     records = await relay.store.log_entries(start, end)
     return {"entries": [{"index": r.index, "entry": json.loads(r.data)} for r in records]}

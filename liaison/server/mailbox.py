@@ -9,7 +9,6 @@ from crypto.envelope import Envelope, EnvelopeHeader
 from crypto.errors import MalformedError, SignatureError
 from crypto.log_entries import AckEntry, EnvelopeEntry
 from crypto.merkle import MerkleTree
-from liaison.i18n import _
 from liaison.server import retention
 from liaison.server.auth import registered_device
 from liaison.server.errors import (
@@ -21,7 +20,7 @@ from liaison.server.errors import (
     Unprocessable,
 )
 from liaison.server.log_queries import proof_tree
-from liaison.server.models import decode_field
+from liaison.server.models import SendRequest, decode_field
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import DeliveryRecord, DeviceRecord
@@ -35,12 +34,12 @@ def parse_envelope(relay: Relay, text: str) -> tuple[bytes, Envelope]:
     if len(data) > relay.max_envelope_bytes:
         raise PayloadTooLarge(
             "envelope_too_large",
-            _("The envelope exceeds {limit} bytes.").format(limit=relay.max_envelope_bytes),
+            f"The envelope exceeds {relay.max_envelope_bytes} bytes.",
         )
     try:
         return data, Envelope.from_bytes(data)
     except MalformedError as exc:
-        raise BadRequest("malformed_envelope", _("The envelope does not parse.")) from exc
+        raise BadRequest("malformed_envelope", "The envelope does not parse.") from exc
 
 
 async def check_sender(
@@ -48,17 +47,15 @@ async def check_sender(
 ) -> DeviceRecord:
     """The authenticated device's certificate, which the envelope must name and be valid under."""
     if header.sender_device != device_id:
-        raise Forbidden(
-            "sender_mismatch", _("The envelope's sender is not the authenticated device.")
-        )
+        raise Forbidden("sender_mismatch", "The envelope's sender is not the authenticated device.")
     sender = await registered_device(relay, device_id)
     if header.sender_cert_hash != sender.cert_hash:
         raise Unprocessable(
             "sender_certificate_mismatch",
-            _("The envelope names another certificate than the sender's registered one."),
+            "The envelope names another certificate than the sender's registered one.",
         )
     if now > sender.not_after:
-        raise Forbidden("certificate_expired", _("The sender's certificate has expired."))
+        raise Forbidden("certificate_expired", "The sender's certificate has expired.")
     return sender
 
 
@@ -71,7 +68,7 @@ def verify_signature(envelope: Envelope, sender: DeviceRecord) -> None:
     try:
         envelope.verify_signature(sender.signing_key)
     except SignatureError as exc:
-        raise Unprocessable("bad_signature", _("The envelope signature does not verify.")) from exc
+        raise Unprocessable("bad_signature", "The envelope signature does not verify.") from exc
 
 
 async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> None:
@@ -84,7 +81,7 @@ async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> None:
             if device is None:
                 raise Unprocessable(
                     "unknown_recipient",
-                    _("Recipient {device} is not a registered device.").format(device=device_id),
+                    f"Recipient {device_id} is not a registered device.",
                 )
             relay.cert_cache[device_id] = device
 
@@ -151,25 +148,23 @@ async def store_and_log(
             devices=(device_id, *header.recipients),
         )
         if device_id in check.revoked:
-            raise Forbidden("device_revoked", _("This device has been revoked."))
+            raise Forbidden("device_revoked", "This device has been revoked.")
         if check.existing is not None:
             if check.existing.envelope_hash == envelope_hash:
                 existing = check.existing
                 return receipt(
                     message_id, envelope_hash, existing.log_index, existing.received_at
                 ), False
-            raise Conflict(
-                "duplicate_message_id", _("Another envelope already has this message id.")
-            )
+            raise Conflict("duplicate_message_id", "Another envelope already has this message id.")
         if check.revoked:
             raise Unprocessable(
                 "recipient_revoked",
-                _("Recipient {device} has been revoked.").format(device=min(check.revoked)),
+                f"Recipient {min(check.revoked)} has been revoked.",
             )
         if check.last_counter is not None and header.counter <= check.last_counter:
             raise Conflict(
                 "duplicate_counter",
-                _("The envelope's counter is not above the sender's last one."),
+                "The envelope's counter is not above the sender's last one.",
             )
         index = await tx.append_log(entry_data, entry_leaf, at=now)
         tx.insert_envelope(
@@ -190,16 +185,16 @@ async def store_and_log(
     return await relay.store.write(job)
 
 
-async def send(relay: Relay, device_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+async def send(relay: Relay, device_id: str, request: SendRequest) -> tuple[dict[str, Any], bool]:
     """POST /v1/messages [device]: parse, check sender and recipients, verify, store and log,
     push. The answer is the receipt; a resent identical envelope gets the first receipt."""
-    data, envelope = parse_envelope(relay, body["envelope"])
+    data, envelope = parse_envelope(relay, request.envelope)
     header = envelope.header
     now = relay.clock()
     sender = await check_sender(relay, device_id, header, now)
     verify_signature(envelope, sender)
     await check_recipients(relay, header.recipients)
-    case_tags = retention.case_tags_of(body) if body.get("case_tags") else []
+    case_tags = retention.case_tags_of(request.case_tags) if request.case_tags else []
     return await store_and_log(
         relay, device_id, header, data, envelope.envelope_hash(), case_tags, now
     )
@@ -243,7 +238,7 @@ async def acknowledge(relay: Relay, device_id: str, message_id: str) -> dict[str
     async def job(tx: WriteTx) -> dict[str, Any]:
         delivery = await tx.delivery(device_id, message_id)
         if delivery is None:
-            raise NotFound("unknown_message", _("No such message is queued for this device."))
+            raise NotFound("unknown_message", "No such message is queued for this device.")
         if delivery.ack_log_index is not None:
             return {"log_index": delivery.ack_log_index}
         entry = AckEntry(message_id=message_id, device_id=device_id, at=now)

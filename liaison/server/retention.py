@@ -24,10 +24,15 @@ from crypto.log_entries import (
     PurgeEntry,
     RetentionEntry,
 )
-from liaison.i18n import _
 from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
-from liaison.server.models import decode_field
+from liaison.server.models import (
+    CaseTags,
+    HoldRelease,
+    HoldRequest,
+    RetentionSetting,
+    decode_field,
+)
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
@@ -38,25 +43,24 @@ CASE_TAG_BYTES = 32
 MAX_CASE_TAGS = 16
 
 
-def case_tags_of(body: dict[str, Any]) -> list[bytes]:
-    """The optional `case_tags` of a send request: at most 16 keyed hashes of 32 bytes."""
-    tags = body.get("case_tags") or []
+def case_tags_of(tags: list[str]) -> list[bytes]:
+    """The `case_tags` of a send or case-tags request: at most 16 keyed hashes of 32 bytes."""
     if len(tags) > MAX_CASE_TAGS:
-        raise BadRequest("invalid_request", _("At most 16 case tags per envelope."))
+        raise BadRequest("invalid_request", "At most 16 case tags per envelope.")
     return [decode_field(tag, "case_tags", length=CASE_TAG_BYTES) for tag in tags]
 
 
 async def add_case_tags(
-    relay: Relay, device_id: str, message_id: str, body: dict[str, Any]
+    relay: Relay, device_id: str, message_id: str, request: CaseTags
 ) -> dict[str, Any]:
     """POST /v1/messages/{message_id}/case-tags [device]: a recipient (or the sender) adds its
     agency's tag once it has read the notice's case reference. Not logged: the log is public
     and tags on envelopes would link a case's messages for any reader."""
-    tags = case_tags_of(body)
+    tags = case_tags_of(request.case_tags)
     envelope = await relay.store.envelope(message_id)
     delivery = await relay.store.delivery(device_id, message_id)
     if envelope is None or (delivery is None and envelope.sender_device != device_id):
-        raise NotFound("unknown_message", _("No such message is queued for this device."))
+        raise NotFound("unknown_message", "No such message is queued for this device.")
 
     async def job(tx: WriteTx) -> dict[str, Any]:
         known = await tx.message_case_tags(message_id)
@@ -66,10 +70,10 @@ async def add_case_tags(
     return await relay.store.write(job)
 
 
-async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[str, Any]:
+async def set_retention(relay: Relay, code: str, request: RetentionSetting) -> dict[str, Any]:
     """PUT /v1/agencies/{code}/retention [admin]: the agency's retention period, logged."""
     await agency_record(relay, code)
-    days = body["days"]
+    days = request.days
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
@@ -84,26 +88,26 @@ async def set_retention(relay: Relay, code: str, body: dict[str, Any]) -> dict[s
 async def _supervisor(relay: Relay, device_id: str, agency: str) -> None:
     device = await relay.store.device(device_id)
     if device is None or device.revoked:
-        raise Forbidden("device_revoked", _("This device has been revoked."))
+        raise Forbidden("device_revoked", "This device has been revoked.")
     role = DeviceCertificate.from_bytes(device.certificate).role
     if device.agency != agency or role != "supervisor":
         raise Forbidden(
-            "not_supervisor", _("Only a supervisor of the agency may place or release its holds.")
+            "not_supervisor", "Only a supervisor of the agency may place or release its holds."
         )
 
 
-async def place_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+async def place_hold(relay: Relay, device_id: str, request: HoldRequest) -> dict[str, Any]:
     """POST /v1/holds [supervisor]: block deletion of envelopes carrying the case tag."""
     agency = device_agency(device_id)
     await _supervisor(relay, device_id, agency)
-    tag = decode_field(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
-    reason_hash = decode_field(body["reason_hash"], "reason_hash", length=32)
+    tag = decode_field(request.case_tag, "case_tag", length=CASE_TAG_BYTES)
+    reason_hash = decode_field(request.reason_hash, "reason_hash", length=32)
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
         existing = await tx.active_hold(agency, tag)
         if existing is not None:
-            raise Conflict("hold_exists", _("A hold on this case is already in place."))
+            raise Conflict("hold_exists", "A hold on this case is already in place.")
         entry = HoldEntry(
             agency=agency, case_tag=tag, device_id=device_id, reason_hash=reason_hash, at=now
         )
@@ -121,17 +125,17 @@ async def place_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict
     return await relay.store.write(job)
 
 
-async def release_hold(relay: Relay, device_id: str, body: dict[str, Any]) -> dict[str, Any]:
+async def release_hold(relay: Relay, device_id: str, request: HoldRelease) -> dict[str, Any]:
     """POST /v1/holds/release [supervisor]: lift the agency's hold on the case tag."""
     agency = device_agency(device_id)
     await _supervisor(relay, device_id, agency)
-    tag = decode_field(body["case_tag"], "case_tag", length=CASE_TAG_BYTES)
+    tag = decode_field(request.case_tag, "case_tag", length=CASE_TAG_BYTES)
     now = relay.clock()
 
     async def job(tx: WriteTx) -> dict[str, Any]:
         existing = await tx.active_hold(agency, tag)
         if existing is None:
-            raise NotFound("unknown_hold", _("No hold on this case is in place."))
+            raise NotFound("unknown_hold", "No hold on this case is in place.")
         entry = HoldReleaseEntry(
             agency=agency,
             case_tag=tag,

@@ -33,12 +33,11 @@ from crypto.log_entries import (
     parse_log_entry,
 )
 from crypto.review_keys import ReviewKeyWrap, review_request_bytes, verify_review_request
-from liaison.i18n import _
 from liaison.server.auth import registered_device
 from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from liaison.server.log_queries import MAX_LOG_ENTRIES_PAGE, proof_tree
-from liaison.server.models import decode_field
+from liaison.server.models import ReviewKeyWrapUpload, ReviewRequest, decode_field
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import DeviceRecord
@@ -65,30 +64,30 @@ def _role(device: DeviceRecord) -> str:
 # --- review-key wraps -----------------------------------------------------------------------
 
 
-async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+async def upload_wrap(relay: Relay, request: ReviewKeyWrapUpload) -> tuple[dict[str, Any], bool]:
     """POST /v1/review-keys/wraps: a root-signed review key sealed to a supervisor device."""
-    data = decode_field(body["wrap"], "wrap")
+    data = decode_field(request.wrap, "wrap")
     try:
         wrap = ReviewKeyWrap.from_bytes(data)
     except MalformedError as exc:
         raise BadRequest(
-            "malformed_review_key_wrap", _("The review-key wrap does not parse.")
+            "malformed_review_key_wrap", "The review-key wrap does not parse."
         ) from exc
     agency = await agency_record(relay, wrap.agency)
     try:
         wrap.verify(agency.root_key)
     except SignatureError as exc:
         raise Unprocessable(
-            "bad_signature", _("The review-key wrap does not verify against the agency root key.")
+            "bad_signature", "The review-key wrap does not verify against the agency root key."
         ) from exc
     if wrap.key_id not in {s.key_id for s in await relay.store.review_statements(agency.code)}:
         raise Unprocessable(
-            "unknown_review_key", _("The wrap names a review key the agency has not registered.")
+            "unknown_review_key", "The wrap names a review key the agency has not registered."
         )
     device = await relay.store.device(wrap.device_id)
     if device is not None and (device.revoked or _role(device) != "supervisor"):
         raise Unprocessable(
-            "not_supervisor", _("The device is not a supervisor device of the agency.")
+            "not_supervisor", "The device is not a supervisor device of the agency."
         )
     wrap_hash = content_hash(data)
     now = relay.clock()
@@ -100,7 +99,7 @@ async def upload_wrap(relay: Relay, body: dict[str, Any]) -> tuple[dict[str, Any
                 return {"log_index": existing.log_index}, False
             if existing.issued_at >= wrap.issued_at:
                 raise Conflict(
-                    "stale_review_key_wrap", _("A newer wrap of this review key is already held.")
+                    "stale_review_key_wrap", "A newer wrap of this review key is already held."
                 )
         entry = ReviewKeyWrapEntry(
             agency=wrap.agency,
@@ -155,14 +154,14 @@ async def traffic(
     """GET /v1/review/messages: metadata of the envelopes the supervisor's agency is party to."""
     device = await _supervisor(relay, device_id)
     if device is None:
-        raise Forbidden("review_forbidden", _("Only a supervisor device may review traffic."))
+        raise Forbidden("review_forbidden", "Only a supervisor device may review traffic.")
     prefix = None
     if officer:
         agency_part, _sep, officer_part = officer.rpartition(":")
         try:
             validate_officer_id(officer_part)
         except MalformedError as exc:
-            raise BadRequest("invalid_request", _("The officer id is not valid.")) from exc
+            raise BadRequest("invalid_request", "The officer id is not valid.") from exc
         prefix = f"{agency_part or device.agency}:{officer_part}:"
     records = await relay.store.agency_traffic(
         device.agency, officer_prefix=prefix, start=start, end=end, limit=limit
@@ -199,46 +198,46 @@ async def _log_refusal(relay: Relay, device_id: str, message_id: str, refusal: s
 
 
 async def review(
-    relay: Relay, device_id: str, message_id: str, body: dict[str, Any]
+    relay: Relay, device_id: str, message_id: str, request: ReviewRequest
 ) -> dict[str, Any]:
     """POST /v1/review/messages/{message_id}: log the review, then release the envelope."""
     if not MESSAGE_ID.match(message_id):
-        raise BadRequest("invalid_request", _("The message id is not valid."))
-    reason_hash = decode_field(body["reason_hash"], "reason_hash", length=32)
-    signature = decode_field(body["signature"], "signature", length=64)
-    requested_at = body["requested_at"]
+        raise BadRequest("invalid_request", "The message id is not valid.")
+    reason_hash = decode_field(request.reason_hash, "reason_hash", length=32)
+    signature = decode_field(request.signature, "signature", length=64)
+    requested_at = request.requested_at
     device = await _supervisor(relay, device_id)
     if device is None:
         await _log_refusal(relay, device_id, message_id, "not_supervisor")
-        raise Forbidden("review_forbidden", _("Only a supervisor device may review a message."))
+        raise Forbidden("review_forbidden", "Only a supervisor device may review a message.")
     held = await relay_envelope(relay, message_id)
     parties = {device_agency(held.sender_device), *(device_agency(r) for r in held.recipients)}
     if device.agency not in parties:
         await _log_refusal(relay, device_id, message_id, "not_party")
         raise Forbidden(
-            "review_forbidden", _("Your agency is not a party to this message; review refused.")
+            "review_forbidden", "Your agency is not a party to this message; review refused."
         )
     if not held.envelope:
         # Retention deleted the ciphertext: nothing can be released, so nothing is logged.
         raise NotFound(
-            "envelope_purged", _("The ciphertext of this message was deleted after retention.")
+            "envelope_purged", "The ciphertext of this message was deleted after retention."
         )
-    request = review_request_bytes(
+    signed = review_request_bytes(
         message_id=message_id,
         device_id=device_id,
         reason_hash=reason_hash,
         requested_at=requested_at,
     )
     try:
-        verify_review_request(device.signing_key, request, signature)
+        verify_review_request(device.signing_key, signed, signature)
     except CryptoError as exc:
         raise Unprocessable(
-            "bad_signature", _("The review request is not signed by this device.")
+            "bad_signature", "The review request is not signed by this device."
         ) from exc
     now = relay.clock()
     if abs(now - requested_at) > MAX_REQUEST_SKEW:
         raise Unprocessable(
-            "stale_review_request", _("The review request's time is too far from the server's.")
+            "stale_review_request", "The review request's time is too far from the server's."
         )
     entry = ReviewEntry(
         message_id=message_id,
@@ -271,7 +270,7 @@ async def review(
 async def relay_envelope(relay: Relay, message_id: str) -> HeldEnvelope:
     held = await relay.store.held_envelope(message_id)
     if held is None:
-        raise NotFound("unknown_message", _("No such message is held by the relay."))
+        raise NotFound("unknown_message", "No such message is held by the relay.")
     return held
 
 

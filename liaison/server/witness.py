@@ -14,10 +14,9 @@ from crypto.checkpoint import (
     verify_cosignature,
 )
 from crypto.errors import CryptoError
-from liaison.i18n import _
 from liaison.server import log_queries
 from liaison.server.errors import BadRequest, Conflict, Unprocessable
-from liaison.server.models import decode_field
+from liaison.server.models import CosignatureUpload, decode_field
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
@@ -65,11 +64,11 @@ async def checkpoint(relay: Relay) -> dict[str, Any]:
     return answer
 
 
-async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
+async def submit(relay: Relay, request: CosignatureUpload) -> dict[str, Any]:
     """POST /v1/log/cosignatures: a witness's cosignature on one of this log's checkpoints."""
-    name = body["witness_name"]
-    key = decode_field(body["witness_key"], "witness_key", length=32)
-    note = body["checkpoint"]
+    name = request.witness_name
+    key = decode_field(request.witness_key, "witness_key", length=32)
+    note = request.checkpoint
     identity = relay.identity
     try:
         cp = verify_checkpoint(
@@ -79,7 +78,7 @@ async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
         lines = parse_note(note).matching(name, key_id)
     except CryptoError as exc:
         raise BadRequest(
-            "malformed_checkpoint", _("The checkpoint is not a note signed by this log.")
+            "malformed_checkpoint", "The checkpoint is not a note signed by this log."
         ) from exc
     await relay.log.catch_up(cp.size)
     if (
@@ -87,15 +86,15 @@ async def submit(relay: Relay, body: dict[str, Any]) -> dict[str, Any]:
         or cp.size > relay.log.tree.size
         or relay.log.tree.root(cp.size) != cp.root_hash
     ):
-        raise Unprocessable("unknown_checkpoint", _("This log never signed that checkpoint."))
+        raise Unprocessable("unknown_checkpoint", "This log never signed that checkpoint.")
     try:
         verify_cosignature(note, witness_name=name, witness_public=key, now=relay.clock())
     except CryptoError as exc:
-        raise Unprocessable("bad_signature", _("The cosignature does not verify.")) from exc
+        raise Unprocessable("bad_signature", "The cosignature does not verify.") from exc
     if await relay.store.witness_count() >= MAX_WITNESSES:
         known = await relay.store.cosignature_lines(cp.size)
         if not any(witness == name for witness, _key, _line in known):
-            raise Conflict("too_many_witnesses", _("This log accepts no further witnesses."))
+            raise Conflict("too_many_witnesses", "This log accepts no further witnesses.")
     line = lines[0].line()
     now = relay.clock()
 

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from crypto.encoding import b64d
 from liaison.server.app import STORE_KEY
-from liaison.server.openapi import PATHS, response_validator
+from liaison.server.openapi import PATHS
 from liaison.store.tables import metadata
+from tests.server.openapi_check import response_validator
 
 _TEMPLATES = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path) for path in PATHS]
 

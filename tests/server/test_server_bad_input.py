@@ -123,3 +123,42 @@ async def test_unknown_routes_and_methods_answer_json(api) -> None:
     answer = await api.client.delete("/v1/agencies")
     assert answer.status == 405
     assert (await answer.json())["code"] == "method_not_allowed"
+
+
+async def test_error_messages_are_english_whatever_the_process_language(api, sender) -> None:
+    from liaison import i18n
+
+    before = i18n.current_language()
+    i18n.set_language("vi")
+    try:
+        answer = await api.post("/v1/messages", data="not json", token=sender[2])
+        unknown = await api.get("/v1/agencies/VN-XX-CA")
+    finally:
+        i18n.set_language(before)
+    assert answer.body == {
+        "code": "malformed_json",
+        "message": "The request body is not valid JSON.",
+    }
+    assert unknown.body["message"] == "No agency is registered under this code."
+
+
+def test_every_error_code_the_relay_raises_is_documented() -> None:
+    import re
+    from pathlib import Path
+
+    import liaison.server
+
+    server = Path(liaison.server.__file__).parent
+    source = "\n".join(p.read_text() for p in sorted(server.glob("*.py")))
+    raised = set(
+        re.findall(
+            r"(?:BadRequest|Unauthorized|Forbidden|NotFound|Conflict|"
+            r"PayloadTooLarge|Unprocessable)\(\s*\"([a-z_]+)\"",
+            source,
+        )
+    )
+    raised |= set(re.findall(r"\d{3}: \"([a-z_]+)\"", source))  # the HTTP layer's codes
+    assert len(raised) > 40
+    docs = (server.parents[1] / "docs" / "api.md").read_text()
+    table = docs[docs.index("| code | status | when |") :]
+    assert not {code for code in raised if f"`{code}`" not in table}

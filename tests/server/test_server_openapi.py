@@ -1,4 +1,4 @@
-"""The OpenAPI document: served, complete, and the one schema source for requests."""
+"""The OpenAPI document: served, valid, complete, generated from the request models."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import sys
 
 from alembic.script import ScriptDirectory
 from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
 
 from liaison.server.handlers import ROUTES
-from liaison.server.openapi import PATHS, SCHEMAS
+from liaison.server.openapi import DOCUMENT, PATHS, SCHEMAS
 from liaison.store.engine import MIGRATIONS_DIR
 
 
@@ -24,6 +25,10 @@ async def test_document_is_served_and_names_every_route(api) -> None:
         if method != "parameters"
     }
     assert served == documented
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    validate(DOCUMENT)
 
 
 def test_every_schema_is_valid_json_schema() -> None:
