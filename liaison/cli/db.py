@@ -29,24 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     purge.set_defaults(func=hold.cmd_purge)
 
 
-async def _upgrade(url: str, schema: str | None) -> str | None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from liaison.store.engine import current_revision, schema_connect_args, upgrade
-
-    engine = create_async_engine(url, connect_args=schema_connect_args(url, schema))
-    try:
-        await upgrade(engine)
-        return await current_revision(engine)
-    finally:
-        await engine.dispose()
-
-
 def run_upgrade(args: argparse.Namespace) -> int:
-    from liaison.store.engine import database_url
+    from liaison.server.database import upgrade_database
 
     schema = database_schema(args)
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    revision = run(_upgrade(database_url(args.data_dir, args.database_url), schema))
+    revision = run(upgrade_database(args.data_dir, args.database_url, schema))
     print(_("Database schema is at revision {revision}.").format(revision=revision))
     return 0

@@ -42,7 +42,7 @@ def database_schema(args: argparse.Namespace) -> str | None:
     """The --db-schema given: only with a PostgreSQL --db, and only a schema that exists (the
     relay does not create it: that takes a privilege the relay's role need not have)."""
     from liaison.cli._common import CommandError, run
-    from liaison.store.engine import database_url, is_sqlite
+    from liaison.server.database import database_url, is_sqlite, schema_exists
 
     schema: str | None = args.db_schema
     if not schema:
@@ -50,7 +50,7 @@ def database_schema(args: argparse.Namespace) -> str | None:
     url = database_url(args.data_dir, args.database_url)
     if is_sqlite(url):
         raise CommandError(_("--db-schema needs a PostgreSQL --db."), code="invalid_arguments")
-    if not run(_schema_exists(url, schema)):
+    if not run(schema_exists(url, schema)):
         raise CommandError(
             _("Schema {schema} does not exist; create it first: CREATE SCHEMA {schema};").format(
                 schema=schema
@@ -58,18 +58,6 @@ def database_schema(args: argparse.Namespace) -> str | None:
             code="unknown_schema",
         )
     return schema
-
-
-async def _schema_exists(url: str, schema: str) -> bool:
-    import asyncpg
-
-    from liaison.store.engine import asyncpg_dsn
-
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema))
-    finally:
-        await conn.close()
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
