@@ -1,0 +1,150 @@
+"""The desk's one door to the officer's device: every client call the pages make goes here.
+
+Today it is built on the client modules (messages, notices, cases); once the officer-session
+facade (`liaison.client.session.OfficerSession`) lands, only this module changes. The unlocked
+device keys and the passphrase live in this object alone, and `lock()` drops both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from crypto.certs import DeviceCertificate
+from crypto.keys import DeviceKeys
+from liaison.client import cases as case_ops
+from liaison.client import directory, officer
+from liaison.client import messages as message_ops
+from liaison.client import notices as notice_ops
+from liaison.client.errors import ClientError, PassphraseError
+from liaison.client.home import Home
+from liaison.client.messages import OpenedMessage, SentMessage
+from liaison.client.payload import Payload
+from liaison.client.transport import ApiClient
+from liaison.domain.notices import Notice
+from liaison.i18n import _
+
+Deliver = Callable[[dict[str, Any], OpenedMessage | ClientError], Awaitable[None]]
+
+
+class DeskLocked(ClientError):
+    """The desk is locked (never unlocked, or locked after idle time): unlock it first."""
+
+    code = "desk_locked"
+
+
+def _locked_passphrase(confirm: bool) -> str:
+    raise DeskLocked(_("The desk is locked: unlock it with your passphrase."))
+
+
+class DeskOfficer:
+    """The officer's device as the desk sees it: unlocked once, locked on demand."""
+
+    def __init__(self, root: Path, *, server: str | None = None) -> None:
+        self.root = Path(root)
+        self._server = server
+        # A home that can read certificates and the cache but never unlock a keystore.
+        self._locked_home = Home(self.root, passphrase=_locked_passphrase)
+        self._home: Home | None = None
+        self._keys: DeviceKeys | None = None
+        self._api: ApiClient | None = None
+
+    # --- Lock and unlock --------------------------------------------------------------------
+    @property
+    def unlocked(self) -> bool:
+        return self._keys is not None
+
+    def unlock(self, passphrase: str) -> None:
+        """Unlock the device keys with `passphrase` (PassphraseError when it does not)."""
+        if not passphrase:
+            raise PassphraseError(_("The passphrase must not be empty."))
+        # Today's client re-reads the keystore for some calls (send, sign-in), so the home keeps
+        # the passphrase while unlocked; the facade's `unlock()` makes that unnecessary.
+        home = Home(self.root, passphrase=lambda confirm: passphrase)
+        keys = officer.device_keys(home)
+        self._api = ApiClient(home.server_url(self._server))
+        self._home, self._keys = home, keys
+
+    async def lock(self) -> None:
+        """Forget the unlocked keys and the passphrase (their only references are dropped)."""
+        api, self._api = self._api, None
+        self._home = None
+        self._keys = None
+        if api is not None:
+            await api.close()
+
+    def _session(self) -> tuple[Home, ApiClient, DeviceKeys]:
+        if self._home is None or self._api is None or self._keys is None:
+            raise DeskLocked(_("The desk is locked: unlock it with your passphrase."))
+        return self._home, self._api, self._keys
+
+    # --- The device -------------------------------------------------------------------------
+    @property
+    def certificate(self) -> DeviceCertificate:
+        return officer.own_certificate(self._locked_home)
+
+    def received_records(self) -> list[dict[str, Any]]:
+        """The cached received messages, in log order (metadata, still encrypted)."""
+        return message_ops.inbox(self._locked_home)
+
+    def message_record(self, message_id: str) -> dict[str, Any]:
+        return self._locked_home.find_message(message_id)
+
+    def seen(self) -> set[str]:
+        """Messages this officer has opened on the desk (ids only, no content)."""
+        value = self._locked_home.read_json("desk/seen.json", [])
+        return {str(v) for v in value} if isinstance(value, list) else set()
+
+    def mark_seen(self, message_ids: set[str]) -> None:
+        self._locked_home.write_json("desk/seen.json", sorted(message_ids))
+
+    # --- Messages ---------------------------------------------------------------------------
+    async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
+        home, api, _keys = self._session()
+        return await message_ops.send(home, api, addresses, Payload.text(text))
+
+    async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
+        home, api, _keys = self._session()
+        sent, _event = await case_ops.send_notice(home, api, notice, addresses)
+        return sent
+
+    async def open(self, message_id: str, *, mark_read: bool = True) -> OpenedMessage:
+        """Open a received message with full verification (RefusedEnvelope says what failed)."""
+        home, api, keys = self._session()
+        return await message_ops.read(home, api, message_id, keys=keys, mark_read=mark_read)
+
+    async def open_batch(self, message_ids: Sequence[str]) -> list[OpenedMessage | ClientError]:
+        """Open several messages, each sender verified once for the batch (for the inbox)."""
+        home, api, keys = self._session()
+        lookups = directory.Lookups(home, api, int(time.time()))
+        out: list[OpenedMessage | ClientError] = []
+        for message_id in message_ids:
+            try:
+                out.append(
+                    await message_ops.read(
+                        home, api, message_id, keys=keys, mark_read=False, lookups=lookups
+                    )
+                )
+            except ClientError as exc:
+                out.append(exc)
+        return out
+
+    async def acknowledge(self, message_id: str) -> dict[str, Any]:
+        home, api, _keys = self._session()
+        return await message_ops.ack(home, api, message_id)
+
+    async def forward(self, message_id: str, addresses: Sequence[str]) -> SentMessage:
+        """Pass a received notice on; H2 raises HandlingRestricted before anything is sealed."""
+        home, api, _keys = self._session()
+        _notice, sent = await notice_ops.forward(home, api, message_id, addresses)
+        return sent
+
+    async def watch(self, deliver: Deliver, *, on_ready: Callable[[], None] | None = None) -> None:
+        """Keep the push channel to the relay open and deliver each new message, opened."""
+        home, api, _keys = self._session()
+        await message_ops.watch(home, api, deliver, on_ready=on_ready)
+
+
+__all__ = ["DeskLocked", "DeskOfficer"]
