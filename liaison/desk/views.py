@@ -195,9 +195,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     """GET /events — Server-Sent Events: one `inbox` event per message that arrives."""
     desk = _desk(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    queue = desk.live.listen()
+    queue = desk.live.listen()  # before the headers go out: a page that has them misses nothing
     try:
+        await response.prepare(request)
         await response.write(b": ready\n\n")
         while True:
             try:

@@ -1,0 +1,166 @@
+"""The desk's pages over a real relay: live inbox, search, notice forms checked as
+`liaison notice check` checks them, reading with verification, H2 forwarding refused."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from conftest import OpenDesk, csrf_of
+
+from liaison.desk.forms import other_country_time
+from liaison.desk.inbox import InboxEntry, InboxFilter, InboxIndex
+from liaison.domain.notices import search_key
+
+
+async def _listen(client: TestClient) -> ClientResponse:  # type: ignore[type-arg]
+    """The desk's event stream, open: once its headers are here, no announcement is missed."""
+    events = await client.get("/events")
+    assert events.headers["Content-Type"].startswith("text/event-stream")
+    return events
+
+
+async def _next_message(events: ClientResponse) -> str:
+    """The id of the next message the event stream announces."""
+    async for line in events.content:
+        text = line.decode().strip()
+        if text.startswith("data: "):
+            events.close()
+            return text.removeprefix("data: ")
+    raise AssertionError("the event stream ended")
+
+
+async def _post_form(client: TestClient, page: str, action: str, data: dict[str, str]):  # type: ignore[no-untyped-def,type-arg]
+    token = csrf_of(await (await client.get(page)).text())
+    return await client.post(action, data={"csrf_token": token, **data})
+
+
+async def test_a_message_appears_live_and_is_found_without_diacritics(open_desk: OpenDesk) -> None:
+    an, _s = await open_desk("an-phone")
+    li, _s = await open_desk("li", idle_lock_seconds=600)
+    events = await _listen(li)
+    sent = await _post_form(
+        an,
+        "/compose",
+        "/compose/message",
+        {"to": "CN-GX-DXGA", "text": "Họp tại cửa khẩu Đông Hưng"},
+    )
+    assert sent.status == 200, await sent.text()
+    message_id = re.search(r"[0-9a-f]{32}", await sent.text()).group(0)  # type: ignore[union-attr]
+    assert await asyncio.wait_for(_next_message(events), 10) == message_id
+    rows = await (await li.get("/?rows=1")).text()
+    assert message_id in rows and "Đông Hưng" in rows
+    found = await (await li.get("/?q=dong+hung&rows=1")).text()
+    assert message_id in found
+    missed = await (await li.get("/?q=hanoi&rows=1")).text()
+    assert message_id not in missed
+    page = await (await li.get(f"/message/{message_id}")).text()
+    assert "verify good" in page and "Họp tại cửa khẩu Đông Hưng" in page
+    unread = await (await li.get("/?unread=1&rows=1")).text()
+    assert message_id not in unread
+
+
+async def test_the_notice_form_reports_the_check_next_to_the_field(open_desk: OpenDesk) -> None:
+    an, _s = await open_desk("an-phone")
+    answer = await _post_form(
+        an,
+        "/compose/notice/verification_request",
+        "/compose/notice/verification_request",
+        {
+            "header.our_ref": "45/XM-PA08",
+            "header.sender_unit": "VN-QN-CA",
+            "header.recipient_unit": "CN-GX-DXGA",
+            "header.case_ref": "QN-2026-0117",
+            "header.handling": "H1",
+            "header.priority": "normal",
+            "fields.persons.count": "1",
+            "fields.persons[0].sex": "female",
+            "action": "check",
+        },
+    )
+    assert answer.status == 400
+    page = await answer.text()
+    # The first failing field (the person's name) carries the message, in Vietnamese.
+    block = page[page.index('id="f-fields-persons-0--name"') :]
+    assert 'class="field-error"' in block[: block.index("</div>")]
+    assert "fields.persons[0].name" in page
+
+
+async def test_a_notice_sent_from_the_form_reads_bilingual_and_h2_is_not_forwarded(
+    open_desk: OpenDesk,
+) -> None:
+    an, _s = await open_desk("an-phone")
+    li, _s = await open_desk("li")
+    events = await _listen(li)
+    answer = await _post_form(
+        an,
+        "/compose/notice/verification_request",
+        "/compose/notice/verification_request",
+        {
+            "header.our_ref": "46/XM-PA08",
+            "header.sender_unit": "VN-QN-CA",
+            "header.recipient_unit": "CN-GX-DXGA",
+            "header.case_ref": "QN-2026-0200",
+            "header.handling": "H2",
+            "header.priority": "urgent",
+            "header.reply_by.local": "2026-12-20T16:00",
+            "header.reply_by.tz": "Asia/Ho_Chi_Minh",
+            "fields.persons.count": "1",
+            "fields.persons[0].name": "Lò Thị Mai",
+            "fields.persons[0].sex": "female",
+            "fields.persons[0].birth.year": "2004",
+            "fields.persons[0].birth.estimated": "on",
+            "fields.biometrics": "fingerprints",
+            "action": "send",
+        },
+    )
+    assert answer.status == 200, await answer.text()
+    message_id = await asyncio.wait_for(_next_message(events), 10)
+    urgent = await (await li.get("/?urgent=1&type=verification_request&rows=1")).text()
+    assert message_id in urgent
+    page = await (await li.get(f"/message/{message_id}")).text()
+    assert "verify good" in page
+    assert 'lang="vi"' in page and 'lang="zh-Hans-CN"' in page
+    assert "Lò Thị Mai" in page and "H2" in page
+    refused = await _post_form(
+        li, f"/message/{message_id}", f"/message/{message_id}/forward", {"to": "VN-QN-BP"}
+    )
+    assert refused.status == 403
+    assert "H2" in await refused.text()
+
+
+def test_the_other_countrys_time_crosses_midnight() -> None:
+    assert other_country_time("2026-12-03T23:30", "Asia/Ho_Chi_Minh") == "2026-12-04 00:30"
+    assert other_country_time("2026-12-04T00:30", "Asia/Shanghai") == "2026-12-03 23:30"
+    assert other_country_time("not a time", "Asia/Shanghai") == ""
+
+
+def test_inbox_pages_by_key_through_ten_thousand_messages() -> None:
+    index = InboxIndex()
+    index.extend(
+        InboxEntry(
+            message_id=f"{i:032x}",
+            log_index=i,
+            sent_at=0,
+            sender_names={},
+            sender_device="d",
+            kind="text",
+            title=f"message {i}",
+            urgent=i % 7 == 0,
+            search_text=search_key(f"Cửa khẩu {i}"),
+        )
+        for i in range(10_000, 0, -1)
+    )
+    seen: list[int] = []
+    before = None
+    while True:
+        page = index.page(InboxFilter(urgent=True), before=before, size=100)
+        seen.extend(e.log_index for e in page.entries)
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert seen == [i for i in range(10_000, 0, -1) if i % 7 == 0]
+    hit = index.page(InboxFilter(query="cua khau 4242"))
+    assert [e.log_index for e in hit.entries] == [4242]
