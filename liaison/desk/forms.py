@@ -48,6 +48,25 @@ class FormField:
     def anchor(self) -> str:
         return "f-" + "".join(ch if ch.isalnum() else "-" for ch in self.path)
 
+    @property
+    def filled(self) -> bool:
+        """Whether the officer typed or chose anything in this control (or inside it)."""
+        if self.value or self.selected:
+            return True
+        if self.widget == "place" and self.extra.get("kind"):
+            return True
+        if self.widget == "date" and self.extra.get("year"):
+            return True
+        if self.widget == "list" and self.items:
+            return True
+        return any(c.filled for c in self.children)
+
+    def holds(self, path: str | None) -> bool:
+        """Whether the dotted `path` (of an error) is this control's or inside it."""
+        return bool(path) and (
+            path == self.path or str(path).startswith((self.path + ".", self.path + "["))
+        )
+
 
 def _choices(kind: kinds.Choice, language: str) -> list[tuple[str, str]]:
     """(value, label msgid) pairs; reason codes carry their names by language in the data."""
@@ -176,7 +195,7 @@ def new_form_values(own_agency: str, notice_type: str) -> dict[str, str]:
     for zone_path in _datetime_paths(notice_type):
         values[f"{zone_path}.tz"] = VN_ZONE if own_agency.startswith("VN") else CN_ZONE
     for list_path, minimum in _list_minimums(notice_type):
-        values[f"{list_path}.count"] = str(max(minimum, 1))
+        values[f"{list_path}.count"] = str(minimum)
     return values
 
 
@@ -192,7 +211,7 @@ def _datetime_paths(notice_type: str) -> list[str]:
 
 def _list_minimums(notice_type: str) -> list[tuple[str, int]]:
     return [
-        (f"fields.{f.name}", f.kind.min_items)
+        (f"fields.{f.name}", max(f.kind.min_items, 1 if f.required else 0))
         for f in CATALOGUE[notice_type].fields
         if isinstance(f.kind, kinds.ListOf) and isinstance(f.kind.item, kinds.Block)
     ]

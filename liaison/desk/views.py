@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -51,8 +52,17 @@ def _safe_next(value: str | None) -> str:
     return "/"
 
 
-def _time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC") if seconds else ""
+def _time_in(zone: str) -> Callable[[int], str]:
+    """Send times as the officer's own country keeps its clocks (both stay on one offset)."""
+    suffix = {VN_ZONE: "UTC+7", CN_ZONE: "UTC+8"}.get(zone, "UTC")
+
+    def show(seconds: int) -> str:
+        if not seconds:
+            return ""
+        moment = datetime.fromtimestamp(seconds, UTC).astimezone(ZoneInfo(zone))
+        return f"{moment:%Y-%m-%d %H:%M} ({suffix})"
+
+    return show
 
 
 def context(request: web.Request, **values: Any) -> dict[str, Any]:
@@ -60,11 +70,12 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
     desk = _desk(request)
     language = request_language(request)
     session = request.get(SESSION_KEY)
-    officer_name = ""
+    officer_name, zone = "", VN_ZONE
     if desk.officer.unlocked:
         cert = desk.officer.certificate
         names = dict(cert.display_names)
         officer_name = f"{names.get(language[:2]) or names.get('vi', '')} · {cert.agency}"
+        zone = VN_ZONE if cert.agency.startswith("VN") else CN_ZONE
     base: dict[str, Any] = {
         "lang": language,
         "html_lang": HTML_LANG[language],
@@ -77,7 +88,7 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
         "unlocked": desk.officer.unlocked,
         "officer_name": officer_name,
         "relay_status": desk.relay_status,
-        "time": _time,
+        "time": _time_in(zone),
         "notice_label": lambda code: CATALOGUE[code].label if code in CATALOGUE else code,
         "zone_label": lambda zone: translate(language, ZONE_LABELS.get(zone, zone)),
         "other_label": lambda zone: translate(
