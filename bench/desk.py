@@ -155,9 +155,10 @@ async def bench(args: argparse.Namespace, folder: Path) -> None:
                 f"  {label:38s} p50 {percentile(values, 0.5):7.2f} ms"
                 f"   p99 {percentile(values, 0.99):7.2f} ms (server-side)"
             )
+        p50, p99 = percentile(appearances, 0.5), percentile(appearances, 0.99)
+        label = f"send-to-appearance ({args.sends} sends)"
         print(
-            f"  {'send-to-appearance (' + str(args.sends) + ' sends)':38s}"
-            f" p50 {percentile(appearances, 0.5):7.2f} ms   p99 {percentile(appearances, 0.99):7.2f} ms"
+            f"  {label:38s} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
             " (submit on one desk to rows on the other)"
         )
 
