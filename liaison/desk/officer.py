@@ -18,6 +18,7 @@ from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import messages as message_ops
 from liaison.client import notices as notice_ops
+from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.home import Home
 from liaison.client.messages import OpenedMessage, SentMessage
@@ -140,6 +141,11 @@ class DeskOfficer:
         home, api, _keys = self._session()
         _notice, sent = await notice_ops.forward(home, api, message_id, addresses)
         return sent
+
+    async def case_book(self) -> CaseBook:
+        """Every case this device can derive (after a sync), its notices opened once."""
+        home, api, keys = self._session()
+        return await case_ops.load_book(home, api, keys=keys)
 
     async def watch(self, deliver: Deliver, *, on_ready: Callable[[], None] | None = None) -> None:
         """Keep the push channel to the relay open and deliver each new message, opened."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
@@ -164,3 +166,51 @@ def test_inbox_pages_by_key_through_ten_thousand_messages() -> None:
     assert seen == [i for i in range(10_000, 0, -1) if i % 7 == 0]
     hit = index.page(InboxFilter(query="cua khau 4242"))
     assert [e.log_index for e in hit.entries] == [4242]
+
+
+async def test_a_handover_proposed_on_the_form_shows_in_cases_agenda_and_calendar(
+    open_desk: OpenDesk,
+) -> None:
+    an, _s = await open_desk("an-phone")
+    li, _s = await open_desk("li")
+    events = await _listen(an)
+    slot = datetime.now(UTC) + timedelta(days=2)
+    local = slot.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+    answer = await _post_form(
+        li,
+        "/compose/notice/handover_proposal",
+        "/compose/notice/handover_proposal",
+        {
+            "header.our_ref": "DX-2026-500",
+            "header.sender_unit": "CN-GX-DXGA",
+            "header.recipient_unit": "VN-QN-CA",
+            "header.case_ref": "QN-2026-0500",
+            "header.handling": "H1",
+            "header.priority": "normal",
+            "fields.slot.local": local,
+            "fields.slot.tz": "Asia/Shanghai",
+            "fields.place.kind": "gate",
+            "fields.place.gate": "mong-cai--dongxing",
+            "fields.persons.count": "1",
+            "fields.persons[0].name": "Lò Thị Mai",
+            "fields.persons[0].sex": "female",
+            "fields.escorts.count": "1",
+            "fields.escorts[0].name": "王伟",
+            "action": "send",
+        },
+    )
+    assert answer.status == 200, await answer.text()
+    message_id = await asyncio.wait_for(_next_message(events), 10)
+    cases = await (await an.get("/cases")).text()
+    assert "QN-2026-0500" in cases
+    case = await (await an.get("/cases/QN-2026-0500")).text()
+    assert f"/message/{message_id}" in case
+    assert "Asia/Ho_Chi_Minh" in case and "Asia/Shanghai" in case
+    agenda = await (await an.get("/agenda")).text()
+    assert "QN-2026-0500" in agenda
+    calendar = await an.get("/agenda.ics")
+    assert calendar.headers["Content-Type"].startswith("text/calendar")
+    assert "attachment" in calendar.headers["Content-Disposition"]
+    body = await calendar.text()
+    assert body.startswith("BEGIN:VCALENDAR") and "BEGIN:VEVENT" in body
+    assert "Móng Cái" in body
