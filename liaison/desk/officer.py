@@ -7,10 +7,11 @@ device keys and the passphrase live in this object alone, and `lock()` drops bot
 
 from __future__ import annotations
 
+import argparse
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crypto.certs import DeviceCertificate
 from crypto.keys import DeviceKeys
@@ -26,6 +27,9 @@ from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
 from liaison.domain.notices import Notice
 from liaison.i18n import _
+
+if TYPE_CHECKING:
+    from liaison.cli.handover import PreparedStep
 
 Deliver = Callable[[dict[str, Any], OpenedMessage | ClientError], Awaitable[None]]
 
@@ -146,6 +150,46 @@ class DeskOfficer:
         """Every case this device can derive (after a sync), its notices opened once."""
         home, api, keys = self._session()
         return await case_ops.load_book(home, api, keys=keys)
+
+    async def handover_step(
+        self, step: str, options: Mapping[str, Any], *, send: bool
+    ) -> tuple[PreparedStep, SentMessage | None]:
+        """Build (and with `send`, send) the notice of one handover step: propose, accept,
+        counter, reschedule, cancel or countersign. The warnings come back before sending;
+        a step the handover's state does not allow is refused before anything is sealed.
+
+        The step builder lives in the command line today (`liaison.cli.handover`); the
+        facade's handover operations replace this call."""
+        from liaison.cli.handover import prepare_step
+
+        home, api, keys = self._session()
+        book = await case_ops.load_book(home, api, keys=keys)
+        now = int(time.time())
+        args = argparse.Namespace(
+            step=step,
+            handover=options.get("handover"),
+            case=options.get("case"),
+            to=options.get("to"),
+            at=options.get("at"),
+            tz=options.get("tz") or None,
+            place=options.get("place"),
+            persons=options.get("persons", "1"),
+            escort=list(options.get("escort", [])),
+            vehicle=options.get("vehicle"),
+            reception=list(options.get("reception", [])),
+            reason_code=options.get("reason_code"),
+            reason=options.get("reason"),
+            handling=options.get("handling", "H1"),
+            copy=[],
+            record=None,
+        )
+        prepared = prepare_step(args, book, keys, now)
+        if not send:
+            return prepared, None
+        sent, _event = await case_ops.send_notice(
+            home, api, prepared.notice, prepared.addresses, now=now
+        )
+        return prepared, sent
 
     async def watch(self, deliver: Deliver, *, on_ready: Callable[[], None] | None = None) -> None:
         """Keep the push channel to the relay open and deliver each new message, opened."""

@@ -29,7 +29,6 @@ async def _next_message(events: ClientResponse) -> str:
     async for line in events.content:
         text = line.decode().strip()
         if text.startswith("data: "):
-            events.close()
             return text.removeprefix("data: ")
     raise AssertionError("the event stream ended")
 
@@ -214,3 +213,72 @@ async def test_a_handover_proposed_on_the_form_shows_in_cases_agenda_and_calenda
     body = await calendar.text()
     assert body.startswith("BEGIN:VCALENDAR") and "BEGIN:VEVENT" in body
     assert "Móng Cái" in body
+
+
+async def _propose(li: TestClient, case_ref: str, slot: datetime) -> ClientResponse:  # type: ignore[type-arg]
+    local = slot.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+    return await _post_form(
+        li,
+        "/compose/notice/handover_proposal",
+        "/compose/notice/handover_proposal",
+        {
+            "header.our_ref": f"DX-{case_ref}",
+            "header.sender_unit": "CN-GX-DXGA",
+            "header.recipient_unit": "VN-QN-CA",
+            "header.case_ref": case_ref,
+            "header.handling": "H1",
+            "header.priority": "normal",
+            "fields.slot.local": local,
+            "fields.slot.tz": "Asia/Shanghai",
+            "fields.place.kind": "gate",
+            "fields.place.gate": "mong-cai--dongxing",
+            "fields.persons.count": "1",
+            "fields.persons[0].name": "Lò Thị Mai",
+            "fields.persons[0].sex": "female",
+            "fields.escorts.count": "1",
+            "fields.escorts[0].name": "王伟",
+            "action": "send",
+        },
+    )
+
+
+async def test_handover_steps_show_their_warnings_before_sending(open_desk: OpenDesk) -> None:
+    an, _s = await open_desk("an-phone")
+    li, _s = await open_desk("li")
+    an_events, li_events = await _listen(an), await _listen(li)
+    proposed = await _propose(li, "QN-2026-0600", datetime.now(UTC) + timedelta(days=3))
+    assert proposed.status == 200, await proposed.text()
+    handover_id = await asyncio.wait_for(_next_message(an_events), 10)
+    case_url = "/cases/QN-2026-0600"
+    page = await (await an.get(case_url)).text()
+    step_url = f"{case_url}/handovers/{handover_id}"
+    assert f"{step_url}/accept" in page and f"{step_url}/counter" in page
+    assert f"{step_url}/countersign" not in page  # nothing recorded yet
+    # A counter-proposal at 23:30 in Móng Cái: the gate is closed then, and the desk says so
+    # before anything is sent.
+    late = (datetime.now(UTC) + timedelta(days=4)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    counter = {
+        "at": late.strftime("%Y-%m-%dT23:30"),
+        "tz": "Asia/Ho_Chi_Minh",
+        "gate": "mong-cai--dongxing",
+        "team": "Nguyễn Văn An/VN-123",
+    }
+    checked = await _post_form(an, case_url, f"{step_url}/counter", {**counter, "action": "check"})
+    confirm = await checked.text()
+    assert checked.status == 200 and 'class="confirm"' in confirm
+    assert 'class="warning" role="alert"' in confirm, confirm
+    assert "08:00–20:00" in confirm  # Dongxing's opening hours, in the officer's language
+    assert 'name="action" value="send"' in confirm
+    sent = await _post_form(an, case_url, f"{step_url}/counter", {**counter, "action": "send"})
+    assert sent.status == 200 and "?result=" in str(sent.url)
+    await asyncio.wait_for(_next_message(li_events), 10)
+    li_page = await (await li.get(case_url)).text()
+    assert f"{step_url}/accept" in li_page
+    accepted = await _post_form(li, case_url, f"{step_url}/accept", {"action": "send"})
+    assert accepted.status == 200, await accepted.text()
+    await asyncio.wait_for(_next_message(an_events), 10)
+    # Accepted: accepting again is no longer offered, and a refused step says why.
+    after = await (await an.get(case_url)).text()
+    assert f"{step_url}/accept" not in after and f"{step_url}/reschedule" in after
+    again = await _post_form(an, case_url, f"{step_url}/accept", {"action": "check"})
+    assert again.status == 400 and 'class="failure"' in await again.text()
