@@ -198,7 +198,7 @@ async def _idle_locker(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> web.Application:
     """The desk for `settings.home`; `sessions` lets a caller know the launch token."""
-    from liaison.desk import case_views, views
+    from liaison.desk import case_views, review_views, views
 
     app = web.Application(middlewares=[security_headers, own_host_only, desk_guard])
     desk = Desk(settings, DeskOfficer(settings.home, server=settings.server))
@@ -213,6 +213,7 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
     )
     views.add_routes(app)
     case_views.add_routes(app)
+    review_views.add_routes(app)
     app.router.add_static("/static/", PACKAGE_DIR / "static", append_version=False)
     app.cleanup_ctx.append(_idle_locker)
     return app

@@ -19,11 +19,13 @@ from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import messages as message_ops
 from liaison.client import notices as notice_ops
+from liaison.client import review as review_ops
 from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.home import Home
 from liaison.client.messages import OpenedMessage, SentMessage
 from liaison.client.payload import Payload
+from liaison.client.review import ReviewedMessage
 from liaison.client.transport import ApiClient
 from liaison.domain.notices import Notice
 from liaison.i18n import _
@@ -150,6 +152,27 @@ class DeskOfficer:
         """Every case this device can derive (after a sync), its notices opened once."""
         home, api, keys = self._session()
         return await case_ops.load_book(home, api, keys=keys)
+
+    # --- Supervisor review and the audit log -----------------------------------------------
+    @property
+    def is_supervisor(self) -> bool:
+        return self.certificate.role == "supervisor"
+
+    async def review_traffic(self) -> list[dict[str, Any]]:
+        """The agency's traffic, metadata only (a supervisor's device)."""
+        home, api, _keys = self._session()
+        return await review_ops.list_traffic(home, api)
+
+    async def review(self, message_id: str, reason: str) -> ReviewedMessage:
+        """Open an agency message as its supervisor: the relay logs the review (with the
+        reason's commitment) first, the record is verified, then the message is decrypted."""
+        home, api, _keys = self._session()
+        return await review_ops.read(home, api, message_id, reason)
+
+    async def audit_log(self) -> list[dict[str, Any]]:
+        """The log records the relay shows this device, each checked against a checkpoint."""
+        home, api, _keys = self._session()
+        return await review_ops.audit_log(home, api)
 
     async def handover_step(
         self, step: str, options: Mapping[str, Any], *, send: bool

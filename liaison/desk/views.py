@@ -88,6 +88,7 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
         "unlocked": desk.officer.unlocked,
         "officer_name": officer_name,
         "relay_status": desk.relay_status,
+        "supervisor": desk.officer.unlocked and desk.officer.is_supervisor,
         "time": _time_in(zone),
         "notice_label": lambda code: CATALOGUE[code].label if code in CATALOGUE else code,
         "zone_label": lambda zone: translate(language, ZONE_LABELS.get(zone, zone)),
@@ -227,7 +228,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 # --- Read, acknowledge, forward ---------------------------------------------------------------
-def _notice_view(notice: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
+def notice_view(notice: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     """Vietnamese and Chinese side by side, row by row, as the printed notice has them."""
     locales = ("vi", "zh_Hans_CN")
     columns = [notice_rows(notice, locale, meta) for locale in locales]
@@ -262,7 +263,7 @@ async def message(request: web.Request) -> web.StreamResponse:
     if is_notice(opened.payload):
         notice = open_notice(opened)
         meta = {"message_id": opened.message_id, "sender_names": opened.sender_names}
-        values["notice"] = _notice_view(notice, meta)
+        values["notice"] = notice_view(notice, meta)
         values["restricted"] = notice.handling == "H2"
         values["handling_meaning"] = HANDLING_CODES[notice.handling]
     elif opened.payload.is_text:
