@@ -18,7 +18,7 @@ from multidict import MultiMapping
 
 from liaison.domain import fields as kinds
 from liaison.domain.agencies import reason_codes
-from liaison.domain.notices import CATALOGUE, HEADER_FIELDS
+from liaison.domain.notices import CATALOGUE, HEADER_FIELDS, Notice
 from liaison.domain.places import CN_ZONE, VN_ZONE, gate_pairs
 
 FormData = MultiMapping[str]
@@ -215,6 +215,32 @@ def _list_minimums(notice_type: str) -> list[tuple[str, int]]:
         for f in CATALOGUE[notice_type].fields
         if isinstance(f.kind, kinds.ListOf) and isinstance(f.kind.item, kinds.Block)
     ]
+
+
+# The notice types that answer each type (the case page takes the handover steps).
+REPLY_TYPES: dict[str, tuple[str, ...]] = {
+    "rescue_request": ("receipt_ack", "self_return"),
+    "verification_request": ("verification_result", "receipt_ack"),
+    "verification_result": ("receipt_ack", "verification_request"),
+    "handover_proposal": ("receipt_ack",),
+    "handover_record": ("receipt_ack",),
+    "self_return": ("verification_request", "receipt_ack"),
+    "referral_status": ("receipt_ack",),
+    "statistics": ("statistics", "receipt_ack"),
+}
+
+
+def reply_values(original: Notice, message_id: str, notice_type: str) -> dict[str, str]:
+    """What a reply to `original` (message `message_id`) starts with."""
+    values = {
+        "header.their_ref": str(original.header["our_ref"]),
+        "header.case_ref": original.case_ref,
+        "header.recipient_unit": str(original.header["sender_unit"]),
+        "header.handling": original.handling,
+    }
+    if any(f.name == "in_reply_to" for f in CATALOGUE[notice_type].fields):
+        values["fields.in_reply_to"] = message_id
+    return values
 
 
 # --- Reading a submitted form into notice JSON --------------------------------------------

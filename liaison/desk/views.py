@@ -252,7 +252,13 @@ async def message(request: web.Request) -> web.StreamResponse:
         record = desk.officer.message_record(message_id)
     except ClientError:
         raise web.HTTPNotFound() from None
-    values: dict[str, Any] = {"record": record, "failure": None, "opened": None, "notice": None}
+    values: dict[str, Any] = {
+        "record": record,
+        "failure": None,
+        "opened": None,
+        "notice": None,
+        "reply_types": [],
+    }
     try:
         opened = await desk.officer.open(message_id)
     except (ClientError, CryptoError) as exc:
@@ -265,6 +271,9 @@ async def message(request: web.Request) -> web.StreamResponse:
         meta = {"message_id": opened.message_id, "sender_names": opened.sender_names}
         values["notice"] = notice_view(notice, meta)
         values["restricted"] = notice.handling == "H2"
+        values["reply_types"] = [
+            (code, CATALOGUE[code].label) for code in forms.REPLY_TYPES.get(notice.type, ())
+        ]
         values["handling_meaning"] = HANDLING_CODES[notice.handling]
     elif opened.payload.is_text:
         values["text"] = opened.payload.as_text()
@@ -388,8 +397,16 @@ async def notice_form(request: web.Request) -> web.StreamResponse:
     notice_type = request.match_info["notice_type"]
     if notice_type not in CATALOGUE:
         raise web.HTTPNotFound()
-    agency = _desk(request).officer.certificate.agency
-    values = MultiDict(forms.new_form_values(agency, notice_type))
+    desk = _desk(request)
+    values = MultiDict(forms.new_form_values(desk.officer.certificate.agency, notice_type))
+    reply_to = request.query.get("reply_to", "")
+    if reply_to:
+        # A reply starts from the notice it answers: its case, its sender, its reference.
+        try:
+            original = open_notice(await desk.officer.open(reply_to, mark_read=False))
+        except (ClientError, CryptoError, NoticeError):
+            raise web.HTTPNotFound() from None
+        values.update(forms.reply_values(original, reply_to, notice_type))
     return _notice_page(request, notice_type, values)
 
 

@@ -13,6 +13,8 @@ import pytest
 from browser import artifacts_dir, chromium_or_skip, desk_process
 
 from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.domain.notices import CATALOGUE
+from liaison.i18n import gettext_for
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
 
@@ -128,7 +130,9 @@ def test_two_desks_exchange_a_verification_request_live(
 
         # Lý Vĩ's open inbox shows it without a reload, in Chinese.
         row = li.wait_for_selector(f'tr[data-id="{message_id}"]', timeout=5000)
-        assert "身份和国籍核查请求" in row.inner_text() or "47/XM-PA08" in row.inner_text()
+        label = gettext_for("zh_Hans_CN", CATALOGUE["verification_request"].label)
+        assert label in row.inner_text() and "47/XM-PA08" in row.inner_text()
+        assert li.locator("h1").inner_text() == gettext_for("zh_Hans_CN", "Inbox")
         li.screenshot(path=str(shots / "inbox-zh.png"), full_page=True)
         li.click(f'tr[data-id="{message_id}"] a')
         li.wait_for_selector("section.verify.good")
@@ -139,13 +143,16 @@ def test_two_desks_exchange_a_verification_request_live(
         # Lý Vĩ answers with a verification result; An sees it arrive.
         an.goto(urlsplit(an.url)._replace(path="/").geturl())
         an.wait_for_selector("table#inbox")
-        li.goto(urlsplit(li.url)._replace(path="/compose/notice/verification_result").geturl())
+        li.goto(urlsplit(li.url)._replace(path=f"/message/{message_id}").geturl())
+        li.click('nav.reply a[href*="verification_result"]')
+        li.wait_for_selector('[name="fields.outcome"]')
         _open_optional_fields(li)
+        # The reply starts from the request: its case, its sender, its reference.
+        assert li.input_value('[name="fields.in_reply_to"]') == message_id
+        assert li.input_value('[name="header.recipient_unit"]') == "VN-QN-CA"
+        assert li.input_value('[name="header.their_ref"]') == "47/XM-PA08"
+        assert li.input_value('[name="header.case_ref"]') == "QN-2026-0300"
         li.fill('[name="header.our_ref"]', "DX-2026-400")
-        li.fill('[name="header.their_ref"]', "47/XM-PA08")
-        li.fill('[name="header.recipient_unit"]', "VN-QN-CA")
-        li.fill('[name="header.case_ref"]', "QN-2026-0300")
-        li.fill('[name="fields.in_reply_to"]', message_id)
         li.select_option('[name="fields.outcome"]', "confirmed")
         li.fill('[name="fields.verifying_unit"]', "CN-GX-DXGA")
         li.fill('[name="fields.remarks.text"]', "经核实，该人员系越南公民。")

@@ -125,6 +125,12 @@ async def test_a_notice_sent_from_the_form_reads_bilingual_and_h2_is_not_forward
     assert "verify good" in page
     assert 'lang="vi"' in page and 'lang="zh-Hans-CN"' in page
     assert "Lò Thị Mai" in page and "H2" in page
+    reply = await (
+        await li.get(f"/compose/notice/verification_result?reply_to={message_id}")
+    ).text()
+    assert f'name="fields.in_reply_to" value="{message_id}"' in reply
+    assert 'name="header.recipient_unit" value="VN-QN-CA"' in reply
+    assert 'name="header.their_ref" value="46/XM-PA08"' in reply
     refused = await _post_form(
         li, f"/message/{message_id}", f"/message/{message_id}/forward", {"to": "VN-QN-BP"}
     )
