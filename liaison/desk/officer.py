@@ -28,6 +28,7 @@ from liaison.client.payload import Payload
 from liaison.client.review import ReviewedMessage
 from liaison.client.transport import ApiClient
 from liaison.domain.notices import Notice
+from liaison.domain.warnings import SchedulingWarning, warnings_for_proposal
 from liaison.i18n import _
 
 if TYPE_CHECKING:
@@ -152,6 +153,19 @@ class DeskOfficer:
         """Every case this device can derive (after a sync), its notices opened once."""
         home, api, keys = self._session()
         return await case_ops.load_book(home, api, keys=keys)
+
+    async def proposal_warnings(self, notice: Notice) -> list[SchedulingWarning]:
+        """What an officer should know before proposing this handover (gate hours, clashes
+        with other handovers of the escorts, an unverified case)."""
+        home, api, keys = self._session()
+        book = await case_ops.load_book(home, api, keys=keys)
+        return warnings_for_proposal(
+            notice.fields,
+            case_ref=notice.case_ref,
+            cases=book.cases,
+            now=int(time.time()),
+            sender_agency=book.agency,
+        )
 
     # --- Supervisor review and the audit log -----------------------------------------------
     @property

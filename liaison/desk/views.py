@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -306,6 +307,10 @@ async def forward(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/message/{message_id}?result=forwarded")
 
 
+def _digest(warnings: list[str]) -> str:
+    return hashlib.sha256("\n".join(warnings).encode("utf-8")).hexdigest()[:32]
+
+
 def _catalogue(language_code: str) -> str:
     return {"zh": "zh_Hans_CN"}.get(language_code, language_code)
 
@@ -357,6 +362,7 @@ def _notice_page(
     *,
     error: NoticeError | ClientError | None = None,
     status: int = 200,
+    warnings: list[str] | None = None,
 ) -> web.Response:
     language_code = request_language(request)
     header = forms.build(forms.FORM_HEADER_FIELDS, values, "header", language_code)
@@ -386,6 +392,8 @@ def _notice_page(
         error_anchor=error_anchor,
         error_label=error_label,
         checked=values.get("checked") == "1",
+        warnings=warnings or [],
+        warnings_digest=_digest(warnings or []),
         gates=forms.gate_pairs(),
         side_choices=list(forms.kinds.SIDE_CHOICES.items()),
         place_kinds=[("gate", N_("Gate")), ("marker", N_("Border marker")), ("point", N_("Point"))],
@@ -434,9 +442,15 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
         notice = parse_notice(forms.notice_json(notice_type, values))
     except NoticeError as exc:
         return _notice_page(request, notice_type, values, error=exc, status=400)
-    if action != "send":
+    warnings: list[str] = []
+    if notice_type == "handover_proposal":
+        language = _catalogue(request_language(request))
+        warnings = [w.message(language) for w in await desk.officer.proposal_warnings(notice)]
+    # A warning is shown before anything is sent; sending then needs a second, informed click.
+    # The digest ties the confirmation to these warnings: a changed slot must be read again.
+    if action != "send" or (warnings and values.get("warnings_seen") != _digest(warnings)):
         values["checked"] = "1"
-        return _notice_page(request, notice_type, values)
+        return _notice_page(request, notice_type, values, warnings=warnings)
     to = values.get("to", "").strip() or str(notice.header["recipient_unit"])
     addresses = [a.strip() for a in to.split(",") if a.strip()]
     try:

@@ -180,30 +180,7 @@ async def test_a_handover_proposed_on_the_form_shows_in_cases_agenda_and_calenda
     li, _s = await open_desk("li")
     events = await _listen(an)
     slot = datetime.now(UTC) + timedelta(days=2)
-    local = slot.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
-    answer = await _post_form(
-        li,
-        "/compose/notice/handover_proposal",
-        "/compose/notice/handover_proposal",
-        {
-            "header.our_ref": "DX-2026-500",
-            "header.sender_unit": "CN-GX-DXGA",
-            "header.recipient_unit": "VN-QN-CA",
-            "header.case_ref": "QN-2026-0500",
-            "header.handling": "H1",
-            "header.priority": "normal",
-            "fields.slot.local": local,
-            "fields.slot.tz": "Asia/Shanghai",
-            "fields.place.kind": "gate",
-            "fields.place.gate": "mong-cai--dongxing",
-            "fields.persons.count": "1",
-            "fields.persons[0].name": "Lò Thị Mai",
-            "fields.persons[0].sex": "female",
-            "fields.escorts.count": "1",
-            "fields.escorts[0].name": "王伟",
-            "action": "send",
-        },
-    )
+    answer = await _propose(li, "QN-2026-0500", slot)
     assert answer.status == 200, await answer.text()
     message_id = await asyncio.wait_for(_next_message(events), 10)
     cases = await (await an.get("/cases")).text()
@@ -222,30 +199,38 @@ async def test_a_handover_proposed_on_the_form_shows_in_cases_agenda_and_calenda
 
 
 async def _propose(li: TestClient, case_ref: str, slot: datetime) -> ClientResponse:  # type: ignore[type-arg]
+    """Propose a handover through the form: the first send shows the warnings (an unverified
+    case, at least) and sends nothing; the second, informed one sends."""
     local = slot.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
-    return await _post_form(
-        li,
-        "/compose/notice/handover_proposal",
-        "/compose/notice/handover_proposal",
-        {
-            "header.our_ref": f"DX-{case_ref}",
-            "header.sender_unit": "CN-GX-DXGA",
-            "header.recipient_unit": "VN-QN-CA",
-            "header.case_ref": case_ref,
-            "header.handling": "H1",
-            "header.priority": "normal",
-            "fields.slot.local": local,
-            "fields.slot.tz": "Asia/Shanghai",
-            "fields.place.kind": "gate",
-            "fields.place.gate": "mong-cai--dongxing",
-            "fields.persons.count": "1",
-            "fields.persons[0].name": "Lò Thị Mai",
-            "fields.persons[0].sex": "female",
-            "fields.escorts.count": "1",
-            "fields.escorts[0].name": "王伟",
-            "action": "send",
-        },
-    )
+    form = {
+        "header.our_ref": f"DX-{case_ref}",
+        "header.sender_unit": "CN-GX-DXGA",
+        "header.recipient_unit": "VN-QN-CA",
+        "header.case_ref": case_ref,
+        "header.handling": "H1",
+        "header.priority": "normal",
+        "fields.slot.local": local,
+        "fields.slot.tz": "Asia/Shanghai",
+        "fields.place.kind": "gate",
+        "fields.place.gate": "mong-cai--dongxing",
+        "fields.persons.count": "1",
+        "fields.persons[0].name": "Lò Thị Mai",
+        "fields.persons[0].sex": "female",
+        "fields.escorts.count": "1",
+        "fields.escorts[0].name": "王伟",
+        "action": "send",
+    }
+    url = "/compose/notice/handover_proposal"
+    first = await _post_form(li, url, url, form)
+    page = await first.text()
+    assert first.status == 200 and 'class="warning" role="alert"' in page, page
+    assert 'name="action" value="send"' in page  # still the form: nothing was sent
+    seen = re.search(r'name="warnings_seen" value="([0-9a-f]+)"', page)
+    assert seen is not None
+    # A confirmation of other warnings (the slot was changed since) sends nothing either.
+    stale = await li.post(url, data={"csrf_token": csrf_of(page), **form, "warnings_seen": "0"})
+    assert 'name="action" value="send"' in await stale.text()
+    return await li.post(url, data={"csrf_token": csrf_of(page), **form, "warnings_seen": seen[1]})
 
 
 async def test_handover_steps_show_their_warnings_before_sending(open_desk: OpenDesk) -> None:
