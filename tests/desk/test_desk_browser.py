@@ -167,6 +167,13 @@ def test_two_desks_exchange_a_verification_request_live(
         an.wait_for_selector("section.verify.good")
         an.screenshot(path=str(shots / "read-notice-vi.png"), full_page=True)
 
+        li.goto(urlsplit(li.url)._replace(path="/cases/QN-2026-0300").geturl())
+        li.wait_for_selector("ol.timeline li")
+        assert li.locator("ol.timeline li").count() == 2  # the request and its result
+        li.screenshot(path=str(shots / "case-zh.png"), full_page=True)
+        an.goto(urlsplit(an.url)._replace(path="/agenda").geturl())
+        an.screenshot(path=str(shots / "agenda-vi.png"), full_page=True)
+
         # A handover at 23:30 Vietnam time is 00:30 the next day in China, shown as typed.
         an.goto(urlsplit(an.url)._replace(path="/compose/notice/handover_proposal").geturl())
         an.fill('[name="fields.slot.local"]', "2026-12-03T23:30")
