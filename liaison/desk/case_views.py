@@ -108,6 +108,7 @@ async def _case_page(
             "steps": [
                 step for step in HANDOVER_STEPS if refusal_for(h, Action(step), book.side) is None
             ],
+            "may_record": refusal_for(h, Action.RECORD, book.side) is None,
         }
         for h in found.handovers.values()
     ]

@@ -183,6 +183,10 @@ def _control(f: kinds.Field, form: FormData, path: str, language: str) -> FormFi
             out.selected = list(form.getall(path, []))
         elif isinstance(item, kinds.Attachment):
             out.widget = "attachment"
+        elif isinstance(item, kinds.Text):
+            out.widget = "textlines"
+            out.extra["lang"] = form.get(f"{path}.lang", "")
+            out.choices = list(kinds.TEXT_LANGUAGES.items())
         else:
             out.widget = "lines"
     return out
@@ -340,6 +344,10 @@ def _read(kind: kinds.Kind, form: FormData, path: str, required: bool) -> Any:
         if isinstance(item, kinds.Attachment):
             return None
         lines = [line.strip() for line in form.get(path, "").splitlines() if line.strip()]
+        if isinstance(item, kinds.Text):
+            # One free-text entry a line, all in the language chosen beside them.
+            language = form.get(f"{path}.lang", "")
+            return [{"text": line, "lang": language} for line in lines] or None
         return lines or None
     return _text(form, path) or None
 

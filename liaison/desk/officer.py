@@ -27,6 +27,8 @@ from liaison.client.messages import OpenedMessage, SentMessage
 from liaison.client.payload import Payload
 from liaison.client.review import ReviewedMessage
 from liaison.client.transport import ApiClient
+from liaison.domain.case_events import Action
+from liaison.domain.handover import HandoverActionRefused, refusal_for
 from liaison.domain.notices import Notice
 from liaison.domain.warnings import SchedulingWarning, warnings_for_proposal
 from liaison.i18n import _
@@ -166,6 +168,30 @@ class DeskOfficer:
             now=int(time.time()),
             sender_agency=book.agency,
         )
+
+    async def record_start(self, handover_id: str) -> dict[str, str]:
+        """Form values a handover record starts with: the handover it closes, its case, the
+        other side's agency and reference."""
+        home, api, keys = self._session()
+        book = await case_ops.load_book(home, api, keys=keys)
+        handover = book.handover(handover_id)
+        values = {"fields.in_reply_to": handover.handover_id, "header.case_ref": handover.case_ref}
+        proposal = book.event(handover.handover_id)
+        if proposal is not None:
+            if proposal.sender_agency != book.agency:
+                values["header.recipient_unit"] = proposal.sender_agency
+                values["header.their_ref"] = str(proposal.header.get("our_ref", ""))
+            else:
+                values["header.recipient_unit"] = str(proposal.header.get("recipient_unit", ""))
+        return values
+
+    async def record_refusal(self, handover_id: str) -> HandoverActionRefused | None:
+        """Why this side may not record the handover now (cancelled, not confirmed…), or None."""
+        home, api, keys = self._session()
+        book = await case_ops.load_book(home, api, keys=keys)
+        handover = book.handover(handover_id)
+        reason = refusal_for(handover, Action.RECORD, book.side)
+        return HandoverActionRefused(reason) if reason is not None else None
 
     # --- Supervisor review and the audit log -----------------------------------------------
     @property

@@ -407,6 +407,12 @@ async def notice_form(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     desk = _desk(request)
     values = MultiDict(forms.new_form_values(desk.officer.certificate.agency, notice_type))
+    handover_id = request.query.get("handover", "")
+    if notice_type == "handover_record" and handover_id:
+        try:
+            values.update(await desk.officer.record_start(handover_id))
+        except ClientError:
+            raise web.HTTPNotFound() from None
     reply_to = request.query.get("reply_to", "")
     if reply_to:
         # A reply starts from the notice it answers: its case, its sender, its reference.
@@ -442,6 +448,16 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
         notice = parse_notice(forms.notice_json(notice_type, values))
     except NoticeError as exc:
         return _notice_page(request, notice_type, values, error=exc, status=400)
+    if notice_type == "handover_record":
+        # A record of a handover that is not confirmed (or cancelled) would only be superseded.
+        try:
+            refusal = await desk.officer.record_refusal(str(notice.fields["in_reply_to"]))
+        except ClientError as exc:
+            return _notice_page(request, notice_type, values, error=exc, status=400)
+        if refusal is not None:
+            language = _catalogue(request_language(request))
+            failure = ClientError(refusal.message(language), code=refusal.reason.value)
+            return _notice_page(request, notice_type, values, error=failure, status=400)
     warnings: list[str] = []
     if notice_type == "handover_proposal":
         language = _catalogue(request_language(request))

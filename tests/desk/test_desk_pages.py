@@ -273,3 +273,50 @@ async def test_handover_steps_show_their_warnings_before_sending(open_desk: Open
     assert f"{step_url}/accept" not in after and f"{step_url}/reschedule" in after
     again = await _post_form(an, case_url, f"{step_url}/accept", {"action": "check"})
     assert again.status == 400 and 'class="failure"' in await again.text()
+    # The confirmed handover is recorded on the prefilled form and countersigned by the other
+    # side; the case then reads completed on both desks.
+    start = await (await an.get(f"/compose/notice/handover_record?handover={handover_id}")).text()
+    assert f'name="fields.in_reply_to" value="{handover_id}"' in start
+    assert 'name="header.recipient_unit" value="CN-GX-DXGA"' in start
+    record = {
+        "header.our_ref": "95/BB-QN",
+        "header.sender_unit": "VN-QN-CA",
+        "header.recipient_unit": "CN-GX-DXGA",
+        "header.case_ref": "QN-2026-0600",
+        "header.their_ref": "DX-QN-2026-0600",
+        "header.handling": "H1",
+        "header.priority": "normal",
+        "fields.in_reply_to": handover_id,
+        "fields.completed_at.local": late.strftime("%Y-%m-%dT23:40"),
+        "fields.completed_at.tz": "Asia/Ho_Chi_Minh",
+        "fields.place.kind": "gate",
+        "fields.place.gate": "mong-cai--dongxing",
+        "fields.persons.count": "1",
+        "fields.persons[0].name": "Lò Thị Mai",
+        "fields.persons[0].sex": "female",
+        "fields.belongings": "Một ba lô màu xanh",
+        "fields.belongings.lang": "vi",
+        "fields.documents.count": "1",
+        "fields.documents[0].type": "none",
+        "fields.condition.text": "Tỉnh táo, không có thương tích",
+        "fields.condition.lang": "vi",
+        "fields.signatories.count": "2",
+        "fields.signatories[0].side": "vn",
+        "fields.signatories[0].name": "Nguyễn Văn An",
+        "fields.signatories[0].agency": "VN-QN-CA",
+        "fields.signatories[1].side": "cn",
+        "fields.signatories[1].name": "王伟",
+        "fields.signatories[1].agency": "CN-GX-DXGA",
+        "action": "send",
+    }
+    record_url = "/compose/notice/handover_record"
+    recorded = await _post_form(an, record_url, record_url, record)
+    assert recorded.status == 200, await recorded.text()
+    await asyncio.wait_for(_next_message(li_events), 10)
+    li_page = await (await li.get(case_url)).text()
+    assert f"{step_url}/countersign" in li_page
+    countersigned = await _post_form(li, case_url, f"{step_url}/countersign", {"action": "send"})
+    assert countersigned.status == 200, await countersigned.text()
+    await asyncio.wait_for(_next_message(an_events), 10)
+    final = await (await an.get(case_url)).text()
+    assert f"{step_url}/countersign" not in final and "handover_record?handover=" not in final
