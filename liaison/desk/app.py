@@ -133,6 +133,9 @@ class Desk:
             # A refusal by the relay (a revoked device): shown on every page, not retried.
             self.relay_status = exc.code
             log.warning("desk push channel ended: %s", exc.code)
+        except Exception:
+            self.relay_status = "error"
+            log.exception("desk push channel failed")
 
     def mark_seen(self, message_id: str) -> None:
         if message_id not in self.index.seen:

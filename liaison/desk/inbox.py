@@ -127,6 +127,14 @@ class InboxIndex:
         self._entries.insert(where, entry)
         self._ids.add(entry.message_id)
 
+    def replace(self, entry: InboxEntry) -> None:
+        """Put `entry` in place of the one with its id (one that could not be opened before)."""
+        if entry.message_id in self._ids:
+            where = next(i for i, e in enumerate(self._entries) if e.message_id == entry.message_id)
+            self._entries[where] = entry
+        else:
+            self.add(entry)
+
     def extend(self, entries: Iterable[InboxEntry]) -> None:
         for entry in entries:
             self.add(entry)

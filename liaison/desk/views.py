@@ -19,7 +19,7 @@ from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.notices import is_notice, open_notice
 from liaison.desk import forms
 from liaison.desk.app import DESK, SESSION_KEY, Desk
-from liaison.desk.inbox import InboxFilter
+from liaison.desk.inbox import InboxFilter, entry_for
 from liaison.desk.language import (
     DESK_LANGUAGES,
     HTML_LANG,
@@ -266,6 +266,8 @@ async def message(request: web.Request) -> web.StreamResponse:
         values["failure"] = str(exc)
         return render(request, "message.html", **values)
     desk.mark_seen(opened.message_id)
+    # Opened now: an entry that could not be opened at unlock (relay away) gets its content.
+    desk.index.replace(entry_for(record, opened))
     values["opened"] = opened
     if is_notice(opened.payload):
         notice = open_notice(opened)
