@@ -20,6 +20,7 @@ from liaison.client import directory, officer
 from liaison.client import messages as message_ops
 from liaison.client import notices as notice_ops
 from liaison.client import review as review_ops
+from liaison.client import trust as trust_ops
 from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.home import Home
@@ -192,6 +193,17 @@ class DeskOfficer:
         handover = book.handover(handover_id)
         reason = refusal_for(handover, Action.RECORD, book.side)
         return HandoverActionRefused(reason) if reason is not None else None
+
+    # --- Trust: pinned agency roots ---------------------------------------------------------
+    def pins(self) -> list[dict[str, Any]]:
+        """The agency roots this device trusts, with their fingerprints and how they were pinned."""
+        return trust_ops.list_pins(self._locked_home)
+
+    async def pin(self, agency: str, fingerprint: str) -> dict[str, Any]:
+        """Pin `agency`'s root if the relay's matches `fingerprint` and its registration is in
+        the signed log (VerificationError otherwise: nothing is pinned)."""
+        home, api, _keys = self._session()
+        return await trust_ops.add(home, api, agency, fingerprint)
 
     # --- Supervisor review and the audit log -----------------------------------------------
     @property

@@ -1,5 +1,6 @@
-"""The desk's supervisor pages: the agency's traffic (metadata), review with a reason, and
-every officer's audit log (where each review of their messages shows)."""
+"""The desk's oversight pages: the agency's traffic (metadata) and review with a reason for
+a supervisor; every officer's audit log (where each review of their messages shows) and the
+agency roots the device trusts."""
 
 from __future__ import annotations
 
@@ -79,8 +80,28 @@ async def audit(request: web.Request) -> web.StreamResponse:
     return render(request, "audit.html", rows=list(reversed(rows)))
 
 
+async def trust(request: web.Request) -> web.StreamResponse:
+    """GET /trust — the agency roots this device trusts, with their fingerprints."""
+    return render(request, "trust.html", pins=request.app[DESK].officer.pins(), error=None)
+
+
+async def pin(request: web.Request) -> web.StreamResponse:
+    """POST /trust — pin a foreign agency's root by the fingerprint exchanged in person."""
+    officer = request.app[DESK].officer
+    form = await request.post()
+    agency = str(form.get("agency", "")).strip().upper()
+    fingerprint = str(form.get("fingerprint", "")).strip()
+    try:
+        await officer.pin(agency, fingerprint)
+    except (ClientError, CryptoError) as exc:
+        return render(request, "trust.html", status=400, pins=officer.pins(), error=str(exc))
+    raise web.HTTPSeeOther("/trust")
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/review", review_list)
     app.router.add_get("/review/{message_id:[0-9a-f]{32}}", review_form)
     app.router.add_post("/review/{message_id:[0-9a-f]{32}}", review)
     app.router.add_get("/audit", audit)
+    app.router.add_get("/trust", trust)
+    app.router.add_post("/trust", pin)

@@ -12,6 +12,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from conftest import OpenDesk, csrf_of
 
+from liaison.cli.demo import DemoContext
 from liaison.desk.forms import other_country_time
 from liaison.desk.inbox import InboxEntry, InboxFilter, InboxIndex
 from liaison.domain.notices import search_key
@@ -320,3 +321,23 @@ async def test_handover_steps_show_their_warnings_before_sending(open_desk: Open
     await asyncio.wait_for(_next_message(an_events), 10)
     final = await (await an.get(case_url)).text()
     assert f"{step_url}/countersign" not in final and "handover_record?handover=" not in final
+
+
+async def test_trusted_agencies_show_their_fingerprints_and_a_wrong_one_pins_nothing(
+    open_desk: OpenDesk, world: DemoContext
+) -> None:
+    an, _s = await open_desk("an-phone")
+    page = await (await an.get("/trust")).text()
+    dongxing = world.fingerprints["CN-GX-DXGA"].safety_number
+    assert "CN-GX-DXGA" in page and dongxing in page
+    digits = [ch for ch in dongxing if ch.isdigit()]
+    digits[0] = "1" if digits[0] != "1" else "2"
+    wrong = await _post_form(
+        an, "/trust", "/trust", {"agency": "CN-GX-DXGA", "fingerprint": "".join(digits)}
+    )
+    assert wrong.status == 400 and 'class="failure"' in await wrong.text()
+    right = await _post_form(
+        an, "/trust", "/trust", {"agency": "CN-GX-DXGA", "fingerprint": dongxing}
+    )
+    assert right.status == 200 and str(right.url).endswith("/trust")
+    assert dongxing in await right.text()
