@@ -35,7 +35,7 @@ from aiohttp.test_utils import TestClient, TestServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, Step, run_demo, steps_until  # noqa: E402
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext, Step, run_demo, steps_until  # noqa: E402
 from liaison.client.home import KDF_PROFILE_ENV  # noqa: E402
 from liaison.desk.app import DESK, DeskSettings, create_app  # noqa: E402
 from liaison.desk.inbox import InboxEntry  # noqa: E402

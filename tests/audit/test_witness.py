@@ -13,7 +13,7 @@ from e2e_relay import Cli, RelayThread, demo_world
 
 from crypto.checkpoint import verify_cosignature
 from crypto.encoding import b64d
-from liaison.cli.demo import DEMO_PASSPHRASE, run_steps, steps_until
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, run_steps, steps_until
 from liaison.client import audit as audit_ops
 from liaison.client import bundle as bundle_ops
 from liaison.client import witness as witness_ops

@@ -15,7 +15,7 @@ sys.path.insert(0, str(E2E))
 
 from e2e_relay import RelayThread, demo_world  # noqa: E402
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext  # noqa: E402
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext  # noqa: E402
 from liaison.desk.app import DeskSettings, create_app  # noqa: E402
 from liaison.desk.security import Sessions  # noqa: E402
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from browser import artifacts_dir, chromium_or_skip, desk_process
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.domain.notices import CATALOGUE
 from liaison.i18n import gettext_for
 

@@ -12,7 +12,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from conftest import OpenDesk, csrf_of
 
-from liaison.cli.demo import DemoContext
+from liaison.cli.demo.tour import DemoContext
 from liaison.desk.forms import other_country_time
 from liaison.desk.inbox import InboxEntry, InboxFilter, InboxIndex
 from liaison.domain.notices import search_key

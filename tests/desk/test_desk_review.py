@@ -13,7 +13,7 @@ from conftest import OpenDesk, csrf_of
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from e2e_relay import RelayThread, demo_world  # noqa: E402
 
-from liaison.cli.demo import DemoContext  # noqa: E402
+from liaison.cli.demo.tour import DemoContext  # noqa: E402
 
 
 @pytest.fixture(scope="module")

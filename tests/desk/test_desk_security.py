@@ -6,7 +6,7 @@ from __future__ import annotations
 from conftest import OpenDesk, csrf_of
 
 from crypto.encoding import b64e
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.client import officer
 from liaison.desk.app import DESK
 from liaison.desk.security import CONTENT_SECURITY_POLICY, SESSION_COOKIE

@@ -18,7 +18,7 @@ import pytest
 from e2e_relay import Cli, RelayThread, demo_world
 
 from liaison.cli import handover as handover_cli
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.client import cases as case_ops
 from liaison.client import officer
 from liaison.client.home import Home

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from e2e_relay import Cli
 
-from liaison.cli.demo import STEPS
+from liaison.cli.demo.tour import STEPS
 
 
 def test_demo_runs_every_step_and_removes_its_folder(cli: Cli) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from e2e_db import inject_envelope, seal_outside
 from e2e_relay import Cli, RelayThread, demo_world
 
-from liaison.cli.demo import DEMO_PASSPHRASE
+from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from liaison.client import officer
 
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from review_world import World
 
-from liaison.cli.demo import DemoContext, run_steps, steps_until
+from liaison.cli.demo.tour import DemoContext, run_steps, steps_until
 from liaison.client.transport import ApiClient
 from liaison.server.app import Settings, create_app
 

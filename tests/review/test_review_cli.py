@@ -12,7 +12,7 @@ from typing import Any
 
 from review_world import World
 
-from liaison.cli.demo import DEMO_PASSPHRASE
+from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from liaison.client import messages as message_ops
 from liaison.client import notices as notice_ops
 from liaison.domain.notices import Notice, parse_notice
