@@ -1,0 +1,1 @@
+"""The officer desk: a local web app over the officer's own device (`liaison desk`)."""

@@ -1,0 +1,258 @@
+"""The desk's one door to the officer's device: every client call the pages make goes here.
+
+It holds one `OfficerSession` (liaison.client.session, the facade the command line shares)
+while the desk is unlocked: the session's home folder keeps the passphrase and the unlocked
+device keys, so `lock()` closes the session and drops it, and with it both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crypto.certs import DeviceCertificate
+from liaison.client import directory, officer
+from liaison.client import trust as trust_ops
+from liaison.client.cases import CaseBook
+from liaison.client.errors import ClientError, PassphraseError
+from liaison.client.home import Home
+from liaison.client.payload import Payload
+from liaison.client.read import OpenedMessage, inbox, read
+from liaison.client.review import ReviewedMessage
+from liaison.client.send import SentMessage
+from liaison.client.session import OfficerSession
+from liaison.client.transport import ApiClient
+from liaison.domain.case_events import Action
+from liaison.domain.handover import HandoverActionRefused, refusal_for
+from liaison.domain.notices import Notice
+from liaison.domain.warnings import SchedulingWarning, warnings_for_proposal
+from liaison.i18n import _
+
+if TYPE_CHECKING:
+    from liaison.cli.handover import PreparedStep
+
+Deliver = Callable[[Any, OpenedMessage | ClientError], Awaitable[None]]
+
+
+class DeskLocked(ClientError):
+    """The desk is locked (never unlocked, or locked after idle time): unlock it first."""
+
+    code = "desk_locked"
+
+
+def _locked_passphrase(confirm: bool) -> str:
+    raise DeskLocked(_("The desk is locked: unlock it with your passphrase."))
+
+
+class DeskOfficer:
+    """The officer's device as the desk sees it: unlocked once, locked on demand."""
+
+    def __init__(self, root: Path, *, server: str | None = None) -> None:
+        self.root = Path(root)
+        self._server = server
+        # A home that can read certificates and the cache but never unlock a keystore.
+        self._locked_home = Home(self.root, passphrase=_locked_passphrase)
+        self._session: OfficerSession | None = None
+
+    # --- Lock and unlock --------------------------------------------------------------------
+    @property
+    def unlocked(self) -> bool:
+        return self._session is not None
+
+    def unlock(self, passphrase: str) -> None:
+        """Unlock the device keys with `passphrase` (PassphraseError when it does not)."""
+        if not passphrase:
+            raise PassphraseError(_("The passphrase must not be empty."))
+        home = Home(self.root, passphrase=lambda confirm: passphrase)
+        session = OfficerSession(home, ApiClient(home.server_url(self._server)))
+        session.unlock()
+        self._session = session
+
+    async def lock(self) -> None:
+        """Forget the unlocked keys and the passphrase (their only references are dropped)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _open(self) -> OfficerSession:
+        if self._session is None:
+            raise DeskLocked(_("The desk is locked: unlock it with your passphrase."))
+        return self._session
+
+    # --- The device -------------------------------------------------------------------------
+    @property
+    def certificate(self) -> DeviceCertificate:
+        return officer.own_certificate(self._locked_home)
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.certificate.role == "supervisor"
+
+    def received_records(self) -> list[Any]:
+        """The cached received messages, in log order (metadata, still encrypted)."""
+        return list(inbox(self._locked_home))
+
+    def message_record(self, message_id: str) -> Any:
+        return self._locked_home.find_message(message_id)
+
+    def seen(self) -> set[str]:
+        """Messages this officer has opened on the desk (ids only, no content)."""
+        value = self._locked_home.read_json("desk/seen.json", [])
+        return {str(v) for v in value} if isinstance(value, list) else set()
+
+    def mark_seen(self, message_ids: set[str]) -> None:
+        self._locked_home.write_json("desk/seen.json", sorted(message_ids))
+
+    # --- Messages ---------------------------------------------------------------------------
+    async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
+        return await self._open().send(addresses, Payload.text(text))
+
+    async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
+        sent, _event = await self._open().send_notice(notice, addresses)
+        return sent
+
+    async def open(self, message_id: str, *, mark_read: bool = True) -> OpenedMessage:
+        """Open a received message with full verification (RefusedEnvelope says what failed)."""
+        return await self._open().read(message_id)
+
+    async def open_batch(self, message_ids: Sequence[str]) -> list[OpenedMessage | ClientError]:
+        """Open several messages, each sender verified once for the batch (for the inbox)."""
+        session = self._open()
+        lookups = directory.Lookups(session.home, session.api, session.now())
+        out: list[OpenedMessage | ClientError] = []
+        for message_id in message_ids:
+            try:
+                out.append(
+                    await read(
+                        session.home,
+                        session.api,
+                        message_id,
+                        keys=session.unlock(),
+                        mark_read=False,
+                        lookups=lookups,
+                    )
+                )
+            except ClientError as exc:
+                out.append(exc)
+        return out
+
+    async def acknowledge(self, message_id: str) -> dict[str, Any]:
+        return await self._open().acknowledge(message_id)
+
+    async def forward(self, message_id: str, addresses: Sequence[str]) -> SentMessage:
+        """Pass a received notice on; H2 raises HandlingRestricted before anything is sealed."""
+        _notice, sent = await self._open().forward(message_id, addresses)
+        return sent
+
+    async def watch(self, deliver: Deliver, *, on_ready: Callable[[], None] | None = None) -> None:
+        """Keep the push channel to the relay open and deliver each new message, opened."""
+        await self._open().watch(deliver, on_ready=on_ready)
+
+    # --- Cases and handovers ----------------------------------------------------------------
+    async def case_book(self) -> CaseBook:
+        """Every case this device can derive (after a sync), its notices opened once."""
+        return await self._open().case_book()
+
+    async def proposal_warnings(self, notice: Notice) -> list[SchedulingWarning]:
+        """What an officer should know before proposing this handover (gate hours, clashes
+        with other handovers of the escorts, an unverified case)."""
+        book = await self.case_book()
+        return warnings_for_proposal(
+            notice.fields,
+            case_ref=notice.case_ref,
+            cases=book.cases,
+            now=int(time.time()),
+            sender_agency=book.agency,
+        )
+
+    async def record_start(self, handover_id: str) -> dict[str, str]:
+        """Form values a handover record starts with: the handover it closes, its case, the
+        other side's agency and reference."""
+        book = await self.case_book()
+        handover = book.handover(handover_id)
+        values = {"fields.in_reply_to": handover.handover_id, "header.case_ref": handover.case_ref}
+        proposal = book.event(handover.handover_id)
+        if proposal is not None:
+            if proposal.sender_agency != book.agency:
+                values["header.recipient_unit"] = proposal.sender_agency
+                values["header.their_ref"] = str(proposal.header.get("our_ref", ""))
+            else:
+                values["header.recipient_unit"] = str(proposal.header.get("recipient_unit", ""))
+        return values
+
+    async def record_refusal(self, handover_id: str) -> HandoverActionRefused | None:
+        """Why this side may not record the handover now (cancelled, not confirmed…), or None."""
+        book = await self.case_book()
+        handover = book.handover(handover_id)
+        reason = refusal_for(handover, Action.RECORD, book.side)
+        return HandoverActionRefused(reason) if reason is not None else None
+
+    async def handover_step(
+        self, step: str, options: Mapping[str, Any], *, send: bool
+    ) -> tuple[PreparedStep, SentMessage | None]:
+        """Build (and with `send`, send) the notice of one handover step: accept, counter,
+        reschedule, cancel or countersign. The warnings come back before sending; a step the
+        handover's state does not allow is refused before anything is sealed.
+
+        The step builder lives in the command line (`liaison.cli.handover.prepare_step`); a
+        facade operation for it would replace this import."""
+        from liaison.cli.handover import prepare_step
+
+        session = self._open()
+        book = await session.case_book()
+        now = session.now()
+        args = argparse.Namespace(
+            step=step,
+            handover=options.get("handover"),
+            case=options.get("case"),
+            to=options.get("to"),
+            at=options.get("at"),
+            tz=options.get("tz") or None,
+            place=options.get("place"),
+            persons=options.get("persons", "1"),
+            escort=list(options.get("escort", [])),
+            vehicle=options.get("vehicle"),
+            reception=list(options.get("reception", [])),
+            reason_code=options.get("reason_code"),
+            reason=options.get("reason"),
+            handling=options.get("handling", "H1"),
+            copy=[],
+            record=None,
+        )
+        prepared = prepare_step(args, book, session.unlock(), now)
+        if not send:
+            return prepared, None
+        sent, _event = await session.send_notice(prepared.notice, prepared.addresses, now=now)
+        return prepared, sent
+
+    # --- Trust: pinned agency roots ---------------------------------------------------------
+    def pins(self) -> list[dict[str, Any]]:
+        """The agency roots this device trusts, with their fingerprints and how they were pinned."""
+        return trust_ops.list_pins(self._locked_home)
+
+    async def pin(self, agency: str, fingerprint: str) -> dict[str, Any]:
+        """Pin `agency`'s root if the relay's matches `fingerprint` and its registration is in
+        the signed log (VerificationError otherwise: nothing is pinned)."""
+        session = self._open()
+        home, api = session.home, session.api
+        return await trust_ops.add(home, api, agency, fingerprint)
+
+    # --- Supervisor review and the audit log ------------------------------------------------
+    async def review_traffic(self) -> list[dict[str, Any]]:
+        """The agency's traffic, metadata only (a supervisor's device)."""
+        return await self._open().review_traffic()
+
+    async def review(self, message_id: str, reason: str) -> ReviewedMessage:
+        """Open an agency message as its supervisor: the relay logs the review (with the
+        reason's commitment) first, the record is verified, then the message is decrypted."""
+        return await self._open().review(message_id, reason)
+
+    async def audit_log(self) -> list[dict[str, Any]]:
+        """The log records the relay shows this device, each checked against a checkpoint."""
+        return await self._open().audit_log()
+
+
+__all__ = ["DeskLocked", "DeskOfficer"]
