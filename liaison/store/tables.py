@@ -126,13 +126,14 @@ envelopes = Table(
 )
 # A month's or a day's traffic, and retention's candidates (revision 0004).
 Index("ix_envelopes_received_at", envelopes.c.received_at)
-# An officer's or an agency's envelopes by sender prefix, on PostgreSQL only (revision 0004:
-# a B-tree serves LIKE 'prefix%' under any collation only with the pattern operator class).
+# An officer's or an agency's envelopes by sender prefix (revision 0004): on PostgreSQL a
+# B-tree serves LIKE 'prefix%' under any collation only with the pattern operator class
+# (SQLite ignores it and gets a plain index).
 Index(
     "ix_envelopes_sender_prefix",
     envelopes.c.sender_device,
     postgresql_ops={"sender_device": "varchar_pattern_ops"},
-).ddl_if(dialect="postgresql")
+)
 
 deliveries = Table(
     "deliveries",
@@ -151,7 +152,7 @@ Index(
     "ix_deliveries_device_prefix",
     deliveries.c.device_id,
     postgresql_ops={"device_id": "varchar_pattern_ops"},
-).ddl_if(dialect="postgresql")
+)
 
 # Review keys sealed to supervisor devices (ciphertext only; revision 0002): one per
 # (device, review key), replaced by a newer root-signed wrap.
