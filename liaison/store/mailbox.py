@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, text, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from liaison.store.records import DeliveryRecord, EnvelopeRecord
@@ -91,15 +91,14 @@ class SendPrecheck:
 
 
 # Built once: constructing SQLAlchemy statements per call costs more than running them.
-_SEND_PRECHECK = text(
-    "SELECT"
-    " (SELECT envelope_hash FROM envelopes WHERE message_id = :m),"
-    " (SELECT log_index FROM envelopes WHERE message_id = :m),"
-    " (SELECT received_at FROM envelopes WHERE message_id = :m),"
-    " (SELECT counter FROM envelopes WHERE message_id = :m),"
-    " (SELECT max(counter) FROM envelopes WHERE sender_device = :s),"
-    " (SELECT count(*) FROM revocations WHERE device_id IN :devices)"
-).bindparams(bindparam("devices", expanding=True))
+# The same for the PostgreSQL writer, on asyncpg directly (hot path): revoked devices are
+# listed at once, and the envelope is read by one index look-up.
+_SEND_PRECHECK_PG = (
+    "SELECT e.envelope_hash, e.log_index, e.received_at, e.counter,"
+    " (SELECT max(counter) FROM envelopes WHERE sender_device = $2),"
+    " ARRAY(SELECT device_id FROM revocations WHERE device_id = ANY($3::varchar[]))"
+    " FROM (SELECT 1) AS one LEFT JOIN envelopes AS e ON e.message_id = $1"
+)
 # The same for the SQLite writer, on the sqlite3 driver directly (hot path).
 _SEND_PRECHECK_QMARK = (
     "SELECT"
@@ -185,22 +184,23 @@ class MailboxWrites:
         self, *, message_id: str, sender_device: str, devices: Sequence[str]
     ) -> SendPrecheck:
         """Existing envelope of this id, the sender's last counter, which devices are revoked."""
-        if isinstance(self.conn, SyncConnection):
+        revoked: frozenset[str] = frozenset()
+        if not isinstance(self.conn, SyncConnection):
+            driver = await self.batch.driver()
+            row = await driver.fetchrow(_SEND_PRECHECK_PG, message_id, sender_device, list(devices))
+            revoked = frozenset(row[5])
+        else:
             marks = ",".join("?" * len(devices))
             row = self.conn.raw(
                 _SEND_PRECHECK_QMARK.format(marks=marks),
                 (message_id,) * 4 + (sender_device, *devices),
             ).fetchone()
-        else:
-            params = {"m": message_id, "s": sender_device, "devices": list(devices)}
-            row = (await self.conn.execute(_SEND_PRECHECK, params)).one()
         existing = self.envelopes.get(message_id) or self.batch.envelopes.get(message_id)
         if existing is None and row[0] is not None:
             existing = EnvelopeRecord(
                 message_id, bytes(row[0]), sender_device, row[3], 0, row[1], row[2]
             )
-        revoked: frozenset[str] = frozenset()
-        if row[5]:
+        if isinstance(self.conn, SyncConnection) and row[5]:
             found = await self.conn.execute(
                 select(revocations.c.device_id).where(revocations.c.device_id.in_(list(devices)))
             )

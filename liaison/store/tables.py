@@ -124,6 +124,16 @@ envelopes = Table(
     Column("purged_at", BigInteger, nullable=True),
     UniqueConstraint("sender_device", "counter", name="uq_envelopes_sender_counter"),
 )
+# A month's or a day's traffic, and retention's candidates (revision 0004).
+Index("ix_envelopes_received_at", envelopes.c.received_at)
+# An officer's or an agency's envelopes by sender prefix (revision 0004): on PostgreSQL a
+# B-tree serves LIKE 'prefix%' under any collation only with the pattern operator class
+# (SQLite ignores it and gets a plain index).
+Index(
+    "ix_envelopes_sender_prefix",
+    envelopes.c.sender_device,
+    postgresql_ops={"sender_device": "varchar_pattern_ops"},
+)
 
 deliveries = Table(
     "deliveries",
@@ -136,6 +146,13 @@ deliveries = Table(
     UniqueConstraint("device_id", "message_id", name="uq_deliveries_device_message"),
 )
 Index("ix_deliveries_device_cursor", deliveries.c.device_id, deliveries.c.cursor)
+# The recipients of an envelope (review, audit, retention; revision 0004).
+Index("ix_deliveries_message_id", deliveries.c.message_id)
+Index(
+    "ix_deliveries_device_prefix",
+    deliveries.c.device_id,
+    postgresql_ops={"device_id": "varchar_pattern_ops"},
+)
 
 # Review keys sealed to supervisor devices (ciphertext only; revision 0002): one per
 # (device, review key), replaced by a newer root-signed wrap.

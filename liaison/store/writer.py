@@ -5,7 +5,10 @@ that fails before writing changes nothing while its neighbours commit, and one t
 writing undoes the batch, whose jobs then rerun alone. Log entries, envelopes and deliveries,
 the send path's rows, are deferred and inserted once per batch. On SQLite the batch's
 statements run on the event loop over the sqlite3 driver and only the COMMIT goes to a thread
-(the SQLite fast path); on PostgreSQL the batch runs on one async connection.
+(the SQLite fast path); on PostgreSQL the batch runs on one async connection, and its hot
+statements (the send check, the deferred rows, the log size and the NOTIFYs) go to asyncpg
+directly as prepared statements over arrays: one round trip for all of a batch's rows
+(the PostgreSQL fast path; docs/operations.md § Performance says what it saved).
 """
 
 from __future__ import annotations
@@ -19,13 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.store.engine import BUSY_TIMEOUT_MS, WalCheckpointer
 from liaison.store.records import EnvelopeRecord, LogEntryRecord
-from liaison.store.tables import deliveries, envelopes, log_entries, log_head
 
 T = TypeVar("T")
 Tx = TypeVar("Tx", bound="TxCore")
@@ -46,16 +47,32 @@ _INSERT_DELIVERIES_QMARK = (
 )
 _LOG_SIZE_QMARK = "SELECT size FROM log_head WHERE id = 1"
 _SET_LOG_SIZE_QMARK = "UPDATE log_head SET size = ? WHERE id = 1"
-_INSERT_LOG = insert(log_entries)
-_INSERT_ENVELOPES = insert(envelopes)
-_INSERT_DELIVERIES = insert(deliveries).returning(
-    deliveries.c.cursor,
-    deliveries.c.message_id,
-    deliveries.c.device_id,
-    sort_by_parameter_order=True,
+# PostgreSQL (asyncpg, prepared once per connection by its statement cache): a batch's log
+# entries, envelopes and deliveries in one statement of arrays. The deliveries' foreign key
+# sees the envelopes inserted by the same statement (checked at the statement's end), and
+# WITH ORDINALITY keeps the cursors in the order the jobs came.
+_FLUSH_PG = (
+    "WITH log_rows AS ("
+    " INSERT INTO log_entries (idx, data, leaf_hash, created_at)"
+    " SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[])"
+    "), envelope_rows AS ("
+    " INSERT INTO envelopes (message_id, envelope_hash, sender_device, counter, envelope, size,"
+    " log_index, received_at)"
+    " SELECT * FROM unnest($5::varchar[], $6::bytea[], $7::varchar[], $8::bigint[],"
+    " $9::bytea[], $10::int[], $11::bigint[], $12::bigint[])"
+    ")"
+    " INSERT INTO deliveries (message_id, device_id)"
+    " SELECT m, d FROM unnest($13::varchar[], $14::varchar[]) WITH ORDINALITY AS r(m, d, n)"
+    " ORDER BY n"
+    ' RETURNING "cursor", message_id, device_id'
 )
-_LOG_SIZE_FOR_UPDATE = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
-_SET_LOG_SIZE = update(log_head).where(log_head.c.id == 1).values(size=bindparam("new_size"))
+# The log size and every NOTIFY of the batch, in one round trip at its end.
+_FINISH_PG = (
+    "WITH head AS (UPDATE log_head SET size = $1 WHERE id = 1 AND size <> $1)"
+    " SELECT pg_notify(c, p) FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(c, p, n)"
+    " ORDER BY n"
+)
+_LOG_SIZE_FOR_UPDATE_PG = "SELECT size FROM log_head WHERE id = 1 FOR UPDATE"
 
 
 class Batch:
@@ -75,6 +92,15 @@ class Batch:
         self.envelopes: dict[str, EnvelopeRecord] = {}
         self.counters: dict[str, int] = {}
         self.cursors: dict[str, dict[str, int]] = {}
+        self._driver: Any = None
+
+    async def driver(self) -> Any:
+        """PostgreSQL: the asyncpg connection under `conn`, inside the batch's transaction
+        (hot statements only; the rest goes through SQLAlchemy on the same connection)."""
+        if self._driver is None:
+            raw = await self.conn.get_raw_connection()
+            self._driver = raw.driver_connection
+        return self._driver
 
     def merge(self, tx: TxCore) -> None:
         self.log_size = tx.log_size
@@ -89,14 +115,29 @@ class Batch:
         if isinstance(self.conn, SyncConnection):
             self._flush_sqlite(self.conn)
             return
-        if self.log_rows:
-            await self.conn.execute(_INSERT_LOG, self.log_rows)
-        if self.envelope_rows:
-            await self.conn.execute(_INSERT_ENVELOPES, self.envelope_rows)
-        if self.delivery_rows:
-            result = await self.conn.execute(_INSERT_DELIVERIES, self.delivery_rows)
-            for cursor, message_id, device_id in result:
-                self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
+        if not (self.log_rows or self.envelope_rows or self.delivery_rows):
+            return
+        logs, envs, dels = self.log_rows, self.envelope_rows, self.delivery_rows
+        driver = await self.driver()
+        rows = await driver.fetch(
+            _FLUSH_PG,
+            [r["idx"] for r in logs],
+            [r["data"] for r in logs],
+            [r["leaf_hash"] for r in logs],
+            [r["created_at"] for r in logs],
+            [r["message_id"] for r in envs],
+            [r["envelope_hash"] for r in envs],
+            [r["sender_device"] for r in envs],
+            [r["counter"] for r in envs],
+            [r["envelope"] for r in envs],
+            [r["size"] for r in envs],
+            [r["log_index"] for r in envs],
+            [r["received_at"] for r in envs],
+            [r["message_id"] for r in dels],
+            [r["device_id"] for r in dels],
+        )
+        for cursor, message_id, device_id in rows:
+            self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
 
     def _flush_sqlite(self, conn: SyncConnection) -> None:
         # One writer holds the database: the next cursors are known without RETURNING.
@@ -450,9 +491,12 @@ class GroupCommitWriter(Generic[Tx]):
         outcomes: list[_Outcome] = []
         if isinstance(conn, SyncConnection):
             start = int(conn.raw(_LOG_SIZE_QMARK, ()).fetchone()[0])
+            state = Batch(conn, start, self.postgres)
         else:
-            start = int((await conn.execute(_LOG_SIZE_FOR_UPDATE)).scalar_one())
-        state = Batch(conn, start, self.postgres)
+            # The first statement through SQLAlchemy begins its transaction on the driver.
+            result = await conn.exec_driver_sql(_LOG_SIZE_FOR_UPDATE_PG)
+            start = int(result.scalar_one())
+            state = Batch(conn, start, self.postgres)
         for pending in batch:
             tx = self._new_tx(state)
             try:
@@ -472,15 +516,18 @@ class GroupCommitWriter(Generic[Tx]):
                     await hook()
                 for channel, items in tx.announcements:
                     channels.setdefault(channel, []).extend(items())
+        if isinstance(conn, SyncConnection):
+            if state.log_size != start:
+                conn.raw(_SET_LOG_SIZE_QMARK, (state.log_size,))
+            return outcomes
+        names: list[str] = []
+        payloads: list[str] = []
         for channel, items in channels.items():
             for i in range(0, len(items), NOTIFY_CHUNK):
-                payload = json.dumps(items[i : i + NOTIFY_CHUNK], separators=(",", ":"))
-                await conn.execute(select(func.pg_notify(channel, payload)))
-        if state.log_size != start:
-            if isinstance(conn, SyncConnection):
-                conn.raw(_SET_LOG_SIZE_QMARK, (state.log_size,))
-            else:
-                await conn.execute(_SET_LOG_SIZE, {"new_size": state.log_size})
+                names.append(channel)
+                payloads.append(json.dumps(items[i : i + NOTIFY_CHUNK], separators=(",", ":")))
+        if state.log_size != start or names:
+            await (await state.driver()).execute(_FINISH_PG, state.log_size, names, payloads)
         return outcomes
 
     def _finish(self, outcomes: list[_Outcome]) -> None:
