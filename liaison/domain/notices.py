@@ -11,6 +11,7 @@ from typing import Any
 import rfc8785
 
 from crypto.encoding import blake2b
+from liaison.domain.code_lists import DOCUMENT_TYPE, ETHNICITY, INTERPRETER_LANGUAGE, NATIONALITY
 from liaison.domain.fields import (
     AgencyCode,
     Attachment,
@@ -18,6 +19,8 @@ from liaison.domain.fields import (
     Block,
     Bool,
     Choice,
+    Coded,
+    CodedList,
     Counts,
     DateTime,
     Field,
@@ -123,7 +126,7 @@ ID_DOCUMENT_TYPES = {
 }
 
 DOCUMENT_FIELDS = (
-    Field("type", Choice(ID_DOCUMENT_TYPES), N_("Document type"), N_("Kind of document")),
+    Field("type", Coded(DOCUMENT_TYPE), N_("Document type"), N_("Kind of document")),
     Field("number", Str(60), N_("Document number"), N_("Number on the document"), required=False),
     Field("note", Text(500), N_("Note"), N_("Remarks on the document"), required=False),
 )
@@ -186,7 +189,13 @@ PERSON_FIELDS = (
         N_("Full date or year, may be estimated"),
         required=False,
     ),
-    Field("ethnicity", Str(60), N_("Ethnicity"), N_("Ethnic group"), required=False),
+    Field(
+        "ethnicity",
+        Coded(ETHNICITY),
+        N_("Ethnicity"),
+        N_("Ethnic group: code of the list (01 Kinh…) or its name"),
+        required=False,
+    ),
     Field(
         "home_address",
         Text(500),
@@ -202,7 +211,11 @@ PERSON_FIELDS = (
         required=False,
     ),
     Field(
-        "nationality", Str(3), N_("Nationality"), N_("Country code, e.g. VN or CN"), required=False
+        "nationality",
+        Coded(NATIONALITY),
+        N_("Nationality"),
+        N_("Country code, e.g. VN or CN"),
+        required=False,
     ),
     Field(
         "nationality_status",
@@ -242,7 +255,7 @@ PERSON_FIELDS = (
     ),
     Field(
         "interpreter_language",
-        Str(60),
+        Coded(INTERPRETER_LANGUAGE),
         N_("Interpreter language"),
         N_("Language the person needs an interpreter for"),
         required=False,
@@ -265,17 +278,31 @@ ESCORT_FIELDS = (
 SIGNATORY_FIELDS = (
     Field(
         "side",
-        Choice({"vn": N_("Vietnamese side"), "cn": N_("Chinese side")}),
+        # The label says "side" ("Phía" / "所属方"); the value names the country only, so that
+        # it does not read "Phía: Phía Việt Nam".
+        Choice({"vn": N_("Vietnam"), "cn": N_("China")}),
         N_("Side"),
         N_("vn or cn"),
     ),
     Field("name", Str(120), N_("Name"), N_("Signatory's name")),
     Field("officer_id", Str(60), N_("Officer ID"), N_("Officer's service number"), required=False),
     Field("agency", AgencyCode(), N_("Agency"), N_("Agency code of the signatory")),
+    Field(
+        "position",
+        Text(200),
+        N_("Position"),
+        N_("Position or rank, with a translation for the other side's column"),
+        required=False,
+    ),
 )
 INTERPRETER_FIELDS = (
     Field("name", Str(120), N_("Name"), N_("Interpreter's name")),
-    Field("languages", Str(120), N_("Languages"), N_("Languages interpreted, e.g. vi-zh")),
+    Field(
+        "languages",
+        CodedList(INTERPRETER_LANGUAGE),
+        N_("Languages"),
+        N_("Languages interpreted, e.g. vi-zh"),
+    ),
 )
 
 URGENCY = {
@@ -763,6 +790,24 @@ CATALOGUE: dict[str, NoticeType] = {
 NOTICE_TYPES = tuple(CATALOGUE)
 
 
+# "A or B" notice types are titled by the decision they carry, as an officer titles the letter.
+DECISION_TITLES = {
+    ("handover_response", "decision", "accept"): N_("Handover accepted"),
+    ("handover_response", "decision", "counter"): N_("Counter-proposal for the handover"),
+    ("reschedule_cancellation", "action", "cancel"): N_("Cancellation of the handover"),
+    ("reschedule_cancellation", "action", "reschedule"): N_("Rescheduling of the handover"),
+}
+
+
+def notice_title(notice_type: str, fields: Mapping[str, Any]) -> str:
+    """The title (msgid) a notice prints under: its decision for an "A or B" type, else the
+    label of its type."""
+    for (type_code, key, value), title in DECISION_TITLES.items():
+        if type_code == notice_type and fields.get(key) == value:
+            return title
+    return CATALOGUE[notice_type].label
+
+
 @dataclass(frozen=True)
 class Notice:
     """A checked, NFC-normalised notice; `header` and `fields` are plain JSON mappings."""
@@ -778,6 +823,10 @@ class Notice:
     @property
     def case_ref(self) -> str:
         return str(self.header["case_ref"])
+
+    def title(self) -> str:
+        """The msgid of the title this notice prints under (see notice_title)."""
+        return notice_title(self.type, self.fields)
 
     def spec(self) -> NoticeType:
         return CATALOGUE[self.type]

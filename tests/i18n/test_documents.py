@@ -7,7 +7,6 @@ import copy
 from datetime import date
 
 import pytest
-from test_pdf import pdf_pages, require_pdf, squash
 
 from liaison.i18n.documents import (
     DocumentValuesError,
@@ -19,6 +18,7 @@ from liaison.i18n.documents import (
     vi_document_date,
     zh_document_date,
 )
+from tests.i18n.test_pdf import pdf_pages, require_pdf, squash
 
 HANDOVER_RECORD = {
     "reference": "95/BB-BP",
