@@ -118,6 +118,11 @@ class Kind:
         raise NotImplementedError
 
 
+# The marker of an optional field in a fillable template ("[không bắt buộc]" / "[选填]"); the
+# template writer looks it up by this msgid (a call inside an f-string is not extracted).
+OPTIONAL_MARK = N_("optional")
+
+
 @dataclass(frozen=True)
 class Field:
     """One named field of a notice, header or nested block, with its label and one-line help."""
