@@ -11,6 +11,7 @@ from typing import Any
 import rfc8785
 
 from crypto.encoding import blake2b
+from liaison.domain.agencies import reason_codes
 from liaison.domain.code_lists import DOCUMENT_TYPE, ETHNICITY, INTERPRETER_LANGUAGE, NATIONALITY
 from liaison.domain.fields import (
     AgencyCode,
@@ -38,7 +39,7 @@ from liaison.domain.fields import (
     check_fields,
     datetime_utc,
 )
-from liaison.domain.messages import N_
+from liaison.domain.messages import N_, Message
 
 FORMAT_VERSION = 1
 MAX_NOTICE_BYTES = 1_000_000
@@ -912,40 +913,59 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
     return Notice(notice_type, header, fields)
 
 
+def _is(label: str, value: Any) -> Message:
+    """A condition "field is value" in the reader's language: the field's label and the value's
+    label (a msgid, or names by language), never the raw key and code ("action = cancel")."""
+    return Message(N_("{name} is “{value}”"), {"name": Message(label), "value": _shown(value)})
+
+
+def _shown(value: Any) -> Any:
+    return Message(value) if isinstance(value, str) else value
+
+
+def _given(label: str) -> Message:
+    return Message(N_("{name} is given"), {"name": Message(label)})
+
+
 def _check_rules(notice_type: str, header: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
     """Rules that tie fields together (a field needed or forbidden because of another)."""
 
-    def needs(path: str, because: str) -> FieldError:
+    def needs(path: str, because: Message) -> FieldError:
         return FieldError(
             path, "missing", N_("{field}: required when {condition}"), condition=because
         )
 
-    def forbids(path: str, because: str) -> FieldError:
+    def forbids(path: str, because: Message) -> FieldError:
         return FieldError(
             path, "not_allowed", N_("{field}: not allowed when {condition}"), condition=because
         )
 
     if header["handling"] == "H3" and "handling_note" not in header:
-        raise needs("header.handling_note", "handling = H3")
+        raise needs("header.handling_note", _is(N_("Handling code"), {"en": "H3"}))
     if notice_type == "handover_response":
         if fields["decision"] == "counter" and "slot" not in fields and "place" not in fields:
-            raise needs("fields.slot", "decision = counter")
+            raise needs("fields.slot", _is(N_("Decision"), DECISIONS["counter"]))
         if fields["decision"] == "accept":
             for key in ("slot", "place"):
                 if key in fields:
-                    raise forbids(f"fields.{key}", "decision = accept")
+                    raise forbids(f"fields.{key}", _is(N_("Decision"), DECISIONS["accept"]))
     if notice_type == "reschedule_cancellation":
         if fields["reason_code"] == "other" and "reason" not in fields:
-            raise needs("fields.reason", "reason_code = other")
+            other = dict(reason_codes().get("other", {})) or {"en": "other"}
+            raise needs("fields.reason", _is(N_("Reason"), other))
         if fields["action"] == "cancel" and "new_slot" in fields:
-            raise forbids("fields.new_slot", "action = cancel")
+            raise forbids("fields.new_slot", _is(N_("Action"), ACTIONS["cancel"]))
     if notice_type == "receipt_ack":
+        labels = {
+            "record_hash": N_("Handover record hash"),
+            "countersignature": N_("Countersignature"),
+        }
         signed = [key for key in ("record_hash", "countersignature") if key in fields]
         if len(signed) == 1:
-            other = "countersignature" if signed[0] == "record_hash" else "record_hash"
-            raise needs(f"fields.{other}", f"{signed[0]} is given")
+            other_key = "countersignature" if signed[0] == "record_hash" else "record_hash"
+            raise needs(f"fields.{other_key}", _given(labels[signed[0]]))
         if signed and "in_reply_to" not in fields:
-            raise needs("fields.in_reply_to", "record_hash is given")
+            raise needs("fields.in_reply_to", _given(labels["record_hash"]))
     if notice_type == "handover_record":
         sides = {s["side"] for s in fields["signatories"]}
         if sides != {"vn", "cn"}:

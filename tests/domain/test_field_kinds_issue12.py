@@ -70,3 +70,20 @@ def test_a_named_point_of_the_place_data_is_a_place():
     with pytest.raises(FieldError) as info:
         Place().check({"kind": "point"}, "p")
     assert info.value.code == "missing"
+
+
+def test_rule_conditions_name_the_field_and_value_in_the_readers_language():
+    import json
+    from pathlib import Path
+
+    from liaison.domain.notices import parse_notice
+    from liaison.i18n import translate
+
+    golden = Path(__file__).resolve().parent.parent / "golden" / "notices"
+    data = json.loads((golden / "reschedule_cancellation.json").read_text(encoding="utf-8"))
+    data["fields"]["action"] = "cancel"
+    with pytest.raises(FieldError) as info:
+        parse_notice(data)
+    assert translate(info.value.message, "vi").endswith("khi Hình thức là “hủy”")
+    assert translate(info.value.message, "zh").endswith("变更类型为“取消”时不得填写")
+    assert "action = cancel" not in str(info.value)
