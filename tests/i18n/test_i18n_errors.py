@@ -109,3 +109,22 @@ def test_argparse_words_keep_their_placeholders(language):
         assert sorted(re.findall(r"%\(\w+\)[sr]|%[sr]", translated)) == sorted(
             re.findall(r"%\(\w+\)[sr]|%[sr]", msgid)
         )
+
+
+@pytest.mark.parametrize("language", ["vi", "zh_Hans_CN"])
+def test_stored_keys_have_words_in_the_officers_language(language):
+    from liaison.i18n.labels import AUDIT_KINDS, INBOX_STATUS, TRUST_HOW, audit_kind
+
+    for table in (INBOX_STATUS, TRUST_HOW, AUDIT_KINDS):
+        for key, msgid in table.items():
+            assert gettext_for(language, msgid) != msgid, key
+    set_language(language)
+    assert audit_kind("hold") == gettext_for(language, AUDIT_KINDS["hold"])
+    assert audit_kind("from_a_newer_relay") == "from_a_newer_relay"
+
+
+def test_every_audit_log_kind_of_the_protocol_has_a_word():
+    from liaison.i18n.labels import AUDIT_KINDS
+    from liaison.server.openapi import SCHEMAS
+
+    assert set(SCHEMAS["LogEntry"]["properties"]["kind"]["enum"]) <= set(AUDIT_KINDS)
