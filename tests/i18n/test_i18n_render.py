@@ -57,7 +57,7 @@ def test_handover_at_2330_reads_0030_next_day_in_dongxing():
     text = render_text(load("handover_proposal"), "both")
     assert "23 giờ 30 ngày 03 tháng 12 năm 2026 (giờ Việt Nam" in text
     assert "2026年12月4日 00:30（北京时间，UTC+8）" in text
-    assert "东兴：08:00–20:00 北京时间" in text
+    assert "东兴：08:00–20:00（北京时间）" in text
 
 
 def test_html_puts_the_two_languages_side_by_side_and_escapes_text():
