@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from liaison.cli.demo import DemoContext, Step, run_demo, steps_until  # noqa: E402
+from liaison.cli.demo.tour import DemoContext, Step, run_demo, steps_until  # noqa: E402
 from liaison.client import messages, notices  # noqa: E402
 from liaison.client.home import KDF_PROFILE_ENV  # noqa: E402
 from liaison.domain.notices import parse_notice  # noqa: E402

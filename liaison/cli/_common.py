@@ -23,6 +23,7 @@ from liaison.client.home import Home, default_home
 from liaison.i18n import _, current_language, translate
 
 if TYPE_CHECKING:
+    from liaison.client.session import OfficerSession
     from liaison.client.transport import ApiClient
 
 T = TypeVar("T")
@@ -200,9 +201,38 @@ def on_relay(home: Home, args: argparse.Namespace, call: Callable[[ApiClient], A
     return run_api(home.server_url(getattr(args, "server", None)), call)
 
 
+def on_session(
+    args: argparse.Namespace,
+    call: Callable[[OfficerSession], Awaitable[T]],
+    *,
+    offline: bool = False,
+    home: Home | None = None,
+) -> T:
+    """Run `call` with the officer session of `--home` (or `home`) on the relay of `--server`,
+    else the one the home folder records; `offline` opens no connection."""
+    from liaison.client.session import OfficerSession
+
+    async def opened() -> T:
+        session = OfficerSession.open(
+            home or home_from_args(args), server=getattr(args, "server", None), offline=offline
+        )
+        async with session:
+            return await call(session)
+
+    return run(opened())
+
+
 # --- Input and output -------------------------------------------------------------------------
+def _json_value(value: Any) -> Any:
+    """A relay answer (liaison.client.answers) as plain JSON values."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
+    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=_json_value))
 
 
 def print_result(args: argparse.Namespace, value: Any, text: str) -> None:

@@ -7,6 +7,7 @@ import argparse
 from liaison.cli import hold
 from liaison.cli._common import (
     add_admin_token_option,
+    add_json_option,
     add_local_options,
     add_relay_options,
     add_server_option,
@@ -50,7 +51,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_local_options(fp)
     fp.set_defaults(func=cmd_fingerprint)
-    hold.register_agency(group)
+
+    # `liaison agency retention CODE --days N` (operator); the command is cli/hold.py's.
+    retention = group.add_parser(
+        "retention", help=_("Set how long the relay keeps an agency's ciphertext (operator)")
+    )
+    retention.add_argument("code", metavar="CODE", help=_("Agency code, e.g. VN-QN-CA"))
+    retention.add_argument("--days", type=int, required=True, help=_("Retention in days"))
+    add_admin_token_option(retention)
+    add_server_option(retention, required=True)
+    add_json_option(retention)
+    retention.set_defaults(func=hold.cmd_retention)
 
     certify = group.add_parser("certify", help=_("Certify an officer's device request"))
     certify.add_argument("request", metavar="REQUEST", help=_("Request file from `officer init`"))

@@ -14,9 +14,8 @@ from liaison.cli._common import (
     add_relay_options,
     command,
     home_from_args,
-    on_relay,
+    on_session,
     print_json,
-    run,
 )
 from liaison.i18n import (
     LANGUAGE_ALIASES,
@@ -30,8 +29,7 @@ from liaison.i18n.dates import format_both_zones, format_local_datetime, parse_u
 
 if TYPE_CHECKING:
     from liaison.client.cases import CaseBook
-    from liaison.client.home import Home
-    from liaison.client.transport import ApiClient
+    from liaison.client.session import OfficerSession
     from liaison.domain.case_events import TimelineEntry
     from liaison.domain.cases import Case
     from liaison.domain.handover import Handover
@@ -78,21 +76,18 @@ def apply_lang(args: argparse.Namespace) -> None:
 
 def with_book(
     args: argparse.Namespace,
-    then: Callable[[Home, ApiClient | None, CaseBook], Awaitable[T]] | None = None,
+    then: Callable[[OfficerSession, CaseBook], Awaitable[T]] | None = None,
     *,
     now: int | None = None,
 ) -> tuple[CaseBook, T | None]:
-    """Load the case book (syncing first unless --offline) and run `then` with the same API
-    connection, so that a command reads the state and sends its notice in one go."""
-    from liaison.client import cases as case_ops
-    from liaison.client import officer
-
+    """Load the case book (syncing first unless --offline) and run `then` in the same session,
+    so that a command reads the state and sends its notice in one go."""
     home = home_from_args(args)
-    keys = officer.device_keys(home)  # one passphrase prompt for the whole command
     moment = int(time.time()) if now is None else now
 
-    async def go(api: ApiClient | None) -> tuple[CaseBook, T | None]:
-        book = await case_ops.load_book(home, api, now=moment, keys=keys)
+    async def go(session: OfficerSession) -> tuple[CaseBook, T | None]:
+        session.unlock()  # one passphrase prompt for the whole command
+        book = await session.case_book(now=moment)
         if book.problems:
             # Cases derived without them may be incomplete: say so, never silently.
             print(
@@ -102,12 +97,10 @@ def with_book(
                 ),
                 file=sys.stderr,
             )
-        result = await then(home, api, book) if then is not None else None
+        result = await then(session, book) if then is not None else None
         return book, result
 
-    if getattr(args, "offline", False):
-        return run(go(None))
-    return on_relay(home, args, go)
+    return on_session(args, go, offline=getattr(args, "offline", False), home=home)
 
 
 def place_text(place: Mapping[str, Any]) -> str:

@@ -1,10 +1,11 @@
-"""`liaison db upgrade`: apply the relay's schema migrations without starting the server."""
+"""`liaison db upgrade` and `liaison db purge`: relay database maintenance without serving."""
 
 from __future__ import annotations
 
 import argparse
 
-from liaison.cli._common import run
+from liaison.cli import hold
+from liaison.cli._common import add_json_option, run
 from liaison.cli.serve import add_database_options, database_schema
 from liaison.i18n import _
 
@@ -15,9 +16,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upgrade = commands.add_parser("upgrade", help=_("Apply pending schema migrations"))
     add_database_options(upgrade)
     upgrade.set_defaults(func=run_upgrade)
-    from liaison.cli import hold
 
-    hold.register_db(commands)
+    # `liaison db purge`: the retention purge once, as the server's periodic task runs it.
+    purge = commands.add_parser(
+        "purge", help=_("Delete ciphertext past its retention (holds respected); log each")
+    )
+    add_database_options(purge)
+    purge.add_argument(
+        "--now", type=int, default=None, help=_("Clock for the purge, Unix seconds (tests)")
+    )
+    add_json_option(purge)
+    purge.set_defaults(func=hold.cmd_purge)
 
 
 async def _upgrade(url: str, schema: str | None) -> str | None:

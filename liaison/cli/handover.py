@@ -31,8 +31,7 @@ from liaison.i18n import _, current_language, translate, warning_json
 if TYPE_CHECKING:
     from crypto.keys import DeviceKeys
     from liaison.client.cases import CaseBook
-    from liaison.client.home import Home
-    from liaison.client.transport import ApiClient
+    from liaison.client.session import OfficerSession
     from liaison.domain.case_events import LoggedNotice, Slot
     from liaison.domain.handover import Handover, HandoverActionRefused
     from liaison.domain.notices import Notice
@@ -547,25 +546,20 @@ def prepare_step(
 
 @command
 def cmd_step(args: argparse.Namespace) -> int:
-    from liaison.client import cases as case_ops
-    from liaison.client import officer
-
     apply_lang(args)
     now = int(time.time())
     outcome: dict[str, Any] = {}
 
-    async def act(home: Home, api: ApiClient | None, book: CaseBook) -> None:
-        prepared = prepare_step(args, book, officer.device_keys(home), now)
+    async def act(session: OfficerSession, book: CaseBook) -> None:
+        prepared = prepare_step(args, book, session.unlock(), now)
         outcome["prepared"] = prepared
         if not args.json:
             for warning in prepared.warnings:
                 text = translate(warning.message, current_language())
                 print(_("Warning: {message}").format(message=text), file=sys.stderr)
-        if args.dry_run or api is None:
+        if args.dry_run or session.offline:
             return
-        sent, event = await case_ops.send_notice(
-            home, api, prepared.notice, prepared.addresses, now=now
-        )
+        sent, event = await session.send_notice(prepared.notice, prepared.addresses, now=now)
         outcome["sent"] = sent
         outcome["handover_id"] = prepared.handover_id or event.message_id
 

@@ -8,15 +8,13 @@ from typing import Any
 
 from liaison.cli._common import (
     CommandError,
-    add_admin_token_option,
     add_home_option,
     add_json_option,
     add_relay_options,
-    add_server_option,
     admin_token,
     command,
     home_from_args,
-    on_relay,
+    on_session,
     print_json,
     print_result,
     read_input,
@@ -24,7 +22,7 @@ from liaison.cli._common import (
     run_api,
     write_output,
 )
-from liaison.cli.serve import add_database_options, database_schema
+from liaison.cli.serve import database_schema
 from liaison.i18n import _
 
 
@@ -63,38 +61,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     secret.set_defaults(func=cmd_secret)
 
 
-def register_agency(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`liaison agency retention CODE --days N` (operator)."""
-    retention = group.add_parser(
-        "retention", help=_("Set how long the relay keeps an agency's ciphertext (operator)")
-    )
-    retention.add_argument("code", metavar="CODE", help=_("Agency code, e.g. VN-QN-CA"))
-    retention.add_argument("--days", type=int, required=True, help=_("Retention in days"))
-    add_admin_token_option(retention)
-    add_server_option(retention, required=True)
-    add_json_option(retention)
-    retention.set_defaults(func=cmd_retention)
-
-
-def register_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`liaison db purge`: run the retention purge once, as the server's periodic task does."""
-    purge = commands.add_parser(
-        "purge", help=_("Delete ciphertext past its retention (holds respected); log each")
-    )
-    add_database_options(purge)
-    purge.add_argument(
-        "--now", type=int, default=None, help=_("Clock for the purge, Unix seconds (tests)")
-    )
-    add_json_option(purge)
-    purge.set_defaults(func=cmd_purge)
-
-
 @command
 def cmd_place(args: argparse.Namespace) -> int:
-    from liaison.client import holds as hold_ops
-
-    home = home_from_args(args)
-    answer = on_relay(home, args, lambda api: hold_ops.place(home, api, args.case_ref, args.reason))
+    answer = on_session(args, lambda session: session.place_hold(args.case_ref, args.reason))
     print(
         _("Hold placed on case {case} (log entry {index}).").format(
             case=args.case_ref, index=answer["log_index"]
@@ -105,10 +74,7 @@ def cmd_place(args: argparse.Namespace) -> int:
 
 @command
 def cmd_release(args: argparse.Namespace) -> int:
-    from liaison.client import holds as hold_ops
-
-    home = home_from_args(args)
-    answer = on_relay(home, args, lambda api: hold_ops.release(home, api, args.case_ref))
+    answer = on_session(args, lambda session: session.release_hold(args.case_ref))
     print(
         _("Hold on case {case} released (log entry {index}).").format(
             case=args.case_ref, index=answer["log_index"]
@@ -119,10 +85,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 @command
 def cmd_list(args: argparse.Namespace) -> int:
-    from liaison.client import holds as hold_ops
-
-    home = home_from_args(args)
-    found = on_relay(home, args, lambda api: hold_ops.active(home, api))
+    found = on_session(args, lambda session: session.holds())
     if args.json:
         print_json({"holds": found})
         return 0

@@ -16,7 +16,7 @@ from liaison.cli._common import (
     command,
     describe,
     home_from_args,
-    on_relay,
+    on_session,
     print_json,
     print_result,
     read_input,
@@ -25,10 +25,10 @@ from liaison.client.errors import ClientError
 from liaison.i18n import _, current_language
 
 if TYPE_CHECKING:
-    from liaison.client.home import Home
-    from liaison.client.messages import OpenedMessage
     from liaison.client.payload import Payload
-    from liaison.client.transport import ApiClient
+    from liaison.client.read import OpenedMessage
+    from liaison.client.records import MessageRecord
+    from liaison.client.session import OfficerSession
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -146,11 +146,8 @@ def format_time(timestamp: Any) -> str:
 
 @command
 def cmd_send(args: argparse.Namespace) -> int:
-    from liaison.client import messages as message_ops
-
-    home = home_from_args(args)
     payload = payload_from_args(args)
-    sent = on_relay(home, args, lambda api: message_ops.send(home, api, args.to, payload))
+    sent = on_session(args, lambda session: session.send(args.to, payload))
     print_result(
         args,
         {
@@ -168,36 +165,26 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 @command
 def cmd_inbox(args: argparse.Namespace) -> int:
-    from liaison.client import messages as message_ops
+    async def listing(session: OfficerSession) -> list[MessageRecord]:
+        if not session.offline:
+            await session.sync()
+        return session.inbox(include_acknowledged=not args.unacknowledged)
 
-    home = home_from_args(args)
-    if not args.offline:
-        on_relay(home, args, lambda api: message_ops.sync(home, api))
-    records = message_ops.inbox(home, include_acknowledged=not args.unacknowledged)
+    records = on_session(args, listing, offline=args.offline)
     if args.json:
-        print_json(records)
+        print_json([record.metadata() for record in records])
         return 0
     if not records:
         print(_("No messages."))
     for record in records:
-        flags = record.get("status", "")
-        if record.get("acknowledged"):
+        flags = record.status
+        if record.acknowledged:
             flags += ", " + _("acknowledged")
         print(
-            f"{record['message_id']}  {format_time(record.get('sent_at'))}  "
-            f"{record.get('sender_device', '?')}  [{flags}]"
+            f"{record.message_id}  {format_time(record.sent_at)}  "
+            f"{record.sender_device or '?'}  [{flags}]"
         )
     return 0
-
-
-async def _read_with_sync(home: Home, api: ApiClient, message_id: str) -> OpenedMessage:
-    from liaison.client import messages as message_ops
-
-    try:
-        home.find_message(message_id)
-    except ClientError:
-        await message_ops.sync(home, api)
-    return await message_ops.read(home, api, message_id)
 
 
 def show_message(
@@ -252,18 +239,14 @@ def show_message(
 
 @command
 def cmd_read(args: argparse.Namespace) -> int:
-    home = home_from_args(args)
-    message = on_relay(home, args, lambda api: _read_with_sync(home, api, args.message_id))
+    message = on_session(args, lambda session: session.read(args.message_id))
     show_message(message, output=args.output, as_json=args.json, args=args)
     return 0
 
 
 @command
 def cmd_ack(args: argparse.Namespace) -> int:
-    from liaison.client import messages as message_ops
-
-    home = home_from_args(args)
-    result = on_relay(home, args, lambda api: message_ops.ack(home, api, args.message_id))
+    result = on_session(args, lambda session: session.acknowledge(args.message_id))
     print_result(
         args,
         result,
@@ -276,16 +259,14 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 @command
 def cmd_watch(args: argparse.Namespace) -> int:
-    from liaison.client import messages as message_ops
-
     home = home_from_args(args)
     home.passphrase()  # ask before waiting, not when the first message arrives
 
-    def deliver(record: dict[str, Any], result: Any) -> None:
+    def deliver(record: MessageRecord, result: Any) -> None:
         if isinstance(result, ClientError):
             print(
                 _("Message {id} refused: {reason}").format(
-                    id=record["message_id"], reason=describe(result)
+                    id=record.message_id, reason=describe(result)
                 ),
                 flush=True,
             )
@@ -300,7 +281,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def retry(seconds: float, error: ClientError) -> None:
         print(
             _("{reason}; trying again in {seconds} s.").format(
-                reason=describe(error), seconds=f"{seconds:g}"
+                reason=describe(error), seconds=f"{seconds:.1f}"
             ),
             file=sys.stderr,
             flush=True,
@@ -309,17 +290,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def reconnected() -> None:
         print(_("Connected to the server again."), file=sys.stderr, flush=True)
 
-    on_relay(
-        home,
+    on_session(
         args,
-        lambda api: message_ops.watch(
-            home,
-            api,
+        lambda session: session.watch(
             deliver,
             count=args.count,
             on_ready=ready,
             on_retry=retry,
             on_reconnect=reconnected,
         ),
+        home=home,
     )
     return 0

@@ -15,7 +15,7 @@ from liaison.cli._common import (
     describe,
     home_from_args,
     notice_refusals,
-    on_relay,
+    on_session,
     print_json,
     print_result,
     read_input,
@@ -25,10 +25,10 @@ from liaison.client.errors import ClientError
 from liaison.i18n import _, current_language
 
 if TYPE_CHECKING:
-    from liaison.client.messages import OpenedMessage
     from liaison.client.notices import SearchResult
     from liaison.client.payload import Payload
-    from liaison.client.transport import ApiClient
+    from liaison.client.read import OpenedMessage
+    from liaison.client.session import OfficerSession
 
 LANG_CHOICES = ("vi", "zh", "en", "both")
 
@@ -182,9 +182,6 @@ def render_notice(message: OpenedMessage, args: argparse.Namespace) -> bool:
 def cmd_inbox(args: argparse.Namespace) -> int:
     if args.search is None:
         return int(message_cli.cmd_inbox(args))
-    from liaison.client import messages as message_ops
-    from liaison.client import notices as notice_ops
-
     home = home_from_args(args)
     home.passphrase()
 
@@ -194,23 +191,20 @@ def cmd_inbox(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    async def sync_and_search(api: ApiClient) -> SearchResult:
+    async def sync_and_search(session: OfficerSession) -> SearchResult:
         if not args.offline:
-            await message_ops.sync(home, api)
-        return await notice_ops.search(
-            home,
-            api,
-            args.search,
-            include_acknowledged=not args.unacknowledged,
-            on_error=not_opened,
+            await session.sync()
+        return await session.search(
+            args.search, include_acknowledged=not args.unacknowledged, on_error=not_opened
         )
 
-    result = on_relay(home, args, sync_and_search)
+    # Searching checks each sender with the relay, so it connects even with --offline.
+    result = on_session(args, sync_and_search, home=home)
     if args.json:
         print_json(
             [
                 {
-                    **{k: v for k, v in record.items() if k not in ("envelope", "inclusion_proof")},
+                    **record.metadata(),
                     **(
                         {"notice_type": notice.type, "case_ref": notice.case_ref}
                         if notice is not None
@@ -225,8 +219,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         print(_("No messages match {text}.").format(text=args.search))
     for record, notice in result.hits:
         line = (
-            f"{record['message_id']}  {message_cli.format_time(record.get('sent_at'))}  "
-            f"{record.get('sender_device', '?')}"
+            f"{record.message_id}  {message_cli.format_time(record.sent_at)}  "
+            f"{record.sender_device or '?'}"
         )
         if notice is not None:
             line += f"  {_(notice.spec().label)} · {notice.case_ref} · {notice.handling}"
@@ -237,13 +231,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 # --- forward, export ----------------------------------------------------------------------------
 @command
 def cmd_forward(args: argparse.Namespace) -> int:
-    from liaison.client import notices as notice_ops
-
-    home = home_from_args(args)
     with notice_refusals():
-        notice, sent = on_relay(
-            home, args, lambda api: notice_ops.forward(home, api, args.message_id, args.to)
-        )
+        notice, sent = on_session(args, lambda session: session.forward(args.message_id, args.to))
     original = notice.header["forwarded_from"]["message_id"]
     print_result(
         args,
@@ -268,8 +257,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from liaison.client import notices as notice_ops
 
     home = home_from_args(args)
-    message, notice = on_relay(
-        home, args, lambda api: notice_ops.read_notice(home, api, args.message_id)
+    message, notice = on_session(
+        args, lambda session: session.read_notice(args.message_id), home=home
     )
     fmt = notice_ops.export_format(args.output, args.format)
     meta = notice_ops.message_meta(message, home.load_message(message.message_id))

@@ -131,13 +131,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from liaison.client import officer as officer_ops
 
     home = home_from_args(args)
-    config = home.config()
+    config = home.settings()
     status = {
-        "device_id": config.get("device_id"),
-        "agency": config.get("agency"),
-        "officer_id": config.get("officer_id"),
-        "role": config.get("role"),
-        "server": config.get("server"),
+        "device_id": config.device_id,
+        "agency": config.agency,
+        "officer_id": config.officer_id,
+        "role": config.role,
+        "server": config.server,
         "activated": home.read_bytes(officer_ops.CERTIFICATE_FILE) is not None,
     }
     if args.json:

@@ -11,19 +11,16 @@ from liaison.cli._common import (
     command,
     home_from_args,
     on_relay,
+    on_session,
     print_json,
     print_result,
 )
 from liaison.cli.messages import format_time, show_message
 from liaison.cli.notice_exchange import add_notice_lang_option
-from liaison.client.errors import BadInput
 from liaison.i18n import _
 
 if TYPE_CHECKING:
-    from liaison.cli.demo import DemoContext
-    from liaison.client.home import Home
-    from liaison.client.review import ReviewedMessage
-    from liaison.client.transport import ApiClient
+    pass
 
 
 def _date(text: str) -> int:
@@ -91,34 +88,12 @@ def add_agency_commands(group: argparse._SubParsersAction[argparse.ArgumentParse
     rewrap.set_defaults(func=cmd_rewrap)
 
 
-async def _full_id(home: Home, api: ApiClient, prefix: str) -> str:
-    from liaison.client import review as review_ops
-
-    prefix = prefix.strip().lower()
-    if len(prefix) == 32:
-        return prefix
-    matches = [
-        m["message_id"]
-        for m in await review_ops.list_traffic(home, api)
-        if m["message_id"].startswith(prefix)
-    ]
-    if len(matches) != 1:
-        raise BadInput(
-            _("{prefix} does not name exactly one message of the agency.").format(prefix=prefix)
-        )
-    return str(matches[0])
-
-
 @command
 def cmd_list(args: argparse.Namespace) -> int:
-    from liaison.client import review as review_ops
-
-    home = home_from_args(args)
-    messages = on_relay(
-        home,
+    messages = on_session(
         args,
-        lambda api: review_ops.list_traffic(
-            home, api, officer_id=args.officer, start=args.start, end=args.end
+        lambda session: session.review_traffic(
+            officer_id=args.officer, start=args.start, end=args.end
         ),
     )
     if args.json:
@@ -148,23 +123,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 @command
 def cmd_read(args: argparse.Namespace) -> int:
-    from liaison.client import messages as message_ops
-    from liaison.client import review as review_ops
+    from liaison.client.read import OpenedMessage
 
-    home = home_from_args(args)
-
-    async def review(api: ApiClient) -> ReviewedMessage:
-        message_id = await _full_id(home, api, args.message_id)
-        return await review_ops.read(home, api, message_id, args.reason)
-
-    reviewed = on_relay(home, args, review)
+    reviewed = on_session(args, lambda session: session.review(args.message_id, args.reason))
     if not args.json:
         print(
             _("Review logged at entry {index} and verified before decryption.").format(
                 index=reviewed.review_log_index
             )
         )
-    opened = message_ops.OpenedMessage(
+    opened = OpenedMessage(
         message_id=reviewed.message_id,
         sender_device=reviewed.sender_device,
         sender_names=reviewed.sender_names,
@@ -214,10 +182,7 @@ def describe_record(row: dict[str, Any]) -> str:
 
 @command
 def cmd_audit_log(args: argparse.Namespace) -> int:
-    from liaison.client import review as review_ops
-
-    home = home_from_args(args)
-    rows = on_relay(home, args, lambda api: review_ops.audit_log(home, api))
+    rows = on_session(args, lambda session: session.audit_log())
     if args.json:
         print_json(rows)
         return 0
@@ -260,52 +225,3 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         ),
     )
     return 0
-
-
-# --- demo step ----------------------------------------------------------------------------------
-
-SUPERVISOR = ("supervisor", "VN-QN-CA", "pham.thu.ha", "Phạm Thu Hà", "范秋霞（音）", "desk")
-
-
-async def demo_review(ctx: DemoContext) -> None:
-    """A supervisor of VN-QN-CA is certified, receives the review keys, reviews the first
-    message with a reason, and the officer who sent it sees the review in his audit log."""
-    from liaison.cli.demo import enrol
-    from liaison.client import review as review_ops
-    from liaison.client import trust as trust_ops
-
-    home_name, code, _officer_id, name_vi, _name_zh, _device = SUPERVISOR
-    await enrol(ctx, SUPERVISOR, role="supervisor")
-    home = ctx.officers[home_name]
-    admin = ctx.admins[code]
-    for other, fp in ctx.fingerprints.items():
-        if other != code:
-            await trust_ops.add(home, ctx.client, other, fp.safety_number)
-    published = await review_ops.publish_wraps(admin, ctx.client)
-    ctx.say(
-        _(
-            "{name} was certified as supervisor; the review key was sealed to her device "
-            "({count} wraps, logged)."
-        ).format(name=name_vi, count=published["uploaded"])
-    )
-    traffic = await review_ops.list_traffic(home, ctx.client)
-    ctx.say(
-        _("She lists {count} messages of her agency (metadata only).").format(count=len(traffic))
-    )
-    message_id = ctx.sent["request"].message_id
-    reviewed = await review_ops.read(
-        home, ctx.client, message_id, "Kiểm tra định kỳ / 例行检查 (routine check)"
-    )
-    ctx.say(
-        _(
-            "She reviewed {id}: the review record (log entry {index}) was verified before "
-            "decryption: {text}"
-        ).format(
-            id=message_id[:8], index=reviewed.review_log_index, text=reviewed.payload.as_text()
-        )
-    )
-    rows = await review_ops.audit_log(ctx.officers["an-phone"], ctx.client)
-    seen = [r for r in rows if r["entry"].get("kind") == "review"]
-    if not seen or seen[-1]["entry"].get("message_id") != message_id:
-        raise RuntimeError("the officer does not see the review record")
-    ctx.say(_("Nguyễn Văn An's audit log shows it: {line}").format(line=describe_record(seen[-1])))

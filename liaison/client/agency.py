@@ -26,11 +26,12 @@ from crypto.keys import (
     safety_number,
     validate_agency_code,
 )
+from crypto.review_keys import wrap_review_key
 from liaison.client import directory, transparency
 from liaison.client.errors import BadInput, HomeError, ServerError, VerificationError
 from liaison.client.home import Home
-from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
+from liaison.client.wire import decode_b64
 from liaison.i18n import _
 
 AGENCY_FILE = "agency/agency.json"
@@ -139,7 +140,7 @@ def init_agency(
 
 def agency_fingerprint(home: Home) -> Fingerprint:
     record = load_agency(home)
-    return fingerprint_of(record["code"], b64decode(record["root_key"]))
+    return fingerprint_of(record["code"], decode_b64(record["root_key"]))
 
 
 async def register_agency(home: Home, api: ApiClient, admin_token: str) -> dict[str, Any]:
@@ -184,8 +185,8 @@ def read_request(data: bytes) -> dict[str, Any]:
         raise BadInput(_("The request file is not a device request."))
     try:
         parse_device_id(request["device_id"])
-        b64decode(request["signing_key"])
-        b64decode(request["encryption_key"])
+        decode_b64(request["signing_key"])
+        decode_b64(request["encryption_key"])
         names = request["display_names"]
         if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
             raise ValueError
@@ -225,8 +226,8 @@ def certify(
         officer_id=officer_id,
         device_id=request["device_id"],
         role=role,
-        signing_key=b64decode(request["signing_key"]),
-        encryption_key=b64decode(request["encryption_key"]),
+        signing_key=decode_b64(request["signing_key"]),
+        encryption_key=decode_b64(request["encryption_key"]),
         display_names=dict(request["display_names"]),
         serial=serial,
         not_before=now,
@@ -242,17 +243,15 @@ def certify(
     }
     home.write_json(AGENCY_FILE, record)
     if role == "supervisor":
-        from liaison.client import review
-
         # Seal every review key to the new supervisor now; `rewrap-review-keys` uploads them.
-        review.wrap_missing(home, now=now)
+        wrap_missing(home, now=now)
     bundle = {
         "format": CERTIFICATE_FORMAT,
         "agency": agency,
         "certificate": b64e(cert.to_bytes()),
         "root_key": record["root_key"],
         "root_safety_number": safety_number(root.public),
-        "server": request.get("server") or home.config().get("server"),
+        "server": request.get("server") or home.settings().server,
         # The relay's log key as the administrator pinned it at registration, so the officer's
         # device need not trust the server on first use.
         "server_identity": home.config().get("server_identity"),
@@ -282,10 +281,10 @@ async def revoke(
         )
     issued = record.get("issued", {}).get(device_id)
     if issued is not None:
-        cert_hash = b64decode(issued["cert_hash"])
+        cert_hash = decode_b64(issued["cert_hash"])
     else:
         answer = await api.get_device(device_id)
-        cert = DeviceCertificate.from_bytes(b64decode(answer["certificate"]))
+        cert = DeviceCertificate.from_bytes(decode_b64(answer["certificate"]))
         cert_hash = cert.cert_hash()
     now = int(time.time()) if now is None else now
     root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
@@ -300,3 +299,65 @@ async def revoke(
     answer = await api.upload_revocation(revocation.to_bytes())
     await transparency.advance(home, api)
     return {"device_id": device_id, "log_index": answer.get("log_index"), "reason": reason}
+
+
+# --- The agency's review keys sealed to its supervisors (uploaded by review.publish_wraps) ---
+def review_key_entries(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The agency's review keys, oldest first: {key_id, statement (b64), keystore}."""
+    keys = record.get("review_keys")
+    if isinstance(keys, list) and keys:
+        return keys
+    return [
+        {
+            "key_id": record["review_key_id"],
+            "statement": record["review_statement"],
+            "keystore": REVIEW_KEY_FILE,
+        }
+    ]
+
+
+def _supervisors(record: dict[str, Any]) -> dict[str, DeviceCertificate]:
+    return {
+        device_id: DeviceCertificate.from_bytes(decode_b64(item["certificate"]))
+        for device_id, item in sorted(record.get("issued", {}).items())
+        if item.get("role") == "supervisor" and not item.get("revoked")
+    }
+
+
+def wrap_missing(home: Home, *, now: int | None = None) -> list[str]:
+    """Seal every review key to every supervisor device that lacks it; answer the devices served.
+
+    Wraps are kept in agency.json until `publish_wraps` uploads them.
+    """
+    record = load_agency(home)
+    wraps: dict[str, dict[str, Any]] = record.setdefault("review_wraps", {})
+    keys = review_key_entries(record)
+    missing = [
+        (device_id, cert, key)
+        for device_id, cert in _supervisors(record).items()
+        for key in keys
+        if key["key_id"] not in wraps.get(device_id, {})
+    ]
+    if not missing:
+        return []
+    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
+    pairs: dict[str, ReviewKeyPair] = {}
+    now = int(time.time()) if now is None else now
+    served = []
+    for device_id, cert, key in missing:
+        if key["key_id"] not in pairs:
+            pairs[key["key_id"]] = ReviewKeyPair.from_bytes(home.unlock_secret(key["keystore"]))
+        wrap = wrap_review_key(
+            root,
+            pairs[key["key_id"]],
+            device_id=device_id,
+            encryption_key=cert.encryption_key,
+            issued_at=now,
+        )
+        wraps.setdefault(device_id, {})[key["key_id"]] = {
+            "wrap": b64e(wrap.to_bytes()),
+            "published": False,
+        }
+        served.append(device_id)
+    home.write_json(AGENCY_FILE, record)
+    return sorted(set(served))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import nacl.exceptions
 import nacl.secret
@@ -17,37 +15,30 @@ import rfc8785
 from crypto.encoding import (
     b64d,
     b64e,
-    canonical_json,
-    derive_key,
     frame,
     labelled_hash,
-    parse_canonical_json,
     signed_message,
 )
 from crypto.errors import CryptoError
-from crypto.keys import DeviceKeys, Rng, parse_device_id
+from crypto.keys import DeviceKeys, parse_device_id
 from crypto.labels import (
     LABEL_HANDOVER_COUNTERSIGNATURE,
     LABEL_HANDOVER_RECORD_HASH,
-    LABEL_LOCAL_NOTICE_CACHE,
 )
 from liaison.client import directory, officer
-from liaison.client import messages as message_ops
 from liaison.client.errors import ClientError
 from liaison.client.home import Home
+from liaison.client.notice_cache import CachedNotice, NoticeCache, agencies_of, payload_notice
 from liaison.client.notices import check_addressing, ensure_sender_unit, notice_payload
-from liaison.client.payload import NOTICE, Payload
+from liaison.client.read import read
+from liaison.client.send import SentMessage, send
+from liaison.client.sync import sync
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import LoggedNotice, country_side
 from liaison.domain.cases import Case, derive_cases
-from liaison.domain.fields import NoticeError
 from liaison.domain.handover import CountersignatureCheck, Handover
-from liaison.domain.notices import Notice, parse_notice
+from liaison.domain.notices import Notice
 from liaison.i18n import _
-
-NOTICE_CACHE_DIR = "notices"
-# The local sealed notice cache's key is derived from the device's own signing seed: the cache
-# is readable only with the passphrase, like the keystore, and no second secret is kept.
 
 
 # --- The countersignature of a handover record (docs/state-machines/handover.md) ------------
@@ -95,92 +86,6 @@ def countersignature_check(signing_keys: Mapping[str, bytes]) -> Countersignatur
         return key is not None and verify_countersignature(record, ack, key)
 
     return check
-
-
-# --- Local sealed copies of notices -----------------------------------------------------------
-@dataclass(frozen=True)
-class CachedNotice:
-    """A verified message as case derivation needs it; `notice` is None for other content."""
-
-    message_id: str
-    log_index: int
-    sender_device: str
-    sender_key: bytes  # the certified Ed25519 key that signed the envelope
-    sent_at: int
-    notice: Mapping[str, Any] | None
-    recipient_agencies: tuple[str, ...] = ()  # of the envelope's recipient devices
-
-    def logged(self) -> LoggedNotice | None:
-        if self.notice is None:
-            return None
-        agency, officer_id, _suffix = parse_device_id(self.sender_device)
-        return LoggedNotice(
-            log_index=self.log_index,
-            message_id=self.message_id,
-            sender_device=self.sender_device,
-            sender_agency=agency,
-            sender_officer=officer_id,
-            sent_at=self.sent_at,
-            notice=self.notice,
-        )
-
-
-class NoticeCache:
-    """Decrypted notices sealed (XSalsa20-Poly1305) under a key derived from the device key."""
-
-    def __init__(self, home: Home, keys: DeviceKeys, *, rng: Rng | None = None) -> None:
-        self.home = home
-        key = derive_key(bytes(keys.signing), LABEL_LOCAL_NOTICE_CACHE)
-        self._box = nacl.secret.SecretBox(key)
-        self._rng = rng or nacl.utils.random
-
-    def _path(self, message_id: str) -> str:
-        self.home.message_path(message_id)  # validates the id
-        return f"{NOTICE_CACHE_DIR}/{message_id}.sealed"
-
-    def put(self, item: CachedNotice) -> None:
-        value = {
-            "message_id": item.message_id,
-            "log_index": item.log_index,
-            "sender_device": item.sender_device,
-            "sender_key": b64e(item.sender_key),
-            "sent_at": item.sent_at,
-            "notice": json.dumps(item.notice, ensure_ascii=False) if item.notice else "",
-            "recipient_agencies": list(item.recipient_agencies),
-        }
-        nonce = self._rng(nacl.secret.SecretBox.NONCE_SIZE)
-        sealed = self._box.encrypt(canonical_json(value), nonce)
-        self.home.write_bytes(self._path(item.message_id), bytes(sealed))
-
-    def get(self, message_id: str) -> CachedNotice | None:
-        data = self.home.read_bytes(self._path(message_id))
-        if data is None:
-            return None
-        try:
-            value = parse_canonical_json(self._box.decrypt(data))
-        except (nacl.exceptions.CryptoError, CryptoError, ValueError):
-            return None  # unreadable: opened again from the encrypted message cache
-        return CachedNotice(
-            message_id=value["message_id"],
-            log_index=int(value["log_index"]),
-            sender_device=value["sender_device"],
-            sender_key=b64d(value["sender_key"]),
-            sent_at=int(value["sent_at"]),
-            notice=json.loads(value["notice"]) if value["notice"] else None,
-            recipient_agencies=tuple(value.get("recipient_agencies", ())),
-        )
-
-
-def payload_notice(payload: Payload) -> Mapping[str, Any] | None:
-    """The notice a payload carries, as sent, when it is a valid notice; else None."""
-    if payload.content_type.split(";")[0].strip() != NOTICE:
-        return None
-    try:
-        parse_notice(payload.body)
-        value = json.loads(payload.body)
-    except (NoticeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 # --- Loading a case book ----------------------------------------------------------------------
@@ -262,27 +167,25 @@ async def load_book(
     lookups: directory.Lookups | None = None
     if api is not None:
         lookups = directory.Lookups(home, api, now)
-        await message_ops.sync(home, api, lookups=lookups)
+        await sync(home, api, lookups=lookups)
     items: list[CachedNotice] = []
     for record in home.messages():
-        message_id = str(record["message_id"])
+        message_id = record.message_id
         cached = cache.get(message_id)
         if cached is not None:
             items.append(cached)
             continue
-        if record.get("direction") != "received" or record.get("status") == "refused":
+        if not record.received or record.refused:
             continue
         if api is None or lookups is None:
             problems.append((message_id, "not_opened"))
             continue
         try:
-            opened = await message_ops.read(
-                home, api, message_id, mark_read=False, keys=keys, lookups=lookups
-            )
-            notice = payload_notice(opened.payload)
-            if notice is not None:
+            opened = await read(home, api, message_id, mark_read=False, keys=keys, lookups=lookups)
+            notice = opened.notice.to_dict() if opened.notice is not None else None
+            if opened.notice is not None:
                 ensure_sender_unit(
-                    notice["header"]["sender_unit"], opened.sender_device, opened.message_id
+                    opened.notice.header["sender_unit"], opened.sender_device, opened.message_id
                 )
             sender = bytes((await lookups.device(opened.sender_device)).certificate.signing_key)
         except (ClientError, CryptoError) as exc:
@@ -303,29 +206,19 @@ async def load_book(
 
 
 # --- Sending a notice -------------------------------------------------------------------------
-def remember_sent(
-    home: Home, keys: DeviceKeys, sent: message_ops.SentMessage, payload: Payload, now: int
-) -> None:
-    """Keep this device's own copy of a notice it sent (called by `messages.send`)."""
-    item = CachedNotice(
-        message_id=sent.message_id,
-        log_index=sent.log_index,
-        sender_device=officer.own_certificate(home).device_id,
-        sender_key=keys.signing_public,
-        sent_at=now,
-        notice=payload_notice(payload),
-        recipient_agencies=agencies_of(sent.recipients),
-    )
-    NoticeCache(home, keys).put(item)
-
-
 async def send_notice(
-    home: Home, api: ApiClient, notice: Notice, addresses: Sequence[str], *, now: int | None = None
-) -> tuple[message_ops.SentMessage, LoggedNotice]:
-    """Send a checked notice through `messages.send` (which keeps the sender's sealed copy)."""
+    home: Home,
+    api: ApiClient,
+    notice: Notice,
+    addresses: Sequence[str],
+    *,
+    now: int | None = None,
+    keys: DeviceKeys | None = None,
+) -> tuple[SentMessage, LoggedNotice]:
+    """Send a checked notice (the send pipeline tags its case and keeps the sealed copy)."""
     now = int(time.time()) if now is None else now
     check_addressing(notice, officer.own_certificate(home).agency, addresses)
-    sent = await message_ops.send(home, api, addresses, notice_payload(notice), now=now)
+    sent = await send(home, api, addresses, notice_payload(notice), keys=keys, now=now)
     own = officer.own_certificate(home)
     agency, officer_id, _suffix = parse_device_id(own.device_id)
     event = LoggedNotice(
@@ -338,10 +231,6 @@ async def send_notice(
         notice=notice.to_dict(),
     )
     return sent, event
-
-
-def agencies_of(device_ids: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted({parse_device_id(device_id)[0] for device_id in device_ids}))
 
 
 def case_agencies(book: CaseBook, case: Case | None, *, exclude: str) -> list[str]:
@@ -365,7 +254,6 @@ __all__ = [
     "CaseBook",
     "CachedNotice",
     "NoticeCache",
-    "remember_sent",
     "case_agencies",
     "countersign_record",
     "countersignature_check",

@@ -22,8 +22,8 @@ from crypto.review_keys import current_review_statement
 from liaison.client import transparency
 from liaison.client.errors import ClientError, MissingPin, VerificationError
 from liaison.client.home import Home
-from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
+from liaison.client.wire import decode_b64
 from liaison.i18n import _
 
 PINS_FILE = "pins.json"
@@ -46,7 +46,7 @@ def trust_store(home: Home, *, revocations_before: int | None = None) -> TrustSt
             continue
         if trust.pinned(device_agency(device_id)) is None:
             continue
-        trust.add_revocation(Revocation.from_bytes(b64decode(record["revocation"])))
+        trust.add_revocation(Revocation.from_bytes(decode_b64(record["revocation"])))
     return trust
 
 
@@ -143,7 +143,7 @@ async def _verify_device_item(
     now: int,
 ) -> VerifiedDevice:
     try:
-        cert = DeviceCertificate.from_bytes(b64decode(item.get("certificate")))
+        cert = DeviceCertificate.from_bytes(decode_b64(item.get("certificate")))
     except CryptoError as exc:
         raise VerificationError(_("The server sent a malformed certificate.")) from exc
     if cert.agency != expected_agency:
@@ -170,7 +170,7 @@ async def _verify_device_item(
     revoked = False
     revocation_index: int | None = None
     if item.get("revoked") and item.get("revocation"):
-        raw = b64decode(item["revocation"])
+        raw = decode_b64(item["revocation"])
         revocation = Revocation.from_bytes(raw)
         if revocation.device_id != cert.device_id or revocation.cert_hash != cert.cert_hash():
             raise VerificationError(_("The server sent a revocation of another certificate."))
@@ -285,7 +285,7 @@ def _review_statements(home: Home, agency: str, record: dict[str, Any]) -> list[
     statements: list[ReviewKeyStatement] = []
     for raw in record.get("review_statements", []):
         try:
-            statement = ReviewKeyStatement.from_bytes(b64decode(raw))
+            statement = ReviewKeyStatement.from_bytes(decode_b64(raw))
             trust.verify_review_statement(statement)
         except CryptoError as exc:
             raise VerificationError(
@@ -308,7 +308,7 @@ def _unverified_statements(agency: str, record: dict[str, Any]) -> list[ReviewKe
     out = []
     for raw in record.get("review_statements", []):
         try:
-            statement = ReviewKeyStatement.from_bytes(b64decode(raw))
+            statement = ReviewKeyStatement.from_bytes(decode_b64(raw))
         except (CryptoError, VerificationError):
             continue
         if statement.agency == agency:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from liaison.i18n import _
+
 
 class ClientError(Exception):
     """Base of every error the client layer raises; `code` is stable and safe to show or log."""
@@ -59,6 +61,23 @@ class VerificationError(ClientError, ValueError):
     """Something the server returned does not verify: certificate, proof, checkpoint, entry."""
 
     code = "verification_failed"
+
+
+class InvalidAnswer(VerificationError):
+    """The server answered a route with something that is not the API's answer to it (not
+    JSON, a missing field, a wrong type): the relay is misbehaving or is not a Liaison relay.
+    Like any answer that does not verify, it is refused, not retried."""
+
+    code = "invalid_answer"
+
+    def __init__(self, route: str, detail: str) -> None:
+        super().__init__(
+            _("The server answered something invalid to {route}: {detail}").format(
+                route=route, detail=detail
+            )
+        )
+        self.route = route
+        self.detail = detail
 
 
 class LogInconsistent(VerificationError):

@@ -18,9 +18,11 @@ import nacl.utils
 from crypto.encoding import b64e, derive_key
 from crypto.labels import LABEL_CASE_TAG, LABEL_HOLD_REASON
 from liaison.client import officer
-from liaison.client.errors import BadInput, ClientError, HomeError, ServerError
+from liaison.client.errors import BadInput, ClientError, HomeError
 from liaison.client.home import Home
+from liaison.client.records import HoldNote, MessageRecord
 from liaison.client.transport import ApiClient
+from liaison.client.wire import decode_b64
 from liaison.i18n import _
 
 CASE_SECRET_FILE = "case-tag.secret"  # noqa: S105 (a file name)
@@ -66,24 +68,22 @@ def create_case_secret(home: Home, rng: Callable[[int], bytes] | None = None) ->
 
 
 def export_case_secret(home: Home) -> bytes:
-    agency = home.config().get("agency")
+    agency = home.settings().agency
     document = {"format": CASE_SECRET_FORMAT, "agency": agency, "secret": b64e(case_secret(home))}
     return (json.dumps(document, sort_keys=True) + "\n").encode()
 
 
 def import_case_secret(home: Home, data: bytes) -> None:
-    from liaison.client.transparency import b64decode
-
     try:
         document = json.loads(data)
         if document.get("format") != CASE_SECRET_FORMAT:
             raise ValueError
-        secret = b64decode(document["secret"])
+        secret = decode_b64(document["secret"])
         if len(secret) != 32:
             raise ValueError
     except (ValueError, KeyError, AttributeError) as exc:
         raise BadInput(_("The file is not an agency case secret.")) from exc
-    own = home.config().get("agency")
+    own = home.settings().agency
     if own and document.get("agency") not in (None, own):
         raise BadInput(_("The case secret belongs to another agency."))
     home.lock_secret(CASE_SECRET_FILE, secret)
@@ -91,48 +91,32 @@ def import_case_secret(home: Home, data: bytes) -> None:
 
 def send_tags(home: Home, case_ref: str | None) -> list[str]:
     """The case tags to attach to an envelope: the sender agency's tag when it can compute it."""
-    agency = home.config().get("agency")
+    agency = home.settings().agency
     if not case_ref or not agency or not has_case_secret(home):
         return []
     return [b64e(case_tag(case_secret(home), agency, case_ref))]
 
 
-TAGGED_KEY = "case_tagged"
-
-
-async def tag_received(home: Home, api: ApiClient, record: dict[str, Any], payload: Any) -> None:
+async def tag_received(
+    home: Home, api: ApiClient, record: MessageRecord, case_ref: str | None
+) -> None:
     """After a notice is read: add this agency's case tag to its envelope on the relay, so the
     agency's holds cover what it received too. Once per message; failures wait for next time."""
-    from liaison.client.messages import _case_ref
-
-    if record.get(TAGGED_KEY) or record.get("direction") != "received":
+    if record.case_tagged or not record.received:
         return
-    tags = send_tags(home, _case_ref(payload))
+    tags = send_tags(home, case_ref)
     if not tags:
         return
+    message_id = record.message_id
     try:
-        await _call(home, api, "POST", f"/v1/messages/{record['message_id']}/case-tags",
-                    {"case_tags": tags})  # fmt: skip
+        await officer.authenticated(home, api, lambda: api.add_case_tags(message_id, tags))
     except ClientError:
         return
-    record[TAGGED_KEY] = True
-    home.save_message(record)
-
-
-async def _call(home: Home, api: ApiClient, method: str, path: str, body: Any = None) -> Any:
-    await officer.authenticate(home, api)
-    try:
-        return await api.request(method, path, json=body)
-    except ServerError as exc:
-        if exc.status != 401:
-            raise
-    officer.forget_token(home)
-    await officer.authenticate(home, api)
-    return await api.request(method, path, json=body)
+    home.save_message(record.with_changes(case_tagged=True))
 
 
 def _own_tag(home: Home, case_ref: str) -> bytes:
-    agency = home.config().get("agency")
+    agency = home.settings().agency
     if not agency:
         raise HomeError(_("This home folder holds no device: run `liaison officer init` first."))
     return case_tag(case_secret(home), str(agency), case_ref)
@@ -143,39 +127,37 @@ async def place(home: Home, api: ApiClient, case_ref: str, reason: str) -> dict[
     if not reason.strip():
         raise BadInput(_("Give the reason for the hold with --reason."))
     tag = _own_tag(home, case_ref)
-    answer = await _call(
-        home,
-        api,
-        "POST",
-        "/v1/holds",
-        {"case_tag": b64e(tag), "reason_hash": b64e(reason_hash(case_secret(home), reason))},
+    reason_digest = b64e(reason_hash(case_secret(home), reason))
+    answer = await officer.authenticated(
+        home, api, lambda: api.place_hold(b64e(tag), reason_digest)
     )
-    local = home.read_json(HOLDS_FILE, {}) or {}
-    local[b64e(tag)] = {"case_ref": case_ref, "reason": reason, "log_index": answer["log_index"]}
-    home.write_json(HOLDS_FILE, local)
-    return dict(answer)
+    notes = HoldNote.table_from_json(home.read_json(HOLDS_FILE))
+    notes[b64e(tag)] = HoldNote(case_ref, reason, answer.log_index)
+    home.write_json(HOLDS_FILE, HoldNote.table_to_json(notes))
+    return answer.to_dict()
 
 
 async def release(home: Home, api: ApiClient, case_ref: str) -> dict[str, Any]:
     tag = _own_tag(home, case_ref)
-    answer = await _call(home, api, "POST", "/v1/holds/release", {"case_tag": b64e(tag)})
-    local = home.read_json(HOLDS_FILE, {}) or {}
-    local.pop(b64e(tag), None)
-    home.write_json(HOLDS_FILE, local)
-    return dict(answer)
+    answer = await officer.authenticated(home, api, lambda: api.release_hold(b64e(tag)))
+    notes = HoldNote.table_from_json(home.read_json(HOLDS_FILE))
+    notes.pop(b64e(tag), None)
+    home.write_json(HOLDS_FILE, HoldNote.table_to_json(notes))
+    return answer.to_dict()
 
 
 async def active(home: Home, api: ApiClient) -> list[dict[str, Any]]:
     """The agency's active holds; case references are filled in from this device's notes."""
-    answer = await _call(home, api, "GET", "/v1/holds")
-    local = home.read_json(HOLDS_FILE, {}) or {}
+    answer = await officer.authenticated(home, api, api.list_holds)
+    notes = HoldNote.table_from_json(home.read_json(HOLDS_FILE))
     return [
-        {**hold, "case_ref": local.get(hold["case_tag"], {}).get("case_ref")}
-        for hold in answer.get("holds", [])
+        {
+            **hold.to_dict(),
+            "case_ref": note.case_ref if (note := notes.get(hold.case_tag)) else None,
+        }
+        for hold in answer.holds
     ]
 
 
 async def set_retention(api: ApiClient, admin_token: str, agency: str, days: int) -> Any:
-    return await api.request(
-        "PUT", f"/v1/agencies/{agency}/retention", json={"days": days}, auth=admin_token
-    )
+    return (await api.set_retention(admin_token, agency, days)).to_dict()

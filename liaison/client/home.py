@@ -7,11 +7,12 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from liaison.client.errors import HomeError, PassphraseError
+from liaison.client.records import HomeConfig, MessageRecord
 from liaison.i18n import _
 
 HOME_ENV = "LIAISON_HOME"
@@ -74,6 +75,9 @@ class Home:
         self.root = Path(root)
         self._passphrase_source = passphrase or passphrase_from_env_or_prompt
         self._passphrase: str | None = None
+        # Secrets unlocked by this object, by file: one Argon2id run per keystore for the life
+        # of the object (a command, an officer session), like the passphrase it holds.
+        self._unlocked: dict[str, bytes] = {}
 
     # --- Paths --------------------------------------------------------------------------------
     @property
@@ -134,8 +138,13 @@ class Home:
 
     # --- Config -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
+        """config.json as read (see `settings` for its typed form)."""
         value = self.read_json("config.json", {})
         return value if isinstance(value, dict) else {}
+
+    def settings(self) -> HomeConfig:
+        """config.json, typed."""
+        return HomeConfig.from_json(self.read_json("config.json"))
 
     def update_config(self, **changes: Any) -> dict[str, Any]:
         config = self.config()
@@ -144,7 +153,7 @@ class Home:
         return config
 
     def server_url(self, override: str | None = None) -> str:
-        url = override or self.config().get("server")
+        url = override or self.settings().server
         if not url:
             raise HomeError(_("No server is configured in this home folder: give --server URL."))
         return str(url)
@@ -167,11 +176,14 @@ class Home:
         else:
             data = keystore.lock(secret, passphrase)
         self.write_bytes(relative, data)
+        self._unlocked[str(relative)] = secret
 
     def unlock_secret(self, relative: str) -> bytes:
         from crypto import keystore
         from crypto.errors import KeystoreError
 
+        if str(relative) in self._unlocked:
+            return self._unlocked[str(relative)]
         data = self.read_bytes(relative)
         if data is None:
             raise HomeError(
@@ -180,7 +192,7 @@ class Home:
                 )
             )
         try:
-            return keystore.unlock(data, self.passphrase())
+            secret = keystore.unlock(data, self.passphrase())
         except KeystoreError as exc:
             self._passphrase = None
             raise PassphraseError(
@@ -188,6 +200,8 @@ class Home:
                     path=self.root / relative
                 )
             ) from exc
+        self._unlocked[str(relative)] = secret
+        return secret
 
     # --- Message cache ------------------------------------------------------------------------
     def message_path(self, message_id: str) -> Path:
@@ -195,15 +209,26 @@ class Home:
             raise HomeError(_("Not a message id: {value}").format(value=message_id))
         return self.messages_dir / f"{message_id}.json"
 
-    def save_message(self, record: dict[str, Any]) -> None:
-        self.write_json(Path("messages") / f"{record['message_id']}.json", record)
+    def save_message(self, record: MessageRecord | Mapping[str, Any]) -> None:
+        if not isinstance(record, MessageRecord):
+            record = MessageRecord.from_json(record)
+        self.write_json(Path("messages") / f"{record.message_id}.json", record.to_json())
 
-    def load_message(self, message_id: str) -> dict[str, Any] | None:
-        path = self.message_path(message_id)
+    def _message_at(self, path: Path) -> MessageRecord | None:
         value = self.read_json(path.relative_to(self.root))
-        return value if isinstance(value, dict) else None
+        if value is None:
+            return None
+        try:
+            if not isinstance(value, dict):
+                raise ValueError("not a JSON object")
+            return MessageRecord.from_json(value)
+        except ValueError as exc:
+            raise HomeError(_("The file {path} is damaged.").format(path=path)) from exc
 
-    def find_message(self, prefix: str) -> dict[str, Any]:
+    def load_message(self, message_id: str) -> MessageRecord | None:
+        return self._message_at(self.message_path(message_id))
+
+    def find_message(self, prefix: str) -> MessageRecord:
         """The cached message whose id is `prefix` or starts with it (unique)."""
         prefix = prefix.strip().lower()
         if not prefix or not re.fullmatch(r"[0-9a-f]{1,32}", prefix):
@@ -221,13 +246,16 @@ class Home:
             raise HomeError(
                 _("The id {id} matches several messages: give more digits.").format(id=prefix)
             )
-        record: dict[str, Any] = self.read_json(matches[0].relative_to(self.root))
+        record = self._message_at(matches[0])
+        assert record is not None  # the file was just listed
         return record
 
-    def messages(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[MessageRecord]:
+        """Every message this device holds, in log order."""
         if not self.messages_dir.is_dir():
             return []
-        records = [
-            self.read_json(path.relative_to(self.root)) for path in self.messages_dir.glob("*.json")
-        ]
-        return sorted(records, key=lambda r: (r.get("log_index", 0), r["message_id"]))
+        records = [self._message_at(path) for path in self.messages_dir.glob("*.json")]
+        return sorted(
+            (r for r in records if r is not None),
+            key=lambda r: (r.log_index if r.log_index is not None else 0, r.message_id),
+        )

@@ -10,12 +10,16 @@ from typing import Any
 from crypto.errors import CryptoError
 from crypto.keys import parse_device_id
 from liaison.client import directory, officer
-from liaison.client import messages as message_ops
+from liaison.client.addresses import Address
 from liaison.client.errors import BadInput, ClientError, RefusedEnvelope
 from liaison.client.home import Home
-from liaison.client.payload import NOTICE, Payload
+from liaison.client.notice_cache import NoticePayload, is_notice
+from liaison.client.payload import Payload
+from liaison.client.read import OpenedMessage, inbox, read
+from liaison.client.records import MessageRecord
+from liaison.client.send import SentMessage, send
+from liaison.client.sync import sync
 from liaison.client.transport import ApiClient
-from liaison.domain.fields import NoticeError
 from liaison.domain.notices import (
     Notice,
     ensure_may_export,
@@ -37,13 +41,9 @@ class NoticeAddressError(BadInput):
     code = "notice_address"
 
 
-def is_notice(payload: Payload) -> bool:
-    return payload.content_type.split(";")[0].strip() == NOTICE
-
-
 def notice_payload(notice: Notice) -> Payload:
     """The payload that gets sealed: the notice's canonical bytes under the notice type."""
-    return Payload(NOTICE, notice_to_bytes(notice))
+    return NoticePayload.of(notice)
 
 
 def check_addressing(notice: Notice, own_agency: str, addresses: Sequence[str]) -> None:
@@ -55,7 +55,7 @@ def check_addressing(notice: Notice, own_agency: str, addresses: Sequence[str]) 
                 unit=notice.header["sender_unit"], agency=own_agency
             )
         )
-    agencies = {message_ops.Address.parse(text).agency for text in addresses}
+    agencies = {Address.parse(text).agency for text in addresses}
     if notice.header["recipient_unit"] not in agencies:
         raise NoticeAddressError(
             _("header.recipient_unit {unit} is not among the recipients (--to).").format(
@@ -78,25 +78,28 @@ def ensure_sender_unit(sender_unit: str, sender_device: str, message_id: str) ->
         )
 
 
-def open_notice(message: message_ops.OpenedMessage) -> Notice:
-    """The notice a verified, decrypted message carries (checked again: a sender's client may
-    be older or newer than this one, and nothing unchecked is rendered)."""
-    try:
-        notice = parse_notice(message.payload.body)
-    except NoticeError as exc:
+def open_notice(message: OpenedMessage) -> Notice:
+    """The notice a verified, decrypted message carries, checked once when it was opened (a
+    sender's client may be older or newer than this one: nothing unchecked is rendered)."""
+    notice, exc = message.notice, message.notice_error
+    if exc is not None:
         raise RefusedEnvelope(
             _("Message {id} carries a notice this client cannot accept: {reason}").format(
                 id=message.message_id, reason=translate(exc.message, current_language())
             ),
             code=exc.code,
         ) from exc
+    if notice is None:
+        raise BadInput(
+            _("Message {id} is not a notice ({type}).").format(
+                id=message.message_id, type=message.payload.content_type
+            )
+        )
     ensure_sender_unit(notice.header["sender_unit"], message.sender_device, message.message_id)
     return notice
 
 
-def message_meta(
-    message: message_ops.OpenedMessage, record: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def message_meta(message: OpenedMessage, record: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a rendering shows about the message itself: id, sender, sent and received times."""
     # One meta for every language of a bilingual rendering: both names of the certificate.
     names = [n for n in dict.fromkeys(message.sender_names.get(k) for k in ("vi", "zh")) if n]
@@ -149,7 +152,7 @@ def forwarded_notice(
     Raises HandlingRestricted when the original is H2 and a recipient agency is neither its
     recipient unit nor its sender unit (the provider): forwarding within those is allowed.
     """
-    agencies = sorted({message_ops.Address.parse(text).agency for text in addresses})
+    agencies = sorted({Address.parse(text).agency for text in addresses})
     if not agencies:
         raise BadInput(_("Give at least one recipient with --to."))
     original_units = (original.header["recipient_unit"], original.header["sender_unit"])
@@ -177,14 +180,14 @@ def forwarded_notice(
 
 async def read_notice(
     home: Home, api: ApiClient, message_id: str, *, now: int | None = None
-) -> tuple[message_ops.OpenedMessage, Notice]:
+) -> tuple[OpenedMessage, Notice]:
     """Open a received message (syncing first if it is not cached yet) and its notice."""
     lookups = directory.Lookups(home, api, int(time.time()) if now is None else now)
     try:
         home.find_message(message_id)
     except ClientError:
-        await message_ops.sync(home, api, lookups=lookups)
-    message = await message_ops.read(home, api, message_id, lookups=lookups)
+        await sync(home, api, lookups=lookups)
+    message = await read(home, api, message_id, lookups=lookups)
     if not is_notice(message.payload):
         raise BadInput(
             _("Message {id} is not a notice ({type}).").format(
@@ -201,13 +204,13 @@ async def forward(
     addresses: Sequence[str],
     *,
     now: int | None = None,
-) -> tuple[Notice, message_ops.SentMessage]:
+) -> tuple[Notice, SentMessage]:
     """Re-send a received notice's content to `addresses` as a new notice from this officer.
     H2 is checked before anything is sealed."""
     message, original = await read_notice(home, api, message_id, now=now)
     own_agency = officer.own_certificate(home).agency
     notice = forwarded_notice(original, message.message_id, own_agency, addresses)
-    sent = await message_ops.send(home, api, addresses, notice_payload(notice), now=now)
+    sent = await send(home, api, addresses, notice_payload(notice), now=now)
     return notice, sent
 
 
@@ -216,7 +219,7 @@ async def forward(
 class SearchResult:
     """Received messages whose decrypted content matched, and those that could not be opened."""
 
-    hits: list[tuple[dict[str, Any], Notice | None]]
+    hits: list[tuple[MessageRecord, Notice | None]]
     unopened: list[tuple[str, str]]
 
 
@@ -233,17 +236,15 @@ async def search(
     matches `query`, ignoring case and Vietnamese diacritics. No plaintext index is written:
     every search opens the cached envelopes again (they stay encrypted on disk)."""
     now = int(time.time()) if now is None else now
-    hits: list[tuple[dict[str, Any], Notice | None]] = []
+    hits: list[tuple[MessageRecord, Notice | None]] = []
     unopened: list[tuple[str, str]] = []
-    records = message_ops.inbox(home, include_acknowledged=include_acknowledged)
+    records = inbox(home, include_acknowledged=include_acknowledged)
     keys = officer.device_keys(home) if records else None  # one keystore unlock per search
     lookups = directory.Lookups(home, api, now)  # each sender and agency checked once per search
     for record in records:
-        message_id = str(record["message_id"])
+        message_id = record.message_id
         try:
-            message = await message_ops.read(
-                home, api, message_id, mark_read=False, keys=keys, lookups=lookups
-            )
+            message = await read(home, api, message_id, mark_read=False, keys=keys, lookups=lookups)
             notice = open_notice(message) if is_notice(message.payload) else None
         except (ClientError, CryptoError) as exc:
             unopened.append((message_id, getattr(exc, "code", "error")))

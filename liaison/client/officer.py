@@ -6,9 +6,9 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from crypto.certs import DeviceCertificate, TrustStore
 from crypto.encoding import b64e
@@ -24,10 +24,11 @@ from crypto.keys import (
 from crypto.labels import LABEL_AUTH_CHALLENGE
 from liaison.client import agency as agency_ops
 from liaison.client import directory, transparency
-from liaison.client.errors import BadInput, HomeError, VerificationError
+from liaison.client.errors import BadInput, HomeError, ServerError, VerificationError
 from liaison.client.home import Home
-from liaison.client.transparency import b64decode
+from liaison.client.records import CertificateRecord, TokenRecord
 from liaison.client.transport import ApiClient
+from liaison.client.wire import decode_b64
 from liaison.i18n import _
 
 DEVICE_KEY_FILE = "device/device.key"
@@ -106,10 +107,10 @@ def own_request(home: Home) -> dict[str, Any]:
 
 
 def own_certificate(home: Home) -> DeviceCertificate:
-    record = home.read_json(CERTIFICATE_FILE)
-    if not isinstance(record, dict):
+    record = CertificateRecord.from_json(home.read_json(CERTIFICATE_FILE))
+    if record is None:
         raise HomeError(_("This device is not activated yet: run `liaison officer activate CERT`."))
-    return DeviceCertificate.from_bytes(b64decode(record["certificate"]))
+    return DeviceCertificate.from_bytes(decode_b64(record.certificate))
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def read_certificate_file(data: bytes) -> CertificateFile:
         bundle = json.loads(data)
         if bundle.get("format") != agency_ops.CERTIFICATE_FORMAT:
             raise ValueError
-        cert = DeviceCertificate.from_bytes(b64decode(bundle["certificate"]))
-        root = b64decode(bundle["root_key"])
+        cert = DeviceCertificate.from_bytes(decode_b64(bundle["certificate"]))
+        root = decode_b64(bundle["root_key"])
     except (ValueError, KeyError, AttributeError, CryptoError, VerificationError) as exc:
         raise BadInput(_("The file is not a device certificate from an agency.")) from exc
     return CertificateFile(cert, root, bundle)
@@ -152,8 +153,8 @@ async def activate(
     cert = bundle.certificate
     if (
         cert.device_id != request["device_id"]
-        or cert.signing_key != b64decode(request["signing_key"])
-        or cert.encryption_key != b64decode(request["encryption_key"])
+        or cert.signing_key != decode_b64(request["signing_key"])
+        or cert.encryption_key != decode_b64(request["encryption_key"])
     ):
         raise VerificationError(_("This certificate was not issued for this device's keys."))
     now = int(time.time()) if now is None else now
@@ -183,7 +184,7 @@ async def activate(
     if existing is not None and existing != bundle.root_key:
         raise VerificationError(_("This home folder pinned another root for the agency."))
     given = bundle.raw.get("server_identity")
-    if isinstance(given, dict) and "server_identity" not in home.config():
+    if isinstance(given, dict) and home.settings().server_identity is None:
         home.update_config(server_identity=given)
     pinned = await transparency.pin_server(home, api)
     live = transparency.ServerIdentity.from_dict(await api.server_info())
@@ -204,12 +205,11 @@ async def activate(
     answer = await api.upload_certificate(cert.to_bytes())
     directory.pin_root(home, cert.agency, bundle.root_key, how="enrolment", at=now)
     home.write_json(
-        CERTIFICATE_FILE,
-        {"certificate": b64e(cert.to_bytes()), "log_index": answer.get("log_index")},
+        CERTIFICATE_FILE, CertificateRecord(b64e(cert.to_bytes()), answer.log_index).to_json()
     )
     home.update_config(server=api.base_url, role=cert.role)
     await transparency.advance(home, api)
-    return {"device_id": cert.device_id, "log_index": answer.get("log_index"), "role": cert.role}
+    return {"device_id": cert.device_id, "log_index": answer.log_index, "role": cert.role}
 
 
 async def authenticate(home: Home, api: ApiClient, *, now: int | None = None) -> str:
@@ -218,35 +218,52 @@ async def authenticate(home: Home, api: ApiClient, *, now: int | None = None) ->
 
     refuse_if_recorded(home)  # no request at all to a server this home holds proof against
     now = int(time.time()) if now is None else now
-    config = home.config()
-    cached = home.read_json(TOKEN_FILE)
+    cached = TokenRecord.from_json(home.read_json(TOKEN_FILE))
     if (
-        isinstance(cached, dict)
-        and cached.get("server") == api.base_url
-        and int(cached.get("expires_at", 0)) - TOKEN_MARGIN > now
+        cached is not None
+        and cached.server == api.base_url
+        and cached.expires_at - TOKEN_MARGIN > now
     ):
-        api.token = cached["token"]
-        return str(cached["token"])
-    device_id = config.get("device_id")
+        api.token = cached.token
+        return cached.token
+    device_id = home.settings().device_id
     if not device_id:
         raise HomeError(_("This home folder holds no device: run `liaison officer init` first."))
     own_certificate(home)
     identity = await transparency.pin_server(home, api)
     keys = device_keys(home)
     challenge = await api.auth_challenge(device_id)
-    challenge_bytes = b64decode(challenge["challenge"])
+    challenge_bytes = decode_b64(challenge.challenge)
     signature = keys.signing.sign(
         LABEL_AUTH_CHALLENGE + identity.public_key + challenge_bytes
     ).signature
-    answer = await api.auth_token(device_id, challenge["challenge"], bytes(signature))
+    answer = await api.auth_token(device_id, challenge.challenge, bytes(signature))
     home.write_json(
-        TOKEN_FILE,
-        {"token": answer["token"], "expires_at": answer["expires_at"], "server": api.base_url},
+        TOKEN_FILE, TokenRecord(answer.token, answer.expires_at, api.base_url).to_json()
     )
-    api.token = answer["token"]
-    return str(answer["token"])
+    api.token = answer.token
+    return answer.token
 
 
 def forget_token(home: Home) -> None:
     path = home.root / TOKEN_FILE
     path.unlink(missing_ok=True)
+
+
+Answer = TypeVar("Answer")
+
+
+async def authenticated(
+    home: Home, api: ApiClient, call: Callable[[], Awaitable[Answer]]
+) -> Answer:
+    """Run `call` with a token; a token the server no longer accepts (401) is renewed once.
+    The one place the client refreshes a token: every authenticated request goes through it."""
+    await authenticate(home, api)
+    try:
+        return await call()
+    except ServerError as exc:
+        if exc.status != 401:
+            raise
+    forget_token(home)
+    await authenticate(home, api)
+    return await call()

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.certs import DeviceCertificate, ReviewKeyStatement, issue_review_key_statement
+from crypto.certs import ReviewKeyStatement, issue_review_key_statement
 from crypto.encoding import b64e
 from crypto.envelope import Envelope, open_as_reviewer
 from crypto.errors import CryptoError
@@ -23,10 +23,15 @@ from crypto.review_keys import (
     review_request_bytes,
     sign_review_request,
     verify_review_request,
-    wrap_review_key,
 )
 from liaison.client import directory, officer, transparency
-from liaison.client.agency import AGENCY_FILE, REVIEW_KEY_FILE, ROOT_KEY_FILE, load_agency
+from liaison.client.agency import (
+    AGENCY_FILE,
+    ROOT_KEY_FILE,
+    load_agency,
+    review_key_entries,
+    wrap_missing,
+)
 from liaison.client.errors import (
     BadInput,
     ClientError,
@@ -35,10 +40,11 @@ from liaison.client.errors import (
     VerificationError,
 )
 from liaison.client.home import Home
-from liaison.client.messages import authenticated
+from liaison.client.officer import authenticated
 from liaison.client.payload import Payload
-from liaison.client.transparency import b64decode
+from liaison.client.records import ReviewNote
 from liaison.client.transport import ApiClient
+from liaison.client.wire import decode_b64
 from liaison.i18n import _
 
 REVIEW_WRAPS_FILE = "device/review-keys.json"
@@ -50,67 +56,6 @@ def _now(now: int | None) -> int:
 
 
 # --- Administrator: the agency's review keys and their wraps -------------------------------------
-
-
-def review_key_entries(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The agency's review keys, oldest first: {key_id, statement (b64), keystore}."""
-    keys = record.get("review_keys")
-    if isinstance(keys, list) and keys:
-        return keys
-    return [
-        {
-            "key_id": record["review_key_id"],
-            "statement": record["review_statement"],
-            "keystore": REVIEW_KEY_FILE,
-        }
-    ]
-
-
-def _supervisors(record: dict[str, Any]) -> dict[str, DeviceCertificate]:
-    return {
-        device_id: DeviceCertificate.from_bytes(b64decode(item["certificate"]))
-        for device_id, item in sorted(record.get("issued", {}).items())
-        if item.get("role") == "supervisor" and not item.get("revoked")
-    }
-
-
-def wrap_missing(home: Home, *, now: int | None = None) -> list[str]:
-    """Seal every review key to every supervisor device that lacks it; answer the devices served.
-
-    Wraps are kept in agency.json until `publish_wraps` uploads them.
-    """
-    record = load_agency(home)
-    wraps: dict[str, dict[str, Any]] = record.setdefault("review_wraps", {})
-    keys = review_key_entries(record)
-    missing = [
-        (device_id, cert, key)
-        for device_id, cert in _supervisors(record).items()
-        for key in keys
-        if key["key_id"] not in wraps.get(device_id, {})
-    ]
-    if not missing:
-        return []
-    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
-    pairs: dict[str, ReviewKeyPair] = {}
-    now = _now(now)
-    served = []
-    for device_id, cert, key in missing:
-        if key["key_id"] not in pairs:
-            pairs[key["key_id"]] = ReviewKeyPair.from_bytes(home.unlock_secret(key["keystore"]))
-        wrap = wrap_review_key(
-            root,
-            pairs[key["key_id"]],
-            device_id=device_id,
-            encryption_key=cert.encryption_key,
-            issued_at=now,
-        )
-        wraps.setdefault(device_id, {})[key["key_id"]] = {
-            "wrap": b64e(wrap.to_bytes()),
-            "published": False,
-        }
-        served.append(device_id)
-    home.write_json(AGENCY_FILE, record)
-    return sorted(set(served))
 
 
 async def publish_wraps(home: Home, api: ApiClient, *, now: int | None = None) -> dict[str, Any]:
@@ -140,7 +85,7 @@ async def publish_wraps(home: Home, api: ApiClient, *, now: int | None = None) -
         for item in by_key.values():
             if item.get("published"):
                 continue
-            await api.request("POST", "/v1/review-keys/wraps", json={"wrap": item["wrap"]})
+            await api.upload_review_key_wrap(item["wrap"])
             item["published"] = True
             uploaded += 1
             devices.add(device_id)
@@ -157,7 +102,7 @@ async def rotate_review_key(
     record = load_agency(home)
     now = _now(now)
     keys = review_key_entries(record)
-    newest = ReviewKeyStatement.from_bytes(b64decode(keys[-1]["statement"]))
+    newest = ReviewKeyStatement.from_bytes(decode_b64(keys[-1]["statement"]))
     # Senders pick the statement with the latest not_before: keep them strictly increasing.
     not_before = max(now, newest.not_before + 1)
     root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
@@ -201,7 +146,7 @@ async def review_keys(
     own = officer.own_certificate(home)
     if own.role != "supervisor":
         raise BadInput(_("Only a supervisor device holds the agency's review keys."))
-    answer = await authenticated(home, api, lambda: api.request("GET", "/v1/review-keys/wraps"))
+    answer = await authenticated(home, api, api.review_key_wraps)
     root = _own_agency_root(home, own.agency)
     vouched = {k.key_id for k in await directory.review_keys(home, api, own.agency)}
     # Unlocking the keystore costs an Argon2id run: callers that hold the keys pass them.
@@ -213,7 +158,7 @@ async def review_keys(
     pairs: dict[str, ReviewKeyPair] = {}
     for key_id, text in sorted(stored.items()):
         try:
-            wrap = ReviewKeyWrap.from_bytes(b64decode(text))
+            wrap = ReviewKeyWrap.from_bytes(decode_b64(text))
             wrap.verify(root)
             if wrap.device_id != own.device_id or wrap.key_id != key_id:
                 raise VerificationError(_("A review-key wrap is addressed to another device."))
@@ -242,11 +187,10 @@ async def list_traffic(
     start: int | None = None,
     end: int | None = None,
 ) -> list[dict[str, Any]]:
-    params = {"officer": officer_id, "from": start, "to": end}
     answer = await authenticated(
-        home, api, lambda: api.request("GET", "/v1/review/messages", params=params)
+        home, api, lambda: api.review_traffic(officer_id=officer_id, start=start, end=end)
     )
-    return list(answer.get("messages", []))
+    return [message.to_dict() for message in answer.messages]
 
 
 @dataclass(frozen=True)
@@ -327,22 +271,21 @@ async def read(
     answer = await authenticated(
         home,
         api,
-        lambda: api.request("POST", f"/v1/review/messages/{message_id}", json=request),
+        lambda: api.review_message(message_id, request),
     )
     # Keep the reason and its salt before anything else can fail: the review is logged now.
-    reviews = home.read_json(REVIEWS_FILE, [])
-    reviews = reviews if isinstance(reviews, list) else []
+    reviews = ReviewNote.list_from_json(home.read_json(REVIEWS_FILE))
     reviews.append(
-        {
-            "message_id": message_id,
-            "reason": reason,
-            "salt": b64e(salt),
-            "reason_hash": request["reason_hash"],
-            "requested_at": now,
-            "log_index": answer.get("log_index"),
-        }
+        ReviewNote(
+            message_id=message_id,
+            reason=reason,
+            salt=b64e(salt),
+            reason_hash=str(request["reason_hash"]),
+            requested_at=now,
+            log_index=answer.log_index,
+        )
     )
-    home.write_json(REVIEWS_FILE, reviews)
+    home.write_json(REVIEWS_FILE, [note.to_json() for note in reviews])
     entry = check_review_release(
         answer, message_id=message_id, device_id=own.device_id, agency=own.agency, request=request
     )
@@ -358,7 +301,7 @@ async def read(
         proof=answer.get("inclusion_proof"),
         proof_size=answer.get("tree_size"),
     )
-    envelope = Envelope.from_bytes(b64decode(answer.get("envelope")))
+    envelope = Envelope.from_bytes(decode_b64(answer.get("envelope")))
     header = envelope.header
     if header.message_id != message_id:
         raise VerificationError(_("The server released another message than the one reviewed."))
@@ -431,11 +374,11 @@ async def _review_signed(home: Home, api: ApiClient, entry: dict[str, Any]) -> b
         request = review_request_bytes(
             message_id=str(entry["message_id"]),
             device_id=device_id,
-            reason_hash=b64decode(entry["reason_hash"]),
+            reason_hash=decode_b64(entry["reason_hash"]),
             requested_at=int(entry["requested_at"]),
         )
         verify_review_request(
-            supervisor.certificate.signing_key, request, b64decode(entry["signature"])
+            supervisor.certificate.signing_key, request, decode_b64(entry["signature"])
         )
     except (ClientError, CryptoError, KeyError, ValueError):
         return False
@@ -453,7 +396,7 @@ async def audit_log(home: Home, api: ApiClient) -> list[dict[str, Any]]:
         answer = await authenticated(
             home,
             api,
-            lambda start=start: api.request("GET", "/v1/audit/records", params={"after": start}),
+            lambda start=start: api.audit_records(start),
         )
         cp = await transparency.advance(home, api, answer.get("checkpoint"))
         for item in answer.get("records", []):

@@ -186,7 +186,7 @@ async def _check_consistent(
                 detail=detail,
                 first_note=notes[0],
                 second_note=notes[1],
-                proof=list(answer.get("proof", [])) if isinstance(answer, dict) else None,
+                proof=list(answer.get("proof", [])) if answer is not None else None,
             ) from exc
         raise LogInconsistent(detail) from exc
 

@@ -1,4 +1,4 @@
-"""HTTP transport to the relay server over one aiohttp ClientSession; maps refusals to errors."""
+"""HTTP transport to the relay over one aiohttp ClientSession: typed answers, typed refusals."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from typing import Any
 import aiohttp
 
 from crypto.encoding import b64e
-from liaison.client.errors import ServerError, TransportError
+from liaison.client import answers
+from liaison.client.answers import AnswerT, decode_answer
+from liaison.client.errors import InvalidAnswer, ServerError, TransportError
 from liaison.i18n import _
 
 
 class ApiClient:
-    """One relay server's `/v1` API; every method returns the decoded JSON answer."""
+    """One relay server's `/v1` API: one typed method per route of its OpenAPI document, each
+    answer decoded into a `liaison.client.answers` struct (or InvalidAnswer naming the route)."""
 
     def __init__(
         self,
@@ -61,9 +64,45 @@ class ApiClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         auth: str | None = None,
-        statuses: tuple[int, ...] = (200, 201),
+        route: str | None = None,
     ) -> Any:
-        """Send one request and decode its JSON answer, raising ServerError on a refusal."""
+        """Send one request and parse its JSON answer (not yet typed), raising ServerError on a
+        refusal; every typed method below goes through here. `route` (the OpenAPI path) names
+        the route in InvalidAnswer."""
+        data = await self._exchange(method, path, json=json, params=params, auth=auth)
+        try:
+            return jsonlib.loads(data)
+        except ValueError as exc:
+            raise InvalidAnswer(f"{method} {route or path}", "not JSON") from exc
+
+    async def _typed(
+        self,
+        kind: type[AnswerT],
+        method: str,
+        route: str,
+        *,
+        path: str | None = None,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        auth: str | None = None,
+    ) -> AnswerT:
+        """One request to `route` (its OpenAPI path; `path` when it has parameters), its answer
+        decoded into `kind` at the edge: anything else is InvalidAnswer naming the route."""
+        body = await self.request(
+            method, path or route, json=json, params=params, auth=auth, route=route
+        )
+        return decode_answer(f"{method} {route}", body, kind)
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        auth: str | None = None,
+    ) -> bytes:
+        """The body of a successful answer; a refusal raises ServerError with its JSON code."""
         headers = {}
         bearer = auth if auth is not None else self.token
         if bearer:
@@ -74,7 +113,7 @@ class ApiClient:
             async with self.session.request(
                 method, url, json=json, params=query, headers=headers
             ) as response:
-                text = await response.text()
+                data = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(
@@ -82,102 +121,233 @@ class ApiClient:
                     url=self.base_url, reason=exc.__class__.__name__
                 )
             ) from exc
+        if status in (200, 201):
+            return data
         body: Any = None
-        if text:
-            try:
-                body = jsonlib.loads(text)
-            except ValueError:
-                body = None
-        if status not in statuses:
-            if isinstance(body, dict) and isinstance(body.get("code"), str):
-                raise ServerError(status, body["code"], str(body.get("message", "")), body)
-            raise ServerError(
-                status,
-                f"http_{status}",
-                _("The server answered with HTTP status {status}.").format(status=status),
-            )
-        if body is None:
-            raise TransportError(_("The server's answer is not JSON."))
-        return body
+        try:
+            body = jsonlib.loads(data) if data else None
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("code"), str):
+            raise ServerError(status, body["code"], str(body.get("message", "")), body)
+        raise ServerError(
+            status,
+            f"http_{status}",
+            _("The server answered with HTTP status {status}.").format(status=status),
+        )
 
     # --- Public directory and log -------------------------------------------------------------
-    async def health(self) -> Any:
-        return await self.request("GET", "/v1/health")
+    async def health(self) -> answers.Health:
+        return await self._typed(answers.Health, "GET", "/v1/health")
 
-    async def server_info(self) -> Any:
-        return await self.request("GET", "/v1/server")
+    async def server_info(self) -> answers.ServerInfo:
+        return await self._typed(answers.ServerInfo, "GET", "/v1/server")
 
-    async def list_agencies(self) -> Any:
-        return await self.request("GET", "/v1/agencies")
+    async def openapi(self) -> dict[str, Any]:
+        """The relay's OpenAPI document (a JSON object, read as is)."""
+        return await self._typed(dict[str, Any], "GET", "/v1/openapi.json")
 
-    async def get_agency(self, code: str) -> Any:
-        return await self.request("GET", f"/v1/agencies/{code}")
+    async def list_agencies(self) -> answers.AgencyList:
+        return await self._typed(answers.AgencyList, "GET", "/v1/agencies")
 
-    async def agency_devices(self, code: str) -> Any:
-        return await self.request("GET", f"/v1/agencies/{code}/devices")
-
-    async def get_device(self, device_id: str) -> Any:
-        return await self.request("GET", f"/v1/devices/{device_id}")
-
-    async def checkpoint(self) -> Any:
-        return await self.request("GET", "/v1/log/checkpoint")
-
-    async def consistency(self, old_size: int, new_size: int) -> Any:
-        return await self.request(
-            "GET", "/v1/log/consistency", params={"from": old_size, "to": new_size}
+    async def get_agency(self, code: str) -> answers.Agency:
+        return await self._typed(
+            answers.Agency, "GET", "/v1/agencies/{code}", path=f"/v1/agencies/{code}"
         )
 
-    async def inclusion(self, index: int, size: int) -> Any:
-        return await self.request("GET", "/v1/log/proof", params={"index": index, "size": size})
+    async def agency_devices(self, code: str) -> answers.DeviceList:
+        return await self._typed(
+            answers.DeviceList,
+            "GET",
+            "/v1/agencies/{code}/devices",
+            path=f"/v1/agencies/{code}/devices",
+        )
 
-    async def entries(self, start: int, end: int) -> Any:
-        return await self.request("GET", "/v1/log/entries", params={"start": start, "end": end})
+    async def get_device(self, device_id: str) -> answers.Device:
+        return await self._typed(
+            answers.Device,
+            "GET",
+            "/v1/devices/{device_id}",
+            path=f"/v1/devices/{device_id}",
+        )
+
+    async def checkpoint(self) -> answers.CheckpointAnswer:
+        return await self._typed(answers.CheckpointAnswer, "GET", "/v1/log/checkpoint")
+
+    async def consistency(self, old_size: int, new_size: int) -> answers.ConsistencyProof:
+        return await self._typed(
+            answers.ConsistencyProof,
+            "GET",
+            "/v1/log/consistency",
+            params={"from": old_size, "to": new_size},
+        )
+
+    async def inclusion(self, index: int, size: int) -> answers.InclusionProof:
+        return await self._typed(
+            answers.InclusionProof, "GET", "/v1/log/proof", params={"index": index, "size": size}
+        )
+
+    async def entries(self, start: int, end: int) -> answers.LogEntries:
+        return await self._typed(
+            answers.LogEntries, "GET", "/v1/log/entries", params={"start": start, "end": end}
+        )
+
+    async def submit_cosignature(
+        self, checkpoint: str, witness_name: str, witness_key: bytes
+    ) -> answers.CosignatureReceipt:
+        return await self._typed(
+            answers.CosignatureReceipt,
+            "POST",
+            "/v1/log/cosignatures",
+            json={
+                "checkpoint": checkpoint,
+                "witness_name": witness_name,
+                "witness_key": b64e(witness_key),
+            },
+        )
 
     # --- Uploads verified by the server against agency roots -----------------------------------
-    async def register_agency(self, admin_token: str, agency: Mapping[str, Any]) -> Any:
-        return await self.request("POST", "/v1/agencies", json=dict(agency), auth=admin_token)
-
-    async def upload_review_statement(self, code: str, statement: bytes) -> Any:
-        return await self.request(
-            "POST", f"/v1/agencies/{code}/review-keys", json={"statement": b64e(statement)}
+    async def register_agency(
+        self, admin_token: str, agency: Mapping[str, Any]
+    ) -> answers.AgencyCreated:
+        return await self._typed(
+            answers.AgencyCreated, "POST", "/v1/agencies", json=dict(agency), auth=admin_token
         )
 
-    async def upload_certificate(self, certificate: bytes) -> Any:
-        return await self.request(
-            "POST", "/v1/certificates", json={"certificate": b64e(certificate)}
+    async def upload_review_statement(self, code: str, statement: bytes) -> answers.LogIndex:
+        return await self._typed(
+            answers.LogIndex,
+            "POST",
+            "/v1/agencies/{code}/review-keys",
+            path=f"/v1/agencies/{code}/review-keys",
+            json={"statement": b64e(statement)},
         )
 
-    async def upload_revocation(self, revocation: bytes) -> Any:
-        return await self.request("POST", "/v1/revocations", json={"revocation": b64e(revocation)})
+    async def upload_certificate(self, certificate: bytes) -> answers.CertificateAccepted:
+        return await self._typed(
+            answers.CertificateAccepted,
+            "POST",
+            "/v1/certificates",
+            json={"certificate": b64e(certificate)},
+        )
+
+    async def upload_revocation(self, revocation: bytes) -> answers.LogIndex:
+        return await self._typed(
+            answers.LogIndex, "POST", "/v1/revocations", json={"revocation": b64e(revocation)}
+        )
+
+    async def set_retention(
+        self, admin_token: str, code: str, days: int
+    ) -> answers.RetentionAnswer:
+        return await self._typed(
+            answers.RetentionAnswer,
+            "PUT",
+            "/v1/agencies/{code}/retention",
+            path=f"/v1/agencies/{code}/retention",
+            json={"days": days},
+            auth=admin_token,
+        )
 
     # --- Device authentication and mailbox ---------------------------------------------------
-    async def auth_challenge(self, device_id: str) -> Any:
-        return await self.request("POST", "/v1/auth/challenge", json={"device_id": device_id})
+    async def auth_challenge(self, device_id: str) -> answers.Challenge:
+        return await self._typed(
+            answers.Challenge, "POST", "/v1/auth/challenge", json={"device_id": device_id}
+        )
 
-    async def auth_token(self, device_id: str, challenge: str, signature: bytes) -> Any:
-        return await self.request(
+    async def auth_token(self, device_id: str, challenge: str, signature: bytes) -> answers.Token:
+        return await self._typed(
+            answers.Token,
             "POST",
             "/v1/auth/token",
             json={"device_id": device_id, "challenge": challenge, "signature": b64e(signature)},
         )
 
-    async def send_envelope(self, envelope: bytes, case_tags: list[str] | None = None) -> Any:
+    async def send_envelope(
+        self, envelope: bytes, case_tags: list[str] | None = None
+    ) -> answers.SendReceipt:
         body: dict[str, Any] = {"envelope": b64e(envelope)}
         if case_tags:
             body["case_tags"] = case_tags
-        return await self.request("POST", "/v1/messages", json=body)
+        return await self._typed(answers.SendReceipt, "POST", "/v1/messages", json=body)
 
     async def fetch_messages(
         self, *, after: int | None = None, limit: int = 100, include_acknowledged: bool = False
-    ) -> Any:
+    ) -> answers.MessagePage:
         params: dict[str, Any] = {"after": after, "limit": limit}
         if include_acknowledged:
             params["all"] = 1
-        return await self.request("GET", "/v1/messages", params=params)
+        return await self._typed(answers.MessagePage, "GET", "/v1/messages", params=params)
 
-    async def ack(self, message_id: str) -> Any:
-        return await self.request("POST", f"/v1/messages/{message_id}/ack")
+    async def ack(self, message_id: str) -> answers.LogIndex:
+        return await self._typed(
+            answers.LogIndex,
+            "POST",
+            "/v1/messages/{message_id}/ack",
+            path=f"/v1/messages/{message_id}/ack",
+        )
 
+    async def add_case_tags(self, message_id: str, case_tags: list[str]) -> answers.CaseTagsAnswer:
+        return await self._typed(
+            answers.CaseTagsAnswer,
+            "POST",
+            "/v1/messages/{message_id}/case-tags",
+            path=f"/v1/messages/{message_id}/case-tags",
+            json={"case_tags": case_tags},
+        )
+
+    # --- Supervisor review and the audit log ---------------------------------------------------
+    async def upload_review_key_wrap(self, wrap: str) -> answers.LogIndex:
+        return await self._typed(
+            answers.LogIndex, "POST", "/v1/review-keys/wraps", json={"wrap": wrap}
+        )
+
+    async def review_key_wraps(self) -> answers.ReviewKeyWraps:
+        return await self._typed(answers.ReviewKeyWraps, "GET", "/v1/review-keys/wraps")
+
+    async def review_traffic(
+        self, *, officer_id: str | None = None, start: int | None = None, end: int | None = None
+    ) -> answers.ReviewTraffic:
+        return await self._typed(
+            answers.ReviewTraffic,
+            "GET",
+            "/v1/review/messages",
+            params={"officer": officer_id, "from": start, "to": end},
+        )
+
+    async def review_message(
+        self, message_id: str, request: Mapping[str, Any]
+    ) -> answers.ReviewRelease:
+        return await self._typed(
+            answers.ReviewRelease,
+            "POST",
+            "/v1/review/messages/{message_id}",
+            path=f"/v1/review/messages/{message_id}",
+            json=dict(request),
+        )
+
+    async def audit_records(self, after: int) -> answers.AuditRecords:
+        return await self._typed(
+            answers.AuditRecords, "GET", "/v1/audit/records", params={"after": after}
+        )
+
+    # --- Legal holds ----------------------------------------------------------------------------
+    async def place_hold(self, case_tag: str, reason_hash: str) -> answers.LogIndex:
+        return await self._typed(
+            answers.LogIndex,
+            "POST",
+            "/v1/holds",
+            json={"case_tag": case_tag, "reason_hash": reason_hash},
+        )
+
+    async def release_hold(self, case_tag: str) -> answers.LogIndex:
+        return await self._typed(
+            answers.LogIndex, "POST", "/v1/holds/release", json={"case_tag": case_tag}
+        )
+
+    async def list_holds(self) -> answers.Holds:
+        return await self._typed(answers.Holds, "GET", "/v1/holds")
+
+    # --- Push ---------------------------------------------------------------------------------
     async def websocket(self) -> aiohttp.ClientWebSocketResponse:
         """The push channel; the caller reads `{"type": "message", ...}` frames from it."""
         try:

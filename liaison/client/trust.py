@@ -12,8 +12,8 @@ from liaison.client import directory, transparency
 from liaison.client.agency import fingerprint_matches, fingerprint_of
 from liaison.client.errors import BadInput, ServerError, VerificationError
 from liaison.client.home import Home
-from liaison.client.transparency import b64decode
 from liaison.client.transport import ApiClient
+from liaison.client.wire import decode_b64
 from liaison.i18n import _
 
 
@@ -35,7 +35,7 @@ async def add(
                 _("Agency {agency} is not registered on this server.").format(agency=agency)
             ) from exc
         raise
-    root = b64decode(record.get("root_key"))
+    root = decode_b64(record.get("root_key"))
     if record.get("code") != agency or not fingerprint_matches(fingerprint, root):
         raise VerificationError(
             _(
@@ -64,6 +64,6 @@ async def add(
 def list_pins(home: Home) -> list[dict[str, Any]]:
     out = []
     for record in directory.pin_records(home):
-        root = b64decode(record["root_key"])
+        root = decode_b64(record["root_key"])
         out.append({**record, **fingerprint_of(record["agency"], root).to_dict()})
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crypto.encoding import b64e, canonical_json
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import bundle as bundle_ops
 from liaison.client.transport import ApiClient
 from tests.e2e.e2e_relay import Cli, RelayThread

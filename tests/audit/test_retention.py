@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import holds as hold_ops
 from liaison.client import messages as message_ops
 from liaison.client.errors import ServerError

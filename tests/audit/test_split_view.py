@@ -11,7 +11,7 @@ import pytest
 from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, canonical_json
 from crypto.merkle import leaf_hash, verify_consistency
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import audit as audit_ops
 from liaison.client.misbehaviour import MISBEHAVIOUR_FILE
 from liaison.client.transparency import ServerIdentity

@@ -11,7 +11,7 @@ import pytest
 
 from crypto.checkpoint import verify_cosignature
 from crypto.encoding import b64d
-from liaison.cli.demo import DEMO_PASSPHRASE, run_steps, steps_until
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, run_steps, steps_until
 from liaison.client import audit as audit_ops
 from liaison.client import bundle as bundle_ops
 from liaison.client import witness as witness_ops

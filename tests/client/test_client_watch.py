@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from liaison.client.errors import ClientError, ServerError, TransportError
-from liaison.client.messages import _transient
+from liaison.client.watch import _transient
 
 
 def test_an_unreachable_relay_and_a_proxys_gateway_errors_are_retried() -> None:

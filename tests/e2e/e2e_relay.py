@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client.home import Home
 from liaison.server.app import Settings, create_app
 from liaison.store.engine import SQLITE_FILENAME

@@ -17,7 +17,7 @@ import icalendar
 import pytest
 
 from liaison.cli import handover as handover_cli
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.client import cases as case_ops
 from liaison.client import officer
 from liaison.client.home import Home

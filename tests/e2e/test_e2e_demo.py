@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from liaison.cli.demo import STEPS
+from liaison.cli.demo.tour import STEPS
 from tests.e2e.e2e_relay import Cli
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from liaison.cli.demo import DemoContext
+from liaison.cli.demo.tour import DemoContext
 from liaison.client import messages, transparency, trust
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from liaison.cli.demo import DEMO_PASSPHRASE
+from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from liaison.client import officer
 from tests.e2e.e2e_db import inject_envelope, seal_outside
 from tests.e2e.e2e_relay import Cli, RelayThread, demo_world

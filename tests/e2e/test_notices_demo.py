@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from liaison.cli.demo import STEPS, run_demo, steps_until
+from liaison.cli.demo.tour import STEPS, run_demo, steps_until
 from liaison.domain.notices import CATALOGUE
 from liaison.i18n import gettext_for
 

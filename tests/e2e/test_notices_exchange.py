@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from liaison.cli.demo import DEMO_PASSPHRASE, DemoContext
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.client import messages, notices
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from liaison.cli.demo import DemoContext, run_steps, steps_until
+from liaison.cli.demo.tour import DemoContext, run_steps, steps_until
 from liaison.client.transport import ApiClient
 from liaison.server.app import Settings, create_app
 from tests.review.review_world import World

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liaison.cli.demo import DemoContext
+from liaison.cli.demo.tour import DemoContext
 from liaison.client import agency as agency_ops
 from liaison.client import officer as officer_ops
 from liaison.client import review as review_ops

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from liaison.cli.demo import DEMO_PASSPHRASE
+from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from liaison.client import messages as message_ops
 from liaison.client import notices as notice_ops
 from liaison.domain.notices import Notice, parse_notice

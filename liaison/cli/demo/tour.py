@@ -1,81 +1,17 @@
-"""`liaison demo`: a guided tour on a throw-away server: agencies, officers, messages, audit."""
+"""`liaison demo`'s tour: its steps in order, run against a relay on a free loopback port."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from liaison.cli import _audit_bundle, demo_cases, demo_notices
-from liaison.cli import review as review_cli
-from liaison.cli._common import command, run
-from liaison.client.home import KDF_PROFILE_ENV, Home
+from liaison.cli import _audit_bundle
+from liaison.cli.demo import cases as demo_cases
+from liaison.cli.demo import notices as demo_notices
+from liaison.cli.demo import review as demo_review
+from liaison.cli.demo.context import AGENCIES, DEMO_PASSPHRASE, OFFICERS, DemoContext, enrol
 from liaison.i18n import N_, _
-
-# The steps import the client when they run: `liaison` imports this module on every call.
-if TYPE_CHECKING:
-    from liaison.client import agency as agency_ops
-    from liaison.client import messages as message_ops
-    from liaison.client.transport import ApiClient
-
-DEMO_PASSPHRASE = "demo passphrase, never for real keys"  # noqa: S105 (throw-away demo keys)
-
-# The cast: three agencies of two countries and one officer each (two devices for the first).
-AGENCIES = (
-    {
-        "code": "VN-QN-CA",
-        "country": "VN",
-        "name_vi": "Công an tỉnh Quảng Ninh",
-        "name_zh": "广宁省公安厅",
-    },
-    {
-        "code": "VN-QN-BP",
-        "country": "VN",
-        "name_vi": "Bộ Chỉ huy Bộ đội Biên phòng tỉnh Quảng Ninh",
-        "name_zh": "广宁省边防部队指挥部",
-    },
-    {
-        "code": "CN-GX-DXGA",
-        "country": "CN",
-        "name_vi": "Công an thành phố Đông Hưng",
-        "name_zh": "东兴市公安局",
-    },
-)
-OFFICERS = (
-    # (home name, agency, officer id, name vi, name zh, device)
-    ("an-phone", "VN-QN-CA", "nguyen.van.an", "Nguyễn Văn An", "阮文安（音）", "phone"),
-    ("an-laptop", "VN-QN-CA", "nguyen.van.an", "Nguyễn Văn An", "阮文安（音）", "laptop"),
-    ("binh", "VN-QN-BP", "tran.thi.binh", "Trần Thị Bình", "陈氏平（音）", "phone"),
-    ("li", "CN-GX-DXGA", "li.wei", "Lý Vĩ", "李伟", "desk"),
-)
-
-
-@dataclass
-class DemoContext:
-    """Everything the steps share; later steps find homes and results here by name."""
-
-    folder: Path
-    say: Callable[[str], None]
-    url: str = ""
-    admin_token: str = ""
-    api: ApiClient | None = None
-    admins: dict[str, Home] = field(default_factory=dict)
-    fingerprints: dict[str, agency_ops.Fingerprint] = field(default_factory=dict)
-    officers: dict[str, Home] = field(default_factory=dict)
-    sent: dict[str, message_ops.SentMessage] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def home(self, name: str) -> Home:
-        return Home(self.folder / "homes" / name, passphrase=lambda confirm: DEMO_PASSPHRASE)
-
-    @property
-    def client(self) -> ApiClient:
-        assert self.api is not None
-        return self.api
 
 
 @dataclass(frozen=True)
@@ -110,39 +46,6 @@ async def create_agencies(ctx: DemoContext) -> None:
                 number=fp.safety_number,
             )
         )
-
-
-async def enrol(
-    ctx: DemoContext, member: tuple[str, str, str, str, str, str], *, role: str = "officer"
-) -> str:
-    """Create, certify and activate the device of one `member` (a row like OFFICERS'); the
-    device joins `ctx.officers`. Returns its device id."""
-    from liaison.client import agency as agency_ops
-    from liaison.client import officer as officer_ops
-
-    home_name, code, officer_id, name_vi, name_zh, device = member
-    home = ctx.home(home_name)
-    request = officer_ops.init_officer(
-        home,
-        agency=code,
-        name_vi=name_vi,
-        name_zh=name_zh,
-        server=ctx.url,
-        officer_id=officer_id,
-        device_name=device,
-    )
-    certificate = agency_ops.certify(
-        ctx.admins[code], json.dumps(request).encode("utf-8"), role=role
-    )
-    # In real life the administrator reads the fingerprint aloud; the officer compares it.
-    await officer_ops.activate(
-        home,
-        ctx.client,
-        certificate,
-        root_fingerprint=ctx.fingerprints[code].safety_number,
-    )
-    ctx.officers[home_name] = home
-    return str(request["device_id"])
 
 
 async def enrol_officers(ctx: DemoContext) -> None:
@@ -260,7 +163,7 @@ STEPS: list[Step] = [
     Step(
         "review",
         N_("A supervisor of VN-QN-CA reviews a message; the officer sees the review"),
-        review_cli.demo_review,
+        demo_review.supervisor_reviews,
     ),
     Step(
         "notice-request",
@@ -347,37 +250,13 @@ async def run_demo(
         await runner.cleanup()
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help=_("Guided demonstration on a temporary server"),
-        description=_(
-            "Start a relay in a temporary folder, create three agencies of two countries, enrol "
-            "officers, pin roots, exchange messages both ways and verify the log."
-        ),
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help=_("Keep the temporary folder to look at it afterwards")
-    )
-    parser.set_defaults(func=cmd_demo)
-
-
-@command
-def cmd_demo(args: argparse.Namespace) -> int:
-    import shutil
-    import tempfile
-
-    # Throw-away keys: a cheaper Argon2id setting keeps the tour quick.
-    os.environ.setdefault(KDF_PROFILE_ENV, "interactive")
-    folder = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
-    try:
-        run(run_demo(folder, say=lambda line: print(line, flush=True)))
-        print()
-        print(_("Demo complete: every message was end-to-end encrypted and the log verified."))
-    finally:
-        if args.keep:
-            print(_("The demo folder is kept at {folder}.").format(folder=folder))
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-            print(_("Temporary folder removed."))
-    return 0
+__all__ = [
+    "DEMO_PASSPHRASE",
+    "STEPS",
+    "DemoContext",
+    "Step",
+    "enrol",
+    "run_demo",
+    "run_steps",
+    "steps_until",
+]

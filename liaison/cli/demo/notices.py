@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from liaison.i18n import _
 
 if TYPE_CHECKING:
-    from liaison.cli.demo import DemoContext
+    from liaison.cli.demo.context import DemoContext
 
 CASE_REF = "QN-2026-0117"
 PERSON = {

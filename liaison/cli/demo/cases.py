@@ -14,7 +14,7 @@ from liaison.cli.cases import slot_text
 from liaison.i18n import _, current_language, translate
 
 if TYPE_CHECKING:
-    from liaison.cli.demo import DemoContext
+    from liaison.cli.demo.context import DemoContext
     from liaison.client.cases import CaseBook
 
 # The handover answered here is the proposal of the notices steps (demo_notices).

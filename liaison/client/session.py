@@ -1,0 +1,273 @@
+"""One officer's device, opened once: the facade the command line and the officer desk share.
+
+An `OfficerSession` holds the home folder, one connection to the relay and the device keys,
+unlocked on first use and kept for the session (one passphrase prompt, one Argon2id run). Every
+operation is `async`, returns typed values and prints nothing; refusals are `ClientError`s
+(`liaison.client.errors`), crypto failures `CryptoError`s, invalid notices `NoticeError`s.
+
+    async with OfficerSession.open(home_folder) as session:
+        sent = await session.send(["CN-GX-DXGA"], Payload.text("..."))
+        for record in await session.sync():
+            message = await session.read(record.message_id)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from crypto.certs import DeviceCertificate
+from crypto.keys import DeviceKeys
+from liaison.client import cases as case_ops
+from liaison.client import holds as hold_ops
+from liaison.client import notices as notice_ops
+from liaison.client import officer
+from liaison.client import review as review_ops
+from liaison.client.cases import CaseBook
+from liaison.client.errors import BadInput, ClientError
+from liaison.client.home import Home, PassphraseSource, default_home
+from liaison.client.notices import SearchResult
+from liaison.client.payload import Payload
+from liaison.client.read import OpenedMessage, ack, inbox, read
+from liaison.client.records import MessageRecord
+from liaison.client.review import ReviewedMessage
+from liaison.client.send import SentMessage, send
+from liaison.client.sync import sync
+from liaison.client.transport import ApiClient
+from liaison.client.watch import Backoff, Deliver, Retry, watch
+from liaison.domain.agenda import Agenda, build_agenda
+from liaison.domain.case_events import LoggedNotice
+from liaison.domain.notices import Notice
+from liaison.i18n import _
+
+Clock = Callable[[], int]
+
+
+def _system_clock() -> int:
+    return int(time.time())
+
+
+class OfficerSession:
+    """An officer's device: send, sync, read, acknowledge, notices, cases, holds, review."""
+
+    def __init__(self, home: Home, api: ApiClient | None, *, clock: Clock = _system_clock) -> None:
+        self.home = home
+        self._api = api
+        self._clock = clock
+        self._keys: DeviceKeys | None = None
+
+    @classmethod
+    def open(
+        cls,
+        home: Home | Path | None = None,
+        *,
+        server: str | None = None,
+        offline: bool = False,
+        passphrase: PassphraseSource | None = None,
+        clock: Clock = _system_clock,
+    ) -> OfficerSession:
+        """A session on `home` (a folder, default `$LIAISON_HOME` or ~/.liaison) with the relay
+        of `server`, else the one the home folder records; `offline` opens no connection (the
+        operations that need the relay then refuse)."""
+        if not isinstance(home, Home):
+            home = Home(home or default_home(), passphrase=passphrase)
+        api = None if offline else ApiClient(home.server_url(server))
+        return cls(home, api, clock=clock)
+
+    async def __aenter__(self) -> OfficerSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._api is not None:
+            await self._api.close()
+
+    # --- The device -------------------------------------------------------------------------
+    @property
+    def offline(self) -> bool:
+        return self._api is None
+
+    @property
+    def api(self) -> ApiClient:
+        if self._api is None:
+            raise ClientError(_("This needs the server: leave out --offline."), code="offline")
+        return self._api
+
+    @property
+    def certificate(self) -> DeviceCertificate:
+        """This device's certificate (agency, officer id, device id, role)."""
+        return officer.own_certificate(self.home)
+
+    def unlock(self) -> DeviceKeys:
+        """The device keys, unlocked once for the whole session."""
+        if self._keys is None:
+            self._keys = officer.device_keys(self.home)
+        return self._keys
+
+    def now(self) -> int:
+        return self._clock()
+
+    # --- Messages ---------------------------------------------------------------------------
+    async def send(self, addresses: Sequence[str], payload: Payload) -> SentMessage:
+        """Seal `payload` to the addressed officers (`CODE` or `CODE/OFFICER`) and upload it."""
+        return await send(
+            self.home, self.api, addresses, payload, keys=self.unlock(), now=self.now()
+        )
+
+    async def sync(self) -> list[MessageRecord]:
+        """Fetch new envelopes into the encrypted cache; the new records (nothing decrypted)."""
+        return await sync(self.home, self.api, now=self.now())
+
+    def inbox(self, *, include_acknowledged: bool = True) -> list[MessageRecord]:
+        """Received messages in the cache, in log order (metadata only)."""
+        return inbox(self.home, include_acknowledged=include_acknowledged)
+
+    async def read(self, message_id: str) -> OpenedMessage:
+        """Open one received message (syncing first when it is not cached yet)."""
+        try:
+            self.home.find_message(message_id)
+        except ClientError:
+            await self.sync()
+        return await read(self.home, self.api, message_id, keys=self.unlock(), now=self.now())
+
+    async def acknowledge(self, message_id: str) -> dict[str, Any]:
+        """Tell the relay (and its log) that this device received the message."""
+        return await ack(self.home, self.api, message_id)
+
+    async def watch(
+        self,
+        deliver: Deliver,
+        *,
+        count: int | None = None,
+        on_ready: Callable[[], None] | None = None,
+        on_retry: Retry | None = None,
+        on_reconnect: Callable[[], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> int:
+        """Deliver each new message as the relay announces it; see `liaison.client.watch`."""
+        self.unlock()  # before waiting, not when the first message arrives
+        return await watch(
+            self.home,
+            self.api,
+            deliver,
+            count=count,
+            on_ready=on_ready,
+            on_retry=on_retry,
+            on_reconnect=on_reconnect,
+            backoff=backoff,
+        )
+
+    # --- Notices ----------------------------------------------------------------------------
+    async def send_notice(
+        self, notice: Notice, addresses: Sequence[str], *, now: int | None = None
+    ) -> tuple[SentMessage, LoggedNotice]:
+        """Send a checked notice; its case tag and sealed local copy are kept on the way.
+        `now` is the send time when the caller checked the notice against a moment."""
+        return await case_ops.send_notice(
+            self.home,
+            self.api,
+            notice,
+            addresses,
+            now=self.now() if now is None else now,
+            keys=self.unlock(),
+        )
+
+    async def read_notice(self, message_id: str) -> tuple[OpenedMessage, Notice]:
+        """Open a received notice (syncing first when it is not cached yet)."""
+        return await notice_ops.read_notice(self.home, self.api, message_id, now=self.now())
+
+    async def forward(
+        self, message_id: str, addresses: Sequence[str]
+    ) -> tuple[Notice, SentMessage]:
+        """Re-send a received notice's content as a new notice from this officer."""
+        return await notice_ops.forward(self.home, self.api, message_id, addresses, now=self.now())
+
+    async def search(
+        self,
+        query: str,
+        *,
+        include_acknowledged: bool = True,
+        on_error: Callable[[str, str], None] | None = None,
+    ) -> SearchResult:
+        """Received messages whose decrypted content matches `query` (no plaintext index)."""
+        return await notice_ops.search(
+            self.home,
+            self.api,
+            query,
+            include_acknowledged=include_acknowledged,
+            now=self.now(),
+            on_error=on_error,
+        )
+
+    # --- Cases and handovers ----------------------------------------------------------------
+    async def case_book(self, *, now: int | None = None) -> CaseBook:
+        """Every case this device can derive (syncing first unless the session is offline)."""
+        return await case_ops.load_book(
+            self.home, self._api, now=self.now() if now is None else now, keys=self.unlock()
+        )
+
+    async def agenda(self, *, days: int = 7, now: int | None = None) -> Agenda:
+        """Deadlines and handovers of the next `days` days, from this device's cases."""
+        moment = self.now() if now is None else now
+        book = await self.case_book(now=moment)
+        return build_agenda(book.cases, now=moment, days=days)
+
+    def countersign(self, record: LoggedNotice) -> tuple[str, str]:
+        """The `record_hash` and `countersignature` of a receipt for a handover record."""
+        return case_ops.countersign_record(self.unlock(), record)
+
+    # --- Legal holds ------------------------------------------------------------------------
+    async def place_hold(self, case_ref: str, reason: str) -> dict[str, Any]:
+        return await hold_ops.place(self.home, self.api, case_ref, reason)
+
+    async def release_hold(self, case_ref: str) -> dict[str, Any]:
+        return await hold_ops.release(self.home, self.api, case_ref)
+
+    async def holds(self) -> list[dict[str, Any]]:
+        """The agency's active holds, with the case references this device noted."""
+        return await hold_ops.active(self.home, self.api)
+
+    # --- Supervisor review and the audit log ------------------------------------------------
+    async def review_traffic(
+        self, *, officer_id: str | None = None, start: int | None = None, end: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The agency's traffic (metadata only), for a supervisor."""
+        return await review_ops.list_traffic(
+            self.home, self.api, officer_id=officer_id, start=start, end=end
+        )
+
+    async def review(self, message_id: str, reason: str) -> ReviewedMessage:
+        """Open a message of the agency (its id, or a prefix naming one message of the agency's
+        traffic) as its supervisor; the relay logs the review first."""
+        prefix = message_id.strip().lower()
+        if len(prefix) != 32:
+            matches = [
+                m["message_id"]
+                for m in await self.review_traffic()
+                if str(m["message_id"]).startswith(prefix)
+            ]
+            if len(matches) != 1:
+                raise BadInput(
+                    _("{prefix} does not name exactly one message of the agency.").format(
+                        prefix=prefix
+                    )
+                )
+            prefix = str(matches[0])
+        return await review_ops.read(self.home, self.api, prefix, reason, now=self.now())
+
+    async def audit_log(self) -> list[dict[str, Any]]:
+        """The log records this device may see, each checked against a signed checkpoint."""
+        return await review_ops.audit_log(self.home, self.api)
+
+
+__all__ = ["OfficerSession"]
