@@ -23,7 +23,7 @@ The lists of the two columns are parallel (row i of one is row i of the other).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
@@ -392,3 +392,15 @@ def notice_pdf(notice: Notice, meta: Mapping[str, Any] | None = None) -> bytes:
     return html_to_pdf(
         notice_document(notice, meta), reference=page_reference(notice.header["our_ref"])
     )
+
+
+def case_pdf(case_ref: str, documents: Sequence[tuple[Notice, Mapping[str, Any] | None]]) -> bytes:
+    """The notices of a case, each as its signable document from a new page, in one A4 PDF with
+    the case reference on every page. The caller refuses H2 notices, as for any export."""
+    if not documents:
+        raise DocumentValuesError("a case PDF needs at least one notice")
+    pages = [notice_document(notice, meta) for notice, meta in documents]
+    head = pages[0][: pages[0].index("<body>") + len("<body>")]
+    bodies = [page[page.index("<body>") + len("<body>") : page.index("</body>")] for page in pages]
+    html = head + '<div class="document-break"></div>'.join(bodies) + "</body>\n</html>\n"
+    return html_to_pdf(html, reference=f"Hồ sơ: {case_ref}   ·   案件编号：{case_ref}")

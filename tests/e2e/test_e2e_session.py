@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from e2e_relay import RelayThread, demo_world
-
 from crypto import keystore
 from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from liaison.client import OfficerSession
@@ -15,6 +13,7 @@ from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage
 from liaison.client.records import MessageRecord
+from tests.e2e.e2e_relay import RelayThread, demo_world
 
 TEXT = "Đề nghị xác minh / 请核查 (through the session facade)"
 

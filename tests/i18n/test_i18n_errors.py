@@ -128,3 +128,21 @@ def test_every_audit_log_kind_of_the_protocol_has_a_word():
     from liaison.server.openapi import SCHEMAS
 
     assert set(SCHEMAS["LogEntry"]["properties"]["kind"]["enum"]) <= set(AUDIT_KINDS)
+
+
+def test_a_pdf_export_without_weasyprint_says_what_to_install_and_exits_1(tmp_path):
+    from liaison.cli._common import CommandError, write_pdf
+    from liaison.i18n.pdf import PdfUnavailable
+
+    def unavailable() -> bytes:
+        raise PdfUnavailable("WeasyPrint is not installed")
+
+    set_language("vi")
+    target = tmp_path / "out.pdf"
+    with pytest.raises(CommandError) as info:
+        write_pdf(str(target), unavailable)
+    assert info.value.exit_code == 1 and info.value.code == "pdf_unavailable"
+    assert str(info.value).startswith("Máy này không tạo được tệp PDF") and INSTALL_HINT in str(
+        info.value
+    )
+    assert not target.exists()
