@@ -175,9 +175,8 @@ def test_full_scenario_over_the_relay_seen_alike_by_every_officer(
 
     # China prints the record to sign before sending it (H1: an H2 record is not exported).
     record = record_file(cli.folder)
-    refused = sh(
-        cli, "li", f"handover complete {short} --record {record} --dry-run --pdf r.pdf", ok=False
-    )
+    draft = f"handover complete {short} --record {record} --dry-run"
+    refused = sh(cli, "li", f"{draft} --pdf r.pdf", ok=False)
     assert refused.returncode == 1 and not (cli.folder / "r.pdf").exists()
     if regenerate.pdf_support() is None:
         sh(cli, "li", f"{draft} --handling H1 --pdf r.pdf")
