@@ -21,6 +21,7 @@ from crypto.errors import CryptoError
 from liaison.client.errors import ClientError, ServerError
 from liaison.client.home import Home, default_home
 from liaison.i18n import _, current_language, translate
+from liaison.i18n.errors import os_error_reason
 
 if TYPE_CHECKING:
     from liaison.client.session import OfficerSession
@@ -291,5 +292,5 @@ def read_input(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ClientError(
-            _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror)
+            _("Cannot read {path}: {reason}").format(path=path, reason=os_error_reason(exc))
         ) from exc

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from liaison.cli._common import CommandError, notice_refusals
 from liaison.i18n import LANGUAGE_ALIASES, N_, _, current_language, gettext_for
+from liaison.i18n.errors import os_error_reason
 
 if TYPE_CHECKING:
     from liaison.domain.fields import Field
@@ -129,7 +130,7 @@ def _load(path: Path) -> Notice:
         data = path.read_bytes()
     except OSError as exc:
         raise CommandError(
-            _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror),
+            _("Cannot read {path}: {reason}").format(path=path, reason=os_error_reason(exc)),
             code="unreadable",
         ) from None
     with notice_refusals():

@@ -94,10 +94,15 @@ def crypto_error_text(code: str) -> str:
     return _(CRYPTO_MESSAGES.get(code, CRYPTO_MESSAGES["crypto_error"]))
 
 
+def os_error_reason(exc: OSError) -> str:
+    """Why an OS call failed, in the current language, by its errno class (no path)."""
+    message = _OS_MESSAGES.get(exc.errno) if exc.errno is not None else None
+    return _(message) if message else _(OS_ERROR).format(errno=exc.errno)
+
+
 def os_error_text(exc: OSError) -> str:
     """An OS error in the current language, by its errno class, with the path it concerns."""
-    message = _OS_MESSAGES.get(exc.errno) if exc.errno is not None else None
-    reason = _(message) if message else _(OS_ERROR).format(errno=exc.errno)
+    reason = os_error_reason(exc)
     path = exc.filename
     return _(WITH_PATH).format(reason=reason, path=path) if path else reason
 
