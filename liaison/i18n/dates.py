@@ -74,7 +74,8 @@ def format_both_zones(moment: datetime, language: str) -> str:
         parts.append(
             f"{format_local_datetime(moment, zone, locale)}{separator}{zone_note(zone, locale)}"
         )
-    return " / ".join(parts)
+    # Chinese punctuation is full-width throughout, the slash between the two zones too.
+    return ("／" if locale.startswith("zh") else " / ").join(parts)
 
 
 def parse_utc(value: Mapping[str, Any] | int) -> datetime:
