@@ -15,15 +15,15 @@ help: ## List the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # Compiled catalogues: made by the build from the .po files, never edited or committed.
-MO := $(patsubst %.po,%.mo,$(wildcard liaison/locales/*/LC_MESSAGES/liaison.po))
+MO := $(patsubst %.po,%.mo,$(wildcard locales/*/LC_MESSAGES/liaison.po))
 
-liaison/locales/%/LC_MESSAGES/liaison.mo: liaison/locales/%/LC_MESSAGES/liaison.po | $(STAMP)
+locales/%/LC_MESSAGES/liaison.mo: locales/%/LC_MESSAGES/liaison.po | $(STAMP)
 	$(BIN)/pybabel compile --domain liaison -i $< -o $@ -l $*
 
 run: $(STAMP) $(MO) ## Start the relay server on SQLite with its data in ./var
@@ -47,13 +47,13 @@ typecheck: $(STAMP) ## mypy --strict on crypto/
 	$(BIN)/mypy
 
 i18n: $(STAMP) ## Extract, update and compile the gettext catalogues with Babel
-	$(BIN)/pybabel extract -F liaison/locales/babel.cfg -k _ -k N_ -k ngettext:1,2 -o liaison/locales/liaison.pot --project=liaison --version=0.1.0 --no-location --sort-output liaison
+	$(BIN)/pybabel extract -F locales/babel.cfg -k _ -k N_ -k ngettext:1,2 -o locales/liaison.pot --project=liaison --version=0.1.0 --no-location --sort-output liaison
 	for lang in vi zh_Hans_CN en; do \
-	  test -f liaison/locales/$$lang/LC_MESSAGES/liaison.po || \
-	    $(BIN)/pybabel init -i liaison/locales/liaison.pot -d liaison/locales -D liaison -l $$lang || exit 1; \
+	  test -f locales/$$lang/LC_MESSAGES/liaison.po || \
+	    $(BIN)/pybabel init -i locales/liaison.pot -d locales -D liaison -l $$lang || exit 1; \
 	done
-	$(BIN)/pybabel update -i liaison/locales/liaison.pot -d liaison/locales -D liaison --no-fuzzy-matching --ignore-obsolete
-	$(BIN)/pybabel compile -d liaison/locales -D liaison --statistics
+	$(BIN)/pybabel update -i locales/liaison.pot -d locales -D liaison --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d locales -D liaison --statistics
 
 bench: $(STAMP) ## Run the benchmarks under bench/
 	$(BIN)/python -m bench.crypto

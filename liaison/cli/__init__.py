@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from liaison import __version__
 from liaison.cli._common import CommandError, CommandParser
 from liaison.i18n import _, language_from_env, set_language
+from liaison.i18n.errors import install_argparse_translation
 
 
 # Every module of this package that defines `register(subparsers)` adds its command group; each
@@ -28,11 +29,19 @@ def _command_modules() -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree; a few commands add their options when parsed (CommandParser)."""
+    # argparse's own words ("usage", "options", its errors) from our catalogues too.
+    install_argparse_translation()
     parser = CommandParser(
         prog="liaison",
         description=_("Secure liaison between border agencies: encrypted, signed, audited."),
     )
-    parser.add_argument("--version", action="version", version=f"liaison {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"liaison {__version__}",
+        # argparse's default help for --version is not passed through gettext.
+        help=_("show program's version number and exit"),
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         module = importlib.import_module(name)

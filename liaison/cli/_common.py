@@ -21,6 +21,7 @@ from crypto.errors import CryptoError
 from liaison.client.errors import ClientError, ServerError
 from liaison.client.home import Home, default_home
 from liaison.i18n import _, current_language, translate
+from liaison.i18n.errors import os_error_reason
 
 if TYPE_CHECKING:
     from liaison.client.session import OfficerSession
@@ -142,7 +143,12 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ServerError):
         return _("the server refused ({code}): {message}").format(code=exc.code, message=exc)
     if isinstance(exc, CryptoError):
-        return _("verification failed ({code}): {message}").format(code=exc.code, message=exc)
+        # crypto/ words its errors in English for logs; the officer reads them by their code.
+        from liaison.i18n.errors import crypto_error_text
+
+        return _("verification failed ({code}): {message}").format(
+            code=exc.code, message=crypto_error_text(exc.code)
+        )
     return str(exc)
 
 
@@ -156,7 +162,10 @@ def command(func: Callable[[argparse.Namespace], T]) -> Callable[[argparse.Names
         except (ClientError, CryptoError) as exc:
             raise CommandError(describe(exc), code=getattr(exc, "code", "error")) from exc
         except OSError as exc:
-            raise CommandError(str(exc), code="os_error") from exc
+            # The OS's own text is in the machine's language: worded by errno class instead.
+            from liaison.i18n.errors import os_error_text
+
+            raise CommandError(os_error_text(exc), code="os_error") from exc
 
     return wrapper
 
@@ -251,6 +260,31 @@ def write_output(path: str, data: bytes) -> None:
         Path(path).write_bytes(data)
 
 
+def add_pdf_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pdf",
+        metavar="FILE",
+        help=_(
+            "Write the notice as the signable bilingual document, an A4 PDF, to FILE "
+            "(refused for H2)"
+        ),
+    )
+
+
+def write_pdf(path: str, make: Callable[[], bytes]) -> None:
+    """The PDF `make` returns, written to `path`; without WeasyPrint or its fonts, the officer
+    is told what to install (exit status 1). H2 refusals pass through to notice_refusals."""
+    from liaison.i18n.errors import pdf_unavailable_text
+    from liaison.i18n.pdf import INSTALL_HINT, PdfUnavailable
+
+    try:
+        data = make()
+    except PdfUnavailable as exc:
+        raise CommandError(pdf_unavailable_text(INSTALL_HINT), code=exc.code) from None
+    write_output(path, data)
+    print(_("Written: {path}").format(path=path), file=sys.stderr)
+
+
 def read_input(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
@@ -258,5 +292,5 @@ def read_input(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ClientError(
-            _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror)
+            _("Cannot read {path}: {reason}").format(path=path, reason=os_error_reason(exc))
         ) from exc

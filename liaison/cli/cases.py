@@ -14,8 +14,10 @@ from liaison.cli._common import (
     add_relay_options,
     command,
     home_from_args,
+    notice_refusals,
     on_session,
     print_json,
+    write_pdf,
 )
 from liaison.i18n import (
     LANGUAGE_ALIASES,
@@ -50,6 +52,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_lang_option(show)
     add_case_options(show)
     add_json_option(show)
+    show.add_argument(
+        "--pdf",
+        metavar="FILE",
+        help=_(
+            "Write the case's notices as signable bilingual documents, one A4 PDF, to FILE "
+            "(refused when a notice is H2)"
+        ),
+    )
     show.set_defaults(func=cmd_case_show)
 
 
@@ -184,6 +194,20 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_case_pdf(path: str, case: Case) -> None:
+    """Every notice of `case` as its signable document; an H2 notice refuses the export."""
+    from liaison.domain.notices import ensure_may_export, parse_notice
+    from liaison.i18n.documents import case_pdf
+
+    with notice_refusals():
+        documents = []
+        for event in case.notices:
+            notice = parse_notice(event.notice)
+            ensure_may_export(notice)
+            documents.append((notice, {"message_id": event.message_id, "sent_at": event.sent_at}))
+        write_pdf(path, lambda: case_pdf(case.case_ref, documents))
+
+
 @command
 def cmd_case_show(args: argparse.Namespace) -> int:
     from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE
@@ -199,6 +223,9 @@ def cmd_case_show(args: argparse.Namespace) -> int:
             code="unknown_case",
         )
     now = int(time.time())
+    if getattr(args, "pdf", None):
+        _write_case_pdf(args.pdf, case)
+        return 0
     if args.json:
         value = case_to_json(case)
         value["warnings"] = {

@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 from liaison.cli._common import (
     CommandError,
     add_json_option,
+    add_pdf_option,
     command,
     notice_refusals,
     print_json,
     read_input,
     write_output,
+    write_pdf,
 )
 from liaison.cli.cases import add_case_options, add_lang_option, apply_lang, place_text, slot_text
 from liaison.cli.cases import with_book as load_with_book
@@ -104,6 +106,8 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=_("JSON file with the record's fields (persons, belongings, signatories…)"),
     )
+    # With --dry-run: the record to print and sign before it is sent.
+    add_pdf_option(complete)
     _step_options(complete, "complete")
 
     countersign = commands.add_parser(
@@ -569,6 +573,8 @@ def cmd_step(args: argparse.Namespace) -> int:
     prepared: PreparedStep = outcome["prepared"]
     warnings = prepared.warnings
     sent = outcome.get("sent")
+    if getattr(args, "pdf", None):
+        _write_record_pdf(args.pdf, prepared.notice, sent, now)
     if args.json:
         value: dict[str, Any] = {
             "warnings": [warning_json(w, current_language()) for w in warnings],
@@ -595,6 +601,15 @@ def cmd_step(args: argparse.Namespace) -> int:
     if args.step == "propose":
         print(_("Handover id: {id}").format(id=sent.message_id))
     return 0
+
+
+def _write_record_pdf(path: str, notice: Notice, sent: Any, now: int) -> None:
+    """The handover record both sides sign, as an A4 PDF (refused for H2, as every export)."""
+    from liaison.client import notices as notice_ops
+
+    meta = {"message_id": sent.message_id, "sent_at": now} if sent is not None else {"sent_at": now}
+    with notice_refusals():
+        write_pdf(path, lambda: notice_ops.export_bytes(notice, "pdf", "both", meta))
 
 
 @command

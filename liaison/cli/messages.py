@@ -23,6 +23,7 @@ from liaison.cli._common import (
 )
 from liaison.client.errors import ClientError
 from liaison.i18n import _, current_language
+from liaison.i18n.labels import inbox_status
 
 if TYPE_CHECKING:
     from liaison.client.payload import Payload
@@ -177,7 +178,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     if not records:
         print(_("No messages."))
     for record in records:
-        flags = record.status
+        # The stored status is a key ("new", "read"…): the officer reads its word.
+        flags = inbox_status(record.status)
         if record.acknowledged:
             flags += ", " + _("acknowledged")
         print(

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liaison.cli._common import CommandError, notice_refusals
-from liaison.i18n import LANGUAGE_ALIASES, N_, _, current_language, gettext_for
+from liaison.i18n import LANGUAGE_ALIASES, _, current_language, gettext_for
+from liaison.i18n.errors import os_error_reason
 
 if TYPE_CHECKING:
     from liaison.domain.fields import Field
@@ -73,7 +74,7 @@ def run_types(args: argparse.Namespace) -> int:
 
 def template_for(notice_type: str, language: str) -> dict[str, Any]:
     """A fillable skeleton of `notice_type`: optional fields null, help lines under `_help`."""
-    from liaison.domain.fields import Block, ListOf
+    from liaison.domain.fields import OPTIONAL_MARK, Block, ListOf
     from liaison.domain.notices import CATALOGUE, FORMAT_VERSION, HEADER_FIELDS
 
     if notice_type not in CATALOGUE:
@@ -89,7 +90,7 @@ def template_for(notice_type: str, language: str) -> dict[str, Any]:
             where = f"{path}.{f.name}"
             text = gettext_for(language, f.help)
             if not f.required:
-                text = f"[{gettext_for(language, N_('optional'))}] {text}"
+                text = f"[{gettext_for(language, OPTIONAL_MARK)}] {text}"
             helps[where] = text
             kind = f.kind
             if (
@@ -129,7 +130,7 @@ def _load(path: Path) -> Notice:
         data = path.read_bytes()
     except OSError as exc:
         raise CommandError(
-            _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror),
+            _("Cannot read {path}: {reason}").format(path=path, reason=os_error_reason(exc)),
             code="unreadable",
         ) from None
     with notice_refusals():

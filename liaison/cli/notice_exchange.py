@@ -1,4 +1,4 @@
-"""Notices over the relay: `send --notice`, `read --lang/--html`, `inbox --search`, `forward`,
+"""Notices over the relay: `send --notice`, `read --lang/--html/--pdf`, `inbox --search`, `forward`,
 `export` (H2 notices are neither forwarded beyond their units nor exported)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from liaison.cli import messages as message_cli
 from liaison.cli._common import (
+    add_pdf_option,
     add_relay_options,
     command,
     describe,
@@ -20,6 +21,7 @@ from liaison.cli._common import (
     print_result,
     read_input,
     write_output,
+    write_pdf,
 )
 from liaison.client.errors import ClientError
 from liaison.i18n import _, current_language
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     read.add_argument(
         "--html", metavar="FILE", help=_("Write the notice as printable HTML to FILE")
     )
+    add_pdf_option(read)
     inbox = parsers["inbox"]
     inbox.add_argument(
         "--search",
@@ -158,7 +161,11 @@ def render_notice(message: OpenedMessage, args: argparse.Namespace) -> bool:
     lang = _language(args)
     output = getattr(args, "output", None)
     html = getattr(args, "html", None)
+    pdf = getattr(args, "pdf", None)
     with notice_refusals():
+        if pdf:
+            write_pdf(pdf, lambda: notice_ops.export_bytes(notice, "pdf", lang, meta))
+            return True
         if output:
             write_output(output, notice_ops.export_bytes(notice, "json", lang, meta))
             print(_("Written: {path}").format(path=output), file=sys.stderr)

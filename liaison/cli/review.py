@@ -18,6 +18,7 @@ from liaison.cli._common import (
 from liaison.cli.messages import format_time, show_message
 from liaison.cli.notice_exchange import add_notice_lang_option
 from liaison.i18n import _
+from liaison.i18n.labels import audit_kind
 
 if TYPE_CHECKING:
     pass
@@ -177,7 +178,7 @@ def describe_record(row: dict[str, Any]) -> str:
             when=when, device=entry.get("device_id"), id=str(entry.get("message_id"))[:12]
         )
     subject = entry.get("device_id") or entry.get("key_id") or entry.get("code") or ""
-    return f"{when}  {kind} {subject}".rstrip()
+    return f"{when}  {audit_kind(kind)} {subject}".rstrip()
 
 
 @command

@@ -14,6 +14,7 @@ from liaison.cli._common import (
     print_result,
 )
 from liaison.i18n import _
+from liaison.i18n.labels import trust_how
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,5 +69,5 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not pins:
         print(_("No agency root is pinned."))
     for pin in pins:
-        print(f"{pin['agency']}\t{pin['safety_number']}\t{pin.get('how', '')}")
+        print(f"{pin['agency']}\t{pin['safety_number']}\t{trust_how(pin.get('how'))}")
     return 0

@@ -134,12 +134,19 @@ def export_bytes(
     notice: Notice, fmt: str, lang: str, meta: Mapping[str, Any] | None = None
 ) -> bytes:
     """The notice as it leaves the client: canonical JSON, or a rendering whose banner states
-    the handling code (H1: not to be used as evidence). Raises HandlingRestricted for H2."""
+    the handling code (H1: not to be used as evidence): text, html, or pdf (the signable
+    document). Raises HandlingRestricted for H2."""
     ensure_may_export(notice)
     if fmt == "json":
         return notice_to_bytes(notice)
     if fmt == "html":
         return render_html(notice, lang, message_meta=meta).encode("utf-8")
+    if fmt == "pdf":
+        # The signable bilingual document (handover record or letter form) as A4 PDF; raises
+        # pdf.PdfUnavailable when WeasyPrint or its fonts are missing. WeasyPrint loads only here.
+        from liaison.i18n.documents import notice_pdf
+
+        return notice_pdf(notice, meta)
     return render_text(notice, lang, message_meta=meta).encode("utf-8")
 
 

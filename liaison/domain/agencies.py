@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from liaison.domain._data import load
@@ -19,9 +19,14 @@ class Agency:
     country: str
     names: Mapping[str, str]
     unverified: frozenset[str]
+    # Where the agency writes from: the place of a letter's place-and-date line.
+    seat: Mapping[str, str] = field(default_factory=dict)
 
     def name(self, language: str) -> str:
         return self.names.get(language[:2]) or self.names.get("en") or self.code
+
+    def seat_name(self, language: str) -> str:
+        return self.seat.get(language[:2]) or self.seat.get("vi", "")
 
     def name_verified(self, language: str) -> bool:
         return language[:2] not in self.unverified
@@ -32,7 +37,11 @@ def agencies() -> dict[str, Agency]:
     """Every agency of the data file, by code, in file order."""
     return {
         raw["code"]: Agency(
-            raw["code"], raw["country"], dict(raw["names"]), frozenset(raw.get("unverified", ()))
+            raw["code"],
+            raw["country"],
+            dict(raw["names"]),
+            frozenset(raw.get("unverified", ())),
+            dict(raw.get("seat", {})),
         )
         for raw in load("agencies")["agencies"]
     }

@@ -12,8 +12,9 @@ from typing import Any
 from crypto.encoding import b64d
 from crypto.errors import MalformedError
 from liaison.domain.agencies import AGENCY_CODE, reason_codes
+from liaison.domain.code_lists import TRANSPORT_ROUTE, code_list
 from liaison.domain.messages import N_, Message
-from liaison.domain.places import gate_pairs
+from liaison.domain.places import gate_pairs, named_points
 
 TEXT_LANGUAGES = {"vi": N_("Vietnamese"), "zh": N_("Chinese"), "en": N_("English")}
 ZONES = ("Asia/Ho_Chi_Minh", "Asia/Shanghai", "UTC")
@@ -53,6 +54,8 @@ ERROR_CODES = {
     "bad_zone": "a time zone other than Asia/Ho_Chi_Minh, Asia/Shanghai, UTC",
     "bad_place_kind": "a place kind other than gate, marker, point",
     "unknown_gate": "a gate pair id that liaison/data/gates.json does not hold",
+    "unknown_point": "a named point id that liaison/data/named_points.json does not hold",
+    "unknown_code": "a value that no entry of the field's code list (code, name or alias) matches",
     "bad_marker": "not a border marker number such as 450 or 1116/2",
     "bad_coordinates": "latitude without longitude or the reverse",
     "bad_digest": "a digest (attachment SHA-256, notice digest) not 64 lowercase hex digits",
@@ -115,6 +118,11 @@ class Kind:
         raise NotImplementedError
 
 
+# The marker of an optional field in a fillable template ("[không bắt buộc]" / "[选填]"); the
+# template writer looks it up by this msgid (a call inside an f-string is not extracted).
+OPTIONAL_MARK = N_("optional")
+
+
 @dataclass(frozen=True)
 class Field:
     """One named field of a notice, header or nested block, with its label and one-line help."""
@@ -153,15 +161,40 @@ class Str(Kind):
 
 @dataclass(frozen=True)
 class Text(Kind):
-    """Free text as the officer wrote it, with its language: {"text", "lang": vi|zh|en}."""
+    """Free text as the officer wrote it, with its language: {"text", "lang": vi|zh|en}.
+
+    It may carry an officer-supplied translation, {"translation": {"text", "lang", "by"}}: the
+    original stays the text of record; the translation (into another language, by the officer
+    named in `by`) is shown beside it, marked as a translation.
+    """
 
     max_len: int = 4000
     name: str = "text"
 
-    def check(self, value: Any, path: str) -> dict[str, str]:
+    def check(self, value: Any, path: str) -> dict[str, Any]:
+        checked: dict[str, Any] = self._check_text(value, path, ("text", "lang", "translation"))
+        if "translation" in value:
+            where = f"{path}.translation"
+            translation = value["translation"]
+            if not isinstance(translation, Mapping):
+                raise _wrong_type(where, '{"text": …, "lang": "vi|zh|en", "by": …}')
+            done: dict[str, Any] = self._check_text(translation, where, ("text", "lang", "by"))
+            if done["lang"] == checked["lang"]:
+                raise FieldError(
+                    f"{where}.lang",
+                    "bad_language",
+                    N_("{field}: a translation must be into another language"),
+                )
+            if "by" not in translation:
+                raise _missing(f"{where}.by")
+            done["by"] = Str(120).check(translation["by"], f"{where}.by")
+            checked["translation"] = done
+        return checked
+
+    def _check_text(self, value: Any, path: str, allowed: Sequence[str]) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise _wrong_type(path, '{"text": …, "lang": "vi|zh|en"}')
-        _no_unknown(value, ("text", "lang"), path)
+        _no_unknown(value, allowed, path)
         if "text" not in value:
             raise _missing(f"{path}.text")
         if "lang" not in value:
@@ -192,6 +225,65 @@ class Text(Kind):
 
     def skeleton(self) -> Any:
         return {"text": "", "lang": "vi"}
+
+
+@dataclass(frozen=True)
+class Coded(Kind):
+    """A value of a code list (liaison/data/code_lists.json), given by its code. A name or alias
+    that the list matches is accepted too, as written (notices written before the field took
+    codes stay valid); either way the value is shown through the list in the reader's language.
+    """
+
+    list_name: str = ""
+    name: str = "code"
+
+    def check(self, value: Any, path: str) -> str:
+        text = Str(120).check(value, path)
+        if code_list(self.list_name).find(text) is None:
+            raise FieldError(
+                path,
+                "unknown_code",
+                N_("{field}: not in the code list: {value}"),
+                value=text[:60],
+            )
+        return text
+
+    def skeleton(self) -> Any:
+        return next(iter(code_list(self.list_name).entries))
+
+
+def coded_parts(list_name: str, value: str) -> list[str] | None:
+    """The codes of `value`: one code, or several joined by "-" or "," ("vi-zh"); None when a
+    part is not in the list. A whole value the list matches ("Khơ-me") is one part."""
+    found = code_list(list_name).find(value)
+    if found is not None:
+        return [found.code]
+    parts = [part for part in re.split(r"[-,]", value) if part.strip()]
+    codes = [code_list(list_name).find(part) for part in parts]
+    if not parts or any(entry is None for entry in codes):
+        return None
+    return [entry.code for entry in codes if entry is not None]
+
+
+@dataclass(frozen=True)
+class CodedList(Coded):
+    """Several values of a code list, as a string "vi-zh" (codes joined by "-" or ",")."""
+
+    name: str = "codes"
+
+    def check(self, value: Any, path: str) -> str:
+        text = Str(120).check(value, path)
+        if coded_parts(self.list_name, text) is None:
+            raise FieldError(
+                path,
+                "unknown_code",
+                N_("{field}: not in the code list: {value}"),
+                value=text[:60],
+            )
+        return text
+
+    def skeleton(self) -> Any:
+        return "-".join(list(code_list(self.list_name).entries)[:2])
 
 
 @dataclass(frozen=True)
@@ -457,10 +549,25 @@ class Place(Kind):
                 out["note"] = Text().check(value["note"], f"{path}.note")
             return out
         if kind == "point":
-            _no_unknown(value, ("kind", "name", "lat", "lon"), path)
-            if "name" not in value:
+            _no_unknown(value, ("kind", "point", "name", "lat", "lon"), path)
+            if "point" in value:
+                # A named point of the place data (a bridge management line): named in both
+                # languages by the data, like a gate.
+                point = value["point"]
+                if not isinstance(point, str) or point not in named_points():
+                    raise FieldError(
+                        f"{path}.point",
+                        "unknown_point",
+                        N_("{field}: unknown named point: {value}"),
+                        value=str(point)[:60],
+                    )
+                out = {"kind": "point", "point": point}
+            elif "name" not in value:
                 raise _missing(f"{path}.name")
-            out = {"kind": "point", "name": Text(max_len=300).check(value["name"], f"{path}.name")}
+            else:
+                out = {"kind": "point"}
+            if "name" in value:
+                out["name"] = Text(max_len=300).check(value["name"], f"{path}.name")
             if ("lat" in value) != ("lon" in value):
                 raise FieldError(
                     path, "bad_coordinates", N_("{field}: give both latitude and longitude")
@@ -609,7 +716,10 @@ class Counts(Kind):
                 raise _wrong_type(sub, "object")
             checked: dict[str, int] = {}
             for category, count in table.items():
-                key = Str(max_len=100).check(category, sub)
+                if dimension == "route":
+                    key = Coded(TRANSPORT_ROUTE).check(category, sub)
+                else:
+                    key = Str(max_len=100).check(category, sub)
                 checked[key] = Int(0, 1_000_000).check(count, f"{sub}.{key}")
             out[dimension] = checked
         return out

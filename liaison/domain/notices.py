@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto.encoding import blake2b, canonical_json
+from liaison.domain.agencies import reason_codes
+from liaison.domain.code_lists import DOCUMENT_TYPE, ETHNICITY, INTERPRETER_LANGUAGE, NATIONALITY
 from liaison.domain.fields import (
     AgencyCode,
     Attachment,
@@ -16,6 +18,8 @@ from liaison.domain.fields import (
     Block,
     Bool,
     Choice,
+    Coded,
+    CodedList,
     Counts,
     DateTime,
     Field,
@@ -33,7 +37,7 @@ from liaison.domain.fields import (
     check_fields,
     datetime_utc,
 )
-from liaison.domain.messages import N_
+from liaison.domain.messages import N_, Message
 
 FORMAT_VERSION = 1
 MAX_NOTICE_BYTES = 1_000_000
@@ -121,7 +125,7 @@ ID_DOCUMENT_TYPES = {
 }
 
 DOCUMENT_FIELDS = (
-    Field("type", Choice(ID_DOCUMENT_TYPES), N_("Document type"), N_("Kind of document")),
+    Field("type", Coded(DOCUMENT_TYPE), N_("Document type"), N_("Kind of document")),
     Field("number", Str(60), N_("Document number"), N_("Number on the document"), required=False),
     Field("note", Text(500), N_("Note"), N_("Remarks on the document"), required=False),
 )
@@ -184,7 +188,13 @@ PERSON_FIELDS = (
         N_("Full date or year, may be estimated"),
         required=False,
     ),
-    Field("ethnicity", Str(60), N_("Ethnicity"), N_("Ethnic group"), required=False),
+    Field(
+        "ethnicity",
+        Coded(ETHNICITY),
+        N_("Ethnicity"),
+        N_("Ethnic group: code of the list (01 Kinh…) or its name"),
+        required=False,
+    ),
     Field(
         "home_address",
         Text(500),
@@ -200,7 +210,11 @@ PERSON_FIELDS = (
         required=False,
     ),
     Field(
-        "nationality", Str(3), N_("Nationality"), N_("Country code, e.g. VN or CN"), required=False
+        "nationality",
+        Coded(NATIONALITY),
+        N_("Nationality"),
+        N_("Country code, e.g. VN or CN"),
+        required=False,
     ),
     Field(
         "nationality_status",
@@ -240,7 +254,7 @@ PERSON_FIELDS = (
     ),
     Field(
         "interpreter_language",
-        Str(60),
+        Coded(INTERPRETER_LANGUAGE),
         N_("Interpreter language"),
         N_("Language the person needs an interpreter for"),
         required=False,
@@ -263,17 +277,31 @@ ESCORT_FIELDS = (
 SIGNATORY_FIELDS = (
     Field(
         "side",
-        Choice({"vn": N_("Vietnamese side"), "cn": N_("Chinese side")}),
+        # The label says "side" ("Phía" / "所属方"); the value names the country only, so that
+        # it does not read "Phía: Phía Việt Nam".
+        Choice({"vn": N_("Vietnam"), "cn": N_("China")}),
         N_("Side"),
         N_("vn or cn"),
     ),
     Field("name", Str(120), N_("Name"), N_("Signatory's name")),
     Field("officer_id", Str(60), N_("Officer ID"), N_("Officer's service number"), required=False),
     Field("agency", AgencyCode(), N_("Agency"), N_("Agency code of the signatory")),
+    Field(
+        "position",
+        Text(200),
+        N_("Position"),
+        N_("Position or rank, with a translation for the other side's column"),
+        required=False,
+    ),
 )
 INTERPRETER_FIELDS = (
     Field("name", Str(120), N_("Name"), N_("Interpreter's name")),
-    Field("languages", Str(120), N_("Languages"), N_("Languages interpreted, e.g. vi-zh")),
+    Field(
+        "languages",
+        CodedList(INTERPRETER_LANGUAGE),
+        N_("Languages"),
+        N_("Languages interpreted, e.g. vi-zh"),
+    ),
 )
 
 URGENCY = {
@@ -761,6 +789,24 @@ CATALOGUE: dict[str, NoticeType] = {
 NOTICE_TYPES = tuple(CATALOGUE)
 
 
+# "A or B" notice types are titled by the decision they carry, as an officer titles the letter.
+DECISION_TITLES = {
+    ("handover_response", "decision", "accept"): N_("Handover accepted"),
+    ("handover_response", "decision", "counter"): N_("Counter-proposal for the handover"),
+    ("reschedule_cancellation", "action", "cancel"): N_("Cancellation of the handover"),
+    ("reschedule_cancellation", "action", "reschedule"): N_("Rescheduling of the handover"),
+}
+
+
+def notice_title(notice_type: str, fields: Mapping[str, Any]) -> str:
+    """The title (msgid) a notice prints under: its decision for an "A or B" type, else the
+    label of its type."""
+    for (type_code, key, value), title in DECISION_TITLES.items():
+        if type_code == notice_type and fields.get(key) == value:
+            return title
+    return CATALOGUE[notice_type].label
+
+
 @dataclass(frozen=True)
 class Notice:
     """A checked, NFC-normalised notice; `header` and `fields` are plain JSON mappings."""
@@ -776,6 +822,10 @@ class Notice:
     @property
     def case_ref(self) -> str:
         return str(self.header["case_ref"])
+
+    def title(self) -> str:
+        """The msgid of the title this notice prints under (see notice_title)."""
+        return notice_title(self.type, self.fields)
 
     def spec(self) -> NoticeType:
         return CATALOGUE[self.type]
@@ -868,40 +918,59 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
     return Notice(notice_type, header, fields)
 
 
+def _is(label: str, value: Any) -> Message:
+    """A condition "field is value" in the reader's language: the field's label and the value's
+    label (a msgid, or names by language), never the raw key and code ("action = cancel")."""
+    return Message(N_("{name} is “{value}”"), {"name": Message(label), "value": _shown(value)})
+
+
+def _shown(value: Any) -> Any:
+    return Message(value) if isinstance(value, str) else value
+
+
+def _given(label: str) -> Message:
+    return Message(N_("{name} is given"), {"name": Message(label)})
+
+
 def _check_rules(notice_type: str, header: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
     """Rules that tie fields together (a field needed or forbidden because of another)."""
 
-    def needs(path: str, because: str) -> FieldError:
+    def needs(path: str, because: Message) -> FieldError:
         return FieldError(
             path, "missing", N_("{field}: required when {condition}"), condition=because
         )
 
-    def forbids(path: str, because: str) -> FieldError:
+    def forbids(path: str, because: Message) -> FieldError:
         return FieldError(
             path, "not_allowed", N_("{field}: not allowed when {condition}"), condition=because
         )
 
     if header["handling"] == "H3" and "handling_note" not in header:
-        raise needs("header.handling_note", "handling = H3")
+        raise needs("header.handling_note", _is(N_("Handling code"), {"en": "H3"}))
     if notice_type == "handover_response":
         if fields["decision"] == "counter" and "slot" not in fields and "place" not in fields:
-            raise needs("fields.slot", "decision = counter")
+            raise needs("fields.slot", _is(N_("Decision"), DECISIONS["counter"]))
         if fields["decision"] == "accept":
             for key in ("slot", "place"):
                 if key in fields:
-                    raise forbids(f"fields.{key}", "decision = accept")
+                    raise forbids(f"fields.{key}", _is(N_("Decision"), DECISIONS["accept"]))
     if notice_type == "reschedule_cancellation":
         if fields["reason_code"] == "other" and "reason" not in fields:
-            raise needs("fields.reason", "reason_code = other")
+            other = dict(reason_codes().get("other", {})) or {"en": "other"}
+            raise needs("fields.reason", _is(N_("Reason"), other))
         if fields["action"] == "cancel" and "new_slot" in fields:
-            raise forbids("fields.new_slot", "action = cancel")
+            raise forbids("fields.new_slot", _is(N_("Action"), ACTIONS["cancel"]))
     if notice_type == "receipt_ack":
+        labels = {
+            "record_hash": N_("Handover record hash"),
+            "countersignature": N_("Countersignature"),
+        }
         signed = [key for key in ("record_hash", "countersignature") if key in fields]
         if len(signed) == 1:
-            other = "countersignature" if signed[0] == "record_hash" else "record_hash"
-            raise needs(f"fields.{other}", f"{signed[0]} is given")
+            other_key = "countersignature" if signed[0] == "record_hash" else "record_hash"
+            raise needs(f"fields.{other_key}", _given(labels[signed[0]]))
         if signed and "in_reply_to" not in fields:
-            raise needs("fields.in_reply_to", "record_hash is given")
+            raise needs("fields.in_reply_to", _given(labels["record_hash"]))
     if notice_type == "handover_record":
         sides = {s["side"] for s in fields["signatories"]}
         if sides != {"vn", "cn"}:

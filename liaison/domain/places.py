@@ -76,3 +76,48 @@ def gate_pairs() -> dict[str, GatePair]:
 
 def gate_pair(gate_id: str) -> GatePair | None:
     return gate_pairs().get(gate_id)
+
+
+@dataclass(frozen=True)
+class NamedPoint:
+    """A handover point that is not a gate pair (a bridge management line), from
+    liaison/data/named_points.json: named in each language like a gate, with its gate pair."""
+
+    id: str
+    kind: str
+    gate_pair: str | None
+    names: Mapping[str, str]
+    unverified: frozenset[str]
+    coordinates: tuple[float, float] | None
+
+    def name(self, language: str) -> str:
+        return self.names.get(language[:2]) or self.names["en"]
+
+    def name_verified(self, language: str) -> bool:
+        return language[:2] not in self.unverified
+
+
+def _coordinates(raw: object) -> tuple[float, float] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return float(raw["lat"]), float(raw["lon"])
+
+
+@cache
+def named_points() -> dict[str, NamedPoint]:
+    """Every named point of the data file, by id, in file order."""
+    return {
+        raw["id"]: NamedPoint(
+            id=raw["id"],
+            kind=str(raw.get("kind", "")),
+            gate_pair=raw.get("gate_pair"),
+            names=dict(raw["names"]),
+            unverified=frozenset(raw.get("unverified", ())),
+            coordinates=_coordinates(raw.get("coordinates")),
+        )
+        for raw in load("named_points")["named_points"]
+    }
+
+
+def named_point(point_id: str) -> NamedPoint | None:
+    return named_points().get(point_id)

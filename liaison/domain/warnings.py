@@ -97,9 +97,25 @@ class SchedulingWarning:
         return Message(_MESSAGES[self.code], params)
 
 
+# The two border zones by the words an officer reads (catalogue entries); the IANA id stays in
+# the data and in --json, never in printed text.
+ZONE_WORDS = {"Asia/Ho_Chi_Minh": N_("Vietnam time"), "Asia/Shanghai": N_("Beijing time")}
+
+
 def format_moment(moment: datetime) -> str:
-    """An unambiguous wall-clock time with its zone: ISO date, 24-hour clock."""
-    return f"{moment:%Y-%m-%d %H:%M} ({moment.tzinfo})"
+    """An unambiguous wall-clock time with its UTC offset: ISO date, 24-hour clock
+    ("2026-12-03 20:30 UTC+8"; neither border zone has daylight saving)."""
+    offset = moment.utcoffset()
+    hours = int(offset.total_seconds() // 3600) if offset is not None else 0
+    minutes = int(offset.total_seconds() % 3600 // 60) if offset is not None else 0
+    sign = "+" if hours >= 0 else "-"
+    suffix = f"UTC{sign}{abs(hours)}" + (f":{minutes:02d}" if minutes else "")
+    return f"{moment:%Y-%m-%d %H:%M} {suffix}"
+
+
+def zone_word(zone: str) -> Message | str:
+    """A border zone as the officer reads it (a message, translated at the edge)."""
+    return Message(ZONE_WORDS[zone]) if zone in ZONE_WORDS else zone
 
 
 def slot_warnings(
@@ -130,7 +146,7 @@ def slot_warnings(
                             "gate": opening.names,
                             "opens": f"{opening.opens:%H:%M}",
                             "closes": f"{opening.closes:%H:%M}",
-                            "zone": opening.zone,
+                            "zone": zone_word(opening.zone),
                         },
                     )
                 )

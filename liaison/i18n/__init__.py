@@ -1,4 +1,5 @@
-"""Translation of user-facing strings: gettext catalogues in liaison/locales/, by language."""
+"""Translation of user-facing strings: gettext catalogues in locales/ (installed as
+liaison/locales/), by language."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ from liaison.domain.messages import Message
 if TYPE_CHECKING:
     from liaison.domain.warnings import SchedulingWarning
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+
+def _locales_dir() -> Path:
+    # Installed: the catalogues are package data in liaison/locales/ (setup.py maps them there).
+    # Source tree and editable installs: the top-level locales/ of the project.
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "locales"
+    return installed if installed.is_dir() else package.parent / "locales"
+
+
+LOCALES_DIR = _locales_dir()
 DOMAIN = "liaison"
 LANGUAGES = ("vi", "zh_Hans_CN", "en")
 # Short names officers type on the command line, mapped to catalogue locales.

@@ -10,6 +10,7 @@ from typing import Any
 from babel.numbers import format_decimal
 
 from liaison.domain.agencies import agency, reason_codes
+from liaison.domain.code_lists import TRANSPORT_ROUTE, code_list
 from liaison.domain.fields import (
     COUNT_DIMENSIONS,
     SIDE_CHOICES,
@@ -19,6 +20,7 @@ from liaison.domain.fields import (
     Block,
     Bool,
     Choice,
+    Coded,
     Counts,
     DateTime,
     Field,
@@ -30,9 +32,10 @@ from liaison.domain.fields import (
     Place,
     ReasonCode,
     Text,
+    coded_parts,
 )
 from liaison.domain.notices import HANDLING_CODES, HEADER_FIELDS, SEX, Notice
-from liaison.domain.places import GateSide, gate_pair
+from liaison.domain.places import GateSide, gate_pair, named_point
 from liaison.i18n import N_, gettext_for
 from liaison.i18n.dates import ZONE_LABELS, format_both_zones, format_partial_date, parse_utc
 
@@ -40,6 +43,8 @@ RENDER_LANGUAGES = ("vi", "zh_Hans_CN", "en", "both")
 # Autonyms head each half of a bilingual rendering; they are the same in every language.
 AUTONYMS = {"vi": "Tiếng Việt", "zh_Hans_CN": "中文", "en": "English"}
 TRANSLITERATION_MARK = "音"
+# A transliteration typed with its marker ("阮氏花 (音)"): the label already carries it.
+_MARK_SUFFIXES = ("(音)", "（音）")
 NAME_UNVERIFIED = N_("name unverified")
 
 
@@ -47,7 +52,8 @@ NAME_UNVERIFIED = N_("name unverified")
 class Row:
     """One line of a rendering: a label, a value (None for a section heading), its depth.
 
-    `text_lang` is set when the value is free text as written (shown with `lang_note`).
+    `text_lang` is set when the value is free text (shown with `lang_note`: as written, the
+    text of record, or an officer's translation and by whom).
     """
 
     depth: int
@@ -81,10 +87,31 @@ def handling_banner(code: str, lang: str = "both") -> list[str]:
     ]
 
 
-class _Renderer:
-    def __init__(self, locale: str) -> None:
+def strip_transliteration_mark(value: str) -> str:
+    """`value` without a trailing (音) an officer typed: the mark is printed once, by the label."""
+    for suffix in _MARK_SUFFIXES:
+        if value.endswith(suffix):
+            return value[: -len(suffix)].rstrip()
+    return value
+
+
+def coded_display(list_name: str, value: str, locale: str) -> str:
+    """A code-list value (code, or a name/alias it matches) by its name in `locale`; several
+    values ("vi-zh") joined by a dash."""
+    codes = coded_parts(list_name, value)
+    if codes is None:
+        return value
+    return " – ".join(code_list(list_name).display(code, locale) or code for code in codes)
+
+
+class NoticeRenderer:
+    def __init__(self, locale: str, *, printed: bool = False) -> None:
         self.locale = locale
+        # A printed page (HTML, signable document) is what both sides sign: it never carries
+        # the "name unverified" flag, which stays in the data and the officer's terminal view.
+        self.printed = printed
         self.rows: list[Row] = []
+        self.zh = locale.startswith("zh")
 
     def t(self, message: str) -> str:
         return gettext_for(self.locale, message)
@@ -93,7 +120,7 @@ class _Renderer:
         self.rows.append(Row(depth, label, value, **kw))
 
     def notice(self, notice: Notice, meta: Mapping[str, Any] | None) -> list[Row]:
-        self.add(0, self.t(N_("Notice")), self.t(notice.spec().label))
+        self.add(0, self.t(N_("Notice")), self.t(notice.title()))
         if meta:
             for key, label in (
                 ("message_id", N_("Message id")),
@@ -123,7 +150,9 @@ class _Renderer:
             if not value:
                 self.add(depth, label, self.t(N_("none")))
             for i, item in enumerate(value, 1):
-                item_label = f"{label} ({i}/{len(value)})"
+                # Chinese takes full-width brackets: "相关人员（1/2）".
+                count = f"{i}/{len(value)}"
+                item_label = f"{label}（{count}）" if self.zh else f"{label} ({count})"
                 self.value(kind.item, item, depth, item_label, f.name)
             return
         self.value(kind, value, depth, label, f.name)
@@ -135,6 +164,8 @@ class _Renderer:
             self.fields(kind.fields, value, depth + 1)
         elif isinstance(kind, Text):
             self.text(depth, label, value)
+        elif isinstance(kind, Coded):
+            self.add(depth, label, coded_display(kind.list_name, value, self.locale))
         elif isinstance(kind, Place):
             self.place(depth, label, value)
         elif isinstance(kind, Counts):
@@ -142,16 +173,18 @@ class _Renderer:
             for dimension, table in value.items():
                 for category, count in table.items():
                     shown = self.category(dimension, category)
+                    colon = "：" if self.zh else ": "
                     self.add(
                         depth + 1,
-                        f"{t(COUNT_DIMENSIONS[dimension])}: {shown}",
+                        f"{t(COUNT_DIMENSIONS[dimension])}{colon}{shown}",
                         format_decimal(count, locale=self.locale),
                     )
         elif isinstance(kind, ReasonCode):
             names = reason_codes().get(value, {})
             self.add(depth, label, f"{names.get(self.locale[:2]) or names.get('en', value)}")
         elif name == "handling":
-            self.add(depth, label, f"{value} — {t(HANDLING_CODES[value])}")
+            dash = "——" if self.zh else " — "
+            self.add(depth, label, f"{value}{dash}{t(HANDLING_CODES[value])}")
         elif isinstance(kind, Choice):
             self.add(depth, label, t(kind.choices[value]))
         elif isinstance(kind, AgencyCode):
@@ -176,28 +209,42 @@ class _Renderer:
                 ),
             )
         elif name == "name_zh":
-            self.add(depth, label, f"{value} ({TRANSLITERATION_MARK})")
+            self.add(depth, label, strip_transliteration_mark(value))
         else:
             self.add(depth, label, str(value))
 
-    def text(self, depth: int, label: str, value: Mapping[str, str]) -> None:
-        note = self.t(N_("as written, in {language}")).format(
-            language=self.t(TEXT_LANGUAGES[value["lang"]])
-        )
-        self.add(depth, label, value["text"], text_lang=value["lang"], lang_note=note)
+    def text(self, depth: int, label: str, value: Mapping[str, Any]) -> None:
+        language = self.t(TEXT_LANGUAGES[value["lang"]])
+        translation = value.get("translation")
+        if translation is None:
+            note = self.t(N_("as written, in {language}")).format(language=language)
+            self.add(depth, label, value["text"], text_lang=value["lang"], lang_note=note)
+        elif translation["lang"] == self.locale[:2]:
+            # The column in the translation's language shows the translation, marked as such.
+            note = self.t(
+                N_("translation by {by}; the original in {language} is the text of record")
+            ).format(by=translation["by"], language=language)
+            self.add(
+                depth, label, translation["text"], text_lang=translation["lang"], lang_note=note
+            )
+        else:
+            note = self.t(N_("as written, in {language}; text of record")).format(language=language)
+            self.add(depth, label, value["text"], text_lang=value["lang"], lang_note=note)
 
     def agency(self, code: str) -> str:
         entry = agency(code)
         if entry is None:
             return code
         name = entry.name(self.locale)
-        if not entry.name_verified(self.locale):
+        if not self.printed and not entry.name_verified(self.locale):
             name = f"{name} [{self.t(NAME_UNVERIFIED)}]"
-        return f"{name} ({code})"
+        return f"{name}（{code}）" if self.zh else f"{name} ({code})"
 
     def category(self, dimension: str, category: str) -> str:
         if dimension == "sex" and category in SEX:
             return self.t(SEX[category])
+        if dimension == "route":
+            return coded_display(TRANSPORT_ROUTE, category, self.locale)
         if dimension == "gate":
             pair = gate_pair(category)
             if pair is not None:
@@ -206,7 +253,7 @@ class _Renderer:
 
     def gate_name(self, side: GateSide) -> str:
         name = side.name(self.locale)
-        if not side.name_verified(self.locale):
+        if not self.printed and not side.name_verified(self.locale):
             name = f"{name} [{self.t(NAME_UNVERIFIED)}]"
         return name
 
@@ -225,7 +272,7 @@ class _Renderer:
                 cn_province=pair.cn.province.get(lang, ""),
             )
             if "side" in value:
-                shown += "; " + t(SIDE_CHOICES[value["side"]])
+                shown += ("；" if self.zh else "; ") + t(SIDE_CHOICES[value["side"]])
             self.add(depth, label, shown)
             for side in (pair.vn, pair.cn):
                 if side.hours is not None:
@@ -247,24 +294,42 @@ class _Renderer:
             if "note" in value:
                 self.text(depth + 1, t(N_("Note")), value["note"])
         else:
-            self.text(depth, label, value["name"])
+            point = named_point(value["point"]) if "point" in value else None
+            if point is not None:
+                shown = point.name(self.locale)
+                if not self.printed and not point.name_verified(self.locale):
+                    shown = f"{shown} [{t(NAME_UNVERIFIED)}]"
+                self.add(depth, label, shown)
+                if "name" in value:
+                    self.text(depth + 1, t(N_("Note")), value["name"])
+            else:
+                self.text(depth, label, value["name"])
             if "lat" in value:
-                self.add(depth + 1, t(N_("Coordinates")), f"{value['lat']}, {value['lon']}")
+                comma = "，" if self.zh else ", "
+                self.add(depth + 1, t(N_("Coordinates")), f"{value['lat']}{comma}{value['lon']}")
 
 
-def notice_rows(notice: Notice, locale: str, meta: Mapping[str, Any] | None = None) -> list[Row]:
-    """The rows of `notice` in one catalogue language, in catalogue field order."""
-    return _Renderer(locale).notice(notice, meta)
+def notice_rows(
+    notice: Notice,
+    locale: str,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    printed: bool = False,
+) -> list[Row]:
+    """The rows of `notice` in one catalogue language, in catalogue field order; `printed` for a
+    page both sides sign (no "name unverified" flags)."""
+    return NoticeRenderer(locale, printed=printed).notice(notice, meta)
 
 
-def _text_value(row: Row, indent: str) -> str:
+def text_value(row: Row, indent: str, zh: bool) -> str:
     if row.value is None:
         return ""
     lines = row.value.split("\n")
     pad = "\n" + indent + "    "
     value = pad.join(lines) if len(lines) > 1 else lines[0]
     if row.text_lang is not None:
-        value = f"«{value}» [{row.lang_note}]"
+        # Chinese quotes and brackets are full-width.
+        value = f"“{value}”（{row.lang_note}）" if zh else f"«{value}» [{row.lang_note}]"
     return value
 
 
@@ -285,7 +350,8 @@ def render_text(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | 
             if row.value is None:
                 out.append(f"{indent}{row.label}{colon.strip()}")
             else:
-                out.append(f"{indent}{row.label}{colon}{_text_value(row, indent)}")
+                value = text_value(row, indent, locale.startswith("zh"))
+                out.append(f"{indent}{row.label}{colon}{value}")
     return "\n".join(out) + "\n"
 
 
@@ -315,9 +381,11 @@ def _html_cells(row: Row, locale: str) -> str:
     if row.value is None:
         return label + "<td></td>"
     if row.text_lang is not None:
+        note = html.escape(row.lang_note or "")
+        note = f"（{note}）" if locale.startswith("zh") else f" [{note}]"
         value = (
-            f'<span class="free" lang="{row.text_lang}">{html.escape(row.value)}</span> '
-            f'<span class="lang">[{html.escape(row.lang_note or "")}]</span>'
+            f'<span class="free" lang="{row.text_lang}">{html.escape(row.value)}</span>'
+            f'<span class="lang">{note}</span>'
         )
     else:
         value = html.escape(row.value)
@@ -328,8 +396,8 @@ def render_html(notice: Notice, lang: str, *, message_meta: Mapping[str, Any] | 
     """The notice as a printable HTML page; `both` puts Vietnamese and Chinese side by side."""
     locales = _languages(lang)
     page_lang = "vi" if len(locales) > 1 else _HTML_LANG[locales[0]]
-    title = " / ".join(gettext_for(loc, notice.spec().label) for loc in locales)
-    columns = [notice_rows(notice, loc, message_meta) for loc in locales]
+    title = " / ".join(gettext_for(loc, notice.title()) for loc in locales)
+    columns = [notice_rows(notice, loc, message_meta, printed=True) for loc in locales]
     out = [
         "<!DOCTYPE html>",
         f'<html lang="{page_lang}">',

@@ -29,6 +29,15 @@ def test_template_has_a_help_line_for_every_field(notice_type, capsys):
     for key in template["header"]:
         assert f"header.{key}" in template["_help"]
     assert template["_help"]["header.case_ref"].startswith("Số hồ sơ")
+    # An optional field is marked in the officer's language (issue 12).
+    assert template["_help"]["header.their_ref"].startswith("[không bắt buộc] ")
+
+
+def test_template_marks_optional_fields_in_chinese(capsys):
+    assert main(["notice", "template", "handover_proposal", "--lang", "zh"]) == 0
+    template = json.loads(capsys.readouterr().out)
+    assert template["_help"]["fields.vehicle"].startswith("[选填] ")
+    assert "optional" not in json.dumps(template["_help"], ensure_ascii=False)
 
 
 def test_filled_template_is_accepted_and_empty_one_refused_naming_the_field(tmp_path, capsys):

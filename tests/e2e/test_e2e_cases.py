@@ -23,6 +23,7 @@ from liaison.client import officer
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
 from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
+from tests.golden import regenerate
 
 VN = "Asia/Ho_Chi_Minh"
 CN = "Asia/Shanghai"
@@ -172,8 +173,17 @@ def test_full_scenario_over_the_relay_seen_alike_by_every_officer(
     assert item["local_times"][VN].startswith(f"{day(4)}T09:00:00+07:00")
     assert item["local_times"][CN].startswith(f"{day(4)}T10:00:00+08:00")
 
+    # China prints the record to sign before sending it (H1: an H2 record is not exported).
+    record = record_file(cli.folder)
+    draft = f"handover complete {short} --record {record} --dry-run"
+    refused = sh(cli, "li", f"{draft} --pdf r.pdf", ok=False)
+    assert refused.returncode == 1 and not (cli.folder / "r.pdf").exists()
+    if regenerate.pdf_support() is None:
+        sh(cli, "li", f"{draft} --handling H1 --pdf r.pdf")
+        assert (cli.folder / "r.pdf").read_bytes().startswith(b"%PDF")
+
     # China signs the record; Vietnam countersigns its hash.
-    sh(cli, "li", f"handover complete {short} --record {record_file(cli.folder)}")
+    sh(cli, "li", f"handover complete {short} --record {record}")
     sh(cli, "an-phone", f"handover countersign {short}")
 
     views = {home: sh_json(cli, home, "cases") for home in VIEWERS}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from liaison.cli.demo.tour import STEPS, run_demo, steps_until
 from liaison.domain.notices import CATALOGUE
 from liaison.i18n import gettext_for
+from liaison.i18n.dates import vi_document_date
 
 NOTICE_STEPS = ("notice-request", "notice-result", "notice-proposal")
 
@@ -29,6 +32,14 @@ def test_demo_sends_request_result_and_proposal_as_notices_shown_in_vi_and_zh(
     request_id = ctx.sent["notice-request"].message_id
     assert f"{gettext_for('vi', 'In reply to')}: {request_id}" in out
     assert f"{gettext_for('zh_Hans_CN', 'In reply to')}：{request_id}" in out
-    # 23:30 in Móng Cái is 00:30 the next day in Dongxing, in both languages.
-    assert "23 giờ 30 ngày 3 tháng 12 năm 2026" in out
-    assert "2026年12月4日 00:30" in out
+    # Tomorrow 23:30 in Móng Cái is 00:30 the day after in Dongxing, in both languages: the
+    # demo's slot follows the day it runs, never one already in the past.
+    tomorrow = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=1)
+    after = tomorrow + timedelta(days=1)
+    assert f"23 giờ 30 {vi_document_date(tomorrow)}" in out
+    assert f"{after.year}年{after.month}月{after.day}日 00:30" in out
+    # The warning an officer proposing that slot sees: Dongxing is closed at 00:30.
+    (warning,) = [line for line in lines if line.startswith("Warning: ")]
+    assert "outside the known opening hours of Dongxing (08:00–20:00, Beijing time)" in warning
+    assert "UTC+8" in warning and "Asia/" not in warning
+    assert "is in the past" not in out

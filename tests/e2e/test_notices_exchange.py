@@ -15,6 +15,7 @@ from liaison.client.transport import ApiClient
 from liaison.domain.notices import HANDLING_CODES, parse_notice
 from liaison.i18n import gettext_for
 from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
+from tests.i18n.test_pdf import pdf_pages, require_pdf, squash
 
 ENV = {"LIAISON_PASSPHRASE": DEMO_PASSPHRASE}
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "notices"
@@ -91,8 +92,10 @@ def test_notice_read_back_by_the_counterpart_is_identical_and_renders_in_both_la
     for locale in ("vi", "zh_Hans_CN"):
         assert gettext_for(locale, sent.spec().label) in both
         assert gettext_for(locale, "Message id") in both
-    assert message_id in both and "Lò Thị Mai" in both and "罗氏梅 (音)" in both
-    assert "Asia/Shanghai" in both and "Asia/Ho_Chi_Minh" in both
+    assert message_id in both and "Lò Thị Mai" in both and "中文译名（音）：罗氏梅\n" in both
+    # Both zones by label and offset; the IANA ids stay in the data (--json), not in print.
+    assert "（北京时间，UTC+8）" in both and "(giờ Việt Nam, UTC+7)" in both
+    assert "Asia/" not in both
     # Default language: the officer's own (LIAISON_LANG).
     in_chinese = li("read", message_id, lang="zh").stdout
     assert gettext_for("zh_Hans_CN", sent.spec().label) in in_chinese
@@ -221,11 +224,12 @@ def test_h2_notice_is_neither_forwarded_beyond_its_units_nor_exported(
         ("export", message_id, "-o", str(tmp_path / "out.html")),
         ("read", message_id, "-o", str(tmp_path / "raw.json")),
         ("read", message_id, "--html", str(tmp_path / "page.html")),
+        ("read", message_id, "--pdf", str(tmp_path / "document.pdf")),
     ):
         result = an(*args, ok=False)
         assert result.returncode == 1, args
         assert "Handling code H2" in result.stderr and "exported" in result.stderr
-    written = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".json", ".html"))
+    written = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".json", ".html", ".pdf"))
     assert written == [notice_file.name]
     # Back to its provider (a unit it already names) it may still be passed on.
     an("forward", message_id, "--to", "CN-GX-DXGA")
@@ -270,3 +274,31 @@ def test_h1_export_carries_the_not_as_evidence_banner(
     for locale in ("vi", "zh_Hans_CN"):
         assert gettext_for(locale, HANDLING_CODES["H1"]) in banner
     assert "Lò Thị Mai" in text
+
+
+@pytest.mark.slow
+def test_read_writes_the_signable_document_as_pdf(an: Officer, li: Officer, tmp_path: Path) -> None:
+    require_pdf()
+    message_id = an.send_notice(golden(tmp_path, "verification_request"), "CN-GX-DXGA")
+    document = tmp_path / "request.pdf"
+    result = li("read", message_id, "--pdf", str(document), lang="zh")
+    assert document.read_bytes().startswith(b"%PDF")
+    assert str(document) in result.stderr
+    text = squash("".join(pdf_pages(document.read_bytes(), tmp_path)))
+    # The letter form in both columns, the decision-free title, the counterpart's number cited.
+    for phrase in ("Kínhgửi:", "身份和国籍核实请求", "Lò Thị Mai".replace(" ", ""), "泰族"):
+        assert phrase in text
+    assert "Asia/" not in text and "名称待核实" not in text
+
+    # The case's notices as one PDF: the case reference on every page.
+    case_pdf = tmp_path / "case.pdf"
+    li("case", "show", "QN-2026-0117", "--pdf", str(case_pdf))
+    pages = pdf_pages(case_pdf.read_bytes(), tmp_path)
+    assert all("QN-2026-0117" in page for page in pages)
+    assert "身份和国籍核实请求" in squash("".join(pages))
+
+    # An H2 notice of the case refuses the whole export.
+    an.send_notice(golden(tmp_path, "rescue_request"), "CN-GX-DXGA")
+    refused = li("case", "show", "QN-2026-0117", "--pdf", str(tmp_path / "h2.pdf"), ok=False)
+    assert refused.returncode == 1 and "H2" in refused.stderr
+    assert not (tmp_path / "h2.pdf").exists()

@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 from liaison.i18n import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LOCALES = ROOT / "liaison" / "locales"
+LOCALES = ROOT / "locales"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 

@@ -19,7 +19,11 @@ LATE_HANDOVER = datetime(2026, 12, 3, 16, 30, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("vi", "ngày 3 tháng 12 năm 2026"), ("zh", "2026年12月3日"), ("en", "3 December 2026")],
+    [
+        ("vi", "ngày 03 tháng 12 năm 2026"),
+        ("zh", "2026年12月3日"),
+        ("en", "3 December 2026"),
+    ],
 )
 def test_official_date_styles(language, expected):
     assert format_official_date(date(2026, 12, 3), language) == expected
@@ -30,15 +34,15 @@ def test_late_evening_in_mong_cai_is_next_day_in_dongxing():
     assert format_local_datetime(LATE_HANDOVER, "Asia/Shanghai", "zh") == "2026年12月4日 00:30"
     assert (
         format_local_datetime(LATE_HANDOVER, "Asia/Shanghai", "vi")
-        == "00 giờ 30 ngày 4 tháng 12 năm 2026"
+        == "00 giờ 30 ngày 04 tháng 12 năm 2026"
     )
 
 
 def test_midnight_crossing_at_the_end_of_a_year():
     moment = datetime(2026, 12, 31, 16, 45, tzinfo=UTC)
     both = format_both_zones(moment, "en")
-    assert "31 December 2026 23:45 (Vietnam time, Asia/Ho_Chi_Minh)" in both
-    assert "1 January 2027 00:45 (Beijing time, Asia/Shanghai)" in both
+    assert "31 December 2026 23:45 (Vietnam time, UTC+7)" in both
+    assert "1 January 2027 00:45 (Beijing time, UTC+8)" in both
 
 
 @pytest.mark.parametrize(
@@ -49,7 +53,29 @@ def test_every_date_time_is_shown_in_both_zones_with_their_labels(language, labe
     text = format_both_zones(LATE_HANDOVER, language)
     for label in labels:
         assert label in text
-    assert "Asia/Ho_Chi_Minh" in text and "Asia/Shanghai" in text
+    assert "UTC+7" in text and "UTC+8" in text
+    # Printed text names a zone by label and offset, never by its IANA id.
+    assert "Asia/" not in text
+
+
+def test_chinese_zone_notes_take_full_width_punctuation():
+    text = format_both_zones(LATE_HANDOVER, "zh")
+    assert "2026年12月4日 00:30（北京时间，UTC+8）" in text
+    assert "(" not in text and "," not in text
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2027, 2, 7), "ngày 07 tháng 02 năm 2027"),
+        (date(2027, 1, 31), "ngày 31 tháng 01 năm 2027"),
+        (date(2027, 3, 9), "ngày 09 tháng 3 năm 2027"),
+        (date(2026, 12, 10), "ngày 10 tháng 12 năm 2026"),
+    ],
+)
+def test_vietnamese_dates_follow_decree_30(day, expected):
+    # Decree 30/2020, Appendix I: a zero before days below 10 and before months 1 and 2 only.
+    assert format_official_date(day, "vi") == expected
 
 
 def test_clock_is_24_hour_in_every_language():
@@ -66,6 +92,7 @@ def test_clock_is_24_hour_in_every_language():
         ({"year": 2009}, "vi", "năm 2009"),
         ({"year": 2009, "estimated": True}, "zh", "2009年（估计）"),
         ({"date": "2004-05-17"}, "vi", "ngày 17 tháng 5 năm 2004"),
+        ({"date": "2004-02-07"}, "vi", "ngày 07 tháng 02 năm 2004"),
         ({"date": "2004-05-17", "estimated": True}, "en", "17 May 2004 (estimated)"),
     ],
 )

@@ -38,7 +38,12 @@ def test_both_gives_vietnamese_then_chinese_in_the_same_field_order():
 def test_name_of_record_is_unchanged_and_chinese_rendering_marked_transliteration():
     zh = render_text(load("handover_proposal"), "zh")
     assert "Nguyễn Thị Hoa" in zh
-    assert "中文译名（音）：阮氏花 (音)" in zh
+    # The label carries the (音) marker once; the value is not marked a second time, even when
+    # the officer typed the marker into it.
+    assert "中文译名（音）：阮氏花\n" in zh
+    record = render_text(load("handover_record"), "zh")
+    assert "中文译名（音）：阮氏花\n" in record
+    assert "阮氏花 (音)" not in record and "阮氏花（音）" not in record
 
 
 def test_free_text_is_shown_as_written_with_its_language():
@@ -50,9 +55,9 @@ def test_free_text_is_shown_as_written_with_its_language():
 
 def test_handover_at_2330_reads_0030_next_day_in_dongxing():
     text = render_text(load("handover_proposal"), "both")
-    assert "23 giờ 30 ngày 3 tháng 12 năm 2026 (giờ Việt Nam" in text
-    assert "2026年12月4日 00:30 (北京时间" in text
-    assert "东兴：08:00–20:00 北京时间" in text
+    assert "23 giờ 30 ngày 03 tháng 12 năm 2026 (giờ Việt Nam" in text
+    assert "2026年12月4日 00:30（北京时间，UTC+8）" in text
+    assert "东兴：08:00–20:00（北京时间）" in text
 
 
 def test_html_puts_the_two_languages_side_by_side_and_escapes_text():

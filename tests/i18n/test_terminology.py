@@ -22,7 +22,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LOCALES = next(p for p in (ROOT / "liaison" / "locales", ROOT / "locales") if p.is_dir())
+LOCALES = ROOT / "locales"
 
 # Biometric fingerprints are 指纹 and vân tay: these ids name the biometric data, not a key.
 BIOMETRIC_IDS = frozenset({"fingerprints", "Biometric data available: fingerprints, dna, face"})

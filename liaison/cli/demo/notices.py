@@ -3,14 +3,29 @@ notices between VN-QN-CA and CN-GX-DXGA and shown in both languages on the recei
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from liaison.i18n import _
+from liaison.i18n import _, current_language, translate
 
 if TYPE_CHECKING:
     from liaison.cli.demo.context import DemoContext
 
 CASE_REF = "QN-2026-0117"
+VIETNAM_ZONE = "Asia/Ho_Chi_Minh"
+
+
+def vietnam_time(days_from_today: int, hour: int, minute: int) -> dict[str, str]:
+    """A notice DATETIME at `hour:minute` Vietnam time, `days_from_today` days after today: the
+    demo's dates follow the day it runs, so its handover is never already in the past."""
+    today = datetime.now(ZoneInfo(VIETNAM_ZONE)).date() + timedelta(days=days_from_today)
+    local = datetime(
+        today.year, today.month, today.day, hour, minute, tzinfo=ZoneInfo(VIETNAM_ZONE)
+    )
+    return {"utc": f"{local.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}", "tz": VIETNAM_ZONE}
+
+
 PERSON = {
     "name": "Lò Thị Mai",
     "name_zh": "罗氏梅",
@@ -81,7 +96,7 @@ async def verification_request(ctx: DemoContext) -> None:
         "45/XM-PA08",
         "VN-QN-CA",
         "CN-GX-DXGA",
-        reply_by={"utc": "2026-12-20T09:00:00Z", "tz": "Asia/Ho_Chi_Minh"},
+        reply_by=vietnam_time(14, 16, 0),
     )
     fields = {"persons": [PERSON], "biometrics": ["fingerprints"]}
     notice = _notice("verification_request", header, fields)
@@ -105,12 +120,28 @@ async def verification_result(ctx: DemoContext) -> None:
 async def handover_proposal(ctx: DemoContext) -> None:
     header = _header("DX-2026-312", "CN-GX-DXGA", "VN-QN-CA", their_ref="45/XM-PA08")
     fields = {
-        # 23:30 in Móng Cái is 00:30 the next day in Dongxing: the rendering shows both.
-        "slot": {"utc": "2026-12-03T16:30:00Z", "tz": "Asia/Ho_Chi_Minh"},
+        # Tomorrow 23:30 in Móng Cái is 00:30 the day after in Dongxing: the rendering shows
+        # both, and the proposing officer is warned that Dongxing is closed then.
+        "slot": vietnam_time(1, 23, 30),
         "place": {"kind": "gate", "gate": "mong-cai--dongxing"},
         "persons": [{**PERSON, "nationality_status": "confirmed"}],
         "escorts": [{"name": "王伟", "officer_id": "045123"}],
         "vehicle": {"text": "桂P·12345 白色面包车", "lang": "zh"},
     }
     notice = _notice("handover_proposal", header, fields)
+    show_scheduling_warnings(ctx, fields)
     await _send_and_show(ctx, "notice-proposal", "li", "VN-QN-CA", "an-phone", notice)
+
+
+def show_scheduling_warnings(ctx: DemoContext, fields: dict[str, Any]) -> None:
+    """The warnings a real officer sees before sending this slot and place (gate hours, a slot
+    in the past), as `liaison handover propose` prints them."""
+    import time
+
+    from liaison.domain.case_events import Slot
+    from liaison.domain.warnings import slot_warnings
+
+    slot = Slot.from_notice(fields["slot"])
+    for warning in slot_warnings(slot, fields["place"], now=int(time.time())):
+        text = translate(warning.message, current_language())
+        ctx.say(_("Warning: {message}").format(message=text))
