@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from liaison.cli._common import CommandError
 from liaison.client.errors import ClientError
+from liaison.client.handover_steps import StepRequest
 from liaison.desk.language import CATALOGUE_LOCALE, request_language
 from liaison.desk.state import DESK
 from liaison.desk.views import render
@@ -147,21 +147,24 @@ async def case(request: web.Request) -> web.StreamResponse:
     return await _case_page(request)
 
 
-def _step_options(form: Mapping[str, Any], handover_id: str) -> dict[str, Any]:
+def _step_request(
+    step: str, form: Mapping[str, Any], handover_id: str, language: str
+) -> StepRequest:
+    """The step the case page's form asks for; free text is in the desk's language."""
     at = str(form.get("at", "")).strip().replace("T", " ")
     gate = str(form.get("gate", "")).strip()
-    return {
-        "handover": handover_id,
-        "at": at or None,
-        "tz": str(form.get("tz", "")) or None,
-        "place": f"gate:{gate}" if gate else None,
-        "reception": [
-            line.strip() for line in str(form.get("team", "")).splitlines() if line.strip()
-        ],
-        "reason_code": str(form.get("reason_code", "")) or None,
-        "reason": str(form.get("reason", "")).strip() or None,
-        "handling": str(form.get("handling", "H1")),
-    }
+    return StepRequest(
+        step=step,
+        language=language,
+        handover=handover_id,
+        at=at or None,
+        tz=str(form.get("tz", "")) or None,
+        place=f"gate:{gate}" if gate else None,
+        reception=[line.strip() for line in str(form.get("team", "")).splitlines() if line.strip()],
+        reason_code=str(form.get("reason_code", "")) or None,
+        reason=str(form.get("reason", "")).strip() or None,
+        handling=str(form.get("handling", "H1")),
+    )
 
 
 async def handover_step(request: web.Request) -> web.StreamResponse:
@@ -172,14 +175,14 @@ async def handover_step(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     language = request_language(request)
     form = await request.post()
-    options = _step_options(form, request.match_info["handover_id"])
+    step_request = _step_request(step, form, request.match_info["handover_id"], language)
     send = form.get("action") == "send"
     try:
-        prepared, sent = await request.app[DESK].officer.handover_step(step, options, send=send)
+        prepared, sent = await request.app[DESK].officer.handover_step(step_request, send=send)
     except HandoverActionRefused as exc:
         failure = translate_message(exc.message, CATALOGUE_LOCALE[language])
         return await _case_page(request, pending={"failure": failure, "step": step}, status=400)
-    except (CommandError, ClientError, NoticeError) as exc:
+    except (ClientError, NoticeError) as exc:
         return await _case_page(request, pending={"failure": str(exc), "step": step}, status=400)
     if sent is None:
         pending = {
