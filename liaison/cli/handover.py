@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from liaison.cli._common import (
     CommandError,
@@ -33,11 +29,9 @@ from liaison.i18n import _, current_language, translate, warning_json
 if TYPE_CHECKING:
     from crypto.keys import DeviceKeys
     from liaison.client.cases import CaseBook
+    from liaison.client.handover_steps import PreparedStep, StepRequest
     from liaison.client.session import OfficerSession
-    from liaison.domain.case_events import LoggedNotice, Slot
     from liaison.domain.handover import Handover, HandoverActionRefused
-    from liaison.domain.notices import Notice
-    from liaison.domain.warnings import SchedulingWarning
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -198,72 +192,9 @@ def _step_options(parser: argparse.ArgumentParser, action: str) -> None:
     parser.set_defaults(func=cmd_step, step=action)
 
 
-# --- Parsing the officer's input --------------------------------------------------------------
+# --- From the command line to a step ---------------------------------------------------------
 def _error(message: str, code: str = "bad_input") -> Exception:
     return CommandError(message, code=code)
-
-
-def default_zone(agency: str) -> str:
-    from liaison.domain.case_events import CHINA_ZONE, VIETNAM_ZONE, country_side
-
-    return CHINA_ZONE if country_side(agency) == "CN" else VIETNAM_ZONE
-
-
-def parse_slot(at: str, tz: str) -> Slot:
-    """A slot from wall-clock `at` ("2026-12-03 09:00") on the clock of `tz`."""
-    from liaison.domain.case_events import Slot
-
-    try:
-        moment = datetime.strptime(at.strip(), "%Y-%m-%d %H:%M")
-    except ValueError:
-        raise _error(
-            _("Not a date and time: {value}; write YYYY-MM-DD HH:MM.").format(value=at)
-        ) from None
-    return Slot(moment.replace(tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC")), tz)
-
-
-_POINT = re.compile(r"^(?P<name>.+?)(?:@(?P<lat>-?[0-9.]+),(?P<lon>-?[0-9.]+))?$")
-
-
-def parse_place(text: str) -> dict[str, Any]:
-    """`gate:mong-cai--dongxing[:vn|cn]`, `marker:450` or `point:NAME[@LAT,LON]`."""
-    kind, _sep, rest = text.strip().partition(":")
-    rest = rest.strip()
-    place: dict[str, Any]
-    if kind == "gate" and rest:
-        gate, _sep, side = rest.partition(":")
-        place = {"kind": "gate", "gate": gate}
-        if side:
-            place["side"] = side
-    elif kind == "marker" and rest:
-        place = {"kind": "marker", "number": rest}
-    elif kind == "point" and rest:
-        match = _POINT.match(rest)
-        assert match is not None
-        language = current_language()[:2]
-        place = {"kind": "point", "name": {"text": match["name"], "lang": language}}
-        if match["lat"] is not None:
-            place["lat"], place["lon"] = float(match["lat"]), float(match["lon"])
-    else:
-        raise _error(
-            _("Not a place: {value}; write gate:PAIR, marker:NUMBER or point:NAME.").format(
-                value=text
-            )
-        )
-    return place
-
-
-def parse_team(values: Sequence[str]) -> list[dict[str, str]]:
-    """`Name[/service number]` per officer."""
-    team = []
-    for value in values:
-        name, _sep, officer_id = value.partition("/")
-        member = {"name": name.strip()}
-        if officer_id.strip():
-            member["officer_id"] = officer_id.strip()
-        if member["name"]:
-            team.append(member)
-    return team
 
 
 def _load_json(path: str) -> Any:
@@ -273,24 +204,10 @@ def _load_json(path: str) -> Any:
         raise _error(_("{path} is not a JSON file.").format(path=path)) from None
 
 
-def persons_for(value: str, case: Any) -> list[dict[str, Any]]:
-    """Persons from a JSON file, or the first N named in the case's verification request: a
-    proposal names the real persons, so placeholders are never sent to the other side."""
+def _persons(value: str) -> int | list[dict[str, Any]]:
+    """`--persons`: how many of the persons the verification request names, or a JSON file."""
     if value.isdigit():
-        count = int(value)
-        named: list[dict[str, Any]] = []
-        request_id = case.verification.request_id if case is not None else None
-        for event in case.notices if case is not None else []:
-            if event.message_id == request_id and isinstance(event.fields.get("persons"), list):
-                named = [dict(p) for p in event.fields["persons"]]
-        if count < 1 or count > len(named):
-            raise _error(
-                _(
-                    "The case's verification request names {named} persons, not {count}: "
-                    "give the persons in a JSON file with --persons FILE."
-                ).format(named=len(named), count=count)
-            )
-        return named[:count]
+        return int(value)
     loaded = _load_json(value)
     if isinstance(loaded, Mapping):
         loaded = loaded.get("persons")
@@ -299,68 +216,44 @@ def persons_for(value: str, case: Any) -> list[dict[str, Any]]:
     return loaded
 
 
-def reason_text(args: argparse.Namespace) -> dict[str, str] | None:
-    if not args.reason:
-        return None
-    return {"text": args.reason, "lang": current_language()[:2]}
+def _record(args: argparse.Namespace) -> Mapping[str, Any]:
+    """`--record FILE`: the handover record's fields."""
+    # Library callers (the demo) may give the fields themselves instead of a file.
+    record = getattr(args, "record_fields", None) or _load_json(args.record)
+    if isinstance(record, Mapping) and isinstance(record.get("fields"), Mapping):
+        record = record["fields"]
+    if not isinstance(record, Mapping):
+        raise _error(_("{path} must hold the record's fields.").format(path=args.record))
+    return record
 
 
-# --- Building, checking and sending the notice ------------------------------------------------
-def build_notice(
-    book: CaseBook,
-    notice_type: str,
-    fields: Mapping[str, Any],
-    *,
-    case_ref: str,
-    recipient: str,
-    handling: str,
-    answering: LoggedNotice | None = None,
-    now: int,
-) -> Notice:
-    from liaison.domain.notices import FORMAT_VERSION, parse_notice
+def step_request(args: argparse.Namespace) -> StepRequest:
+    """The step the arguments ask for; files named in them are read here. Library callers
+    (the demo, tests) give only the arguments their step uses."""
+    from liaison.client.handover_steps import StepRequest
 
-    header: dict[str, Any] = {
-        "our_ref": f"{book.agency}/{case_ref[:60]}/{now}",  # within the 100 characters
-        "sender_unit": book.agency,
-        "recipient_unit": recipient,
-        "case_ref": case_ref,
-        "handling": handling,
-        "priority": "normal",
-    }
-    if answering is not None and isinstance(answering.header.get("our_ref"), str):
-        header["their_ref"] = answering.header["our_ref"]
-    value = {
-        "liaison_notice": FORMAT_VERSION,
-        "type": notice_type,
-        "header": header,
-        "fields": dict(fields),
-    }
-    with notice_refusals():
-        notice = parse_notice(value)
-    return notice
+    def given(name: str, default: Any = None) -> Any:
+        return getattr(args, name, default)
 
-
-def counterpart(book: CaseBook, handover: Handover) -> LoggedNotice | None:
-    """The latest effective notice of this handover from the other side (what this answers)."""
-    own = book.side
-    latest = None
-    for entry in handover.timeline:
-        if entry.side != own and entry.effective:
-            latest = book.event(entry.message_id)
-    if latest is None:
-        latest = book.event(handover.handover_id)
-    return latest
-
-
-def recipient_of(book: CaseBook, handover: Handover) -> str:
-    from liaison.domain.case_events import country_side
-
-    answered = counterpart(book, handover)
-    if answered is not None and country_side(answered.sender_agency) != book.side:
-        return answered.sender_agency
-    proposal = book.event(handover.handover_id)
-    recipient = proposal.header.get("recipient_unit") if proposal is not None else None
-    return str(recipient or "")
+    return StepRequest(
+        step=args.step,
+        language=current_language(),
+        handover=given("handover"),
+        case=given("case"),
+        to=given("to"),
+        at=given("at"),
+        tz=given("tz"),
+        place=given("place"),
+        persons=_persons(given("persons", "1")) if args.step == "propose" else 1,
+        escort=tuple(given("escort", None) or ()),
+        vehicle=given("vehicle"),
+        reception=tuple(given("reception", None) or ()),
+        reason_code=given("reason_code"),
+        reason=given("reason"),
+        record=_record(args) if args.step == "complete" else None,
+        handling=given("handling", "H1"),
+        copy=tuple(given("copy", None) or ()),
+    )
 
 
 def _refused(exc: HandoverActionRefused) -> Exception:
@@ -374,178 +267,22 @@ def _find(book: CaseBook, args: argparse.Namespace) -> Handover:
         raise _error(str(exc), code=exc.code) from None
 
 
-def _zone(args: argparse.Namespace, book: CaseBook) -> str:
-    return str(args.tz or default_zone(book.agency))
-
-
-def build_step(
-    args: argparse.Namespace, book: CaseBook, keys: DeviceKeys, now: int
-) -> tuple[str, dict[str, Any], str, str, LoggedNotice | None, list[SchedulingWarning]]:
-    """(notice type, fields, case ref, recipient, notice answered, warnings) for `args.step`."""
-    from liaison.client import cases as case_ops
-    from liaison.domain.case_events import Slot
-    from liaison.domain.handover import (
-        HandoverActionRefused,
-        accept_fields,
-        cancel_fields,
-        counter_fields,
-        countersign_fields,
-        record_fields,
-        reschedule_fields,
-    )
-    from liaison.domain.warnings import warnings_for_handover, warnings_for_proposal
-
-    side = book.side
-    step = args.step
-    if step == "propose":
-        case = book.case(args.case)
-        fields: dict[str, Any] = {
-            "slot": parse_slot(args.at, _zone(args, book)).to_notice(),
-            "place": parse_place(args.place),
-            "persons": persons_for(args.persons, case),
-            "escorts": parse_team(args.escort),
-        }
-        if args.vehicle:
-            fields["vehicle"] = {"text": args.vehicle, "lang": current_language()[:2]}
-        warnings = warnings_for_proposal(
-            fields, case_ref=args.case, cases=book.cases, now=now, sender_agency=book.agency
-        )
-        return "handover_proposal", fields, args.case, args.to, None, warnings
-    handover = _find(book, args)
-    answered = counterpart(book, handover)
-    recipient = recipient_of(book, handover)
-    try:
-        if step == "accept":
-            fields = accept_fields(handover, side=side, reception_team=parse_team(args.reception))
-            warnings = warnings_for_handover(handover, cases=book.cases, now=now)
-            return "handover_response", fields, handover.case_ref, recipient, answered, warnings
-        if step == "counter":
-            slot = parse_slot(args.at, _zone(args, book)) if args.at else None
-            place = parse_place(args.place) if args.place else None
-            if slot is None and place is None:
-                raise _error(_("A counter-proposal needs --at or --place (or both)."))
-            fields = counter_fields(
-                handover,
-                side=side,
-                slot=slot,
-                place=place,
-                reception_team=parse_team(args.reception),
-            )
-            warnings = _moved_warnings(book, handover, slot, place, now)
-            return "handover_response", fields, handover.case_ref, recipient, answered, warnings
-        if step == "reschedule":
-            slot = parse_slot(args.at, _zone(args, book))
-            fields = reschedule_fields(
-                handover,
-                side=side,
-                new_slot=slot,
-                reason_code=args.reason_code,
-                reason=reason_text(args),
-            )
-            warnings = _moved_warnings(book, handover, slot, None, now)
-            return (
-                "reschedule_cancellation",
-                fields,
-                handover.case_ref,
-                recipient,
-                answered,
-                warnings,
-            )
-        if step == "cancel":
-            fields = cancel_fields(
-                handover, side=side, reason_code=args.reason_code, reason=reason_text(args)
-            )
-            return "reschedule_cancellation", fields, handover.case_ref, recipient, answered, []
-        if step == "complete":
-            # Library callers (the demo) may give the fields themselves instead of a file.
-            record = getattr(args, "record_fields", None) or _load_json(args.record)
-            if isinstance(record, Mapping) and isinstance(record.get("fields"), Mapping):
-                record = record["fields"]
-            if not isinstance(record, Mapping):
-                raise _error(_("{path} must hold the record's fields.").format(path=args.record))
-            fields = record_fields(handover, side=side, record=record)
-            return "handover_record", fields, handover.case_ref, recipient, answered, []
-        if step == "countersign":
-            record_event = book.event(handover.record_id or "")
-            if record_event is None:
-                raise _error(_("No handover record to countersign yet."), code="not_recorded")
-            digest, signature = case_ops.countersign_record(keys, record_event)
-            received_at = Slot.from_timestamp(now, default_zone(book.agency))
-            fields = countersign_fields(
-                handover,
-                side=side,
-                received_at=received_at,
-                record_hash=digest,
-                countersignature=signature,
-            )
-            recipient = record_event.sender_agency
-            return "receipt_ack", fields, handover.case_ref, recipient, record_event, []
-    except HandoverActionRefused as exc:
-        raise _refused(exc) from None
-    raise _error(step)
-
-
-def _moved_warnings(
-    book: CaseBook,
-    handover: Handover,
-    slot: Slot | None,
-    place: Mapping[str, Any] | None,
-    now: int,
-) -> list[SchedulingWarning]:
-    from liaison.domain.warnings import warnings_for_proposal
-
-    fields = {
-        "slot": (slot or handover.slot).to_notice(),
-        "place": dict(place or handover.place),
-        "escorts": [
-            {"name": e.name, **({"officer_id": e.officer_id} if e.officer_id else {})}
-            for e in handover.escorts
-            if e.side == book.side
-        ],
-    }
-    return warnings_for_proposal(
-        fields,
-        case_ref=handover.case_ref,
-        cases=book.cases,
-        now=now,
-        sender_agency=book.agency,
-        exclude_handover=handover.handover_id,
-    )
-
-
-@dataclass
-class PreparedStep:
-    """A checked notice for one step, who gets it, and the warnings to show before sending."""
-
-    notice: Notice
-    addresses: list[str]
-    warnings: list[SchedulingWarning]
-    handover_id: str | None  # None for a proposal: its own message id becomes the handover id
-
-
 def prepare_step(
     args: argparse.Namespace, book: CaseBook, keys: DeviceKeys, now: int
 ) -> PreparedStep:
-    """Everything a step needs before sending; refusals (HandoverActionRefused, bad input) are
-    raised here, so nothing leaves the device when the step is not possible."""
-    from liaison.client import cases as case_ops
+    """Everything a step needs before sending (`liaison.client.handover_steps.prepare_step`);
+    its refusals come back as CommandError, so nothing leaves the device."""
+    from liaison.client import handover_steps
+    from liaison.domain.handover import HandoverActionRefused
 
-    notice_type, fields, case_ref, recipient, answered, warnings = build_step(args, book, keys, now)
-    notice = build_notice(
-        book,
-        notice_type,
-        fields,
-        case_ref=case_ref,
-        recipient=recipient,
-        handling=args.handling,
-        answering=answered,
-        now=now,
-    )
-    # Every agency that holds the case gets the notice, so every party derives the same state.
-    known = case_ops.case_agencies(book, book.case(case_ref), exclude=book.agency)
-    addresses = sorted({recipient, *known} - {book.agency} | set(args.copy))
-    handover_id = None if args.step == "propose" else _find(book, args).handover_id
-    return PreparedStep(notice, addresses, warnings, handover_id)
+    request = step_request(args)
+    try:
+        with notice_refusals():
+            return handover_steps.prepare_step(request, book, keys, now)
+    except HandoverActionRefused as exc:
+        raise _refused(exc) from None
+    except ClientError as exc:
+        raise _error(str(exc), code=exc.code) from None
 
 
 @command

@@ -9,10 +9,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from liaison.cli._common import CommandError
 from liaison.client.errors import ClientError
-from liaison.desk.app import DESK
+from liaison.client.handover_steps import StepRequest
 from liaison.desk.language import CATALOGUE_LOCALE, request_language
+from liaison.desk.state import DESK
 from liaison.desk.views import render
 from liaison.domain.agencies import reason_codes
 from liaison.domain.agenda import build_agenda
@@ -23,6 +23,7 @@ from liaison.domain.handover import HandoverActionRefused, refusal_for
 from liaison.domain.places import CN_ZONE, VN_ZONE, gate_pair, gate_pairs
 from liaison.domain.warnings import VERIFICATION_LABELS, warnings_for_handover
 from liaison.i18n import N_
+from liaison.i18n import translate as translate_message
 from liaison.i18n.dates import format_both_zones, parse_utc
 
 # The handover steps the case page offers (a proposal is a notice form of its own; the record
@@ -57,13 +58,15 @@ def _entry_view(entry: TimelineEntry, locale: str) -> dict[str, Any]:
         reason = names.get(locale[:2]) or names.get("en") or entry.reason_code
     return {
         "entry": entry,
-        "action": entry.action.message(locale),
+        "action": translate_message(entry.action.message, locale),
         "slot": format_both_zones(entry.slot.utc, locale) if entry.slot else None,
         "place": _place_text(entry.place, locale)
         if entry.place and entry.action.value in ("propose", "counter")
         else None,
         "reason": reason,
-        "superseded": entry.superseded.message(locale) if entry.superseded else None,
+        "superseded": translate_message(entry.superseded.message, locale)
+        if entry.superseded
+        else None,
     }
 
 
@@ -78,7 +81,11 @@ async def cases(request: web.Request) -> web.StreamResponse:
                 "case": case,
                 "verification": VERIFICATION_LABELS[case.verification.status],
                 "handovers": [
-                    (h, h.state.message(locale), format_both_zones(h.slot.utc, locale))
+                    (
+                        h,
+                        translate_message(h.state.message, locale),
+                        format_both_zones(h.slot.utc, locale),
+                    )
                     for h in case.handovers.values()
                 ],
             }
@@ -98,11 +105,12 @@ async def _case_page(
     handovers = [
         {
             "handover": h,
-            "state": h.state.message(locale),
+            "state": translate_message(h.state.message, locale),
             "slot": format_both_zones(h.slot.utc, locale),
             "place": _place_text(h.place, locale),
             "warnings": [
-                w.message(locale) for w in warnings_for_handover(h, cases=book.cases, now=now)
+                translate_message(w.message, locale)
+                for w in warnings_for_handover(h, cases=book.cases, now=now)
             ],
             # Only the steps this side may take now: a refused one would only be superseded.
             "steps": [
@@ -139,21 +147,24 @@ async def case(request: web.Request) -> web.StreamResponse:
     return await _case_page(request)
 
 
-def _step_options(form: Mapping[str, Any], handover_id: str) -> dict[str, Any]:
+def _step_request(
+    step: str, form: Mapping[str, Any], handover_id: str, language: str
+) -> StepRequest:
+    """The step the case page's form asks for; free text is in the desk's language."""
     at = str(form.get("at", "")).strip().replace("T", " ")
     gate = str(form.get("gate", "")).strip()
-    return {
-        "handover": handover_id,
-        "at": at or None,
-        "tz": str(form.get("tz", "")) or None,
-        "place": f"gate:{gate}" if gate else None,
-        "reception": [
-            line.strip() for line in str(form.get("team", "")).splitlines() if line.strip()
-        ],
-        "reason_code": str(form.get("reason_code", "")) or None,
-        "reason": str(form.get("reason", "")).strip() or None,
-        "handling": str(form.get("handling", "H1")),
-    }
+    return StepRequest(
+        step=step,
+        language=language,
+        handover=handover_id,
+        at=at or None,
+        tz=str(form.get("tz", "")) or None,
+        place=f"gate:{gate}" if gate else None,
+        reception=[line.strip() for line in str(form.get("team", "")).splitlines() if line.strip()],
+        reason_code=str(form.get("reason_code", "")) or None,
+        reason=str(form.get("reason", "")).strip() or None,
+        handling=str(form.get("handling", "H1")),
+    )
 
 
 async def handover_step(request: web.Request) -> web.StreamResponse:
@@ -164,21 +175,23 @@ async def handover_step(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     language = request_language(request)
     form = await request.post()
-    options = _step_options(form, request.match_info["handover_id"])
+    step_request = _step_request(step, form, request.match_info["handover_id"], language)
     send = form.get("action") == "send"
     try:
-        prepared, sent = await request.app[DESK].officer.handover_step(step, options, send=send)
+        prepared, sent = await request.app[DESK].officer.handover_step(step_request, send=send)
     except HandoverActionRefused as exc:
-        failure = exc.message(CATALOGUE_LOCALE[language])
+        failure = translate_message(exc.message, CATALOGUE_LOCALE[language])
         return await _case_page(request, pending={"failure": failure, "step": step}, status=400)
-    except (CommandError, ClientError, NoticeError) as exc:
+    except (ClientError, NoticeError) as exc:
         return await _case_page(request, pending={"failure": str(exc), "step": step}, status=400)
     if sent is None:
         pending = {
             "failure": None,
             "step": step,
             "handover_id": request.match_info["handover_id"],
-            "warnings": [w.message(CATALOGUE_LOCALE[language]) for w in prepared.warnings],
+            "warnings": [
+                translate_message(w.message, CATALOGUE_LOCALE[language]) for w in prepared.warnings
+            ],
             "addresses": prepared.addresses,
             "fields": {k: v for k, v in form.items() if k not in ("action", "csrf_token")},
         }
@@ -204,9 +217,9 @@ async def agenda(request: web.Request) -> web.StreamResponse:
             "item": item,
             "slot": format_both_zones(item.slot.utc, locale),
             "place": _place_text(item.place, locale),
-            "state": item.state.message(locale),
+            "state": translate_message(item.state.message, locale),
             "warnings": [
-                w.message(locale)
+                translate_message(w.message, locale)
                 for w in warnings_for_handover(by_id[item.handover_id], cases=book.cases, now=now)
             ],
         }
@@ -228,13 +241,15 @@ async def agenda(request: web.Request) -> web.StreamResponse:
 
 async def agenda_ics(request: web.Request) -> web.StreamResponse:
     """GET /agenda.ics — every handover of this device's cases as an iCalendar file."""
-    from liaison.domain.ical import agenda_to_ics  # slow to import; only the download needs it
+    from liaison.i18n.ical import agenda_to_ics  # slow to import; only the download needs it
 
     language = request_language(request)
     book = await request.app[DESK].officer.case_book()
     data = agenda_to_ics(
         all_handovers(book.cases.values()),
         now=int(time.time()),
+        # The officer's desk language, as the place names already were (not the process's).
+        language=CATALOGUE_LOCALE[language],
         place_label=lambda place: _place_text(place, language),
     )
     return web.Response(

@@ -7,17 +7,17 @@ device keys, so `lock()` closes the session and drops it, and with it both.
 
 from __future__ import annotations
 
-import argparse
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crypto.certs import DeviceCertificate
 from liaison.client import directory, officer
 from liaison.client import trust as trust_ops
 from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError
+from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage, inbox, read
@@ -30,9 +30,6 @@ from liaison.domain.handover import HandoverActionRefused, refusal_for
 from liaison.domain.notices import Notice
 from liaison.domain.warnings import SchedulingWarning, warnings_for_proposal
 from liaison.i18n import _
-
-if TYPE_CHECKING:
-    from liaison.cli.handover import PreparedStep
 
 Deliver = Callable[[Any, OpenedMessage | ClientError], Awaitable[None]]
 
@@ -191,38 +188,16 @@ class DeskOfficer:
         return HandoverActionRefused(reason) if reason is not None else None
 
     async def handover_step(
-        self, step: str, options: Mapping[str, Any], *, send: bool
+        self, request: StepRequest, *, send: bool
     ) -> tuple[PreparedStep, SentMessage | None]:
         """Build (and with `send`, send) the notice of one handover step: accept, counter,
         reschedule, cancel or countersign. The warnings come back before sending; a step the
-        handover's state does not allow is refused before anything is sealed.
-
-        The step builder lives in the command line (`liaison.cli.handover.prepare_step`); a
-        facade operation for it would replace this import."""
-        from liaison.cli.handover import prepare_step
-
+        handover's state does not allow is refused (HandoverActionRefused) before anything is
+        sealed, bad input too (ClientError, NoticeError)."""
         session = self._open()
         book = await session.case_book()
         now = session.now()
-        args = argparse.Namespace(
-            step=step,
-            handover=options.get("handover"),
-            case=options.get("case"),
-            to=options.get("to"),
-            at=options.get("at"),
-            tz=options.get("tz") or None,
-            place=options.get("place"),
-            persons=options.get("persons", "1"),
-            escort=list(options.get("escort", [])),
-            vehicle=options.get("vehicle"),
-            reception=list(options.get("reception", [])),
-            reason_code=options.get("reason_code"),
-            reason=options.get("reason"),
-            handling=options.get("handling", "H1"),
-            copy=[],
-            record=None,
-        )
-        prepared = prepare_step(args, book, session.unlock(), now)
+        prepared = prepare_step(request, book, session.unlock(), now)
         if not send:
             return prepared, None
         sent, _event = await session.send_notice(prepared.notice, prepared.addresses, now=now)

@@ -11,7 +11,7 @@ from aiohttp import web
 from crypto.errors import CryptoError
 from liaison.client.errors import ClientError
 from liaison.client.notices import is_notice
-from liaison.desk.app import DESK
+from liaison.desk.state import DESK
 from liaison.desk.views import notice_view, render
 from liaison.domain.fields import NoticeError
 from liaison.domain.notices import parse_notice

@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from liaison.desk.app import DESK, DeskSettings, create_app
+from liaison.desk.app import create_app
 from liaison.desk.security import Sessions
+from liaison.desk.state import DESK, DeskSettings
 
 HOST = "127.0.0.1"
 

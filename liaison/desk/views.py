@@ -18,7 +18,6 @@ from crypto.errors import CryptoError
 from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.notices import is_notice, open_notice
 from liaison.desk import forms
-from liaison.desk.app import DESK, SESSION_KEY, Desk
 from liaison.desk.inbox import InboxFilter, entry_for
 from liaison.desk.language import (
     DESK_LANGUAGES,
@@ -28,10 +27,12 @@ from liaison.desk.language import (
     translate,
 )
 from liaison.desk.security import CSRF_FIELD, set_session_cookie
+from liaison.desk.state import DESK, SESSION_KEY, Desk
 from liaison.domain.fields import FieldError, NoticeError
 from liaison.domain.notices import CATALOGUE, HANDLING_CODES, NOTICE_TYPES, parse_notice
 from liaison.domain.places import CN_ZONE, VN_ZONE
 from liaison.i18n import N_
+from liaison.i18n import translate as translate_message
 from liaison.i18n.render import AUTONYMS, handling_banner, notice_rows
 
 KEEPALIVE_SECONDS = 15.0
@@ -302,7 +303,10 @@ async def forward(request: web.Request) -> web.StreamResponse:
         await desk.officer.forward(message_id, addresses)
     except NoticeError as exc:
         return render(
-            request, "refused.html", status=403, reason=exc.message(_catalogue(language_code))
+            request,
+            "refused.html",
+            status=403,
+            reason=translate_message(exc.message, _catalogue(language_code)),
         )
     except ClientError as exc:
         return render(request, "refused.html", status=400, reason=str(exc))
@@ -372,7 +376,7 @@ def _notice_page(
     error_text, error_path, error_anchor, error_label = None, None, None, None
     if error is not None:
         if isinstance(error, NoticeError):
-            error_text = error.message(_catalogue(language_code))
+            error_text = translate_message(error.message, _catalogue(language_code))
         else:
             error_text = str(error)
         if isinstance(error, FieldError):
@@ -458,12 +462,17 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
             return _notice_page(request, notice_type, values, error=exc, status=400)
         if refusal is not None:
             language = _catalogue(request_language(request))
-            failure = ClientError(refusal.message(language), code=refusal.reason.value)
+            failure = ClientError(
+                translate_message(refusal.message, language), code=refusal.reason.value
+            )
             return _notice_page(request, notice_type, values, error=failure, status=400)
     warnings: list[str] = []
     if notice_type == "handover_proposal":
         language = _catalogue(request_language(request))
-        warnings = [w.message(language) for w in await desk.officer.proposal_warnings(notice)]
+        warnings = [
+            translate_message(w.message, language)
+            for w in await desk.officer.proposal_warnings(notice)
+        ]
     # A warning is shown before anything is sent; sending then needs a second, informed click.
     # The digest ties the confirmation to these warnings: a changed slot must be read again.
     if action != "send" or (warnings and values.get("warnings_seen") != _digest(warnings)):

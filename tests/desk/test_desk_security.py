@@ -8,8 +8,8 @@ from conftest import OpenDesk, csrf_of
 from crypto.encoding import b64e
 from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.client import officer
-from liaison.desk.app import DESK
 from liaison.desk.security import CONTENT_SECURITY_POLICY, SESSION_COOKIE
+from liaison.desk.state import DESK
 
 
 async def test_without_the_launch_token_every_page_is_refused(open_desk: OpenDesk) -> None:

@@ -20,6 +20,7 @@ from liaison.cli import handover as handover_cli
 from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
 from liaison.client import cases as case_ops
 from liaison.client import officer
+from liaison.client.handover_steps import PreparedStep
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
 from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
@@ -223,7 +224,7 @@ def test_full_scenario_over_the_relay_seen_alike_by_every_officer(
     assert str(event["UID"]) == uid and int(event["SEQUENCE"]) == int(moved["SEQUENCE"])
 
 
-Prepared = tuple[Home, handover_cli.PreparedStep]
+Prepared = tuple[Home, PreparedStep]
 
 
 def prepare(ctx: DemoContext, home_name: str, step: str, handover: str, **options: Any) -> Prepared:
@@ -234,7 +235,7 @@ def prepare(ctx: DemoContext, home_name: str, step: str, handover: str, **option
     )
     home = ctx.home(home_name)
 
-    async def go() -> handover_cli.PreparedStep:
+    async def go() -> PreparedStep:
         async with ApiClient(ctx.url) as api:
             book = await case_ops.load_book(home, api)
         now = int(time.time())
