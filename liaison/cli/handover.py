@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from liaison.client.handover_steps import PreparedStep, StepRequest
     from liaison.client.session import OfficerSession
     from liaison.domain.handover import Handover, HandoverActionRefused
+    from liaison.domain.notices import Notice
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
