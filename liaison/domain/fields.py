@@ -694,14 +694,23 @@ class Block(Kind):
 COUNT_DIMENSIONS = {
     "sex": N_("By sex"),
     "age_band": N_("By age band"),
+    "direction": N_("By direction of return"),
     "route": N_("By route"),
     "gate": N_("By gate"),
+}
+# Which way persons crossed: handed over from China to Vietnam or the other way, or returned by
+# themselves (the `direction` dimension; `route` is how they travelled, a code list).
+RETURN_DIRECTIONS = {
+    "cn_to_vn": N_("Handed over from China to Vietnam"),
+    "vn_to_cn": N_("Handed over from Vietnam to China"),
+    "self_return": N_("Returned by themselves"),
 }
 
 
 @dataclass(frozen=True)
 class Counts(Kind):
-    """Statistics table: {dimension: {category: count}} over sex, age band, route and gate."""
+    """Statistics table: {dimension: {category: count}} over sex, age band, direction of return,
+    route and gate."""
 
     name: str = "counts"
 
@@ -718,6 +727,8 @@ class Counts(Kind):
             for category, count in table.items():
                 if dimension == "route":
                     key = Coded(TRANSPORT_ROUTE).check(category, sub)
+                elif dimension == "direction":
+                    key = Choice(RETURN_DIRECTIONS).check(category, sub)
                 else:
                     key = Str(max_len=100).check(category, sub)
                 checked[key] = Int(0, 1_000_000).check(count, f"{sub}.{key}")

@@ -767,7 +767,10 @@ CATALOGUE: dict[str, NoticeType] = {
                     N_("Last day of the period"),
                 ),
                 Field(
-                    "counts", Counts(), N_("Counts"), N_("Counts by sex, age_band, route and gate")
+                    "counts",
+                    Counts(),
+                    N_("Counts"),
+                    N_("Counts by sex, age band, direction of return, route and gate"),
                 ),
                 Field(
                     "reconciliation",

@@ -57,7 +57,7 @@ FIGURE_CODES: tuple[str, ...] = (
 COUNTS_DIMENSIONS: dict[str, dict[str, str]] = {
     "sex": {sex: f"received.sex.{sex}" for sex in SEXES},
     "age_band": {band: f"received.age.{band}" for band in AGE_BANDS},
-    "route": {
+    "direction": {
         "cn_to_vn": "handed_over.cn_to_vn",
         "vn_to_cn": "handed_over.vn_to_cn",
         "self_return": "self_returned",
@@ -590,7 +590,8 @@ class StatedFigures:
 
 
 def statistics_counts(report: StatisticsReport) -> dict[str, dict[str, int]]:
-    """The notice's `counts` table: sex, age band and route of the figures, and gate."""
+    """The notice's `counts` table: sex, age band and direction of return of the figures, and
+    gate (the route persons travelled is not in the cases, so it stays empty)."""
     counts = {
         dimension: {category: report.count(code) for category, code in table.items()}
         for dimension, table in COUNTS_DIMENSIONS.items()

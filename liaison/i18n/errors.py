@@ -37,6 +37,18 @@ CRYPTO_MESSAGES = {
     "attachment_hash_mismatch": N_("the attachment's hash does not match its reference"),
     "attachment_trailing_data": N_("the attachment has extra data after its end"),
     "attachment_truncated": N_("the attachment is incomplete"),
+    "federation_error": N_("a request between the two relays failed its checks"),
+    "federation_request_malformed": N_("a request between the two relays is malformed"),
+    "federation_bad_signature": N_("a request between the two relays is not signed by the peer"),
+    "federation_digest_mismatch": N_("a request between the two relays was altered on the way"),
+    "federation_clock_skew": N_("the two relays' clocks differ too much; check the clocks"),
+    "federation_replayed": N_("a request between the two relays was sent again (replay)"),
+    "federation_busy": N_("the relay is busy with the peer's requests; try again later"),
+    "federation_misdirected": N_("a request between the two relays was addressed elsewhere"),
+    "peer_ack_bad_signature": N_("the peer relay's acknowledgement does not verify"),
+    "unknown_peer": N_("the other relay is not a peer of this relay"),
+    "bad_home_statement": N_("the agency's home-relay statement cannot be trusted"),
+    "peer_misbehaved": N_("the peer relay answered something false; it is not trusted"),
 }
 
 # OS errors by errno class: the OS's own text is in the machine's language, often English.

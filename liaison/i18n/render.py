@@ -13,6 +13,7 @@ from liaison.domain.agencies import agency, reason_codes
 from liaison.domain.code_lists import TRANSPORT_ROUTE, code_list
 from liaison.domain.fields import (
     COUNT_DIMENSIONS,
+    RETURN_DIRECTIONS,
     SIDE_CHOICES,
     TEXT_LANGUAGES,
     AgencyCode,
@@ -245,6 +246,8 @@ class NoticeRenderer:
             return self.t(SEX[category])
         if dimension == "route":
             return coded_display(TRANSPORT_ROUTE, category, self.locale)
+        if dimension == "direction" and category in RETURN_DIRECTIONS:
+            return self.t(RETURN_DIRECTIONS[category])
         if dimension == "gate":
             pair = gate_pair(category)
             if pair is not None:
