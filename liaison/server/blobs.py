@@ -106,9 +106,9 @@ class BlobStore:
         """Open a session for a blob of `size` bytes; its hash is given at completion.
 
         The sender encrypts the file once, while uploading (PROTOCOL.md §14.6): it learns the
-        blob hash only at the end. `agency_bytes_in_use` is what the agency's stored blobs already take (the caller counts
-        them); the agency's other open sessions are added here, so parallel uploads cannot
-        overrun the quota together.
+        blob hash only at the end. `agency_bytes_in_use` is what the agency's stored blobs
+        already take (the caller counts them); the agency's other open sessions are added
+        here, so parallel uploads cannot overrun the quota together.
         """
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_BLOB_SIZE:
             raise BadRequest("bad_blob_size", "The declared blob size is not possible.")
