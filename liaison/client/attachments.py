@@ -1,20 +1,22 @@
 """Attachments on the officer's device: files to blob chunks and back, verified, with progress.
 
-No transport here: uploads consume `blob_chunks`, downloads feed `save_attachment`; both hold
-one block at a time whatever the file's size. Encryption and file I/O run in a worker thread so
-the event loop (and the desk) stays responsive.
+Uploads consume `blob_chunks`, downloads feed `save_attachment`; both hold one block at a time
+whatever the file's size. `upload_file` and `download_attachment` run them over the relay's
+blob routes (`ApiClient`), resuming after a dropped connection. Encryption and file I/O run in
+a worker thread so the event loop (and the desk) stays responsive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from crypto.attachments import (
     MAX_ATTACHMENT_SIZE,
@@ -26,9 +28,13 @@ from crypto.attachments import (
     sanitise_file_name,
 )
 from crypto.keys import Rng
-from liaison.client.errors import ClientError
+from liaison.client.errors import ClientError, ServerError, TransportError
 from liaison.i18n import _
 
+if TYPE_CHECKING:
+    from liaison.client.transport import ApiClient
+
+TRANSFER_ATTEMPTS = 5  # connections tried per transfer before the error reaches the officer
 READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
 
@@ -205,6 +211,87 @@ async def decrypt_to_path(
         await asyncio.to_thread(temporary.unlink, missing_ok=True)
         raise
     return target
+
+
+# --- over the relay ------------------------------------------------------------------------
+
+
+async def upload_file(
+    api: ApiClient,
+    outgoing: OutgoingFile,
+    *,
+    progress: ProgressCallback | None = None,
+    attempts: int = TRANSFER_ATTEMPTS,
+    retry_delay: float = 1.0,
+) -> AttachmentRef:
+    """Encrypt and upload `outgoing` in one pass; its reference once the relay has verified
+    and stored the blob. After a dropped connection, ask the relay where it stands and go on
+    from there; any other failure aborts the upload session."""
+    state = await api.create_upload(outgoing.blob_size)
+    offset = 0
+    failures = 0
+    try:
+        while True:
+            try:
+                chunks = blob_chunks(outgoing, start=offset, progress=progress)
+                await api.append_upload(state.upload_id, offset, chunks)
+                break
+            except (TransportError, ServerError) as exc:
+                # A drop, or the relay had more than we knew (our last answer was lost).
+                if isinstance(exc, ServerError) and exc.code != "upload_offset_mismatch":
+                    raise
+                failures += 1
+                if failures >= attempts:
+                    raise
+                await asyncio.sleep(retry_delay * failures)
+                offset = (await api.upload_state(state.upload_id)).offset
+        if outgoing.reference is None:  # the relay had every byte before this pass: finish it
+            async for _rest in blob_chunks(outgoing, start=outgoing.blob_size):
+                pass
+        assert outgoing.reference is not None
+        await api.complete_upload(state.upload_id, outgoing.reference.blob_id)
+    except BaseException:
+        with contextlib.suppress(ClientError):
+            await api.abort_upload(state.upload_id)
+        raise
+    return outgoing.reference
+
+
+async def blob_download(
+    api: ApiClient,
+    reference: AttachmentRef,
+    *,
+    attempts: int = TRANSFER_ATTEMPTS,
+    retry_delay: float = 1.0,
+) -> AsyncIterator[bytes]:
+    """The blob's bytes as they arrive; a dropped connection resumes at the byte it stopped."""
+    received = 0
+    failures = 0
+    while True:
+        try:
+            async for chunk in api.fetch_blob(reference.blob_id, start=received):
+                received += len(chunk)
+                yield chunk
+            return
+        except TransportError:
+            failures += 1
+            if failures >= attempts:
+                raise
+            await asyncio.sleep(retry_delay * failures)
+
+
+async def download_attachment(
+    api: ApiClient,
+    reference: AttachmentRef,
+    directory: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    attempts: int = TRANSFER_ATTEMPTS,
+    retry_delay: float = 1.0,
+) -> Path:
+    """Fetch, decrypt and verify one attachment into `directory` (see `save_attachment`)."""
+    chunks = blob_download(api, reference, attempts=attempts, retry_delay=retry_delay)
+    return await save_attachment(chunks, reference, directory, progress=progress)
 
 
 # --- worker-thread steps ----------------------------------------------------------------------

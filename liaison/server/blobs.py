@@ -141,9 +141,11 @@ class BlobStore:
         return UploadSession(**json.loads(raw))
 
     async def offset(self, session_id: str) -> int:
-        """Bytes received so far: where an interrupted upload resumes."""
+        """Bytes received so far: where an interrupted upload resumes. Waits for an append
+        still running (its connection just dropped) to keep what it received first."""
         await self.session(session_id)
-        return await asyncio.to_thread(_file_size, self._part(session_id))
+        async with self._locks.setdefault(session_id, asyncio.Lock()):
+            return await asyncio.to_thread(_file_size, self._part(session_id))
 
     async def append(self, session_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
         """Write `chunks` at `offset`; returns the new offset, durable when returned.

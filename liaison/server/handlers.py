@@ -354,7 +354,11 @@ async def append_upload(request: web.Request) -> web.Response:
             yield chunk
 
     upload_id = request.match_info["upload_id"]
-    return _json(await attachments.append(relay, device_id, upload_id, offset, body()))
+    try:
+        return _json(await attachments.append(relay, device_id, upload_id, offset, body()))
+    except ConnectionResetError:
+        # The client went away mid-body; what arrived is kept and it resumes from the offset.
+        raise web.HTTPBadRequest(reason="The upload's connection was lost.") from None
 
 
 async def complete_upload(request: web.Request) -> web.Response:

@@ -215,7 +215,9 @@ Index("ix_blobs_agency", blobs.c.agency)
 envelope_blobs = Table(
     "envelope_blobs",
     metadata,
-    Column("message_id", String(32), ForeignKey("envelopes.message_id"), primary_key=True),
+    # No foreign key to envelopes (like case_tags): the envelope row is written later in the
+    # same batch (MailboxWrites.insert_envelope).
+    Column("message_id", String(32), primary_key=True),
     Column("blob_id", String(64), ForeignKey("blobs.blob_id"), primary_key=True),
 )
 Index("ix_envelope_blobs_blob", envelope_blobs.c.blob_id)

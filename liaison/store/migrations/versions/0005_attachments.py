@@ -27,9 +27,7 @@ def upgrade() -> None:
     op.create_index("ix_blobs_agency", "blobs", ["agency"])
     op.create_table(
         "envelope_blobs",
-        sa.Column(
-            "message_id", sa.String(32), sa.ForeignKey("envelopes.message_id"), primary_key=True
-        ),
+        sa.Column("message_id", sa.String(32), primary_key=True),
         sa.Column("blob_id", sa.String(64), sa.ForeignKey("blobs.blob_id"), primary_key=True),
     )
     op.create_index("ix_envelope_blobs_blob", "envelope_blobs", ["blob_id"])
