@@ -232,3 +232,32 @@ def test_an_upload_resumes_after_a_dropped_connection(
         assert saved.read_bytes() == video.read_bytes()
 
     asyncio.run(run())
+
+
+def test_the_command_line_sends_files_and_saves_them_with_progress(
+    relay: RelayThread, tmp_path: Path, cli
+) -> None:
+    import json
+
+    ctx = demo_world(relay, tmp_path / "world", "pins")
+    photo, scan = _files(cli.folder / "out", (12_000_000, 5))
+    sent = cli.at(
+        _home(ctx, "an-phone"),
+        "send", "--to", "CN-GX-DXGA", "--text", "Ảnh", "--file", str(photo), "--file", str(scan),
+        "--json",
+    )  # fmt: skip
+    message_id = json.loads(sent.stdout)["message_id"]
+    # Not a terminal: the file's name, then a line per 10 % of each transfer, on stderr.
+    assert photo.name in sent.stderr and "(100%)" in sent.stderr
+    assert 10 <= sum("%)" in line for line in sent.stderr.splitlines()) <= 13
+    li = _home(ctx, "li")
+    cli.at(li, "inbox")
+    shown = json.loads(cli.at(li, "read", message_id, "--json").stdout)
+    assert [a["name"] for a in shown["attachments"]] == [photo.name, scan.name]
+    assert all(set(a) == {"name", "size", "media_type"} for a in shown["attachments"])
+    saved = cli.at(li, "read", message_id, "--save", str(tmp_path / "saved"))
+    assert "Saved" in saved.stdout
+    for original in (photo, scan):
+        assert (tmp_path / "saved" / original.name).read_bytes() == original.read_bytes()
+    missing = cli.at(li, "send", "--to", "VN-QN-CA", "--file", "nope.pdf", ok=False)
+    assert "Cannot read nope.pdf" in missing.stderr
