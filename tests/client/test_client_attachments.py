@@ -19,9 +19,9 @@ from liaison.client.attachments import (
     format_bytes,
     format_duration,
     format_progress,
+    prepare_file,
     progress_tenths,
     save_attachment,
-    prepare_file,
     seal_file,
 )
 from liaison.i18n import current_language, set_language
