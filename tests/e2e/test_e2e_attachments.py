@@ -261,3 +261,26 @@ def test_the_command_line_sends_files_and_saves_them_with_progress(
         assert (tmp_path / "saved" / original.name).read_bytes() == original.read_bytes()
     missing = cli.at(li, "send", "--to", "VN-QN-CA", "--file", "nope.pdf", ok=False)
     assert "Cannot read nope.pdf" in missing.stderr
+
+
+@pytest.mark.slow
+def test_a_hundred_megabyte_file_goes_through_and_back(relay: RelayThread, tmp_path: Path) -> None:
+    ctx = demo_world(relay, tmp_path / "world", "pins")
+    video = tmp_path / "statement.mp4"
+    with open(video, "wb") as out:
+        for _ in range(100):
+            out.write(os.urandom(1_000_000))
+
+    async def run() -> Path:
+        async with OfficerSession.open(_home(ctx, "an-phone")) as an:
+            sent = await an.send(["CN-GX-DXGA"], Payload.text("video"), files=[video])
+        async with OfficerSession.open(_home(ctx, "li")) as li:
+            await li.sync()
+            (saved,) = await li.save_attachments(sent.message_id, tmp_path / "li")
+        return saved
+
+    saved = asyncio.run(run())
+    with open(video, "rb") as one, open(saved, "rb") as other:
+        while block := one.read(1 << 20):
+            assert block == other.read(1 << 20)
+        assert other.read(1) == b""
