@@ -4,11 +4,17 @@ Run: `.venv/bin/python bench/attachments.py [--size-mib 256] [--runs 3] [--dir D
 
 In one run, on the same random file: a plain copy of its bytes (Python read/write in 1 MiB
 blocks, the same block size the attachment code uses, and the kernel's `shutil.copyfile`),
-then `seal_file` (pass 1: the blob hash), `blob_chunks` written to disk (pass 2: what an upload
-sends), and `decrypt_to_path` reading that blob back (what a download does). Median of `--runs`.
-Then, in a fresh child process per size, the peak resident memory above idle of one full
-encrypt + decrypt, for two sizes: the figure must not grow with the file (target: < 64 MiB).
-The HTTP end-to-end figures of issue 16 come with the routes. Nothing secret is printed.
+then `blob_chunks` written to disk (the one encryption pass an upload makes), and
+`decrypt_to_path` reading that blob back (what a download does). Median of `--runs`. Then, in a
+fresh child process per size, the peak resident memory above idle of one full encrypt +
+decrypt, for two sizes: the figure must not grow with the file (target: < 64 MiB).
+
+`--http` measures end to end on loopback instead: a relay (`liaison serve`, its own process),
+an officer sending the file as an attachment (encrypt + upload) and another saving it (download
++ decrypt + verify), against a plain HTTP upload and download of the same bytes to a bare
+aiohttp server (its own process) in the same run; the client runs in a child process; peak
+resident memory above idle of the client and of the relay. Targets: >= 50 % of the plain
+rate, < 64 MiB above idle on each side. Nothing secret is printed.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolv
 from liaison.client.attachments import (  # noqa: E402
     blob_chunks,
     decrypt_to_path,
-    seal_file,
+    prepare_file,
 )
 
 BLOCK = 1024 * 1024
@@ -80,13 +86,14 @@ async def encrypt_and_decrypt(source: Path, work: Path) -> tuple[Timing, Timing]
     for path in (blob_path, plain_path):
         await asyncio.to_thread(path.unlink, missing_ok=True)
     started = clock()
-    sealed = await seal_file(source)
+    outgoing = await prepare_file(source)
     with await asyncio.to_thread(open, blob_path, "wb") as out:
-        async for chunk in blob_chunks(sealed):
+        async for chunk in blob_chunks(outgoing):
             await asyncio.to_thread(out.write, chunk)
     encrypted = since(started)
+    assert outgoing.reference is not None
     started = clock()
-    await decrypt_to_path(file_chunks(blob_path), sealed.reference, plain_path)
+    await decrypt_to_path(file_chunks(blob_path), outgoing.reference, plain_path)
     return encrypted, since(started)
 
 
@@ -140,10 +147,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp one)")
+    parser.add_argument("--http", action="store_true", help="end to end over a loopback relay")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--plain-server", nargs=2, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--http-client", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child is not None:
         memory_child(args.memory_child, str(args.dir))
+        return
+    if args.plain_server is not None:
+        plain_server(int(args.plain_server[0]), Path(args.plain_server[1]))
+        return
+    if args.http_client is not None:
+        url, plain_url, world, source = args.http_client
+        asyncio.run(http_client(url, plain_url, Path(world), Path(source), args.runs))
+        return
+    if args.http:
+        http_bench(args)
         return
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -165,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         copy_median, both_median = median(py_copy), median(both)
         print(f"  plain copy, Python 1 MiB blocks    {rate(size, copy_median)}")
         print(f"  plain copy, shutil.copyfile        {rate(size, median(os_copy))}")
-        print(f"  encrypt (hash pass + blob to disk) {rate(size, median(enc))}")
+        print(f"  encrypt (one pass, blob to disk)   {rate(size, median(enc))}")
         print(f"  decrypt + verify to a file         {rate(size, median(dec))}")
         print(f"  encrypt + decrypt                  {rate(size, both_median)}")
         print(
@@ -185,6 +205,195 @@ def main(argv: list[str] | None = None) -> None:
             )
             for path in work.iterdir():
                 path.unlink()
+
+
+# --- end to end over HTTP ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def plain_server(port: int, directory: Path) -> None:
+    """Child process: a bare aiohttp server storing PUT /plain to a file, streaming it on GET."""
+    from aiohttp import web
+
+    target = directory / "plain-upload"
+
+    async def put(request: web.Request) -> web.Response:
+        with await asyncio.to_thread(open, target, "wb") as out:
+            while chunk := await request.content.read(256 * 1024):
+                await asyncio.to_thread(out.write, chunk)
+        return web.json_response({"ok": True})
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        if not target.exists():
+            raise web.HTTPNotFound()
+        answer = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        answer.content_length = target.stat().st_size
+        await answer.prepare(request)
+        with await asyncio.to_thread(open, target, "rb") as handle:
+            while block := await asyncio.to_thread(handle.read, 256 * 1024):
+                await answer.write(block)
+        return answer
+
+    app = web.Application()
+    app.router.add_put("/plain", put)
+    app.router.add_get("/plain", get)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def http_client(url: str, plain_url: str, world: Path, source: Path, runs: int) -> None:
+    """Child process: `runs` rounds of plain upload+download and attachment send+save."""
+    import aiohttp
+
+    from liaison.cli.demo.tour import DEMO_PASSPHRASE
+    from liaison.client import OfficerSession
+    from liaison.client.home import Home
+    from liaison.client.payload import Payload
+
+    idle = rss_kib()
+    figures: dict[str, list[float]] = {"plain_up": [], "plain_down": [], "up": [], "down": []}
+    an = Home(world / "homes" / "an-phone", passphrase=lambda c: DEMO_PASSPHRASE)
+    li = Home(world / "homes" / "li", passphrase=lambda c: DEMO_PASSPHRASE)
+    timeout = aiohttp.ClientTimeout(total=None)
+    for run in range(runs):
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            started = time.perf_counter()
+            async with session.put(plain_url, data=file_chunks(source)) as answer:
+                answer.raise_for_status()
+            figures["plain_up"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with await asyncio.to_thread(open, source.parent / "plain-download", "wb") as out:
+                async with session.get(plain_url) as answer:
+                    async for block in answer.content.iter_chunked(256 * 1024):
+                        await asyncio.to_thread(out.write, block)
+            figures["plain_down"].append(time.perf_counter() - started)
+        async with OfficerSession.open(an, server=url) as officer:
+            started = time.perf_counter()
+            sent = await officer.send(["CN-GX-DXGA"], Payload.text("bench"), files=[source])
+            figures["up"].append(time.perf_counter() - started)
+        async with OfficerSession.open(li, server=url) as officer:
+            await officer.sync()
+            started = time.perf_counter()
+            (saved,) = await officer.save_attachments(sent.message_id, source.parent / f"in{run}")
+            figures["down"].append(time.perf_counter() - started)
+        if await asyncio.to_thread(_same_size, saved, source) is False:
+            raise SystemExit("the saved file differs in size")
+        await asyncio.to_thread(saved.unlink)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({**figures, "idle_kib": idle, "peak_kib": peak}))
+
+
+def _same_size(one: Path, other: Path) -> bool:
+    return one.stat().st_size == other.stat().st_size
+
+
+def _proc_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+def http_bench(args: argparse.Namespace) -> None:
+    from liaison.cli.demo.tour import DemoContext, run_steps, steps_until
+
+    env = {**os.environ, "LIAISON_LANG": "en", "LIAISON_KDF_PROFILE": "test"}
+    os.environ.update(LIAISON_KDF_PROFILE="test")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        work = Path(tmp)
+        size = args.size_mib * BLOCK
+        source = work / "source.mp4"
+        make_file(source, size)
+        relay_port, plain_port = free_port(), free_port()
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "liaison", "serve", "--data-dir", str(work / "relay"),
+             "--port", str(relay_port)],
+            stdout=subprocess.PIPE, text=True, env=env, cwd=HERE.parent,
+        )  # fmt: skip
+        plain = subprocess.Popen(
+            [sys.executable, __file__, "--plain-server", str(plain_port), str(work)], env=env
+        )
+        try:
+            assert relay.stdout is not None
+            token = None
+            for line in relay.stdout:  # the operator token is shown once, at first start
+                if line.startswith("  "):
+                    token = line.strip()
+                    break
+            url = f"http://127.0.0.1:{relay_port}"
+            _wait_for(url + "/v1/health")
+            _wait_for(f"http://127.0.0.1:{plain_port}/plain", any_status=True)
+            ctx = DemoContext(folder=work / "world", say=lambda line: None, url=url)
+            ctx.admin_token = token
+            asyncio.run(run_steps(ctx, steps_until("pins")))
+            relay_idle = _proc_kib(relay.pid, "VmRSS")
+            out = subprocess.run(
+                [sys.executable, __file__, "--runs", str(args.runs), "--http-client", url,
+                 f"http://127.0.0.1:{plain_port}/plain", str(work / "world"), str(source)],
+                capture_output=True, text=True, env=env,
+            )  # fmt: skip
+            if out.returncode != 0:
+                raise SystemExit(out.stderr)
+            relay_peak = _proc_kib(relay.pid, "VmHWM")
+        finally:
+            for child in (relay, plain):
+                child.terminate()
+                child.wait(timeout=30)
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        med = {
+            key: statistics.median(figures[key]) for key in ("plain_up", "plain_down", "up", "down")
+        }
+        print(
+            f"attachment HTTP bench: {args.size_mib} MiB file over loopback, median of {args.runs}"
+        )
+        print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+        for label, key in (
+            ("plain HTTP upload                 ", "plain_up"),
+            ("plain HTTP download               ", "plain_down"),
+            ("encrypt + upload (liaison send)   ", "up"),
+            ("download + decrypt + verify (save)", "down"),
+        ):
+            print(f"  {label} {size / med[key] / BLOCK:8.1f} MiB/s ({med[key]:6.2f} s)")
+        plain_total = med["plain_up"] + med["plain_down"]
+        ours = med["up"] + med["down"]
+        share = plain_total / ours * 100
+        print(
+            f"  round trip: attachment {size / ours / BLOCK:.1f} MiB/s, plain "
+            f"{size / plain_total / BLOCK:.1f} MiB/s: {share:.1f} % of the plain rate "
+            f"({'meets' if share >= 50 else 'BELOW'} the 50 % target)"
+        )
+        for side, growth in (
+            ("client", (figures["peak_kib"] - figures["idle_kib"]) / 1024),
+            ("relay ", (relay_peak - relay_idle) / 1024),
+        ):
+            verdict = "within" if growth < MEMORY_TARGET_MIB else "ABOVE"
+            print(
+                f"  peak memory above idle, {side}: {growth:6.1f} MiB "
+                f"({verdict} the {MEMORY_TARGET_MIB} MiB target)"
+            )
+
+
+def _wait_for(url: str, *, any_status: bool = False) -> None:
+    import urllib.error
+    import urllib.request
+
+    for _attempt in range(200):
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            if any_status:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from liaison.cli._common import (
     on_session,
     print_json,
     print_result,
-    read_input,
 )
 from liaison.client.errors import ClientError
 from liaison.i18n import _, current_language
@@ -37,9 +36,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_recipients_option(send)
     # Not required here: other command groups may add content options (e.g. --notice) to
     # `send` and a builder to PAYLOAD_BUILDERS; exactly one content option is checked later.
-    content = send.add_mutually_exclusive_group()
-    content.add_argument("--text", help=_("Message text"))
-    content.add_argument("--file", metavar="F", help=_("File whose content is sent"))
+    send.add_argument("--text", help=_("Message text"))
+    send.add_argument(
+        "--file",
+        metavar="F",
+        action="append",
+        default=[],
+        help=_("Attach file F (any size up to 2 GiB, encrypted); repeat for several"),
+    )
     add_relay_options(send)
     send.set_defaults(func=cmd_send)
 
@@ -62,6 +66,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--output",
         metavar="FILE",
         help=_("Write the content to FILE instead of the terminal"),
+    )
+    read.add_argument(
+        "--save",
+        metavar="DIR",
+        help=_("Download, verify and decrypt the message's attachments into DIR"),
     )
     add_relay_options(read)
     read.set_defaults(func=cmd_read)
@@ -102,28 +111,25 @@ PayloadBuilder = Callable[[argparse.Namespace], "Payload | None"]
 Renderer = Callable[["OpenedMessage", argparse.Namespace], bool]
 
 
-def _text_or_file(args: argparse.Namespace) -> Payload | None:
-    import mimetypes
+def _text(args: argparse.Namespace) -> Payload | None:
+    from liaison.client.payload import Payload
 
-    from liaison.client.payload import FILE, TEXT, Payload
-
-    if getattr(args, "file", None) is not None:
-        data = read_input(args.file)
-        mime = mimetypes.guess_type(args.file)[0] or FILE
-        if mime == "text/plain":
-            mime = TEXT
-        return Payload(mime, data, Path(args.file).name)
     if getattr(args, "text", None) is not None:
         return Payload.text(args.text)
     return None
 
 
-PAYLOAD_BUILDERS: list[PayloadBuilder] = [_text_or_file]
+PAYLOAD_BUILDERS: list[PayloadBuilder] = [_text]
 RENDERERS: list[Renderer] = []
 
 
 def payload_from_args(args: argparse.Namespace) -> Payload:
+    """The one content given (--text or --notice); files alone travel with an empty text."""
+    from liaison.client.payload import Payload
+
     payloads = [p for p in (build(args) for build in PAYLOAD_BUILDERS) if p is not None]
+    if not payloads and attached_files(args):
+        return Payload.text("")
     if len(payloads) != 1:
         raise CommandError(
             _("Give exactly one content: --text, --file or --notice."), code="bad_input"
@@ -145,10 +151,46 @@ def format_time(timestamp: Any) -> str:
     return f"{vietnam:%Y-%m-%d %H:%M} UTC+7 / {china_date}{china:%H:%M} UTC+8"
 
 
+def attached_files(args: argparse.Namespace) -> list[Path]:
+    """The --file paths, each checked readable before anything is sealed or uploaded."""
+    paths = [Path(name) for name in getattr(args, "file", None) or []]
+    for path in paths:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ClientError(
+                _("Cannot read {path}: {reason}").format(path=path, reason=exc.strerror)
+            ) from exc
+    return paths
+
+
+def transfer_progress(args: argparse.Namespace) -> Callable[[str], Any] | None:
+    """Progress of each file's transfer on stderr (never with --json on a pipe: stdout stays
+    the JSON); a redrawn line on a terminal, a line per 10 % otherwise."""
+    import time
+
+    from liaison.client.attachments import ProgressPrinter
+
+    def for_file(name: str) -> ProgressPrinter:
+        sys.stderr.write(name + "\n")
+        return ProgressPrinter(
+            lambda text: (sys.stderr.write(text), sys.stderr.flush()),
+            tty=sys.stderr.isatty(),
+            clock=time.monotonic,
+        )
+
+    return for_file
+
+
 @command
 def cmd_send(args: argparse.Namespace) -> int:
     payload = payload_from_args(args)
-    sent = on_session(args, lambda session: session.send(args.to, payload))
+    files = attached_files(args)
+    progress = transfer_progress(args) if files else None
+    sent = on_session(
+        args, lambda session: session.send(args.to, payload, files=files, progress=progress)
+    )
     print_result(
         args,
         {
@@ -215,6 +257,8 @@ def show_message(
             "recipients": list(message.recipients),
             "content_type": payload.content_type,
             "filename": payload.filename,
+            # Name, size and type only: a file key is never shown.
+            "attachments": [attachment_json(ref) for ref in payload.attachments],
         }
         if payload.is_text and not output:
             value["text"] = payload.as_text()
@@ -236,13 +280,39 @@ def show_message(
                 type=payload.content_type, size=len(payload.body)
             )
         )
+    if payload.attachments:
+        from liaison.client.attachments import format_bytes
+
+        print()
+        print(_("Attachments (save them with --save DIR):"))
+        for index, ref in enumerate(payload.attachments):
+            print(f"  [{index}] {ref.name}  {format_bytes(ref.size)}  {ref.media_type}")
     sys.stdout.flush()
+
+
+def attachment_json(ref: Any) -> dict[str, Any]:
+    return {"name": ref.name, "size": ref.size, "media_type": ref.media_type}
 
 
 @command
 def cmd_read(args: argparse.Namespace) -> int:
     message = on_session(args, lambda session: session.read(args.message_id))
     show_message(message, output=args.output, as_json=args.json, args=args)
+    if getattr(args, "save", None):
+        directory = Path(args.save)
+        progress = transfer_progress(args)
+        saved = on_session(
+            args,
+            lambda session: session.save_attachments(
+                message.message_id, directory, progress=progress
+            ),
+        )
+        print_result(
+            args,
+            {"saved": [str(path) for path in saved]},
+            "\n".join(_("Saved {path} (verified).").format(path=path) for path in saved)
+            or _("The message has no attachments."),
+        )
     return 0
 
 

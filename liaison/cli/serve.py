@@ -65,7 +65,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_database_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help=_("Address to listen on"))
     parser.add_argument("--port", type=int, default=8080, help=_("Port to listen on"))
+    parser.add_argument(
+        "--attachment-quota",
+        type=_mebibytes,
+        default=None,
+        metavar="MIB",
+        help=_("Attachment storage each agency may use, in MiB (default: no limit)"),
+    )
     parser.set_defaults(func=run)
+
+
+def _mebibytes(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise argparse.ArgumentTypeError(_("a size in MiB is a whole number"))
+    return int(text) * 1024 * 1024
 
 
 def _announce(token: str) -> None:
@@ -97,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         announce_admin_token=_announce,
+        attachment_quota_bytes=args.attachment_quota,
     )
     print(
         _("Liaison relay listening on http://{host}:{port}/v1/health").format(

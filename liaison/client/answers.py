@@ -129,6 +129,21 @@ class SendReceipt(Answer, frozen=True, kw_only=True):
     received_at: int | None = None
 
 
+class UploadState(Answer, frozen=True, kw_only=True):
+    upload_id: str
+    offset: int
+    size: int
+
+
+class UploadOffset(Answer, frozen=True, kw_only=True):
+    offset: int
+
+
+class BlobStored(Answer, frozen=True, kw_only=True):
+    blob: str
+    size: int
+
+
 class Message(Answer, frozen=True, kw_only=True):
     cursor: int
     message_id: str

@@ -1,20 +1,22 @@
 """Attachments on the officer's device: files to blob chunks and back, verified, with progress.
 
-No transport here: uploads consume `blob_chunks`, downloads feed `save_attachment`; both hold
-one block at a time whatever the file's size. Encryption and file I/O run in a worker thread so
-the event loop (and the desk) stays responsive.
+Uploads consume `blob_chunks`, downloads feed `save_attachment`; both hold one block at a time
+whatever the file's size. `upload_file` and `download_attachment` run them over the relay's
+blob routes (`ApiClient`), resuming after a dropped connection. Encryption and file I/O run in
+a worker thread so the event loop (and the desk) stays responsive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from crypto.attachments import (
     MAX_ATTACHMENT_SIZE,
@@ -22,11 +24,17 @@ from crypto.attachments import (
     AttachmentEncryptor,
     AttachmentRef,
     ciphertext_size,
+    normalise_media_type,
+    sanitise_file_name,
 )
 from crypto.keys import Rng
-from liaison.client.errors import ClientError
+from liaison.client.errors import ClientError, ServerError, TransportError
 from liaison.i18n import _
 
+if TYPE_CHECKING:
+    from liaison.client.transport import ApiClient
+
+TRANSFER_ATTEMPTS = 5  # connections tried per transfer before the error reaches the officer
 READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
 
@@ -37,26 +45,55 @@ class AttachmentFileError(ClientError, ValueError):
     code = "attachment_file_error"
 
 
-@dataclass(frozen=True, slots=True)
-class SealedFile:
-    """A file ready to upload: its reference (key and hash) and what re-creates its blob.
+@dataclass(slots=True)
+class OutgoingFile:
+    """A file to upload: its file key and stream header, and once its blob has been produced
+    whole, the reference (which needs the blob hash) for the envelope.
 
-    The blob itself is never stored: `blob_chunks` re-encrypts the file with the same key and
-    stream header, from the start or from the offset where an interrupted upload stopped.
+    The blob itself is never stored: `blob_chunks` encrypts the file while it is uploaded (one
+    pass: the relay learns the hash at completion, PROTOCOL.md §14.6); after a dropped
+    connection it encrypts again with the same key and header, skipping what the relay has.
     """
 
     path: Path
-    reference: AttachmentRef
+    name: str
+    media_type: str
+    size: int
+    file_key: bytes
     stream_header: bytes
+    reference: AttachmentRef | None = None
 
     @property
     def blob_size(self) -> int:
-        return ciphertext_size(self.reference.size)
+        return ciphertext_size(self.size)
 
 
 def guess_media_type(path: Path) -> str:
     guessed, _encoding = mimetypes.guess_type(path.name, strict=False)
     return guessed or "application/octet-stream"
+
+
+async def prepare_file(
+    path: Path,
+    *,
+    name: str | None = None,
+    media_type: str | None = None,
+    rng: Rng | None = None,
+) -> OutgoingFile:
+    """Check `path` and draw its file key and stream header; encrypts nothing yet."""
+    path = Path(path)
+    size = await asyncio.to_thread(_regular_file_size, path)
+    encryptor = AttachmentEncryptor(rng=rng)
+    return OutgoingFile(
+        path=path,
+        name=sanitise_file_name(path.name if name is None else name),
+        media_type=normalise_media_type(
+            guess_media_type(path) if media_type is None else media_type
+        ),
+        size=size,
+        file_key=encryptor.file_key,
+        stream_header=encryptor.stream_header,
+    )
 
 
 async def seal_file(
@@ -66,62 +103,62 @@ async def seal_file(
     media_type: str | None = None,
     rng: Rng | None = None,
     progress: ProgressCallback | None = None,
-) -> SealedFile:
-    """Encrypt `path` once to learn its blob hash (the relay's name for it); keeps no blob."""
-    path = Path(path)
-    total = await asyncio.to_thread(_regular_file_size, path)
-    encryptor = AttachmentEncryptor(rng=rng)
-    done = 0
-    with await asyncio.to_thread(open, path, "rb") as source:
-        while True:
-            read = await asyncio.to_thread(_encrypt_block, source, encryptor)
-            if read == 0:
-                break
-            done += read
-            if progress is not None:
-                progress(min(done, total), total)
-    encryptor.finish()
-    if encryptor.plaintext_size != total:
-        raise _changed(path)
-    reference = encryptor.reference(
-        name=path.name if name is None else name,
-        media_type=guess_media_type(path) if media_type is None else media_type,
-    )
-    return SealedFile(path=path, reference=reference, stream_header=encryptor.stream_header)
+) -> OutgoingFile:
+    """`prepare_file`, then one pass over the blob to learn its reference (nothing uploaded):
+    for callers that need the hash before sending anything."""
+    outgoing = await prepare_file(path, name=name, media_type=media_type, rng=rng)
+    async for _piece in blob_chunks(outgoing, progress=progress, plaintext_progress=True):
+        pass
+    return outgoing
 
 
 async def blob_chunks(
-    sealed: SealedFile, *, start: int = 0, progress: ProgressCallback | None = None
+    outgoing: OutgoingFile,
+    *,
+    start: int = 0,
+    progress: ProgressCallback | None = None,
+    plaintext_progress: bool = False,
 ) -> AsyncIterator[bytes]:
     """The blob's bytes from offset `start`, about a block at a time, for an upload.
 
-    Progress counts blob bytes, the resumed part included. If the file no longer gives the
-    blob that was sealed, the last chunk is withheld and `AttachmentFileError` raised, so the
-    relay never completes a blob the reference does not name.
+    Encrypts from the file's start every time (the skipped part costs CPU, not network); when
+    the last bytes have been produced, `outgoing.reference` is set. If the file no longer has
+    its prepared size, or no longer gives the blob an earlier pass produced, the last chunk is
+    withheld and `AttachmentFileError` raised, so the relay never completes a blob the
+    reference does not name. Progress counts blob bytes, the resumed part included (plaintext
+    bytes with `plaintext_progress`).
     """
-    total = sealed.blob_size
+    total = outgoing.blob_size
     if not 0 <= start <= total:
         raise ValueError("start offset outside the blob")
     encryptor = AttachmentEncryptor(
-        file_key=sealed.reference.file_key, stream_header=sealed.stream_header
+        file_key=outgoing.file_key, stream_header=outgoing.stream_header
     )
     position = 0  # blob bytes produced so far, sent or skipped
-    with await asyncio.to_thread(open, sealed.path, "rb") as source:
+    with await asyncio.to_thread(open, outgoing.path, "rb") as source:
         final = False
         while not final:
             piece = await asyncio.to_thread(_encrypt_next, source, encryptor)
             if piece is None:
                 final = True
                 piece = encryptor.finish()
-                if (
-                    encryptor.blob_hash != sealed.reference.blob_hash
-                    or encryptor.plaintext_size != sealed.reference.size
+                known = outgoing.reference
+                if encryptor.plaintext_size != outgoing.size or (
+                    known is not None and known.blob_hash != encryptor.blob_hash
                 ):
-                    raise _changed(sealed.path)
+                    raise _changed(outgoing.path)
+                outgoing.reference = encryptor.reference(
+                    name=outgoing.name, media_type=outgoing.media_type
+                )
+            elif encryptor.plaintext_size > outgoing.size:
+                raise _changed(outgoing.path)
             end = position + len(piece)
             if end > start:
                 yield piece[max(0, start - position) :]
-                if progress is not None:
+            if progress is not None:
+                if plaintext_progress:
+                    progress(min(encryptor.plaintext_size, outgoing.size), outgoing.size)
+                elif end > start:
                     progress(end, total)
             position = end
 
@@ -176,6 +213,87 @@ async def decrypt_to_path(
     return target
 
 
+# --- over the relay ------------------------------------------------------------------------
+
+
+async def upload_file(
+    api: ApiClient,
+    outgoing: OutgoingFile,
+    *,
+    progress: ProgressCallback | None = None,
+    attempts: int = TRANSFER_ATTEMPTS,
+    retry_delay: float = 1.0,
+) -> AttachmentRef:
+    """Encrypt and upload `outgoing` in one pass; its reference once the relay has verified
+    and stored the blob. After a dropped connection, ask the relay where it stands and go on
+    from there; any other failure aborts the upload session."""
+    state = await api.create_upload(outgoing.blob_size)
+    offset = 0
+    failures = 0
+    try:
+        while True:
+            try:
+                chunks = blob_chunks(outgoing, start=offset, progress=progress)
+                await api.append_upload(state.upload_id, offset, chunks)
+                break
+            except (TransportError, ServerError) as exc:
+                # A drop, or the relay had more than we knew (our last answer was lost).
+                if isinstance(exc, ServerError) and exc.code != "upload_offset_mismatch":
+                    raise
+                failures += 1
+                if failures >= attempts:
+                    raise
+                await asyncio.sleep(retry_delay * failures)
+                offset = (await api.upload_state(state.upload_id)).offset
+        if outgoing.reference is None:  # the relay had every byte before this pass: finish it
+            async for _rest in blob_chunks(outgoing, start=outgoing.blob_size):
+                pass
+        assert outgoing.reference is not None
+        await api.complete_upload(state.upload_id, outgoing.reference.blob_id)
+    except BaseException:
+        with contextlib.suppress(ClientError):
+            await api.abort_upload(state.upload_id)
+        raise
+    return outgoing.reference
+
+
+async def blob_download(
+    api: ApiClient,
+    reference: AttachmentRef,
+    *,
+    attempts: int = TRANSFER_ATTEMPTS,
+    retry_delay: float = 1.0,
+) -> AsyncIterator[bytes]:
+    """The blob's bytes as they arrive; a dropped connection resumes at the byte it stopped."""
+    received = 0
+    failures = 0
+    while True:
+        try:
+            async for chunk in api.fetch_blob(reference.blob_id, start=received):
+                received += len(chunk)
+                yield chunk
+            return
+        except TransportError:
+            failures += 1
+            if failures >= attempts:
+                raise
+            await asyncio.sleep(retry_delay * failures)
+
+
+async def download_attachment(
+    api: ApiClient,
+    reference: AttachmentRef,
+    directory: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    attempts: int = TRANSFER_ATTEMPTS,
+    retry_delay: float = 1.0,
+) -> Path:
+    """Fetch, decrypt and verify one attachment into `directory` (see `save_attachment`)."""
+    chunks = blob_download(api, reference, attempts=attempts, retry_delay=retry_delay)
+    return await save_attachment(chunks, reference, directory, progress=progress)
+
+
 # --- worker-thread steps ----------------------------------------------------------------------
 
 
@@ -195,12 +313,6 @@ def _changed(path: Path) -> AttachmentFileError:
         _("{path} changed while it was being sent; send it again.").format(path=path),
         code="attachment_file_changed",
     )
-
-
-def _encrypt_block(source: BinaryIO, encryptor: AttachmentEncryptor) -> int:
-    block = source.read(READ_BLOCK)
-    encryptor.update(block)
-    return len(block)
 
 
 def _encrypt_next(source: BinaryIO, encryptor: AttachmentEncryptor) -> bytes | None:

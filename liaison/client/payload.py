@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from crypto.attachments import AttachmentRef
 from crypto.encoding import b64d, b64e, canonical_json, parse_canonical_json
 from crypto.errors import CryptoError
 from liaison.client.errors import RefusedEnvelope
@@ -14,6 +15,7 @@ TEXT = "text/plain; charset=utf-8"
 NOTICE = "application/vnd.liaison.notice+json"
 FILE = "application/octet-stream"
 PAYLOAD_VERSION = 1
+MAX_ATTACHMENTS = 50  # per message (crypto/PROTOCOL.md section 14.4)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class Payload:
     content_type: str
     body: bytes
     filename: str | None = None
+    # Files sent as blobs beside the envelope, in order; notices refer to them by index.
+    # Each reference holds its file key: never shown in listings or --json output.
+    attachments: tuple[AttachmentRef, ...] = field(default=())
 
     @classmethod
     def text(cls, text: str) -> Payload:
@@ -43,6 +48,8 @@ class Payload:
         }
         if self.filename:
             value["filename"] = self.filename
+        if self.attachments:
+            value["attachments"] = [ref.to_json() for ref in self.attachments]
         return canonical_json(value)
 
     @classmethod
@@ -54,7 +61,11 @@ class Payload:
             filename = value.get("filename")
             if filename is not None and not isinstance(filename, str):
                 raise ValueError
-            return cls(value["content_type"], b64d(value["body"]), filename)
+            listed = value.get("attachments", [])
+            if not isinstance(listed, list) or len(listed) > MAX_ATTACHMENTS:
+                raise ValueError
+            attachments = tuple(AttachmentRef.from_json(item) for item in listed)
+            return cls(value["content_type"], b64d(value["body"]), filename, attachments)
         except (CryptoError, ValueError, KeyError) as exc:
             raise RefusedEnvelope(
                 _("The message content is not in a format this client understands.")

@@ -141,9 +141,16 @@ def case_tags(home: Home, payload: Payload, notice: Notice | None) -> list[str]:
 
 
 async def upload(
-    home: Home, api: ApiClient, envelope: Envelope, raw: bytes, tags: list[str]
+    home: Home,
+    api: ApiClient,
+    envelope: Envelope,
+    raw: bytes,
+    tags: list[str],
+    blobs: list[str] | None = None,
 ) -> SendReceipt:
-    answer = await officer.authenticated(home, api, lambda: api.send_envelope(raw, tags))
+    """Upload the envelope; `blobs` declares its attachments' blobs, which its recipients may
+    then fetch (uploaded before, crypto/PROTOCOL.md section 14.6)."""
+    answer = await officer.authenticated(home, api, lambda: api.send_envelope(raw, tags, blobs))
     if answer.envelope_hash not in (None, b64e(envelope.envelope_hash())):
         raise VerificationError(_("The server acknowledged another envelope than the one sent."))
     return answer
@@ -224,7 +231,8 @@ async def send(
     keys = keys or officer.device_keys(home)
     envelope = await seal_envelope(home, api, keys, own_cert, recipients, payload, now, rng)
     raw = envelope.to_bytes()
-    answer = await upload(home, api, envelope, raw, case_tags(home, payload, notice))
+    blobs = [ref.blob_id for ref in payload.attachments]
+    answer = await upload(home, api, envelope, raw, case_tags(home, payload, notice), blobs)
     record = MessageRecord(
         message_id=envelope.header.message_id,
         direction="sent",

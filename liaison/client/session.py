@@ -13,12 +13,14 @@ operation is `async`, returns typed values and prints nothing; refusals are `Cli
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from crypto.attachments import AttachmentRef
 from crypto.certs import DeviceCertificate
 from crypto.keys import DeviceKeys
 from liaison.client import cases as case_ops
@@ -26,6 +28,12 @@ from liaison.client import holds as hold_ops
 from liaison.client import notices as notice_ops
 from liaison.client import officer
 from liaison.client import review as review_ops
+from liaison.client.attachments import (
+    ProgressCallback,
+    download_attachment,
+    prepare_file,
+    upload_file,
+)
 from liaison.client.cases import CaseBook
 from liaison.client.errors import BadInput, ClientError
 from liaison.client.home import Home, PassphraseSource, default_home
@@ -44,6 +52,10 @@ from liaison.domain.notices import Notice
 from liaison.i18n import _
 
 Clock = Callable[[], int]
+
+
+# The progress callback of one file's transfer, given the file's name (None: no progress).
+TransferProgress = Callable[[str], ProgressCallback | None]
 
 
 def _system_clock() -> int:
@@ -118,11 +130,56 @@ class OfficerSession:
         return self._clock()
 
     # --- Messages ---------------------------------------------------------------------------
-    async def send(self, addresses: Sequence[str], payload: Payload) -> SentMessage:
-        """Seal `payload` to the addressed officers (`CODE` or `CODE/OFFICER`) and upload it."""
+    async def send(
+        self,
+        addresses: Sequence[str],
+        payload: Payload,
+        *,
+        files: Sequence[Path] = (),
+        progress: TransferProgress | None = None,
+    ) -> SentMessage:
+        """Seal `payload` to the addressed officers (`CODE` or `CODE/OFFICER`) and upload it;
+        `files` are encrypted and uploaded first, one pass each, and travel as the payload's
+        attachments. `progress(name)` gives the callback of each file's transfer."""
+        if files:
+            refs = [await self.upload_file(path, progress=progress) for path in files]
+            payload = dataclasses.replace(payload, attachments=(*payload.attachments, *refs))
         return await send(
             self.home, self.api, addresses, payload, keys=self.unlock(), now=self.now()
         )
+
+    async def upload_file(
+        self, path: Path, *, progress: TransferProgress | None = None
+    ) -> AttachmentRef:
+        """Encrypt and upload one file (resuming after drops); its reference for a payload."""
+        outgoing = await prepare_file(path)
+        report = None if progress is None else progress(outgoing.name)
+        return await officer.authenticated(
+            self.home, self.api, lambda: upload_file(self.api, outgoing, progress=report)
+        )
+
+    async def save_attachments(
+        self, message_id: str, directory: Path, *, progress: TransferProgress | None = None
+    ) -> list[Path]:
+        """Download, verify and decrypt every attachment of a received message into
+        `directory` (made if missing; existing files are never replaced); the paths written."""
+        opened = await self.read(message_id)
+        directory = Path(directory)
+        if opened.payload.attachments:
+            directory.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for ref in opened.payload.attachments:
+            report = None if progress is None else progress(ref.name)
+            saved.append(
+                await officer.authenticated(
+                    self.home,
+                    self.api,
+                    lambda ref=ref, report=report: download_attachment(  # type: ignore[misc]
+                        self.api, ref, directory, progress=report
+                    ),
+                )
+            )
+        return saved
 
     async def sync(self) -> list[MessageRecord]:
         """Fetch new envelopes into the encrypted cache; the new records (nothing decrypted)."""

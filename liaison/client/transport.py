@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +34,8 @@ class ApiClient:
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # Blob transfers take as long as their size needs: only a stalled read is a failure.
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout)
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -101,39 +104,74 @@ class ApiClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         auth: str | None = None,
+        body: AsyncIterable[bytes] | None = None,
+        streaming: bool = False,
     ) -> bytes:
         """The body of a successful answer; a refusal raises ServerError with its JSON code."""
+        try:
+            async with self._open(
+                method, path, json=json, params=params, auth=auth, body=body, streaming=streaming
+            ) as response:
+                return await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        auth: str | None = None,
+        body: AsyncIterable[bytes] | None = None,
+        streaming: bool = False,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An answer whose status is a success, its body unread; a refusal raises ServerError."""
         headers = {}
         bearer = auth if auth is not None else self.token
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
+        if body is not None:
+            headers["Content-Type"] = "application/octet-stream"
         url = self.base_url + path
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        extra: dict[str, Any] = {"timeout": self._stream_timeout} if streaming else {}
         try:
-            async with self.session.request(
-                method, url, json=json, params=query, headers=headers
-            ) as response:
-                data = await response.read()
-                status = response.status
+            response = await self.session.request(
+                method, url, json=json, params=query, headers=headers, data=body, **extra
+            )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(
-                _("Cannot reach the server at {url}: {reason}").format(
-                    url=self.base_url, reason=exc.__class__.__name__
-                )
-            ) from exc
-        if status in (200, 201):
-            return data
-        body: Any = None
+            raise self._unreachable(exc) from exc
+        async with response:
+            if response.status in (200, 201, 204):
+                yield response
+                return
+            try:
+                data = await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise self._unreachable(exc) from exc
+        answer: Any = None
         try:
-            body = jsonlib.loads(data) if data else None
+            answer = jsonlib.loads(data) if data else None
         except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("code"), str):
-            raise ServerError(status, body["code"], str(body.get("message", "")), body)
+            answer = None
+        if isinstance(answer, dict) and isinstance(answer.get("code"), str):
+            raise ServerError(
+                response.status, answer["code"], str(answer.get("message", "")), answer
+            )
         raise ServerError(
-            status,
-            f"http_{status}",
-            _("The server answered with HTTP status {status}.").format(status=status),
+            response.status,
+            f"http_{response.status}",
+            _("The server answered with HTTP status {status}.").format(status=response.status),
+        )
+
+    def _unreachable(self, exc: BaseException) -> TransportError:
+        return TransportError(
+            _("Cannot reach the server at {url}: {reason}").format(
+                url=self.base_url, reason=exc.__class__.__name__
+            )
         )
 
     # --- Public directory and log -------------------------------------------------------------
@@ -263,12 +301,68 @@ class ApiClient:
         )
 
     async def send_envelope(
-        self, envelope: bytes, case_tags: list[str] | None = None
+        self,
+        envelope: bytes,
+        case_tags: list[str] | None = None,
+        blobs: list[str] | None = None,
     ) -> answers.SendReceipt:
         body: dict[str, Any] = {"envelope": b64e(envelope)}
         if case_tags:
             body["case_tags"] = case_tags
+        if blobs:
+            body["blobs"] = blobs
         return await self._typed(answers.SendReceipt, "POST", "/v1/messages", json=body)
+
+    # --- Attachment blobs (crypto/PROTOCOL.md section 14.6) ---------------------------------
+    async def create_upload(self, size: int) -> answers.UploadState:
+        return await self._typed(answers.UploadState, "POST", "/v1/uploads", json={"size": size})
+
+    async def upload_state(self, upload_id: str) -> answers.UploadState:
+        return await self._typed(
+            answers.UploadState, "GET", "/v1/uploads/{upload_id}", path=f"/v1/uploads/{upload_id}"
+        )
+
+    async def append_upload(
+        self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]
+    ) -> answers.UploadOffset:
+        """Stream `chunks` (the blob from `offset`) as one request body, never held whole."""
+        route = "/v1/uploads/{upload_id}"
+        data = await self._exchange(
+            "PUT",
+            f"/v1/uploads/{upload_id}",
+            params={"offset": offset},
+            body=chunks,
+            streaming=True,
+        )
+        try:
+            parsed = jsonlib.loads(data)
+        except ValueError as exc:
+            raise InvalidAnswer(f"PUT {route}", "not JSON") from exc
+        return decode_answer(f"PUT {route}", parsed, answers.UploadOffset)
+
+    async def complete_upload(self, upload_id: str, blob_id: str) -> answers.BlobStored:
+        return await self._typed(
+            answers.BlobStored,
+            "POST",
+            "/v1/uploads/{upload_id}/complete",
+            path=f"/v1/uploads/{upload_id}/complete",
+            json={"blob": blob_id},
+        )
+
+    async def abort_upload(self, upload_id: str) -> None:
+        await self._exchange("DELETE", f"/v1/uploads/{upload_id}")
+
+    async def fetch_blob(
+        self, blob_id: str, *, start: int = 0, read_size: int = 256 * 1024
+    ) -> AsyncIterator[bytes]:
+        """The blob's bytes from `start` as they arrive (a refusal raises before the first)."""
+        path = f"/v1/blobs/{blob_id}"
+        async with self._open("GET", path, params={"start": start}, streaming=True) as answer:
+            try:
+                while chunk := await answer.content.read(read_size):
+                    yield chunk
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise self._unreachable(exc) from exc
 
     async def fetch_messages(
         self, *, after: int | None = None, limit: int = 100, include_acknowledged: bool = False

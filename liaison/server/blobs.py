@@ -5,7 +5,7 @@ bytes the agency already holds and whether a blob is still referenced. Blobs are
 (crypto/attachments.py); the relay never holds a file key. Layout under `<data_dir>/blobs/`:
 
     <first two hex digits>/<blob id>     complete blobs, immutable, mtime = completion time
-    uploads/<session id>.json            an open upload session (declared id, size, agency)
+    uploads/<session id>.json            an open upload session (declared size, agency, device)
     uploads/<session id>.part            its bytes so far; the offset is the file's length
 
 A blob appears under its id only by an atomic rename after its hash and size were verified and
@@ -61,10 +61,10 @@ class UploadOffsetMismatch(Conflict):
 @dataclass(frozen=True, slots=True)
 class UploadSession:
     session_id: str
-    blob_id: str
     size: int
     agency: str
     created_at: float
+    device: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +101,15 @@ class BlobStore:
     # --- uploads ------------------------------------------------------------------------------
 
     async def create_upload(
-        self, *, agency: str, blob_id: str, size: int, agency_bytes_in_use: int
+        self, *, agency: str, size: int, agency_bytes_in_use: int, device: str = ""
     ) -> UploadSession:
-        """Open a session for a blob of `size` bytes whose hash is `blob_id`.
+        """Open a session for a blob of `size` bytes; its hash is given at completion.
 
-        `agency_bytes_in_use` is what the agency's stored blobs already take (the caller counts
-        them); the agency's other open sessions are added here, so parallel uploads cannot
-        overrun the quota together.
+        The sender encrypts the file once, while uploading (PROTOCOL.md §14.6): it learns the
+        blob hash only at the end. `agency_bytes_in_use` is what the agency's stored blobs
+        already take (the caller counts them); the agency's other open sessions are added
+        here, so parallel uploads cannot overrun the quota together.
         """
-        try:
-            parse_blob_id(blob_id)
-        except MalformedError:
-            raise BadRequest("bad_blob_id", "A blob id is 64 lower-case hex digits.") from None
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_BLOB_SIZE:
             raise BadRequest("bad_blob_size", "The declared blob size is not possible.")
         if size > self._max_blob_size:
@@ -125,10 +122,10 @@ class BlobStore:
                 )
         session = UploadSession(
             session_id=secrets.token_hex(16),
-            blob_id=blob_id,
             size=size,
             agency=agency,
             created_at=self._clock(),
+            device=device,
         )
         await asyncio.to_thread(self._write_session, session)
         return session
@@ -144,9 +141,11 @@ class BlobStore:
         return UploadSession(**json.loads(raw))
 
     async def offset(self, session_id: str) -> int:
-        """Bytes received so far: where an interrupted upload resumes."""
+        """Bytes received so far: where an interrupted upload resumes. Waits for an append
+        still running (its connection just dropped) to keep what it received first."""
         await self.session(session_id)
-        return await asyncio.to_thread(_file_size, self._part(session_id))
+        async with self._locks.setdefault(session_id, asyncio.Lock()):
+            return await asyncio.to_thread(_file_size, self._part(session_id))
 
     async def append(self, session_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
         """Write `chunks` at `offset`; returns the new offset, durable when returned.
@@ -192,12 +191,17 @@ class BlobStore:
     async def append_bytes(self, session_id: str, offset: int, data: bytes) -> int:
         return await self.append(session_id, offset, _one(data))
 
-    async def complete(self, session_id: str) -> str:
-        """Verify size and hash, then move the blob into place atomically; returns its id.
+    async def complete(self, session_id: str, blob_id: str) -> str:
+        """Verify size and that the bytes hash to `blob_id`, then move the blob into place
+        atomically under that id; returns it.
 
         A blob whose bytes do not hash to the declared id is deleted with its session: the
         upload must start again (the client's blob was corrupted or was not the one declared).
         """
+        try:
+            expected = parse_blob_id(blob_id)
+        except MalformedError:
+            raise BadRequest("bad_blob_id", "A blob id is 64 lower-case hex digits.") from None
         session = await self.session(session_id)
         async with self._locks.setdefault(session_id, asyncio.Lock()):
             part = self._part(session_id)
@@ -209,14 +213,14 @@ class BlobStore:
                 digest = running[1].digest()
             else:
                 digest = await asyncio.to_thread(_hash_file, part)
-            if not hmac.compare_digest(digest, parse_blob_id(session.blob_id)):
+            if not hmac.compare_digest(digest, expected):
                 await asyncio.to_thread(self._drop_session, session_id)
                 raise Unprocessable(
                     "blob_hash_mismatch", "The uploaded bytes do not match the declared hash."
                 )
-            await asyncio.to_thread(self._install, session, part)
+            await asyncio.to_thread(self._install, session, part, blob_id)
         self._forget(session_id)
-        return session.blob_id
+        return blob_id
 
     async def abort(self, session_id: str) -> None:
         await self.session(session_id)
@@ -318,12 +322,12 @@ class BlobStore:
             (self.uploads / f"{session_id}{suffix}").unlink(missing_ok=True)
         _fsync_dir(self.uploads)
 
-    def _install(self, session: UploadSession, part: Path) -> None:
+    def _install(self, session: UploadSession, part: Path, blob_id: str) -> None:
         with open(part, "rb+") as handle:
             os.fsync(handle.fileno())
         now = self._clock()
         os.utime(part, (now, now))  # completion time, read back by expiry
-        final = self.root / session.blob_id[:2] / session.blob_id
+        final = self.root / blob_id[:2] / blob_id
         created = not final.parent.exists()
         final.parent.mkdir(exist_ok=True)
         if created:

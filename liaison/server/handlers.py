@@ -9,6 +9,7 @@ from aiohttp import WSMsgType, web
 
 from liaison import __version__
 from liaison.server import (
+    attachments,
     auth,
     directory,
     log_queries,
@@ -322,6 +323,79 @@ async def submit_cosignature(request: web.Request) -> web.Response:
     return _json(await witness.submit(request.app[RELAY_KEY], body), status=201)
 
 
+# --- attachments (crypto/PROTOCOL.md section 14.6) ------------------------------------------
+
+BLOB_READ_CHUNK = 256 * 1024  # bytes per read of a request body streamed to disk
+
+
+async def create_upload(request: web.Request) -> web.Response:
+    """POST /v1/uploads  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await auth.authenticate(relay, _bearer(request))
+    body = await _body(request, m.UploadRequest)
+    return _json(await attachments.create_upload(relay, device_id, body), status=201)
+
+
+async def get_upload(request: web.Request) -> web.Response:
+    """GET /v1/uploads/{upload_id}  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await auth.authenticate(relay, _bearer(request))
+    return _json(await attachments.upload_state(relay, device_id, request.match_info["upload_id"]))
+
+
+async def append_upload(request: web.Request) -> web.Response:
+    """PUT /v1/uploads/{upload_id}?offset=  [device]: the body is streamed, never held whole."""
+    relay = request.app[RELAY_KEY]
+    device_id = await auth.authenticate(relay, _bearer(request))
+    offset = _required_int(request, "offset")
+
+    async def body() -> Any:
+        while chunk := await request.content.read(BLOB_READ_CHUNK):
+            yield chunk
+
+    upload_id = request.match_info["upload_id"]
+    try:
+        return _json(await attachments.append(relay, device_id, upload_id, offset, body()))
+    except ConnectionResetError:
+        # The client went away mid-body; what arrived is kept and it resumes from the offset.
+        raise web.HTTPBadRequest(reason="The upload's connection was lost.") from None
+
+
+async def complete_upload(request: web.Request) -> web.Response:
+    """POST /v1/uploads/{upload_id}/complete  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await auth.authenticate(relay, _bearer(request))
+    body = await _body(request, m.UploadCompletion)
+    upload_id = request.match_info["upload_id"]
+    return _json(await attachments.complete(relay, device_id, upload_id, body), status=201)
+
+
+async def abort_upload(request: web.Request) -> web.Response:
+    """DELETE /v1/uploads/{upload_id}  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await auth.authenticate(relay, _bearer(request))
+    await attachments.abort(relay, device_id, request.match_info["upload_id"])
+    return web.Response(status=204)
+
+
+async def fetch_blob(request: web.Request) -> web.StreamResponse:
+    """GET /v1/blobs/{blob_id}?start=  [device]: a streamed answer, one read at a time."""
+    relay = request.app[RELAY_KEY]
+    device_id = await auth.authenticate(relay, _bearer(request))
+    start = _int_param(request, "start", default=0) or 0
+    size, chunks = await attachments.fetch(relay, device_id, request.match_info["blob_id"], start)
+    answer = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
+    answer.content_length = size - start
+    try:
+        await answer.prepare(request)
+        async for chunk in chunks:
+            await answer.write(chunk)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    await answer.write_eof()
+    return answer
+
+
 ROUTES = [
     ("GET", "/v1/health", health),
     ("GET", "/v1/server", server_info),
@@ -355,4 +429,10 @@ ROUTES = [
     ("GET", "/v1/holds", list_holds),
     ("POST", "/v1/log/cosignatures", submit_cosignature),
     ("POST", "/v1/messages/{message_id}/case-tags", add_case_tags),
+    ("POST", "/v1/uploads", create_upload),
+    ("GET", "/v1/uploads/{upload_id}", get_upload),
+    ("PUT", "/v1/uploads/{upload_id}", append_upload),
+    ("POST", "/v1/uploads/{upload_id}/complete", complete_upload),
+    ("DELETE", "/v1/uploads/{upload_id}", abort_upload),
+    ("GET", "/v1/blobs/{blob_id}", fetch_blob),
 ]

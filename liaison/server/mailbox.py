@@ -9,7 +9,7 @@ from crypto.envelope import Envelope, EnvelopeHeader
 from crypto.errors import MalformedError, SignatureError
 from crypto.log_entries import AckEntry, EnvelopeEntry
 from crypto.merkle import MerkleTree
-from liaison.server import retention
+from liaison.server import attachments, retention
 from liaison.server.auth import registered_device
 from liaison.server.errors import (
     BadRequest,
@@ -132,6 +132,7 @@ async def store_and_log(
     envelope_hash: bytes,
     case_tags: list[bytes],
     now: int,
+    blob_ids: list[str] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """In one writer job: the checks only the database can answer (revocation, duplicates,
     counter), then the log entry, the envelope and its deliveries, its case tags, the push."""
@@ -179,6 +180,8 @@ async def store_and_log(
         )
         if case_tags:
             await tx.insert_case_tags(message_id, case_tags)
+        if blob_ids:
+            await tx.declare_blobs(message_id, blob_ids)
         schedule_push(relay, tx, message_id)
         return receipt(message_id, envelope_hash, index, now), True
 
@@ -195,8 +198,11 @@ async def send(relay: Relay, device_id: str, request: SendRequest) -> tuple[dict
     verify_signature(envelope, sender)
     await check_recipients(relay, header.recipients)
     case_tags = retention.case_tags_of(request.case_tags) if request.case_tags else []
+    blob_ids = (
+        await attachments.check_declared(relay, device_id, request.blobs) if request.blobs else []
+    )
     return await store_and_log(
-        relay, device_id, header, data, envelope.envelope_hash(), case_tags, now
+        relay, device_id, header, data, envelope.envelope_hash(), case_tags, now, blob_ids
     )
 
 

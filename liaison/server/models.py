@@ -44,6 +44,8 @@ Index = Annotated[int, Meta(ge=0)]
 Proof = list[Bytes]
 Note = Annotated[str, Meta(description="C2SP signed note holding a tlog-checkpoint")]
 CaseTagList = Annotated[list[Bytes], Meta(max_length=16)]
+BlobId = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="hex of the blob hash")]
+BlobIdList = Annotated[list[BlobId], Meta(max_length=50)]
 LOG_KINDS = (
     "agency",
     "review_key",
@@ -158,6 +160,9 @@ class SendRequest(Request):
     # Keyed hashes of the notice's case reference, one per party agency that can compute it
     # (crypto/PROTOCOL.md section 10, legal hold).
     case_tags: CaseTagList = []
+    # Attachment blobs the envelope's payload references (PROTOCOL.md section 14.6): complete
+    # blobs uploaded by the sender's agency; recipients may then fetch them.
+    blobs: BlobIdList = []
 
 
 class ReviewKeyWrapUpload(Request):
@@ -421,6 +426,32 @@ class AuditRecords(Struct):
     ]
     tree_size: Index
     checkpoint: Note
+
+
+# --- attachments (PROTOCOL.md section 14.6) ------------------------------------------------
+
+
+class UploadRequest(Request):
+    size: Annotated[int, Meta(ge=0, description="bytes of the blob (ciphertext) to upload")]
+
+
+class UploadCompletion(Request):
+    blob: BlobId
+
+
+class UploadState(Struct):
+    upload_id: Annotated[str, Meta(pattern="^[0-9a-f]{32}$")]
+    offset: Index
+    size: Index
+
+
+class UploadOffset(Struct):
+    offset: Index
+
+
+class BlobStored(Struct):
+    blob: BlobId
+    size: Index
 
 
 # --- decoding -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class Answer:
 
     model: type[msgspec.Struct] | None
     description: str
+    binary: bool = False  # a stream of bytes (application/octet-stream), not JSON
 
 
 def ok(model: type[msgspec.Struct] | None, description: str = "Success") -> Answer:
@@ -52,6 +53,7 @@ class Operation:
     security: str | None = None  # "adminToken" or "deviceToken"
     query: tuple[dict[str, Any], ...] = field(default=())
     description: str | None = None
+    binary_request: bool = False  # the body is a stream of bytes, not JSON
 
 
 def query(
@@ -389,6 +391,80 @@ OPERATIONS = (
             query("limit", "At most this many records, 1..1000 (default 500)", minimum=1),
         ),
     ),
+    # --- attachments (PROTOCOL.md section 14.6) ---
+    Operation(
+        "POST",
+        "/v1/uploads",
+        "createUpload",
+        {
+            201: ok(m.UploadState, "Upload session opened"),
+            **BAD,
+            **AUTH,
+            413: refused("blob_too_large or quota_exceeded"),
+        },
+        request=m.UploadRequest,
+        security="deviceToken",
+    ),
+    Operation(
+        "GET",
+        "/v1/uploads/{upload_id}",
+        "getUpload",
+        {200: ok(m.UploadState, "Bytes received so far"), **AUTH, 404: refused("unknown_upload")},
+        security="deviceToken",
+    ),
+    Operation(
+        "PUT",
+        "/v1/uploads/{upload_id}",
+        "appendUpload",
+        {
+            200: ok(m.UploadOffset, "Appended and fsynced"),
+            **BAD,
+            **AUTH,
+            404: refused("unknown_upload"),
+            409: refused("upload_offset_mismatch (the message names the offset)"),
+            413: refused("upload_too_large"),
+        },
+        security="deviceToken",
+        query=(
+            query("offset", "Where these bytes start: the bytes received so far", required=True),
+        ),
+        binary_request=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/uploads/{upload_id}/complete",
+        "completeUpload",
+        {
+            201: ok(m.BlobStored, "Verified, stored under its id"),
+            **BAD,
+            **AUTH,
+            404: refused("unknown_upload"),
+            409: refused("upload_offset_mismatch"),
+            422: refused("blob_hash_mismatch"),
+        },
+        request=m.UploadCompletion,
+        security="deviceToken",
+    ),
+    Operation(
+        "DELETE",
+        "/v1/uploads/{upload_id}",
+        "abortUpload",
+        {204: ok(None, "Aborted"), **AUTH, 404: refused("unknown_upload")},
+        security="deviceToken",
+    ),
+    Operation(
+        "GET",
+        "/v1/blobs/{blob_id}",
+        "fetchBlob",
+        {
+            200: Answer(None, "The blob's bytes from start", binary=True),
+            **BAD,
+            **AUTH,
+            404: refused("unknown_blob (also when the device may not fetch it)"),
+        },
+        security="deviceToken",
+        query=(query("start", "First byte to send (a download resumes; default 0)"),),
+    ),
 )
 
 # Models no route names as its body but the document describes (pushed over the WebSocket).
@@ -404,11 +480,16 @@ def _components() -> dict[str, Any]:
     return dict(sorted(schemas.items()))
 
 
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
 def _ref(model: type[msgspec.Struct]) -> dict[str, str]:
     return {"$ref": REF.format(name=model.__name__)}
 
 
 def _answer(status: int, answer: Answer) -> dict[str, Any]:
+    if answer.binary:
+        return {"description": answer.description, "content": _BINARY}
     if answer.model is not None:
         schema: dict[str, Any] = _ref(answer.model)
     elif status == 200:  # the document itself
@@ -426,6 +507,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         document["security"] = [{op.security: []}]
     if op.query:
         document["parameters"] = list(op.query)
+    if op.binary_request:
+        document["requestBody"] = {"required": True, "content": _BINARY}
     if op.request is not None:
         document["requestBody"] = {
             "required": True,

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liaison.server.blobs import BlobStore
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
@@ -48,6 +49,8 @@ class Settings:
     purge_interval: int = 3600
     # Called once with the admin token when it is created (first start).
     announce_admin_token: Callable[[str], None] | None = None
+    # Bytes of attachment blobs each agency may store (PROTOCOL.md section 14.6); None: no limit.
+    attachment_quota_bytes: int | None = None
 
 
 @dataclass
@@ -71,6 +74,9 @@ class Relay:
     # Bearer token -> (device id, expiry): held in memory only, like any session; the
     # database keeps only token digests.
     tokens: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Attachment blobs under the data folder (liaison/server/attachments.py); None only for
+    # relays built without a data folder (tests of other services).
+    blobs: BlobStore | None = None
 
 
 def push_channel(settings: Settings) -> str:
@@ -109,6 +115,11 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
             challenge_ttl=settings.challenge_ttl,
             max_envelope_bytes=settings.max_envelope_bytes,
             push_channel=channel,
+            blobs=BlobStore(
+                settings.data_dir,
+                clock=settings.clock,
+                agency_quota_bytes=settings.attachment_quota_bytes,
+            ),
         )
     finally:
         await hub.close_all()

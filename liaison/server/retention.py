@@ -24,6 +24,7 @@ from crypto.log_entries import (
     PurgeEntry,
     RetentionEntry,
 )
+from liaison.server import attachments
 from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound
 from liaison.server.models import (
@@ -218,6 +219,9 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
             report.purged.append(envelope.message_id)
         else:
             report.held.append(envelope.message_id)
+    if report.purged and relay.blobs is not None:
+        # Attachments go with their last declaring envelope (PROTOCOL.md section 14.6).
+        await attachments.release_purged(relay, report.purged)
     return report
 
 
@@ -228,6 +232,14 @@ async def purge_periodically(relay: Relay, interval: int, stop: asyncio.Event) -
             report = await purge(relay)
             if report.purged:
                 log.info("retention: purged %d envelopes", len(report.purged))
+            if relay.blobs is not None:
+                expired = await attachments.expire(relay)
+                if expired.uploads_removed or expired.blobs_removed:
+                    log.info(
+                        "attachments: %d stale uploads and %d undeclared blobs removed",
+                        expired.uploads_removed,
+                        expired.blobs_removed,
+                    )
         except Exception:
             log.exception("retention purge failed; retrying at the next interval")
         with contextlib.suppress(TimeoutError):

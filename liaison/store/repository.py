@@ -3,7 +3,8 @@
 Each area keeps its queries in its own module, as a class of reads that `Store` takes in and a
 class of writes that `WriteTx` takes in: directory (agencies, review statements, devices),
 auth (challenges, tokens), mailbox (envelopes, deliveries), log (entries, cosignatures), review
-(review-key wraps, traffic), retention (periods, case tags, holds, purges). Every write goes
+(review-key wraps, traffic), retention (periods, case tags, holds, purges), attachments
+(blob records and the envelopes declaring them). Every write goes
 through the group-commit writer (liaison/store/writer.py).
 """
 
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from liaison.store.attachments import AttachmentReads, AttachmentWrites
 from liaison.store.auth import AuthReads, AuthWrites
 from liaison.store.directory import DirectoryReads, DirectoryWrites
 from liaison.store.engine import create_engines, is_sqlite, upgrade
@@ -38,12 +40,21 @@ class WriteTx(
     LogWrites,
     ReviewWrites,
     RetentionWrites,
+    AttachmentWrites,
     TxCore,
 ):
     """One request's writes inside the writer's batch transaction (see `TxCore`)."""
 
 
-class Store(DirectoryReads, AuthReads, MailboxReads, LogReads, ReviewReads, RetentionReads):
+class Store(
+    DirectoryReads,
+    AuthReads,
+    MailboxReads,
+    LogReads,
+    ReviewReads,
+    RetentionReads,
+    AttachmentReads,
+):
     """The relay's storage. `open()` then `close()`; use as an async context manager."""
 
     def __init__(

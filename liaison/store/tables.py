@@ -215,3 +215,26 @@ legal_holds = Table(
     Column("release_log_index", BigInteger, nullable=True),
 )
 Index("ix_legal_holds_tag", legal_holds.c.tag)
+
+# Attachment blobs the relay holds (revision 0005): the bytes are files under the data folder
+# (liaison/server/blobs.py); these rows say who uploaded each and which envelopes declare it.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("blob_id", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("uploader_device", String(200), nullable=False),
+    Column("agency", String(64), nullable=False),
+    Column("completed_at", BigInteger, nullable=False),
+)
+Index("ix_blobs_agency", blobs.c.agency)
+
+envelope_blobs = Table(
+    "envelope_blobs",
+    metadata,
+    # No foreign key to envelopes (like case_tags): the envelope row is written later in the
+    # same batch (MailboxWrites.insert_envelope).
+    Column("message_id", String(32), primary_key=True),
+    Column("blob_id", String(64), ForeignKey("blobs.blob_id"), primary_key=True),
+)
+Index("ix_envelope_blobs_blob", envelope_blobs.c.blob_id)

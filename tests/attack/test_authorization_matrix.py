@@ -159,6 +159,14 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
         served_outside_window=True,
     ),
     ("GET", "/v1/audit/records"): _device(200, served_outside_window=True),
+    # Attachments: any enrolled device may upload; a session is its opener's only and a blob
+    # its envelope's parties' only, so the probes' unknown ids are 404 to everyone.
+    ("POST", "/v1/uploads"): _device(201, served_outside_window=True),
+    ("GET", "/v1/uploads/{upload_id}"): _device(404, served_outside_window=True),
+    ("PUT", "/v1/uploads/{upload_id}"): _device(404, served_outside_window=True),
+    ("DELETE", "/v1/uploads/{upload_id}"): _device(404, served_outside_window=True),
+    ("POST", "/v1/uploads/{upload_id}/complete"): _device(404, served_outside_window=True),
+    ("GET", "/v1/blobs/{blob_id}"): _device(404, served_outside_window=True),
 }
 
 
@@ -188,12 +196,15 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
         template.replace("{code}", world.code)
         .replace("{device_id}", world.device_id)
         .replace("{message_id}", world.message_id)
+        .replace("{upload_id}", "0" * 32)
+        .replace("{blob_id}", "0" * 64)
     )
     junk32, junk64 = b64e(bytes(32)), b64e(bytes(64))
     params: dict[str, Any] = {
         "/v1/log/consistency": {"from": 1, "to": world.log_size},
         "/v1/log/proof": {"index": 0, "size": world.log_size},
         "/v1/log/entries": {"start": 0, "end": 1},
+        "/v1/uploads/{upload_id}": {"offset": 0} if method == "PUT" else {},
     }.get(template, {})
     bodies: dict[str, Any] = {
         "/v1/agencies/{code}/review-keys": {"statement": junk64},
@@ -214,6 +225,9 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
         # One case per caller: a hold placed by one (rightly or not) does not refuse the next.
         "/v1/holds": {"case_tag": b64e(blake2b(caller.encode())), "reason_hash": junk32},
         "/v1/holds/release": {"case_tag": b64e(bytes([9]) * 32)},
+        "/v1/uploads": {"size": 41},
+        "/v1/uploads/{upload_id}": {},
+        "/v1/uploads/{upload_id}/complete": {"blob": "ab" * 32},
         "/v1/review/messages/{message_id}": {
             "reason_hash": junk32,
             "requested_at": NOW + LATER,

@@ -241,3 +241,52 @@ def test_recipient_agency_tags_a_notice_once_read(relay: RelayThread, world: Dem
     size = len(log_kinds(relay))
     call(ctx, lambda api: message_ops.read(li, api, sent.message_id))  # once only, unlogged
     assert len(tags()) == 2 and len(log_kinds(relay)) == size
+
+
+def test_retention_deletes_an_attachment_with_its_envelope_and_a_hold_keeps_one(
+    relay: RelayThread, cli: Cli, world: DemoContext, tmp_path: Path
+) -> None:
+    from liaison.client import OfficerSession
+    from liaison.client.home import Home
+    from liaison.server.blobs import BLOBS_DIR
+
+    ctx = world
+    supervisor, an = ctx.officers["supervisor"], ctx.officers["an-phone"]
+    secret_file = tmp_path / "case.secret"
+    for home, option in ((supervisor, "--create"), (an, "--import")):
+        cli(None, "hold", "secret", option, str(secret_file), "--home", str(home.root),
+            LIAISON_PASSPHRASE=DEMO_PASSPHRASE)  # fmt: skip
+    held_file, free_file = tmp_path / "held.jpg", tmp_path / "free.jpg"
+    held_file.write_bytes(b"held " * 50_000)
+    free_file.write_bytes(b"free " * 50_001)
+    notice = Payload(NOTICE, json.dumps({"header": {"case_ref": CASE}}).encode())
+
+    async def send() -> tuple[str, str]:
+        home = Home(an.root, passphrase=lambda c: DEMO_PASSPHRASE)
+        async with OfficerSession.open(home) as session:
+            held = await session.send(["CN-GX-DXGA"], notice, files=[held_file])
+            free = await session.send(["CN-GX-DXGA"], Payload.text("x"), files=[free_file])
+        return held.message_id, free.message_id
+
+    held_id, free_id = asyncio.run(send())
+
+    def blob_of(message_id: str) -> Path:
+        with relay.database() as db:
+            (blob_id,) = db.execute(
+                "SELECT blob_id FROM envelope_blobs WHERE message_id = ?", (message_id,)
+            ).fetchone()
+        return relay.data_dir / BLOBS_DIR / blob_id[:2] / blob_id
+
+    held_blob, free_blob = blob_of(held_id), blob_of(free_id)
+    assert held_blob.is_file() and free_blob.is_file()
+    for code in ("VN-QN-CA", "VN-QN-BP", "CN-GX-DXGA"):
+        cli(None, "agency", "retention", code, "--days", "10", "--server", relay.url,
+            "--admin-token", relay.admin_token)  # fmt: skip
+    cli(None, "hold", "place", CASE, "--reason", "court order", "--home", str(supervisor.root),
+        LIAISON_PASSPHRASE=DEMO_PASSPHRASE)  # fmt: skip
+    report = purge(cli, relay, int(time.time()) + 11 * DAY)
+    assert free_id in report["purged"] and held_id not in report["purged"]
+    assert not free_blob.exists() and held_blob.is_file()
+    with relay.database() as db:
+        left = {blob_id for (blob_id,) in db.execute("SELECT blob_id FROM blobs")}
+    assert left == {held_blob.name}

@@ -19,6 +19,7 @@ from liaison.client.attachments import (
     format_bytes,
     format_duration,
     format_progress,
+    prepare_file,
     progress_tenths,
     save_attachment,
     seal_file,
@@ -291,3 +292,29 @@ def test_on_a_terminal_the_line_is_redrawn_and_ends_with_a_newline():
         printer(done, 1000)
     assert len(out) == 3 and all(part.startswith("\r") for part in out)
     assert out[-1].endswith("\n") and not out[1].endswith("\n")
+
+
+async def test_one_pass_gives_the_blob_and_then_its_reference(tmp_path):
+    data = os.urandom(200_000)
+    outgoing = await prepare_file(write(tmp_path / "photo.jpg", data))
+    assert outgoing.reference is None  # nothing encrypted yet
+    blob = await collect(blob_chunks(outgoing))
+    assert outgoing.reference is not None and len(blob) == outgoing.blob_size
+    hasher = new_blob_hasher()
+    hasher.update(blob)
+    assert hasher.digest() == outgoing.reference.blob_hash
+    assert outgoing.reference.media_type == "image/jpeg"
+    # A resumed pass re-creates the same bytes from the same key and header.
+    assert await collect(blob_chunks(outgoing, start=70_000)) == blob[70_000:]
+
+
+@pytest.mark.parametrize("change", [b"", b"grown by a few bytes"])
+async def test_a_file_whose_size_changed_before_the_pass_is_refused(tmp_path, change):
+    path = write(tmp_path / "scan.pdf", os.urandom(150_000))
+    outgoing = await prepare_file(path)
+    path.write_bytes(path.read_bytes()[:-1] if not change else path.read_bytes() + change)
+    sent = bytearray()
+    with pytest.raises(AttachmentFileError):
+        async for chunk in blob_chunks(outgoing):
+            sent += chunk
+    assert len(sent) < outgoing.blob_size and outgoing.reference is None

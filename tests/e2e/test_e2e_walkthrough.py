@@ -87,13 +87,14 @@ def test_two_countries_enrol_pin_exchange_watch_and_audit(any_relay: RelayThread
     cli.sh("li", f"ack {sent['message_id']}")
     assert json.loads(cli.sh("li", "inbox --json --unacknowledged").stdout) == []
 
-    # The reply goes the other way, from a file, to one named officer.
+    # The reply goes the other way, with a file attached, to one named officer.
     (folder / "reply.txt").write_text(ZH_TEXT, encoding="utf-8")
     reply = json.loads(
         cli.sh("li", "send --to VN-QN-CA/nguyen.van.an --file reply.txt --json").stdout
     )
-    shown = cli.sh("an", f"read {reply['message_id']}").stdout
-    assert ZH_TEXT in shown and "Li Wei" in shown
+    shown = cli.sh("an", f"read {reply['message_id']} --save saved").stdout
+    assert "reply.txt" in shown and "Li Wei" in shown
+    assert (folder / "saved" / "reply.txt").read_text(encoding="utf-8") == ZH_TEXT
 
     # The relay's database holds neither text nor any private key, raw or in base64.
     dump = relay.dump()

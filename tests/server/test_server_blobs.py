@@ -55,11 +55,9 @@ async def stored(store: BlobStore, blob_id: str) -> bytes:
 
 
 async def upload(store: BlobStore, blob: bytes, ref: AttachmentRef) -> str:
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await store.append(session.session_id, 0, pieces(blob))
-    return await store.complete(session.session_id)
+    return await store.complete(session.session_id, ref.blob_id)
 
 
 def files_under(root: Path) -> list[Path]:
@@ -92,37 +90,31 @@ async def test_uploaded_blob_reads_back_and_decrypts(store):
 async def test_dropped_upload_resumes_where_it_stopped(store, seed):
     blob, ref = encrypted(os.urandom(500_000))
     cut = random.Random(seed).randrange(1, len(blob))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     with pytest.raises(ConnectionResetError):
         await store.append(session.session_id, 0, pieces(blob, fail_after=cut))
     assert await store.offset(session.session_id) == cut
     assert not await store.exists(ref.blob_id)  # a partial upload is never a blob
     assert await store.append(session.session_id, cut, pieces(blob[cut:])) == len(blob)
-    assert await store.complete(session.session_id) == ref.blob_id
+    assert await store.complete(session.session_id, ref.blob_id) == ref.blob_id
     assert await stored(store, ref.blob_id) == blob
 
 
 async def test_upload_resumes_in_a_new_process_from_what_is_on_disk(tmp_path, clock):
     blob, ref = encrypted(os.urandom(200_000))
     first = BlobStore(tmp_path, clock=clock)
-    session = await first.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await first.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await first.append_bytes(session.session_id, 0, blob[:77_777])
     restarted = BlobStore(tmp_path, clock=clock)
     assert await restarted.offset(session.session_id) == 77_777
     await restarted.append_bytes(session.session_id, 77_777, blob[77_777:])
-    assert await restarted.complete(session.session_id) == ref.blob_id
+    assert await restarted.complete(session.session_id, ref.blob_id) == ref.blob_id
     assert await stored(restarted, ref.blob_id) == blob
 
 
 async def test_append_at_the_wrong_offset_is_refused_with_the_expected_one(store):
     blob, ref = encrypted(os.urandom(1000))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await store.append_bytes(session.session_id, 0, blob[:100])
     for wrong in (0, 99, 101, 500):
         with pytest.raises(UploadOffsetMismatch) as refused:
@@ -134,12 +126,10 @@ async def test_append_at_the_wrong_offset_is_refused_with_the_expected_one(store
 
 async def test_completing_before_every_byte_arrived_is_refused(store):
     blob, ref = encrypted(os.urandom(1000))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await store.append_bytes(session.session_id, 0, blob[:500])
     with pytest.raises(UploadOffsetMismatch) as refused:
-        await store.complete(session.session_id)
+        await store.complete(session.session_id, ref.blob_id)
     assert refused.value.expected_offset == 500
     assert not await store.exists(ref.blob_id)
 
@@ -148,12 +138,10 @@ async def test_hash_mismatch_at_completion_leaves_nothing(store):
     blob, ref = encrypted(os.urandom(100_000))
     tampered = bytearray(blob)
     tampered[50_000] ^= 1
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await store.append(session.session_id, 0, pieces(bytes(tampered)))
     with pytest.raises(Unprocessable) as refused:
-        await store.complete(session.session_id)
+        await store.complete(session.session_id, ref.blob_id)
     assert refused.value.code == "blob_hash_mismatch"
     assert not await store.exists(ref.blob_id)
     assert files_under(store.root) == []
@@ -164,12 +152,10 @@ async def test_hash_mismatch_at_completion_leaves_nothing(store):
 async def test_hash_mismatch_is_found_by_rereading_after_a_restart(tmp_path, clock):
     blob, ref = encrypted(os.urandom(10_000))
     first = BlobStore(tmp_path, clock=clock)
-    session = await first.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await first.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await first.append_bytes(session.session_id, 0, blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(Unprocessable):
-        await BlobStore(tmp_path, clock=clock).complete(session.session_id)
+        await BlobStore(tmp_path, clock=clock).complete(session.session_id, ref.blob_id)
     assert files_under(first.root) == []
 
 
@@ -177,19 +163,16 @@ async def test_sizes_outside_the_limits_are_refused(tmp_path, clock):
     store = BlobStore(tmp_path, clock=clock, max_blob_size=10_000)
     blob, ref = encrypted(os.urandom(20_000))
     with pytest.raises(PayloadTooLarge) as refused:
-        await store.create_upload(
-            agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-        )
+        await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     assert refused.value.code == "blob_too_large"
     for size in (MIN_BLOB_SIZE - 1, -5, True):
         with pytest.raises(BadRequest):
-            await store.create_upload(
-                agency=AGENCY, blob_id=ref.blob_id, size=size, agency_bytes_in_use=0
-            )
-    with pytest.raises(BadRequest):
-        await store.create_upload(
-            agency=AGENCY, blob_id="../../etc", size=100, agency_bytes_in_use=0
-        )
+            await store.create_upload(agency=AGENCY, size=size, agency_bytes_in_use=0)
+    session = await store.create_upload(agency=AGENCY, size=MIN_BLOB_SIZE, agency_bytes_in_use=0)
+    await store.append_bytes(session.session_id, 0, bytes(MIN_BLOB_SIZE))
+    with pytest.raises(BadRequest) as refused:
+        await store.complete(session.session_id, "../../etc")
+    assert refused.value.code == "bad_blob_id"
 
 
 async def test_the_default_limit_is_the_blob_of_a_two_gib_file(store):
@@ -198,19 +181,17 @@ async def test_the_default_limit_is_the_blob_of_a_two_gib_file(store):
     blob, ref = encrypted(b"x")
     with pytest.raises(PayloadTooLarge):
         await store.create_upload(
-            agency=AGENCY, blob_id=ref.blob_id, size=MAX_CIPHERTEXT_SIZE + 1, agency_bytes_in_use=0
+            agency=AGENCY, size=MAX_CIPHERTEXT_SIZE + 1, agency_bytes_in_use=0
         )
     session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=MAX_CIPHERTEXT_SIZE, agency_bytes_in_use=0
+        agency=AGENCY, size=MAX_CIPHERTEXT_SIZE, agency_bytes_in_use=0
     )
     await store.abort(session.session_id)
 
 
 async def test_bytes_beyond_the_declared_size_are_refused(store):
     blob, ref = encrypted(os.urandom(1000))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     with pytest.raises(PayloadTooLarge) as refused:
         await store.append_bytes(session.session_id, 0, blob + b"extra")
     assert refused.value.code == "upload_too_large"
@@ -220,26 +201,18 @@ async def test_bytes_beyond_the_declared_size_are_refused(store):
 async def test_quota_counts_stored_bytes_and_open_uploads(tmp_path, clock):
     store = BlobStore(tmp_path, clock=clock, agency_quota_bytes=10_000)
     blob, ref = encrypted(os.urandom(4_000))
-    await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=2_000
-    )
+    await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=2_000)
     with pytest.raises(PayloadTooLarge) as refused:
         # 2 000 stored + 4 058 open + 4 058 new > 10 000
-        await store.create_upload(
-            agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=2_000
-        )
+        await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=2_000)
     assert refused.value.code == "quota_exceeded"
     # Another agency's uploads do not count against this one.
-    await store.create_upload(
-        agency="CN-GX-FCG", blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    await store.create_upload(agency="CN-GX-FCG", size=len(blob), agency_bytes_in_use=0)
 
 
 async def test_open_uploads_expire_after_a_day(store, clock):
     blob, ref = encrypted(os.urandom(1000))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await store.append_bytes(session.session_id, 0, blob[:10])
 
     async def never(blob_id: str) -> bool:
@@ -257,9 +230,7 @@ async def test_open_uploads_expire_after_a_day(store, clock):
 
 async def test_an_upload_being_written_is_not_expired_under_it(store, clock):
     blob, ref = encrypted(os.urandom(1000))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     reached, release = asyncio.Event(), asyncio.Event()
 
     async def slow_client():
@@ -278,7 +249,7 @@ async def test_an_upload_being_written_is_not_expired_under_it(store, clock):
     assert (await store.expire(is_referenced=never)).uploads_removed == 0
     release.set()
     assert await writing == len(blob)
-    assert await store.complete(session.session_id) == ref.blob_id
+    assert await store.complete(session.session_id, ref.blob_id) == ref.blob_id
 
 
 async def test_unreferenced_blobs_expire_after_a_day_and_referenced_ones_stay(store, clock):
@@ -303,11 +274,9 @@ async def test_concurrent_uploads_of_the_same_content_give_one_blob(store):
     blob, ref = encrypted(os.urandom(3_000_000))
 
     async def one_upload(seed: int) -> str:
-        session = await store.create_upload(
-            agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-        )
+        session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
         await store.append(session.session_id, 0, pieces(blob, sizes=[1000 + seed, 65_536]))
-        return await store.complete(session.session_id)
+        return await store.complete(session.session_id, ref.blob_id)
 
     assert await asyncio.gather(*(one_upload(i) for i in range(3))) == [ref.blob_id] * 3
     assert await stored(store, ref.blob_id) == blob
@@ -316,16 +285,14 @@ async def test_concurrent_uploads_of_the_same_content_give_one_blob(store):
 
 async def test_concurrent_appends_to_one_session_do_not_interleave(store):
     blob, ref = encrypted(os.urandom(400_000))
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     results = await asyncio.gather(
         store.append(session.session_id, 0, pieces(blob, sizes=[4096])),
         store.append(session.session_id, 0, pieces(blob, sizes=[4096])),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["UploadOffsetMismatch", "int"]
-    assert await store.complete(session.session_id) == ref.blob_id
+    assert await store.complete(session.session_id, ref.blob_id) == ref.blob_id
 
 
 def contains_plaintext(root: Path, plaintext: bytes) -> bool:
@@ -344,13 +311,11 @@ async def test_the_data_folder_holds_no_plaintext_of_an_uploaded_file(tmp_path, 
     data_dir = tmp_path / "relay"
     store = BlobStore(data_dir, clock=clock)
     blob, ref = encrypted(plaintext)
-    session = await store.create_upload(
-        agency=AGENCY, blob_id=ref.blob_id, size=len(blob), agency_bytes_in_use=0
-    )
+    session = await store.create_upload(agency=AGENCY, size=len(blob), agency_bytes_in_use=0)
     await store.append_bytes(session.session_id, 0, blob[: len(blob) // 2])
     assert not contains_plaintext(data_dir, plaintext)  # mid-upload
     await store.append_bytes(session.session_id, len(blob) // 2, blob[len(blob) // 2 :])
-    await store.complete(session.session_id)
+    await store.complete(session.session_id, ref.blob_id)
     assert files_under(data_dir) and not contains_plaintext(data_dir, plaintext)
 
 
@@ -384,4 +349,4 @@ async def test_unknown_or_malformed_sessions_are_not_found(store, session_id):
     with pytest.raises(NotFound):
         await store.append_bytes(session_id, 0, b"x")
     with pytest.raises(NotFound):
-        await store.complete(session_id)
+        await store.complete(session_id, "ab" * 32)

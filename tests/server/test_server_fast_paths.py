@@ -85,6 +85,7 @@ def test_a_request_model_accepts_what_its_published_schema_accepts(
 def test_every_request_model_accepts_a_full_body(model: type[Request]) -> None:
     samples = {"days": 30, "requested_at": 1_764_390_000, "country": "VN", "case_tags": [_B64_32]}
     samples |= {"signature": _B64_64, "checkpoint": "note", "code": "VN-QN-CA"}
+    samples |= {"blobs": ["ab" * 32], "blob": "cd" * 32, "size": 41}
     body = {name: samples.get(name, _B64_32) for name in model.__struct_fields__}
     assert component_validator(model.__name__).is_valid(body)
     assert _accepted(model, body)
