@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from liaison.i18n import set_language
 from liaison.i18n.pdf import PdfUnavailable
 from liaison.i18n.report import figure_label
 from tests.i18n.test_pdf import pdf_pages, require_pdf, squash
@@ -65,8 +66,11 @@ def test_without_pdf_support_the_officer_is_told_what_to_install_and_nothing_is_
         raise PdfUnavailable("WeasyPrint is not installed")
 
     monkeypatch.setattr("liaison.i18n.report_pdf.html_to_pdf", unavailable)
+    set_language("vi")  # the officer's language words the refusal
     target = tmp_path / "q4.pdf"
     code, out, err = run(capsys, *PERIOD_ARGS, "--pdf", str(target), "--lang", "vi")
+    set_language("en")  # as the other report tests expect
     assert code == 1
+    assert "Không thể ghi tệp PDF" in err
     assert "WeasyPrint is not installed" in err and "fonts-noto-cjk" in err
     assert not target.exists() and out == ""
