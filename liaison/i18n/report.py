@@ -149,7 +149,11 @@ def render_report_text(report: StatisticsReport, langs: Sequence[str]) -> str:
     if report.agency:
         lines.append(_both(N_("Cases of agency {agency}"), langs, agency=report.agency))
     header = [_t(lang, N_("Figure")) for lang in langs]
-    header += [_both(N_("Persons"), langs), _both(N_("Number of cases"), langs), _both(N_("Code"), langs)]
+    header += [
+        _both(N_("Persons"), langs),
+        _both(N_("Number of cases"), langs),
+        _both(N_("Code"), langs),
+    ]
     rows = [header]
     for code, figure in report.figures.items():
         labels = [figure_label(code, lang) for lang in langs]
