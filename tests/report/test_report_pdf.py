@@ -66,10 +66,10 @@ def test_without_pdf_support_the_officer_is_told_what_to_install_and_nothing_is_
         raise PdfUnavailable("WeasyPrint is not installed")
 
     monkeypatch.setattr("liaison.i18n.report_pdf.html_to_pdf", unavailable)
-    set_language("vi")  # the officer's language words the refusal
+    monkeypatch.setenv("LIAISON_LANG", "vi")  # the officer's language words the refusal
     target = tmp_path / "q4.pdf"
     code, out, err = run(capsys, *PERIOD_ARGS, "--pdf", str(target), "--lang", "vi")
-    set_language("en")  # as the other report tests expect
+    set_language("en")  # the language the other report tests run in
     assert code == 1
     assert "Không thể ghi tệp PDF" in err
     assert "WeasyPrint is not installed" in err and "fonts-noto-cjk" in err
