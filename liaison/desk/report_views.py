@@ -57,7 +57,8 @@ def _received_statistics(book: CaseBook) -> list[Any]:
     """The counterparts' statistics notices on this device, newest first."""
     return sorted(
         (e for e in book.events if e.type == "statistics" and e.sender_agency != book.agency),
-        key=lambda e: str(e.header.get("our_ref", "")),
+        key=lambda e: e.log_index,
+        reverse=True,
     )
 
 
