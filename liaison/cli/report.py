@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--svg", type=Path, metavar="DIR", help=_("Write SVG charts into DIR"))
     parser.add_argument(
+        "--pdf",
+        type=Path,
+        metavar="FILE",
+        help=_("Write the report as an A4 PDF (Vietnamese and Chinese, table and charts)"),
+    )
+    parser.add_argument(
         "--lang",
         default="both",
         choices=("vi", "zh", "en", "both"),
@@ -102,6 +108,10 @@ def _checked_options(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.svg is not None and args.svg.exists() and not args.svg.is_dir():
         raise CommandError(
             _("{path} exists and is not a folder.").format(path=args.svg), code="bad_path"
+        )
+    if args.pdf is not None and not args.pdf.parent.is_dir():
+        raise CommandError(
+            _("No folder {path} for the PDF file.").format(path=args.pdf.parent), code="bad_path"
         )
     if args.explain is not None:
         _check_figure_code(args.explain)
@@ -158,6 +168,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             result = reconcile(report, counterpart)
         notice = _notice(book, report, result, args) if args.notice is not None else None
         charts = _charts(report, result, langs) if args.svg is not None else None
+        pdf = _pdf(report, result) if args.pdf is not None else None
     except StatisticsError as exc:
         raise _refuse(exc) from None
     # Every check has passed: now the files, then the output.
@@ -165,6 +176,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.svg.mkdir(parents=True, exist_ok=True)
         for name, svg in charts.items():
             (args.svg / name).write_text(svg, encoding="utf-8")
+    if pdf is not None:
+        args.pdf.write_bytes(pdf)
     if notice is not None:
         args.notice.write_text(notice, encoding="utf-8")
         print(
@@ -282,3 +295,17 @@ def _charts(
     from liaison.i18n import charts
 
     return charts.report_charts(report, result, langs)
+
+
+def _pdf(report: StatisticsReport, result: Reconciliation | None) -> bytes:
+    """The report's A4 PDF, always in both border languages (a document both sides read)."""
+    from liaison.i18n import report as words
+    from liaison.i18n.errors import pdf_unavailable_text
+    from liaison.i18n.pdf import INSTALL_HINT, PdfUnavailable
+    from liaison.i18n.report_pdf import report_pdf
+
+    langs = words.languages("both")
+    try:
+        return report_pdf(report, result, langs, _charts(report, result, langs))
+    except PdfUnavailable as exc:
+        raise CommandError(pdf_unavailable_text(INSTALL_HINT), code=exc.code) from None
