@@ -9,6 +9,9 @@ from pathlib import Path
 
 from liaison.i18n import _
 
+# Slow clients (issue 14, defect 11): a connection that has not sent its headers by then is
+# closed (aiohttp's keep-alive timer runs from the connection's start until a request arrives).
+DEFAULT_HEADER_TIMEOUT = 15.0
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -77,7 +80,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_database_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help=_("Address to listen on"))
     parser.add_argument("--port", type=int, default=8080, help=_("Port to listen on"))
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_HEADER_TIMEOUT,
+        help=_("Seconds a client has to send a request's headers (and between requests)"),
+    )
     parser.set_defaults(func=run)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(_("a number of seconds between 0 and 3600"))
+    return value
 
 
 def _announce(token: str) -> None:
@@ -116,5 +135,12 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     sys.stdout.flush()
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+        keepalive_timeout=args.header_timeout,
+    )
     return 0

@@ -22,6 +22,15 @@ from liaison.store.records import DeviceRecord
 MAX_CACHED_TOKENS = 100_000
 
 
+def check_validity_window(device: DeviceRecord, now: int) -> None:
+    """Refuses a device outside its certificate's [not_before, not_after] (issue 14, defect 4):
+    no challenge, token or authenticated request before it starts or after it ends."""
+    if now < device.not_before:
+        raise Forbidden("certificate_not_yet_valid", "This device's certificate is not valid yet.")
+    if now > device.not_after:
+        raise Forbidden("certificate_expired", "This device's certificate has expired.")
+
+
 async def _live_device(relay: Relay, device_id: str) -> DeviceRecord:
     try:
         validate_device_id(device_id)
@@ -32,6 +41,7 @@ async def _live_device(relay: Relay, device_id: str) -> DeviceRecord:
         raise NotFound("unknown_device", "No certificate is registered for this device.")
     if device.revoked:
         raise Forbidden("device_revoked", "This device has been revoked.")
+    check_validity_window(device, relay.clock())
     return device
 
 
@@ -86,17 +96,37 @@ async def token(relay: Relay, request: TokenRequest) -> dict[str, Any]:
     return {"token": bearer, "expires_at": expires_at}
 
 
+def _readable_token(bearer: str | None) -> str:
+    """The bearer token if it can be one: tokens are ASCII hex, and a header that is not even
+    text (undecodable bytes arrive as surrogates) is refused as a bad token, never a 500."""
+    if not bearer:
+        raise Unauthorized("missing_token", "This request needs a device token.")
+    if not bearer.isascii() or not bearer.isprintable():
+        raise Unauthorized("invalid_token", "This token is not valid.")
+    return bearer
+
+
 async def authenticate(
     relay: Relay, bearer: str | None, *, revocation_checked_later: bool = False
 ) -> str:
-    """The device id a bearer token belongs to; refuses expired tokens and revoked devices.
+    """The device id a bearer token belongs to; refuses expired tokens and revoked devices."""
+    device_id, _expires_at = await authenticate_session(
+        relay, bearer, revocation_checked_later=revocation_checked_later
+    )
+    return device_id
+
+
+async def authenticate_session(
+    relay: Relay, bearer: str | None, *, revocation_checked_later: bool = False
+) -> tuple[str, int]:
+    """The device id a bearer token belongs to and the token's expiry; refuses expired tokens
+    and revoked devices.
 
     Tokens never change once issued, so they are remembered; revocation is read from the
     database on every request (another process may have recorded it), here or, for a send,
     inside the writer's transaction (`revocation_checked_later`).
     """
-    if not bearer:
-        raise Unauthorized("missing_token", "This request needs a device token.")
+    bearer = _readable_token(bearer)
     known = relay.tokens.get(bearer)
     if known is None or not revocation_checked_later:
         record = await relay.store.token(token_digest(bearer))
@@ -109,14 +139,21 @@ async def authenticate(
         if record.device_revoked:
             raise Forbidden("device_revoked", "This device has been revoked.")
     device_id, expires_at = known
-    if expires_at < relay.clock():
+    now = relay.clock()
+    if expires_at < now:
         raise Unauthorized("token_expired", "This token has expired; authenticate again.")
-    return device_id
+    check_validity_window(await registered_device(relay, device_id), now)
+    return device_id, expires_at
 
 
 def authenticate_admin(relay: Relay, bearer: str | None) -> None:
     """Refuses anything but the operator's admin token."""
-    if not bearer or not relay.identity.is_admin_token(bearer):
+    if (
+        not bearer
+        or not bearer.isascii()
+        or not bearer.isprintable()
+        or not relay.identity.is_admin_token(bearer)
+    ):
         raise Unauthorized("invalid_admin_token", "This request needs the operator token.")
 
 

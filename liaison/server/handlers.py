@@ -216,11 +216,13 @@ async def log_entries(request: web.Request) -> web.Response:
 async def push_socket(request: web.Request) -> web.StreamResponse:
     """GET /v1/ws?token=  (WebSocket; the server pushes {"type":"message","message_id","cursor"})"""
     relay = request.app[RELAY_KEY]
-    device_id = await auth.authenticate(relay, request.query.get("token") or _bearer(request))
+    device_id, expires_at = await auth.authenticate_session(
+        relay, request.query.get("token") or _bearer(request)
+    )
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[PUSH_KEY]
-    hub.connect(device_id, ws)
+    hub.connect(device_id, ws, expires_at=expires_at)  # closed when its token expires
     try:
         async for message in ws:
             if message.type == WSMsgType.ERROR:

@@ -89,7 +89,7 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
     connect_args = schema_connect_args(url, settings.db_schema)
     store = Store(url, connect_args=connect_args)
     await store.open()
-    hub = PushHub()
+    hub = PushHub(clock=settings.clock)  # sockets expire with their tokens, on the relay's clock
     try:
         transparency = TransparencyLog(store, identity)
         await transparency.load()

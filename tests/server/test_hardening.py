@@ -1,5 +1,5 @@
 """Issue 14 (hardening): push-socket limits, logging that cannot flood, and the server-side halves
-of defects whose fix belongs to the request handlers (marked xfail until they land)."""
+of defects whose fix belongs to the request handlers."""
 
 from __future__ import annotations
 
@@ -135,12 +135,6 @@ async def test_a_socket_is_closed_when_its_token_expires(aiohttp_client) -> None
     await hub.close_all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 2: the push handler must pass the token's expiry "
-    "(hub.connect(device_id, ws, expires_at=...)) and the relay's clock to the hub, "
-    "after the services split",
-)
 async def test_the_relay_closes_a_push_socket_when_its_token_expires(api, relay, clock) -> None:
     (token,) = await _logged_in(api, "alice")
     hub = relay[1][PUSH_KEY]
@@ -193,11 +187,6 @@ def test_the_filter_remembers_a_bounded_number_of_causes() -> None:
 # --- defect 3, server half: an undecodable bearer token ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 3: handler side, after the services split (an undecodable token is "
-    "401 invalid_token, not 500)",
-)
 async def test_a_non_utf8_bearer_token_is_invalid_token(api) -> None:
     server = api.client.server
     reader, writer = await asyncio.open_connection(server.host, server.port)
@@ -216,11 +205,6 @@ async def test_a_non_utf8_bearer_token_is_invalid_token(api) -> None:
 # --- defect 11, `liaison serve` half: slow clients -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 11: `liaison serve --header-timeout SECONDS` (cli/serve.py passes it to "
-    "web.run_app as keepalive_timeout=, which aiohttp starts at connection_made), after h4",
-)
 async def test_serve_closes_a_connection_that_never_finishes_its_headers(tmp_path) -> None:
     port = free_port()
     server = await asyncio.create_subprocess_exec(
@@ -256,6 +240,34 @@ async def _until_listening(port: int, server: asyncio.subprocess.Process) -> Non
                         return
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.1)  # the process is still starting: poll its port
+
+
+# --- defect 4: the certificate's validity window -------------------------------------------
+
+
+async def test_no_challenge_before_the_certificate_starts(api, clock) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    early = vn.device("alice", not_before=clock.now + 3600)
+    await enrol(api, early)
+    answer = await api.post("/v1/auth/challenge", json={"device_id": early.device_id})
+    assert (answer.status, answer.body["code"]) == (403, "certificate_not_yet_valid")
+    clock.now += 3600
+    assert await api.login(early)
+
+
+async def test_a_token_stops_working_when_the_certificate_ends(api, clock) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    ending = vn.device("alice", not_after=clock.now + 60)
+    await enrol(api, ending)
+    token = await api.login(ending)
+    assert (await api.get("/v1/messages", token=token)).status == 200
+    clock.now += 61  # the token itself is still valid (15 minutes)
+    answer = await api.get("/v1/messages", token=token)
+    assert (answer.status, answer.body["code"]) == (403, "certificate_expired")
+    answer = await api.post("/v1/auth/challenge", json={"device_id": ending.device_id})
+    assert (answer.status, answer.body["code"]) == (403, "certificate_expired")
 
 
 # --- defect 13: the admin token at rest ----------------------------------------------------
