@@ -250,7 +250,20 @@ async def review(
     )
 
     async def job(tx: WriteTx) -> int:
-        return await relay.log.append(tx, entry)
+        # One review per signed request (issue 14, defect 6), checked where it is logged.
+        request_key = {
+            "device_id": device_id,
+            "message_id": message_id,
+            "requested_at": requested_at,
+        }
+        if await tx.review_request_honoured(**request_key):
+            raise Conflict(
+                "review_replayed",
+                "This review request was already honoured; sign a new one to review again.",
+            )
+        index = await relay.log.append(tx, entry)
+        await tx.record_review_request(**request_key, log_index=index)
+        return index
 
     index = await relay.store.write(job)
     tree, size, note = await proof_tree(relay, [index, held.log_index])

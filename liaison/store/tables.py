@@ -153,6 +153,17 @@ review_key_wraps = Table(
 )
 Index("ix_review_key_wraps_agency", review_key_wraps.c.agency)
 
+# Review requests honoured (revision 0006): a signed request is released once, whatever the
+# number of times it is posted (issue 14, defect 6).
+review_requests = Table(
+    "review_requests",
+    metadata,
+    Column("device_id", String(200), primary_key=True),
+    Column("message_id", String(32), primary_key=True),
+    Column("requested_at", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", BigInteger, nullable=False),
+)
+
 # Witness cosignature lines over the log's own checkpoints (revision 0003): the newest per
 # witness is kept for each tree size it cosigned.
 cosignatures = Table(
