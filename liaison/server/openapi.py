@@ -225,7 +225,7 @@ OPERATIONS = (
         {
             201: ok(m.CosignatureReceipt, "Cosignature stored; served with the checkpoint"),
             **BAD,
-            409: refused("too_many_witnesses"),
+            403: refused("unknown_witness: the name and key are not registered by the operator"),
             422: refused("unknown_checkpoint or bad_signature"),
         },
         request=m.CosignatureUpload,

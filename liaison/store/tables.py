@@ -164,14 +164,24 @@ review_requests = Table(
     Column("log_index", BigInteger, nullable=False),
 )
 
-# Witness cosignature lines over the log's own checkpoints (revision 0003): the newest per
-# witness is kept for each tree size it cosigned.
+# Witnesses the operator registered (`liaison witness add`, revision 0006): only their
+# cosignatures are accepted (issue 14, defect 1).
+witnesses = Table(
+    "witnesses",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("witness_key", LargeBinary(32), primary_key=True),
+    Column("added_at", BigInteger, nullable=False),
+)
+
+# Witness cosignature lines over the log's own checkpoints (revision 0006): the newest per
+# registered (witness, key), whatever anyone else submits.
 cosignatures = Table(
     "cosignatures",
     metadata,
-    Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("witness", String(200), primary_key=True),
-    Column("witness_key", LargeBinary, nullable=False),
+    Column("witness_key", LargeBinary(32), primary_key=True),
+    Column("size", BigInteger, nullable=False),
     Column("line", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )

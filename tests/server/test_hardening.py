@@ -15,7 +15,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from nacl.signing import SigningKey
 
+from crypto.checkpoint import cosign_checkpoint, verify_cosignature
+from crypto.encoding import b64e
+from crypto.errors import CryptoError
+from liaison.server.app import STORE_KEY
 from liaison.server.identity import (
     ADMIN_TOKEN_FILE,
     ADMIN_TOKEN_HASH_FILE,
@@ -29,6 +34,7 @@ from liaison.server.push import (
     PushHub,
 )
 from liaison.server.ratelog import RateLimitFilter, limit_server_error_logs, remove_limit
+from liaison.server.witness import register_witness
 from liaison.store.engine import SQLITE_FILENAME
 from tests.e2e.e2e_relay import PROJECT_ROOT, free_port
 from tests.server.factory import china_agency, vietnam_agency
@@ -268,6 +274,86 @@ async def test_a_token_stops_working_when_the_certificate_ends(api, clock) -> No
     assert (answer.status, answer.body["code"]) == (403, "certificate_expired")
     answer = await api.post("/v1/auth/challenge", json={"device_id": ending.device_id})
     assert (answer.status, answer.body["code"]) == (403, "certificate_expired")
+
+
+# --- defect 1: witness cosignatures ---------------------------------------------------------
+
+
+def _cosignature(note: str, name: str, key: SigningKey, now: int) -> dict[str, str]:
+    line = cosign_checkpoint(note, witness_name=name, witness_key=key, timestamp=now)
+    return {
+        "checkpoint": note + line,
+        "witness_name": name,
+        "witness_key": b64e(bytes(key.verify_key)),
+    }
+
+
+async def _bare_checkpoint(api) -> str:
+    """The relay's current note with its own signature line only."""
+    note = (await api.get("/v1/log/checkpoint")).body["checkpoint"]
+    text, _sep, signatures = note.partition("\n\n")
+    return f"{text}\n\n{signatures.splitlines()[0]}\n"
+
+
+async def test_only_registered_witnesses_cosign_and_each_keeps_its_newest(
+    api, relay, clock
+) -> None:
+    store = relay[1][STORE_KEY]
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    real, junk, other = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    early = await _bare_checkpoint(api)
+    refused = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", real, clock.now)
+    )
+    assert (refused.status, refused.body["code"]) == (403, "unknown_witness")
+
+    await register_witness(store, "auditor.example", bytes(real.verify_key), clock.now)
+    await register_witness(store, "cn.example", bytes(other.verify_key), clock.now)
+    posted = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", real, clock.now)
+    )
+    assert posted.status == 201, posted.body
+    # The real witness's name with another key: refused, and the real cosignature stays.
+    impostor = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", junk, clock.now)
+    )
+    assert (impostor.status, impostor.body["code"]) == (403, "unknown_witness")
+    for name in [f"junk{i}.example" for i in range(40)]:  # no limit to exhaust any more
+        answer = await api.post("/v1/log/cosignatures", json=_cosignature(early, name, junk, 1))
+        assert answer.status == 403
+    first = (await api.get("/v1/log/checkpoint")).body
+    assert first["witnessed"] == [first["cosigned"]]
+    assert first["cosigned"] == first["checkpoint"]  # the log has not grown since
+    verify_cosignature(
+        first["cosigned"], witness_name="auditor.example", witness_public=bytes(real.verify_key)
+    )
+
+    await enrol(api, vn.device("alice"))
+    later = await _bare_checkpoint(api)
+    assert later != early
+    posted = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(later, "cn.example", other, clock.now)
+    )
+    assert posted.status == 201
+    # The first witness sending its older view again changes nothing; a newer one replaces it.
+    again = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", real, clock.now + 1)
+    )
+    assert again.status == 201
+    both = (await api.get("/v1/log/checkpoint")).body
+    assert both["cosigned"] == both["checkpoint"]  # the newest cosigned is the current one
+    assert len(both["witnessed"]) == 2
+    signed_by = {}
+    for note in both["witnessed"]:
+        for name, key in (("auditor.example", real), ("cn.example", other)):
+            try:
+                verify_cosignature(note, witness_name=name, witness_public=bytes(key.verify_key))
+                signed_by[name] = note
+            except CryptoError:
+                pass
+    assert signed_by["auditor.example"].startswith(early.split("\n\n")[0])
+    assert signed_by["cn.example"].startswith(later.split("\n\n")[0])
 
 
 # --- defect 13: the admin token at rest ----------------------------------------------------
