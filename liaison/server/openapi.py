@@ -261,6 +261,7 @@ OPERATIONS = (
             **BAD,
             **AUTH,
             404: refused("unknown_message"),
+            409: refused("too_many_case_tags (16 per message)"),
         },
         request=m.CaseTags,
         security="deviceToken",

@@ -38,7 +38,7 @@ from liaison.server.witness import register_witness
 from liaison.store.engine import SQLITE_FILENAME
 from tests.e2e.e2e_relay import PROJECT_ROOT, free_port
 from tests.server.factory import china_agency, vietnam_agency
-from tests.server.helpers import enrol, register
+from tests.server.helpers import enrol, register, send
 
 
 @pytest.fixture
@@ -354,6 +354,49 @@ async def test_only_registered_witnesses_cosign_and_each_keeps_its_newest(
                 pass
     assert signed_by["auditor.example"].startswith(early.split("\n\n")[0])
     assert signed_by["cn.example"].startswith(later.split("\n\n")[0])
+
+
+# --- defect 5: integers are JSON integers ---------------------------------------------------
+
+
+async def test_a_float_where_an_integer_belongs_is_a_400(api) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    path = f"/v1/agencies/{vn.code}/retention"
+    answer = await api.call("PUT", path, data='{"days": 30.0}', token=api.admin_token)
+    assert (answer.status, answer.body["code"]) == (400, "invalid_request")
+    sup = vn.device("sup", role="supervisor")
+    await enrol(api, sup)
+    body = '{"reason_hash": "%s", "requested_at": 1.0, "signature": "%s"}' % (
+        b64e(bytes(32)),
+        b64e(bytes(64)),
+    )
+    answer = await api.call(
+        "POST", "/v1/review/messages/" + "0" * 32, data=body, token=await api.login(sup)
+    )
+    assert (answer.status, answer.body["code"]) == (400, "invalid_request")
+    assert (await api.call("PUT", path, data='{"days": 30}', token=api.admin_token)).status == 200
+
+
+# --- defect 8: case tags per message --------------------------------------------------------
+
+
+async def test_a_message_holds_at_most_sixteen_case_tags(api) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    alice, bob = vn.device("alice"), vn.device("bob")
+    await enrol(api, alice, bob)
+    envelope = alice.seal([bob], "x")
+    token = await api.login(bob)
+    assert (await send(api, await api.login(alice), envelope)).status == 201
+    path = f"/v1/messages/{envelope.header.message_id}/case-tags"
+    tags = [b64e(bytes([i]) * 32) for i in range(17)]
+    answer = await api.post(path, json={"case_tags": tags[:16]}, token=token)
+    assert answer.body["case_tags"] == 16
+    again = await api.post(path, json={"case_tags": tags[:16]}, token=token)  # nothing new
+    assert (again.status, again.body["case_tags"]) == (200, 16)
+    answer = await api.post(path, json={"case_tags": tags[16:]}, token=token)
+    assert (answer.status, answer.body["code"]) == (409, "too_many_case_tags")
 
 
 # --- defect 13: the admin token at rest ----------------------------------------------------
