@@ -367,10 +367,8 @@ async def test_a_float_where_an_integer_belongs_is_a_400(api) -> None:
     assert (answer.status, answer.body["code"]) == (400, "invalid_request")
     sup = vn.device("sup", role="supervisor")
     await enrol(api, sup)
-    body = '{"reason_hash": "%s", "requested_at": 1.0, "signature": "%s"}' % (
-        b64e(bytes(32)),
-        b64e(bytes(64)),
-    )
+    reason, signature = b64e(bytes(32)), b64e(bytes(64))
+    body = f'{{"reason_hash": "{reason}", "requested_at": 1.0, "signature": "{signature}"}}'
     answer = await api.call(
         "POST", "/v1/review/messages/" + "0" * 32, data=body, token=await api.login(sup)
     )
