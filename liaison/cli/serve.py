@@ -86,7 +86,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_HEADER_TIMEOUT,
         help=_("Seconds a client has to send a request's headers (and between requests)"),
     )
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        type=_rate_limit,
+        metavar="NAME=PER_MINUTE",
+        help=_(
+            "Change one rate limit, e.g. send_per_device=600 (0: none); names: "
+            "challenge, send, fetch, review, each _per_device or _per_address"
+        ),
+    )
+    parser.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help=_("Serve without rate limits (load tests and benchmarks only)"),
+    )
     parser.set_defaults(func=run)
+
+
+def _rate_limit(text: str) -> tuple[str, float]:
+    from liaison.server.ratelimit import RateLimits
+
+    name, _sep, value = text.partition("=")
+    try:
+        per_minute = float(value)
+        RateLimits().with_per_minute(name, per_minute)
+    except ValueError:
+        per_minute = -1.0
+    if per_minute < 0:
+        raise argparse.ArgumentTypeError(
+            _("give NAME=PER_MINUTE, e.g. send_per_device=600 (0: no limit)")
+        )
+    return name, per_minute
 
 
 def _positive_seconds(text: str) -> float:
@@ -114,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from liaison.server.app import Settings, create_app
+    from liaison.server.ratelimit import RateLimits
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per cause per minute from the per-connection loggers (issue 14, defect 2).
@@ -121,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
 
     limit_server_error_logs()
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    limits = RateLimits.off() if args.no_rate_limits else RateLimits()
+    for name, per_minute in args.rate_limit:
+        limits = limits.with_per_minute(name, per_minute)
     settings = Settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
@@ -128,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         announce_admin_token=_announce,
+        rate_limits=limits,
     )
     print(
         _("Liaison relay listening on http://{host}:{port}/v1/health").format(

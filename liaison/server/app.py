@@ -39,7 +39,9 @@ async def json_errors(
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"code": exc.code, "message": exc.message}, status=exc.status)
+        return web.json_response(
+            {"code": exc.code, "message": exc.message}, status=exc.status, headers=exc.headers
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -32,6 +32,11 @@ def _bearer(request: web.Request) -> str | None:
     return None
 
 
+def _limit(request: web.Request, kind: str, device_id: str | None) -> None:
+    """One request of `kind` against the device's and the address's rate limits (429)."""
+    request.app[RELAY_KEY].limiter.check(kind, device=device_id, address=request.remote)
+
+
 async def _body(request: web.Request, model: type[RequestT]) -> RequestT:
     """The request's JSON body decoded into `model` (400 when it is not one)."""
     return decode_request(model, await request.read())
@@ -143,6 +148,7 @@ async def get_device(request: web.Request) -> web.Response:
 async def auth_challenge(request: web.Request) -> web.Response:
     """POST /v1/auth/challenge"""
     body = await _body(request, m.ChallengeRequest)
+    _limit(request, "challenge", body.device_id)
     return _json(await auth.challenge(request.app[RELAY_KEY], body))
 
 
@@ -156,6 +162,7 @@ async def send_message(request: web.Request) -> web.Response:
     """POST /v1/messages  [device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request), revocation_checked_later=True)
+    _limit(request, "send", device_id)
     body = await _body(request, m.SendRequest)
     answer, created = await mailbox.send(relay, device_id, body)
     return _json(answer, status=201 if created else 200)
@@ -165,6 +172,7 @@ async def fetch_messages(request: web.Request) -> web.Response:
     """GET /v1/messages?after=&limit=&all=  [device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
+    _limit(request, "fetch", device_id)
     after = _int_param(request, "after", default=0)
     limit = _int_param(request, "limit", default=50, minimum=1, maximum=100)
     include_all = request.query.get("all", "0")
@@ -265,6 +273,7 @@ async def review_message(request: web.Request) -> web.Response:
     """POST /v1/review/messages/{message_id}  [supervisor device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
+    _limit(request, "review", device_id)
     body = await _body(request, m.ReviewRequest)
     return _json(await review.review(relay, device_id, request.match_info["message_id"], body))
 

@@ -38,8 +38,10 @@ def refused(codes: str) -> Answer:
 BAD = {400: refused("malformed_json, invalid_request, malformed_base64 or a route's own")}
 AUTH = {
     401: refused("missing_token, invalid_token or token_expired"),
-    403: refused("device_revoked, or not allowed"),
+    403: refused("device_revoked, certificate_not_yet_valid, certificate_expired, or not allowed"),
 }
+# Rate-limited routes (liaison/server/ratelimit.py): the Retry-After header gives the wait.
+LIMITED = {429: refused("rate_limited: wait the seconds of the Retry-After header")}
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,9 @@ OPERATIONS = (
         {
             200: ok(m.Challenge),
             **BAD,
-            403: refused("device_revoked"),
+            403: refused("device_revoked, certificate_not_yet_valid or certificate_expired"),
             404: refused("unknown_device"),
+            **LIMITED,
         },
         request=m.ChallengeRequest,
     ),
@@ -165,7 +168,7 @@ OPERATIONS = (
             200: ok(m.Token),
             **BAD,
             401: refused("unknown_challenge, challenge_used, challenge_expired, bad_signature"),
-            403: refused("device_revoked"),
+            403: refused("device_revoked, certificate_not_yet_valid or certificate_expired"),
             404: refused("unknown_device"),
         },
         request=m.TokenRequest,
@@ -184,6 +187,7 @@ OPERATIONS = (
             422: refused(
                 "bad_signature, unknown_recipient, recipient_revoked or sender_certificate_mismatch"
             ),
+            **LIMITED,
         },
         request=m.SendRequest,
         security="deviceToken",
@@ -192,7 +196,7 @@ OPERATIONS = (
         "GET",
         "/v1/messages",
         "fetchMessages",
-        {200: ok(m.MessagePage), **BAD, **AUTH},
+        {200: ok(m.MessagePage), **BAD, **AUTH, **LIMITED},
         security="deviceToken",
         query=(
             query("after", "Cursor: answer deliveries after this one (default 0)"),
@@ -374,7 +378,9 @@ OPERATIONS = (
             **BAD,
             **AUTH,
             404: refused("unknown_message or envelope_purged"),
+            409: refused("review_replayed"),
             422: refused("bad_signature or stale_review_request"),
+            **LIMITED,
         },
         request=m.ReviewRequest,
         security="deviceToken",

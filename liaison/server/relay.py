@@ -17,6 +17,7 @@ from pathlib import Path
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
+from liaison.server.ratelimit import Limiter, RateLimits
 from liaison.store import Store, database_url
 from liaison.store.engine import asyncpg_dsn, schema_connect_args
 from liaison.store.records import DeviceRecord
@@ -48,6 +49,10 @@ class Settings:
     purge_interval: int = 3600
     # Called once with the admin token when it is created (first start).
     announce_admin_token: Callable[[str], None] | None = None
+    # Requests per minute per device and per address (liaison/server/ratelimit.py), on a
+    # monotonic clock of their own: the relay's clock is wall time and may be set back.
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    rate_clock: Callable[[], float] = field(default=time.monotonic)
 
 
 @dataclass
@@ -65,6 +70,7 @@ class Relay:
     challenge_ttl: int = 60
     max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE
     push_channel: str = "liaison_push"
+    limiter: Limiter = field(default_factory=lambda: Limiter(RateLimits()))
     # Certificates never change once registered (a new key is a new device id), so they are
     # cached; revocations are always read from the database.
     cert_cache: dict[str, DeviceRecord] = field(default_factory=dict)
@@ -109,6 +115,7 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
             challenge_ttl=settings.challenge_ttl,
             max_envelope_bytes=settings.max_envelope_bytes,
             push_channel=channel,
+            limiter=Limiter(settings.rate_limits, settings.rate_clock),
         )
     finally:
         await hub.close_all()
