@@ -18,7 +18,7 @@ from aiohttp import web
 from nacl.signing import SigningKey
 
 from crypto.checkpoint import cosign_checkpoint, verify_cosignature
-from crypto.encoding import b64e
+from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
 from liaison.server.app import STORE_KEY
 from liaison.server.identity import (
@@ -39,6 +39,7 @@ from liaison.store.engine import SQLITE_FILENAME
 from tests.e2e.e2e_relay import PROJECT_ROOT, free_port
 from tests.server.factory import china_agency, vietnam_agency
 from tests.server.helpers import enrol, register, send
+from tests.server.relay_api import row_counts
 
 
 @pytest.fixture
@@ -395,6 +396,35 @@ async def test_a_message_holds_at_most_sixteen_case_tags(api) -> None:
     assert (again.status, again.body["case_tags"]) == (200, 16)
     answer = await api.post(path, json={"case_tags": tags[16:]}, token=token)
     assert (answer.status, answer.body["code"]) == (409, "too_many_case_tags")
+
+
+# --- defect 9: challenge flood --------------------------------------------------------------
+
+
+async def test_challenges_write_nothing_and_cannot_be_forged(api, relay, clock) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    alice = vn.device("alice")
+    await enrol(api, alice)
+    before = await row_counts(relay[1])
+    challenges = [
+        (await api.post("/v1/auth/challenge", json={"device_id": alice.device_id})).body
+        for _ in range(50)
+    ]
+    assert await row_counts(relay[1]) == before  # nothing stored, nothing fsynced
+    assert len({c["challenge"] for c in challenges}) == 50
+    log_key = b64d((await api.get("/v1/server")).body["log_public_key"])
+    nonce = bytearray(b64d(challenges[0]["challenge"]))
+    nonce[:8] = (clock.now + 10 * 365 * 86400).to_bytes(8, "big")  # a later expiry: forged
+    forged = await api.post(
+        "/v1/auth/token",
+        json={
+            "device_id": alice.device_id,
+            "challenge": b64e(bytes(nonce)),
+            "signature": b64e(alice.sign_challenge(log_key, bytes(nonce))),
+        },
+    )
+    assert (forged.status, forged.body["code"]) == (401, "unknown_challenge")
 
 
 # --- defect 13: the admin token at rest ----------------------------------------------------
