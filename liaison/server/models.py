@@ -54,6 +54,7 @@ LOG_KINDS = (
     "review_key_wrap",
     "review",
     "review_refused",
+    "review_refusals_counted",
     "retention",
     "hold",
     "hold_release",

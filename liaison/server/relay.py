@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
@@ -77,6 +78,8 @@ class Relay:
     # Bearer token -> (device id, expiry): held in memory only, like any session; the
     # database keeps only token digests.
     tokens: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Device id -> its refused reviews of the current window (review.py, issue 14 defect 7).
+    refusal_windows: dict[str, Any] = field(default_factory=dict)
 
 
 def push_channel(settings: Settings) -> str:

@@ -209,7 +209,7 @@ class ReviewWrites:
         return None if row is None else _wrap_record(row)
 
     async def review_request_honoured(
-        self, *, device_id: str, message_id: str, requested_at: int
+        self, *, device_id: str, message_id: str, requested_at: int, reason_hash: bytes
     ) -> bool:
         """Whether this very review request was honoured before (checked in the transaction that
         would log it; the primary key backs the check)."""
@@ -218,12 +218,19 @@ class ReviewWrites:
                 review_requests.c.device_id == device_id,
                 review_requests.c.message_id == message_id,
                 review_requests.c.requested_at == requested_at,
+                review_requests.c.reason_hash == reason_hash,
             )
         )
         return (await self.conn.execute(seen)).first() is not None
 
     async def record_review_request(
-        self, *, device_id: str, message_id: str, requested_at: int, log_index: int
+        self,
+        *,
+        device_id: str,
+        message_id: str,
+        requested_at: int,
+        reason_hash: bytes,
+        log_index: int,
     ) -> None:
         """Remember a honoured review request (see `review_request_honoured`)."""
         await self.execute_write(
@@ -231,6 +238,7 @@ class ReviewWrites:
                 device_id=device_id,
                 message_id=message_id,
                 requested_at=requested_at,
+                reason_hash=reason_hash,
                 log_index=log_index,
             )
         )

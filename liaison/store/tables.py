@@ -154,13 +154,15 @@ review_key_wraps = Table(
 Index("ix_review_key_wraps_agency", review_key_wraps.c.agency)
 
 # Review requests honoured (revision 0006): a signed request is released once, whatever the
-# number of times it is posted (issue 14, defect 6).
+# number of times it is posted (issue 14, defect 6). The reason hash is salted afresh for each
+# request, so two reviews in the same second are two requests; a replay is the same one.
 review_requests = Table(
     "review_requests",
     metadata,
     Column("device_id", String(200), primary_key=True),
     Column("message_id", String(32), primary_key=True),
     Column("requested_at", BigInteger, primary_key=True, autoincrement=False),
+    Column("reason_hash", LargeBinary(32), primary_key=True),
     Column("log_index", BigInteger, nullable=False),
 )
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import secrets
 import sqlite3
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,7 +29,7 @@ from liaison.server.identity import (
     ADMIN_TOKEN_HASH_FILE,
     ensure_server_identity,
 )
-from liaison.server.keys import PUSH_KEY
+from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.push import (
     CLOSE_REPLACED,
     CLOSE_TOKEN_EXPIRED,
@@ -34,6 +37,7 @@ from liaison.server.push import (
     PushHub,
 )
 from liaison.server.ratelog import RateLimitFilter, limit_server_error_logs, remove_limit
+from liaison.server.review import log_closed_refusal_windows
 from liaison.server.witness import register_witness
 from liaison.store.engine import SQLITE_FILENAME
 from tests.e2e.e2e_relay import PROJECT_ROOT, free_port
@@ -375,6 +379,65 @@ async def test_a_float_where_an_integer_belongs_is_a_400(api) -> None:
     )
     assert (answer.status, answer.body["code"]) == (400, "invalid_request")
     assert (await api.call("PUT", path, data='{"days": 30}', token=api.admin_token)).status == 200
+
+
+# --- defect 7: log spam ---------------------------------------------------------------------
+
+
+def _review_body(now: int) -> dict[str, Any]:
+    return {"reason_hash": b64e(bytes(32)), "requested_at": now, "signature": b64e(bytes(64))}
+
+
+async def _log_size(api) -> int:
+    return (await api.get("/v1/log/checkpoint")).body["size"]
+
+
+async def test_refused_reviews_are_logged_up_to_a_limit_then_counted(api, relay, clock) -> None:
+    hub_relay = relay[1][RELAY_KEY]
+    hub_relay.limiter.limits = replace(
+        hub_relay.limiter.limits, review_refusals_logged=2, review_refusal_window=3600
+    )
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    alice, bob = vn.device("alice"), vn.device("bob")
+    await enrol(api, alice, bob)
+    token = await api.login(alice)
+    envelope = bob.seal([alice], "x")
+    assert (await send(api, await api.login(bob), envelope)).status == 201
+
+    size = await _log_size(api)
+    for _ in range(30):  # messages that do not exist: nothing to protect, nothing logged
+        path = f"/v1/review/messages/{secrets.token_hex(16)}"
+        answer = await api.post(path, json=_review_body(clock.now), token=token)
+        assert (answer.status, answer.body["code"]) == (403, "review_forbidden")
+    assert await _log_size(api) == size
+
+    path = f"/v1/review/messages/{envelope.header.message_id}"
+    for _ in range(5):
+        answer = await api.post(path, json=_review_body(clock.now), token=token)
+        assert answer.status == 403
+    assert await _log_size(api) == size + 2  # two logged one by one, three counted
+    started = clock.now
+    clock.now += 3600
+    token = await api.login(alice)
+    assert (await api.post(path, json=_review_body(clock.now), token=token)).status == 403
+    entries = (
+        await api.get("/v1/log/entries", params={"start": size, "end": size + 4}, token=token)
+    ).body["entries"]
+    kinds = [e["entry"]["kind"] for e in entries]
+    assert kinds == ["review_refused"] * 2 + ["review_refusals_counted", "review_refused"]
+    counted = entries[2]["entry"]
+    assert (counted["device_id"], counted["count"], counted["since"]) == (
+        alice.device_id,
+        3,
+        started,
+    )
+    # Past the limit again, the count is logged once the window closes, with no further request.
+    for _ in range(2):
+        await api.post(path, json=_review_body(clock.now), token=token)
+    clock.now += 3600
+    assert await log_closed_refusal_windows(hub_relay) == 1
+    assert await _log_size(api) == size + 6
 
 
 # --- defect 8: case tags per message --------------------------------------------------------

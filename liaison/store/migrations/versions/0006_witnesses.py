@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("device_id", sa.String(200), primary_key=True),
         sa.Column("message_id", sa.String(32), primary_key=True),
         sa.Column("requested_at", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("reason_hash", sa.LargeBinary(32), primary_key=True),
         sa.Column("log_index", sa.BigInteger, nullable=False),
     )
     op.create_table(
