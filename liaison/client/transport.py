@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +30,9 @@ class ApiClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        # Directory and log reads need an enrolled device (issue 14, section 2): how to log in
+        # when they are asked for before any token is held (set by transparency.pin_server).
+        self.device_login: Callable[[], Awaitable[object]] | None = None
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -155,7 +158,12 @@ class ApiClient:
             answers.Agency, "GET", "/v1/agencies/{code}", path=f"/v1/agencies/{code}"
         )
 
+    async def _device_token(self) -> None:
+        if self.token is None and self.device_login is not None:
+            await self.device_login()
+
     async def agency_devices(self, code: str) -> answers.DeviceList:
+        await self._device_token()
         return await self._typed(
             answers.DeviceList,
             "GET",
@@ -188,6 +196,7 @@ class ApiClient:
         )
 
     async def entries(self, start: int, end: int) -> answers.LogEntries:
+        await self._device_token()
         return await self._typed(
             answers.LogEntries, "GET", "/v1/log/entries", params={"start": start, "end": end}
         )

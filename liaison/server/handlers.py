@@ -122,8 +122,10 @@ async def add_review_key(request: web.Request) -> web.Response:
 
 
 async def agency_devices(request: web.Request) -> web.Response:
-    """GET /v1/agencies/{code}/devices"""
-    return _json(await directory.agency_devices(request.app[RELAY_KEY], request.match_info["code"]))
+    """GET /v1/agencies/{code}/devices  [device]"""
+    relay = request.app[RELAY_KEY]
+    await auth.authenticate(relay, _bearer(request))  # officers' names: enrolled devices only
+    return _json(await directory.agency_devices(relay, request.match_info["code"]))
 
 
 async def upload_certificate(request: web.Request) -> web.Response:
@@ -215,7 +217,9 @@ async def log_proof(request: web.Request) -> web.Response:
 
 
 async def log_entries(request: web.Request) -> web.Response:
-    """GET /v1/log/entries?start=&end="""
+    """GET /v1/log/entries?start=&end=  [device]"""
+    # Who writes to whom and when: enrolled devices only (issue 14, section 2).
+    await auth.authenticate(request.app[RELAY_KEY], _bearer(request))
     start = _required_int(request, "start")
     end = _required_int(request, "end")
     return _json(await log_queries.entries(request.app[RELAY_KEY], start, end))

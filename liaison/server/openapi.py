@@ -111,7 +111,8 @@ OPERATIONS = (
         "GET",
         "/v1/agencies/{code}/devices",
         "listAgencyDevices",
-        {200: ok(m.DeviceList), 404: refused("unknown_agency")},
+        {200: ok(m.DeviceList), **AUTH, 404: refused("unknown_agency")},
+        security="deviceToken",
     ),
     Operation(
         "POST",
@@ -307,7 +308,8 @@ OPERATIONS = (
         "GET",
         "/v1/log/entries",
         "logEntries",
-        {200: ok(m.LogEntries), **BAD},
+        {200: ok(m.LogEntries), **BAD, **AUTH},
+        security="deviceToken",
         query=(
             query("start", "First index", required=True),
             query("end", "One past the last index (at most start + 1000)", required=True),

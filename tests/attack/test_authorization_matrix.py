@@ -48,8 +48,6 @@ DAY = 86400
 LATER = 2 * DAY
 TOKEN_TTL = 30 * DAY
 
-SECTION_2 = "section 2: directory and log reads need an enrolled device (or a registered witness)"
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -78,17 +76,8 @@ def _device(allowed: int | Mapping[str, int]) -> dict[str, Cell]:
 
 
 def _directory() -> dict[str, Cell]:
-    """Section 2: enrolled devices only (today: anyone)."""
-    row = {caller: Cell(200) for caller in DEVICE_CALLERS}
-    row.update(
-        no_token=Cell(401, SECTION_2),
-        bad_token=Cell(401, SECTION_2),
-        admin=Cell(401, SECTION_2),
-        revoked=Cell(403, SECTION_2),
-        expired=Cell(403, SECTION_2),
-        not_yet_valid=Cell(403, SECTION_2),
-    )
-    return row
+    """Section 2: directory and log reads are for enrolled devices only."""
+    return _device(200)
 
 
 SUPERVISORS_ONLY = {
