@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json as jsonlib
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -14,6 +16,35 @@ from liaison.client import answers
 from liaison.client.answers import AnswerT, decode_answer
 from liaison.client.errors import InvalidAnswer, ServerError, TransportError
 from liaison.i18n import _
+
+# Plain http:// carries device and admin tokens in clear (issue 14, defect 12): only to this
+# machine, unless the officer asked for it (`liaison --insecure-http`, which warns).
+_insecure_http = [False]
+
+
+def allow_insecure_http(allowed: bool = True) -> None:
+    _insecure_http[0] = allowed
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_http(url: str) -> None:
+    """Refuse an http:// relay URL that is not on this machine (unless allowed)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not _loopback(parts.hostname or "") and not _insecure_http[0]:
+        raise TransportError(
+            _(
+                "Refusing plain http:// to {url}: tokens would travel in clear. Use https://, "
+                "or --insecure-http if this network is trusted."
+            ).format(url=url)
+        )
 
 
 class ApiClient:
@@ -29,6 +60,7 @@ class ApiClient:
         timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        refuse_plain_http(self.base_url)
         self.token = token
         # Directory and log reads need an enrolled device (issue 14, section 2): how to log in
         # when they are asked for before any token is held (set by transparency.pin_server).
