@@ -6,14 +6,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, TypeVar
 
 from liaison.cli._common import CommandError, add_json_option, print_result, run
 from liaison.cli.serve import add_database_options, database_schema
 from liaison.i18n import _
-
-if TYPE_CHECKING:
-    from liaison.store import Store
 
 T = TypeVar("T")
 
@@ -53,16 +50,12 @@ def _witness_key(name: str, text: str) -> bytes:
     return key
 
 
-async def _with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[T]]) -> T:
-    """`action` on the relay's store (migrated first, like `liaison serve` does)."""
-    from liaison.store import Store
-    from liaison.store.engine import database_url, schema_connect_args
+async def _with_store(args: argparse.Namespace, action: Callable[[Any], Awaitable[T]]) -> T:
+    """`action` on the relay's store (through the server package, which owns it)."""
+    from liaison.server.witness import on_witness_store
 
     data_dir: Path = args.data_dir
-    url = database_url(data_dir, args.database_url)
-    store = Store(url, connect_args=schema_connect_args(url, database_schema(args)))
-    async with store:
-        return await action(store)
+    return await on_witness_store(data_dir, args.database_url, database_schema(args), action)
 
 
 def cmd_add(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from crypto.checkpoint import (
     ALG_COSIGNATURE_V1,
@@ -19,6 +21,8 @@ from liaison.server.errors import BadRequest, Forbidden, Unprocessable
 from liaison.server.models import CosignatureUpload, decode_field
 from liaison.server.relay import Relay
 from liaison.store import Store, WriteTx
+
+T = TypeVar("T")
 
 
 def _note_for(relay: Relay, size: int) -> str:
@@ -114,6 +118,22 @@ async def submit(relay: Relay, request: CosignatureUpload) -> dict[str, Any]:
 
     await relay.store.write(job)
     return {"size": cp.size}
+
+
+async def on_witness_store(
+    data_dir: Path,
+    url: str | None,
+    schema: str | None,
+    action: Callable[[Store], Awaitable[T]],
+) -> T:
+    """`action` on the relay's store in `data_dir` (or at `url`), migrated first as `liaison
+    serve` does: how `liaison witness` reaches the database, through the server."""
+    from liaison.store import database_url
+    from liaison.store.engine import schema_connect_args
+
+    full_url = database_url(data_dir, url)
+    async with Store(full_url, connect_args=schema_connect_args(full_url, schema)) as store:
+        return await action(store)
 
 
 async def register_witness(store: Store, name: str, key: bytes, now: int) -> bool:
