@@ -359,6 +359,7 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
         str(data_dir),
         "--port",
         str(port),
+        "--no-rate-limits",  # the benchmark measures the relay at full rate, not its limits
     ]
     if db:
         command += ["--db", db]

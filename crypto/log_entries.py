@@ -261,6 +261,18 @@ class ReviewRefusedEntry(LogEntry):
     refusal: str = _choice(*REVIEW_REFUSALS)
 
 
+@_kind("review_refusals_counted")
+@dataclass(frozen=True, kw_only=True)
+class ReviewRefusalsCountedEntry(LogEntry):
+    """Refused reviews by one device past its logged refusals of a window: counted, not logged
+    one by one (issue 14, defect 7), so a device cannot flood the log and nothing goes
+    unrecorded. `count` refusals from `since` until `at`."""
+
+    device_id: str = _identifier()
+    count: int = _integer(1)
+    since: int = _integer()
+
+
 @_kind("retention")
 @dataclass(frozen=True, kw_only=True)
 class RetentionEntry(LogEntry):

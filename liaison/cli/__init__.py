@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         # argparse's default help for --version is not passed through gettext.
         help=_("show program's version number and exit"),
     )
+    parser.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help=_("Allow plain http:// to a relay on another machine (tokens travel in clear)"),
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         module = importlib.import_module(name)
@@ -54,6 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_language(language_from_env())
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "insecure_http", False):
+        from liaison.client.transport import allow_insecure_http
+
+        print(
+            _("Warning: plain http:// allowed; device and admin tokens travel in clear."),
+            file=sys.stderr,
+        )
+        allow_insecure_http()
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -206,8 +206,16 @@ def run_api(url: str, call: Callable[[ApiClient], Awaitable[T]]) -> T:
 
 
 def on_relay(home: Home, args: argparse.Namespace, call: Callable[[ApiClient], Awaitable[T]]) -> T:
-    """Run `call` against the relay of `--server`, else the one recorded in the home folder."""
-    return run_api(home.server_url(getattr(args, "server", None)), call)
+    """Run `call` against the relay of `--server`, else the one recorded in the home folder;
+    directory and log reads log in with the home's device (issue 14, section 2)."""
+    from liaison.client import officer
+
+    async def with_device(api: ApiClient) -> T:
+        if home.settings().device_id:
+            api.device_login = lambda: officer.authenticate(home, api)
+        return await call(api)
+
+    return run_api(home.server_url(getattr(args, "server", None)), with_device)
 
 
 def on_session(

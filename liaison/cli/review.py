@@ -166,6 +166,13 @@ def describe_record(row: dict[str, Any]) -> str:
             device=entry.get("device_id"),
             why=entry.get("refusal"),
         )
+    if kind == "review_refusals_counted":
+        return _("{when}  {count} further refused reviews by {device} since {since}").format(
+            when=when,
+            count=entry.get("count"),
+            device=entry.get("device_id"),
+            since=format_time(entry.get("since")),
+        )
     if kind == "envelope":
         return _("{when}  message {id} from {sender} to {count} devices").format(
             when=when,

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from liaison.i18n import _
 
+# Slow clients (issue 14, defect 11): a connection that has not sent its headers by then is
+# closed (aiohttp's keep-alive timer runs from the connection's start until a request arrives).
+DEFAULT_HEADER_TIMEOUT = 15.0
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -72,6 +75,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="MIB",
         help=_("Attachment storage each agency may use, in MiB (default: no limit)"),
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_HEADER_TIMEOUT,
+        help=_("Seconds a client has to send a request's headers (and between requests)"),
+    )
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        type=_rate_limit,
+        metavar="NAME=PER_MINUTE",
+        help=_(
+            "Change one rate limit, e.g. send_per_device=600 (0: none); names: "
+            "challenge, send, fetch, review, each _per_device or _per_address"
+        ),
+    )
+    parser.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help=_("Serve without rate limits (load tests and benchmarks only)"),
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,6 +104,32 @@ def _mebibytes(text: str) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 12:
         raise argparse.ArgumentTypeError(_("a size in MiB is a whole number"))
     return int(text) * 1024 * 1024
+
+
+def _rate_limit(text: str) -> tuple[str, float]:
+    from liaison.server.ratelimit import RateLimits
+
+    name, _sep, value = text.partition("=")
+    try:
+        per_minute = float(value)
+        RateLimits().with_per_minute(name, per_minute)
+    except ValueError:
+        per_minute = -1.0
+    if per_minute < 0:
+        raise argparse.ArgumentTypeError(
+            _("give NAME=PER_MINUTE, e.g. send_per_device=600 (0: no limit)")
+        )
+    return name, per_minute
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(_("a number of seconds between 0 and 3600"))
+    return value
 
 
 def _announce(token: str) -> None:
@@ -96,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from liaison.server.app import Settings, create_app
+    from liaison.server.ratelimit import RateLimits
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per cause per minute from the per-connection loggers (issue 14, defect 2).
@@ -103,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
 
     limit_server_error_logs()
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    limits = RateLimits.off() if args.no_rate_limits else RateLimits()
+    for name, per_minute in args.rate_limit:
+        limits = limits.with_per_minute(name, per_minute)
     settings = Settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
@@ -111,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         announce_admin_token=_announce,
         attachment_quota_bytes=args.attachment_quota,
+        rate_limits=limits,
     )
     print(
         _("Liaison relay listening on http://{host}:{port}/v1/health").format(
@@ -118,5 +174,12 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     sys.stdout.flush()
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+        keepalive_timeout=args.header_timeout,
+    )
     return 0

@@ -171,6 +171,8 @@ class CheckpointAnswer(Answer, frozen=True, kw_only=True):
     checkpoint: Note
     size: int
     cosigned: Note | None = None
+    # Per witness key, its newest cosigned note (relays before issue 14 send none).
+    witnessed: list[Note] = []
 
 
 class ConsistencyProof(Answer, frozen=True, kw_only=True):

@@ -257,6 +257,7 @@ async def agency_devices(
 ) -> list[VerifiedDevice]:
     """Every device certificate of `agency`, verified (the agency's root must be pinned)."""
     require_pin(home, agency)
+    await transparency.pin_server(home, api)  # the device logs in for the directory read
     answer = await api.agency_devices(agency)
     cp = await transparency.advance(home, api, answer.get("checkpoint"))
     trust = trust_store(home)

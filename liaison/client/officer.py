@@ -267,3 +267,7 @@ async def authenticated(
     forget_token(home)
     await authenticate(home, api)
     return await call()
+
+
+# Directory and log reads log in with this home's device when no token is held yet.
+transparency.set_device_login(authenticate)

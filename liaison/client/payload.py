@@ -17,6 +17,30 @@ FILE = "application/octet-stream"
 PAYLOAD_VERSION = 1
 MAX_ATTACHMENTS = 50  # per message (crypto/PROTOCOL.md section 14.4)
 
+# Plaintext lengths are padded to buckets (crypto/PROTOCOL.md §5.2; issue 14, section 2), so
+# the size the relay sees says little: powers of two from 256 bytes up to 64 KiB, then
+# multiples of 64 KiB.
+PAD_SMALLEST = 256
+PAD_STEP = 64 * 1024
+_PAD_FIELD_OVERHEAD = len(b',"pad":""')
+
+
+def padded_length(length: int) -> int:
+    """The bucket of a plaintext of `length` bytes."""
+    if length <= PAD_SMALLEST:
+        return PAD_SMALLEST
+    if length <= PAD_STEP:
+        return 1 << (length - 1).bit_length()
+    return -(-length // PAD_STEP) * PAD_STEP
+
+
+def pad_payload(value: dict[str, object]) -> bytes:
+    """The canonical JSON of `value` with a `pad` field of spaces filling it to its bucket
+    (readers ignore `pad`)."""
+    bare = len(canonical_json(value))
+    target = padded_length(bare + _PAD_FIELD_OVERHEAD)
+    return canonical_json({**value, "pad": " " * (target - bare - _PAD_FIELD_OVERHEAD)})
+
 
 @dataclass(frozen=True)
 class Payload:
@@ -50,7 +74,7 @@ class Payload:
             value["filename"] = self.filename
         if self.attachments:
             value["attachments"] = [ref.to_json() for ref in self.attachments]
-        return canonical_json(value)
+        return pad_payload(value)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Payload:

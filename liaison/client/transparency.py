@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,28 @@ class ServerIdentity:
         )
 
 
+DeviceLogin = Callable[[Home, ApiClient], Awaitable[object]]
+_device_login: list[DeviceLogin] = []
+
+
+def set_device_login(login: DeviceLogin) -> None:
+    """How a home's device logs in (liaison/client/officer.py registers `authenticate`; it
+    imports this module, so it cannot be imported from here)."""
+    _device_login[:] = [login]
+
+
 async def pin_server(home: Home, api: ApiClient) -> ServerIdentity:
-    """The stored server identity; at first contact, fetch and store it (trust on first use)."""
+    """The stored server identity; at first contact, fetch and store it (trust on first use).
+
+    Also tells `api` how this home's device logs in, for the directory and log reads that need
+    an enrolled device (issue 14, section 2)."""
     from liaison.client.misbehaviour import refuse_if_recorded
 
     refuse_if_recorded(home)
+    # (A test's stand-in for the API may have no such attribute: it then needs no login.)
+    if _device_login and getattr(api, "device_login", False) is None and home.settings().device_id:
+        login = _device_login[0]
+        api.device_login = lambda: login(home, api)
     stored = home.config().get("server_identity")
     if isinstance(stored, dict):
         return ServerIdentity.from_dict(stored)

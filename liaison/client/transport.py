@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json as jsonlib
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -15,6 +17,35 @@ from liaison.client import answers
 from liaison.client.answers import AnswerT, decode_answer
 from liaison.client.errors import InvalidAnswer, ServerError, TransportError
 from liaison.i18n import _
+
+# Plain http:// carries device and admin tokens in clear (issue 14, defect 12): only to this
+# machine, unless the officer asked for it (`liaison --insecure-http`, which warns).
+_insecure_http = [False]
+
+
+def allow_insecure_http(allowed: bool = True) -> None:
+    _insecure_http[0] = allowed
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_http(url: str) -> None:
+    """Refuse an http:// relay URL that is not on this machine (unless allowed)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not _loopback(parts.hostname or "") and not _insecure_http[0]:
+        raise TransportError(
+            _(
+                "Refusing plain http:// to {url}: tokens would travel in clear. Use https://, "
+                "or --insecure-http if this network is trusted."
+            ).format(url=url)
+        )
 
 
 class ApiClient:
@@ -30,7 +61,11 @@ class ApiClient:
         timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        refuse_plain_http(self.base_url)
         self.token = token
+        # Directory and log reads need an enrolled device (issue 14, section 2): how to log in
+        # when they are asked for before any token is held (set by transparency.pin_server).
+        self.device_login: Callable[[], Awaitable[object]] | None = None
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -193,7 +228,12 @@ class ApiClient:
             answers.Agency, "GET", "/v1/agencies/{code}", path=f"/v1/agencies/{code}"
         )
 
+    async def _device_token(self) -> None:
+        if self.token is None and self.device_login is not None:
+            await self.device_login()
+
     async def agency_devices(self, code: str) -> answers.DeviceList:
+        await self._device_token()
         return await self._typed(
             answers.DeviceList,
             "GET",
@@ -226,6 +266,7 @@ class ApiClient:
         )
 
     async def entries(self, start: int, end: int) -> answers.LogEntries:
+        await self._device_token()
         return await self._typed(
             answers.LogEntries, "GET", "/v1/log/entries", params={"start": start, "end": end}
         )

@@ -136,34 +136,35 @@ def add_known_witness(home: Home, name: str, public_key: str, *, required: bool)
 
 
 async def check_cosigned(home: Home, api: ApiClient, *, now: int | None = None) -> list[str]:
-    """Problems with the relay's newest cosigned checkpoint, for the witnesses this client
-    knows: each cosignature must verify, and the cosigned view must be consistent with this
-    client's (a split view between witness and client is recorded as misbehaviour)."""
+    """Problems with the relay's cosigned checkpoints, for each witness this client knows: the
+    relay serves every registered witness's newest cosigned note (`witnessed`); each one signed
+    by a known witness must verify and be consistent with this client's view (a split view
+    between witness and client is recorded as misbehaviour)."""
     known = home.config().get("witnesses") or []
     if not known:
         return []
-    note = (await api.checkpoint()).get("cosigned")
-    if not isinstance(note, str):
-        return (
-            [_("No checkpoint of this server is cosigned by a witness this client knows.")]
-            if home.config().get("require_witness")
-            else []
-        )
-    signed_by = []
+    answer = await api.checkpoint()
+    notes = [*answer.get("witnessed", ()), answer.get("cosigned")]
+    checked: dict[str, None] = {}  # the notes known witnesses cosigned, each once, in order
     for w in known:
-        try:
-            verify_cosignature(
-                note, witness_name=w["name"], witness_public=b64d(w["public_key"]), now=now
-            )
-            signed_by.append(w["name"])
-        except CryptoError:
-            continue
-    if not signed_by:
+        for note in notes:
+            if not isinstance(note, str):
+                continue
+            try:
+                verify_cosignature(
+                    note, witness_name=w["name"], witness_public=b64d(w["public_key"]), now=now
+                )
+            except CryptoError:
+                continue
+            checked[note] = None
+    if not checked:
         if home.config().get("require_witness"):
             return [_("No checkpoint of this server is cosigned by a witness this client knows.")]
         return []
-    try:
-        await transparency.advance(home, api, note)
-    except ClientError as exc:
-        return [str(exc)]
-    return []
+    problems = []
+    for note in checked:
+        try:
+            await transparency.advance(home, api, note)
+        except ClientError as exc:
+            problems.append(str(exc))
+    return problems

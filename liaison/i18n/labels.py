@@ -31,6 +31,7 @@ AUDIT_KINDS = {
     "review_key_wrap": N_("supervisor review key handed over"),
     "review": N_("supervisor review"),
     "review_refused": N_("supervisor review refused"),
+    "review_refusals_counted": N_("refused supervisor reviews counted"),
     "retention": N_("retention period"),
     "hold": N_("legal hold"),
     "hold_release": N_("legal hold released"),

@@ -13,6 +13,7 @@ from liaison.server.handlers import ROUTES
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.relay import Settings, open_relay
 from liaison.server.retention import purge_periodically
+from liaison.server.review import log_refusal_counts_periodically
 from liaison.store import Store
 
 __all__ = ["SETTINGS_KEY", "STORE_KEY", "Settings", "create_app"]
@@ -39,7 +40,9 @@ async def json_errors(
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"code": exc.code, "message": exc.message}, status=exc.status)
+        return web.json_response(
+            {"code": exc.code, "message": exc.message}, status=exc.status, headers=exc.headers
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -75,12 +78,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if settings.purge_interval > 0
             else None
         )
+        refusal_counts = asyncio.create_task(
+            log_refusal_counts_periodically(relay, stop_purge), name="liaison-refusal-counts"
+        )
         try:
             yield
         finally:
             stop_purge.set()
             if purge_task is not None:
                 await purge_task
+            await refusal_counts
 
 
 async def _close_push_sockets(app: web.Application) -> None:

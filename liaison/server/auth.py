@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
+from nacl.encoding import RawEncoder
 from nacl.exceptions import BadSignatureError
+from nacl.hash import blake2b
 from nacl.signing import VerifyKey
 
 from crypto.auth import auth_challenge_message
@@ -18,8 +21,18 @@ from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import DeviceRecord
 
+CHALLENGE_MAC_LABEL = b"liaison/relay/challenge-mac/v1"
 # Tokens remembered in memory at most; past this the cache starts again from the database.
 MAX_CACHED_TOKENS = 100_000
+
+
+def check_validity_window(device: DeviceRecord, now: int) -> None:
+    """Refuses a device outside its certificate's [not_before, not_after] (issue 14, defect 4):
+    no challenge, token or authenticated request before it starts or after it ends."""
+    if now < device.not_before:
+        raise Forbidden("certificate_not_yet_valid", "This device's certificate is not valid yet.")
+    if now > device.not_after:
+        raise Forbidden("certificate_expired", "This device's certificate has expired.")
 
 
 async def _live_device(relay: Relay, device_id: str) -> DeviceRecord:
@@ -32,21 +45,34 @@ async def _live_device(relay: Relay, device_id: str) -> DeviceRecord:
         raise NotFound("unknown_device", "No certificate is registered for this device.")
     if device.revoked:
         raise Forbidden("device_revoked", "This device has been revoked.")
+    check_validity_window(device, relay.clock())
     return device
 
 
+def _challenge_mac(relay: Relay, body: bytes, device_id: str) -> bytes:
+    # Keyed with a key derived from the relay's own signing key: every process of the relay
+    # (they share the data folder) checks the challenges of the others.
+    key = blake2b(
+        CHALLENGE_MAC_LABEL,
+        key=bytes(relay.identity.signing_key),
+        digest_size=32,
+        encoder=RawEncoder,
+    )
+    return blake2b(body + device_id.encode(), key=key, digest_size=16, encoder=RawEncoder)
+
+
 async def challenge(relay: Relay, request: ChallengeRequest) -> dict[str, Any]:
-    """POST /v1/auth/challenge: 32 random bytes for the device to sign, valid briefly."""
+    """POST /v1/auth/challenge: 32 bytes for the device to sign, valid briefly.
+
+    Stateless (issue 14, defect 9): nothing is written until a signed answer comes back. The
+    challenge is its expiry (8 bytes), 8 random bytes and a MAC over both and the device id
+    (16 bytes), so the token request proves which device it was issued to and until when; a
+    used challenge is recorded then, by a device that has signed it.
+    """
     device = await _live_device(relay, request.device_id)
-    nonce = relay.rng(32)
     expires_at = relay.clock() + relay.challenge_ttl
-
-    async def job(tx: WriteTx) -> None:
-        await tx.insert_challenge(
-            challenge=nonce, device_id=device.device_id, expires_at=expires_at
-        )
-
-    await relay.store.write(job)
+    body = expires_at.to_bytes(8, "big") + relay.rng(8)
+    nonce = body + _challenge_mac(relay, body, device.device_id)
     return {"challenge": b64e(nonce), "expires_at": expires_at}
 
 
@@ -65,14 +91,20 @@ async def token(relay: Relay, request: TokenRequest) -> dict[str, Any]:
     bearer = relay.rng(32).hex()
     expires_at = now + relay.token_ttl
 
+    body, mac = nonce[:16], nonce[16:]
+    if not hmac.compare_digest(mac, _challenge_mac(relay, body, device.device_id)):
+        raise Unauthorized("unknown_challenge", "This challenge was not issued.")
+    challenge_expires_at = int.from_bytes(body[:8], "big")
+    if challenge_expires_at < now:
+        raise Unauthorized("challenge_expired", "This challenge has expired.")
+
     async def job(tx: WriteTx) -> None:
-        record = await tx.challenge(nonce)
-        if record is None or record.device_id != device.device_id:
-            raise Unauthorized("unknown_challenge", "This challenge was not issued.")
-        if record.used:
+        if await tx.challenge(nonce) is not None:
             raise Unauthorized("challenge_used", "This challenge was already used.")
-        if record.expires_at < now:
-            raise Unauthorized("challenge_expired", "This challenge has expired.")
+        # Kept until it expires, so that it is used once.
+        await tx.insert_challenge(
+            challenge=nonce, device_id=device.device_id, expires_at=challenge_expires_at
+        )
         await tx.use_challenge(nonce)
         await tx.insert_token(
             token_hash=token_digest(bearer),
@@ -86,17 +118,37 @@ async def token(relay: Relay, request: TokenRequest) -> dict[str, Any]:
     return {"token": bearer, "expires_at": expires_at}
 
 
+def _readable_token(bearer: str | None) -> str:
+    """The bearer token if it can be one: tokens are ASCII hex, and a header that is not even
+    text (undecodable bytes arrive as surrogates) is refused as a bad token, never a 500."""
+    if not bearer:
+        raise Unauthorized("missing_token", "This request needs a device token.")
+    if not bearer.isascii() or not bearer.isprintable():
+        raise Unauthorized("invalid_token", "This token is not valid.")
+    return bearer
+
+
 async def authenticate(
     relay: Relay, bearer: str | None, *, revocation_checked_later: bool = False
 ) -> str:
-    """The device id a bearer token belongs to; refuses expired tokens and revoked devices.
+    """The device id a bearer token belongs to; refuses expired tokens and revoked devices."""
+    device_id, _expires_at = await authenticate_session(
+        relay, bearer, revocation_checked_later=revocation_checked_later
+    )
+    return device_id
+
+
+async def authenticate_session(
+    relay: Relay, bearer: str | None, *, revocation_checked_later: bool = False
+) -> tuple[str, int]:
+    """The device id a bearer token belongs to and the token's expiry; refuses expired tokens
+    and revoked devices.
 
     Tokens never change once issued, so they are remembered; revocation is read from the
     database on every request (another process may have recorded it), here or, for a send,
     inside the writer's transaction (`revocation_checked_later`).
     """
-    if not bearer:
-        raise Unauthorized("missing_token", "This request needs a device token.")
+    bearer = _readable_token(bearer)
     known = relay.tokens.get(bearer)
     if known is None or not revocation_checked_later:
         record = await relay.store.token(token_digest(bearer))
@@ -109,14 +161,21 @@ async def authenticate(
         if record.device_revoked:
             raise Forbidden("device_revoked", "This device has been revoked.")
     device_id, expires_at = known
-    if expires_at < relay.clock():
+    now = relay.clock()
+    if expires_at < now:
         raise Unauthorized("token_expired", "This token has expired; authenticate again.")
-    return device_id
+    check_validity_window(await registered_device(relay, device_id), now)
+    return device_id, expires_at
 
 
 def authenticate_admin(relay: Relay, bearer: str | None) -> None:
     """Refuses anything but the operator's admin token."""
-    if not bearer or not relay.identity.is_admin_token(bearer):
+    if (
+        not bearer
+        or not bearer.isascii()
+        or not bearer.isprintable()
+        or not relay.identity.is_admin_token(bearer)
+    ):
         raise Unauthorized("invalid_admin_token", "This request needs the operator token.")
 
 

@@ -29,6 +29,7 @@ from liaison.server.models import (
     RevocationUpload,
     decode_field,
 )
+from liaison.server.push import REVOKED_NOTICE
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 from liaison.store.records import AgencyRecord, DeviceRecord
@@ -275,6 +276,8 @@ async def upload_revocation(relay: Relay, request: RevocationUpload) -> tuple[di
             at=now,
         )
         tx.on_commit(lambda: relay.push.close_device(revocation.device_id))
+        # Every other process closes that device's sockets too (issue 14, defect 10).
+        tx.announce(relay.push_channel, lambda: [(revocation.device_id, REVOKED_NOTICE)])
         return {"log_index": index}, True
 
     return await relay.store.write(job)

@@ -13,6 +13,11 @@ class ApiError(Exception):
         self.code = code
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal carries (none but for 429)."""
+        return {}
+
 
 class BadRequest(ApiError, ValueError):
     status = 400
@@ -42,3 +47,17 @@ class Unprocessable(ApiError, ValueError):
     """Well-formed input that does not verify (signatures, roots, references)."""
 
     status = 422
+
+
+class TooManyRequests(ApiError, PermissionError):
+    """A rate limit: try again after `retry_after` seconds (the Retry-After header)."""
+
+    status = 429
+
+    def __init__(self, code: str, message: str, *, retry_after: int) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

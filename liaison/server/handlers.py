@@ -33,6 +33,11 @@ def _bearer(request: web.Request) -> str | None:
     return None
 
 
+def _limit(request: web.Request, kind: str, device_id: str | None) -> None:
+    """One request of `kind` against the device's and the address's rate limits (429)."""
+    request.app[RELAY_KEY].limiter.check(kind, device=device_id, address=request.remote)
+
+
 async def _body(request: web.Request, model: type[RequestT]) -> RequestT:
     """The request's JSON body decoded into `model` (400 when it is not one)."""
     return decode_request(model, await request.read())
@@ -118,8 +123,10 @@ async def add_review_key(request: web.Request) -> web.Response:
 
 
 async def agency_devices(request: web.Request) -> web.Response:
-    """GET /v1/agencies/{code}/devices"""
-    return _json(await directory.agency_devices(request.app[RELAY_KEY], request.match_info["code"]))
+    """GET /v1/agencies/{code}/devices  [device]"""
+    relay = request.app[RELAY_KEY]
+    await auth.authenticate(relay, _bearer(request))  # officers' names: enrolled devices only
+    return _json(await directory.agency_devices(relay, request.match_info["code"]))
 
 
 async def upload_certificate(request: web.Request) -> web.Response:
@@ -144,6 +151,7 @@ async def get_device(request: web.Request) -> web.Response:
 async def auth_challenge(request: web.Request) -> web.Response:
     """POST /v1/auth/challenge"""
     body = await _body(request, m.ChallengeRequest)
+    _limit(request, "challenge", body.device_id)
     return _json(await auth.challenge(request.app[RELAY_KEY], body))
 
 
@@ -157,6 +165,7 @@ async def send_message(request: web.Request) -> web.Response:
     """POST /v1/messages  [device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request), revocation_checked_later=True)
+    _limit(request, "send", device_id)
     body = await _body(request, m.SendRequest)
     answer, created = await mailbox.send(relay, device_id, body)
     return _json(answer, status=201 if created else 200)
@@ -166,6 +175,7 @@ async def fetch_messages(request: web.Request) -> web.Response:
     """GET /v1/messages?after=&limit=&all=  [device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
+    _limit(request, "fetch", device_id)
     after = _int_param(request, "after", default=0)
     limit = _int_param(request, "limit", default=50, minimum=1, maximum=100)
     include_all = request.query.get("all", "0")
@@ -208,7 +218,9 @@ async def log_proof(request: web.Request) -> web.Response:
 
 
 async def log_entries(request: web.Request) -> web.Response:
-    """GET /v1/log/entries?start=&end="""
+    """GET /v1/log/entries?start=&end=  [device]"""
+    # Who writes to whom and when: enrolled devices only (issue 14, section 2).
+    await auth.authenticate(request.app[RELAY_KEY], _bearer(request))
     start = _required_int(request, "start")
     end = _required_int(request, "end")
     return _json(await log_queries.entries(request.app[RELAY_KEY], start, end))
@@ -217,11 +229,13 @@ async def log_entries(request: web.Request) -> web.Response:
 async def push_socket(request: web.Request) -> web.StreamResponse:
     """GET /v1/ws?token=  (WebSocket; the server pushes {"type":"message","message_id","cursor"})"""
     relay = request.app[RELAY_KEY]
-    device_id = await auth.authenticate(relay, request.query.get("token") or _bearer(request))
+    device_id, expires_at = await auth.authenticate_session(
+        relay, request.query.get("token") or _bearer(request)
+    )
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[PUSH_KEY]
-    hub.connect(device_id, ws)
+    hub.connect(device_id, ws, expires_at=expires_at)  # closed when its token expires
     try:
         async for message in ws:
             if message.type == WSMsgType.ERROR:
@@ -264,6 +278,7 @@ async def review_message(request: web.Request) -> web.Response:
     """POST /v1/review/messages/{message_id}  [supervisor device]"""
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
+    _limit(request, "review", device_id)
     body = await _body(request, m.ReviewRequest)
     return _json(await review.review(relay, device_id, request.match_info["message_id"], body))
 

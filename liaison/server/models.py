@@ -56,6 +56,7 @@ LOG_KINDS = (
     "review_key_wrap",
     "review",
     "review_refused",
+    "review_refusals_counted",
     "retention",
     "hold",
     "hold_release",
@@ -311,6 +312,8 @@ class CheckpointAnswer(Struct):
     size: Index
     # The newest cosigned note (witnesses lag behind the log), null before any cosignature.
     cosigned: Note | None
+    # Per registered witness key, the newest note it cosigned with its line (issue 14, defect 1).
+    witnessed: list[Note]
 
 
 class ConsistencyProof(Struct):

@@ -39,8 +39,10 @@ def refused(codes: str) -> Answer:
 BAD = {400: refused("malformed_json, invalid_request, malformed_base64 or a route's own")}
 AUTH = {
     401: refused("missing_token, invalid_token or token_expired"),
-    403: refused("device_revoked, or not allowed"),
+    403: refused("device_revoked, certificate_not_yet_valid, certificate_expired, or not allowed"),
 }
+# Rate-limited routes (liaison/server/ratelimit.py): the Retry-After header gives the wait.
+LIMITED = {429: refused("rate_limited: wait the seconds of the Retry-After header")}
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ OPERATIONS = (
         "GET",
         "/v1/agencies/{code}/devices",
         "listAgencyDevices",
-        {200: ok(m.DeviceList), 404: refused("unknown_agency")},
+        {200: ok(m.DeviceList), **AUTH, 404: refused("unknown_agency")},
+        security="deviceToken",
     ),
     Operation(
         "POST",
@@ -154,8 +157,9 @@ OPERATIONS = (
         {
             200: ok(m.Challenge),
             **BAD,
-            403: refused("device_revoked"),
+            403: refused("device_revoked, certificate_not_yet_valid or certificate_expired"),
             404: refused("unknown_device"),
+            **LIMITED,
         },
         request=m.ChallengeRequest,
     ),
@@ -167,7 +171,7 @@ OPERATIONS = (
             200: ok(m.Token),
             **BAD,
             401: refused("unknown_challenge, challenge_used, challenge_expired, bad_signature"),
-            403: refused("device_revoked"),
+            403: refused("device_revoked, certificate_not_yet_valid or certificate_expired"),
             404: refused("unknown_device"),
         },
         request=m.TokenRequest,
@@ -186,6 +190,7 @@ OPERATIONS = (
             422: refused(
                 "bad_signature, unknown_recipient, recipient_revoked or sender_certificate_mismatch"
             ),
+            **LIMITED,
         },
         request=m.SendRequest,
         security="deviceToken",
@@ -194,7 +199,7 @@ OPERATIONS = (
         "GET",
         "/v1/messages",
         "fetchMessages",
-        {200: ok(m.MessagePage), **BAD, **AUTH},
+        {200: ok(m.MessagePage), **BAD, **AUTH, **LIMITED},
         security="deviceToken",
         query=(
             query("after", "Cursor: answer deliveries after this one (default 0)"),
@@ -227,7 +232,7 @@ OPERATIONS = (
         {
             201: ok(m.CosignatureReceipt, "Cosignature stored; served with the checkpoint"),
             **BAD,
-            409: refused("too_many_witnesses"),
+            403: refused("unknown_witness: the name and key are not registered by the operator"),
             422: refused("unknown_checkpoint or bad_signature"),
         },
         request=m.CosignatureUpload,
@@ -263,6 +268,7 @@ OPERATIONS = (
             **BAD,
             **AUTH,
             404: refused("unknown_message"),
+            409: refused("too_many_case_tags (16 per message)"),
         },
         request=m.CaseTags,
         security="deviceToken",
@@ -304,7 +310,8 @@ OPERATIONS = (
         "GET",
         "/v1/log/entries",
         "logEntries",
-        {200: ok(m.LogEntries), **BAD},
+        {200: ok(m.LogEntries), **BAD, **AUTH},
+        security="deviceToken",
         query=(
             query("start", "First index", required=True),
             query("end", "One past the last index (at most start + 1000)", required=True),
@@ -375,7 +382,9 @@ OPERATIONS = (
             **BAD,
             **AUTH,
             404: refused("unknown_message or envelope_purged"),
+            409: refused("review_replayed"),
             422: refused("bad_signature or stale_review_request"),
+            **LIMITED,
         },
         request=m.ReviewRequest,
         security="deviceToken",

@@ -32,6 +32,8 @@ CLOSE_TOKEN_EXPIRED = 4001
 CLOSE_REVOKED = 4003
 CLOSE_REPLACED = 4008
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the server is overloaded
+# Announced on the push channel when a device is revoked: every process closes its sockets.
+REVOKED_NOTICE = {"type": "revoked"}
 
 
 def default_max_sockets() -> int:
@@ -195,7 +197,11 @@ class PushHub:
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
             notices = json.loads(payload)
-            self.publish((device, notice) for device, notice in notices)
+            for device, notice in notices:
+                if notice == REVOKED_NOTICE:
+                    self.close_device(device)  # revoked through another process (or this one)
+                else:
+                    self.publish([(device, notice)])
         except (ValueError, TypeError):
             log.warning("ignored a malformed push notification")
 

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from liaison.server.blobs import BlobStore
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
+from liaison.server.ratelimit import Limiter, RateLimits
 from liaison.store import Store, database_url
 from liaison.store.engine import asyncpg_dsn, schema_connect_args
 from liaison.store.records import DeviceRecord
@@ -51,6 +53,10 @@ class Settings:
     announce_admin_token: Callable[[str], None] | None = None
     # Bytes of attachment blobs each agency may store (PROTOCOL.md section 14.6); None: no limit.
     attachment_quota_bytes: int | None = None
+    # Requests per minute per device and per address (liaison/server/ratelimit.py), on a
+    # monotonic clock of their own: the relay's clock is wall time and may be set back.
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    rate_clock: Callable[[], float] = field(default=time.monotonic)
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Relay:
     challenge_ttl: int = 60
     max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE
     push_channel: str = "liaison_push"
+    limiter: Limiter = field(default_factory=lambda: Limiter(RateLimits()))
     # Certificates never change once registered (a new key is a new device id), so they are
     # cached; revocations are always read from the database.
     cert_cache: dict[str, DeviceRecord] = field(default_factory=dict)
@@ -77,6 +84,8 @@ class Relay:
     # Attachment blobs under the data folder (liaison/server/attachments.py); None only for
     # relays built without a data folder (tests of other services).
     blobs: BlobStore | None = None
+    # Device id -> its refused reviews of the current window (review.py, issue 14 defect 7).
+    refusal_windows: dict[str, Any] = field(default_factory=dict)
 
 
 def push_channel(settings: Settings) -> str:
@@ -95,7 +104,7 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
     connect_args = schema_connect_args(url, settings.db_schema)
     store = Store(url, connect_args=connect_args)
     await store.open()
-    hub = PushHub()
+    hub = PushHub(clock=settings.clock)  # sockets expire with their tokens, on the relay's clock
     try:
         transparency = TransparencyLog(store, identity)
         await transparency.load()
@@ -120,6 +129,7 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
                 clock=settings.clock,
                 agency_quota_bytes=settings.attachment_quota_bytes,
             ),
+            limiter=Limiter(settings.rate_limits, settings.rate_clock),
         )
     finally:
         await hub.close_all()

@@ -65,6 +65,11 @@ async def add_case_tags(
 
     async def job(tx: WriteTx) -> dict[str, Any]:
         known = await tx.message_case_tags(message_id)
+        if len(known | set(tags)) > MAX_CASE_TAGS:
+            # Per message, not per request (issue 14, defect 8): repeated requests add no more.
+            raise Conflict(
+                "too_many_case_tags", "This message already has the most case tags allowed (16)."
+            )
         await tx.insert_case_tags(message_id, [t for t in tags if t not in known])
         return {"message_id": message_id, "case_tags": len(known | set(tags))}
 

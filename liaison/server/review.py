@@ -7,7 +7,9 @@ is itself logged (crypto/PROTOCOL.md section 12).
 
 from __future__ import annotations
 
+import asyncio
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from crypto.certs import DeviceCertificate
@@ -27,6 +29,7 @@ from crypto.log_entries import (
     ReviewEntry,
     ReviewKeyEntry,
     ReviewKeyWrapEntry,
+    ReviewRefusalsCountedEntry,
     ReviewRefusedEntry,
     RevocationEntry,
     content_hash,
@@ -185,16 +188,87 @@ async def traffic(
     }
 
 
+@dataclass
+class RefusalWindow:
+    """One device's refused reviews in the current window (issue 14, defect 7)."""
+
+    start: int
+    logged: int = 0
+    counted: int = 0
+    first_counted_at: int = 0
+
+
+def _close_window(
+    relay: Relay, device_id: str, window: RefusalWindow, now: int
+) -> ReviewRefusalsCountedEntry | None:
+    del relay.refusal_windows[device_id]
+    if not window.counted:
+        return None
+    return ReviewRefusalsCountedEntry(
+        device_id=device_id, count=window.counted, since=window.first_counted_at, at=now
+    )
+
+
 async def _log_refusal(relay: Relay, device_id: str, message_id: str, refusal: str) -> None:
+    """Log a refused review: one by one up to the window's limit, then counted, the count
+    logged as one entry when the window closes."""
     now = relay.clock()
+    limits = relay.limiter.limits
+    entries: list[LogEntry] = []
+    window = relay.refusal_windows.get(device_id)
+    if window is not None and now >= window.start + limits.review_refusal_window:
+        counted = _close_window(relay, device_id, window, now)
+        entries += [counted] if counted else []
+        window = None
+    if window is None:
+        window = relay.refusal_windows[device_id] = RefusalWindow(start=now)
+    if window.logged < limits.review_refusals_logged:
+        window.logged += 1
+        entries.append(
+            ReviewRefusedEntry(message_id=message_id, device_id=device_id, refusal=refusal, at=now)
+        )
+    else:
+        window.first_counted_at = window.first_counted_at or now
+        window.counted += 1
+    await _append(relay, entries)
+
+
+async def _append(relay: Relay, entries: list[LogEntry]) -> None:
+    if not entries:
+        return
 
     async def job(tx: WriteTx) -> None:
-        entry = ReviewRefusedEntry(
-            message_id=message_id, device_id=device_id, refusal=refusal, at=now
-        )
-        await relay.log.append(tx, entry)
+        for entry in entries:
+            await relay.log.append(tx, entry)
 
     await relay.store.write(job)
+
+
+async def log_closed_refusal_windows(relay: Relay, *, closing_all: bool = False) -> int:
+    """Log the counts of the refusal windows that have ended (every one when the relay stops,
+    so nothing goes unrecorded); answers how many entries were logged."""
+    now = relay.clock()
+    window_seconds = relay.limiter.limits.review_refusal_window
+    entries: list[LogEntry] = []
+    for device_id, window in list(relay.refusal_windows.items()):
+        if closing_all or now >= window.start + window_seconds:
+            counted = _close_window(relay, device_id, window, now)
+            entries += [counted] if counted else []
+    await _append(relay, entries)
+    return len(entries)
+
+
+async def log_refusal_counts_periodically(relay: Relay, stop: asyncio.Event) -> None:
+    """Every window, log the counts of the windows that ended; on stop, of all of them."""
+    interval = max(1, relay.limiter.limits.review_refusal_window)
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            await log_closed_refusal_windows(relay)
+            continue
+        await log_closed_refusal_windows(relay, closing_all=True)
+        return
 
 
 async def review(
@@ -208,7 +282,9 @@ async def review(
     requested_at = request.requested_at
     device = await _supervisor(relay, device_id)
     if device is None:
-        await _log_refusal(relay, device_id, message_id, "not_supervisor")
+        # A message the relay does not hold has nothing to protect: no log entry (defect 7).
+        if await relay.store.held_envelope(message_id) is not None:
+            await _log_refusal(relay, device_id, message_id, "not_supervisor")
         raise Forbidden("review_forbidden", "Only a supervisor device may review a message.")
     held = await relay_envelope(relay, message_id)
     parties = {device_agency(held.sender_device), *(device_agency(r) for r in held.recipients)}
@@ -250,7 +326,21 @@ async def review(
     )
 
     async def job(tx: WriteTx) -> int:
-        return await relay.log.append(tx, entry)
+        # One review per signed request (issue 14, defect 6), checked where it is logged.
+        request_key = {
+            "device_id": device_id,
+            "message_id": message_id,
+            "requested_at": requested_at,
+            "reason_hash": reason_hash,  # salted per request: a replay repeats it
+        }
+        if await tx.review_request_honoured(**request_key):
+            raise Conflict(
+                "review_replayed",
+                "This review request was already honoured; sign a new one to review again.",
+            )
+        index = await relay.log.append(tx, entry)
+        await tx.record_review_request(**request_key, log_index=index)
+        return index
 
     index = await relay.store.write(job)
     tree, size, note = await proof_tree(relay, [index, held.log_index])
@@ -317,6 +407,8 @@ class _Visibility:
             return any(self._ours(d) for d in devices)
         if isinstance(entry, RETENTION_ENTRIES):
             return self.supervisor and entry.agency == self.agency
+        if isinstance(entry, ReviewRefusalsCountedEntry):
+            return self._ours(entry.device_id)
         return False
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from crypto.checkpoint import (
     ALG_COSIGNATURE_V1,
@@ -13,14 +15,14 @@ from crypto.checkpoint import (
     verify_checkpoint,
     verify_cosignature,
 )
-from crypto.errors import CryptoError
+from crypto.errors import CryptoError, MalformedError
 from liaison.server import log_queries
-from liaison.server.errors import BadRequest, Conflict, Unprocessable
+from liaison.server.errors import BadRequest, Forbidden, Unprocessable
 from liaison.server.models import CosignatureUpload, decode_field
 from liaison.server.relay import Relay
-from liaison.store import WriteTx
+from liaison.store import Store, WriteTx
 
-MAX_WITNESSES = 32
+T = TypeVar("T")
 
 
 def _note_for(relay: Relay, size: int) -> str:
@@ -33,39 +35,51 @@ def _note_for(relay: Relay, size: int) -> str:
     )
 
 
-async def _valid_lines(relay: Relay, note: str, size: int) -> str:
-    """The stored cosignature lines for `size` that verify on `note`: a line over another
-    root (the database was edited) is never served."""
-    lines = []
-    for name, key, line in await relay.store.cosignature_lines(size):
+async def _verified(relay: Relay) -> dict[int, list[str]]:
+    """Per tree size, the newest cosignature lines of registered witness keys that verify on
+    this log's note of that size (a line over another root, from an edited database, is never
+    served)."""
+    by_size: dict[int, list[str]] = {}
+    for name, key, size, line in await relay.store.newest_cosignatures():
+        if size > relay.log.tree.size:
+            continue
         try:
             verify_cosignature(
-                note + line, witness_name=name, witness_public=key, now=relay.clock()
+                _note_for(relay, size) + line,
+                witness_name=name,
+                witness_public=key,
+                now=relay.clock(),
             )
         except CryptoError:
             continue
-        lines.append(line)
-    return "".join(lines)
+        by_size.setdefault(size, []).append(line)
+    return by_size
 
 
 async def checkpoint(relay: Relay) -> dict[str, Any]:
-    """GET /v1/log/checkpoint: the current note with the cosignatures it has, and the newest
-    cosigned note (witnesses lag behind the log, so the current one is often not cosigned)."""
+    """GET /v1/log/checkpoint: the current note with the cosignatures it has; the newest
+    cosigned note; and each registered witness's newest cosigned note (witnesses lag behind the
+    log and each other, so a client checks the witnesses it trusts one by one)."""
     answer = await log_queries.checkpoint(relay)
     size, note = answer["size"], answer["checkpoint"]
-    answer["checkpoint"] = note + await _valid_lines(relay, note, size)
+    by_size = await _verified(relay)
+    answer["checkpoint"] = note + "".join(by_size.get(size, ()))
     answer["cosigned"] = None
-    cosigned_size = await relay.store.latest_cosigned_size()
-    if cosigned_size is not None and cosigned_size <= relay.log.tree.size:
-        old = note if cosigned_size == size else _note_for(relay, cosigned_size)
-        lines = await _valid_lines(relay, old, cosigned_size)
-        if lines:
-            answer["cosigned"] = old + lines
+    answer["witnessed"] = []
+    if by_size:
+        newest = max(by_size)
+        answer["cosigned"] = _note_for(relay, newest) + "".join(by_size[newest])
+        answer["witnessed"] = [
+            _note_for(relay, cosigned) + line
+            for cosigned, lines in sorted(by_size.items())
+            for line in lines
+        ]
     return answer
 
 
 async def submit(relay: Relay, request: CosignatureUpload) -> dict[str, Any]:
-    """POST /v1/log/cosignatures: a witness's cosignature on one of this log's checkpoints."""
+    """POST /v1/log/cosignatures: a registered witness's cosignature on one of this log's
+    checkpoints; the newest per witness key is kept."""
     name = request.witness_name
     key = decode_field(request.witness_key, "witness_key", length=32)
     note = request.checkpoint
@@ -87,14 +101,15 @@ async def submit(relay: Relay, request: CosignatureUpload) -> dict[str, Any]:
         or relay.log.tree.root(cp.size) != cp.root_hash
     ):
         raise Unprocessable("unknown_checkpoint", "This log never signed that checkpoint.")
+    if not await relay.store.witness_registered(name, key):
+        raise Forbidden(
+            "unknown_witness",
+            "This witness name and key are not registered with this relay; ask its operator.",
+        )
     try:
         verify_cosignature(note, witness_name=name, witness_public=key, now=relay.clock())
     except CryptoError as exc:
         raise Unprocessable("bad_signature", "The cosignature does not verify.") from exc
-    if await relay.store.witness_count() >= MAX_WITNESSES:
-        known = await relay.store.cosignature_lines(cp.size)
-        if not any(witness == name for witness, _key, _line in known):
-            raise Conflict("too_many_witnesses", "This log accepts no further witnesses.")
     line = lines[0].line()
     now = relay.clock()
 
@@ -103,3 +118,45 @@ async def submit(relay: Relay, request: CosignatureUpload) -> dict[str, Any]:
 
     await relay.store.write(job)
     return {"size": cp.size}
+
+
+async def on_witness_store(
+    data_dir: Path,
+    url: str | None,
+    schema: str | None,
+    action: Callable[[Store], Awaitable[T]],
+) -> T:
+    """`action` on the relay's store in `data_dir` (or at `url`), migrated first as `liaison
+    serve` does: how `liaison witness` reaches the database, through the server."""
+    from liaison.store import database_url
+    from liaison.store.engine import schema_connect_args
+
+    full_url = database_url(data_dir, url)
+    async with Store(full_url, connect_args=schema_connect_args(full_url, schema)) as store:
+        return await action(store)
+
+
+async def register_witness(store: Store, name: str, key: bytes, now: int) -> bool:
+    """Register a witness key (`liaison witness add`); False when it was registered already."""
+    validate_witness(name, key)
+
+    async def job(tx: WriteTx) -> bool:
+        return await tx.add_witness(name=name, witness_key=key, at=now)
+
+    return await store.write(job)
+
+
+async def unregister_witness(store: Store, name: str, key: bytes) -> bool:
+    """Unregister a witness key (`liaison witness remove`); its cosignature is no longer served."""
+
+    async def job(tx: WriteTx) -> bool:
+        return await tx.remove_witness(name=name, witness_key=key)
+
+    return await store.write(job)
+
+
+def validate_witness(name: str, key: bytes) -> None:
+    """A witness name is a note key name (no spaces, no '+'); its key 32 bytes (Ed25519)."""
+    note_key_id(name, key, ALG_COSIGNATURE_V1)
+    if len(key) != 32:
+        raise MalformedError("a witness key is 32 bytes")

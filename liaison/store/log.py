@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, delete, insert, select
 
 from liaison.store.records import LogEntryRecord
-from liaison.store.tables import cosignatures, log_entries, log_head
+from liaison.store.tables import cosignatures, log_entries, log_head, witnesses
 
 
 class LogReads:
@@ -44,43 +44,84 @@ class LogReads:
                 for row in await conn.execute(query)
             ]
 
-    async def cosignature_lines(self, size: int) -> list[tuple[str, bytes, str]]:
-        """(witness name, witness key, signature line) of the cosignatures held for `size`."""
-        query = (
-            select(cosignatures.c.witness, cosignatures.c.witness_key, cosignatures.c.line)
-            .where(cosignatures.c.size == size)
-            .order_by(cosignatures.c.witness)
+    async def newest_cosignatures(self) -> list[tuple[str, bytes, int, str]]:
+        """(witness name, witness key, size, signature line): the newest cosignature of each
+        registered witness key."""
+        query = select(
+            cosignatures.c.witness,
+            cosignatures.c.witness_key,
+            cosignatures.c.size,
+            cosignatures.c.line,
+        ).order_by(cosignatures.c.witness, cosignatures.c.witness_key)
+        async with self.read_connection() as conn:
+            return [
+                (name, bytes(key), int(size), line)
+                for name, key, size, line in await conn.execute(query)
+            ]
+
+    async def witness_registered(self, name: str, key: bytes) -> bool:
+        query = select(witnesses.c.name).where(
+            and_(witnesses.c.name == name, witnesses.c.witness_key == key)
         )
         async with self.read_connection() as conn:
-            return [(name, bytes(key), line) for name, key, line in await conn.execute(query)]
+            return (await conn.execute(query)).first() is not None
 
-    async def latest_cosigned_size(self) -> int | None:
+    async def registered_witnesses(self) -> list[tuple[str, bytes, int]]:
+        """(name, key, added_at) of every witness the operator registered."""
+        query = select(witnesses).order_by(witnesses.c.name, witnesses.c.witness_key)
         async with self.read_connection() as conn:
-            size = (await conn.execute(select(func.max(cosignatures.c.size)))).scalar()
-        return None if size is None else int(size)
-
-    async def witness_count(self) -> int:
-        async with self.read_connection() as conn:
-            query = select(func.count(func.distinct(cosignatures.c.witness)))
-            return int((await conn.execute(query)).scalar_one())
+            return [
+                (row.name, bytes(row.witness_key), int(row.added_at))
+                for row in await conn.execute(query)
+            ]
 
 
 class LogWrites:
     """Writes of `WriteTx` (liaison/store/repository.py) in the writer's batch."""
 
+    conn: Any  # TxCore.conn
     execute_write: Any  # TxCore.execute_write
 
     async def put_cosignature(
         self, *, size: int, witness: str, witness_key: bytes, line: str, at: int
-    ) -> None:
-        """Store (or replace) the witness's cosignature line on the checkpoint of `size`."""
-        await self.execute_write(
-            delete(cosignatures).where(
-                and_(cosignatures.c.size == size, cosignatures.c.witness == witness)
-            )
+    ) -> bool:
+        """Keep the witness key's cosignature on the checkpoint of `size` unless it holds one on
+        a larger tree already (the newest per witness is served); False when kept the old."""
+        key_matches = and_(
+            cosignatures.c.witness == witness, cosignatures.c.witness_key == witness_key
         )
+        held = (await self.conn.execute(select(cosignatures.c.size).where(key_matches))).first()
+        if held is not None and held.size > size:
+            return False
+        await self.execute_write(delete(cosignatures).where(key_matches))
         await self.execute_write(
             insert(cosignatures).values(
                 size=size, witness=witness, witness_key=witness_key, line=line, created_at=at
             )
         )
+        return True
+
+    async def add_witness(self, *, name: str, witness_key: bytes, at: int) -> bool:
+        """Register a witness key; False when it was registered already."""
+        query = select(witnesses.c.name).where(
+            and_(witnesses.c.name == name, witnesses.c.witness_key == witness_key)
+        )
+        if (await self.conn.execute(query)).first() is not None:
+            return False
+        await self.execute_write(
+            insert(witnesses).values(name=name, witness_key=witness_key, added_at=at)
+        )
+        return True
+
+    async def remove_witness(self, *, name: str, witness_key: bytes) -> bool:
+        """Unregister a witness key and drop its cosignature; False when it was not registered."""
+        match = and_(witnesses.c.name == name, witnesses.c.witness_key == witness_key)
+        if (await self.conn.execute(select(witnesses.c.name).where(match))).first() is None:
+            return False
+        await self.execute_write(delete(witnesses).where(match))
+        await self.execute_write(
+            delete(cosignatures).where(
+                and_(cosignatures.c.witness == name, cosignatures.c.witness_key == witness_key)
+            )
+        )
+        return True

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 
-from liaison.store.tables import deliveries, envelopes, review_key_wraps
+from liaison.store.tables import deliveries, envelopes, review_key_wraps, review_requests
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,41 @@ class ReviewWrites:
         )
         row = (await self.conn.execute(query)).first()
         return None if row is None else _wrap_record(row)
+
+    async def review_request_honoured(
+        self, *, device_id: str, message_id: str, requested_at: int, reason_hash: bytes
+    ) -> bool:
+        """Whether this very review request was honoured before (checked in the transaction that
+        would log it; the primary key backs the check)."""
+        seen = select(review_requests.c.log_index).where(
+            and_(
+                review_requests.c.device_id == device_id,
+                review_requests.c.message_id == message_id,
+                review_requests.c.requested_at == requested_at,
+                review_requests.c.reason_hash == reason_hash,
+            )
+        )
+        return (await self.conn.execute(seen)).first() is not None
+
+    async def record_review_request(
+        self,
+        *,
+        device_id: str,
+        message_id: str,
+        requested_at: int,
+        reason_hash: bytes,
+        log_index: int,
+    ) -> None:
+        """Remember a honoured review request (see `review_request_honoured`)."""
+        await self.execute_write(
+            insert(review_requests).values(
+                device_id=device_id,
+                message_id=message_id,
+                requested_at=requested_at,
+                reason_hash=reason_hash,
+                log_index=log_index,
+            )
+        )
 
     async def put_wrap(
         self,

@@ -170,14 +170,37 @@ review_key_wraps = Table(
 )
 Index("ix_review_key_wraps_agency", review_key_wraps.c.agency)
 
-# Witness cosignature lines over the log's own checkpoints (revision 0003): the newest per
-# witness is kept for each tree size it cosigned.
+# Review requests honoured (revision 0006): a signed request is released once, whatever the
+# number of times it is posted (issue 14, defect 6). The reason hash is salted afresh for each
+# request, so two reviews in the same second are two requests; a replay is the same one.
+review_requests = Table(
+    "review_requests",
+    metadata,
+    Column("device_id", String(200), primary_key=True),
+    Column("message_id", String(32), primary_key=True),
+    Column("requested_at", BigInteger, primary_key=True, autoincrement=False),
+    Column("reason_hash", LargeBinary(32), primary_key=True),
+    Column("log_index", BigInteger, nullable=False),
+)
+
+# Witnesses the operator registered (`liaison witness add`, revision 0006): only their
+# cosignatures are accepted (issue 14, defect 1).
+witnesses = Table(
+    "witnesses",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("witness_key", LargeBinary(32), primary_key=True),
+    Column("added_at", BigInteger, nullable=False),
+)
+
+# Witness cosignature lines over the log's own checkpoints (revision 0006): the newest per
+# registered (witness, key), whatever anyone else submits.
 cosignatures = Table(
     "cosignatures",
     metadata,
-    Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("witness", String(200), primary_key=True),
-    Column("witness_key", LargeBinary, nullable=False),
+    Column("witness_key", LargeBinary(32), primary_key=True),
+    Column("size", BigInteger, nullable=False),
     Column("line", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )

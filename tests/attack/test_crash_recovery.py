@@ -46,7 +46,9 @@ class RelayProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(  # noqa: ASYNC220 (a fresh process after each kill)
                 [sys.executable, "-m", "liaison", "serve", "--data-dir", str(self.data_dir)]
-                + ["--port", str(self.port), *self.db],
+                + ["--port", str(self.port), *self.db]
+                # Senders at full rate: the test measures durability, not the rate limits.
+                + ["--no-rate-limits"],
                 cwd=PROJECT_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,

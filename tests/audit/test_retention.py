@@ -13,6 +13,7 @@ import pytest
 from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext, run_steps, steps_until
 from liaison.client import holds as hold_ops
 from liaison.client import messages as message_ops
+from liaison.client import officer as officer_ops
 from liaison.client.errors import ServerError
 from liaison.client.payload import NOTICE, Payload
 from liaison.client.transport import ApiClient
@@ -214,7 +215,12 @@ def test_only_a_supervisor_of_the_agency_places_holds(world: DemoContext, tmp_pa
     with pytest.raises(ServerError) as twice:
         call(ctx, lambda api: hold_ops.place(supervisor, api, CASE, "again"))
     assert twice.value.code == "hold_exists"
-    kinds = [e["entry"]["kind"] for e in call(ctx, lambda api: api.entries(0, 1000))["entries"]]
+
+    async def entries(api: ApiClient) -> Any:
+        await officer_ops.authenticate(supervisor, api)  # log reads: enrolled devices only
+        return await api.entries(0, 1000)
+
+    kinds = [e["entry"]["kind"] for e in call(ctx, entries)["entries"]]
     assert kinds.count("hold") == 1
 
 

@@ -24,6 +24,27 @@ from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 DAY = 86400
 
 
+def register_witness(cli: Cli, relay: RelayThread, home: Home, name: str) -> dict[str, str]:
+    """The operator registers the witness (`liaison witness add`): only then does the relay
+    take its cosignatures (issue 14, defect 1)."""
+    witness_ops.witness_name(home, name)
+    info = witness_ops.public_info(home)
+    database = ["--db", relay.database_url] if relay.database_url else []
+    schema = ["--db-schema", relay.db_schema] if relay.db_schema else []
+    cli(
+        None,
+        "witness",
+        "add",
+        name,
+        info["public_key"],
+        "--data-dir",
+        str(relay.data_dir),
+        *database,
+        *schema,
+    )
+    return info
+
+
 def call(url: str, make: Any) -> Any:
     async def go() -> Any:
         async with ApiClient(url) as api:
@@ -38,10 +59,10 @@ def test_witness_cosigns_and_clients_check_its_view(
 ) -> None:
     ctx = demo_world(relay, tmp_path / "world", "send")
     home = Home(tmp_path / "auditor", passphrase=lambda confirm: DEMO_PASSPHRASE)
+    info = register_witness(cli, relay, home, "auditor.example")
 
     first = call(relay.url, lambda api: witness_ops.cosign(home, api, name="auditor.example"))
     assert first.previous_size == 0
-    info = witness_ops.public_info(home)
     answer = call(relay.url, lambda api: api.checkpoint())
     assert answer["size"] == first.size
     assert answer["cosigned"] == answer["checkpoint"]
@@ -54,6 +75,7 @@ def test_witness_cosigns_and_clients_check_its_view(
     grown = call(relay.url, lambda api: api.checkpoint())
     assert grown["size"] > first.size
     assert grown["cosigned"] != grown["checkpoint"]  # the newest cosigned one is older
+    assert grown["witnessed"] == [grown["cosigned"]]
     assert "\u2014 auditor.example " not in grown["checkpoint"]
     second = call(relay.url, lambda api: witness_ops.cosign(home, api))
     assert (second.previous_size, second.size) == (first.size, grown["size"])
@@ -100,6 +122,7 @@ def test_witness_refuses_a_rewritten_log_and_keeps_the_proof(
 ) -> None:
     ctx = demo_world(relay, tmp_path / "world", "send")
     home = Home(tmp_path / "auditor", passphrase=lambda confirm: DEMO_PASSPHRASE)
+    register_witness(cli, relay, home, "auditor.example")
     call(relay.url, lambda api: witness_ops.cosign(home, api, name="auditor.example"))
     with relay.offline() as db:
         change_entry(db, ctx.sent["request"].log_index)

@@ -136,6 +136,14 @@ def legacy_entry(entry: LogEntry) -> dict[str, Any]:
             "refusal": v["refusal"],
             "at": at,
         }
+    if kind == "review_refusals_counted":  # review.py _count_refusals (issue 14, defect 7)
+        return {
+            "kind": "review_refusals_counted",
+            "device_id": v["device_id"],
+            "count": v["count"],
+            "since": v["since"],
+            "at": at,
+        }
     if kind == "retention":  # retention.py set_retention
         return {"kind": "retention", "agency": v["agency"], "days": v["days"], "at": at}
     if kind == "hold":  # retention.py place_hold
@@ -265,6 +273,7 @@ def test_a_review_entry_needs_a_64_byte_signature() -> None:
 
 @pytest.mark.parametrize("kind, name, value", [
     ("review_refused", "refusal", "not_allowed"),
+    ("review_refusals_counted", "count", 0),
     ("retention", "days", 0),
     ("retention", "days", 36501),
 ])  # fmt: skip

@@ -235,3 +235,24 @@ async def test_audit_pages_scan_a_bounded_stretch_of_the_log_and_miss_nothing(
     assert [r["index"] for r in bounded] == [r["index"] for r in unbounded]
     assert all(nxt is None or nxt - after <= 2 for after, nxt, _ in pages)
     assert any(found == 0 for _, nxt, found in pages if nxt is not None)
+
+
+async def test_a_signed_review_request_is_honoured_once(world: World, monkeypatch) -> None:
+    """Issue 14, defect 6: the same signed request posted again releases nothing, logs nothing."""
+    supervisor = world.supervisor
+    assert supervisor is not None
+    sent: list[Any] = []
+    post = world.api.review_message
+
+    async def keep(message_id: str, request: Any) -> Any:
+        sent.append((message_id, dict(request)))
+        return await post(message_id, request)
+
+    monkeypatch.setattr(world.api, "review_message", keep)
+    await review_ops.read(supervisor, world.api, _request_id(world), REASON)
+    (replayed,) = sent
+    size_before = (await world.api.checkpoint())["size"]
+    with pytest.raises(ServerError) as refused:
+        await post(*replayed)
+    assert (refused.value.status, refused.value.code) == (409, "review_replayed")
+    assert (await world.api.checkpoint())["size"] == size_before

@@ -1,27 +1,35 @@
 """Issue 14 (hardening): push-socket limits, logging that cannot flood, and the server-side halves
-of defects whose fix belongs to the request handlers (marked xfail until they land)."""
+of defects whose fix belongs to the request handlers."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
+import secrets
 import sqlite3
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from nacl.signing import SigningKey
 
+from crypto.checkpoint import cosign_checkpoint, verify_cosignature
+from crypto.encoding import b64d, b64e
+from crypto.errors import CryptoError
+from liaison.server.app import STORE_KEY
 from liaison.server.identity import (
     ADMIN_TOKEN_FILE,
     ADMIN_TOKEN_HASH_FILE,
     ensure_server_identity,
 )
-from liaison.server.keys import PUSH_KEY
+from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.push import (
     CLOSE_REPLACED,
     CLOSE_TOKEN_EXPIRED,
@@ -29,10 +37,13 @@ from liaison.server.push import (
     PushHub,
 )
 from liaison.server.ratelog import RateLimitFilter, limit_server_error_logs, remove_limit
+from liaison.server.review import log_closed_refusal_windows
+from liaison.server.witness import register_witness
 from liaison.store.engine import SQLITE_FILENAME
 from tests.e2e.e2e_relay import PROJECT_ROOT, free_port
 from tests.server.factory import china_agency, vietnam_agency
-from tests.server.helpers import enrol, register
+from tests.server.helpers import enrol, register, send
+from tests.server.relay_api import row_counts
 
 
 @pytest.fixture
@@ -135,12 +146,6 @@ async def test_a_socket_is_closed_when_its_token_expires(aiohttp_client) -> None
     await hub.close_all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 2: the push handler must pass the token's expiry "
-    "(hub.connect(device_id, ws, expires_at=...)) and the relay's clock to the hub, "
-    "after the services split",
-)
 async def test_the_relay_closes_a_push_socket_when_its_token_expires(api, relay, clock) -> None:
     (token,) = await _logged_in(api, "alice")
     hub = relay[1][PUSH_KEY]
@@ -193,11 +198,6 @@ def test_the_filter_remembers_a_bounded_number_of_causes() -> None:
 # --- defect 3, server half: an undecodable bearer token ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 3: handler side, after the services split (an undecodable token is "
-    "401 invalid_token, not 500)",
-)
 async def test_a_non_utf8_bearer_token_is_invalid_token(api) -> None:
     server = api.client.server
     reader, writer = await asyncio.open_connection(server.host, server.port)
@@ -216,11 +216,6 @@ async def test_a_non_utf8_bearer_token_is_invalid_token(api) -> None:
 # --- defect 11, `liaison serve` half: slow clients -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 11: `liaison serve --header-timeout SECONDS` (cli/serve.py passes it to "
-    "web.run_app as keepalive_timeout=, which aiohttp starts at connection_made), after h4",
-)
 async def test_serve_closes_a_connection_that_never_finishes_its_headers(tmp_path) -> None:
     port = free_port()
     server = await asyncio.create_subprocess_exec(
@@ -256,6 +251,243 @@ async def _until_listening(port: int, server: asyncio.subprocess.Process) -> Non
                         return
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.1)  # the process is still starting: poll its port
+
+
+# --- defect 4: the certificate's validity window -------------------------------------------
+
+
+async def test_no_challenge_before_the_certificate_starts(api, clock) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    early = vn.device("alice", not_before=clock.now + 3600)
+    await enrol(api, early)
+    answer = await api.post("/v1/auth/challenge", json={"device_id": early.device_id})
+    assert (answer.status, answer.body["code"]) == (403, "certificate_not_yet_valid")
+    clock.now += 3600
+    assert await api.login(early)
+
+
+async def test_a_token_stops_working_when_the_certificate_ends(api, clock) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    ending = vn.device("alice", not_after=clock.now + 60)
+    await enrol(api, ending)
+    token = await api.login(ending)
+    assert (await api.get("/v1/messages", token=token)).status == 200
+    clock.now += 61  # the token itself is still valid (15 minutes)
+    answer = await api.get("/v1/messages", token=token)
+    assert (answer.status, answer.body["code"]) == (403, "certificate_expired")
+    answer = await api.post("/v1/auth/challenge", json={"device_id": ending.device_id})
+    assert (answer.status, answer.body["code"]) == (403, "certificate_expired")
+
+
+# --- defect 1: witness cosignatures ---------------------------------------------------------
+
+
+def _cosignature(note: str, name: str, key: SigningKey, now: int) -> dict[str, str]:
+    line = cosign_checkpoint(note, witness_name=name, witness_key=key, timestamp=now)
+    return {
+        "checkpoint": note + line,
+        "witness_name": name,
+        "witness_key": b64e(bytes(key.verify_key)),
+    }
+
+
+async def _bare_checkpoint(api) -> str:
+    """The relay's current note with its own signature line only."""
+    note = (await api.get("/v1/log/checkpoint")).body["checkpoint"]
+    text, _sep, signatures = note.partition("\n\n")
+    return f"{text}\n\n{signatures.splitlines()[0]}\n"
+
+
+async def test_only_registered_witnesses_cosign_and_each_keeps_its_newest(
+    api, relay, clock
+) -> None:
+    store = relay[1][STORE_KEY]
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    real, junk, other = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    early = await _bare_checkpoint(api)
+    refused = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", real, clock.now)
+    )
+    assert (refused.status, refused.body["code"]) == (403, "unknown_witness")
+
+    await register_witness(store, "auditor.example", bytes(real.verify_key), clock.now)
+    await register_witness(store, "cn.example", bytes(other.verify_key), clock.now)
+    posted = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", real, clock.now)
+    )
+    assert posted.status == 201, posted.body
+    # The real witness's name with another key: refused, and the real cosignature stays.
+    impostor = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", junk, clock.now)
+    )
+    assert (impostor.status, impostor.body["code"]) == (403, "unknown_witness")
+    for name in [f"junk{i}.example" for i in range(40)]:  # no limit to exhaust any more
+        answer = await api.post("/v1/log/cosignatures", json=_cosignature(early, name, junk, 1))
+        assert answer.status == 403
+    first = (await api.get("/v1/log/checkpoint")).body
+    assert first["witnessed"] == [first["cosigned"]]
+    assert first["cosigned"] == first["checkpoint"]  # the log has not grown since
+    verify_cosignature(
+        first["cosigned"], witness_name="auditor.example", witness_public=bytes(real.verify_key)
+    )
+
+    await enrol(api, vn.device("alice"))
+    later = await _bare_checkpoint(api)
+    assert later != early
+    posted = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(later, "cn.example", other, clock.now)
+    )
+    assert posted.status == 201
+    # The first witness sending its older view again changes nothing; a newer one replaces it.
+    again = await api.post(
+        "/v1/log/cosignatures", json=_cosignature(early, "auditor.example", real, clock.now + 1)
+    )
+    assert again.status == 201
+    both = (await api.get("/v1/log/checkpoint")).body
+    assert both["cosigned"] == both["checkpoint"]  # the newest cosigned is the current one
+    assert len(both["witnessed"]) == 2
+    signed_by = {}
+    for note in both["witnessed"]:
+        for name, key in (("auditor.example", real), ("cn.example", other)):
+            try:
+                verify_cosignature(note, witness_name=name, witness_public=bytes(key.verify_key))
+                signed_by[name] = note
+            except CryptoError:
+                pass
+    assert signed_by["auditor.example"].startswith(early.split("\n\n")[0])
+    assert signed_by["cn.example"].startswith(later.split("\n\n")[0])
+
+
+# --- defect 5: integers are JSON integers ---------------------------------------------------
+
+
+async def test_a_float_where_an_integer_belongs_is_a_400(api) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    path = f"/v1/agencies/{vn.code}/retention"
+    answer = await api.call("PUT", path, data='{"days": 30.0}', token=api.admin_token)
+    assert (answer.status, answer.body["code"]) == (400, "invalid_request")
+    sup = vn.device("sup", role="supervisor")
+    await enrol(api, sup)
+    reason, signature = b64e(bytes(32)), b64e(bytes(64))
+    body = f'{{"reason_hash": "{reason}", "requested_at": 1.0, "signature": "{signature}"}}'
+    answer = await api.call(
+        "POST", "/v1/review/messages/" + "0" * 32, data=body, token=await api.login(sup)
+    )
+    assert (answer.status, answer.body["code"]) == (400, "invalid_request")
+    assert (await api.call("PUT", path, data='{"days": 30}', token=api.admin_token)).status == 200
+
+
+# --- defect 7: log spam ---------------------------------------------------------------------
+
+
+def _review_body(now: int) -> dict[str, Any]:
+    return {"reason_hash": b64e(bytes(32)), "requested_at": now, "signature": b64e(bytes(64))}
+
+
+async def _log_size(api) -> int:
+    return (await api.get("/v1/log/checkpoint")).body["size"]
+
+
+async def test_refused_reviews_are_logged_up_to_a_limit_then_counted(api, relay, clock) -> None:
+    hub_relay = relay[1][RELAY_KEY]
+    hub_relay.limiter.limits = replace(
+        hub_relay.limiter.limits, review_refusals_logged=2, review_refusal_window=3600
+    )
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    alice, bob = vn.device("alice"), vn.device("bob")
+    await enrol(api, alice, bob)
+    token = await api.login(alice)
+    envelope = bob.seal([alice], "x")
+    assert (await send(api, await api.login(bob), envelope)).status == 201
+
+    size = await _log_size(api)
+    for _ in range(30):  # messages that do not exist: nothing to protect, nothing logged
+        path = f"/v1/review/messages/{secrets.token_hex(16)}"
+        answer = await api.post(path, json=_review_body(clock.now), token=token)
+        assert (answer.status, answer.body["code"]) == (403, "review_forbidden")
+    assert await _log_size(api) == size
+
+    path = f"/v1/review/messages/{envelope.header.message_id}"
+    for _ in range(5):
+        answer = await api.post(path, json=_review_body(clock.now), token=token)
+        assert answer.status == 403
+    assert await _log_size(api) == size + 2  # two logged one by one, three counted
+    started = clock.now
+    clock.now += 3600
+    token = await api.login(alice)
+    assert (await api.post(path, json=_review_body(clock.now), token=token)).status == 403
+    entries = (
+        await api.get("/v1/log/entries", params={"start": size, "end": size + 4}, token=token)
+    ).body["entries"]
+    kinds = [e["entry"]["kind"] for e in entries]
+    assert kinds == ["review_refused"] * 2 + ["review_refusals_counted", "review_refused"]
+    counted = entries[2]["entry"]
+    assert (counted["device_id"], counted["count"], counted["since"]) == (
+        alice.device_id,
+        3,
+        started,
+    )
+    # Past the limit again, the count is logged once the window closes, with no further request.
+    for _ in range(2):
+        await api.post(path, json=_review_body(clock.now), token=token)
+    clock.now += 3600
+    assert await log_closed_refusal_windows(hub_relay) == 1
+    assert await _log_size(api) == size + 6
+
+
+# --- defect 8: case tags per message --------------------------------------------------------
+
+
+async def test_a_message_holds_at_most_sixteen_case_tags(api) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    alice, bob = vn.device("alice"), vn.device("bob")
+    await enrol(api, alice, bob)
+    envelope = alice.seal([bob], "x")
+    token = await api.login(bob)
+    assert (await send(api, await api.login(alice), envelope)).status == 201
+    path = f"/v1/messages/{envelope.header.message_id}/case-tags"
+    tags = [b64e(bytes([i]) * 32) for i in range(17)]
+    answer = await api.post(path, json={"case_tags": tags[:16]}, token=token)
+    assert answer.body["case_tags"] == 16
+    again = await api.post(path, json={"case_tags": tags[:16]}, token=token)  # nothing new
+    assert (again.status, again.body["case_tags"]) == (200, 16)
+    answer = await api.post(path, json={"case_tags": tags[16:]}, token=token)
+    assert (answer.status, answer.body["code"]) == (409, "too_many_case_tags")
+
+
+# --- defect 9: challenge flood --------------------------------------------------------------
+
+
+async def test_challenges_write_nothing_and_cannot_be_forged(api, relay, clock) -> None:
+    vn, cn = vietnam_agency(), china_agency()
+    await register(api, vn, cn)
+    alice = vn.device("alice")
+    await enrol(api, alice)
+    before = await row_counts(relay[1])
+    challenges = [
+        (await api.post("/v1/auth/challenge", json={"device_id": alice.device_id})).body
+        for _ in range(50)
+    ]
+    assert await row_counts(relay[1]) == before  # nothing stored, nothing fsynced
+    assert len({c["challenge"] for c in challenges}) == 50
+    log_key = b64d((await api.get("/v1/server")).body["log_public_key"])
+    nonce = bytearray(b64d(challenges[0]["challenge"]))
+    nonce[:8] = (clock.now + 10 * 365 * 86400).to_bytes(8, "big")  # a later expiry: forged
+    forged = await api.post(
+        "/v1/auth/token",
+        json={
+            "device_id": alice.device_id,
+            "challenge": b64e(bytes(nonce)),
+            "signature": b64e(alice.sign_challenge(log_key, bytes(nonce))),
+        },
+    )
+    assert (forged.status, forged.body["code"]) == (401, "unknown_challenge")
 
 
 # --- defect 13: the admin token at rest ----------------------------------------------------

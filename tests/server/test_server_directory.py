@@ -46,6 +46,9 @@ async def test_registered_agency_is_listed_and_logged(api) -> None:
     got = (await api.get("/v1/agencies/VN-QN-CA")).body
     assert got["name_zh"] == "广宁省公安厅"
     assert got["root_key"] == b64e(vn.root.public)
+    reader = vn.device("reader")
+    await enrol(api, reader)
+    await api.login(reader)  # log reads are for enrolled devices (issue 14, section 2)
     entry = (await api.get("/v1/log/entries", params={"start": 0, "end": 1})).body["entries"][0]
     assert entry["entry"]["kind"] == "agency"
     assert entry["entry"]["root_key"] == b64e(vn.root.public)
@@ -116,6 +119,7 @@ async def test_certificate_lookup_carries_a_verifiable_inclusion_proof(api) -> N
     await register(api, vn, cn)
     alice, wei = vn.device("alice"), cn.device("wei")
     await enrol(api, alice, wei)
+    await api.login(wei)  # directory and log reads are for enrolled devices
     device = (await api.get(f"/v1/devices/{alice.device_id}")).body
     assert device["revoked"] is False
     entry = await verify_logged(
@@ -176,8 +180,9 @@ async def test_expired_certificate_is_refused(api) -> None:
 async def test_revocation_is_verified_logged_and_shown(api, relay) -> None:
     vn, cn = vietnam_agency(), china_agency()
     await register(api, vn, cn)
-    alice = vn.device("alice")
-    await enrol(api, alice)
+    alice, wei = vn.device("alice"), cn.device("wei")
+    await enrol(api, alice, wei)
+    await api.login(wei)  # log reads are for enrolled devices
     bad = replace(vn.revoke(alice), signature=bytes(64))
     before = await row_counts(relay[1])
     refused = await api.post("/v1/revocations", json={"revocation": b64e(bad.to_bytes())})

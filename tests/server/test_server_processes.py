@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
+from crypto.encoding import b64e
 from liaison.server.app import create_app
+from liaison.server.push import CLOSE_REVOKED
 from tests.server.factory import china_agency, vietnam_agency
 from tests.server.helpers import enrol, register, send
 from tests.server.relay_api import Api
@@ -67,3 +70,23 @@ async def test_two_processes_share_one_log_and_push_across(aiohttp_client, api, 
     assert first == second
     entries = (await api.get("/v1/log/entries", params={"start": 0, "end": first["size"]})).body
     assert [e["index"] for e in entries["entries"]] == list(range(first["size"]))
+
+
+@pytest.mark.postgres
+async def test_a_revocation_closes_the_devices_sockets_in_every_process(
+    aiohttp_client, api, settings
+) -> None:
+    """Issue 14, defect 10: revoked through one process, its socket on the other is closed."""
+    other = Api(await aiohttp_client(create_app(settings)), api.admin_token)
+    vn = vietnam_agency()
+    await register(api, vn)
+    alice = vn.device("alice")
+    await enrol(api, alice)
+    token = await other.login(alice)
+    async with other.client.ws_connect("/v1/ws", params={"token": token}) as ws:
+        answer = await api.post(
+            "/v1/revocations", json={"revocation": b64e(vn.revoke(alice).to_bytes())}
+        )
+        assert answer.status == 201
+        frame = await asyncio.wait_for(ws.receive(), timeout=10)
+    assert frame.type == aiohttp.WSMsgType.CLOSE and frame.data == CLOSE_REVOKED

@@ -28,6 +28,7 @@ from crypto.log_entries import (
     ReviewEntry,
     ReviewKeyEntry,
     ReviewKeyWrapEntry,
+    ReviewRefusalsCountedEntry,
     ReviewRefusedEntry,
     RevocationEntry,
     content_hash,
@@ -88,6 +89,7 @@ def entries() -> list[LogEntry]:
             message_id=MESSAGE_ID, device_id=SENDER, refusal="not_supervisor", at=AT + 8
         ),
         RetentionEntry(agency=CN, days=365, at=AT + 9),
+        ReviewRefusalsCountedEntry(device_id=SENDER, count=480, since=AT + 8, at=AT + 13),
         HoldEntry(
             agency=VN,
             case_tag=fill(32, 10),
