@@ -34,12 +34,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from crypto.certs import Revocation, TrustStore
-from crypto.encoding import b64d
-from crypto.errors import CryptoError, MalformedError
-from crypto.replay import ReplayGuard
+if TYPE_CHECKING:
+    from crypto.replay import ReplayGuard
+
+# The crypto checks below are imported where they run: the command line imports this module
+# (through the home folder) to build its parser, and that must not load PyNaCl.
 
 
 def _int(value: Any) -> int | None:
@@ -79,6 +80,9 @@ def _need_int(value: Mapping[str, Any], key: str) -> int:
 
 
 def _hash_b64(value: Mapping[str, Any], key: str) -> str:
+    from crypto.encoding import b64d
+    from crypto.errors import CryptoError
+
     item = _need_str(value, key)
     try:
         if len(b64d(item)) != 32:
@@ -493,6 +497,9 @@ class PinsFile(_JsonRecord):
         value = _object(value, "the pins")
         trust = value.get("trust")
         if trust is not None:
+            from crypto.certs import TrustStore
+            from crypto.errors import CryptoError
+
             try:
                 TrustStore.from_dict(_object(trust, "trust"))
             except CryptoError as exc:
@@ -524,6 +531,10 @@ class RevocationNote(_JsonRecord):
     def table_from_json(cls, value: Any) -> dict[str, RevocationNote]:
         if value is None:
             return {}
+        from crypto.certs import Revocation
+        from crypto.encoding import b64d
+        from crypto.errors import CryptoError
+
         table = _object(value, "the revocations")
         notes = {}
         for device_id, note in table.items():
@@ -665,6 +676,9 @@ def agency_document_from_json(value: Any) -> dict[str, Any] | None:
 def replay_state_from_json(value: Any) -> ReplayGuard:
     """replay.json: the replay guard's state (its format is crypto's, versioned); absent is a
     fresh guard. Written back with `ReplayGuard.to_dict`."""
+    from crypto.errors import MalformedError
+    from crypto.replay import ReplayGuard
+
     if value is None:
         return ReplayGuard()
     try:
