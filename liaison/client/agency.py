@@ -30,6 +30,7 @@ from crypto.review_keys import wrap_review_key
 from liaison.client import directory, transparency
 from liaison.client.errors import BadInput, HomeError, ServerError, VerificationError
 from liaison.client.home import Home
+from liaison.client.records import agency_document_from_json
 from liaison.client.transport import ApiClient
 from liaison.client.wire import decode_b64
 from liaison.i18n import _
@@ -71,8 +72,8 @@ def fingerprint_matches(text: str, root_public: bytes) -> bool:
 
 
 def load_agency(home: Home) -> dict[str, Any]:
-    record = home.read_json(AGENCY_FILE)
-    if not isinstance(record, dict):
+    record = home.load_record(AGENCY_FILE, agency_document_from_json)
+    if record is None:
         raise HomeError(_("This home folder holds no agency: run `liaison agency init` first."))
     return record
 

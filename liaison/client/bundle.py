@@ -94,7 +94,7 @@ async def export_bundle(
     checkpoint root itself and computes every proof locally (no request per entry).
     """
     identity = await transparency.pin_server(home, api)
-    stored = home.read_json(transparency.CHECKPOINT_FILE)
+    stored = transparency.stored_record(home)
     note = (await api.checkpoint()).get("checkpoint")
     latest = await transparency.advance(home, api, note, latest=True)
     tree = MerkleTree()
@@ -120,9 +120,9 @@ async def export_bundle(
         raise VerificationError(_("The server's log entries do not hash to its signed checkpoint."))
     notes = [note]
     consistency: list[dict[str, Any]] = []
-    if isinstance(stored, dict) and 0 < int(stored.get("size", 0)) < latest.size:
-        old = transparency.parse_note(identity, stored.get("note"))
-        notes.insert(0, stored["note"])
+    if stored is not None and 0 < stored.size < latest.size:
+        old = transparency.parse_note(identity, stored.note)
+        notes.insert(0, stored.note)
         proof = tree.consistency_proof(old.size, latest.size)
         consistency.append({"from": old.size, "to": latest.size, "proof": [b64e(h) for h in proof]})
     chosen = select_entries(entries, start=start, end=end, agency=agency)

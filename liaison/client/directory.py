@@ -22,6 +22,7 @@ from crypto.review_keys import current_review_statement
 from liaison.client import transparency
 from liaison.client.errors import ClientError, MissingPin, VerificationError
 from liaison.client.home import Home
+from liaison.client.records import PinsFile, RevocationNote
 from liaison.client.transport import ApiClient
 from liaison.client.wire import decode_b64
 from liaison.i18n import _
@@ -31,29 +32,28 @@ REVOCATIONS_FILE = "revocations.json"
 
 
 # --- Pins -------------------------------------------------------------------------------------
-def load_pins(home: Home) -> dict[str, Any]:
-    value = home.read_json(PINS_FILE, {})
-    return value if isinstance(value, dict) else {}
+def load_pins(home: Home) -> PinsFile:
+    return home.load_record(PINS_FILE, PinsFile.from_json)
 
 
 def trust_store(home: Home, *, revocations_before: int | None = None) -> TrustStore:
     """The pinned roots, with the revocations effective before log index `revocations_before`
     (all known revocations when None)."""
     pins = load_pins(home)
-    trust = TrustStore.from_dict(pins["trust"]) if "trust" in pins else TrustStore()
+    trust = TrustStore.from_dict(dict(pins.trust)) if pins.trust is not None else TrustStore()
     for device_id, record in sorted(known_revocations(home).items()):
-        if revocations_before is not None and record["log_index"] >= revocations_before:
+        if revocations_before is not None and record.log_index >= revocations_before:
             continue
         if trust.pinned(device_agency(device_id)) is None:
             continue
-        trust.add_revocation(Revocation.from_bytes(decode_b64(record["revocation"])))
+        trust.add_revocation(Revocation.from_bytes(decode_b64(record.revocation)))
     return trust
 
 
 def pin_root(home: Home, agency: str, root_public: bytes, *, how: str, at: int) -> None:
     """Pin `agency`'s root; re-pinning the same key is a no-op, a different key is refused."""
     pins = load_pins(home)
-    trust = TrustStore.from_dict(pins["trust"]) if "trust" in pins else TrustStore()
+    trust = TrustStore.from_dict(dict(pins.trust)) if pins.trust is not None else TrustStore()
     existing = trust.pinned(agency)
     if existing is not None and existing != root_public:
         raise VerificationError(
@@ -63,9 +63,11 @@ def pin_root(home: Home, agency: str, root_public: bytes, *, how: str, at: int) 
             ).format(agency=agency)
         )
     trust.pin(agency, root_public)
-    meta = dict(pins.get("meta", {}))
+    meta = dict(pins.meta)
     meta.setdefault(agency, {"how": how, "pinned_at": at})
-    home.write_json(PINS_FILE, {"trust": trust.to_dict(), "meta": meta})
+    home.write_json(
+        PINS_FILE, PinsFile(trust=trust.to_dict(), meta=meta, extra=pins.extra).to_json()
+    )
 
 
 def pinned_root(home: Home, agency: str) -> bytes | None:
@@ -88,7 +90,7 @@ def require_pin(home: Home, agency: str) -> bytes:
 def pin_records(home: Home) -> list[dict[str, Any]]:
     pins = load_pins(home)
     trust = trust_store(home)
-    meta = pins.get("meta", {})
+    meta = pins.meta
     return [
         {"agency": code, "root_key": b64e(trust.pinned(code) or b""), **meta.get(code, {})}
         for code in sorted(trust.agencies())
@@ -96,15 +98,14 @@ def pin_records(home: Home) -> list[dict[str, Any]]:
 
 
 # --- Revocations ------------------------------------------------------------------------------
-def known_revocations(home: Home) -> dict[str, dict[str, Any]]:
-    value = home.read_json(REVOCATIONS_FILE, {})
-    return value if isinstance(value, dict) else {}
+def known_revocations(home: Home) -> dict[str, RevocationNote]:
+    return home.load_record(REVOCATIONS_FILE, RevocationNote.table_from_json)
 
 
 def _remember_revocation(home: Home, device_id: str, revocation: bytes, log_index: int) -> None:
     records = known_revocations(home)
-    records[device_id] = {"revocation": b64e(revocation), "log_index": log_index}
-    home.write_json(REVOCATIONS_FILE, records)
+    records[device_id] = RevocationNote(b64e(revocation), log_index)
+    home.write_json(REVOCATIONS_FILE, RevocationNote.table_to_json(records))
 
 
 def revocation_hash(revocation: bytes) -> bytes:
@@ -197,7 +198,7 @@ async def _verify_device_item(
             # Known revoked here even if the server no longer says so: a pin-side fact.
             revoked = True
             if revocation_index is None:
-                revocation_index = int(known_revocations(home)[cert.device_id]["log_index"])
+                revocation_index = known_revocations(home)[cert.device_id].log_index
         else:
             raise VerificationError(
                 _("The certificate of device {device} does not verify: {code}.").format(

@@ -9,10 +9,10 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from liaison.client.errors import HomeError, PassphraseError
-from liaison.client.records import HomeConfig, MessageRecord
+from liaison.client.records import HomeConfig, MessageRecord, RecordShapeError
 from liaison.i18n import _
 
 HOME_ENV = "LIAISON_HOME"
@@ -23,6 +23,7 @@ KDF_PROFILE_ENV = "LIAISON_KDF_PROFILE"
 
 PassphraseSource = Callable[[bool], str]
 _MESSAGE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+RecordT = TypeVar("RecordT")
 
 
 def default_home() -> Path:
@@ -132,6 +133,17 @@ class Home:
         try:
             return json.loads(data)
         except ValueError as exc:
+            raise HomeError(
+                _("The file {path} is damaged.").format(path=self.root / relative)
+            ) from exc
+
+    def load_record(self, relative: str | Path, parse: Callable[[Any], RecordT]) -> RecordT:
+        """The JSON file at `relative` read through its record's `parse` (given None when the
+        file is absent); a value of the wrong shape is a `HomeError` naming the file."""
+        value = self.read_json(relative)
+        try:
+            return parse(value)
+        except RecordShapeError as exc:
             raise HomeError(
                 _("The file {path} is damaged.").format(path=self.root / relative)
             ) from exc

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from liaison.client.errors import LogInconsistent
 from liaison.client.home import Home
+from liaison.client.records import MisbehaviourProof
 from liaison.i18n import _
 
 MISBEHAVIOUR_FILE = "misbehaviour.json"
@@ -55,17 +55,18 @@ def record(
     """
     path = home.root / MISBEHAVIOUR_FILE
     if not path.exists():
-        document: dict[str, Any] = {
-            "format": PROOF_FORMAT,
-            "reason": reason,
-            "server": home.config().get("server"),
-            "server_identity": home.config().get("server_identity"),
-            "first_checkpoint": first_note,
-            "second_checkpoint": second_note,
-            "consistency_proof": proof,
-            "detected_at": int(time.time()) if now is None else now,
-        }
-        home.write_json(MISBEHAVIOUR_FILE, document)
+        settings = home.settings()
+        document = MisbehaviourProof(
+            format=PROOF_FORMAT,
+            reason=reason,
+            server=settings.server,
+            server_identity=settings.server_identity,
+            first_checkpoint=first_note,
+            second_checkpoint=second_note,
+            consistency_proof=tuple(proof) if proof is not None else None,
+            detected_at=int(time.time()) if now is None else now,
+        )
+        home.write_json(MISBEHAVIOUR_FILE, document.to_json())
     return ServerMisbehaved(
         detail
         + " "

@@ -26,7 +26,7 @@ from liaison.client import agency as agency_ops
 from liaison.client import directory, transparency
 from liaison.client.errors import BadInput, HomeError, ServerError, VerificationError
 from liaison.client.home import Home
-from liaison.client.records import CertificateRecord, TokenRecord
+from liaison.client.records import CertificateRecord, DeviceRequest, TokenRecord
 from liaison.client.transport import ApiClient
 from liaison.client.wire import decode_b64
 from liaison.i18n import _
@@ -90,7 +90,7 @@ def init_officer(
         "created_at": now,
     }
     home.lock_secret(DEVICE_KEY_FILE, keys.to_bytes())
-    home.write_json(REQUEST_FILE, request)
+    home.write_json(REQUEST_FILE, DeviceRequest.from_json(request).to_json())
     home.update_config(server=server, agency=agency, officer_id=officer_id, device_id=device_id)
     return request
 
@@ -99,9 +99,9 @@ def device_keys(home: Home) -> DeviceKeys:
     return DeviceKeys.from_bytes(home.unlock_secret(DEVICE_KEY_FILE))
 
 
-def own_request(home: Home) -> dict[str, Any]:
-    request = home.read_json(REQUEST_FILE)
-    if not isinstance(request, dict):
+def own_request(home: Home) -> DeviceRequest:
+    request = home.load_record(REQUEST_FILE, DeviceRequest.from_json)
+    if request is None:
         raise HomeError(_("This home folder holds no device: run `liaison officer init` first."))
     return request
 
@@ -152,9 +152,9 @@ async def activate(
     bundle = read_certificate_file(data)
     cert = bundle.certificate
     if (
-        cert.device_id != request["device_id"]
-        or cert.signing_key != decode_b64(request["signing_key"])
-        or cert.encryption_key != decode_b64(request["encryption_key"])
+        cert.device_id != request.device_id
+        or cert.signing_key != decode_b64(request.signing_key)
+        or cert.encryption_key != decode_b64(request.encryption_key)
     ):
         raise VerificationError(_("This certificate was not issued for this device's keys."))
     now = int(time.time()) if now is None else now

@@ -42,7 +42,7 @@ from liaison.client.errors import (
 from liaison.client.home import Home
 from liaison.client.officer import authenticated
 from liaison.client.payload import Payload
-from liaison.client.records import ReviewNote
+from liaison.client.records import ReviewKeyWraps, ReviewNote
 from liaison.client.transport import ApiClient
 from liaison.client.wire import decode_b64
 from liaison.i18n import _
@@ -151,8 +151,7 @@ async def review_keys(
     vouched = {k.key_id for k in await directory.review_keys(home, api, own.agency)}
     # Unlocking the keystore costs an Argon2id run: callers that hold the keys pass them.
     keys = device if device is not None else officer.device_keys(home)
-    stored = home.read_json(REVIEW_WRAPS_FILE, {})
-    stored = stored if isinstance(stored, dict) else {}
+    stored = home.load_record(REVIEW_WRAPS_FILE, ReviewKeyWraps.from_json)
     for item in answer.get("wraps", []):
         stored[str(item.get("key_id"))] = item.get("wrap")
     pairs: dict[str, ReviewKeyPair] = {}
@@ -172,7 +171,7 @@ async def review_keys(
                 )
             ) from exc
     # Only the sealed wraps are kept: the private review keys never touch the disk in clear.
-    home.write_json(REVIEW_WRAPS_FILE, stored)
+    home.write_json(REVIEW_WRAPS_FILE, ReviewKeyWraps.to_json(stored))
     return pairs
 
 

@@ -18,7 +18,7 @@ from liaison.client import directory, officer, transparency
 from liaison.client.answers import Message
 from liaison.client.errors import ClientError, VerificationError
 from liaison.client.home import Home
-from liaison.client.records import MessageRecord, SyncCursor
+from liaison.client.records import MessageRecord, SyncCursor, replay_state_from_json
 from liaison.client.transport import ApiClient
 from liaison.client.wire import decode_b64
 from liaison.i18n import _
@@ -29,8 +29,8 @@ PAGE = 100
 
 
 def replay_guard(home: Home) -> ReplayGuard:
-    value = home.read_json(REPLAY_FILE)
-    return ReplayGuard.from_dict(value) if isinstance(value, dict) else ReplayGuard()
+    """replay.json, typed by crypto's `ReplayGuard` (its own versioned format)."""
+    return home.load_record(REPLAY_FILE, replay_state_from_json)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from crypto.log_entries import LogEntry
 from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
 from liaison.client.errors import ClientError, LogInconsistent, VerificationError
 from liaison.client.home import Home
+from liaison.client.records import CheckpointRecord
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
 
@@ -75,25 +76,21 @@ async def pin_server(home: Home, api: ApiClient) -> ServerIdentity:
     return identity
 
 
+def stored_record(home: Home) -> CheckpointRecord | None:
+    """checkpoint.json as stored: the signed note and its fields."""
+    return home.load_record(CHECKPOINT_FILE, CheckpointRecord.from_json)
+
+
 def stored_checkpoint(home: Home) -> Checkpoint | None:
-    value = home.read_json(CHECKPOINT_FILE)
-    if not isinstance(value, dict):
+    record = stored_record(home)
+    if record is None:
         return None
-    return Checkpoint(
-        origin=value["origin"], size=int(value["size"]), root_hash=b64d(value["root_hash"])
-    )
+    return Checkpoint(origin=record.origin, size=record.size, root_hash=b64d(record.root_hash))
 
 
 def _store(home: Home, note: str, cp: Checkpoint) -> None:
-    home.write_json(
-        CHECKPOINT_FILE,
-        {
-            "note": note,
-            "origin": cp.origin,
-            "size": cp.size,
-            "root_hash": b64e(cp.root_hash),
-        },
-    )
+    record = CheckpointRecord(note, cp.origin, cp.size, b64e(cp.root_hash))
+    home.write_json(CHECKPOINT_FILE, record.to_json())
 
 
 def parse_note(identity: ServerIdentity, note: Any) -> Checkpoint:
@@ -132,7 +129,8 @@ async def advance(
                     "stored ({old}): entries were dropped."
                 ).format(new=cp.size, old=old.size)
             )
-        stored_note = (home.read_json(CHECKPOINT_FILE) or {}).get("note")
+        stored = stored_record(home)
+        stored_note = stored.note if stored is not None else None
         if cp.size < old.size:
             # An older (but consistent) view is acceptable for the data it came with; the
             # stored checkpoint stays the newest one seen.

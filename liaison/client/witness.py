@@ -28,6 +28,7 @@ from liaison.client import misbehaviour, transparency
 from liaison.client.bundle import key_fingerprint
 from liaison.client.errors import BadInput, ClientError, LogInconsistent
 from liaison.client.home import Home
+from liaison.client.records import WitnessState
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
 
@@ -84,10 +85,10 @@ async def cosign(
     identity = await transparency.pin_server(home, api)
     note = _strip_cosignatures((await api.checkpoint())["checkpoint"], identity)
     cp = transparency.parse_note(identity, note)
-    state = home.read_json(WITNESS_STATE_FILE) or {}
+    state = home.load_record(WITNESS_STATE_FILE, WitnessState.from_json)
     previous_size = 0
-    if state.get("note"):
-        old = transparency.parse_note(identity, state["note"])
+    if state is not None and state.note:
+        old = transparency.parse_note(identity, state.note)
         previous_size = old.size
         if cp.size < old.size:
             raise LogInconsistent(
@@ -97,7 +98,7 @@ async def cosign(
                 ).format(new=cp.size, old=old.size)
             )
         # Raises ServerMisbehaved, with the proof written in this home, on a conflict.
-        await transparency._check_consistent(api, old, cp, home=home, notes=(state["note"], note))
+        await transparency._check_consistent(api, old, cp, home=home, notes=(state.note, note))
     line = cosign_checkpoint(note, witness_name=wname, witness_key=key, timestamp=now)
     await api.request(
         "POST",
@@ -108,7 +109,7 @@ async def cosign(
             "witness_key": b64e(bytes(key.verify_key)),
         },
     )
-    home.write_json(WITNESS_STATE_FILE, {"note": note, "size": cp.size, "cosigned_at": now})
+    home.write_json(WITNESS_STATE_FILE, WitnessState(note, cp.size, now).to_json())
     return Cosigned(cp.size, previous_size, now)
 
 
