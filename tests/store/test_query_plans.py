@@ -31,8 +31,10 @@ pytestmark = pytest.mark.postgres
 ENVELOPES = 20_000
 START = 1_700_000_000  # received_at of the first envelope; one envelope a minute after it
 DAY = 86_400
-# Tables that grow with the traffic: a sequential scan of one of them is a failure.
-LARGE_TABLES = {"log_entries", "envelopes", "deliveries", "case_tags", "cosignatures"}
+# Tables that grow with the traffic: a sequential scan of one of them is a failure. (The
+# cosignatures table holds one row per registered witness and key, not one per checkpoint:
+# it does not grow with the traffic.)
+LARGE_TABLES = {"log_entries", "envelopes", "deliveries", "case_tags"}
 
 _FILL = f"""
 INSERT INTO log_entries (idx, data, leaf_hash, created_at)
@@ -55,8 +57,8 @@ INSERT INTO case_tags (message_id, tag)
   SELECT md5('m' || i), decode(md5('tag' || (i % 500)), 'hex')
   FROM generate_series(1, {ENVELOPES}) AS i;
 INSERT INTO cosignatures (size, witness, witness_key, line, created_at)
-  SELECT i * 10, 'witness' || w, '\\x00'::bytea, 'line', {START} + i
-  FROM generate_series(1, {ENVELOPES // 10}) AS i, generate_series(1, 2) AS w;
+  SELECT {ENVELOPES}, 'witness' || w, '\\x00'::bytea, 'line', {START} + w
+  FROM generate_series(1, 3) AS w;
 """
 
 
@@ -132,8 +134,7 @@ async def test_every_hot_query_is_served_by_an_index(
         "log entries range": lambda: store.log_entries(1000, 1100),
         "leaf hashes range": lambda: store.leaf_hashes(1000, 1100),
         "log size": store.log_size,
-        "cosignatures of a checkpoint": lambda: store.cosignature_lines(1000),
-        "latest cosigned size": store.latest_cosigned_size,
+        "newest cosignatures": store.newest_cosignatures,
         "review list of an officer for a month": lambda: store.agency_traffic(
             "ag1", officer_prefix="ag1:off7:", start=month[0], end=month[1], limit=500
         ),
