@@ -76,6 +76,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=_("Attachment storage each agency may use, in MiB (default: no limit)"),
     )
     parser.add_argument(
+        "--envelope-quota",
+        type=_mebibytes,
+        default=None,
+        metavar="MIB",
+        help=_(
+            "Envelope storage each agency's devices may use until retention deletes it, in MiB"
+            " (default: 10240, 10 GiB; 0: no limit)"
+        ),
+    )
+    parser.add_argument(
         "--header-timeout",
         type=_positive_seconds,
         default=DEFAULT_HEADER_TIMEOUT,
@@ -148,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
     from liaison.server.app import Settings, create_app
     from liaison.server.ratelimit import RateLimits
+    from liaison.server.relay import DEFAULT_ENVELOPE_QUOTA
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per cause per minute from the per-connection loggers (issue 14, defect 2).
@@ -166,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         announce_admin_token=_announce,
         attachment_quota_bytes=args.attachment_quota,
+        envelope_quota_bytes=(
+            DEFAULT_ENVELOPE_QUOTA if args.envelope_quota is None else args.envelope_quota or None
+        ),
         rate_limits=limits,
     )
     print(

@@ -86,6 +86,25 @@ async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> None:
             relay.cert_cache[device_id] = device
 
 
+async def reserve_envelope_bytes(
+    relay: Relay, agency: str, data: bytes, message_id: str, envelope_hash: bytes
+) -> bool:
+    """Count the envelope against its sender agency's quota, or refuse it before any write.
+
+    False when nothing was counted: no quota, or a resend of an envelope already stored
+    (counted when it first arrived; it gets its first receipt even with the quota full).
+    """
+    quota = relay.envelope_quota
+    if quota is None:
+        return False
+    if quota.reserve(agency, len(data)):
+        return True
+    stored = await relay.store.envelope(message_id)  # only on the refusal path
+    if stored is not None and stored.envelope_hash == envelope_hash:
+        return False
+    raise PayloadTooLarge("quota_exceeded", "The agency's storage quota for envelopes is full.")
+
+
 def envelope_entry(
     device_id: str, header: EnvelopeHeader, envelope_hash: bytes, size: int, now: int
 ) -> EnvelopeEntry:
@@ -201,9 +220,28 @@ async def send(relay: Relay, device_id: str, request: SendRequest) -> tuple[dict
     blob_ids = (
         await attachments.check_declared(relay, device_id, request.blobs) if request.blobs else []
     )
-    return await store_and_log(
-        relay, device_id, header, data, envelope.envelope_hash(), case_tags, now, blob_ids
+    envelope_hash = envelope.envelope_hash()
+    counted = await reserve_envelope_bytes(
+        relay, sender.agency, data, header.message_id, envelope_hash
     )
+    try:
+        answer, stored = await store_and_log(
+            relay, device_id, header, data, envelope_hash, case_tags, now, blob_ids
+        )
+    except Exception:
+        # Refused by the writer: nothing stored. (A cancelled request keeps its count: its
+        # write may still commit, and counting too much is the safe side.)
+        if counted:
+            _uncount(relay, sender.agency, data)
+        raise
+    if counted and not stored:
+        _uncount(relay, sender.agency, data)  # a resend: counted when it first arrived
+    return answer, stored
+
+
+def _uncount(relay: Relay, agency: str, data: bytes) -> None:
+    if relay.envelope_quota is not None:
+        relay.envelope_quota.release(agency, len(data))
 
 
 # --- fetch and acknowledge ------------------------------------------------------------------

@@ -186,7 +186,7 @@ OPERATIONS = (
             **BAD,
             **AUTH,
             409: refused("duplicate_message_id or duplicate_counter"),
-            413: refused("envelope_too_large or payload_too_large"),
+            413: refused("envelope_too_large, payload_too_large or quota_exceeded"),
             422: refused(
                 "bad_signature, unknown_recipient, recipient_revoked or sender_certificate_mismatch"
             ),

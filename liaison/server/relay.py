@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crypto.keys import device_agency
 from liaison.server.blobs import BlobStore
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
@@ -27,6 +28,9 @@ from liaison.store.records import DeviceRecord
 MiB = 1 << 20
 # 1 MiB of ciphertext body plus room for a header and wraps to 256 recipients.
 DEFAULT_MAX_ENVELOPE = MiB + 64 * 1024
+# Envelope bytes an agency's devices may keep on the relay: far above what an office sends
+# between retention purges (thousands of notices a day at a few KiB each).
+DEFAULT_ENVELOPE_QUOTA = 10 * 1024 * MiB
 
 
 def _now() -> int:
@@ -53,10 +57,47 @@ class Settings:
     announce_admin_token: Callable[[str], None] | None = None
     # Bytes of attachment blobs each agency may store (PROTOCOL.md section 14.6); None: no limit.
     attachment_quota_bytes: int | None = None
+    # Bytes of envelopes (ciphertext held until purged) each agency's devices may keep on the
+    # relay, counted per sender agency (EnvelopeQuota); None: no limit.
+    envelope_quota_bytes: int | None = DEFAULT_ENVELOPE_QUOTA
     # Requests per minute per device and per address (liaison/server/ratelimit.py), on a
     # monotonic clock of their own: the relay's clock is wall time and may be set back.
     rate_limits: RateLimits = field(default_factory=RateLimits)
     rate_clock: Callable[[], float] = field(default=time.monotonic)
+
+
+@dataclass
+class EnvelopeQuota:
+    """Envelope bytes each agency's devices keep on the relay, against a per-agency limit.
+
+    Held in memory, so a send does not scan the envelopes table: counted once when the relay
+    opens (one aggregate query), then reserved by a send before its write, given back by a
+    send that fails or turns out a resend, and freed by the retention purge. Exact for one
+    process; with several processes each counts only its own sends (docs/operations.md).
+    """
+
+    limit: int
+    stored: dict[str, int] = field(default_factory=dict)
+
+    def reserve(self, agency: str, size: int) -> bool:
+        """Count `size` more bytes for `agency`; False (nothing counted) when over the limit."""
+        total = self.stored.get(agency, 0) + size
+        if total > self.limit:
+            return False
+        self.stored[agency] = total
+        return True
+
+    def release(self, agency: str, size: int) -> None:
+        self.stored[agency] = max(0, self.stored.get(agency, 0) - size)
+
+
+async def count_envelope_quota(store: Store, limit: int) -> EnvelopeQuota:
+    """The quota with every agency's envelope bytes still held, read in one query."""
+    quota = EnvelopeQuota(limit)
+    for device_id, size in (await store.stored_envelope_bytes()).items():
+        agency = device_agency(device_id)
+        quota.stored[agency] = quota.stored.get(agency, 0) + size
+    return quota
 
 
 @dataclass
@@ -86,6 +127,8 @@ class Relay:
     blobs: BlobStore | None = None
     # Device id -> its refused reviews of the current window (review.py, issue 14 defect 7).
     refusal_windows: dict[str, Any] = field(default_factory=dict)
+    # Envelope bytes per sender agency (mailbox.send, retention.purge); None: no limit.
+    envelope_quota: EnvelopeQuota | None = None
 
 
 def push_channel(settings: Settings) -> str:
@@ -109,6 +152,11 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
         transparency = TransparencyLog(store, identity)
         await transparency.load()
         channel = push_channel(settings)
+        envelope_quota = (
+            None
+            if settings.envelope_quota_bytes is None
+            else await count_envelope_quota(store, settings.envelope_quota_bytes)
+        )
         if store.postgres:
             dsn = asyncpg_dsn(url)
             server_settings = connect_args.get("server_settings", {})
@@ -130,6 +178,7 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
                 agency_quota_bytes=settings.attachment_quota_bytes,
             ),
             limiter=Limiter(settings.rate_limits, settings.rate_clock),
+            envelope_quota=envelope_quota,
         )
     finally:
         await hub.close_all()

@@ -222,6 +222,9 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
 
         if await relay.store.write(job):
             report.purged.append(envelope.message_id)
+            if relay.envelope_quota is not None:
+                sender_agency = device_agency(envelope.sender_device)
+                relay.envelope_quota.release(sender_agency, envelope.size)
         else:
             report.held.append(envelope.message_id)
     if report.purged and relay.blobs is not None:

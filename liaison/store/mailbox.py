@@ -144,6 +144,16 @@ class MailboxReads:
         async with self.read_connection() as conn:
             return await _delivery(conn, device_id, message_id)
 
+    async def stored_envelope_bytes(self) -> dict[str, int]:
+        """Bytes of ciphertext still held, per sender device (one aggregate query)."""
+        query = (
+            select(envelopes.c.sender_device, func.sum(envelopes.c.size))
+            .where(envelopes.c.purged_at.is_(None))
+            .group_by(envelopes.c.sender_device)
+        )
+        async with self.read_connection() as conn:
+            return {device: int(total) for device, total in await conn.execute(query)}
+
 
 # --- writes (inside the group-commit writer's transaction) ---------------------------------
 

@@ -38,6 +38,7 @@ class StoredEnvelope:
     received_at: int
     recipients: tuple[str, ...]
     tags: frozenset[bytes]
+    size: int = 0  # bytes of ciphertext, freed from the sender agency's quota when purged
 
 
 def _hold(row: Any) -> HoldRecord:
@@ -86,6 +87,7 @@ class RetentionReads:
                 envelopes.c.sender_device,
                 envelopes.c.log_index,
                 envelopes.c.received_at,
+                envelopes.c.size,
             )
             .where(and_(envelopes.c.purged_at.is_(None), envelopes.c.received_at < before))
             .order_by(envelopes.c.log_index)
@@ -119,6 +121,7 @@ class RetentionReads:
                 row.received_at,
                 tuple(sorted(recipients.get(row.message_id, ()))),
                 frozenset(tags.get(row.message_id, ())),
+                row.size,
             )
             for row in rows
         ]
