@@ -59,6 +59,9 @@ LABEL_HOME_STATEMENT = b"liaison/v1/home-statement"
 # agencies hold (liaison/domain/statistics.py, docs/statistics.md): unkeyed, so that the
 # counterpart can match it.
 LABEL_STATISTICS_CASE_TAG = b"liaison/v1/statistics-case-tag"
+# Hash of how a case is counted in one group of figures: the one-character profile a statistics
+# notice gives per case tag, which reconciliation compares (docs/statistics.md).
+LABEL_STATISTICS_PROFILE = b"liaison/v1/statistics-profile"
 
 
 ALL_LABELS: tuple[bytes, ...] = (
@@ -94,4 +97,5 @@ ALL_LABELS: tuple[bytes, ...] = (
     LABEL_PEER_ACK,
     LABEL_HOME_STATEMENT,
     LABEL_STATISTICS_CASE_TAG,
+    LABEL_STATISTICS_PROFILE,
 )

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crypto.encoding import labelled_hash
-from crypto.labels import LABEL_STATISTICS_CASE_TAG
+from crypto.labels import LABEL_STATISTICS_CASE_TAG, LABEL_STATISTICS_PROFILE
 from liaison.domain.case_events import Action, LoggedNotice, country_side
 from liaison.domain.cases import Case
 from liaison.domain.handover import HandoverState
@@ -262,7 +262,7 @@ def _profiles(figures: Mapping[str, Figure]) -> dict[str, str]:
 
 
 def _group_hash(parts: list[str]) -> str:
-    digest = labelled_hash(LABEL_STATISTICS_CASE_TAG, b"profile", "|".join(parts).encode())
+    digest = labelled_hash(LABEL_STATISTICS_PROFILE, "|".join(parts).encode())
     return base64.b32encode(digest[:1]).decode()[0].lower()
 
 
