@@ -12,6 +12,7 @@ from liaison.server import (
     attachments,
     auth,
     directory,
+    health,
     log_queries,
     mailbox,
     retention,
@@ -80,9 +81,16 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
-async def health(request: web.Request) -> web.Response:
-    """GET /v1/health"""
-    return _json({"status": "ok", "version": __version__})
+async def readiness(request: web.Request) -> web.Response:
+    """GET /v1/health: ready (200) or not (503 not_ready), with what was checked."""
+    relay = request.app[RELAY_KEY]
+    answer, status = await health.readiness(relay, relay.readiness)
+    return _json(answer, status=status)
+
+
+async def liveness(request: web.Request) -> web.Response:
+    """GET /v1/health/live"""
+    return _json(health.liveness())
 
 
 async def server_info(request: web.Request) -> web.Response:
@@ -412,7 +420,8 @@ async def fetch_blob(request: web.Request) -> web.StreamResponse:
 
 
 ROUTES = [
-    ("GET", "/v1/health", health),
+    ("GET", "/v1/health", readiness),
+    ("GET", "/v1/health/live", liveness),
     ("GET", "/v1/server", server_info),
     ("GET", "/v1/openapi.json", openapi),
     ("POST", "/v1/agencies", register_agency),

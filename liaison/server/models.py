@@ -211,7 +211,44 @@ class Error(Struct):
     message: str
 
 
+class DatabaseCheck(Struct):
+    """Whether the database answered `SELECT 1` within the bound, and how long it took."""
+
+    status: Literal["ok", "timeout", "unavailable"]
+    seconds: float
+
+
+class WriterCheck(Struct):
+    """The group-commit writer: writes waiting for their commit, and the oldest one's wait."""
+
+    status: Literal["ok", "behind", "stopped"]
+    waiting: int
+    oldest_wait_seconds: float
+
+
 class Health(Struct):
+    """Ready: the database answers and the writer keeps up."""
+
+    status: Literal["ok"]
+    version: str
+    database: DatabaseCheck
+    writer: WriterCheck
+
+
+class NotReady(Struct):
+    """Not ready (503): what was checked, and in `message` why the relay is not ready."""
+
+    status: Literal["unavailable"]
+    version: str
+    database: DatabaseCheck
+    writer: WriterCheck
+    code: Literal["not_ready"]
+    message: str
+
+
+class Liveness(Struct):
+    """The process is up and answers."""
+
     status: Literal["ok"]
     version: str
 

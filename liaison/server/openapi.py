@@ -71,7 +71,20 @@ def query(
 
 
 OPERATIONS = (
-    Operation("GET", "/v1/health", "health", {200: ok(m.Health)}),
+    Operation(
+        "GET",
+        "/v1/health",
+        "health",
+        {200: ok(m.Health, "Ready"), 503: Answer(m.NotReady, "not_ready: see its message")},
+        description="Readiness: the database answers within a bound and the writer keeps up.",
+    ),
+    Operation(
+        "GET",
+        "/v1/health/live",
+        "liveness",
+        {200: ok(m.Liveness, "The process is up")},
+        description="Liveness: the process answers; nothing else is checked.",
+    ),
     Operation("GET", "/v1/server", "server", {200: ok(m.Server)}),
     Operation("GET", "/v1/openapi.json", "openapi", {200: ok(None, "This document")}),
     Operation(

@@ -38,6 +38,17 @@ def _now() -> int:
 
 
 @dataclass(frozen=True)
+class ReadinessLimits:
+    """Bounds of the readiness check (liaison/server/health.py), in seconds."""
+
+    # A database that takes longer than this to answer `SELECT 1` is not answering.
+    database_timeout: float = 2.0
+    # A write waiting longer than this for its commit: the writer does not keep up (a send
+    # normally waits a few milliseconds; seconds mean a lock held elsewhere or a stalled disk).
+    max_write_wait: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str | None = None  # None: SQLite in data_dir; else sqlite… or postgresql://…
@@ -64,6 +75,8 @@ class Settings:
     # monotonic clock of their own: the relay's clock is wall time and may be set back.
     rate_limits: RateLimits = field(default_factory=RateLimits)
     rate_clock: Callable[[], float] = field(default=time.monotonic)
+    # When /v1/health answers 503 (not ready).
+    readiness: ReadinessLimits = field(default_factory=ReadinessLimits)
 
 
 @dataclass
@@ -129,6 +142,8 @@ class Relay:
     refusal_windows: dict[str, Any] = field(default_factory=dict)
     # Envelope bytes per sender agency (mailbox.send, retention.purge); None: no limit.
     envelope_quota: EnvelopeQuota | None = None
+    # When /v1/health answers 503 (not ready).
+    readiness: ReadinessLimits = field(default_factory=ReadinessLimits)
 
 
 def push_channel(settings: Settings) -> str:
@@ -179,6 +194,7 @@ async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
             ),
             limiter=Limiter(settings.rate_limits, settings.rate_clock),
             envelope_quota=envelope_quota,
+            readiness=settings.readiness,
         )
     finally:
         await hub.close_all()

@@ -28,6 +28,7 @@ from liaison.store.writer import (
     GroupCommitWriter,
     Job,
     TxCore,
+    WriterBacklog,
 )
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class WriteTx(
     RetentionWrites,
     AttachmentWrites,
     TxCore,
+    WriterBacklog,
 ):
     """One request's writes inside the writer's batch transaction (see `TxCore`)."""
 
@@ -107,6 +109,16 @@ class Store(
         """Run `job` in the next group commit; answer once it is durable (see
         `GroupCommitWriter.write`)."""
         return await self.group_commit.write(job)
+
+    def writer_backlog(self) -> WriterBacklog:
+        """How far behind the group-commit writer is (the readiness check)."""
+        return self.group_commit.backlog()
+
+    async def ping(self) -> None:
+        """One trivial query on a pooled read connection: raises when the database does not
+        answer (the readiness check bounds the wait)."""
+        async with self.read_connection() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     def read_connection(self) -> Any:
         """A pooled read connection: `async with store.read_connection() as conn`."""

@@ -14,9 +14,11 @@ directly as prepared statements over arrays: one round trip for all of a batch's
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -309,6 +311,16 @@ class _Pending:
 _Outcome = tuple[_Pending, "TxCore | None", Any, "BaseException | None"]
 
 
+@dataclass(frozen=True)
+class WriterBacklog:
+    """How far behind the writer is (the readiness check, /v1/health): the writes waiting for
+    their commit, how long the oldest has waited, and whether the writer still runs."""
+
+    waiting: int
+    oldest_wait: float  # seconds; 0.0 when nothing waits
+    running: bool
+
+
 class GroupCommitWriter(Generic[Tx]):
     """The one writer of a store: `start(engine)`, `write(job)`, `stop()`.
 
@@ -330,6 +342,9 @@ class GroupCommitWriter(Generic[Tx]):
         self._sqlite: Connection | None = None
         self._committer: ThreadPoolExecutor | None = None
         self._checkpointer: WalCheckpointer | None = None
+        # Writes not yet answered, by arrival, with their monotonic arrival time (backlog()).
+        self._waiting: dict[int, float] = {}
+        self._arrivals = itertools.count()
 
     def start(self, engine: AsyncEngine | Engine) -> None:
         self.engine = engine
@@ -376,7 +391,21 @@ class GroupCommitWriter(Generic[Tx]):
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(job, future))
-        return await future
+        arrival = next(self._arrivals)
+        self._waiting[arrival] = time.monotonic()
+        try:
+            return await future
+        finally:
+            del self._waiting[arrival]
+
+    def backlog(self) -> WriterBacklog:
+        """The writes waiting for their commit (queued or in the batch being committed)."""
+        oldest = next(iter(self._waiting.values()), None)
+        return WriterBacklog(
+            waiting=len(self._waiting),
+            oldest_wait=0.0 if oldest is None else max(0.0, time.monotonic() - oldest),
+            running=self._task is not None and not self._task.done(),
+        )
 
     async def _gather(self) -> list[_Pending]:
         """The next batch: the first queued write, and those that follow it closely.

@@ -89,6 +89,7 @@ SUPERVISORS_ONLY = {
 
 MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/v1/health"): _public(),
+    ("GET", "/v1/health/live"): _public(),
     ("GET", "/v1/server"): _public(),
     ("GET", "/v1/openapi.json"): _public(),
     ("GET", "/v1/agencies"): _public(),
