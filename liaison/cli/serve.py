@@ -107,7 +107,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help=_("Serve without rate limits (load tests and benchmarks only)"),
     )
+    add_worker_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """--workers (issue 17, section 2) and the supervisor's own --worker (not shown)."""
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help=_(
+            "Relay processes sharing the port (PostgreSQL only); SIGHUP restarts them one at a"
+            " time, SIGTERM stops them"
+        ),
+    )
+    # name:socket:ready — given by the supervisor to each worker it starts.
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+
+
+def _worker_count(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(_("a number of workers between 1 and 64"))
+    return int(text)
 
 
 def _mebibytes(text: str) -> int:
@@ -182,6 +205,10 @@ def run(args: argparse.Namespace) -> int:
         ),
         rate_limits=limits,
     )
+    if args.worker or args.workers > 1:
+        from liaison.cli.serve_workers import run_workers
+
+        return run_workers(args, settings)
     print(
         _("Liaison relay listening on http://{host}:{port}/v1/health").format(
             host=args.host, port=args.port

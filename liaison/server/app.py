@@ -14,6 +14,7 @@ from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.relay import Settings, open_relay
 from liaison.server.retention import purge_periodically
 from liaison.server.review import log_refusal_counts_periodically
+from liaison.server.workers import WORKER_HEADER
 from liaison.store import Store
 
 __all__ = ["SETTINGS_KEY", "STORE_KEY", "Settings", "create_app"]
@@ -97,6 +98,13 @@ async def _close_push_sockets(app: web.Application) -> None:
         await app[PUSH_KEY].close_all()
 
 
+def _worker_header(name: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def add(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = name
+
+    return add
+
+
 def create_app(settings: Settings) -> web.Application:
     """The relay as an aiohttp application; its database and keys open in cleanup_ctx."""
     # Base64 grows the envelope by a third; leave room for the JSON around it.
@@ -107,6 +115,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS_KEY] = settings
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_push_sockets)
+    if settings.worker_name is not None:
+        app.on_response_prepare.append(_worker_header(settings.worker_name))
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

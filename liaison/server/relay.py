@@ -64,6 +64,9 @@ class Settings:
     # monotonic clock of their own: the relay's clock is wall time and may be set back.
     rate_limits: RateLimits = field(default_factory=RateLimits)
     rate_clock: Callable[[], float] = field(default=time.monotonic)
+    # `liaison serve --workers N`: this worker's name (index.generation), sent back in the
+    # Liaison-Worker header (liaison/server/workers.py); None for a relay of its own.
+    worker_name: str | None = None
 
 
 @dataclass
