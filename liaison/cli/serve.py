@@ -125,6 +125,17 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     )
     # name:socket:ready — given by the supervisor to each worker it starts.
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help=_("Serve /metrics (Prometheus) on this port, apart from the relay's (default: none)"),
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help=_("Address of /metrics (default 127.0.0.1: this machine only)"),
+    )
 
 
 def _worker_count(text: str) -> int:
@@ -179,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
+    from liaison.cli._common import CommandError
     from liaison.server.app import Settings, create_app
     from liaison.server.ratelimit import RateLimits
     from liaison.server.relay import DEFAULT_ENVELOPE_QUOTA
@@ -204,7 +216,13 @@ def run(args: argparse.Namespace) -> int:
             DEFAULT_ENVELOPE_QUOTA if args.envelope_quota is None else args.envelope_quota or None
         ),
         rate_limits=limits,
+        metrics=args.metrics_port is not None,
     )
+    if args.metrics_port is not None and args.metrics_port == args.port:
+        raise CommandError(
+            _("--metrics-port must differ from --port: /metrics is never on the public port."),
+            code="invalid_arguments",
+        )
     if args.worker or args.workers > 1:
         from liaison.cli.serve_workers import run_workers
 
@@ -215,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     sys.stdout.flush()
+    if args.metrics_port is not None:
+        from liaison.server.metrics import serve_metrics
+
+        serve_metrics(args.metrics_host, args.metrics_port)
     web.run_app(
         create_app(settings),
         host=args.host,

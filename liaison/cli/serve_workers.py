@@ -6,8 +6,13 @@ The processes themselves are liaison/server/workers.py's; this is the command li
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import replace
 
 from liaison.cli._common import CommandError, run
@@ -43,6 +48,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _supervise(args: argparse.Namespace, settings: Settings) -> int:
     from liaison.server.database import database_url, is_sqlite, upgrade_database
     from liaison.server.identity import ensure_server_identity
+    from liaison.server.metrics import serve_metrics, worker_ended
     from liaison.server.workers import Supervisor, bind_shared_socket, worker_command
 
     if is_sqlite(database_url(settings.data_dir, settings.database_url)):
@@ -70,6 +76,13 @@ def _supervise(args: argparse.Namespace, settings: Settings) -> int:
     supervisor = Supervisor(
         sock, args.workers, lambda name, ready: worker_command(name, sock.fileno(), ready)
     )
+    if args.metrics_port is not None:
+        # Each worker writes its figures here; the supervisor serves their sum.
+        folder = tempfile.mkdtemp(prefix="liaison-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        supervisor.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": folder}
+        supervisor.on_exit = functools.partial(worker_ended, folder)
+        serve_metrics(args.metrics_host, args.metrics_port, multiprocess_dir=folder)
 
     def ready() -> None:
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -82,9 +83,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         refusal_counts = asyncio.create_task(
             log_refusal_counts_periodically(relay, stop_purge), name="liaison-refusal-counts"
         )
+        measuring = contextlib.AsyncExitStack()
+        if settings.metrics:
+            from liaison.server.metrics import measuring as measure_relay
+
+            await measuring.enter_async_context(measure_relay(relay))
         try:
             yield
         finally:
+            await measuring.aclose()
             stop_purge.set()
             if purge_task is not None:
                 await purge_task
@@ -108,8 +115,13 @@ def _worker_header(name: str) -> Callable[[web.Request, web.StreamResponse], Awa
 def create_app(settings: Settings) -> web.Application:
     """The relay as an aiohttp application; its database and keys open in cleanup_ctx."""
     # Base64 grows the envelope by a third; leave room for the JSON around it.
+    middlewares = [json_errors]
+    if settings.metrics:
+        from liaison.server.metrics import measure
+
+        middlewares.insert(0, measure)  # outermost: sees the status json_errors answered
     app = web.Application(
-        middlewares=[json_errors],
+        middlewares=middlewares,
         client_max_size=settings.max_envelope_bytes * 4 // 3 + 64 * 1024,
     )
     app[SETTINGS_KEY] = settings

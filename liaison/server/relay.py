@@ -67,6 +67,9 @@ class Settings:
     # `liaison serve --workers N`: this worker's name (index.generation), sent back in the
     # Liaison-Worker header (liaison/server/workers.py); None for a relay of its own.
     worker_name: str | None = None
+    # Measure requests, commits and sockets for /metrics (liaison/server/metrics.py), which
+    # `liaison serve --metrics-port` serves apart from the relay's port.
+    metrics: bool = False
 
 
 @dataclass
@@ -132,6 +135,8 @@ class Relay:
     refusal_windows: dict[str, Any] = field(default_factory=dict)
     # Envelope bytes per sender agency (mailbox.send, retention.purge); None: no limit.
     envelope_quota: EnvelopeQuota | None = None
+    # Whether /metrics figures are kept (liaison/server/metrics.py `measuring` sets it).
+    measured: bool = False
 
 
 def push_channel(settings: Settings) -> str:

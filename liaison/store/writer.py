@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -325,6 +326,9 @@ class GroupCommitWriter(Generic[Tx]):
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CommitListener] = []
+        # Told of each committed batch: (writes, seconds of the whole batch, seconds of its
+        # COMMIT alone); the relay's metrics (liaison/server/metrics.py) set it.
+        self.on_batch: Callable[[int, float, float], None] | None = None
         # SQLite: the writer's one connection, the thread its COMMITs run in, and the thread
         # that checkpoints its write-ahead log.
         self._sqlite: Connection | None = None
@@ -412,14 +416,19 @@ class GroupCommitWriter(Generic[Tx]):
                     self._finish([(pending, None, None, _job_error(exc))])
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         if isinstance(self.engine, AsyncEngine):
             async with self.engine.begin() as conn:
                 outcomes = await self._run_batch(conn, batch)
+                committing = time.perf_counter()  # the COMMIT runs as the block ends
         else:
-            outcomes = await self._sqlite_commit(batch)
+            outcomes, committing = await self._sqlite_commit(batch)
+        if self.on_batch is not None:
+            ended = time.perf_counter()
+            self.on_batch(len(batch), ended - started, ended - committing)
         self._finish(outcomes)
 
-    async def _sqlite_commit(self, batch: list[_Pending]) -> list[_Outcome]:
+    async def _sqlite_commit(self, batch: list[_Pending]) -> tuple[list[_Outcome], float]:
         """The batch on SQLite: statements on the event loop, the COMMIT in a thread.
 
         The statements touch pages in memory, tens of microseconds each, and run where the
@@ -442,6 +451,7 @@ class GroupCommitWriter(Generic[Tx]):
         await self._sqlite_begin(dbapi, committer)
         try:
             outcomes = _drive(self._run_batch(SyncConnection(conn), batch))
+            committing = time.perf_counter()
             commit = asyncio.get_running_loop().run_in_executor(committer, dbapi.execute, "COMMIT")
             try:
                 await asyncio.shield(commit)
@@ -459,7 +469,7 @@ class GroupCommitWriter(Generic[Tx]):
                 conn.rollback()  # SQLAlchemy's bookkeeping only: nothing is open any more
         if self._checkpointer is not None:
             self._checkpointer.committed()
-        return outcomes
+        return outcomes, committing
 
     async def _sqlite_begin(self, dbapi: sqlite3.Connection, committer: ThreadPoolExecutor) -> None:
         """BEGIN IMMEDIATE; if another process holds the write lock (`liaison db purge`, say),
