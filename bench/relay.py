@@ -661,8 +661,8 @@ def compare(side_by_side: dict[str, list[dict]], repeat: int) -> None:
         gen = statistics.median(r["client_cpu_per_message"] for r in runs)
         p99 = statistics.median(percentile(r["paced"].delivery_latency, 0.99) for r in runs)
         print(
-            f"{name:<26}{rate:>6.0f}/s{rate / base_rate:>11.0%}{ms(cpu):>10}"
-            f"{cpu / base_cpu:>10.2f}x{ms(pg):>9}{ms(gen):>9}{ms(p99):>11}"
+            f"{name:<26}{rate:>6.0f}/s{rate / base_rate:>11.0%}{cpu * 1000:>7.2f} ms"
+            f"{cpu / base_cpu:>10.2f}x{pg * 1000:>6.2f} ms{gen * 1000:>6.2f} ms{ms(p99):>11}"
         )
     print("targets: PostgreSQL accepted >= 80 % of SQLite; CPU/msg <= 1.10x; p99 @half <= 20 ms")
 

@@ -153,12 +153,15 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_hangup)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
+        status = 0
         try:
             for index in range(self.count):
                 self.workers[index] = self._spawn(index, 0)
             for worker in list(self.workers.values()):
                 if not self._wait_ready(worker):
-                    log.error("worker %s did not start; stopping", worker.name)
+                    if not self._stopping:
+                        log.error("worker %s did not start; stopping", worker.name)
+                        status = 1
                     self._stopping = True
                     break
             else:
@@ -172,7 +175,7 @@ class Supervisor:
                 time.sleep(POLL_SECONDS)
         finally:
             self.stop_all()
-        return 0
+        return status
 
     def _on_hangup(self, _signum: int, _frame: object) -> None:
         self._hangup = True
