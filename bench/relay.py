@@ -7,6 +7,16 @@ body: the ceiling of this machine. Bounded in messages and seconds; loopback onl
 
     .venv/bin/python bench/relay.py [--clients 16] [--messages 800] [--seconds 15]
                                     [--repeat 3] [--no-postgres] [--no-minimal]
+                                    [--workers 1 [2 ...]]
+
+PostgreSQL runs `--repeat` times too, after each SQLite run, once for each `--workers` count
+(`liaison serve --workers N`; 1 is the plain single process), and the last table puts the
+medians side by side with the targets of issue 17: PostgreSQL accepted msg/s against SQLite's,
+server CPU per message against SQLite's, delivery p99 at half load. Server CPU is the relay's
+processes (the supervisor and its workers); the PostgreSQL backends serving the run's database
+are printed apart (the server's shared background writers are not counted: other databases
+share them). The load generator (this process) runs on the same cores: its own CPU per message
+is printed, since on a 2-core machine it takes a large share of what the relay could use.
 
 The ceiling moves with the machine's other load from one second to the next, so each SQLite
 run is followed by its own ceiling run, and `--repeat` runs the pair several times and prints
@@ -344,7 +354,9 @@ async def minimal_rate(
     return run.sent / run.elapsed, loop_cpu / run.elapsed
 
 
-async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> dict:
+async def bench_relay(
+    label: str, db: str | None, args: argparse.Namespace, workers: int = 1
+) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="liaison-bench-"))
     # The relay keeps only the admin token's hash: hand it a known token to hash on first start.
     admin = secrets.token_hex(32)
@@ -363,6 +375,9 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
     ]
     if db:
         command += ["--db", db]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    database = db.rsplit("/", 1)[1] if db else ""
     proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before any load)
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
     )
@@ -375,10 +390,14 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
             await bench.setup(session, admin)
             listeners = await bench.listen_all(session)
             half = args.messages // 2
-            cpu_before = process_cpu(proc.pid)
+            cpu_before = tree_cpu(proc.pid)
+            pg_before = postgres_cpu(database) if database else 0.0
             loop_before = process_cpu(proc.pid, thread=proc.pid)
+            own_before = time.process_time()
             full = await bench.run_phase(session, rate=None, offset=0, count=half)
-            full_cpu = process_cpu(proc.pid) - cpu_before
+            own_cpu = time.process_time() - own_before
+            full_cpu = tree_cpu(proc.pid) - cpu_before
+            pg_cpu = (postgres_cpu(database) - pg_before) if database else 0.0
             loop_cpu = process_cpu(proc.pid, thread=proc.pid) - loop_before
             rate = full.sent / full.elapsed
             paced = await bench.run_phase(
@@ -400,7 +419,10 @@ async def bench_relay(label: str, db: str | None, args: argparse.Namespace) -> d
         "rate": rate,
         "body": body,
         "cpu_per_message": full_cpu / max(1, full.sent),
-        "loop_busy": loop_cpu / full.elapsed if full.elapsed else 0.0,
+        "pg_cpu_per_message": pg_cpu / max(1, full.sent),
+        "client_cpu_per_message": own_cpu / max(1, full.sent),
+        "loop_busy": loop_cpu / full.elapsed if full.elapsed and workers == 1 else None,
+        "workers": workers,
     }
 
 
@@ -424,6 +446,32 @@ async def drop_database(url: str, db_url: str) -> None:
     conn = await asyncpg.connect(url)
     await conn.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
     await conn.close()
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the supervisor's workers)."""
+    total = process_cpu(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(tree_cpu(int(child)) for child in children)
+
+
+def postgres_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to `database` (their command lines
+    name it); 0 when the server is not on this machine or not readable."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
+            total += process_cpu(int(proc.name))
+    return total
 
 
 def process_cpu(pid: int, thread: int | None = None) -> float:
@@ -467,9 +515,16 @@ def report(run: dict, ceiling_rate: float) -> None:
         print(
             f"relay/minimal   {run['rate'] / minimal['store'][0]:.0%} of the minimal durable relay"
         )
+    loop = "" if run["loop_busy"] is None else f"; event-loop thread {run['loop_busy']:.0%} busy"
     print(
-        f"server CPU      {ms(run['cpu_per_message'])} per accepted message (all threads); "
-        f"event-loop thread {run['loop_busy']:.0%} busy"
+        f"server CPU      {ms(run['cpu_per_message'])} per accepted message (relay processes, "
+        f"all threads){loop}"
+    )
+    if run["pg_cpu_per_message"]:
+        print(f"PostgreSQL CPU  {ms(run['pg_cpu_per_message'])} per message (its backends)")
+    print(
+        f"load generator  {ms(run['client_cpu_per_message'])} CPU per message (this process, "
+        f"same cores)"
     )
     print(
         f"send latency    p50 {ms(percentile(full.send_latency, 0.5))}  "
@@ -508,6 +563,13 @@ async def main() -> None:
         help="skip the reference servers of bench/minimal_relay.py",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="PostgreSQL runs with each of these worker counts (liaison serve --workers N)",
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("LIAISON_BENCH_DATABASE_URL", PG_DEFAULT),
         help="server to create a throw-away database on",
@@ -524,6 +586,10 @@ async def main() -> None:
     rates, ceilings, ratios = [], [], []
     minimal_ratios: dict[str, list[float]] = {}
     of_minimal: list[float] = []
+    pg_url = None if args.no_postgres else await postgres_database(args.postgres)
+    if not args.no_postgres and pg_url is None:
+        print("\nPostgreSQL: not reachable, skipped")
+    side_by_side: dict[str, list[dict]] = {"SQLite": []}
     for i in range(args.repeat):
         run = await bench_relay(sqlite_label, None, args)
         top = await ceiling(args.clients, args.messages, args.seconds, run["body"])
@@ -538,6 +604,20 @@ async def main() -> None:
             minimal_ratios.setdefault(stage, []).append(rate / top)
         if "store" in run["minimal"]:
             of_minimal.append(run["rate"] / run["minimal"]["store"][0])
+        side_by_side["SQLite"].append(run)
+        for workers in args.workers if pg_url else []:
+            # A fresh database each run: every run starts from the same empty store.
+            db = await postgres_database(args.postgres)
+            assert db is not None
+            name = "PostgreSQL" + (f", {workers} workers" if workers > 1 else "")
+            try:
+                pg_run = await bench_relay(
+                    f"{name}, run {i + 1} of {args.repeat}", db, args, workers
+                )
+            finally:
+                await drop_database(args.postgres, db)
+            report(pg_run, top)
+            side_by_side.setdefault(name, []).append(pg_run)
     if args.repeat > 1:
         print(
             f"\n== SQLite, median of {args.repeat} runs ==\n"
@@ -558,15 +638,33 @@ async def main() -> None:
                 f"relay/minimal   {statistics.median(of_minimal):.0%} of the minimal durable "
                 f"relay  (range {min(of_minimal):.0%}–{max(of_minimal):.0%})"
             )
-    if not args.no_postgres:
-        db = await postgres_database(args.postgres)
-        if db is None:
-            print("\nPostgreSQL: not reachable, skipped")
-        else:
-            try:
-                report(await bench_relay("PostgreSQL", db, args), statistics.median(ceilings))
-            finally:
-                await drop_database(args.postgres, db)
+    if pg_url is not None:
+        await drop_database(args.postgres, pg_url)
+    compare(side_by_side, args.repeat)
+    load_average()
+
+
+def compare(side_by_side: dict[str, list[dict]], repeat: int) -> None:
+    """Medians of every store and worker count, side by side, against issue 17's targets."""
+    print(f"\n== Side by side, median of {repeat} ==")
+    sqlite = side_by_side["SQLite"]
+    base_rate = statistics.median(r["rate"] for r in sqlite)
+    base_cpu = statistics.median(r["cpu_per_message"] for r in sqlite)
+    print(
+        f"{'':<26}{'accepted':>10}{'vs SQLite':>11}{'CPU/msg':>10}{'vs SQLite':>11}"
+        f"{'+PG CPU':>9}{'gen CPU':>9}{'p99 @half':>11}"
+    )
+    for name, runs in side_by_side.items():
+        rate = statistics.median(r["rate"] for r in runs)
+        cpu = statistics.median(r["cpu_per_message"] for r in runs)
+        pg = statistics.median(r["pg_cpu_per_message"] for r in runs)
+        gen = statistics.median(r["client_cpu_per_message"] for r in runs)
+        p99 = statistics.median(percentile(r["paced"].delivery_latency, 0.99) for r in runs)
+        print(
+            f"{name:<26}{rate:>6.0f}/s{rate / base_rate:>11.0%}{cpu * 1000:>7.2f} ms"
+            f"{cpu / base_cpu:>10.2f}x{pg * 1000:>6.2f} ms{gen * 1000:>6.2f} ms{ms(p99):>11}"
+        )
+    print("targets: PostgreSQL accepted >= 80 % of SQLite; CPU/msg <= 1.10x; p99 @half <= 20 ms")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help=_("Serve without rate limits (load tests and benchmarks only)"),
     )
+    add_worker_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """--workers (issue 17, section 2) and the supervisor's own --worker (not shown)."""
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help=_(
+            "Relay processes sharing the port (PostgreSQL only); SIGHUP restarts them one at a"
+            " time, SIGTERM stops them"
+        ),
+    )
+    # name:socket:ready — given by the supervisor to each worker it starts.
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help=_("Serve /metrics (Prometheus) on this port, apart from the relay's (default: none)"),
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help=_("Address of /metrics (default 127.0.0.1: this machine only)"),
+    )
+
+
+def _worker_count(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(_("a number of workers between 1 and 64"))
+    return int(text)
 
 
 def _mebibytes(text: str) -> int:
@@ -156,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
+    from liaison.cli._common import CommandError
     from liaison.server.app import Settings, create_app
     from liaison.server.ratelimit import RateLimits
     from liaison.server.relay import DEFAULT_ENVELOPE_QUOTA
@@ -181,13 +216,27 @@ def run(args: argparse.Namespace) -> int:
             DEFAULT_ENVELOPE_QUOTA if args.envelope_quota is None else args.envelope_quota or None
         ),
         rate_limits=limits,
+        metrics=args.metrics_port is not None,
     )
+    if args.metrics_port is not None and args.metrics_port == args.port:
+        raise CommandError(
+            _("--metrics-port must differ from --port: /metrics is never on the public port."),
+            code="invalid_arguments",
+        )
+    if args.worker or args.workers > 1:
+        from liaison.cli.serve_workers import run_workers
+
+        return run_workers(args, settings)
     print(
         _("Liaison relay listening on http://{host}:{port}/v1/health").format(
             host=args.host, port=args.port
         )
     )
     sys.stdout.flush()
+    if args.metrics_port is not None:
+        from liaison.server.metrics import serve_metrics
+
+        serve_metrics(args.metrics_host, args.metrics_port)
     web.run_app(
         create_app(settings),
         host=args.host,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -14,6 +15,7 @@ from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.relay import Settings, open_relay
 from liaison.server.retention import purge_periodically
 from liaison.server.review import log_refusal_counts_periodically
+from liaison.server.workers import WORKER_HEADER
 from liaison.store import Store
 
 __all__ = ["SETTINGS_KEY", "STORE_KEY", "Settings", "create_app"]
@@ -81,9 +83,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         refusal_counts = asyncio.create_task(
             log_refusal_counts_periodically(relay, stop_purge), name="liaison-refusal-counts"
         )
+        measuring = contextlib.AsyncExitStack()
+        if settings.metrics:
+            from liaison.server.metrics import measuring as measure_relay
+
+            await measuring.enter_async_context(measure_relay(relay))
         try:
             yield
         finally:
+            await measuring.aclose()
             stop_purge.set()
             if purge_task is not None:
                 await purge_task
@@ -97,16 +105,30 @@ async def _close_push_sockets(app: web.Application) -> None:
         await app[PUSH_KEY].close_all()
 
 
+def _worker_header(name: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def add(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = name
+
+    return add
+
+
 def create_app(settings: Settings) -> web.Application:
     """The relay as an aiohttp application; its database and keys open in cleanup_ctx."""
     # Base64 grows the envelope by a third; leave room for the JSON around it.
+    middlewares = [json_errors]
+    if settings.metrics:
+        from liaison.server.metrics import measure
+
+        middlewares.insert(0, measure)  # outermost: sees the status json_errors answered
     app = web.Application(
-        middlewares=[json_errors],
+        middlewares=middlewares,
         client_max_size=settings.max_envelope_bytes * 4 // 3 + 64 * 1024,
     )
     app[SETTINGS_KEY] = settings
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_push_sockets)
+    if settings.worker_name is not None:
+        app.on_response_prepare.append(_worker_header(settings.worker_name))
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

@@ -22,7 +22,7 @@ from liaison.server.errors import (
 from liaison.server.log_queries import proof_tree
 from liaison.server.models import SendRequest, decode_field
 from liaison.server.relay import Relay
-from liaison.store import WriteTx
+from liaison.store import SendCheck, WriteTx
 from liaison.store.records import DeliveryRecord, DeviceRecord
 
 # --- send, step by step ---------------------------------------------------------------------
@@ -166,7 +166,7 @@ async def store_and_log(
             message_id=message_id,
             sender_device=device_id,
             devices=(device_id, *header.recipients),
-        )
+        )  # read with the batch's other sends' (SendCheck below)
         if device_id in check.revoked:
             raise Forbidden("device_revoked", "This device has been revoked.")
         if check.existing is not None:
@@ -204,7 +204,8 @@ async def store_and_log(
         schedule_push(relay, tx, message_id)
         return receipt(message_id, envelope_hash, index, now), True
 
-    return await relay.store.write(job)
+    check = SendCheck(message_id, device_id, (device_id, *header.recipients))
+    return await relay.store.write(job, send_check=check)
 
 
 async def send(relay: Relay, device_id: str, request: SendRequest) -> tuple[dict[str, Any], bool]:

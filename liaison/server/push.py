@@ -116,6 +116,11 @@ class PushHub:
         """Sockets of this process, every device together (what `max_sockets` bounds)."""
         return self._open
 
+    @property
+    def pending_writes(self) -> int:
+        """Sockets with pushes gathered or being written (the push queue's depth)."""
+        return len(self._outbox) + len(self._tasks)
+
     def publish(self, notices: Iterable[tuple[str, dict[str, Any]]]) -> None:
         for device_id, payload in notices:
             sockets = self._sockets.get(device_id)

@@ -77,6 +77,12 @@ class Settings:
     rate_clock: Callable[[], float] = field(default=time.monotonic)
     # When /v1/health answers 503 (not ready).
     readiness: ReadinessLimits = field(default_factory=ReadinessLimits)
+    # `liaison serve --workers N`: this worker's name (index.generation), sent back in the
+    # Liaison-Worker header (liaison/server/workers.py); None for a relay of its own.
+    worker_name: str | None = None
+    # Measure requests, commits and sockets for /metrics (liaison/server/metrics.py), which
+    # `liaison serve --metrics-port` serves apart from the relay's port.
+    metrics: bool = False
 
 
 @dataclass
@@ -144,6 +150,8 @@ class Relay:
     envelope_quota: EnvelopeQuota | None = None
     # When /v1/health answers 503 (not ready).
     readiness: ReadinessLimits = field(default_factory=ReadinessLimits)
+    # Whether /metrics figures are kept (liaison/server/metrics.py `measuring` sets it).
+    measured: bool = False
 
 
 def push_channel(settings: Settings) -> str:

@@ -238,6 +238,10 @@ async def purge_periodically(relay: Relay, interval: int, stop: asyncio.Event) -
     while not stop.is_set():
         try:
             report = await purge(relay)
+            if relay.measured:
+                from liaison.server.metrics import observe_purge
+
+                observe_purge(len(report.purged))
             if report.purged:
                 log.info("retention: purged %d envelopes", len(report.purged))
             if relay.blobs is not None:

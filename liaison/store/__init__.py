@@ -2,5 +2,6 @@
 
 from liaison.store.engine import database_url, upgrade
 from liaison.store.repository import Store, WriteTx
+from liaison.store.writer import SendCheck
 
-__all__ = ["Store", "WriteTx", "database_url", "upgrade"]
+__all__ = ["SendCheck", "Store", "WriteTx", "database_url", "upgrade"]

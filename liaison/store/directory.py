@@ -146,6 +146,7 @@ class DirectoryWrites:
 
     conn: Any  # TxCore.conn
     execute_write: Any  # TxCore.execute_write
+    batch: Any  # TxCore.batch
 
     async def agency(self, code: str) -> AgencyRecord | None:
         return await _agency(self.conn, code)
@@ -236,6 +237,7 @@ class DirectoryWrites:
     async def insert_revocation(
         self, *, device_id: str, revocation: bytes, revocation_hash: bytes, log_index: int, at: int
     ) -> None:
+        self.batch.revoked_now.add(device_id)  # the batch's later sends see it
         await self.execute_write(
             insert(revocations).values(
                 device_id=device_id,

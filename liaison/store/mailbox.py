@@ -195,10 +195,17 @@ class MailboxWrites:
     ) -> SendPrecheck:
         """Existing envelope of this id, the sender's last counter, which devices are revoked."""
         revoked: frozenset[str] = frozenset()
-        if not isinstance(self.conn, SyncConnection):
+        read_ahead = self.batch.send_checks.get((message_id, sender_device))
+        if read_ahead is not None:
+            # Read with the batch's other sends (GroupCommitWriter._run_batch), plus the
+            # revocations this batch's earlier jobs wrote since.
+            row = tuple(read_ahead[2:7])
+            named = set(devices)
+            revoked = frozenset(named & (self.batch.checked_revoked | self.batch.revoked_now))
+        elif not isinstance(self.conn, SyncConnection):
             driver = await self.batch.driver()
             row = await driver.fetchrow(_SEND_PRECHECK_PG, message_id, sender_device, list(devices))
-            revoked = frozenset(row[5])
+            revoked = frozenset(row[5] + [d for d in devices if d in self.batch.revoked_now])
         else:
             marks = ",".join("?" * len(devices))
             row = self.conn.raw(

@@ -27,6 +27,7 @@ from liaison.store.writer import (
     CommitListener,
     GroupCommitWriter,
     Job,
+    SendCheck,
     TxCore,
     WriterBacklog,
 )
@@ -105,10 +106,11 @@ class Store(
         """Called after each committed batch with the log entries it appended, in order."""
         self.group_commit.add_commit_listener(listener)
 
-    async def write(self, job: Job[WriteTx, T]) -> T:
+    async def write(self, job: Job[WriteTx, T], *, send_check: SendCheck | None = None) -> T:
         """Run `job` in the next group commit; answer once it is durable (see
-        `GroupCommitWriter.write`)."""
-        return await self.group_commit.write(job)
+        `GroupCommitWriter.write`). A send job gives its `send_check` (what it will ask
+        `send_precheck`): on PostgreSQL the batch's send checks are read in one round trip."""
+        return await self.group_commit.write(job, send_check=send_check)
 
     def writer_backlog(self) -> WriterBacklog:
         """How far behind the group-commit writer is (the readiness check)."""

@@ -6,9 +6,10 @@ writing undoes the batch, whose jobs then rerun alone. Log entries, envelopes an
 the send path's rows, are deferred and inserted once per batch. On SQLite the batch's
 statements run on the event loop over the sqlite3 driver and only the COMMIT goes to a thread
 (the SQLite fast path); on PostgreSQL the batch runs on one async connection, and its hot
-statements (the send check, the deferred rows, the log size and the NOTIFYs) go to asyncpg
-directly as prepared statements over arrays: one round trip for all of a batch's rows
-(the PostgreSQL fast path; docs/operations.md § Performance says what it saved).
+statements (the send checks, the deferred rows, the log size and the NOTIFYs) go to asyncpg
+directly as prepared statements over arrays: one round trip for all of a batch's send checks
+(given with the jobs, `SendCheck`), one for all of its rows (the PostgreSQL fast path;
+docs/operations.md § Performance says what it saved).
 """
 
 from __future__ import annotations
@@ -75,6 +76,27 @@ _FINISH_PG = (
     " ORDER BY n"
 )
 _LOG_SIZE_FOR_UPDATE_PG = "SELECT size FROM log_head WHERE id = 1 FOR UPDATE"
+# The send checks of every send in a batch, in one round trip once the log_head lock is held
+# (so that no other process's batch commits between it and the batch's own writes): per send,
+# the envelope stored under its message id and its sender's highest counter; once, which of
+# all the devices named are revoked.
+_SEND_CHECKS_PG = (
+    "SELECT q.m, q.s, e.envelope_hash, e.log_index, e.received_at, e.counter,"
+    " (SELECT max(counter) FROM envelopes WHERE sender_device = q.s),"
+    " (SELECT ARRAY(SELECT device_id FROM revocations WHERE device_id = ANY($3::varchar[])))"
+    " FROM unnest($1::varchar[], $2::varchar[]) AS q(m, s)"
+    " LEFT JOIN envelopes AS e ON e.message_id = q.m"
+)
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """What a send job will ask `send_precheck`, given with the job so that the writer reads
+    every send check of a batch at once (PostgreSQL)."""
+
+    message_id: str
+    sender_device: str
+    devices: tuple[str, ...]
 
 
 class Batch:
@@ -94,6 +116,12 @@ class Batch:
         self.envelopes: dict[str, EnvelopeRecord] = {}
         self.counters: dict[str, int] = {}
         self.cursors: dict[str, dict[str, int]] = {}
+        # Read ahead for the batch's sends (PostgreSQL): (message id, sender) -> the row of
+        # _SEND_CHECKS_PG (message id, sender, then as _SEND_PRECHECK_PG's); the devices
+        # revoked then; and those revoked by this batch's jobs since.
+        self.send_checks: dict[tuple[str, str], Any] = {}
+        self.checked_revoked: frozenset[str] = frozenset()
+        self.revoked_now: set[str] = set()
         self._driver: Any = None
 
     async def driver(self) -> Any:
@@ -112,6 +140,20 @@ class Batch:
         self.envelopes.update(tx.envelopes)
         for sender, counter in tx.counters.items():
             self.counters[sender] = max(counter, self.counters.get(sender, counter))
+
+    async def read_send_checks(self, checks: list[SendCheck]) -> None:
+        """Every send check of the batch in one statement (PostgreSQL)."""
+        devices = sorted({d for c in checks for d in c.devices})
+        rows = await (await self.driver()).fetch(
+            _SEND_CHECKS_PG,
+            [c.message_id for c in checks],
+            [c.sender_device for c in checks],
+            devices,
+        )
+        for row in rows:  # keyed by what each row names: a join keeps no order
+            self.send_checks[(row[0], row[1])] = row
+        if rows:
+            self.checked_revoked = frozenset(rows[0][7])
 
     async def flush(self) -> None:
         if isinstance(self.conn, SyncConnection):
@@ -306,6 +348,7 @@ CommitListener = Callable[[list[LogEntryRecord]], None]
 class _Pending:
     job: Job[Any, Any]
     future: asyncio.Future[Any]
+    send_check: SendCheck | None = None
 
 
 _Outcome = tuple[_Pending, "TxCore | None", Any, "BaseException | None"]
@@ -337,6 +380,9 @@ class GroupCommitWriter(Generic[Tx]):
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CommitListener] = []
+        # Told of each committed batch: (writes, seconds of the whole batch, seconds of its
+        # COMMIT alone); the relay's metrics (liaison/server/metrics.py) set it.
+        self.on_batch: Callable[[int, float, float], None] | None = None
         # SQLite: the writer's one connection, the thread its COMMITs run in, and the thread
         # that checkpoints its write-ahead log.
         self._sqlite: Connection | None = None
@@ -382,7 +428,7 @@ class GroupCommitWriter(Generic[Tx]):
         """Called after each committed batch with the log entries it appended, in order."""
         self._listeners.append(listener)
 
-    async def write(self, job: Job[Tx, T]) -> T:
+    async def write(self, job: Job[Tx, T], *, send_check: SendCheck | None = None) -> T:
         """Run `job` in the next group commit; answer once it is durable.
 
         Jobs queued together share one transaction (one fsync). A job that fails before
@@ -390,7 +436,7 @@ class GroupCommitWriter(Generic[Tx]):
         undoes the batch, whose jobs then rerun one by one.
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(job, future))
+        self._queue.put_nowait(_Pending(job, future, send_check))
         arrival = next(self._arrivals)
         self._waiting[arrival] = time.monotonic()
         try:
@@ -441,14 +487,19 @@ class GroupCommitWriter(Generic[Tx]):
                     self._finish([(pending, None, None, _job_error(exc))])
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         if isinstance(self.engine, AsyncEngine):
             async with self.engine.begin() as conn:
                 outcomes = await self._run_batch(conn, batch)
+                committing = time.perf_counter()  # the COMMIT runs as the block ends
         else:
-            outcomes = await self._sqlite_commit(batch)
+            outcomes, committing = await self._sqlite_commit(batch)
+        if self.on_batch is not None:
+            ended = time.perf_counter()
+            self.on_batch(len(batch), ended - started, ended - committing)
         self._finish(outcomes)
 
-    async def _sqlite_commit(self, batch: list[_Pending]) -> list[_Outcome]:
+    async def _sqlite_commit(self, batch: list[_Pending]) -> tuple[list[_Outcome], float]:
         """The batch on SQLite: statements on the event loop, the COMMIT in a thread.
 
         The statements touch pages in memory, tens of microseconds each, and run where the
@@ -471,6 +522,7 @@ class GroupCommitWriter(Generic[Tx]):
         await self._sqlite_begin(dbapi, committer)
         try:
             outcomes = _drive(self._run_batch(SyncConnection(conn), batch))
+            committing = time.perf_counter()
             commit = asyncio.get_running_loop().run_in_executor(committer, dbapi.execute, "COMMIT")
             try:
                 await asyncio.shield(commit)
@@ -488,7 +540,7 @@ class GroupCommitWriter(Generic[Tx]):
                 conn.rollback()  # SQLAlchemy's bookkeeping only: nothing is open any more
         if self._checkpointer is not None:
             self._checkpointer.committed()
-        return outcomes
+        return outcomes, committing
 
     async def _sqlite_begin(self, dbapi: sqlite3.Connection, committer: ThreadPoolExecutor) -> None:
         """BEGIN IMMEDIATE; if another process holds the write lock (`liaison db purge`, say),
@@ -526,6 +578,9 @@ class GroupCommitWriter(Generic[Tx]):
             result = await conn.exec_driver_sql(_LOG_SIZE_FOR_UPDATE_PG)
             start = int(result.scalar_one())
             state = Batch(conn, start, self.postgres)
+            checks = [p.send_check for p in batch if p.send_check is not None]
+            if len(checks) > 1:
+                await state.read_send_checks(checks)
         for pending in batch:
             tx = self._new_tx(state)
             try:
