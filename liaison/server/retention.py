@@ -182,16 +182,16 @@ class PurgeReport:
         return {"purged": self.purged, "held": self.held}
 
 
-async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
-    """Delete the ciphertext of every envelope past its retention and not held; log each."""
-    now = relay.clock() if now is None else now
-    report = PurgeReport()
-    periods = await relay.store.retention_days()
-    if not periods:
-        return report
-    shortest = min(periods.values())
-    held_tags = {h.tag for h in await relay.store.active_holds()}
-    for envelope in await relay.store.envelopes_received_before(now - shortest * DAY + 1):
+async def _purge_slice(
+    relay: Relay,
+    candidates: list[Any],
+    periods: dict[str, int],
+    held_tags: set[bytes],
+    now: int,
+    report: PurgeReport,
+) -> None:
+    jobs: list[tuple[Any, Any]] = []
+    for envelope in candidates:
         parties = sorted(
             {device_agency(envelope.sender_device)}
             | {device_agency(d) for d in envelope.recipients}
@@ -220,13 +220,38 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
             await relay.log.append(tx, entry)
             return True
 
-        if await relay.store.write(job):
+        jobs.append((envelope, job))
+    # Queued in order, committed in groups: the log entries keep the candidates' order.
+    done = await asyncio.gather(*(relay.store.write(job) for _e, job in jobs))
+    for (envelope, _job), purged in zip(jobs, done, strict=True):
+        if purged:
             report.purged.append(envelope.message_id)
             if relay.envelope_quota is not None:
                 sender_agency = device_agency(envelope.sender_device)
                 relay.envelope_quota.release(sender_agency, envelope.size)
         else:
             report.held.append(envelope.message_id)
+
+
+async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
+    """Delete the ciphertext of every envelope past its retention and not held; log each."""
+    now = relay.clock() if now is None else now
+    report = PurgeReport()
+    periods = await relay.store.retention_days()
+    if not periods:
+        return report
+    shortest = min(periods.values())
+    held_tags = {h.tag for h in await relay.store.active_holds()}
+    before = now - shortest * DAY + 1
+    after: tuple[int, str] | None = None
+    while True:
+        # A slice of candidates at a time: bounded memory and query size, and each slice's
+        # purges queued together so that they share group commits.
+        candidates = await relay.store.envelopes_received_before(before, after=after)
+        if not candidates:
+            break
+        after = (candidates[-1].received_at, candidates[-1].message_id)
+        await _purge_slice(relay, candidates, periods, held_tags, now, report)
     if report.purged and relay.blobs is not None:
         # Attachments go with their last declaring envelope (PROTOCOL.md section 14.6).
         await attachments.release_purged(relay, report.purged)

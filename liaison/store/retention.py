@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from liaison.store.tables import (
     case_tags,
@@ -15,6 +15,8 @@ from liaison.store.tables import (
     legal_holds,
     retention_periods,
 )
+
+PURGE_SLICE = 1000  # envelopes per slice of the retention purge
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,22 @@ class RetentionReads:
         async with self.read_connection() as conn:
             return [_hold(row) for row in await conn.execute(query.order_by(legal_holds.c.id))]
 
-    async def envelopes_received_before(self, before: int) -> list[StoredEnvelope]:
-        """Envelopes still holding ciphertext that arrived before `before`, oldest first."""
+    async def envelopes_received_before(
+        self, before: int, *, after: tuple[int, str] | None = None, limit: int = PURGE_SLICE
+    ) -> list[StoredEnvelope]:
+        """Envelopes still holding ciphertext that arrived before `before`, oldest first (by
+        arrival, then message id), at most `limit`, from after `after` = (received_at,
+        message_id) of the previous slice's last. Sliced so that the recipients' and tags'
+        queries stay far below PostgreSQL's 32,767 bind parameters, and served by the partial
+        index of live envelopes (revision 0008)."""
+        conditions = [envelopes.c.purged_at.is_(None), envelopes.c.received_at < before]
+        if after is not None:
+            conditions.append(
+                or_(
+                    envelopes.c.received_at > after[0],
+                    and_(envelopes.c.received_at == after[0], envelopes.c.message_id > after[1]),
+                )
+            )
         query = (
             select(
                 envelopes.c.message_id,
@@ -89,8 +105,9 @@ class RetentionReads:
                 envelopes.c.received_at,
                 envelopes.c.size,
             )
-            .where(and_(envelopes.c.purged_at.is_(None), envelopes.c.received_at < before))
-            .order_by(envelopes.c.log_index)
+            .where(and_(*conditions))
+            .order_by(envelopes.c.received_at, envelopes.c.message_id)
+            .limit(limit)
         )
         async with self.read_connection() as conn:
             rows = (await conn.execute(query)).all()

@@ -168,6 +168,15 @@ deliveries = Table(
     UniqueConstraint("device_id", "message_id", name="uq_deliveries_device_message"),
 )
 Index("ix_deliveries_device_cursor", deliveries.c.device_id, deliveries.c.cursor)
+# A device's waiting deliveries (revision 0008): the inbox no longer walks past the device's
+# years of acknowledged ones.
+Index(
+    "ix_deliveries_waiting",
+    deliveries.c.device_id,
+    deliveries.c.cursor,
+    postgresql_where=deliveries.c.acknowledged_at.is_(None),
+    sqlite_where=deliveries.c.acknowledged_at.is_(None),
+)
 # The recipients of an envelope (review, audit, retention; revision 0004), with their device
 # ids (revision 0008): "delivered to a device of this agency" is read from the index alone.
 Index("ix_deliveries_message_device", deliveries.c.message_id, deliveries.c.device_id)

@@ -6,6 +6,8 @@ list, the audit export and the retention purge at scale.
   a few tiles at start instead of every leaf hash.
 - `ix_envelopes_live_received_at`: envelopes still holding ciphertext by arrival time
   (retention's candidates), a partial index on PostgreSQL and SQLite.
+- `ix_deliveries_waiting`: a device's unacknowledged deliveries by cursor (the inbox), a
+  partial index.
 - `ix_deliveries_message_device` replaces `ix_deliveries_message_id`: the recipients of an
   envelope with their device ids, so that "delivered to a device of this agency / officer" is
   answered from the index alone for each envelope of a time range.
@@ -42,6 +44,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("purged_at IS NULL"),
         sqlite_where=sa.text("purged_at IS NULL"),
     )
+    op.create_index(
+        "ix_deliveries_waiting",
+        "deliveries",
+        ["device_id", "cursor"],
+        postgresql_where=sa.text("acknowledged_at IS NULL"),
+        sqlite_where=sa.text("acknowledged_at IS NULL"),
+    )
     op.create_index("ix_deliveries_message_device", "deliveries", ["message_id", "device_id"])
     op.drop_index("ix_deliveries_message_id", "deliveries")
     _fill_tiles(op.get_bind())
@@ -68,5 +77,6 @@ def _fill_tiles(bind: sa.engine.Connection) -> None:
 def downgrade() -> None:
     op.create_index("ix_deliveries_message_id", "deliveries", ["message_id"])
     op.drop_index("ix_deliveries_message_device", "deliveries")
+    op.drop_index("ix_deliveries_waiting", "deliveries")
     op.drop_index("ix_envelopes_live_received_at", "envelopes")
     op.drop_table("merkle_tiles")
