@@ -148,14 +148,9 @@ Index(
     postgresql_where=envelopes.c.purged_at.is_(None),
     sqlite_where=envelopes.c.purged_at.is_(None),
 )
-# An officer's or an agency's envelopes by sender prefix (revision 0004): on PostgreSQL a
-# B-tree serves LIKE 'prefix%' under any collation only with the pattern operator class
-# (SQLite ignores it and gets a plain index).
-Index(
-    "ix_envelopes_sender_prefix",
-    envelopes.c.sender_device,
-    postgresql_ops={"sender_device": "varchar_pattern_ops"},
-)
+# (ix_envelopes_sender_prefix and ix_deliveries_device_prefix, revision 0004, are dropped by
+# revision 0008: the review and audit queries start from the time range, and a device-prefix
+# index only let PostgreSQL read an agency's whole history instead.)
 
 deliveries = Table(
     "deliveries",
@@ -180,11 +175,6 @@ Index(
 # The recipients of an envelope (review, audit, retention; revision 0004), with their device
 # ids (revision 0008): "delivered to a device of this agency" is read from the index alone.
 Index("ix_deliveries_message_device", deliveries.c.message_id, deliveries.c.device_id)
-Index(
-    "ix_deliveries_device_prefix",
-    deliveries.c.device_id,
-    postgresql_ops={"device_id": "varchar_pattern_ops"},
-)
 
 # Review keys sealed to supervisor devices (ciphertext only; revision 0002): one per
 # (device, review key), replaced by a newer root-signed wrap.

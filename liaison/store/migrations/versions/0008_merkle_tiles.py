@@ -11,6 +11,10 @@ list, the audit export and the retention purge at scale.
 - `ix_deliveries_message_device` replaces `ix_deliveries_message_id`: the recipients of an
   envelope with their device ids, so that "delivered to a device of this agency / officer" is
   answered from the index alone for each envelope of a time range.
+- `ix_envelopes_sender_prefix` and `ix_deliveries_device_prefix` (revision 0004) are dropped:
+  the review list and the audit export start from the time range, and these indexes only let
+  PostgreSQL choose to read an agency's or an officer's whole history (one index fewer per
+  envelope and per delivery written).
 
 Revision ID: 0008
 Revises: 0006
@@ -53,6 +57,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_deliveries_message_device", "deliveries", ["message_id", "device_id"])
     op.drop_index("ix_deliveries_message_id", "deliveries")
+    op.drop_index("ix_envelopes_sender_prefix", "envelopes")
+    op.drop_index("ix_deliveries_device_prefix", "deliveries")
     _fill_tiles(op.get_bind())
 
 
@@ -75,6 +81,18 @@ def _fill_tiles(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.create_index(
+        "ix_deliveries_device_prefix",
+        "deliveries",
+        ["device_id"],
+        postgresql_ops={"device_id": "varchar_pattern_ops"},
+    )
+    op.create_index(
+        "ix_envelopes_sender_prefix",
+        "envelopes",
+        ["sender_device"],
+        postgresql_ops={"sender_device": "varchar_pattern_ops"},
+    )
     op.create_index("ix_deliveries_message_id", "deliveries", ["message_id"])
     op.drop_index("ix_deliveries_message_device", "deliveries")
     op.drop_index("ix_deliveries_waiting", "deliveries")
