@@ -16,16 +16,20 @@ Then, for each store, what the relay does (the real code, on the store, without 
   group commit each, one at a time;
 - inbox fetch p99: the device with 100 waiting (`Store.deliveries`);
 - checkpoint p99 (root of the current size, signed) and inclusion proof p99 (a random leaf of
-  the whole log) and consistency proof p99 (from a random earlier size), from tiles;
+  the whole log) and consistency proof p99 (from a random earlier size), from tiles with the
+  relay's tile cache, and again with the cache emptied before each ("cold": every tile read
+  from the store; the small store's tiles all fit in the cache);
 - review list of one officer for the last month, audit export (an agency's traffic) of the
   last day (`Store.agency_traffic`);
 - retention purge of a month: `liaison.server.retention.purge` with a clock a month past the
   first live envelopes' year (the small store: all of its envelopes, fewer than a month's);
   figures per request and per purged envelope.
 
-Every figure is the p99 (or median for single operations) of `--samples` requests; the ratio
-to the small store is printed beside it. Filling is bounded by `--fill-timeout` seconds: a run
-that reaches it stops filling and says how many entries it measured.
+Every request figure is the p99 of `--samples` requests; the two stores are measured in turns,
+`--rounds` times, and the median of the rounds is printed with the ratio to the small store
+beside it (the purge runs once per store, in the first round). Filling is bounded by
+`--fill-timeout` seconds: a run that reaches it stops filling and says how many entries it
+measured.
 
     .venv/bin/python bench/scale.py --entries 2000000 --no-sqlite
     .venv/bin/python bench/scale.py --entries 10000000 --no-sqlite
@@ -36,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -78,6 +84,7 @@ def device(k: int) -> str:
 
 
 WAITING_DEVICE = device(0)
+SEND_COUNTER = itertools.count(10**9)  # counters of the measured sends, above the history's
 
 
 class History:
@@ -306,7 +313,9 @@ async def _timed(samples: int, call: Callable[[], Awaitable[Any]]) -> tuple[floa
     return p99(times) * 1000, result
 
 
-async def measure(data_dir: Path, pg: tuple[str, str] | None, samples: int) -> dict[str, Any]:
+async def measure(
+    data_dir: Path, pg: tuple[str, str] | None, samples: int, purge: bool
+) -> dict[str, Any]:
     from liaison.server import retention
     from liaison.server.relay import open_relay
 
@@ -317,11 +326,9 @@ async def measure(data_dir: Path, pg: tuple[str, str] | None, samples: int) -> d
         rng = random.Random(7)
 
         # send: the store part, one group commit per message, one at a time
-        counter = [10**9]
 
         async def send() -> int:
-            counter[0] += 1
-            k = counter[0]
+            k = next(SEND_COUNTER)
             message_id = secrets.token_hex(16)
             sender = device(k)
             recipients = [device(k + 1), device(k + 7)]
@@ -374,6 +381,18 @@ async def measure(data_dir: Path, pg: tuple[str, str] | None, samples: int) -> d
 
         figures["consistency p99 ms"], _ = await _timed(samples * 5, consistency)
 
+        async def inclusion_cold() -> Any:
+            log._tiles.clear()  # every tile read from the store
+            return await log.inclusion_proof(rng.randrange(size), size)
+
+        figures["inclusion cold p99 ms"], _ = await _timed(samples, inclusion_cold)
+
+        async def consistency_cold() -> Any:
+            log._tiles.clear()
+            return await log.consistency_proof(rng.randrange(1, size), size)
+
+        figures["consistency cold p99 ms"], _ = await _timed(samples, consistency_cold)
+
         async def review() -> Any:
             return await store.agency_traffic(
                 "CN-A1", officer_prefix="CN-A1:off7:", start=END - 30 * DAY, end=END, limit=500
@@ -390,7 +409,10 @@ async def measure(data_dir: Path, pg: tuple[str, str] | None, samples: int) -> d
         figures["audit day p99 ms"], found = await _timed(samples, audit)
         figures["audit rows"] = len(found)
 
-        # Retention: the first month of live envelopes falls due (the small store: all).
+        figures["size"] = size
+        if not purge:
+            return figures
+        # Retention: the first month of live envelopes falls due.
         first_live = max(END - RETENTION_DAYS * DAY, (await _first_at(store)))
         purge_at = first_live + RETENTION_DAYS * DAY + 30 * DAY
         relay.clock = lambda: purge_at
@@ -401,7 +423,6 @@ async def measure(data_dir: Path, pg: tuple[str, str] | None, samples: int) -> d
         figures["purged"] = len(report.purged)
         figures["held"] = len(report.held)
         figures["purge ms/envelope"] = took * 1000 / max(1, len(report.purged))
-        figures["size"] = size
     return figures
 
 
@@ -415,22 +436,26 @@ async def _first_at(store: Any) -> int:
 
 
 async def one_store(
-    label: str, entries: int, url: str | None, samples: int, fill_limit: float
+    label: str, entries: int, url: str | None, samples: int, fill_limit: float, rounds: int
 ) -> list[dict[str, Any]]:
-    step = FIVE_YEARS / entries
-    results = []
-    for count in (SMALL, entries):
-        with tempfile.TemporaryDirectory(prefix="liaison-scale-") as tmp:
-            data_dir = Path(tmp)
-            pg = None
-            if url is not None:
-                pg = (url, f"scale_{secrets.token_hex(4)}")
-                admin = await asyncpg.connect(url)
-                await admin.execute(f'CREATE SCHEMA "{pg[1]}"')
-                await admin.close()
-            try:
-                from liaison.server.relay import open_relay
+    """Fill the small and the large store, then measure them in turns, `rounds` times (the
+    purge in the first round only: it changes the store); each figure is the median of the
+    rounds, so that a burst of load on this shared machine does not fall on one store."""
+    from liaison.server.relay import open_relay
 
+    step = FIVE_YEARS / entries
+    stores: list[tuple[Path, tuple[str, str] | None, int, float]] = []
+    with contextlib.ExitStack() as folders:
+        try:
+            for count in (SMALL, entries):
+                data_dir = Path(folders.enter_context(tempfile.TemporaryDirectory()))
+                pg = None
+                if url is not None:
+                    pg = (url, f"scale_{secrets.token_hex(4)}")
+                    admin = await asyncpg.connect(url)
+                    await admin.execute(f'CREATE SCHEMA "{pg[1]}"')
+                    await admin.close()
+                stores.append((data_dir, pg, 0, 0.0))
                 async with open_relay(_settings(data_dir, pg)):
                     pass  # migrated, keys made
                 history = History(count, step)
@@ -438,21 +463,37 @@ async def one_store(
                 print(f"{label}: filling {count:,} entries", flush=True)
                 filled, seconds = await fill(history, sqlite_path, pg, fill_limit)
                 print(f"{label}: filled {filled:,} entries in {seconds:.0f} s", flush=True)
-                gc.collect()
-                figures = await measure(data_dir, pg, samples)
-                figures["fill s"] = seconds
-            finally:
+                stores[-1] = (data_dir, pg, filled, seconds)
+            runs: list[list[dict[str, Any]]] = [[], []]
+            for turn in range(rounds):
+                for which, (data_dir, pg, filled, seconds) in enumerate(stores):
+                    gc.collect()
+                    figures = await measure(data_dir, pg, samples, purge=turn == 0)
+                    figures["fill s"] = seconds
+                    runs[which].append(figures)
+                    shown = "  ".join(
+                        f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in figures.items()
+                    )
+                    print(f"{label} round {turn + 1}, {filled:,} entries: {shown}", flush=True)
+        finally:
+            for _dir, pg, _n, _s in stores:
                 if pg is not None:
                     admin = await asyncpg.connect(url)
                     await admin.execute(f'DROP SCHEMA "{pg[1]}" CASCADE')
                     await admin.close()
-        results.append(figures)
-        shown = "  ".join(
-            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
-        )
-        print(f"{label:<10} {filled:>10,} entries: {shown}", flush=True)
+    results = []
+    for per_store in runs:
+        merged = dict(per_store[0])
+        for key, value in per_store[0].items():
+            if isinstance(value, float) and not key.startswith(("purge", "fill")):
+                merged[key] = statistics.median(f[key] for f in per_store)
+        results.append(merged)
     small, large = results
-    print(f"\n{label}: {large['size']:,} entries against {small['size']:,} (ratio large/small)")
+    print(
+        f"\n{label}: {large['size']:,} entries against {small['size']:,}"
+        " (median of the rounds; ratio large/small)"
+    )
     for key in (
         "start s",
         "RSS MiB",
@@ -461,6 +502,8 @@ async def one_store(
         "checkpoint p99 ms",
         "inclusion p99 ms",
         "consistency p99 ms",
+        "inclusion cold p99 ms",
+        "consistency cold p99 ms",
         "review month p99 ms",
         "audit day p99 ms",
         "purge ms/envelope",
@@ -482,6 +525,7 @@ async def main() -> None:
     )
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fill-timeout", type=float, default=3600)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -494,9 +538,11 @@ async def main() -> None:
         flush=True,
     )
     if not args.no_sqlite:
-        await one_store("SQLite", args.entries, None, args.samples, args.fill_timeout)
+        await one_store("SQLite", args.entries, None, args.samples, args.fill_timeout, args.rounds)
     if not args.no_postgres:
-        await one_store("PostgreSQL", args.entries, args.postgres, args.samples, args.fill_timeout)
+        await one_store(
+            "PostgreSQL", args.entries, args.postgres, args.samples, args.fill_timeout, args.rounds
+        )
 
 
 if __name__ == "__main__":
