@@ -201,46 +201,67 @@ async def test_a_log_without_tiles_gets_them_at_start(tmp_path: Path) -> None:
         assert log.checkpoint()[0] == 1000
 
 
-def test_migration_0008_fills_the_tiles_of_an_existing_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_migration_0008_fills_the_tiles_of_an_existing_log(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from alembic import command
-    from sqlalchemy import create_engine
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
 
     from liaison.store.engine import _alembic_config
 
-    path = tmp_path / "old.db"
-    engine = create_engine(f"sqlite:///{path}")
     count = 256 * 256 + 300
-    with engine.begin() as connection:
-        config = _alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0006")
-    db = sqlite3.connect(path)
-    db.executemany(
-        "INSERT INTO log_entries (idx, data, leaf_hash, created_at) VALUES (?, ?, ?, 0)",
-        [(i, _data(i), leaf_hash(_data(i))) for i in range(count)],
-    )
-    db.execute("UPDATE log_head SET size = ?", (count,))
-    db.commit()
-    with engine.begin() as connection:
-        config = _alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0008")
-    engine.dispose()
-    tree = MerkleTree(leaf_hash(_data(i)) for i in range(count))
-    rows = dict(
-        ((level, idx), hashes)
-        for level, idx, hashes in db.execute("SELECT level, idx, hashes FROM merkle_tiles")
-    )
-    db.close()
-    assert sorted(rows) == [(0, t) for t in range(257)] + [(1, 0)]
-    assert rows[(0, 256)] == b"".join(tree.node(0, i) for i in range(65_536, 65_792))
-    assert rows[(1, 0)] == b"".join(tree.node(8, i) for i in range(256))
+    schema = None
+    if kind == "sqlite":
+        url, connect_args = database_url(tmp_path), {}
+    else:
+        postgres_url = request.getfixturevalue("postgres_url")
+        schema = f"t_{secrets.token_hex(6)}"
+        admin = await asyncpg.connect(postgres_url)
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        await admin.close()
+        url = database_url(tmp_path, postgres_url)
+        connect_args = {"server_settings": {"search_path": schema}}
 
-    async def check() -> None:
-        async with Store(f"sqlite+aiosqlite:///{path}") as store:
+    def upgrade_to(revision: str):
+        def run(connection) -> None:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+        return run
+
+    engine = create_async_engine(url, connect_args=connect_args)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to("0006"))
+            await conn.execute(
+                text(
+                    "INSERT INTO log_entries (idx, data, leaf_hash, created_at)"
+                    " VALUES (:i, :d, :h, 0)"
+                ),
+                [{"i": i, "d": _data(i), "h": leaf_hash(_data(i))} for i in range(count)],
+            )
+            await conn.execute(text("UPDATE log_head SET size = :n"), {"n": count})
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to("0008"))
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT level, idx, hashes FROM merkle_tiles"))
+            rows = {(level, idx): bytes(hashes) for level, idx, hashes in found}
+        await engine.dispose()
+        tree = MerkleTree(leaf_hash(_data(i)) for i in range(count))
+        assert sorted(rows) == [(0, t) for t in range(257)] + [(1, 0)]
+        assert rows[(0, 256)] == b"".join(tree.node(0, i) for i in range(65_536, 65_792))
+        assert rows[(1, 0)] == b"".join(tree.node(8, i) for i in range(256))
+        async with Store(url, connect_args=connect_args) as store:
             log = TransparencyLog(store, IDENTITY)
             await log.load()
             assert await log.root() == tree.root()
             assert await log.inclusion_proof(65_700) == tree.inclusion_proof(65_700)
-
-    asyncio.run(check())
+    finally:
+        await engine.dispose()
+        if schema is not None:
+            admin = await asyncpg.connect(request.getfixturevalue("postgres_url"))
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.close()
