@@ -190,7 +190,7 @@ async def _purge_slice(
     now: int,
     report: PurgeReport,
 ) -> None:
-    jobs: list[tuple[Any, Any]] = []
+    due: list[tuple[Any, list[str]]] = []
     for envelope in candidates:
         parties = sorted(
             {device_agency(envelope.sender_device)}
@@ -203,28 +203,32 @@ async def _purge_slice(
         if envelope.tags & held_tags:
             report.held.append(envelope.message_id)
             continue
+        due.append((envelope, parties))
+    if not due:
+        return
 
-        async def job(tx: WriteTx, envelope: Any = envelope, parties: list[str] = parties) -> bool:
-            # Checked again in the writer: a hold placed since the read above wins.
-            if await tx.tags_held(envelope.tags):
-                return False
-            if not await tx.purge_envelope(envelope.message_id, now):
-                return False
-            entry = PurgeEntry(
-                message_id=envelope.message_id,
-                envelope_hash=envelope.envelope_hash,
-                envelope_index=envelope.log_index,
-                agencies=tuple(parties),
-                at=now,
-            )
-            await relay.log.append(tx, entry)
-            return True
+    async def job(tx: WriteTx) -> set[str]:
+        # Checked again in the writer: a hold placed since the read above wins. One job per
+        # slice: a few statements for a thousand envelopes, the log entries in their order.
+        held = await tx.held_tags({tag for envelope, _p in due for tag in envelope.tags})
+        purged = await tx.purge_envelopes(
+            [envelope.message_id for envelope, _p in due if not envelope.tags & held], now
+        )
+        for envelope, parties in due:
+            if envelope.message_id in purged:
+                entry = PurgeEntry(
+                    message_id=envelope.message_id,
+                    envelope_hash=envelope.envelope_hash,
+                    envelope_index=envelope.log_index,
+                    agencies=tuple(parties),
+                    at=now,
+                )
+                await relay.log.append(tx, entry)
+        return purged
 
-        jobs.append((envelope, job))
-    # Queued in order, committed in groups: the log entries keep the candidates' order.
-    done = await asyncio.gather(*(relay.store.write(job) for _e, job in jobs))
-    for (envelope, _job), purged in zip(jobs, done, strict=True):
-        if purged:
+    purged = await relay.store.write(job)
+    for envelope, _parties in due:
+        if envelope.message_id in purged:
             report.purged.append(envelope.message_id)
             if relay.envelope_quota is not None:
                 sender_agency = device_agency(envelope.sender_device)
@@ -246,7 +250,7 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
     after: tuple[int, str] | None = None
     while True:
         # A slice of candidates at a time: bounded memory and query size, and each slice's
-        # purges queued together so that they share group commits.
+        # purges in one write job (one UPDATE and the slice's log entries, one commit).
         candidates = await relay.store.envelopes_received_before(before, after=after)
         if not candidates:
             break

@@ -196,6 +196,39 @@ class RetentionWrites:
         )
         return bool((await self.conn.execute(query)).scalar_one())
 
+    async def held_tags(self, tags: Iterable[bytes]) -> set[bytes]:
+        """Which of `tags` an active hold, of any agency, names (one query per 1000 tags)."""
+        tags = sorted(set(tags))
+        held: set[bytes] = set()
+        for i in range(0, len(tags), PURGE_SLICE):
+            query = select(legal_holds.c.tag).where(
+                and_(
+                    legal_holds.c.tag.in_(tags[i : i + PURGE_SLICE]),
+                    legal_holds.c.released_at.is_(None),
+                )
+            )
+            held |= {bytes(tag) for (tag,) in await self.conn.execute(query)}
+        return held
+
+    async def purge_envelopes(self, message_ids: list[str], at: int) -> set[str]:
+        """Drop the ciphertext of these envelopes (rows, hashes and log indexes stay), one
+        statement per 1000; answer those purged now (not those purged already)."""
+        purged: set[str] = set()
+        for i in range(0, len(message_ids), PURGE_SLICE):
+            result = await self.execute_write(
+                update(envelopes)
+                .where(
+                    and_(
+                        envelopes.c.message_id.in_(message_ids[i : i + PURGE_SLICE]),
+                        envelopes.c.purged_at.is_(None),
+                    )
+                )
+                .values(envelope=b"", purged_at=at)
+                .returning(envelopes.c.message_id)
+            )
+            purged |= {message_id for (message_id,) in result}
+        return purged
+
     async def insert_hold(
         self,
         *,
