@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from crypto.errors import ProofError
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
     "MerkleTree",
+    "NodeHash",
+    "TileEdge",
+    "consistency_path",
+    "inclusion_path",
     "leaf_hash",
     "node_hash",
+    "nodes_needed",
+    "tile_of",
+    "tile_root",
+    "tree_root",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -56,6 +66,146 @@ def _check_size(value: object, what: str) -> int:
 def _largest_power_of_two_below(n: int) -> int:
     """k with k < n <= 2k, for n > 1 (the split point of RFC 9162 §2.1.1)."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+NodeHash = Callable[[int, int], bytes]
+"""`node(level, index)`: the hash of the complete, aligned subtree of 2**level leaves that
+starts at leaf `index << level` (level 0: a leaf hash). Appending never changes one, so any
+store of them (memory, database tiles) can answer for every tree size that contains it."""
+
+
+def _subtree(node: NodeHash, lo: int, hi: int) -> bytes:
+    """MTH(D[lo:hi]) for a subtree of the RFC 9162 shape (lo aligned, 0 < hi - lo)."""
+    n = hi - lo
+    # The subtree splits into complete aligned peaks following the binary digits of n,
+    # largest first; fold them from the right as the RFC recursion would.
+    peaks: list[bytes] = []
+    start = lo
+    for level in range(n.bit_length() - 1, -1, -1):
+        if n >> level & 1:
+            peaks.append(node(level, start >> level))
+            start += 1 << level
+    acc = peaks[-1]
+    for peak in reversed(peaks[:-1]):
+        acc = hashlib.sha256(_NODE_PREFIX + peak + acc).digest()
+    return acc
+
+
+def tree_root(size: int, node: NodeHash) -> bytes:
+    """MTH(D[0:size]) of RFC 9162 §2.1.1 from the complete subtrees `node` answers."""
+    size = _check_size(size, "tree size")
+    if size == 0:
+        return EMPTY_ROOT
+    return _subtree(node, 0, size)
+
+
+def inclusion_path(index: int, size: int, node: NodeHash) -> list[bytes]:
+    """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, leaf-side first."""
+    size = _check_size(size, "tree size")
+    index = _check_size(index, "leaf index")
+    if index >= size:
+        raise ProofError(f"leaf index {index} is not below tree size {size}")
+    proof: list[bytes] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        k = _largest_power_of_two_below(hi - lo)
+        mid = lo + k
+        if index < mid:
+            proof.append(_subtree(node, mid, hi))
+            hi = mid
+        else:
+            # The left half is complete and aligned: one node.
+            proof.append(node(k.bit_length() - 1, lo >> (k.bit_length() - 1)))
+            lo = mid
+    proof.reverse()
+    return proof
+
+
+def consistency_path(old_size: int, new_size: int, node: NodeHash) -> list[bytes]:
+    """PROOF(old_size, D[0:new_size]) of RFC 9162 §2.1.4.1, for 0 < old_size <= new_size.
+
+    An empty tree has nothing to be consistent with: old_size 0 is refused, as the verifier
+    refuses it.
+    """
+    new_size = _check_size(new_size, "new size")
+    old_size = _check_size(old_size, "old size")
+    if old_size == 0:
+        raise ProofError("no consistency proof from the empty tree")
+    if old_size > new_size:
+        raise ProofError(f"old size {old_size} exceeds new size {new_size}")
+    if old_size == new_size:
+        return []
+    proof: list[bytes] = []
+    lo, hi = 0, new_size
+    m = old_size
+    whole = True  # RFC 9162's b: the old tree is exactly this subtree so far
+    while True:
+        n = hi - lo
+        if m == n:
+            if not whole:
+                proof.append(_subtree(node, lo, hi))
+            break
+        k = _largest_power_of_two_below(n)
+        if m <= k:
+            proof.append(_subtree(node, lo + k, hi))
+            hi = lo + k
+        else:
+            level = k.bit_length() - 1
+            proof.append(node(level, lo >> level))
+            lo += k
+            m -= k
+            whole = False
+    proof.reverse()
+    return proof
+
+
+def nodes_needed(compute: Callable[[NodeHash], object]) -> list[tuple[int, int]]:
+    """The (level, index) of every node `compute(node)` asks for, in the order asked.
+
+    The proofs' shape depends on sizes and indexes only, never on hash values: running one
+    over placeholder hashes names the nodes to fetch (from a database, say) before the real
+    run, e.g. `nodes_needed(lambda node: inclusion_path(i, n, node))`.
+    """
+    asked: dict[tuple[int, int], None] = {}
+
+    def record(level: int, index: int) -> bytes:
+        asked[(level, index)] = None
+        return bytes(HASH_SIZE)
+
+    compute(record)
+    return list(asked)
+
+
+# --- tiles (C2SP tlog-tiles layout) ----------------------------------------------------------
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+"""A tile of tile level L holds 256 consecutive nodes of tree level 8L (level 0: leaf hashes),
+as in C2SP tlog-tiles; the nodes of tree levels 8L+1 .. 8L+7 above them are hashed from it,
+and the tile's root (tree level 8L+8) is one node of the tile of level L+1."""
+
+
+def tile_of(level: int, index: int) -> tuple[int, int, int, int]:
+    """Where node (level, index) lies: (tile level, tile index, row in the tile, offset in row).
+
+    Row r of a tile holds its nodes of tree level 8L+r (row 0 is what the tile stores)."""
+    tile_level, row = divmod(level, TILE_HEIGHT)
+    tile_index = (index << row) >> TILE_HEIGHT
+    return tile_level, tile_index, row, index - (tile_index << (TILE_HEIGHT - row))
+
+
+def tile_root(hashes: bytes) -> bytes:
+    """The root of a full tile given as its 256 concatenated hashes."""
+    if len(hashes) != TILE_WIDTH * HASH_SIZE:
+        raise ProofError(f"a full tile holds {TILE_WIDTH * HASH_SIZE} bytes, got {len(hashes)}")
+    row = bytes(hashes)
+    sha256 = hashlib.sha256
+    while len(row) > HASH_SIZE:
+        row = b"".join(
+            sha256(_NODE_PREFIX + row[i : i + 2 * HASH_SIZE]).digest()
+            for i in range(0, len(row), 2 * HASH_SIZE)
+        )
+    return row
 
 
 class MerkleTree:
@@ -127,21 +277,11 @@ class MerkleTree:
         start = index * HASH_SIZE
         return bytes(self._levels[level][start : start + HASH_SIZE])
 
-    def _subtree_hash(self, lo: int, hi: int) -> bytes:
-        """MTH(D[lo:hi]) for a subtree of the RFC 9162 shape (lo aligned, 0 < hi - lo)."""
-        n = hi - lo
-        # The subtree splits into complete aligned peaks following the binary digits of n,
-        # largest first; fold them from the right as the RFC recursion would.
-        peaks: list[bytes] = []
-        start = lo
-        for level in range(n.bit_length() - 1, -1, -1):
-            if n >> level & 1:
-                peaks.append(self._stored(level, start >> level))
-                start += 1 << level
-        acc = peaks[-1]
-        for peak in reversed(peaks[:-1]):
-            acc = hashlib.sha256(_NODE_PREFIX + peak + acc).digest()
-        return acc
+    def node(self, level: int, index: int) -> bytes:
+        """The complete subtree of 2**level leaves from leaf `index << level` (a `NodeHash`)."""
+        if level < 0 or index < 0 or (index + 1) << level > self._size:
+            raise ProofError(f"no complete node ({level}, {index}) in a tree of {self._size}")
+        return self._stored(level, index)
 
     def _resolve_size(self, size: int | None, what: str = "tree size") -> int:
         if size is None:
@@ -153,31 +293,11 @@ class MerkleTree:
 
     def root(self, size: int | None = None) -> bytes:
         """The root hash of the tree of the first `size` leaves (default: all of them)."""
-        size = self._resolve_size(size)
-        if size == 0:
-            return EMPTY_ROOT
-        return self._subtree_hash(0, size)
+        return tree_root(self._resolve_size(size), self._stored)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, leaf-side first."""
-        size = self._resolve_size(size)
-        index = _check_size(index, "leaf index")
-        if index >= size:
-            raise ProofError(f"leaf index {index} is not below tree size {size}")
-        proof: list[bytes] = []
-        lo, hi = 0, size
-        while hi - lo > 1:
-            k = _largest_power_of_two_below(hi - lo)
-            mid = lo + k
-            if index < mid:
-                proof.append(self._subtree_hash(mid, hi))
-                hi = mid
-            else:
-                # The left half is complete and aligned: one stored read.
-                proof.append(self._stored(k.bit_length() - 1, lo >> (k.bit_length() - 1)))
-                lo = mid
-        proof.reverse()
-        return proof
+        return inclusion_path(index, self._resolve_size(size), self._stored)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """PROOF(old_size, D[0:new_size]) of RFC 9162 §2.1.4.1, for 0 < old_size <= new_size.
@@ -185,36 +305,77 @@ class MerkleTree:
         An empty tree has nothing to be consistent with: old_size 0 is refused, as the
         verifier refuses it.
         """
-        new_size = self._resolve_size(new_size, "new size")
-        old_size = _check_size(old_size, "old size")
-        if old_size == 0:
-            raise ProofError("no consistency proof from the empty tree")
-        if old_size > new_size:
-            raise ProofError(f"old size {old_size} exceeds new size {new_size}")
-        if old_size == new_size:
-            return []
-        proof: list[bytes] = []
-        lo, hi = 0, new_size
-        m = old_size
-        whole = True  # RFC 9162's b: the old tree is exactly this subtree so far
+        return consistency_path(old_size, self._resolve_size(new_size, "new size"), self._stored)
+
+
+class TileEdge:
+    """The right edge of a tree kept as tiles: every node not yet in a full tile.
+
+    Per tile level L, the nodes of tree level 8L after the last full tile of that level (fewer
+    than 256), as a small MerkleTree each: at most 255 hashes a level, whatever the size of
+    the log. `append` answers the tiles a leaf completes, bottom-up, for the caller to store;
+    `node` answers every node of the edge. Full tiles never change, so a `snapshot` taken at
+    one size keeps answering for it while the edge grows.
+    """
+
+    __slots__ = ("_partial", "_size")
+
+    def __init__(self, size: int = 0, partial: Sequence[Sequence[bytes]] = ()) -> None:
+        """The edge of a tree of `size` leaves from its partial tiles' hashes, level 0 up."""
+        self._size = _check_size(size, "tree size")
+        self._partial = [MerkleTree(hashes) for hashes in partial]
+        level = 0
+        while size >> (TILE_HEIGHT * level):
+            width = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+            have = self._partial[level].size if level < len(self._partial) else 0
+            if have != width:
+                raise ProofError(f"tile level {level} holds {have} hashes, expected {width}")
+            level += 1
+        del self._partial[max(level, 1) :]
+        if not self._partial:
+            self._partial.append(MerkleTree())
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def full_tiles(self, tile_level: int) -> int:
+        """How many full tiles tile level `tile_level` has."""
+        return self._size >> (TILE_HEIGHT * (tile_level + 1))
+
+    def append(self, h: bytes) -> list[tuple[int, int, bytes]]:
+        """Append a leaf hash; answer the tiles it completes: (tile level, index, 256 hashes)."""
+        done: list[tuple[int, int, bytes]] = []
+        level = 0
+        size = self._size + 1
         while True:
-            n = hi - lo
-            if m == n:
-                if not whole:
-                    proof.append(self._subtree_hash(lo, hi))
+            if level == len(self._partial):
+                self._partial.append(MerkleTree())
+            part = self._partial[level]
+            part.append_hash(h)
+            if part.size < TILE_WIDTH:
                 break
-            k = _largest_power_of_two_below(n)
-            if m <= k:
-                proof.append(self._subtree_hash(lo + k, hi))
-                hi = lo + k
-            else:
-                level = k.bit_length() - 1
-                proof.append(self._stored(level, lo >> level))
-                lo += k
-                m -= k
-                whole = False
-        proof.reverse()
-        return proof
+            index = (size >> (TILE_HEIGHT * (level + 1))) - 1
+            done.append((level, index, bytes(part._levels[0])))
+            h = part._stored(TILE_HEIGHT, 0)
+            self._partial[level] = MerkleTree()
+            level += 1
+        self._size = size
+        return done
+
+    def node(self, level: int, index: int) -> bytes:
+        """A complete node of the edge (a `NodeHash` for the nodes outside full tiles)."""
+        tile_level, tile_index, row, offset = tile_of(level, index)
+        if tile_level >= len(self._partial) or tile_index != self.full_tiles(tile_level):
+            raise ProofError(f"node ({level}, {index}) is not on the right edge")
+        return self._partial[tile_level].node(row, offset)
+
+    def snapshot(self) -> TileEdge:
+        """The edge as it is now, unaffected by later appends."""
+        copy = TileEdge.__new__(TileEdge)
+        copy._size = self._size
+        copy._partial = list(self._partial)
+        return copy
 
 
 def _inclusion_shape(index: int, size: int) -> tuple[int, int]:

@@ -19,8 +19,8 @@ from crypto.log_entries import (
     RevocationEntry,
     content_hash,
 )
-from crypto.merkle import MerkleTree
 from liaison.server.errors import BadRequest, Conflict, NotFound, Unprocessable
+from liaison.server.log import TreeView
 from liaison.server.log_queries import proof_tree
 from liaison.server.models import (
     AgencyRegistration,
@@ -283,7 +283,7 @@ async def upload_revocation(relay: Relay, request: RevocationUpload) -> tuple[di
     return await relay.store.write(job)
 
 
-def _device_json(device: DeviceRecord, tree: MerkleTree, size: int) -> dict[str, Any]:
+def _device_json(device: DeviceRecord, tree: TreeView, size: int) -> dict[str, Any]:
     return {
         "device_id": device.device_id,
         "agency": device.agency,

@@ -8,8 +8,8 @@ from typing import Any
 
 from crypto.checkpoint import note_key_id
 from crypto.encoding import b64e
-from crypto.merkle import MerkleTree
 from liaison.server.errors import BadRequest
+from liaison.server.log import TreeView
 from liaison.server.relay import Relay
 
 MAX_LOG_ENTRIES_PAGE = 1000
@@ -33,39 +33,42 @@ async def checkpoint(relay: Relay) -> dict[str, Any]:
     return {"checkpoint": note, "size": size}
 
 
-async def proof_tree(relay: Relay, indexes: list[int]) -> tuple[MerkleTree, int, str]:
-    """The log tree covering every index, its size and the signed checkpoint of that size."""
+async def proof_tree(relay: Relay, indexes: list[int]) -> tuple[TreeView, int, str]:
+    """The nodes of the log tree for the inclusion proofs of every index (read from the tiles
+    once), its size and the signed checkpoint of that size."""
     await relay.log.catch_up(max(indexes, default=-1) + 1)
     size, note = relay.log.checkpoint()
-    return relay.log.tree, size, note
+    return await relay.log.view(indexes, size), size, note
 
 
-async def _size_at_least(relay: Relay, size: int) -> MerkleTree:
-    if await relay.log.catch_up(size) < size:
+async def _size_at_least(relay: Relay, size: int) -> int:
+    known = await relay.log.catch_up(size)
+    if known < size:
         raise BadRequest("bad_range", "The log is smaller than the size asked for.")
-    return relay.log.tree
+    return known
 
 
 async def consistency(relay: Relay, old: int, new: int | None) -> dict[str, Any]:
     """GET /v1/log/consistency: the proof that tree `old` is a prefix of tree `new`."""
-    tree = await _size_at_least(relay, new if new is not None else 0)
-    new = tree.size if new is None else new
+    known = await _size_at_least(relay, new if new is not None else 0)
+    new = known if new is None else new
     if not 0 < old <= new:
         raise BadRequest(
             "bad_range", "Ask for sizes with 0 < from <= to (the empty tree has no proof)."
         )
-    return {"proof": [b64e(h) for h in tree.consistency_proof(old, new)]}
+    return {"proof": [b64e(h) for h in await relay.log.consistency_proof(old, new)]}
 
 
 async def inclusion(relay: Relay, index: int, size: int | None) -> dict[str, Any]:
     """GET /v1/log/proof: the inclusion proof of leaf `index` in the tree of `size`."""
-    tree = await _size_at_least(relay, max(size or 0, index + 1))
-    size = tree.size if size is None else size
+    known = await _size_at_least(relay, max(size or 0, index + 1))
+    size = known if size is None else size
     if index >= size:
         raise BadRequest("bad_range", "The index must be below the tree size.")
+    view = await relay.log.view([index], size)
     return {
-        "leaf_hash": b64e(tree.leaf_hash_at(index)),
-        "proof": [b64e(h) for h in tree.inclusion_proof(index, size)],
+        "leaf_hash": b64e(view.leaf_hash_at(index)),
+        "proof": [b64e(h) for h in view.inclusion_proof(index, size)],
         "index": index,
         "size": size,
     }

@@ -8,7 +8,6 @@ from crypto.encoding import b64e
 from crypto.envelope import Envelope, EnvelopeHeader
 from crypto.errors import MalformedError, SignatureError
 from crypto.log_entries import AckEntry, EnvelopeEntry
-from crypto.merkle import MerkleTree
 from liaison.server import attachments, retention
 from liaison.server.auth import registered_device
 from liaison.server.errors import (
@@ -19,6 +18,7 @@ from liaison.server.errors import (
     PayloadTooLarge,
     Unprocessable,
 )
+from liaison.server.log import TreeView
 from liaison.server.log_queries import proof_tree
 from liaison.server.models import SendRequest, decode_field
 from liaison.server.relay import Relay
@@ -248,7 +248,7 @@ def _uncount(relay: Relay, agency: str, data: bytes) -> None:
 # --- fetch and acknowledge ------------------------------------------------------------------
 
 
-def _message_json(d: DeliveryRecord, tree: MerkleTree, size: int) -> dict[str, Any]:
+def _message_json(d: DeliveryRecord, tree: TreeView, size: int) -> dict[str, Any]:
     return {
         "cursor": d.cursor,
         "message_id": d.message_id,

@@ -182,16 +182,16 @@ class PurgeReport:
         return {"purged": self.purged, "held": self.held}
 
 
-async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
-    """Delete the ciphertext of every envelope past its retention and not held; log each."""
-    now = relay.clock() if now is None else now
-    report = PurgeReport()
-    periods = await relay.store.retention_days()
-    if not periods:
-        return report
-    shortest = min(periods.values())
-    held_tags = {h.tag for h in await relay.store.active_holds()}
-    for envelope in await relay.store.envelopes_received_before(now - shortest * DAY + 1):
+async def _purge_slice(
+    relay: Relay,
+    candidates: list[Any],
+    periods: dict[str, int],
+    held_tags: set[bytes],
+    now: int,
+    report: PurgeReport,
+) -> None:
+    due: list[tuple[Any, list[str]]] = []
+    for envelope in candidates:
         parties = sorted(
             {device_agency(envelope.sender_device)}
             | {device_agency(d) for d in envelope.recipients}
@@ -203,30 +203,59 @@ async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
         if envelope.tags & held_tags:
             report.held.append(envelope.message_id)
             continue
+        due.append((envelope, parties))
+    if not due:
+        return
 
-        async def job(tx: WriteTx, envelope: Any = envelope, parties: list[str] = parties) -> bool:
-            # Checked again in the writer: a hold placed since the read above wins.
-            if await tx.tags_held(envelope.tags):
-                return False
-            if not await tx.purge_envelope(envelope.message_id, now):
-                return False
-            entry = PurgeEntry(
-                message_id=envelope.message_id,
-                envelope_hash=envelope.envelope_hash,
-                envelope_index=envelope.log_index,
-                agencies=tuple(parties),
-                at=now,
-            )
-            await relay.log.append(tx, entry)
-            return True
+    async def job(tx: WriteTx) -> set[str]:
+        # Checked again in the writer: a hold placed since the read above wins. One job per
+        # slice: a few statements for a thousand envelopes, the log entries in their order.
+        held = await tx.held_tags({tag for envelope, _p in due for tag in envelope.tags})
+        purged = await tx.purge_envelopes(
+            [envelope.message_id for envelope, _p in due if not envelope.tags & held], now
+        )
+        for envelope, parties in due:
+            if envelope.message_id in purged:
+                entry = PurgeEntry(
+                    message_id=envelope.message_id,
+                    envelope_hash=envelope.envelope_hash,
+                    envelope_index=envelope.log_index,
+                    agencies=tuple(parties),
+                    at=now,
+                )
+                await relay.log.append(tx, entry)
+        return purged
 
-        if await relay.store.write(job):
+    purged = await relay.store.write(job)
+    for envelope, _parties in due:
+        if envelope.message_id in purged:
             report.purged.append(envelope.message_id)
             if relay.envelope_quota is not None:
                 sender_agency = device_agency(envelope.sender_device)
                 relay.envelope_quota.release(sender_agency, envelope.size)
         else:
             report.held.append(envelope.message_id)
+
+
+async def purge(relay: Relay, *, now: int | None = None) -> PurgeReport:
+    """Delete the ciphertext of every envelope past its retention and not held; log each."""
+    now = relay.clock() if now is None else now
+    report = PurgeReport()
+    periods = await relay.store.retention_days()
+    if not periods:
+        return report
+    shortest = min(periods.values())
+    held_tags = {h.tag for h in await relay.store.active_holds()}
+    before = now - shortest * DAY + 1
+    after: tuple[int, str] | None = None
+    while True:
+        # A slice of candidates at a time: bounded memory and query size, and each slice's
+        # purges in one write job (one UPDATE and the slice's log entries, one commit).
+        candidates = await relay.store.envelopes_received_before(before, after=after)
+        if not candidates:
+            break
+        after = (candidates[-1].received_at, candidates[-1].message_id)
+        await _purge_slice(relay, candidates, periods, held_tags, now, report)
     if report.purged and relay.blobs is not None:
         # Attachments go with their last declaring envelope (PROTOCOL.md section 14.6).
         await attachments.release_purged(relay, report.purged)

@@ -25,11 +25,11 @@ from liaison.store import Store, WriteTx
 T = TypeVar("T")
 
 
-def _note_for(relay: Relay, size: int) -> str:
+async def _note_for(relay: Relay, size: int) -> str:
     """The log's signed note for an earlier size (Ed25519 is deterministic: the same bytes)."""
-    if size == relay.log.tree.size:
+    if size == relay.log.size:
         return relay.log.checkpoint()[1]
-    cp = Checkpoint(relay.identity.origin, size, relay.log.tree.root(size))
+    cp = Checkpoint(relay.identity.origin, size, await relay.log.root(size))
     return sign_checkpoint(
         cp, key_name=relay.identity.key_name, signing_key=relay.identity.signing_key
     )
@@ -41,11 +41,11 @@ async def _verified(relay: Relay) -> dict[int, list[str]]:
     served)."""
     by_size: dict[int, list[str]] = {}
     for name, key, size, line in await relay.store.newest_cosignatures():
-        if size > relay.log.tree.size:
+        if size > relay.log.size:
             continue
         try:
             verify_cosignature(
-                _note_for(relay, size) + line,
+                await _note_for(relay, size) + line,
                 witness_name=name,
                 witness_public=key,
                 now=relay.clock(),
@@ -68,9 +68,9 @@ async def checkpoint(relay: Relay) -> dict[str, Any]:
     answer["witnessed"] = []
     if by_size:
         newest = max(by_size)
-        answer["cosigned"] = _note_for(relay, newest) + "".join(by_size[newest])
+        answer["cosigned"] = await _note_for(relay, newest) + "".join(by_size[newest])
         answer["witnessed"] = [
-            _note_for(relay, cosigned) + line
+            await _note_for(relay, cosigned) + line
             for cosigned, lines in sorted(by_size.items())
             for line in lines
         ]
@@ -95,11 +95,7 @@ async def submit(relay: Relay, request: CosignatureUpload) -> dict[str, Any]:
             "malformed_checkpoint", "The checkpoint is not a note signed by this log."
         ) from exc
     await relay.log.catch_up(cp.size)
-    if (
-        cp.size == 0
-        or cp.size > relay.log.tree.size
-        or relay.log.tree.root(cp.size) != cp.root_hash
-    ):
+    if cp.size == 0 or cp.size > relay.log.size or await relay.log.root(cp.size) != cp.root_hash:
         raise Unprocessable("unknown_checkpoint", "This log never signed that checkpoint.")
     if not await relay.store.witness_registered(name, key):
         raise Forbidden(

@@ -114,6 +114,10 @@ def create_engines(
         _sqlite_pragmas(writer, immediate=True)
         _sqlite_pragmas(reader, immediate=False)
         return writer, reader
+    # No JIT compilation: the relay's statements are short, but at ten million entries a time
+    # range's cost estimate passes jit_above_cost and each review or audit page would spend
+    # 10-15 ms compiling (bench/scale.py). The caller's server settings (search_path) stay.
+    args["server_settings"] = {"jit": "off", **args.get("server_settings", {})}
     pg_writer = create_async_engine(url, pool_size=2, max_overflow=2, connect_args=args)
     reader = create_async_engine(url, pool_size=10, max_overflow=10, connect_args=args)
     return pg_writer, reader

@@ -6,12 +6,14 @@ which also moves the log head, so that every process sees one order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 
 from liaison.store.records import LogEntryRecord
-from liaison.store.tables import cosignatures, log_entries, log_head, witnesses
+from liaison.store.tables import cosignatures, log_entries, log_head, merkle_tiles, witnesses
+from liaison.store.tiles import write_tiles
 
 
 class LogReads:
@@ -31,6 +33,49 @@ class LogReads:
             query = query.where(log_entries.c.idx < end)
         async with self.read_connection() as conn:
             return [bytes(h) for (h,) in await conn.execute(query.order_by(log_entries.c.idx))]
+
+    async def log_size_and_tiles(self) -> tuple[int, dict[int, int]]:
+        """The log size and, per tile level, how many full tiles are stored (one snapshot)."""
+        counts = select(merkle_tiles.c.level, func.count()).group_by(merkle_tiles.c.level)
+        async with self.read_connection() as conn, conn.begin():
+            size = (
+                await conn.execute(select(log_head.c.size).where(log_head.c.id == 1))
+            ).scalar_one()
+            return int(size), {int(level): int(n) for level, n in await conn.execute(counts)}
+
+    async def tiles(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored full tiles among `keys` (tile level, tile index)."""
+        by_level: dict[int, set[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(level, set()).add(index)
+        if not by_level:
+            return {}
+        query = select(merkle_tiles).where(
+            or_(
+                *(
+                    and_(merkle_tiles.c.level == level, merkle_tiles.c.idx.in_(sorted(indexes)))
+                    for level, indexes in sorted(by_level.items())
+                )
+            )
+        )
+        async with self.read_connection() as conn:
+            return {(row.level, row.idx): bytes(row.hashes) for row in await conn.execute(query)}
+
+    async def tile_range(self, level: int, start: int, end: int) -> list[bytes]:
+        """The full tiles start ≤ index < end of tile level `level`, in index order."""
+        query = (
+            select(merkle_tiles.c.hashes)
+            .where(
+                and_(
+                    merkle_tiles.c.level == level,
+                    merkle_tiles.c.idx >= start,
+                    merkle_tiles.c.idx < end,
+                )
+            )
+            .order_by(merkle_tiles.c.idx)
+        )
+        async with self.read_connection() as conn:
+            return [bytes(h) for (h,) in await conn.execute(query)]
 
     async def log_entries(self, start: int, end: int) -> list[LogEntryRecord]:
         query = (
@@ -80,7 +125,19 @@ class LogWrites:
     """Writes of `WriteTx` (liaison/store/repository.py) in the writer's batch."""
 
     conn: Any  # TxCore.conn
+    batch: Any  # TxCore.batch
+    dirty: bool  # TxCore.dirty
     execute_write: Any  # TxCore.execute_write
+
+    async def repair_tiles(self) -> int:
+        """Write every missing full tile of the log as it is in this transaction; answer how
+        many. For a log whose tiles were not kept (entries written by hand, or restored without
+        them); the migration fills them for an existing log."""
+        counts = select(merkle_tiles.c.level, func.count()).group_by(merkle_tiles.c.level)
+        have = dict(iter((await self.conn.execute(counts)).all()))
+        size = int((await self.conn.execute(select(log_head.c.size))).scalar_one())
+        self.dirty = True
+        return await write_tiles(self.batch, size, size, [int(have.get(lv, 0)) for lv in range(8)])
 
     async def put_cosignature(
         self, *, size: int, witness: str, witness_key: bytes, line: str, at: int

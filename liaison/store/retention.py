@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from liaison.store.tables import (
     case_tags,
@@ -15,6 +15,8 @@ from liaison.store.tables import (
     legal_holds,
     retention_periods,
 )
+
+PURGE_SLICE = 1000  # envelopes per slice of the retention purge
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,22 @@ class RetentionReads:
         async with self.read_connection() as conn:
             return [_hold(row) for row in await conn.execute(query.order_by(legal_holds.c.id))]
 
-    async def envelopes_received_before(self, before: int) -> list[StoredEnvelope]:
-        """Envelopes still holding ciphertext that arrived before `before`, oldest first."""
+    async def envelopes_received_before(
+        self, before: int, *, after: tuple[int, str] | None = None, limit: int = PURGE_SLICE
+    ) -> list[StoredEnvelope]:
+        """Envelopes still holding ciphertext that arrived before `before`, oldest first (by
+        arrival, then message id), at most `limit`, from after `after` = (received_at,
+        message_id) of the previous slice's last. Sliced so that the recipients' and tags'
+        queries stay far below PostgreSQL's 32,767 bind parameters, and served by the partial
+        index of live envelopes (revision 0008)."""
+        conditions = [envelopes.c.purged_at.is_(None), envelopes.c.received_at < before]
+        if after is not None:
+            conditions.append(
+                or_(
+                    envelopes.c.received_at > after[0],
+                    and_(envelopes.c.received_at == after[0], envelopes.c.message_id > after[1]),
+                )
+            )
         query = (
             select(
                 envelopes.c.message_id,
@@ -89,8 +105,9 @@ class RetentionReads:
                 envelopes.c.received_at,
                 envelopes.c.size,
             )
-            .where(and_(envelopes.c.purged_at.is_(None), envelopes.c.received_at < before))
-            .order_by(envelopes.c.log_index)
+            .where(and_(*conditions))
+            .order_by(envelopes.c.received_at, envelopes.c.message_id)
+            .limit(limit)
         )
         async with self.read_connection() as conn:
             rows = (await conn.execute(query)).all()
@@ -178,6 +195,39 @@ class RetentionWrites:
             and_(legal_holds.c.tag.in_(tags), legal_holds.c.released_at.is_(None))
         )
         return bool((await self.conn.execute(query)).scalar_one())
+
+    async def held_tags(self, tags: Iterable[bytes]) -> set[bytes]:
+        """Which of `tags` an active hold, of any agency, names (one query per 1000 tags)."""
+        tags = sorted(set(tags))
+        held: set[bytes] = set()
+        for i in range(0, len(tags), PURGE_SLICE):
+            query = select(legal_holds.c.tag).where(
+                and_(
+                    legal_holds.c.tag.in_(tags[i : i + PURGE_SLICE]),
+                    legal_holds.c.released_at.is_(None),
+                )
+            )
+            held |= {bytes(tag) for (tag,) in await self.conn.execute(query)}
+        return held
+
+    async def purge_envelopes(self, message_ids: list[str], at: int) -> set[str]:
+        """Drop the ciphertext of these envelopes (rows, hashes and log indexes stay), one
+        statement per 1000; answer those purged now (not those purged already)."""
+        purged: set[str] = set()
+        for i in range(0, len(message_ids), PURGE_SLICE):
+            result = await self.execute_write(
+                update(envelopes)
+                .where(
+                    and_(
+                        envelopes.c.message_id.in_(message_ids[i : i + PURGE_SLICE]),
+                        envelopes.c.purged_at.is_(None),
+                    )
+                )
+                .values(envelope=b"", purged_at=at)
+                .returning(envelopes.c.message_id)
+            )
+            purged |= {message_id for (message_id,) in result}
+        return purged
 
     async def insert_hold(
         self,

@@ -39,6 +39,20 @@ log_entries = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# The Merkle tree's full tiles (revision 0008), in the manner of C2SP tlog-tiles: tile `idx` of
+# tile level `level` holds the 256 concatenated hashes of tree level 8·level, nodes
+# 256·idx .. 256·idx + 255 (level 0: leaf hashes). Written in the transaction that completes
+# them; the partial tiles on the right edge are not stored but recomputed at start (from the
+# log's tail and the roots of the full tiles below), so start time and memory do not grow
+# with the log (liaison/server/log.py).
+merkle_tiles = Table(
+    "merkle_tiles",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
+
 agencies = Table(
     "agencies",
     metadata,
@@ -126,14 +140,17 @@ envelopes = Table(
 )
 # A month's or a day's traffic, and retention's candidates (revision 0004).
 Index("ix_envelopes_received_at", envelopes.c.received_at)
-# An officer's or an agency's envelopes by sender prefix (revision 0004): on PostgreSQL a
-# B-tree serves LIKE 'prefix%' under any collation only with the pattern operator class
-# (SQLite ignores it and gets a plain index).
+# Retention's candidates, those still holding ciphertext, by arrival time (revision 0008): the
+# purge no longer walks past years of purged envelopes to find them.
 Index(
-    "ix_envelopes_sender_prefix",
-    envelopes.c.sender_device,
-    postgresql_ops={"sender_device": "varchar_pattern_ops"},
+    "ix_envelopes_live_received_at",
+    envelopes.c.received_at,
+    postgresql_where=envelopes.c.purged_at.is_(None),
+    sqlite_where=envelopes.c.purged_at.is_(None),
 )
+# (ix_envelopes_sender_prefix and ix_deliveries_device_prefix, revision 0004, are dropped by
+# revision 0008: the review and audit queries start from the time range, and a device-prefix
+# index only let PostgreSQL read an agency's whole history instead.)
 
 deliveries = Table(
     "deliveries",
@@ -146,13 +163,18 @@ deliveries = Table(
     UniqueConstraint("device_id", "message_id", name="uq_deliveries_device_message"),
 )
 Index("ix_deliveries_device_cursor", deliveries.c.device_id, deliveries.c.cursor)
-# The recipients of an envelope (review, audit, retention; revision 0004).
-Index("ix_deliveries_message_id", deliveries.c.message_id)
+# A device's waiting deliveries (revision 0008): the inbox no longer walks past the device's
+# years of acknowledged ones.
 Index(
-    "ix_deliveries_device_prefix",
+    "ix_deliveries_waiting",
     deliveries.c.device_id,
-    postgresql_ops={"device_id": "varchar_pattern_ops"},
+    deliveries.c.cursor,
+    postgresql_where=deliveries.c.acknowledged_at.is_(None),
+    sqlite_where=deliveries.c.acknowledged_at.is_(None),
 )
+# The recipients of an envelope (review, audit, retention; revision 0004), with their device
+# ids (revision 0008): "delivered to a device of this agency" is read from the index alone.
+Index("ix_deliveries_message_device", deliveries.c.message_id, deliveries.c.device_id)
 
 # Review keys sealed to supervisor devices (ciphertext only; revision 0002): one per
 # (device, review key), replaced by a newer root-signed wrap.

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.store.engine import BUSY_TIMEOUT_MS, WalCheckpointer
 from liaison.store.records import EnvelopeRecord, LogEntryRecord
+from liaison.store.tiles import write_tiles
 
 T = TypeVar("T")
 Tx = TypeVar("Tx", bound="TxCore")
@@ -593,6 +594,8 @@ class GroupCommitWriter(Generic[Tx]):
             state.merge(tx)
             outcomes.append((pending, tx, result, None))
         await state.flush()
+        # The Merkle tiles the batch completed, in its transaction (liaison/store/tiles.py).
+        await write_tiles(state, start, state.log_size)
         channels: dict[str, list[Any]] = {}
         for _, tx, _, _ in outcomes:
             if tx is not None:

@@ -34,7 +34,7 @@ DAY = 86_400
 # Tables that grow with the traffic: a sequential scan of one of them is a failure. (The
 # cosignatures table holds one row per registered witness and key, not one per checkpoint:
 # it does not grow with the traffic.)
-LARGE_TABLES = {"log_entries", "envelopes", "deliveries", "case_tags"}
+LARGE_TABLES = {"log_entries", "envelopes", "deliveries", "case_tags", "merkle_tiles"}
 
 _FILL = f"""
 INSERT INTO log_entries (idx, data, leaf_hash, created_at)
@@ -56,6 +56,8 @@ INSERT INTO deliveries (message_id, device_id, acknowledged_at, ack_log_index)
 INSERT INTO case_tags (message_id, tag)
   SELECT md5('m' || i), decode(md5('tag' || (i % 500)), 'hex')
   FROM generate_series(1, {ENVELOPES}) AS i;
+INSERT INTO merkle_tiles (level, idx, hashes)
+  SELECT 0, i, '\\x00'::bytea FROM generate_series(0, {ENVELOPES // 256 - 1}) AS i;
 INSERT INTO cosignatures (size, witness, witness_key, line, created_at)
   SELECT {ENVELOPES}, 'witness' || w, '\\x00'::bytea, 'line', {START} + w
   FROM generate_series(1, 3) AS w;
@@ -142,6 +144,11 @@ async def test_every_hot_query_is_served_by_an_index(
             "ag2", officer_prefix=None, start=START + 3 * DAY, end=START + 4 * DAY, limit=5000
         ),
         "retention purge candidates": lambda: store.envelopes_received_before(START + DAY),
+        "retention purge, next slice": lambda: store.envelopes_received_before(
+            START + 30 * DAY, after=(START + 3 * DAY, "0" * 32), limit=1000
+        ),
+        "tiles by key (proofs)": lambda: store.tiles([(0, 3), (0, 40), (1, 0)]),
+        "tile range (start)": lambda: store.tile_range(0, 10, 60),
         "held envelope": lambda: store.held_envelope(message),
     }
     statements = await _captured(store, reads)
