@@ -16,7 +16,7 @@ import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from crypto.attachments import (
     MAX_ATTACHMENT_SIZE,
@@ -71,6 +71,17 @@ class OutgoingFile:
 def guess_media_type(path: Path) -> str:
     guessed, _encoding = mimetypes.guess_type(path.name, strict=False)
     return guessed or "application/octet-stream"
+
+
+def describe_file(path: Path) -> dict[str, Any]:
+    """What a rendering shows of a file about to be attached: the name and media type it will
+    travel under, and its size (raises AttachmentFileError for what cannot be attached)."""
+    path = Path(path)
+    return {
+        "name": sanitise_file_name(path.name),
+        "size": _regular_file_size(path),
+        "media_type": normalise_media_type(guess_media_type(path)),
+    }
 
 
 async def prepare_file(
