@@ -13,10 +13,10 @@ import contextlib
 import mimetypes
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from crypto.attachments import (
     MAX_ATTACHMENT_SIZE,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 TRANSFER_ATTEMPTS = 5  # connections tried per transfer before the error reaches the officer
 READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
+Answer = TypeVar("Answer")
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
 
 
@@ -234,10 +235,34 @@ async def upload_file(
     progress: ProgressCallback | None = None,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> AttachmentRef:
     """Encrypt and upload `outgoing` in one pass; its reference once the relay has verified
     and stored the blob. After a dropped connection, ask the relay where it stands and go on
-    from there; any other failure aborts the upload session."""
+    from there; any other failure aborts the upload session.
+
+    A token the relay no longer accepts (401: it expired during a long upload) is renewed
+    with `reauthenticate` (signs in again and sets the client's token) and the same session
+    resumes at its offset: nothing already received is sent again."""
+    renewals = 0
+
+    async def renewed(exc: ServerError) -> bool:
+        """After a 401: sign in again (True), or False when that is not possible here."""
+        nonlocal renewals
+        if exc.status != 401 or reauthenticate is None or renewals >= attempts:
+            return False
+        renewals += 1
+        await reauthenticate()
+        return True
+
+    async def with_token(call: Callable[[], Awaitable[Answer]]) -> Answer:
+        while True:
+            try:
+                return await call()
+            except ServerError as exc:
+                if not await renewed(exc):
+                    raise
+
     state = await api.create_upload(outgoing.blob_size)
     offset = 0
     failures = 0
@@ -247,20 +272,32 @@ async def upload_file(
                 chunks = blob_chunks(outgoing, start=offset, progress=progress)
                 await api.append_upload(state.upload_id, offset, chunks)
                 break
-            except (TransportError, ServerError) as exc:
-                # A drop, or the relay had more than we knew (our last answer was lost).
-                if isinstance(exc, ServerError) and exc.code != "upload_offset_mismatch":
+            except ServerError as exc:
+                if await renewed(exc):
+                    # Signed in again: the same session goes on from what the relay holds.
+                    offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
+                    continue
+                if exc.code != "upload_offset_mismatch":
                     raise
+                # The relay had more than we knew (our last answer was lost).
+                failures += 1
+                if failures >= attempts:
+                    raise
+                offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
+            except TransportError:
+                # A drop: ask where the relay stands (signing in again if the token expired
+                # meanwhile) and go on from there.
                 failures += 1
                 if failures >= attempts:
                     raise
                 await asyncio.sleep(retry_delay * failures)
-                offset = (await api.upload_state(state.upload_id)).offset
+                offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
         if outgoing.reference is None:  # the relay had every byte before this pass: finish it
             async for _rest in blob_chunks(outgoing, start=outgoing.blob_size):
                 pass
         assert outgoing.reference is not None
-        await api.complete_upload(state.upload_id, outgoing.reference.blob_id)
+        blob = outgoing.reference.blob_id
+        await with_token(lambda: api.complete_upload(state.upload_id, blob))
     except BaseException:
         with contextlib.suppress(ClientError):
             await api.abort_upload(state.upload_id)

@@ -154,8 +154,15 @@ class OfficerSession:
         """Encrypt and upload one file (resuming after drops); its reference for a payload."""
         outgoing = await prepare_file(path)
         report = None if progress is None else progress(outgoing.name)
+
+        async def sign_in_again() -> None:
+            officer.forget_token(self.home)
+            await officer.authenticate(self.home, self.api)
+
         return await officer.authenticated(
-            self.home, self.api, lambda: upload_file(self.api, outgoing, progress=report)
+            self.home,
+            self.api,
+            lambda: upload_file(self.api, outgoing, progress=report, reauthenticate=sign_in_again),
         )
 
     async def save_attachments(

@@ -148,18 +148,25 @@ async def release_purged(relay: Relay, message_ids: list[str]) -> int:
 
 async def expire(relay: Relay) -> ExpiryReport:
     """Remove uploads open for over a day and complete blobs no envelope declared within a
-    day of completion, with their records."""
+    day of completion.
+
+    Records first, files after: one write transaction forgets the stale undeclared blobs'
+    records (a send declaring one is serialised with it: before, the blob is declared and
+    kept; after, the send finds no record and is refused with `blob_expired`), then the
+    files without a record are deleted. A blob's file never goes while a record says it is
+    stored, so a declared blob is always fetchable."""
+    store = blob_store(relay)
+    cutoff = int(store.expiry_cutoff())
+
+    async def job(tx: WriteTx) -> list[str]:
+        return await tx.forget_undeclared_blobs(completed_before=cutoff)
+
+    forgotten = await relay.store.write(job)
+    if forgotten:
+        log.info("attachments: %d undeclared blob records expired", len(forgotten))
 
     async def is_referenced(blob_id: str) -> bool:
-        return await relay.store.blob_is_declared(blob_id)
+        # A file is kept while its record exists (declared, or not yet a day old).
+        return await relay.store.blob(blob_id) is not None
 
-    report = await blob_store(relay).expire(is_referenced=is_referenced)
-    if report.blobs_removed:
-        for blob_id in await relay.store.undeclared_blob_records():
-            if not await blob_store(relay).exists(blob_id):
-
-                async def job(tx: WriteTx, blob_id: str = blob_id) -> None:
-                    await tx.delete_blob_records(blob_id)
-
-                await relay.store.write(job)
-    return report
+    return await store.expire(is_referenced=is_referenced)

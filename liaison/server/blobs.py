@@ -264,13 +264,19 @@ class BlobStore:
         """Remove a blob (retention, purge, expiry); False if it was not there."""
         return await asyncio.to_thread(self._delete, self.blob_path(blob_id))
 
+    def expiry_cutoff(self) -> float:
+        """Uploads opened and blobs completed before this time are stale (a day ago)."""
+        return self._clock() - self._upload_ttl
+
     async def expire(self, *, is_referenced: Callable[[str], Awaitable[bool]]) -> ExpiryReport:
         """Remove open uploads and unreferenced complete blobs older than a day.
 
-        `is_referenced(blob_id)` answers from the caller's records (envelopes and legal holds);
-        the caller runs this where no envelope referencing a blob can be accepted meanwhile.
+        `is_referenced(blob_id)` answers from the caller's records: the caller forgets a stale
+        blob's record first, in a transaction no declaring send can interleave with, so a
+        blob still referenced there is never deleted here. A blob installed again meanwhile
+        (the same content completed anew) has a fresh mtime and is kept.
         """
-        cutoff = self._clock() - self._upload_ttl
+        cutoff = self.expiry_cutoff()
         uploads = 0
         for session in await self._sessions():
             lock = self._locks.get(session.session_id)
@@ -281,7 +287,10 @@ class BlobStore:
         blobs = 0
         for blob_id, completed_at in await asyncio.to_thread(self._complete_blobs):
             if completed_at < cutoff and not await is_referenced(blob_id):
-                blobs += await self.delete(blob_id)
+                # Still stale now (not installed again while the records were asked).
+                blobs += await asyncio.to_thread(
+                    self._delete_if_before, self.blob_path(blob_id), cutoff
+                )
         return ExpiryReport(uploads_removed=uploads, blobs_removed=blobs)
 
     # --- on disk (worker threads) ------------------------------------------------------------
@@ -350,6 +359,14 @@ class BlobStore:
                 except FileNotFoundError:
                     continue
         return out
+
+    def _delete_if_before(self, path: Path, cutoff: float) -> bool:
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False
+        except FileNotFoundError:
+            return False
+        return self._delete(path)
 
     def _delete(self, path: Path) -> bool:
         try:
