@@ -98,6 +98,12 @@ def new_blob_hasher() -> BlobHasher:
     return hasher
 
 
+def _close(hasher: BlobHasher) -> None:
+    close = getattr(hasher, "close", None)
+    if close is not None:
+        close()
+
+
 def blob_id(blob_hash: bytes) -> str:
     """The relay's name for a blob: its hash in lower-case hex."""
     if not isinstance(blob_hash, bytes) or len(blob_hash) != HASH_SIZE:
@@ -140,7 +146,8 @@ class AttachmentEncryptor:
 
     Draws, in order, the file key (32 bytes) and the stream header (24) unless given; giving
     both back re-creates the same blob from the same file, which is how an interrupted upload
-    resumes without keeping the blob. Holds at most one chunk of plaintext.
+    resumes without keeping the blob. Holds at most one chunk of plaintext. `hasher`, if given,
+    is a fresh `new_blob_hasher()` or a wrapper of one (e.g. one hashing on another thread).
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class AttachmentEncryptor:
         file_key: bytes | None = None,
         stream_header: bytes | None = None,
         rng: Rng | None = None,
+        hasher: BlobHasher | None = None,
     ) -> None:
         self.file_key = _check_key(file_key) if file_key is not None else draw_random(rng, 32)
         if stream_header is None:
@@ -160,7 +168,7 @@ class AttachmentEncryptor:
         self._pending = bytearray()
         self._index = 0
         self._plaintext_size = 0
-        self._hasher = new_blob_hasher()
+        self._hasher = new_blob_hasher() if hasher is None else hasher
         self._hasher.update(stream_header)
         self._header_sent = False
         self._blob_hash: bytes | None = None
@@ -217,6 +225,14 @@ class AttachmentEncryptor:
         return self._plaintext_size
 
     @property
+    def finished(self) -> bool:
+        return self._blob_hash is not None
+
+    def close_hasher(self) -> None:
+        """Release the hasher's resources (a thread) when the blob will not be finished."""
+        _close(self._hasher)
+
+    @property
     def blob_hash(self) -> bytes:
         if self._blob_hash is None:
             raise ValueError("the blob hash is known only after finish()")
@@ -242,7 +258,7 @@ class AttachmentDecryptor:
     Every refusal is an `AttachmentError`; the decryptor is unusable afterwards.
     """
 
-    def __init__(self, reference: AttachmentRef) -> None:
+    def __init__(self, reference: AttachmentRef, *, hasher: BlobHasher | None = None) -> None:
         self._file_key = reference.file_key
         self._expected_hash = reference.blob_hash
         self._expected_size = reference.size
@@ -252,7 +268,7 @@ class AttachmentDecryptor:
         self._index = 0
         self._received = 0
         self._plaintext_size = 0
-        self._hasher = new_blob_hasher()
+        self._hasher = new_blob_hasher() if hasher is None else hasher  # as the encryptor's
         self._final_seen = False
         self._failed = False
         self._done = False
@@ -345,6 +361,10 @@ class AttachmentDecryptor:
         self._index += 1
         self._plaintext_size += len(chunk)
         return bytes(chunk)
+
+    def close_hasher(self) -> None:
+        """Release the hasher's resources (a thread) when the blob will not be finished."""
+        _close(self._hasher)
 
     def _check_usable(self) -> None:
         if self._failed:

@@ -9,6 +9,7 @@ a worker thread so the event loop (and the desk) stays responsive.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import mimetypes
 import os
@@ -24,11 +25,13 @@ from crypto.attachments import (
     AttachmentEncryptor,
     AttachmentRef,
     ciphertext_size,
+    new_blob_hasher,
     normalise_media_type,
     sanitise_file_name,
 )
 from crypto.keys import Rng
 from liaison.client.errors import ClientError, ServerError, TransportError
+from liaison.client.pipeline import Pipeline, ThreadedHasher
 from liaison.i18n import _
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 TRANSFER_ATTEMPTS = 5  # connections tried per transfer before the error reaches the officer
 READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
+AHEAD = 4  # blocks encrypted ahead of the socket during an upload
 Answer = TypeVar("Answer")
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
 
@@ -144,16 +148,23 @@ async def blob_chunks(
     if not 0 <= start <= total:
         raise ValueError("start offset outside the blob")
     encryptor = AttachmentEncryptor(
-        file_key=outgoing.file_key, stream_header=outgoing.stream_header
+        file_key=outgoing.file_key,
+        stream_header=outgoing.stream_header,
+        hasher=ThreadedHasher(new_blob_hasher()),
     )
     position = 0  # blob bytes produced so far, sent or skipped
-    with await asyncio.to_thread(open, outgoing.path, "rb") as source:
+    # The worker encrypts up to AHEAD blocks before they are sent (the hash runs on a thread
+    # of its own): encrypting, hashing and sending overlap, memory stays a few blocks.
+    pipeline = Pipeline()
+    ahead: collections.deque[asyncio.Future[tuple[bytes, bool]]] = collections.deque()
+    source = await asyncio.to_thread(open, outgoing.path, "rb")
+    try:
         final = False
         while not final:
-            piece = await asyncio.to_thread(_encrypt_next, source, encryptor)
-            if piece is None:
-                final = True
-                piece = encryptor.finish()
+            while len(ahead) < AHEAD:
+                ahead.append(pipeline.start(_encrypt_step, source, encryptor, outgoing.size))
+            piece, final = await ahead.popleft()
+            if final:
                 known = outgoing.reference
                 if encryptor.plaintext_size != outgoing.size or (
                     known is not None and known.blob_hash != encryptor.blob_hash
@@ -173,6 +184,12 @@ async def blob_chunks(
                 elif end > start:
                     progress(end, total)
             position = end
+    finally:
+        for future in ahead:
+            future.cancel()
+        await pipeline.close()  # waits for a step under way before the file closes
+        source.close()
+        encryptor.close_hasher()
 
 
 async def save_attachment(
@@ -205,21 +222,36 @@ async def decrypt_to_path(
     checked out and the bytes were fsynced. Progress counts blob bytes received.
     """
     target = Path(target)
-    decryptor = AttachmentDecryptor(reference)
+    decryptor = AttachmentDecryptor(reference, hasher=ThreadedHasher(new_blob_hasher()))
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     total = reference.blob_size
     received = 0
     handle = await asyncio.to_thread(_create_private, temporary)
     try:
-        with handle:
-            async for chunk in chunks:
-                received += len(chunk)
-                await asyncio.to_thread(_decrypt_block, handle, decryptor, chunk)
-                if progress is not None:
-                    progress(min(received, total), total)
-            await asyncio.to_thread(_finish_block, handle, decryptor)
+        # The network is read here while a worker decrypts and writes the blocks before (and
+        # a thread of the hasher hashes them): a few blocks in flight at most.
+        async with Pipeline() as pipeline:
+            with handle:
+                # Pieces as they arrived, handed over about a block at a time (never copied
+                # into one buffer here: the event loop thread stays free for the socket).
+                batch: list[bytes] = []
+                batched = 0
+                async for chunk in chunks:
+                    received += len(chunk)
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= READ_BLOCK:
+                        await pipeline.submit(_decrypt_blocks, handle, decryptor, batch)
+                        batch, batched = [], 0
+                    if progress is not None:
+                        progress(min(received, total), total)
+                if batch:
+                    await pipeline.submit(_decrypt_blocks, handle, decryptor, batch)
+                await pipeline.submit(_finish_block, handle, decryptor)
+                await pipeline.drain()
         await asyncio.to_thread(_install, temporary, target)
     except BaseException:
+        decryptor.close_hasher()
         await asyncio.to_thread(temporary.unlink, missing_ok=True)
         raise
     return target
@@ -363,17 +395,30 @@ def _changed(path: Path) -> AttachmentFileError:
     )
 
 
-def _encrypt_next(source: BinaryIO, encryptor: AttachmentEncryptor) -> bytes | None:
-    """The next blob bytes, or None at the end of the file (then finish() gives the rest)."""
-    while block := source.read(READ_BLOCK):
+def _encrypt_step(
+    source: BinaryIO, encryptor: AttachmentEncryptor, size: int
+) -> tuple[bytes, bool]:
+    """The next blob bytes and whether they end the blob (then the encryptor is finished;
+    steps queued after that give nothing). Reads one byte past the prepared size at most, so
+    a file that grew is noticed without encrypting what it grew by."""
+    if encryptor.finished:
+        return b"", True
+    if encryptor.plaintext_size > size:
+        return b"", False  # grew: refused by the caller, nothing more read
+    while block := source.read(min(READ_BLOCK, size - encryptor.plaintext_size + 1)):
         out = encryptor.update(block)
+        if encryptor.plaintext_size > size:
+            return b"", False  # the caller sees the size and refuses the file
         if out:
-            return out
-    return None
+            return out, False
+    return encryptor.finish(), True
 
 
-def _decrypt_block(handle: BinaryIO, decryptor: AttachmentDecryptor, chunk: bytes) -> None:
-    handle.write(decryptor.update(chunk))
+def _decrypt_blocks(handle: BinaryIO, decryptor: AttachmentDecryptor, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        plaintext = decryptor.update(piece)
+        if plaintext:
+            handle.write(plaintext)
 
 
 def _finish_block(handle: BinaryIO, decryptor: AttachmentDecryptor) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from crypto.certs import DeviceCertificate
 from crypto.keys import device_agency
@@ -127,6 +127,22 @@ async def fetch(
     if start > size:
         raise NotFound("unknown_blob", "The attachment is shorter than the start offset.")
     return size, await store.read(blob_id, start=start)
+
+
+async def open_for_fetch(
+    relay: Relay, device_id: str, blob_id: str, start: int
+) -> tuple[BinaryIO, int]:
+    """As `fetch`, but the open blob file and its size, for an answer the kernel sends
+    (sendfile); the caller closes the file."""
+    store = blob_store(relay)
+    store.blob_path(blob_id)  # a malformed id is unknown
+    if not await _may_fetch(relay, device_id, blob_id):
+        raise NotFound("unknown_blob", "No such attachment is stored.")
+    handle, size = await store.open_blob(blob_id)
+    if start > size:
+        handle.close()
+        raise NotFound("unknown_blob", "The attachment is shorter than the start offset.")
+    return handle, size
 
 
 async def release_purged(relay: Relay, message_ids: list[str]) -> int:
