@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 TRANSFER_ATTEMPTS = 5  # connections tried per transfer before the error reaches the officer
 READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
-AHEAD = 4  # blocks encrypted ahead of the socket during an upload
+AHEAD = 8  # blocks encrypted ahead of the socket during an upload
 Answer = TypeVar("Answer")
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
 

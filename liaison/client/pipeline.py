@@ -26,7 +26,7 @@ class Pipeline:
     raises). `await result(fn, *args)` queues and waits for that step's value. `drain()` waits
     for everything queued; `close()` drops what is still queued and stops the thread."""
 
-    def __init__(self, depth: int = 4, name: str = "liaison-attachment") -> None:
+    def __init__(self, depth: int = 8, name: str = "liaison-attachment") -> None:
         self.depth = depth
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._pending: collections.deque[asyncio.Future[Any]] = collections.deque()
@@ -58,33 +58,46 @@ class Pipeline:
 
 
 class ThreadedHasher:
-    """A blob hasher whose updates run on a thread of their own, in order: `update` queues the
-    bytes and returns (at most `depth` waiting: it blocks beyond), `digest` waits for the queue
-    to empty. With it, SHA-256 and secretstream (each releasing the GIL) use two cores."""
+    """A blob hasher whose updates run on a thread of their own, in order: `update` gathers the
+    bytes and queues them about a mebibyte at a time (at most `depth` batches waiting: it
+    blocks beyond), `digest` waits for the queue to empty. With it, SHA-256 and secretstream
+    (each releasing the GIL) use two cores. Bytes given to `update` must not change after."""
+
+    BATCH = 1024 * 1024
 
     def __init__(self, inner: Any, depth: int = 8) -> None:
         self._inner = inner
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=depth)
+        self._batch: list[bytes] = []
+        self._batched = 0
         self._digest: bytes | None = None
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="liaison-hash", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (batch := self._queue.get()) is not None:
             if self._failure is None:
                 try:
-                    self._inner.update(item)
+                    for piece in batch:
+                        self._inner.update(piece)
                 except BaseException as exc:  # reported by digest()
                     self._failure = exc
 
     def update(self, data: bytes | bytearray | memoryview, /) -> None:
         if self._digest is not None or not self._thread.is_alive():
             raise ValueError("the hasher is closed")
-        self._queue.put(data if isinstance(data, bytes) else bytes(data))
+        self._batch.append(data if isinstance(data, bytes) else bytes(data))
+        self._batched += len(data)
+        if self._batched >= self.BATCH:
+            self._queue.put(self._batch)
+            self._batch, self._batched = [], 0
 
     def digest(self) -> bytes:
         if self._digest is None:
+            if self._batch and self._thread.is_alive():
+                self._queue.put(self._batch)
+                self._batch, self._batched = [], 0
             self.close()
             if self._failure is not None:
                 raise self._failure

@@ -45,7 +45,7 @@ UPLOADS_DIR = "uploads"
 UPLOAD_TTL_SECONDS = 24 * 3600  # unreferenced uploads and blobs are removed after a day
 MIN_BLOB_SIZE = STREAM_HEADER_SIZE + CHUNK_OVERHEAD  # the blob of an empty file
 WRITE_BATCH = 1024 * 1024  # bytes gathered before one write in the worker thread
-WRITES_IN_FLIGHT = 4  # batches queued for the worker while the request is read on
+WRITES_IN_FLIGHT = 8  # batches queued for the worker while the request is read on
 READ_CHUNK = 256 * 1024
 _SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
 
