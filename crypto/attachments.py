@@ -181,17 +181,23 @@ class AttachmentEncryptor:
             raise MalformedError("an attachment is at most 2 GiB")
         self._plaintext_size += len(plaintext)
         out = self._take_header()
-        self._pending += plaintext
         # Keep the last full chunk back: only finish() knows whether it is the final one.
-        if len(self._pending) > CHUNK_SIZE:
-            whole = (len(self._pending) - 1) // CHUNK_SIZE * CHUNK_SIZE
-            view = memoryview(self._pending)
-            try:
-                for start in range(0, whole, CHUNK_SIZE):
-                    out.append(self._push(bytes(view[start : start + CHUNK_SIZE]), _TAG_MESSAGE))
-            finally:
-                view.release()
-            del self._pending[:whole]
+        # Chunks are cut from the input itself; only what is kept back is copied aside.
+        with memoryview(plaintext) as data:
+            rest = data.cast("B") if data.ndim != 1 or data.format != "B" else data
+            if self._pending:
+                need = CHUNK_SIZE - len(self._pending)
+                if len(rest) <= need:
+                    self._pending += rest
+                    return b"".join(out)
+                self._pending += rest[:need]
+                rest = rest[need:]
+                out.append(self._push(bytes(self._pending), _TAG_MESSAGE))
+                self._pending.clear()
+            whole = (len(rest) - 1) // CHUNK_SIZE * CHUNK_SIZE if len(rest) else 0
+            for start in range(0, whole, CHUNK_SIZE):
+                out.append(self._push(bytes(rest[start : start + CHUNK_SIZE]), _TAG_MESSAGE))
+            self._pending += rest[whole:]
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -286,29 +292,42 @@ class AttachmentDecryptor:
             self._fail()
             raise AttachmentTrailingData("more bytes than the reference's size allows")
         self._hasher.update(blob_bytes)
-        self._pending += blob_bytes
         out: list[bytes] = []
-        if self._state is None:
-            if len(self._pending) < STREAM_HEADER_SIZE:
-                return b""
-            header = bytes(self._pending[:STREAM_HEADER_SIZE])
-            del self._pending[:STREAM_HEADER_SIZE]
-            self._state = _stream_state(self._file_key, header)
-        # A whole ciphertext chunk may be the final one (a file of a multiple of CHUNK_SIZE
-        # bytes): the authenticated tag says so; only a shorter remainder waits for finish().
-        consumed = 0
-        view = memoryview(self._pending)
-        try:
-            while len(self._pending) - consumed >= CIPHERTEXT_CHUNK_SIZE:
+        # Whole ciphertext chunks are cut from the input itself; only a partial one (or the
+        # header) is gathered aside until the rest of it arrives.
+        with memoryview(blob_bytes) as data:
+            rest = data.cast("B") if data.ndim != 1 or data.format != "B" else data
+            if self._state is None:
+                need = STREAM_HEADER_SIZE - len(self._pending)
+                if len(rest) < need:
+                    self._pending += rest
+                    return b""
+                self._pending += rest[:need]
+                rest = rest[need:]
+                header = bytes(self._pending)
+                self._pending.clear()
+                self._state = _stream_state(self._file_key, header)
+            # A whole ciphertext chunk may be the final one (a file of a multiple of
+            # CHUNK_SIZE bytes): the authenticated tag says so; only a shorter remainder
+            # waits for finish().
+            if self._pending:
+                need = CIPHERTEXT_CHUNK_SIZE - len(self._pending)
+                if len(rest) < need:
+                    self._pending += rest
+                    return b""
+                self._pending += rest[:need]
+                rest = rest[need:]
+                out.append(self._pull(bytes(self._pending)))
+                self._pending.clear()
+            position = 0
+            while len(rest) - position >= CIPHERTEXT_CHUNK_SIZE:
                 if self._final_seen:
                     self._fail()
                     raise AttachmentTrailingData("bytes after the final chunk")
-                end = consumed + CIPHERTEXT_CHUNK_SIZE
-                out.append(self._pull(bytes(view[consumed:end])))
-                consumed = end
-        finally:
-            view.release()
-        del self._pending[:consumed]
+                end = position + CIPHERTEXT_CHUNK_SIZE
+                out.append(self._pull(bytes(rest[position:end])))
+                position = end
+            self._pending += rest[position:]
         if self._final_seen and self._pending:
             self._fail()
             raise AttachmentTrailingData("bytes after the final chunk")
