@@ -175,7 +175,10 @@ class BlobStore:
                 worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liaison-blob")
                 in_flight: collections.deque[asyncio.Future[None]] = collections.deque()
                 received = current
-                batch = bytearray()
+                # The pieces as they arrived, handed over about a batch at a time (not copied
+                # into one buffer on the event loop's thread).
+                batch: list[bytes] = []
+                batched = 0
                 try:
                     async for chunk in chunks:
                         if received + len(chunk) > session.size:
@@ -184,10 +187,11 @@ class BlobStore:
                                 "The upload is longer than its declared size.",
                             )
                         received += len(chunk)
-                        batch += chunk
-                        if len(batch) >= WRITE_BATCH:
+                        batch.append(chunk)
+                        batched += len(chunk)
+                        if batched >= WRITE_BATCH:
                             # Handed over before the write: a failed write is never repeated.
-                            pending, batch = batch, bytearray()
+                            pending, batch, batched = batch, [], 0
                             in_flight.append(
                                 asyncio.wrap_future(worker.submit(writer.write, pending))
                             )
@@ -195,7 +199,7 @@ class BlobStore:
                                 await in_flight.popleft()
                 finally:
                     # Bytes that arrived before a failure are kept: the resume skips them.
-                    pending, batch = batch, bytearray()
+                    pending, batch = batch, []
                     in_flight.append(asyncio.wrap_future(worker.submit(writer.write, pending)))
                     in_flight.append(asyncio.wrap_future(worker.submit(writer.sync)))
                     try:
@@ -443,18 +447,23 @@ class _BatchWriter:
         self.written = 0
         self.failure: BaseException | None = None
 
-    def write(self, batch: bytearray) -> None:
-        if self.failure is not None or not batch:
-            return
+    def write(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            if self.failure is not None:
+                return
+            try:
+                self.out.write(piece)
+            except BaseException as exc:
+                self.failure = exc
+                return
+            self.written += len(piece)
+            if self.hasher is not None:
+                self.hasher.update(piece)
         try:
-            self.out.write(batch)
             self.out.flush()
         except BaseException as exc:
-            self.failure = exc
-            return
-        self.written += len(batch)
-        if self.hasher is not None:
-            self.hasher.update(batch)
+            if self.failure is None:
+                self.failure = exc
 
     def sync(self) -> None:
         try:
