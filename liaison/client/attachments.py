@@ -343,16 +343,26 @@ async def blob_download(
     *,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The blob's bytes as they arrive; a dropped connection resumes at the byte it stopped."""
+    """The blob's bytes as they arrive; a dropped connection resumes at the byte it stopped.
+    A token refused when resuming (401: it expired meanwhile) is renewed with `reauthenticate`
+    and the download goes on from the same byte."""
     received = 0
     failures = 0
+    renewals = 0
     while True:
         try:
             async for chunk in api.fetch_blob(reference.blob_id, start=received):
                 received += len(chunk)
                 yield chunk
             return
+        except ServerError as exc:
+            # Raised before the answer's first byte: nothing of this request was yielded.
+            if exc.status != 401 or reauthenticate is None or renewals >= attempts:
+                raise
+            renewals += 1
+            await reauthenticate()
         except TransportError:
             failures += 1
             if failures >= attempts:
@@ -368,9 +378,16 @@ async def download_attachment(
     progress: ProgressCallback | None = None,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> Path:
     """Fetch, decrypt and verify one attachment into `directory` (see `save_attachment`)."""
-    chunks = blob_download(api, reference, attempts=attempts, retry_delay=retry_delay)
+    chunks = blob_download(
+        api,
+        reference,
+        attempts=attempts,
+        retry_delay=retry_delay,
+        reauthenticate=reauthenticate,
+    )
     return await save_attachment(chunks, reference, directory, progress=progress)
 
 

@@ -268,3 +268,90 @@ async def test_an_upload_whose_token_expires_midway_resumes_at_its_offset_after_
     assert sent.status == 201, sent.body
     status, blob = await _fetch(api, await api.login(wei), ref.blob_id)
     assert status == 200 and len(blob) == ref.blob_size
+
+
+class DownstreamCut:
+    """A loopback proxy that cuts, once, the first answer carrying more than `cut_after` bytes
+    to the client: a download dropped midway."""
+
+    def __init__(self, upstream_port: int, cut_after: int) -> None:
+        self.upstream_port, self.cut_after, self.cuts = upstream_port, cut_after, 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def pipe(src, dst, cut: bool) -> None:
+            sent = 0
+            try:
+                while data := await src.read(65536):
+                    if cut and self.cut_after is not None and sent + len(data) > self.cut_after:
+                        self.cuts += 1
+                        self.cut_after = None
+                        break
+                    sent += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                for stream in (writer, up_writer):
+                    stream.close()
+
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+
+
+async def test_a_download_whose_token_expires_midway_resumes_at_its_byte_after_signing_in(
+    parties, clock, tmp_path, monkeypatch
+) -> None:
+    from liaison.client.attachments import download_attachment
+    from liaison.client.transport import ApiClient
+    from liaison.server import handlers
+
+    api, app, (alice, wei, _bob), tokens = parties
+    plaintext = os.urandom(3 * 1024 * 1024)
+    blob, ref = encrypted(plaintext)
+    blob_id = await _upload(api, tokens[alice.device_id], blob)
+    assert blob_id == ref.blob_id
+    sent = await _send(api, tokens[alice.device_id], alice.seal([wei], "video"), [blob_id])
+    assert sent.status == 201, sent.body
+    starts: list[int] = []
+    opened = handlers.attachments.open_for_fetch
+    expires = clock.now + app[RELAY_KEY].token_ttl + 1
+
+    async def admitted_then_expired(relay_, device_id, blob_id_, start):
+        # The GET was admitted; while its bytes go out, the recipient's token runs out.
+        starts.append(start)
+        found = await opened(relay_, device_id, blob_id_, start)
+        clock.now = max(clock.now, expires)
+        return found
+
+    monkeypatch.setattr(handlers.attachments, "open_for_fetch", admitted_then_expired)
+    proxy = DownstreamCut(api.client.server.port, 1_000_000)
+    base = await proxy.start()
+    sign_ins = 0
+    try:
+        async with ApiClient(base, token=tokens[wei.device_id]) as client:
+
+            async def sign_in_again() -> None:
+                nonlocal sign_ins
+                sign_ins += 1
+                client.token = await api.login(wei)
+
+            saved = await download_attachment(
+                client, ref, tmp_path, retry_delay=0, reauthenticate=sign_in_again
+            )
+    finally:
+        await proxy.close()
+    assert proxy.cuts == 1 and sign_ins == 1
+    # Resumed at the byte it stopped, not from the start, once signed in again.
+    assert starts[0] == 0 and len(starts) == 2 and 0 < starts[1] < len(blob)
+    assert saved.read_bytes() == plaintext
