@@ -300,8 +300,8 @@ async def upload_file(
     failures = 0
     try:
         while True:
+            chunks = blob_chunks(outgoing, start=offset, progress=progress)
             try:
-                chunks = blob_chunks(outgoing, start=offset, progress=progress)
                 await api.append_upload(state.upload_id, offset, chunks)
                 break
             except ServerError as exc:
@@ -324,6 +324,10 @@ async def upload_file(
                     raise
                 await asyncio.sleep(retry_delay * failures)
                 offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
+            finally:
+                # Stops this pass's encryption worker and hash thread at once, however the
+                # request ended (a finished pass is already closed).
+                await chunks.aclose()
         if outgoing.reference is None:  # the relay had every byte before this pass: finish it
             async for _rest in blob_chunks(outgoing, start=outgoing.blob_size):
                 pass
