@@ -98,6 +98,12 @@ def new_blob_hasher() -> BlobHasher:
     return hasher
 
 
+def _close(hasher: BlobHasher) -> None:
+    close = getattr(hasher, "close", None)
+    if close is not None:
+        close()
+
+
 def blob_id(blob_hash: bytes) -> str:
     """The relay's name for a blob: its hash in lower-case hex."""
     if not isinstance(blob_hash, bytes) or len(blob_hash) != HASH_SIZE:
@@ -140,7 +146,8 @@ class AttachmentEncryptor:
 
     Draws, in order, the file key (32 bytes) and the stream header (24) unless given; giving
     both back re-creates the same blob from the same file, which is how an interrupted upload
-    resumes without keeping the blob. Holds at most one chunk of plaintext.
+    resumes without keeping the blob. Holds at most one chunk of plaintext. `hasher`, if given,
+    is a fresh `new_blob_hasher()` or a wrapper of one (e.g. one hashing on another thread).
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class AttachmentEncryptor:
         file_key: bytes | None = None,
         stream_header: bytes | None = None,
         rng: Rng | None = None,
+        hasher: BlobHasher | None = None,
     ) -> None:
         self.file_key = _check_key(file_key) if file_key is not None else draw_random(rng, 32)
         if stream_header is None:
@@ -160,7 +168,7 @@ class AttachmentEncryptor:
         self._pending = bytearray()
         self._index = 0
         self._plaintext_size = 0
-        self._hasher = new_blob_hasher()
+        self._hasher = new_blob_hasher() if hasher is None else hasher
         self._hasher.update(stream_header)
         self._header_sent = False
         self._blob_hash: bytes | None = None
@@ -173,17 +181,23 @@ class AttachmentEncryptor:
             raise MalformedError("an attachment is at most 2 GiB")
         self._plaintext_size += len(plaintext)
         out = self._take_header()
-        self._pending += plaintext
         # Keep the last full chunk back: only finish() knows whether it is the final one.
-        if len(self._pending) > CHUNK_SIZE:
-            whole = (len(self._pending) - 1) // CHUNK_SIZE * CHUNK_SIZE
-            view = memoryview(self._pending)
-            try:
-                for start in range(0, whole, CHUNK_SIZE):
-                    out.append(self._push(bytes(view[start : start + CHUNK_SIZE]), _TAG_MESSAGE))
-            finally:
-                view.release()
-            del self._pending[:whole]
+        # Chunks are cut from the input itself; only what is kept back is copied aside.
+        with memoryview(plaintext) as data:
+            rest = data.cast("B") if data.ndim != 1 or data.format != "B" else data
+            if self._pending:
+                need = CHUNK_SIZE - len(self._pending)
+                if len(rest) <= need:
+                    self._pending += rest
+                    return b"".join(out)
+                self._pending += rest[:need]
+                rest = rest[need:]
+                out.append(self._push(bytes(self._pending), _TAG_MESSAGE))
+                self._pending.clear()
+            whole = (len(rest) - 1) // CHUNK_SIZE * CHUNK_SIZE if len(rest) else 0
+            for start in range(0, whole, CHUNK_SIZE):
+                out.append(self._push(bytes(rest[start : start + CHUNK_SIZE]), _TAG_MESSAGE))
+            self._pending += rest[whole:]
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -217,6 +231,14 @@ class AttachmentEncryptor:
         return self._plaintext_size
 
     @property
+    def finished(self) -> bool:
+        return self._blob_hash is not None
+
+    def close_hasher(self) -> None:
+        """Release the hasher's resources (a thread) when the blob will not be finished."""
+        _close(self._hasher)
+
+    @property
     def blob_hash(self) -> bytes:
         if self._blob_hash is None:
             raise ValueError("the blob hash is known only after finish()")
@@ -242,7 +264,7 @@ class AttachmentDecryptor:
     Every refusal is an `AttachmentError`; the decryptor is unusable afterwards.
     """
 
-    def __init__(self, reference: AttachmentRef) -> None:
+    def __init__(self, reference: AttachmentRef, *, hasher: BlobHasher | None = None) -> None:
         self._file_key = reference.file_key
         self._expected_hash = reference.blob_hash
         self._expected_size = reference.size
@@ -252,7 +274,7 @@ class AttachmentDecryptor:
         self._index = 0
         self._received = 0
         self._plaintext_size = 0
-        self._hasher = new_blob_hasher()
+        self._hasher = new_blob_hasher() if hasher is None else hasher  # as the encryptor's
         self._final_seen = False
         self._failed = False
         self._done = False
@@ -270,29 +292,42 @@ class AttachmentDecryptor:
             self._fail()
             raise AttachmentTrailingData("more bytes than the reference's size allows")
         self._hasher.update(blob_bytes)
-        self._pending += blob_bytes
         out: list[bytes] = []
-        if self._state is None:
-            if len(self._pending) < STREAM_HEADER_SIZE:
-                return b""
-            header = bytes(self._pending[:STREAM_HEADER_SIZE])
-            del self._pending[:STREAM_HEADER_SIZE]
-            self._state = _stream_state(self._file_key, header)
-        # A whole ciphertext chunk may be the final one (a file of a multiple of CHUNK_SIZE
-        # bytes): the authenticated tag says so; only a shorter remainder waits for finish().
-        consumed = 0
-        view = memoryview(self._pending)
-        try:
-            while len(self._pending) - consumed >= CIPHERTEXT_CHUNK_SIZE:
+        # Whole ciphertext chunks are cut from the input itself; only a partial one (or the
+        # header) is gathered aside until the rest of it arrives.
+        with memoryview(blob_bytes) as data:
+            rest = data.cast("B") if data.ndim != 1 or data.format != "B" else data
+            if self._state is None:
+                need = STREAM_HEADER_SIZE - len(self._pending)
+                if len(rest) < need:
+                    self._pending += rest
+                    return b""
+                self._pending += rest[:need]
+                rest = rest[need:]
+                header = bytes(self._pending)
+                self._pending.clear()
+                self._state = _stream_state(self._file_key, header)
+            # A whole ciphertext chunk may be the final one (a file of a multiple of
+            # CHUNK_SIZE bytes): the authenticated tag says so; only a shorter remainder
+            # waits for finish().
+            if self._pending:
+                need = CIPHERTEXT_CHUNK_SIZE - len(self._pending)
+                if len(rest) < need:
+                    self._pending += rest
+                    return b""
+                self._pending += rest[:need]
+                rest = rest[need:]
+                out.append(self._pull(bytes(self._pending)))
+                self._pending.clear()
+            position = 0
+            while len(rest) - position >= CIPHERTEXT_CHUNK_SIZE:
                 if self._final_seen:
                     self._fail()
                     raise AttachmentTrailingData("bytes after the final chunk")
-                end = consumed + CIPHERTEXT_CHUNK_SIZE
-                out.append(self._pull(bytes(view[consumed:end])))
-                consumed = end
-        finally:
-            view.release()
-        del self._pending[:consumed]
+                end = position + CIPHERTEXT_CHUNK_SIZE
+                out.append(self._pull(bytes(rest[position:end])))
+                position = end
+            self._pending += rest[position:]
         if self._final_seen and self._pending:
             self._fail()
             raise AttachmentTrailingData("bytes after the final chunk")
@@ -345,6 +380,10 @@ class AttachmentDecryptor:
         self._index += 1
         self._plaintext_size += len(chunk)
         return bytes(chunk)
+
+    def close_hasher(self) -> None:
+        """Release the hasher's resources (a thread) when the blob will not be finished."""
+        _close(self._hasher)
 
     def _check_usable(self) -> None:
         if self._failed:

@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     check = commands.add_parser("check", help=_("Check a notice file without sending it"))
     check.add_argument("file", type=Path, metavar="FILE", help=_("Notice JSON file"))
+    add_attach_option(check)
     check.set_defaults(func=run_check)
 
     render = commands.add_parser("render", help=_("Show a notice file in one or both languages"))
@@ -45,7 +46,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=_("Language of the rendering"),
     )
     render.add_argument("--html", type=Path, metavar="OUT", help=_("Write printable HTML here"))
+    add_attach_option(render)
     render.set_defaults(func=run_render)
+
+
+def add_attach_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file",
+        dest="attach",
+        metavar="F",
+        type=Path,
+        action="append",
+        default=[],
+        help=_(
+            "A file the notice will be sent with (liaison send --notice … --file F); repeat in "
+            "the same order: the notice's attachment indexes count them from 0"
+        ),
+    )
+
+
+def _attached(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from liaison.client.attachments import describe_file
+    from liaison.client.errors import ClientError
+
+    described = []
+    for path in args.attach:
+        try:
+            described.append(describe_file(path))
+        except ClientError as exc:
+            raise CommandError(str(exc), code=exc.code) from None
+        except OSError as exc:
+            raise CommandError(
+                _("Cannot read {path}: {reason}").format(path=path, reason=os_error_reason(exc)),
+                code="unreadable",
+            ) from None
+    return described
 
 
 def run_types(args: argparse.Namespace) -> int:
@@ -93,11 +128,7 @@ def template_for(notice_type: str, language: str) -> dict[str, Any]:
                 text = f"[{gettext_for(language, OPTIONAL_MARK)}] {text}"
             helps[where] = text
             kind = f.kind
-            if (
-                isinstance(kind, ListOf)
-                and isinstance(kind.item, Block)
-                and kind.item.name != "attachment"
-            ):
+            if isinstance(kind, ListOf) and isinstance(kind.item, Block):
                 value: Any = [skeleton(kind.item.fields, f"{where}[]")]
             elif isinstance(kind, Block):
                 value = skeleton(kind.fields, where)
@@ -123,7 +154,7 @@ def run_template(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: Path) -> Notice:
+def _load(path: Path, attachments: int) -> Notice:
     from liaison.domain.notices import parse_notice
 
     try:
@@ -134,12 +165,12 @@ def _load(path: Path) -> Notice:
             code="unreadable",
         ) from None
     with notice_refusals():
-        notice = parse_notice(data)
+        notice = parse_notice(data, attachments=attachments)
     return notice
 
 
 def run_check(args: argparse.Namespace) -> int:
-    notice = _load(args.file)
+    notice = _load(args.file, len(_attached(args)))
     print(_("The notice is valid: {type}").format(type=_(notice.spec().label)))
     return 0
 
@@ -147,10 +178,12 @@ def run_check(args: argparse.Namespace) -> int:
 def run_render(args: argparse.Namespace) -> int:
     from liaison.i18n.render import render_html, render_text
 
-    notice = _load(args.file)
+    attached = _attached(args)
+    notice = _load(args.file, len(attached))
+    meta = {"attachments": attached}
     if args.html:
-        args.html.write_text(render_html(notice, args.lang), encoding="utf-8")
+        args.html.write_text(render_html(notice, args.lang, message_meta=meta), encoding="utf-8")
         print(_("Written: {path}").format(path=args.html), file=sys.stderr)
     else:
-        sys.stdout.write(render_text(notice, args.lang))
+        sys.stdout.write(render_text(notice, args.lang, message_meta=meta))
     return 0

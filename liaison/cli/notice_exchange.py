@@ -130,7 +130,8 @@ def _notice_payload(args: argparse.Namespace) -> Payload | None:
 
     data = read_input(path)
     with notice_refusals():
-        notice = parse_notice(data)
+        # Attachment indexes count the --file options, in their order (0 is the first).
+        notice = parse_notice(data, attachments=len(getattr(args, "file", None) or []))
     own_agency = officer.own_certificate(home_from_args(args)).agency
     notice_ops.check_addressing(notice, own_agency, args.to)
     return notice_ops.notice_payload(notice)

@@ -9,14 +9,15 @@ a worker thread so the event loop (and the desk) stays responsive.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import mimetypes
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from crypto.attachments import (
     MAX_ATTACHMENT_SIZE,
@@ -24,11 +25,13 @@ from crypto.attachments import (
     AttachmentEncryptor,
     AttachmentRef,
     ciphertext_size,
+    new_blob_hasher,
     normalise_media_type,
     sanitise_file_name,
 )
 from crypto.keys import Rng
 from liaison.client.errors import ClientError, ServerError, TransportError
+from liaison.client.pipeline import Pipeline, ThreadedHasher
 from liaison.i18n import _
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 
 TRANSFER_ATTEMPTS = 5  # connections tried per transfer before the error reaches the officer
 READ_BLOCK = 1024 * 1024  # plaintext read and encrypted per worker-thread call
+AHEAD = 8  # blocks encrypted ahead of the socket during an upload
+Answer = TypeVar("Answer")
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in total)
 
 
@@ -71,6 +76,17 @@ class OutgoingFile:
 def guess_media_type(path: Path) -> str:
     guessed, _encoding = mimetypes.guess_type(path.name, strict=False)
     return guessed or "application/octet-stream"
+
+
+def describe_file(path: Path) -> dict[str, Any]:
+    """What a rendering shows of a file about to be attached: the name and media type it will
+    travel under, and its size (raises AttachmentFileError for what cannot be attached)."""
+    path = Path(path)
+    return {
+        "name": sanitise_file_name(path.name),
+        "size": _regular_file_size(path),
+        "media_type": normalise_media_type(guess_media_type(path)),
+    }
 
 
 async def prepare_file(
@@ -132,16 +148,23 @@ async def blob_chunks(
     if not 0 <= start <= total:
         raise ValueError("start offset outside the blob")
     encryptor = AttachmentEncryptor(
-        file_key=outgoing.file_key, stream_header=outgoing.stream_header
+        file_key=outgoing.file_key,
+        stream_header=outgoing.stream_header,
+        hasher=ThreadedHasher(new_blob_hasher()),
     )
     position = 0  # blob bytes produced so far, sent or skipped
-    with await asyncio.to_thread(open, outgoing.path, "rb") as source:
+    # The worker encrypts up to AHEAD blocks before they are sent (the hash runs on a thread
+    # of its own): encrypting, hashing and sending overlap, memory stays a few blocks.
+    pipeline = Pipeline()
+    ahead: collections.deque[asyncio.Future[tuple[bytes, bool]]] = collections.deque()
+    source = await asyncio.to_thread(open, outgoing.path, "rb")
+    try:
         final = False
         while not final:
-            piece = await asyncio.to_thread(_encrypt_next, source, encryptor)
-            if piece is None:
-                final = True
-                piece = encryptor.finish()
+            while len(ahead) < AHEAD:
+                ahead.append(pipeline.start(_encrypt_step, source, encryptor, outgoing.size))
+            piece, final = await ahead.popleft()
+            if final:
                 known = outgoing.reference
                 if encryptor.plaintext_size != outgoing.size or (
                     known is not None and known.blob_hash != encryptor.blob_hash
@@ -161,6 +184,12 @@ async def blob_chunks(
                 elif end > start:
                     progress(end, total)
             position = end
+    finally:
+        for future in ahead:
+            future.cancel()
+        await pipeline.close()  # waits for a step under way before the file closes
+        source.close()
+        encryptor.close_hasher()
 
 
 async def save_attachment(
@@ -193,21 +222,36 @@ async def decrypt_to_path(
     checked out and the bytes were fsynced. Progress counts blob bytes received.
     """
     target = Path(target)
-    decryptor = AttachmentDecryptor(reference)
+    decryptor = AttachmentDecryptor(reference, hasher=ThreadedHasher(new_blob_hasher()))
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     total = reference.blob_size
     received = 0
     handle = await asyncio.to_thread(_create_private, temporary)
     try:
-        with handle:
-            async for chunk in chunks:
-                received += len(chunk)
-                await asyncio.to_thread(_decrypt_block, handle, decryptor, chunk)
-                if progress is not None:
-                    progress(min(received, total), total)
-            await asyncio.to_thread(_finish_block, handle, decryptor)
+        # The network is read here while a worker decrypts and writes the blocks before (and
+        # a thread of the hasher hashes them): a few blocks in flight at most.
+        async with Pipeline() as pipeline:
+            with handle:
+                # Pieces as they arrived, handed over about a block at a time (never copied
+                # into one buffer here: the event loop thread stays free for the socket).
+                batch: list[bytes] = []
+                batched = 0
+                async for chunk in chunks:
+                    received += len(chunk)
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= READ_BLOCK:
+                        await pipeline.submit(_decrypt_blocks, handle, decryptor, batch)
+                        batch, batched = [], 0
+                    if progress is not None:
+                        progress(min(received, total), total)
+                if batch:
+                    await pipeline.submit(_decrypt_blocks, handle, decryptor, batch)
+                await pipeline.submit(_finish_block, handle, decryptor)
+                await pipeline.drain()
         await asyncio.to_thread(_install, temporary, target)
     except BaseException:
+        decryptor.close_hasher()
         await asyncio.to_thread(temporary.unlink, missing_ok=True)
         raise
     return target
@@ -223,33 +267,73 @@ async def upload_file(
     progress: ProgressCallback | None = None,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> AttachmentRef:
     """Encrypt and upload `outgoing` in one pass; its reference once the relay has verified
     and stored the blob. After a dropped connection, ask the relay where it stands and go on
-    from there; any other failure aborts the upload session."""
+    from there; any other failure aborts the upload session.
+
+    A token the relay no longer accepts (401: it expired during a long upload) is renewed
+    with `reauthenticate` (signs in again and sets the client's token) and the same session
+    resumes at its offset: nothing already received is sent again."""
+    renewals = 0
+
+    async def renewed(exc: ServerError) -> bool:
+        """After a 401: sign in again (True), or False when that is not possible here."""
+        nonlocal renewals
+        if exc.status != 401 or reauthenticate is None or renewals >= attempts:
+            return False
+        renewals += 1
+        await reauthenticate()
+        return True
+
+    async def with_token(call: Callable[[], Awaitable[Answer]]) -> Answer:
+        while True:
+            try:
+                return await call()
+            except ServerError as exc:
+                if not await renewed(exc):
+                    raise
+
     state = await api.create_upload(outgoing.blob_size)
     offset = 0
     failures = 0
     try:
         while True:
+            chunks = blob_chunks(outgoing, start=offset, progress=progress)
             try:
-                chunks = blob_chunks(outgoing, start=offset, progress=progress)
                 await api.append_upload(state.upload_id, offset, chunks)
                 break
-            except (TransportError, ServerError) as exc:
-                # A drop, or the relay had more than we knew (our last answer was lost).
-                if isinstance(exc, ServerError) and exc.code != "upload_offset_mismatch":
+            except ServerError as exc:
+                if await renewed(exc):
+                    # Signed in again: the same session goes on from what the relay holds.
+                    offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
+                    continue
+                if exc.code != "upload_offset_mismatch":
                     raise
+                # The relay had more than we knew (our last answer was lost).
+                failures += 1
+                if failures >= attempts:
+                    raise
+                offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
+            except TransportError:
+                # A drop: ask where the relay stands (signing in again if the token expired
+                # meanwhile) and go on from there.
                 failures += 1
                 if failures >= attempts:
                     raise
                 await asyncio.sleep(retry_delay * failures)
-                offset = (await api.upload_state(state.upload_id)).offset
+                offset = (await with_token(lambda: api.upload_state(state.upload_id))).offset
+            finally:
+                # Stops this pass's encryption worker and hash thread at once, however the
+                # request ended (a finished pass is already closed).
+                await chunks.aclose()
         if outgoing.reference is None:  # the relay had every byte before this pass: finish it
             async for _rest in blob_chunks(outgoing, start=outgoing.blob_size):
                 pass
         assert outgoing.reference is not None
-        await api.complete_upload(state.upload_id, outgoing.reference.blob_id)
+        blob = outgoing.reference.blob_id
+        await with_token(lambda: api.complete_upload(state.upload_id, blob))
     except BaseException:
         with contextlib.suppress(ClientError):
             await api.abort_upload(state.upload_id)
@@ -263,16 +347,26 @@ async def blob_download(
     *,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The blob's bytes as they arrive; a dropped connection resumes at the byte it stopped."""
+    """The blob's bytes as they arrive; a dropped connection resumes at the byte it stopped.
+    A token refused when resuming (401: it expired meanwhile) is renewed with `reauthenticate`
+    and the download goes on from the same byte."""
     received = 0
     failures = 0
+    renewals = 0
     while True:
         try:
             async for chunk in api.fetch_blob(reference.blob_id, start=received):
                 received += len(chunk)
                 yield chunk
             return
+        except ServerError as exc:
+            # Raised before the answer's first byte: nothing of this request was yielded.
+            if exc.status != 401 or reauthenticate is None or renewals >= attempts:
+                raise
+            renewals += 1
+            await reauthenticate()
         except TransportError:
             failures += 1
             if failures >= attempts:
@@ -288,9 +382,16 @@ async def download_attachment(
     progress: ProgressCallback | None = None,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> Path:
     """Fetch, decrypt and verify one attachment into `directory` (see `save_attachment`)."""
-    chunks = blob_download(api, reference, attempts=attempts, retry_delay=retry_delay)
+    chunks = blob_download(
+        api,
+        reference,
+        attempts=attempts,
+        retry_delay=retry_delay,
+        reauthenticate=reauthenticate,
+    )
     return await save_attachment(chunks, reference, directory, progress=progress)
 
 
@@ -315,17 +416,30 @@ def _changed(path: Path) -> AttachmentFileError:
     )
 
 
-def _encrypt_next(source: BinaryIO, encryptor: AttachmentEncryptor) -> bytes | None:
-    """The next blob bytes, or None at the end of the file (then finish() gives the rest)."""
-    while block := source.read(READ_BLOCK):
+def _encrypt_step(
+    source: BinaryIO, encryptor: AttachmentEncryptor, size: int
+) -> tuple[bytes, bool]:
+    """The next blob bytes and whether they end the blob (then the encryptor is finished;
+    steps queued after that give nothing). Reads one byte past the prepared size at most, so
+    a file that grew is noticed without encrypting what it grew by."""
+    if encryptor.finished:
+        return b"", True
+    if encryptor.plaintext_size > size:
+        return b"", False  # grew: refused by the caller, nothing more read
+    while block := source.read(min(READ_BLOCK, size - encryptor.plaintext_size + 1)):
         out = encryptor.update(block)
+        if encryptor.plaintext_size > size:
+            return b"", False  # the caller sees the size and refuses the file
         if out:
-            return out
-    return None
+            return out, False
+    return encryptor.finish(), True
 
 
-def _decrypt_block(handle: BinaryIO, decryptor: AttachmentDecryptor, chunk: bytes) -> None:
-    handle.write(decryptor.update(chunk))
+def _decrypt_blocks(handle: BinaryIO, decryptor: AttachmentDecryptor, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        plaintext = decryptor.update(piece)
+        if plaintext:
+            handle.write(plaintext)
 
 
 def _finish_block(handle: BinaryIO, decryptor: AttachmentDecryptor) -> None:

@@ -54,7 +54,8 @@ def notice_of(payload: Payload) -> Notice | None:
         return None
     if isinstance(payload, NoticePayload) and payload.notice is not None:
         return payload.notice
-    return parse_notice(payload.body)
+    # Its attachment indexes must name files the message carries (`no_such_attachment`).
+    return parse_notice(payload.body, attachments=len(payload.attachments))
 
 
 def case_reference(payload: Payload, notice: Notice | None) -> str | None:

@@ -114,6 +114,11 @@ def message_meta(message: OpenedMessage, record: Mapping[str, Any] | None) -> di
     received = (record or {}).get("received_at")
     if isinstance(received, int):
         meta["received_at"] = received
+    # The files an attachment index names (never their keys or blob ids).
+    meta["attachments"] = [
+        {"name": ref.name, "size": ref.size, "media_type": ref.media_type}
+        for ref in message.payload.attachments
+    ]
     return meta
 
 

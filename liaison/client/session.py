@@ -155,8 +155,17 @@ class OfficerSession:
         outgoing = await prepare_file(path)
         report = None if progress is None else progress(outgoing.name)
         return await officer.authenticated(
-            self.home, self.api, lambda: upload_file(self.api, outgoing, progress=report)
+            self.home,
+            self.api,
+            lambda: upload_file(
+                self.api, outgoing, progress=report, reauthenticate=self._sign_in_again
+            ),
         )
+
+    async def _sign_in_again(self) -> None:
+        """A new token after the relay refused the one held (it expired during a transfer)."""
+        officer.forget_token(self.home)
+        await officer.authenticate(self.home, self.api)
 
     async def save_attachments(
         self, message_id: str, directory: Path, *, progress: TransferProgress | None = None
@@ -175,7 +184,11 @@ class OfficerSession:
                     self.home,
                     self.api,
                     lambda ref=ref, report=report: download_attachment(  # type: ignore[misc]
-                        self.api, ref, directory, progress=report
+                        self.api,
+                        ref,
+                        directory,
+                        progress=report,
+                        reauthenticate=self._sign_in_again,
                     ),
                 )
             )

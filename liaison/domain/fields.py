@@ -58,7 +58,8 @@ ERROR_CODES = {
     "unknown_code": "a value that no entry of the field's code list (code, name or alias) matches",
     "bad_marker": "not a border marker number such as 450 or 1116/2",
     "bad_coordinates": "latitude without longitude or the reverse",
-    "bad_digest": "a digest (attachment SHA-256, notice digest) not 64 lowercase hex digits",
+    "bad_digest": "a digest (notice digest) not 64 lowercase hex digits",
+    "no_such_attachment": "an attachment index beyond the files the message carries",
     "bad_base64": "not canonical standard base64 of the field's fixed number of bytes",
     "too_few": "a list shorter than the field's minimum",
     "too_many": "a list longer than the field's maximum",
@@ -590,17 +591,23 @@ class Place(Kind):
 SIDE_CHOICES = {"vn": N_("Vietnamese side"), "cn": N_("Chinese side")}
 
 
+# An envelope carries at most 50 attachments (crypto/PROTOCOL.md section 14.4).
+MAX_ATTACHMENT_INDEX = 49
+
+
 @dataclass(frozen=True)
 class Attachment(Kind):
-    """A reference to a file sent alongside: name, SHA-256 of its bytes, size, media type."""
+    """A reference to a file attached to the same message: its index (0, 1, …) in the message's
+    attachments list, which is the order of `--file` options. Whether the message really has
+    that attachment is checked against the message (`check_attachment_indexes`)."""
 
     name: str = "attachment"
 
-    def check(self, value: Any, path: str) -> dict[str, Any]:
-        return Block(ATTACHMENT_FIELDS).check(value, path)
+    def check(self, value: Any, path: str) -> int:
+        return Int(0, MAX_ATTACHMENT_INDEX).check(value, path)
 
     def skeleton(self) -> Any:
-        return Block(ATTACHMENT_FIELDS).skeleton()
+        return 0
 
 
 @dataclass(frozen=True)
@@ -638,14 +645,6 @@ class Base64Bytes(Kind):
 
     def skeleton(self) -> Any:
         return ""
-
-
-ATTACHMENT_FIELDS = (
-    Field("filename", Str(max_len=200), N_("File name"), N_("Name of the attached file")),
-    Field("sha256", Sha256(), N_("SHA-256"), N_("SHA-256 of the file's bytes, lowercase hex")),
-    Field("size", Int(0, 100_000_000), N_("Size (bytes)"), N_("Size of the file in bytes")),
-    Field("media_type", Str(max_len=100), N_("Media type"), N_("Media type, e.g. image/jpeg")),
-)
 
 
 @dataclass(frozen=True)

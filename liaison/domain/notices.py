@@ -857,10 +857,12 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
+def parse_notice(data: bytes | Mapping[str, Any], *, attachments: int | None = None) -> Notice:
     """Check a notice (UTF-8 JSON bytes or a mapping) and return it NFC-normalised.
 
     Null values count as absent; a top-level `_help` (from `liaison notice template`) is ignored.
+    `attachments`, when given, is the number of files the message carries: an attachment index
+    (`photos`, `attachments`, a person's `photo`) beyond them is refused (`no_such_attachment`).
 
     Raises NoticeError (a ValueError) whose `code` is stable and, for FieldError, `field` names
     the offending field by its dotted path.
@@ -918,7 +920,45 @@ def parse_notice(data: bytes | Mapping[str, Any]) -> Notice:
     header = check_fields(HEADER_FIELDS, header_raw, "header")
     fields = check_fields(CATALOGUE[notice_type].fields, fields_raw, "fields")
     _check_rules(notice_type, header, fields)
-    return Notice(notice_type, header, fields)
+    notice = Notice(notice_type, header, fields)
+    if attachments is not None:
+        check_attachment_indexes(notice, attachments)
+    return notice
+
+
+def attachment_indexes(notice: Notice) -> list[tuple[str, int]]:
+    """Every attachment index of the notice with its dotted path, in field order."""
+    found: list[tuple[str, int]] = []
+
+    def walk(kind: Any, value: Any, path: str) -> None:
+        if isinstance(kind, Attachment):
+            found.append((path, value))
+        elif isinstance(kind, Block):
+            walk_fields(kind.fields, value, path)
+        elif isinstance(kind, ListOf):
+            for i, item in enumerate(value):
+                walk(kind.item, item, f"{path}[{i}]")
+
+    def walk_fields(spec: Iterable[Field], value: Mapping[str, Any], path: str) -> None:
+        for f in spec:
+            if f.name in value:
+                walk(f.kind, value[f.name], f"{path}.{f.name}")
+
+    walk_fields(notice.spec().fields, notice.fields, "fields")
+    return found
+
+
+def check_attachment_indexes(notice: Notice, count: int) -> None:
+    """Refuse an attachment index the message does not have (it carries `count` files)."""
+    for path, index in attachment_indexes(notice):
+        if index >= count:
+            raise FieldError(
+                path,
+                "no_such_attachment",
+                N_("{field}: the message has no attachment {index} ({count} attached, from 0)"),
+                index=index,
+                count=count,
+            )
 
 
 def _is(label: str, value: Any) -> Message:

@@ -44,6 +44,7 @@ from liaison.i18n.render import (
     NoticeRenderer,
     Row,
     handling_banner,
+    message_attachments,
     strip_transliteration_mark,
     text_value,
 )
@@ -204,8 +205,10 @@ def _item(row: Row, locale: str) -> str:
     return f"{indent}{row.label}{colon}{value}"
 
 
-def _field_rows(f: Field, value: Any, locale: str) -> list[Row]:
-    renderer = NoticeRenderer(locale, printed=True)
+def _field_rows(
+    f: Field, value: Any, locale: str, attachments: Sequence[Mapping[str, Any]] = ()
+) -> list[Row]:
+    renderer = NoticeRenderer(locale, printed=True, attachments=attachments)
     renderer.field(f, value, 0)
     return renderer.rows
 
@@ -217,6 +220,7 @@ def _sections(
     locale: str,
     *,
     merge_plain: bool = True,
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """One section per field: a list or block under its label; plain fields together in a first
     section without a label (`merge_plain`) or each under its own label."""
@@ -226,7 +230,7 @@ def _sections(
     for f in spec:
         if f.name in skip or f.name not in values:
             continue
-        rows = _field_rows(f, values[f.name], locale)
+        rows = _field_rows(f, values[f.name], locale, attachments)
         if len(rows) == 1 and rows[0].value is not None and not isinstance(f.kind, ListOf):
             if merge_plain:
                 plain.append(_item(rows[0], locale))
@@ -277,12 +281,19 @@ def _common(notice: Notice, meta: Mapping[str, Any] | None) -> dict[str, Any]:
 def letter_values(notice: Notice, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The letter form of `notice` (any type but the handover record): both columns."""
     values = _common(notice, meta)
+    attachments = message_attachments(meta)
     sent = parse_utc(meta["sent_at"]) if meta and meta.get("sent_at") else datetime.now(UTC)
     sender = agency(notice.header["sender_unit"])
     header_spec = tuple(f for f in HEADER_FIELDS if f.name not in _FRAME_HEADER)
     for column, locale in _COLUMN_LOCALES.items():
         body = _sections(header_spec, notice.header, (), locale)
-        body += _sections(notice.spec().fields, notice.fields, ("in_reply_to",), locale)
+        body += _sections(
+            notice.spec().fields,
+            notice.fields,
+            ("in_reply_to",),
+            locale,
+            attachments=attachments,
+        )
         values[column] = {
             "issuing_unit": _unit(notice.header["sender_unit"], locale),
             "place": sender.seat_name(locale) if sender is not None else "",
@@ -304,7 +315,9 @@ def _side_heading(side: str, role: str | None, locale: str) -> str:
     return f"{heading}（{role_text}）" if locale.startswith("zh") else f"{heading} ({role_text})"
 
 
-def _person_block(person: Mapping[str, Any], locale: str) -> dict[str, Any]:
+def _person_block(
+    person: Mapping[str, Any], locale: str, attachments: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     name = person["name"]
     if locale.startswith("zh") and "name_zh" in person:
         name = f"{name}（{strip_transliteration_mark(person['name_zh'])}，音）"
@@ -312,7 +325,7 @@ def _person_block(person: Mapping[str, Any], locale: str) -> dict[str, Any]:
     for f in PERSON_FIELDS:
         if f.name in ("name", "name_zh") or f.name not in person:
             continue
-        for row in _field_rows(f, person[f.name], locale):
+        for row in _field_rows(f, person[f.name], locale, attachments):
             label = ("\u00a0\u00a0" * row.depth) + row.label
             rows.append([label, text_value(row, "", locale.startswith("zh"))])
     return {"name": name, "rows": rows}
@@ -321,6 +334,7 @@ def _person_block(person: Mapping[str, Any], locale: str) -> dict[str, Any]:
 def handover_record_values(notice: Notice, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The handover record both sides sign, from a handover_record notice: both columns."""
     values = _common(notice, meta)
+    attachments = message_attachments(meta)
     fields = notice.fields
     completed = parse_utc(fields["completed_at"])
     giver = handing_over_side(notice)
@@ -367,11 +381,16 @@ def handover_record_values(notice: Notice, meta: Mapping[str, Any] | None = None
             },
             "place": text_value(place_rows[0], "", zh),
             "sides": sides,
-            "persons": [_person_block(p, locale) for p in fields["persons"]],
+            "persons": [_person_block(p, locale, attachments) for p in fields["persons"]],
             "sections": [
                 {"heading": s.get("label", ""), "items": s["items"]}
                 for s in _sections(
-                    notice.spec().fields, fields, _RECORD_FRAME, locale, merge_plain=False
+                    notice.spec().fields,
+                    fields,
+                    _RECORD_FRAME,
+                    locale,
+                    merge_plain=False,
+                    attachments=attachments,
                 )
             ],
             "signatures": signatures,

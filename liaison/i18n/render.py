@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,9 +105,23 @@ def coded_display(list_name: str, value: str, locale: str) -> str:
     return " – ".join(code_list(list_name).display(code, locale) or code for code in codes)
 
 
+def message_attachments(meta: Mapping[str, Any] | None) -> tuple[Mapping[str, Any], ...]:
+    """The message's attachments as a rendering shows them (`name`, `size`, `media_type` each,
+    in index order), from the message metadata's `attachments`; none when it has no such key."""
+    return tuple((meta or {}).get("attachments") or ())
+
+
 class NoticeRenderer:
-    def __init__(self, locale: str, *, printed: bool = False) -> None:
+    def __init__(
+        self,
+        locale: str,
+        *,
+        printed: bool = False,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         self.locale = locale
+        # The message's files, by index: an attachment field shows the file its index names.
+        self.attachments = tuple(attachments)
         # A printed page (HTML, signable document) is what both sides sign: it never carries
         # the "name unverified" flag, which stays in the data and the officer's terminal view.
         self.printed = printed
@@ -121,6 +135,8 @@ class NoticeRenderer:
         self.rows.append(Row(depth, label, value, **kw))
 
     def notice(self, notice: Notice, meta: Mapping[str, Any] | None) -> list[Row]:
+        if meta and "attachments" in meta:
+            self.attachments = message_attachments(meta)
         self.add(0, self.t(N_("Notice")), self.t(notice.title()))
         if meta:
             for key, label in (
@@ -199,20 +215,23 @@ class NoticeRenderer:
         elif isinstance(kind, Int | Number):
             self.add(depth, label, format_decimal(value, locale=self.locale))
         elif isinstance(kind, Attachment):
-            self.add(
-                depth,
-                label,
-                t(N_("{filename} ({media_type}, {size} bytes, SHA-256 {sha256})")).format(
-                    filename=value["filename"],
-                    media_type=value["media_type"],
-                    size=format_decimal(value["size"], locale=self.locale),
-                    sha256=value["sha256"],
-                ),
-            )
+            self.add(depth, label, self.attachment(value))
         elif name == "name_zh":
             self.add(depth, label, strip_transliteration_mark(value))
         else:
             self.add(depth, label, str(value))
+
+    def attachment(self, index: int) -> str:
+        """An attachment index as the file it names, or as the bare index when the message's
+        files are not known here (a notice file rendered on its own)."""
+        if index >= len(self.attachments):
+            return self.t(N_("attachment {index}")).format(index=index)
+        file = self.attachments[index]
+        return self.t(N_("{filename} ({media_type}, {size} bytes)")).format(
+            filename=file["name"],
+            media_type=file["media_type"],
+            size=format_decimal(file["size"], locale=self.locale),
+        )
 
     def text(self, depth: int, label: str, value: Mapping[str, Any]) -> None:
         language = self.t(TEXT_LANGUAGES[value["lang"]])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from crypto.certs import DeviceCertificate
 from crypto.keys import device_agency
@@ -129,6 +129,22 @@ async def fetch(
     return size, await store.read(blob_id, start=start)
 
 
+async def open_for_fetch(
+    relay: Relay, device_id: str, blob_id: str, start: int
+) -> tuple[BinaryIO, int]:
+    """As `fetch`, but the open blob file and its size, for an answer the kernel sends
+    (sendfile); the caller closes the file."""
+    store = blob_store(relay)
+    store.blob_path(blob_id)  # a malformed id is unknown
+    if not await _may_fetch(relay, device_id, blob_id):
+        raise NotFound("unknown_blob", "No such attachment is stored.")
+    handle, size = await store.open_blob(blob_id)
+    if start > size:
+        handle.close()
+        raise NotFound("unknown_blob", "The attachment is shorter than the start offset.")
+    return handle, size
+
+
 async def release_purged(relay: Relay, message_ids: list[str]) -> int:
     """After retention purged `message_ids`: delete the blobs no unpurged envelope declares
     any more (a held envelope is never purged, so its blobs stay). Returns how many."""
@@ -148,18 +164,25 @@ async def release_purged(relay: Relay, message_ids: list[str]) -> int:
 
 async def expire(relay: Relay) -> ExpiryReport:
     """Remove uploads open for over a day and complete blobs no envelope declared within a
-    day of completion, with their records."""
+    day of completion.
+
+    Records first, files after: one write transaction forgets the stale undeclared blobs'
+    records (a send declaring one is serialised with it: before, the blob is declared and
+    kept; after, the send finds no record and is refused with `blob_expired`), then the
+    files without a record are deleted. A blob's file never goes while a record says it is
+    stored, so a declared blob is always fetchable."""
+    store = blob_store(relay)
+    cutoff = int(store.expiry_cutoff())
+
+    async def job(tx: WriteTx) -> list[str]:
+        return await tx.forget_undeclared_blobs(completed_before=cutoff)
+
+    forgotten = await relay.store.write(job)
+    if forgotten:
+        log.info("attachments: %d undeclared blob records expired", len(forgotten))
 
     async def is_referenced(blob_id: str) -> bool:
-        return await relay.store.blob_is_declared(blob_id)
+        # A file is kept while its record exists (declared, or not yet a day old).
+        return await relay.store.blob(blob_id) is not None
 
-    report = await blob_store(relay).expire(is_referenced=is_referenced)
-    if report.blobs_removed:
-        for blob_id in await relay.store.undeclared_blob_records():
-            if not await blob_store(relay).exists(blob_id):
-
-                async def job(tx: WriteTx, blob_id: str = blob_id) -> None:
-                    await tx.delete_blob_records(blob_id)
-
-                await relay.store.write(job)
-    return report
+    return await store.expire(is_referenced=is_referenced)

@@ -16,6 +16,7 @@ complete blob, and an acknowledged completion survives a crash.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hmac
 import json
 import os
@@ -23,6 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -43,6 +45,7 @@ UPLOADS_DIR = "uploads"
 UPLOAD_TTL_SECONDS = 24 * 3600  # unreferenced uploads and blobs are removed after a day
 MIN_BLOB_SIZE = STREAM_HEADER_SIZE + CHUNK_OVERHEAD  # the blob of an empty file
 WRITE_BATCH = 1024 * 1024  # bytes gathered before one write in the worker thread
+WRITES_IN_FLIGHT = 8  # batches queued for the worker while the request is read on
 READ_CHUNK = 256 * 1024
 _SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
 
@@ -165,24 +168,48 @@ class BlobStore:
             if current == 0:
                 hasher = new_blob_hasher()
             with await asyncio.to_thread(open, part, "ab") as out:
-                batch = bytearray()
+                # One worker thread writes and hashes the batches in order while this loop
+                # goes on reading the request (hashlib releases the GIL): at most
+                # WRITES_IN_FLIGHT batches wait, so memory stays bounded.
+                writer = _BatchWriter(out, hasher)
+                worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liaison-blob")
+                in_flight: collections.deque[asyncio.Future[None]] = collections.deque()
+                received = current
+                # The pieces as they arrived, handed over about a batch at a time (not copied
+                # into one buffer on the event loop's thread).
+                batch: list[bytes] = []
+                batched = 0
                 try:
                     async for chunk in chunks:
-                        if current + len(batch) + len(chunk) > session.size:
+                        if received + len(chunk) > session.size:
                             raise PayloadTooLarge(
                                 "upload_too_large",
                                 "The upload is longer than its declared size.",
                             )
-                        batch += chunk
-                        if len(batch) >= WRITE_BATCH:
-                            # Taken before the write: a failed write is never written twice.
-                            pending, batch = batch, bytearray()
-                            current += await asyncio.to_thread(_write, out, pending, hasher)
+                        received += len(chunk)
+                        batch.append(chunk)
+                        batched += len(chunk)
+                        if batched >= WRITE_BATCH:
+                            # Handed over before the write: a failed write is never repeated.
+                            pending, batch, batched = batch, [], 0
+                            in_flight.append(
+                                asyncio.wrap_future(worker.submit(writer.write, pending))
+                            )
+                            while len(in_flight) >= WRITES_IN_FLIGHT:
+                                await in_flight.popleft()
                 finally:
                     # Bytes that arrived before a failure are kept: the resume skips them.
-                    pending, batch = batch, bytearray()
-                    current += await asyncio.to_thread(_write, out, pending, hasher)
-                    await asyncio.to_thread(_flush_and_sync, out)
+                    pending, batch = batch, []
+                    in_flight.append(asyncio.wrap_future(worker.submit(writer.write, pending)))
+                    in_flight.append(asyncio.wrap_future(worker.submit(writer.sync)))
+                    try:
+                        for future in in_flight:
+                            await asyncio.shield(future)
+                    finally:
+                        await asyncio.to_thread(worker.shutdown, wait=True)
+                current += writer.written
+                if writer.failure is not None:
+                    raise writer.failure
                 # Kept only after a clean run: after any failure, completion re-reads the file.
                 if hasher is not None:
                     self._hashers[session_id] = (current, hasher)
@@ -260,17 +287,37 @@ class BlobStore:
             raise NotFound("unknown_blob", "No such attachment is stored.") from None
         return _read_chunks(handle, start, chunk_size)
 
+    async def open_blob(self, blob_id: str) -> tuple[BinaryIO, int]:
+        """The blob's file, open for reading, and its size (`NotFound` if missing); the caller
+        closes it. For answers sent with the kernel's sendfile."""
+        path = self.blob_path(blob_id)
+
+        def opened() -> tuple[BinaryIO, int]:
+            handle = open(path, "rb")  # noqa: SIM115 (the caller closes it)
+            return handle, os.fstat(handle.fileno()).st_size
+
+        try:
+            return await asyncio.to_thread(opened)
+        except FileNotFoundError:
+            raise NotFound("unknown_blob", "No such attachment is stored.") from None
+
     async def delete(self, blob_id: str) -> bool:
         """Remove a blob (retention, purge, expiry); False if it was not there."""
         return await asyncio.to_thread(self._delete, self.blob_path(blob_id))
 
+    def expiry_cutoff(self) -> float:
+        """Uploads opened and blobs completed before this time are stale (a day ago)."""
+        return self._clock() - self._upload_ttl
+
     async def expire(self, *, is_referenced: Callable[[str], Awaitable[bool]]) -> ExpiryReport:
         """Remove open uploads and unreferenced complete blobs older than a day.
 
-        `is_referenced(blob_id)` answers from the caller's records (envelopes and legal holds);
-        the caller runs this where no envelope referencing a blob can be accepted meanwhile.
+        `is_referenced(blob_id)` answers from the caller's records: the caller forgets a stale
+        blob's record first, in a transaction no declaring send can interleave with, so a
+        blob still referenced there is never deleted here. A blob installed again meanwhile
+        (the same content completed anew) has a fresh mtime and is kept.
         """
-        cutoff = self._clock() - self._upload_ttl
+        cutoff = self.expiry_cutoff()
         uploads = 0
         for session in await self._sessions():
             lock = self._locks.get(session.session_id)
@@ -281,7 +328,10 @@ class BlobStore:
         blobs = 0
         for blob_id, completed_at in await asyncio.to_thread(self._complete_blobs):
             if completed_at < cutoff and not await is_referenced(blob_id):
-                blobs += await self.delete(blob_id)
+                # Still stale now (not installed again while the records were asked).
+                blobs += await asyncio.to_thread(
+                    self._delete_if_before, self.blob_path(blob_id), cutoff
+                )
         return ExpiryReport(uploads_removed=uploads, blobs_removed=blobs)
 
     # --- on disk (worker threads) ------------------------------------------------------------
@@ -351,6 +401,14 @@ class BlobStore:
                     continue
         return out
 
+    def _delete_if_before(self, path: Path, cutoff: float) -> bool:
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False
+        except FileNotFoundError:
+            return False
+        return self._delete(path)
+
     def _delete(self, path: Path) -> bool:
         try:
             path.unlink()
@@ -380,17 +438,40 @@ def _file_size(path: Path) -> int:
         raise NotFound("unknown_upload", "No such upload is open.") from None
 
 
-def _write(out: BinaryIO, batch: bytearray, hasher: BlobHasher | None) -> int:
-    if batch:
-        out.write(batch)
-        if hasher is not None:
-            hasher.update(batch)
-    return len(batch)
+class _BatchWriter:
+    """Appends batches to an upload's part file and hashes them, on the worker thread, in
+    order; after a failed write nothing more is written (the offset stays exact)."""
 
+    def __init__(self, out: BinaryIO, hasher: BlobHasher | None) -> None:
+        self.out, self.hasher = out, hasher
+        self.written = 0
+        self.failure: BaseException | None = None
 
-def _flush_and_sync(out: BinaryIO) -> None:
-    out.flush()
-    os.fsync(out.fileno())
+    def write(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            if self.failure is not None:
+                return
+            try:
+                self.out.write(piece)
+            except BaseException as exc:
+                self.failure = exc
+                return
+            self.written += len(piece)
+            if self.hasher is not None:
+                self.hasher.update(piece)
+        try:
+            self.out.flush()
+        except BaseException as exc:
+            if self.failure is None:
+                self.failure = exc
+
+    def sync(self) -> None:
+        try:
+            self.out.flush()
+            os.fsync(self.out.fileno())
+        except BaseException as exc:
+            if self.failure is None:
+                self.failure = exc
 
 
 def _hash_file(path: Path) -> bytes:

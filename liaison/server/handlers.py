@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -406,15 +407,21 @@ async def fetch_blob(request: web.Request) -> web.StreamResponse:
     relay = request.app[RELAY_KEY]
     device_id = await auth.authenticate(relay, _bearer(request))
     start = _int_param(request, "start", default=0) or 0
-    size, chunks = await attachments.fetch(relay, device_id, request.match_info["blob_id"], start)
+    blob_id = request.match_info["blob_id"]
+    handle, size = await attachments.open_for_fetch(relay, device_id, blob_id, start)
     answer = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
     answer.content_length = size - start
     try:
-        await answer.prepare(request)
-        async for chunk in chunks:
-            await answer.write(chunk)
+        await answer.prepare(request)  # the headers go out now
+        if size > start:
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("Connection lost")
+            # The kernel copies file to socket (sendfile); asyncio falls back to reads in a
+            # worker thread where it cannot (TLS): never the whole blob in memory.
+            await asyncio.get_running_loop().sendfile(transport, handle, start, size - start)
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await asyncio.to_thread(handle.close)
     await answer.write_eof()
     return answer
 

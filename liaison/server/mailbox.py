@@ -186,6 +186,19 @@ async def store_and_log(
                 "duplicate_counter",
                 "The envelope's counter is not above the sender's last one.",
             )
+        if blob_ids:
+            # Checked again in the transaction that declares them: expiry forgets a blob's
+            # record in its own transaction before deleting the file, so either the expiry
+            # came first and the send is refused here (nothing stored), or the declaration
+            # came first and the expiry keeps the blob (PROTOCOL.md section 14.6).
+            found = await tx.blobs_by_id(blob_ids)
+            gone = sorted(set(blob_ids) - set(found))
+            if gone:
+                raise Unprocessable(
+                    "blob_expired",
+                    f"Attachment {gone[0]} is no longer stored (an attachment no envelope "
+                    "declares expires a day after its upload): upload it again.",
+                )
         index = await tx.append_log(entry_data, entry_leaf, at=now)
         tx.insert_envelope(
             message_id=message_id,

@@ -59,18 +59,6 @@ class AttachmentReads:
             parties.update(device for (device,) in recipients)
         return parties
 
-    async def blob_is_declared(self, blob_id: str) -> bool:
-        query = select(func.count()).where(envelope_blobs.c.blob_id == blob_id)
-        async with self.read_connection() as conn:
-            return bool((await conn.execute(query)).scalar_one())
-
-    async def undeclared_blob_records(self) -> list[str]:
-        """Blob records no envelope declares (expiry removes those whose file is gone)."""
-        declared = select(envelope_blobs.c.blob_id)
-        query = select(blobs.c.blob_id).where(blobs.c.blob_id.not_in(declared))
-        async with self.read_connection() as conn:
-            return [blob_id for (blob_id,) in await conn.execute(query)]
-
 
 class AttachmentWrites:
     """Reads and writes of `WriteTx` (liaison/store/repository.py) in the writer's batch."""
@@ -125,6 +113,19 @@ class AttachmentWrites:
             if not still.scalar_one():
                 orphans.append(blob_id)
         return orphans
+
+    async def forget_undeclared_blobs(self, *, completed_before: int) -> list[str]:
+        """Delete the records of blobs completed before `completed_before` that no envelope
+        declares, in the writer's transaction (so no send can declare one meanwhile); the
+        ids, whose files the caller deletes after the commit."""
+        declared = select(envelope_blobs.c.blob_id)
+        query = select(blobs.c.blob_id).where(
+            and_(blobs.c.completed_at < completed_before, blobs.c.blob_id.not_in(declared))
+        )
+        stale = [blob_id for (blob_id,) in (await self.conn.execute(query)).all()]
+        if stale:
+            await self.execute_write(delete(blobs).where(blobs.c.blob_id.in_(stale)))
+        return stale
 
     async def delete_blob_records(self, blob_id: str) -> None:
         """Forget a deleted blob: its record and its declarations (the envelopes stay)."""

@@ -133,6 +133,24 @@ def test_round_trip_of_a_few_megabytes_fed_in_random_pieces():
     assert b"".join(out) == data
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_any_way_of_feeding_the_file_gives_the_same_blob(seed):
+    rand = random.Random(seed)
+    data = rand.randbytes(rand.choice([0, 1, CHUNK_SIZE, 5 * CHUNK_SIZE, 700_001]))
+    one_shot = AttachmentEncryptor(file_key=bytes(32), stream_header=bytes(24))
+    expected = one_shot.update(data) + one_shot.finish()
+    fed = AttachmentEncryptor(file_key=bytes(32), stream_header=bytes(24))
+    parts, pos = [], 0
+    kinds = [bytes, bytearray, memoryview]
+    while pos < len(data) or not parts:
+        step = rand.choice([0, 1, 2, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 1 << 20])
+        parts.append(fed.update(rand.choice(kinds)(data[pos : pos + step])))
+        pos += step
+    parts.append(fed.finish())
+    assert b"".join(parts) == expected
+    assert fed.blob_hash == one_shot.blob_hash
+
+
 @pytest.mark.slow
 def test_round_trip_of_100_megabytes_in_bounded_pieces():
     """Timed: the spec promises streaming at memory speed, not merely correctness."""

@@ -83,3 +83,47 @@ def test_render_prints_both_languages_and_writes_printable_html(tmp_path, capsys
 def test_check_of_a_missing_file_is_refused(tmp_path, capsys):
     assert main(["notice", "check", str(tmp_path / "absent.json")]) == 1
     assert "absent.json" in capsys.readouterr().err
+
+
+# --- attachment indexes: `--file` in the order the notice counts them -----------------------
+REQUEST = (
+    Path(__file__).resolve().parent.parent / "golden" / "notices" / "verification_request.json"
+)
+
+
+def _files(tmp_path: Path) -> list[str]:
+    photo = tmp_path / "lo thi mai.jpg"
+    photo.write_bytes(b"\xff\xd8" + bytes(1000))
+    letter = tmp_path / "giay-gioi-thieu.pdf"
+    letter.write_bytes(b"%PDF-1.4\n" + bytes(2000))
+    return [str(photo), str(letter)]
+
+
+def test_check_refuses_an_index_without_its_file_and_accepts_it_with(tmp_path, capsys):
+    photo, letter = _files(tmp_path)
+    # The notice names attachments 0 and 1: with one file, index 1 has no attachment.
+    assert main(["notice", "check", str(REQUEST), "--file", photo]) == 1
+    err = capsys.readouterr().err
+    assert "fields.attachments[0]: the message has no attachment 1" in err
+    assert main(["notice", "check", str(REQUEST)]) == 1
+    assert "fields.persons[0].photo" in capsys.readouterr().err
+    assert main(["notice", "check", str(REQUEST), "--file", photo, "--file", letter]) == 0
+
+
+def test_check_refusal_is_worded_in_the_officer_language(tmp_path, capsys, monkeypatch):
+    photo, _letter = _files(tmp_path)
+    monkeypatch.setenv("LIAISON_LANG", "zh")
+    assert main(["notice", "check", str(REQUEST), "--file", photo]) == 1
+    assert "该消息没有附件1" in capsys.readouterr().err
+
+
+def test_render_shows_the_file_name_of_each_index(tmp_path, capsys):
+    photo, letter = _files(tmp_path)
+    args = ["notice", "render", str(REQUEST), "--lang", "vi", "--file", photo, "--file", letter]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "lo thi mai.jpg (image/jpeg, 1.002 byte)" in out
+    assert "giay-gioi-thieu.pdf (application/pdf, 2.009 byte)" in out
+    target = tmp_path / "request.html"
+    assert main([*args, "--html", str(target)]) == 0
+    assert "giay-gioi-thieu.pdf" in target.read_text(encoding="utf-8")

@@ -191,14 +191,17 @@ BAD_VALUES = [
         "fields.persons[0].passport",
     ),
     # attachments
+    ("verification_request", "fields.photos.0", "lo-thi-mai.jpg", "wrong_type", "fields.photos[0]"),
+    ("verification_request", "fields.photos.0", True, "wrong_type", "fields.photos[0]"),
+    ("verification_request", "fields.photos.0", -1, "out_of_range", "fields.photos[0]"),
+    ("verification_request", "fields.photos.0", 50, "out_of_range", "fields.photos[0]"),
     (
         "verification_request",
-        "fields.photos.0.sha256",
-        "abc",
-        "bad_digest",
-        "fields.photos[0].sha256",
+        "fields.persons.0.photo",
+        {"filename": "a.jpg"},
+        "wrong_type",
+        "fields.persons[0].photo",
     ),
-    ("verification_request", "fields.photos.0.size", -1, "out_of_range", "fields.photos[0].size"),
     # integers and counts
     ("referral_status", "fields.days_used", 12.5, "wrong_type", "fields.days_used"),
     ("referral_status", "fields.days_used", True, "wrong_type", "fields.days_used"),
@@ -314,3 +317,43 @@ def test_acknowledgement_carries_the_digest_of_the_record_it_countersigns():
     assert notice_digest(parse_notice(changed)) != notice_digest(record)
     error = refused(_set(example("receipt_ack"), "fields.received_digest", "ABC"))
     assert (error.code, error.field) == ("bad_digest", "fields.received_digest")
+
+
+# --- attachment indexes against the message's files ------------------------------------------
+@pytest.mark.parametrize(
+    ("count", "path"),
+    [
+        (0, "fields.persons[0].photo"),  # the first index met, in field order
+        (1, "fields.attachments[0]"),  # photo 0 and photos [0] exist, attachments [1] does not
+    ],
+)
+def test_an_index_beyond_the_message_files_is_refused(count, path):
+    with pytest.raises(FieldError) as info:
+        parse_notice(example("verification_request"), attachments=count)
+    assert (info.value.code, info.value.field) == ("no_such_attachment", path)
+    assert "no_such_attachment" in ERROR_CODES
+
+
+def test_indexes_within_the_message_files_pass_and_are_listed():
+    from liaison.domain.notices import attachment_indexes
+
+    notice = parse_notice(example("verification_request"), attachments=2)
+    assert attachment_indexes(notice) == [
+        ("fields.persons[0].photo", 0),
+        ("fields.photos[0]", 0),
+        ("fields.attachments[0]", 1),
+    ]
+    # Without a count (a notice file on its own), the indexes are checked as numbers only.
+    assert parse_notice(example("verification_request")) == notice
+
+
+@pytest.mark.parametrize("language", ["vi", "zh_Hans_CN", "en"])
+def test_no_such_attachment_is_worded_in_each_language(language):
+    from liaison.i18n import translate
+
+    with pytest.raises(FieldError) as info:
+        parse_notice(example("verification_request"), attachments=1)
+    text = translate(info.value.message, language)
+    assert "fields.attachments[0]" in text and "1" in text
+    if language != "en":
+        assert text != translate(info.value.message, "en")

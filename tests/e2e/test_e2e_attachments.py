@@ -284,3 +284,115 @@ def test_a_hundred_megabyte_file_goes_through_and_back(relay: RelayThread, tmp_p
         while block := one.read(1 << 20):
             assert block == other.read(1 << 20)
         assert other.read(1) == b""
+
+
+# --- Done when (issue 16): a photo and a video to China and back through the CLI ---------------
+MIB = 1024 * 1024
+
+
+def _random_file(path: Path, size: int, seed: int) -> Path:
+    """`size` pseudo-random bytes written a mebibyte at a time (never the whole file in memory)."""
+    rand = random.Random(seed)
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            step = min(left, MIB)
+            out.write(rand.randbytes(step))
+            left -= step
+    return path
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    if one.stat().st_size != other.stat().st_size:
+        return False
+    with open(one, "rb") as a, open(other, "rb") as b:
+        while block := a.read(MIB):
+            if block != b.read(MIB):
+                return False
+    return True
+
+
+def _measured(cli, home: Home, *args: str) -> tuple[str, str, int]:
+    """`liaison ARGS --home HOME` in a child process: (stdout, stderr, peak resident bytes of
+    that child alone, from wait4)."""
+    import subprocess
+    import sys
+
+    out, err = cli.folder / "measured.out", cli.folder / "measured.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "liaison", *args, "--home", str(home.root)],
+            env=cli.env(None, LIAISON_PASSPHRASE=DEMO_PASSPHRASE),
+            cwd=cli.folder,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        _pid, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    shown_err = err.read_text(encoding="utf-8")
+    assert child.returncode == 0, f"liaison {' '.join(args)} failed:\n{shown_err}"
+    return out.read_text(encoding="utf-8"), shown_err, usage.ru_maxrss * 1024
+
+
+@pytest.mark.parametrize(
+    "video_size",
+    [20 * MIB, pytest.param(300 * 1000 * 1000, marks=pytest.mark.slow, id="300MB")],
+)
+def test_a_photo_and_a_video_go_to_china_and_back_through_the_cli_in_bounded_memory(
+    relay: RelayThread, tmp_path: Path, cli, video_size: int
+) -> None:
+    import json
+
+    ctx = demo_world(relay, tmp_path / "world", "pins")
+    an, li = _home(ctx, "an-phone"), _home(ctx, "li")
+    out = cli.folder / "out"
+    out.mkdir()
+    photo = _random_file(out / "ảnh-chân-dung.jpg", 6 * 1000 * 1000, 1)
+    video = _random_file(out / "lời-khai.mp4", video_size, 2)
+    tiny = _random_file(out / "tiny.txt", 1, 3)
+
+    # The same commands with a one-byte file: the resident size of a CLI that holds no file.
+    idle = {}
+    sent = json.loads(
+        cli.at(an, "send", "--to", "CN-GX-DXGA", "--file", str(tiny), "--json").stdout
+    )
+    cli.at(li, "inbox")
+    _o, _e, idle["send"] = _measured(
+        cli, an, "send", "--to", "CN-GX-DXGA", "--file", str(tiny), "--json"
+    )
+    _o, _e, idle["save"] = _measured(
+        cli, li, "read", sent["message_id"], "--save", str(tmp_path / "tiny")
+    )
+
+    # Vietnam to China: the officer sees each file's progress on stderr (a line per 10 %).
+    stdout, stderr, peak_send = _measured(
+        cli, an, "send", "--to", "CN-GX-DXGA", "--text", "Ảnh và lời khai",
+        "--file", str(photo), "--file", str(video), "--json",
+    )  # fmt: skip
+    message_id = json.loads(stdout)["message_id"]
+    for original in (photo, video):
+        assert original.name in stderr
+    assert stderr.count("(100%)") == 2
+    assert sum("%)" in line and "MiB/s" in line for line in stderr.splitlines()) >= 10
+    cli.at(li, "inbox")
+    _stdout, stderr, peak_save = _measured(
+        cli, li, "read", message_id, "--save", str(tmp_path / "li")
+    )
+    received = [tmp_path / "li" / p.name for p in (photo, video)]
+    assert all(_same_file(a, b) for a, b in zip((photo, video), received, strict=True))
+    assert stderr.count("(100%)") == 2
+
+    # And back: the Chinese officer returns both files to the Vietnamese officer.
+    stdout, _stderr, _peak = _measured(
+        cli, li, "send", "--to", "VN-QN-CA/nguyen.van.an", "--text", "已收到",
+        "--file", str(received[0]), "--file", str(received[1]), "--json",
+    )  # fmt: skip
+    reply_id = json.loads(stdout)["message_id"]
+    cli.at(an, "inbox")
+    _measured(cli, an, "read", reply_id, "--save", str(tmp_path / "back"))
+    back = [tmp_path / "back" / p.name for p in (photo, video)]
+    assert all(_same_file(a, b) for a, b in zip((photo, video), back, strict=True))
+
+    # Bounded memory: neither side's CLI grows with the file (64 MiB above the idle CLI).
+    assert peak_send - idle["send"] < 64 * MIB, (peak_send, idle)
+    assert peak_save - idle["save"] < 64 * MIB, (peak_save, idle)

@@ -36,20 +36,27 @@ class Officer:
     def __call__(self, *args: str, ok: bool = True, lang: str = "en"):
         return self.cli(None, *args, "--home", self.home, ok=ok, LIAISON_LANG=lang, **ENV)
 
-    def send_notice(self, path: Path, *to: str) -> str:
+    def send_notice(self, path: Path, *to: str, files: tuple[Path, ...] = ()) -> str:
         targets = [arg for code in to for arg in ("--to", code)]
-        return json.loads(self("send", *targets, "--notice", str(path), "--json").stdout)[
-            "message_id"
-        ]
+        attached = [arg for file in files for arg in ("--file", str(file))]
+        return json.loads(
+            self("send", *targets, "--notice", str(path), *attached, "--json").stdout
+        )["message_id"]
 
     def read_json(self, message_id: str) -> dict:
         return json.loads(self("read", message_id, "--json").stdout)
 
 
-def golden(tmp_path: Path, name: str, **header: str) -> Path:
-    """A golden notice file, with header values replaced (e.g. the handling code)."""
+def golden(tmp_path: Path, name: str, *, attachments: bool = False, **header: str) -> Path:
+    """A golden notice file, with header values replaced (e.g. the handling code); without
+    its attachment indexes unless `attachments` (the message then needs the two files)."""
     data = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
     data["header"].update(header)
+    if not attachments:
+        data["fields"].pop("photos", None)
+        data["fields"].pop("attachments", None)
+        for person in data["fields"].get("persons", []):
+            person.pop("photo", None)
     path = tmp_path / f"{name}-{'-'.join(header.values()) or 'as-is'}.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return path
@@ -79,8 +86,16 @@ def binh(cli: Cli, world: DemoContext) -> Officer:
 def test_notice_read_back_by_the_counterpart_is_identical_and_renders_in_both_languages(
     an: Officer, li: Officer, tmp_path: Path
 ) -> None:
-    path = golden(tmp_path, "verification_request")
-    message_id = an.send_notice(path, "CN-GX-DXGA")
+    path = golden(tmp_path, "verification_request", attachments=True)
+    photo, letter = tmp_path / "lo-thi-mai.jpg", tmp_path / "giay-gioi-thieu.pdf"
+    photo.write_bytes(b"\xff\xd8" + bytes(3000))
+    letter.write_bytes(b"%PDF-1.4\n" + bytes(5000))
+    # Indexes 0 and 1 need two files: with one, the notice is refused before anything is sealed.
+    refused = an(
+        "send", "--to", "CN-GX-DXGA", "--notice", str(path), "--file", str(photo), ok=False
+    )
+    assert "fields.attachments[0]: the message has no attachment 1" in refused.stderr
+    message_id = an.send_notice(path, "CN-GX-DXGA", files=(photo, letter))
 
     opened = li.read_json(message_id)
     assert opened["content_type"] == "application/vnd.liaison.notice+json"
@@ -96,6 +111,9 @@ def test_notice_read_back_by_the_counterpart_is_identical_and_renders_in_both_la
     # Both zones by label and offset; the IANA ids stay in the data (--json), not in print.
     assert "（北京时间，UTC+8）" in both and "(giờ Việt Nam, UTC+7)" in both
     assert "Asia/" not in both
+    # An attachment index shows the file it names, in both languages.
+    assert "Ảnh (1/1): lo-thi-mai.jpg (image/jpeg, 3.002 byte)" in both
+    assert "附件（1/1）：giay-gioi-thieu.pdf（application/pdf，5,009 字节）" in both
     # Default language: the officer's own (LIAISON_LANG).
     in_chinese = li("read", message_id, lang="zh").stdout
     assert gettext_for("zh_Hans_CN", sent.spec().label) in in_chinese

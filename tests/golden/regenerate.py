@@ -29,6 +29,11 @@ META = {
     "message_id": "m_golden0000000001",
     "sender": "VN-QN-CA/nguyen.van.an",
     "sent_at": 1796333400,
+    # The message's files: the notices' attachment indexes render as these names.
+    "attachments": [
+        {"name": "lo-thi-mai.jpg", "size": 48213, "media_type": "image/jpeg"},
+        {"name": "giay-gioi-thieu-12-GGT.pdf", "size": 1048576, "media_type": "application/pdf"},
+    ],
 }
 
 
