@@ -244,18 +244,33 @@ def certify(
         "cert_hash": b64e(cert.cert_hash()),
         "certificate": b64e(cert.to_bytes()),
         "not_after": cert.not_after,
+        "server": request.get("server") or home.settings().server,
     }
     home.write_json(AGENCY_FILE, record)
     if role == "supervisor":
         # Seal every review key to the new supervisor now; `rewrap-review-keys` uploads them.
         wrap_missing(home, now=now)
+    return certificate_file(home, cert.device_id)
+
+
+def certificate_file(home: Home, device_id: str) -> bytes:
+    """The certificate file of a device this agency certified (as `certify` wrote it), to
+    hand over again: the certificate, the agency root, the relay and its log key."""
+    record = load_agency(home)
+    issued = record.get("issued", {}).get(device_id)
+    if issued is None:
+        raise BadInput(
+            _("Agency {agency} has not certified device {device}.").format(
+                agency=record["code"], device=device_id
+            )
+        )
     bundle = {
         "format": CERTIFICATE_FORMAT,
-        "agency": agency,
-        "certificate": b64e(cert.to_bytes()),
+        "agency": record["code"],
+        "certificate": issued["certificate"],
         "root_key": record["root_key"],
-        "root_safety_number": safety_number(root.public),
-        "server": request.get("server") or home.settings().server,
+        "root_safety_number": safety_number(decode_b64(record["root_key"])),
+        "server": issued.get("server") or home.settings().server,
         # The relay's log key as the administrator pinned it at registration, so the officer's
         # device need not trust the server on first use.
         "server_identity": home.config().get("server_identity"),

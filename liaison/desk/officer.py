@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from crypto.certs import DeviceCertificate
+from liaison.client import agency as agency_ops
 from liaison.client import directory, officer
 from liaison.client import trust as trust_ops
 from liaison.client.cases import CaseBook
-from liaison.client.errors import ClientError, PassphraseError
+from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
 from liaison.client.payload import Payload
@@ -53,17 +54,35 @@ class DeskOfficer:
         # A home that can read certificates and the cache but never unlock a keystore.
         self._locked_home = Home(self.root, passphrase=_locked_passphrase)
         self._session: OfficerSession | None = None
+        # An agency home without a device (the administrator's desk): its unlocked home.
+        self._agency: tuple[Home, ApiClient | None] | None = None
 
     # --- Lock and unlock --------------------------------------------------------------------
     @property
     def unlocked(self) -> bool:
-        return self._session is not None
+        return self._session is not None or self._agency is not None
+
+    @property
+    def has_device(self) -> bool:
+        """An officer's device is activated in this home (inbox, cases, review...)."""
+        return self._locked_home.read_bytes(officer.CERTIFICATE_FILE) is not None
+
+    @property
+    def is_administrator(self) -> bool:
+        """This home holds its agency's root key (certify, revoke)."""
+        return self._locked_home.read_bytes(agency_ops.AGENCY_FILE) is not None
 
     def unlock(self, passphrase: str) -> None:
-        """Unlock the device keys with `passphrase` (PassphraseError when it does not)."""
+        """Unlock the device keys with `passphrase` (PassphraseError when it does not); in an
+        agency home without a device, the agency root key."""
         if not passphrase:
             raise PassphraseError(_("The passphrase must not be empty."))
         home = Home(self.root, passphrase=lambda confirm: passphrase)
+        if not self.has_device and self.is_administrator:
+            home.unlock_secret(agency_ops.ROOT_KEY_FILE)
+            url = self._server or home.settings().server
+            self._agency = (home, ApiClient(url) if url else None)
+            return
         session = OfficerSession(home, ApiClient(home.server_url(self._server)))
         session.unlock()
         self._session = session
@@ -71,8 +90,11 @@ class DeskOfficer:
     async def lock(self) -> None:
         """Forget the unlocked keys and the passphrase (their only references are dropped)."""
         session, self._session = self._session, None
+        agency, self._agency = self._agency, None
         if session is not None:
             await session.close()
+        if agency is not None and agency[1] is not None:
+            await agency[1].close()
 
     def _open(self) -> OfficerSession:
         if self._session is None:
@@ -203,6 +225,58 @@ class DeskOfficer:
         sent, _event = await session.send_notice(prepared.notice, prepared.addresses, now=now)
         return prepared, sent
 
+    # --- Agency administration (a home holding the agency root) ------------------------------
+    def _agency_home(self) -> tuple[Home, ApiClient | None]:
+        if self._agency is not None:
+            return self._agency
+        session = self._open()
+        return session.home, session.api
+
+    def _relay(self) -> tuple[Home, ApiClient]:
+        home, api = self._agency_home()
+        if api is None:
+            raise ClientError(
+                _("No server is configured in this home folder: give --server URL."),
+                code="no_server",
+            )
+        return home, api
+
+    def agency(self) -> dict[str, Any]:
+        """The agency record of this home (code, names), with its root fingerprint."""
+        home, _api = self._agency_home()
+        record = agency_ops.load_agency(home)
+        return {**record, "fingerprint": agency_ops.agency_fingerprint(home)}
+
+    async def agency_devices(self) -> tuple[list[agency_ops.AgencyDevice], bool]:
+        """The devices the agency certified, checked on the relay when it answers; the flag
+        says whether it did (else the statuses are as this home recorded them)."""
+        home, api = self._agency_home()
+        if api is not None:
+            try:
+                return await agency_ops.agency_devices(home, api), True
+            except TransportError:
+                pass
+        return agency_ops.issued_devices(home), False
+
+    def issued_devices(self) -> list[agency_ops.AgencyDevice]:
+        """The devices the agency certified, as this home recorded them (no relay asked)."""
+        home, _api = self._agency_home()
+        return agency_ops.issued_devices(home)
+
+    def certify(self, request: bytes, *, role: str, days: int) -> bytes:
+        """Issue the certificate file for a device request."""
+        home, _api = self._agency_home()
+        return agency_ops.certify(home, request, role=role, days=days)
+
+    def certificate_file(self, device_id: str) -> bytes:
+        """The certificate file of a device this agency certified, to hand over again."""
+        home, _api = self._agency_home()
+        return agency_ops.certificate_file(home, device_id)
+
+    async def revoke(self, device_id: str, reason: str) -> dict[str, Any]:
+        home, api = self._relay()
+        return await agency_ops.revoke(home, api, device_id, reason=reason)
+
     # --- Trust: pinned agency roots ---------------------------------------------------------
     def pins(self) -> list[dict[str, Any]]:
         """The agency roots this device trusts, with their fingerprints and how they were pinned."""
@@ -211,9 +285,12 @@ class DeskOfficer:
     async def pin(self, agency: str, fingerprint: str) -> dict[str, Any]:
         """Pin `agency`'s root if the relay's matches `fingerprint` and its registration is in
         the signed log (VerificationError otherwise: nothing is pinned)."""
-        session = self._open()
-        home, api = session.home, session.api
+        home, api = self._relay() if self._agency is not None else self._open_relay()
         return await trust_ops.add(home, api, agency, fingerprint)
+
+    def _open_relay(self) -> tuple[Home, ApiClient]:
+        session = self._open()
+        return session.home, session.api
 
     # --- Supervisor review and the audit log ------------------------------------------------
     async def review_traffic(self) -> list[dict[str, Any]]:

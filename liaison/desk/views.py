@@ -73,11 +73,17 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
     language = request_language(request)
     session = request.get(SESSION_KEY)
     officer_name, zone = "", VN_ZONE
-    if desk.officer.unlocked:
+    officer_device = desk.officer.unlocked and desk.officer.has_device
+    if officer_device:
         cert = desk.officer.certificate
         names = dict(cert.display_names)
         officer_name = f"{names.get(language[:2]) or names.get('vi', '')} · {cert.agency}"
         zone = VN_ZONE if cert.agency.startswith("VN") else CN_ZONE
+    elif desk.officer.unlocked:
+        agency = desk.officer.agency()
+        name = agency.get("name_zh") if language.startswith("zh") else agency.get("name_vi")
+        officer_name = f"{name} · {agency['code']}"
+        zone = VN_ZONE if agency["code"].startswith("VN") else CN_ZONE
     base: dict[str, Any] = {
         "lang": language,
         "html_lang": HTML_LANG[language],
@@ -90,7 +96,9 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
         "unlocked": desk.officer.unlocked,
         "officer_name": officer_name,
         "relay_status": desk.relay_status,
-        "supervisor": desk.officer.unlocked and desk.officer.is_supervisor,
+        "supervisor": officer_device and desk.officer.is_supervisor,
+        "officer_device": officer_device,
+        "administrator": desk.officer.unlocked and desk.officer.is_administrator,
         "time": _time_in(zone),
         "notice_label": lambda code: CATALOGUE[code].label if code in CATALOGUE else code,
         "zone_label": lambda zone: translate(language, ZONE_LABELS.get(zone, zone)),
