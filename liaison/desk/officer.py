@@ -14,7 +14,9 @@ from typing import Any
 
 from crypto.certs import DeviceCertificate
 from liaison.client import agency as agency_ops
+from liaison.client import cases as case_ops
 from liaison.client import directory, officer
+from liaison.client import holds as hold_ops
 from liaison.client import trust as trust_ops
 from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError, TransportError
@@ -29,6 +31,7 @@ from liaison.client.transport import ApiClient
 from liaison.domain.case_events import Action
 from liaison.domain.handover import HandoverActionRefused, refusal_for
 from liaison.domain.notices import Notice
+from liaison.domain.replies import awaiting_reply
 from liaison.domain.warnings import SchedulingWarning, warnings_for_proposal
 from liaison.i18n import _
 
@@ -175,6 +178,16 @@ class DeskOfficer:
         """Every case this device can derive (after a sync), its notices opened once."""
         return await self._open().case_book()
 
+    async def awaiting_reply(self) -> frozenset[str]:
+        """The received notices that await this agency's reply (liaison.domain.replies); from
+        the notices this device holds when the relay cannot be reached."""
+        session = self._open()
+        try:
+            book = await session.case_book()
+        except TransportError:
+            book = await case_ops.load_book(session.home, None, keys=session.unlock())
+        return awaiting_reply(book.events, book.cases.values(), agency=book.agency)
+
     async def proposal_warnings(self, notice: Notice) -> list[SchedulingWarning]:
         """What an officer should know before proposing this handover (gate hours, clashes
         with other handovers of the escorts, an unverified case)."""
@@ -291,6 +304,23 @@ class DeskOfficer:
     def _open_relay(self) -> tuple[Home, ApiClient]:
         session = self._open()
         return session.home, session.api
+
+    # --- Legal holds (a supervisor's device) -------------------------------------------------
+    @property
+    def has_case_secret(self) -> bool:
+        """The agency case secret that names cases to the relay is on this device."""
+        return hold_ops.has_case_secret(self._locked_home)
+
+    async def holds(self) -> list[dict[str, Any]]:
+        """The agency's active holds, with the case references this device noted."""
+        return await self._open().holds()
+
+    async def place_hold(self, case_ref: str, reason: str) -> dict[str, Any]:
+        """Hold a case past retention; the reason and the case reference stay here."""
+        return await self._open().place_hold(case_ref, reason)
+
+    async def release_hold(self, case_ref: str) -> dict[str, Any]:
+        return await self._open().release_hold(case_ref)
 
     # --- Supervisor review and the audit log ------------------------------------------------
     async def review_traffic(self) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -189,13 +190,17 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     """GET / — the inbox, newest first; `before` pages by log index; `rows=1` only the rows."""
     desk = _desk(request)
     wanted = _inbox_filter(request.query)
+    if request.query.get("awaiting") == "1":
+        wanted = dataclasses.replace(wanted, awaiting=await desk.officer.awaiting_reply())
     try:
         before = int(request.query["before"]) if "before" in request.query else None
     except ValueError:
         before = None
     page = desk.index.page(wanted, before=before)
     kept = {
-        k: v for k, v in request.query.items() if k in ("q", "unread", "case", "type", "urgent")
+        k: v
+        for k, v in request.query.items()
+        if k in ("q", "unread", "case", "type", "urgent", "awaiting")
     }
     next_url = "/?" + urlencode({**kept, "before": page.next_before}) if page.next_before else None
     template = "inbox_rows.html" if request.query.get("rows") == "1" else "inbox.html"
