@@ -336,6 +336,12 @@ _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(e => ![...(e.labels || [])].some(l => l.checkVisibility() && l.textContent.trim()))
   .map(e => e.name || e.id)"""
 _OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# The elements that stick out to the right, to say which when the page is too wide.
+_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .filter(e => e.checkVisibility())
+  .slice(0, 8)
+  .map(e => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().width}`)"""
 
 
 def _check_layout(browser: Any, page: Any, *paths: str) -> None:
@@ -346,16 +352,17 @@ def _check_layout(browser: Any, page: Any, *paths: str) -> None:
     phone.context.add_cookies(page.context.cookies())
     phone.set_default_timeout(10_000)
     language = page.locator("html").get_attribute("lang")[:2]
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
     for path in paths:
         for shown, width in ((page, 1366), (phone, 390)):
-            _go(shown, path)
+            assert shown.goto(origin + path).status == 200, (path, width)
             closed = shown.locator("details:not([open]) > summary:visible")
             for _section in range(200):
                 if not closed.count():
                     break
                 closed.first.click()
             assert shown.evaluate(_UNLABELLED) == [], (path, width)
-            assert shown.evaluate(_OVERFLOW) <= 0, (path, width)
+            assert shown.evaluate(_OVERFLOW) <= 0, (path, width, shown.evaluate(_WIDE))
         name = path.strip("/").replace("/", "-") or "inbox"
         _shot(phone, f"{name}-{language}-390")
     phone.context.close()
