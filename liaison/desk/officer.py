@@ -298,12 +298,8 @@ class DeskOfficer:
     async def pin(self, agency: str, fingerprint: str) -> dict[str, Any]:
         """Pin `agency`'s root if the relay's matches `fingerprint` and its registration is in
         the signed log (VerificationError otherwise: nothing is pinned)."""
-        home, api = self._relay() if self._agency is not None else self._open_relay()
-        return await trust_ops.add(home, api, agency, fingerprint)
-
-    def _open_relay(self) -> tuple[Home, ApiClient]:
         session = self._open()
-        return session.home, session.api
+        return await trust_ops.add(session.home, session.api, agency, fingerprint)
 
     # --- Legal holds (a supervisor's device) -------------------------------------------------
     @property

@@ -101,6 +101,9 @@ async def trust(request: web.Request) -> web.StreamResponse:
 async def pin(request: web.Request) -> web.StreamResponse:
     """POST /trust — pin a foreign agency's root by the fingerprint exchanged in person."""
     officer = request.app[DESK].officer
+    if not officer.has_device:
+        # The relay's log, which the pin is checked against, answers enrolled devices only.
+        return _trust_page(request, status=403, error=None, pinned="")
     form = await request.post()
     agency = str(form.get("agency", "")).strip().upper()
     fingerprint = str(form.get("fingerprint", "")).strip()

@@ -58,7 +58,7 @@ async def test_the_administrators_desk_shows_the_agency_and_its_devices(
     assert agency_ops.device_fingerprint(phone.signing_key) in page
     assert 'href="/compose"' not in page  # no officer's pages on an agency home
     trust = await admin.get("/trust")
-    assert trust.status == 200 and "CN-GX-DXGA" in await trust.text()
+    assert trust.status == 200 and world.fingerprints["VN-QN-CA"].compact in await trust.text()
 
 
 async def test_an_officers_desk_has_no_administrator_pages(open_desk: OpenDesk) -> None:
@@ -180,3 +180,22 @@ async def test_every_administrator_page_carries_the_strict_headers_and_needs_csr
     for answer in answers:
         body = await answer.read()
         assert root not in body and DEMO_PASSPHRASE.encode() not in body
+
+
+async def test_the_administrators_trust_page_shows_the_roots_and_pins_nothing(
+    open_desk: OpenDesk, world: DemoContext
+) -> None:
+    """Pins are per device, checked against the relay's log, which answers enrolled devices
+    only: an agency home without a device lists its roots and leaves pinning to the officers."""
+    admin, _s = await open_desk("VN-QN-CA")
+    page = await (await admin.get("/trust")).text()
+    own = world.fingerprints["VN-QN-CA"]
+    assert own.safety_number in page and own.compact in page
+    assert 'name="fingerprint"' not in page
+    dongxing = world.fingerprints["CN-GX-DXGA"]
+    refused = await admin.post(
+        "/trust",
+        data={"csrf_token": csrf_of(page), "agency": "CN-GX-DXGA", "fingerprint": dongxing.compact},
+    )
+    assert refused.status == 403
+    assert dongxing.safety_number not in await refused.text()
