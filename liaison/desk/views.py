@@ -100,6 +100,7 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
         "supervisor": officer_device and desk.officer.is_supervisor,
         "officer_device": officer_device,
         "administrator": desk.officer.unlocked and desk.officer.is_administrator,
+        "agency_home": not desk.officer.has_device and desk.officer.is_administrator,
         "time": _time_in(zone),
         "notice_label": lambda code: CATALOGUE[code].label if code in CATALOGUE else code,
         "zone_label": lambda zone: translate(language, ZONE_LABELS.get(zone, zone)),

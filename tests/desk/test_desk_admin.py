@@ -61,6 +61,19 @@ async def test_the_administrators_desk_shows_the_agency_and_its_devices(
     assert trust.status == 200 and world.fingerprints["VN-QN-CA"].compact in await trust.text()
 
 
+async def test_the_administrators_unlock_page_says_it_unlocks_the_agency_root(
+    open_desk: OpenDesk,
+) -> None:
+    admin, _s = await open_desk("VN-QN-CA", unlock=False)
+    page = await (await admin.get("/unlock")).text()
+    token = csrf_of(page)
+    wrong = await admin.post("/unlock", data={"csrf_token": token, "passphrase": "wrong"})
+    assert wrong.status == 403
+    assert (await admin.get("/agency", allow_redirects=False)).status == 303  # still locked
+    opened = await admin.post("/unlock", data={"csrf_token": token, "passphrase": DEMO_PASSPHRASE})
+    assert opened.status == 200 and opened.url.path == "/agency"
+
+
 async def test_an_officers_desk_has_no_administrator_pages(open_desk: OpenDesk) -> None:
     an, _s = await open_desk("an-phone")
     for path in ("/agency", "/agency/certify"):
