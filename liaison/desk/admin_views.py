@@ -86,6 +86,7 @@ async def agency_home(request: web.Request) -> web.StreamResponse:
         request,
         "agency.html",
         agency=officer.agency(),
+        fingerprint=officer.agency_fingerprint(),
         devices=devices,
         checked=checked,
         certified=request.query.get("certified", ""),

@@ -255,10 +255,14 @@ class DeskOfficer:
         return home, api
 
     def agency(self) -> dict[str, Any]:
-        """The agency record of this home (code, names), with its root fingerprint."""
+        """The agency record of this home (code, names, certificates issued)."""
         home, _api = self._agency_home()
-        record = agency_ops.load_agency(home)
-        return {**record, "fingerprint": agency_ops.agency_fingerprint(home)}
+        return agency_ops.load_agency(home)
+
+    def agency_fingerprint(self) -> agency_ops.Fingerprint:
+        """The agency root's fingerprint, to read aloud."""
+        home, _api = self._agency_home()
+        return agency_ops.agency_fingerprint(home)
 
     async def agency_devices(self) -> tuple[list[agency_ops.AgencyDevice], bool]:
         """The devices the agency certified, checked on the relay when it answers; the flag
