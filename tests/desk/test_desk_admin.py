@@ -212,3 +212,15 @@ async def test_the_administrators_trust_page_shows_the_roots_and_pins_nothing(
     )
     assert refused.status == 403
     assert dongxing.safety_number not in await refused.text()
+
+
+async def test_without_the_relay_the_devices_show_as_this_computer_recorded_them(
+    open_desk: OpenDesk, world: DemoContext
+) -> None:
+    admin, _s = await open_desk("VN-QN-CA", server="http://127.0.0.1:9")
+    answer = await admin.get("/agency")
+    page = await answer.text()
+    assert answer.status == 200
+    assert 'class="warning" role="status"' in page  # the relay could not be reached
+    phone = officer_ops.own_certificate(world.officers["an-phone"]).device_id
+    assert phone in page
