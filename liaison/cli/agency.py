@@ -21,7 +21,7 @@ from liaison.cli._common import (
     write_output,
 )
 from liaison.cli.review import add_agency_commands
-from liaison.i18n import _
+from liaison.i18n import N_, _
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,6 +90,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_relay_options(revoke)
     revoke.set_defaults(func=cmd_revoke)
+
+    devices = group.add_parser(
+        "devices", help=_("List the devices this agency certified, with their status")
+    )
+    devices.add_argument(
+        "--offline",
+        action="store_true",
+        help=_("Show what this home folder recorded, without asking the relay"),
+    )
+    add_relay_options(devices)
+    devices.set_defaults(func=cmd_devices)
     add_agency_commands(group)
 
 
@@ -173,3 +184,47 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+@command
+def cmd_devices(args: argparse.Namespace) -> int:
+    from liaison.client import agency as agency_ops
+
+    home = home_from_args(args)
+    if args.offline:
+        listed = agency_ops.issued_devices(home)
+    else:
+        listed = on_relay(home, args, lambda api: agency_ops.agency_devices(home, api))
+    lines = []
+    for device in listed:
+        names = device.display_names
+        status = _(agency_ops.DEVICE_STATUSES[device.status])
+        lines.append(
+            _(
+                "{device}  {status}  {role}  {name}\n"
+                "    certified {certified} (serial {serial}), valid until {until}\n"
+                "    device fingerprint: {fingerprint}"
+            ).format(
+                device=device.device_id,
+                status=status,
+                role=_(ROLE_LABELS.get(device.role, device.role)),
+                name=names.get("vi") or names.get("zh") or device.officer_id,
+                certified=_utc(device.certified_at),
+                serial=device.serial,
+                until=_utc(device.not_after),
+                fingerprint=device.fingerprint,
+            )
+        )
+    if not lines:
+        lines.append(_("This agency has not certified any device yet."))
+    print_result(args, [device.to_dict() for device in listed], "\n".join(lines))
+    return 0
+
+
+ROLE_LABELS = {"officer": N_("officer"), "supervisor": N_("supervisor")}
+
+
+def _utc(seconds: int) -> str:
+    from datetime import UTC, datetime
+
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M} UTC"

@@ -66,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @command
 def cmd_init(args: argparse.Namespace) -> int:
+    from liaison.client import agency as agency_ops
     from liaison.client import officer as officer_ops
+    from liaison.client.wire import decode_b64
 
     home = home_from_args(args)
     request = officer_ops.init_officer(
@@ -81,12 +83,17 @@ def cmd_init(args: argparse.Namespace) -> int:
     write_output(
         args.output, (json.dumps(request, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     )
+    fingerprint = agency_ops.device_fingerprint(decode_b64(request["signing_key"]))
     print_result(
         args,
-        {"device_id": request["device_id"], "request": args.output},
+        {"device_id": request["device_id"], "request": args.output, "fingerprint": fingerprint},
         _("Device {device} created. Give {path} to your agency administrator.").format(
             device=request["device_id"], path=args.output
-        ),
+        )
+        + "\n"
+        + _(
+            "Device fingerprint (the administrator compares it before certifying): {number}"
+        ).format(number=fingerprint),
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 from crypto.certs import (
     ROLES,
     DeviceCertificate,
+    Revocation,
+    TrustStore,
     issue_certificate,
     issue_review_key_statement,
     issue_revocation,
@@ -33,7 +36,7 @@ from liaison.client.home import Home
 from liaison.client.records import agency_document_from_json
 from liaison.client.transport import ApiClient
 from liaison.client.wire import decode_b64
-from liaison.i18n import _
+from liaison.i18n import N_, _
 
 AGENCY_FILE = "agency/agency.json"
 ROOT_KEY_FILE = "agency/root.key"
@@ -241,18 +244,33 @@ def certify(
         "cert_hash": b64e(cert.cert_hash()),
         "certificate": b64e(cert.to_bytes()),
         "not_after": cert.not_after,
+        "server": request.get("server") or home.settings().server,
     }
     home.write_json(AGENCY_FILE, record)
     if role == "supervisor":
         # Seal every review key to the new supervisor now; `rewrap-review-keys` uploads them.
         wrap_missing(home, now=now)
+    return certificate_file(home, cert.device_id)
+
+
+def certificate_file(home: Home, device_id: str) -> bytes:
+    """The certificate file of a device this agency certified (as `certify` wrote it), to
+    hand over again: the certificate, the agency root, the relay and its log key."""
+    record = load_agency(home)
+    issued = record.get("issued", {}).get(device_id)
+    if issued is None:
+        raise BadInput(
+            _("Agency {agency} has not certified device {device}.").format(
+                agency=record["code"], device=device_id
+            )
+        )
     bundle = {
         "format": CERTIFICATE_FORMAT,
-        "agency": agency,
-        "certificate": b64e(cert.to_bytes()),
+        "agency": record["code"],
+        "certificate": issued["certificate"],
         "root_key": record["root_key"],
-        "root_safety_number": safety_number(root.public),
-        "server": request.get("server") or home.settings().server,
+        "root_safety_number": safety_number(decode_b64(record["root_key"])),
+        "server": issued.get("server") or home.settings().server,
         # The relay's log key as the administrator pinned it at registration, so the officer's
         # device need not trust the server on first use.
         "server_identity": home.config().get("server_identity"),
@@ -299,7 +317,180 @@ async def revoke(
     )
     answer = await api.upload_revocation(revocation.to_bytes())
     await transparency.advance(home, api)
+    if issued is not None:
+        # Remembered here too, so `agency devices` shows it without asking the relay.
+        issued.update(revoked=True, revoked_at=now, revocation_log_index=answer.get("log_index"))
+        home.write_json(AGENCY_FILE, record)
     return {"device_id": device_id, "log_index": answer.get("log_index"), "reason": reason}
+
+
+# --- The agency's devices, as the administrator certified them --------------------------------
+DEVICE_STATUSES = {
+    "active": N_("active"),
+    "revoked": N_("revoked"),
+    "expired": N_("expired"),
+    "not_activated": N_("certified, not activated yet"),
+}
+
+
+def device_fingerprint(signing_key: bytes) -> str:
+    """The safety number of a device's signing key: what the officer and the administrator
+    compare before the request is certified (`officer init` prints it)."""
+    return safety_number(signing_key)
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """A device request file as the administrator checks it before certifying."""
+
+    device_id: str
+    agency: str
+    officer_id: str
+    display_names: dict[str, str]
+    fingerprint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "agency": self.agency,
+            "officer_id": self.officer_id,
+            "display_names": dict(self.display_names),
+            "fingerprint": self.fingerprint,
+        }
+
+
+def describe_request(data: bytes) -> DeviceRequest:
+    """What a request file asks for, with the fingerprint to compare (BadInput if damaged)."""
+    request = read_request(data)
+    agency, officer_id, _suffix = parse_device_id(request["device_id"])
+    return DeviceRequest(
+        device_id=request["device_id"],
+        agency=agency,
+        officer_id=officer_id,
+        display_names=dict(request["display_names"]),
+        fingerprint=device_fingerprint(decode_b64(request["signing_key"])),
+    )
+
+
+@dataclass(frozen=True)
+class AgencyDevice:
+    """One device this agency certified, with its status (`DEVICE_STATUSES`)."""
+
+    device_id: str
+    officer_id: str
+    role: str
+    display_names: dict[str, str]
+    serial: int
+    certified_at: int
+    not_after: int
+    fingerprint: str
+    status: str
+    revoked_at: int | None = None
+    revocation_log_index: int | None = None
+    checked_on_relay: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "officer_id": self.officer_id,
+            "role": self.role,
+            "display_names": dict(self.display_names),
+            "serial": self.serial,
+            "certified_at": self.certified_at,
+            "not_after": self.not_after,
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "revoked_at": self.revoked_at,
+            "revocation_log_index": self.revocation_log_index,
+            "checked_on_relay": self.checked_on_relay,
+        }
+
+
+def issued_devices(home: Home, *, now: int | None = None) -> list[AgencyDevice]:
+    """The devices this home's agency certified, as it recorded them (no relay asked): a
+    device not known to be revoked counts as active until its certificate expires."""
+    record = load_agency(home)
+    now = int(time.time()) if now is None else now
+    out = []
+    for device_id, item in sorted(record.get("issued", {}).items()):
+        cert = DeviceCertificate.from_bytes(decode_b64(item["certificate"]))
+        if item.get("revoked"):
+            status = "revoked"
+        elif cert.not_after <= now:
+            status = "expired"
+        else:
+            status = "active"
+        out.append(
+            AgencyDevice(
+                device_id=device_id,
+                officer_id=str(cert.officer_id),
+                role=str(item.get("role", cert.role)),
+                display_names=dict(cert.display_names),
+                serial=int(item.get("serial", cert.serial)),
+                certified_at=cert.not_before,
+                not_after=cert.not_after,
+                fingerprint=device_fingerprint(cert.signing_key),
+                status=status,
+                revoked_at=item.get("revoked_at"),
+                revocation_log_index=item.get("revocation_log_index"),
+            )
+        )
+    return out
+
+
+async def agency_devices(
+    home: Home, api: ApiClient, *, now: int | None = None
+) -> list[AgencyDevice]:
+    """`issued_devices`, each checked on the relay: a revocation the relay holds counts only
+    if the agency root signed it for that very certificate; a device whose certificate the
+    relay does not hold was certified but never activated. A revocation the relay learned is
+    remembered in the home."""
+    record = load_agency(home)
+    root = decode_b64(record["root_key"])
+    out = []
+    changed = False
+    for device in issued_devices(home, now=now):
+        item = record["issued"][device.device_id]
+        try:
+            answer = await api.get_device(device.device_id)
+        except ServerError as exc:
+            if exc.code != "unknown_device":
+                raise
+            status = device.status if device.status == "revoked" else "not_activated"
+            out.append(dataclasses.replace(device, status=status, checked_on_relay=True))
+            continue
+        if answer.revoked and answer.revocation and device.status != "revoked":
+            revocation = Revocation.from_bytes(decode_b64(answer.revocation))
+            check = TrustStore()
+            check.pin(record["code"], root)
+            try:
+                check.add_revocation(revocation)
+            except CryptoError as exc:
+                raise VerificationError(
+                    _("The revocation of device {device} is not signed by its agency root.").format(
+                        device=device.device_id
+                    )
+                ) from exc
+            if revocation.device_id != device.device_id or revocation.cert_hash != decode_b64(
+                item["cert_hash"]
+            ):
+                raise VerificationError(_("The server sent a revocation of another certificate."))
+            item.update(
+                revoked=True,
+                revoked_at=revocation.revoked_at,
+                revocation_log_index=answer.revocation_log_index,
+            )
+            changed = True
+            device = dataclasses.replace(
+                device,
+                status="revoked",
+                revoked_at=revocation.revoked_at,
+                revocation_log_index=answer.revocation_log_index,
+            )
+        out.append(dataclasses.replace(device, checked_on_relay=True))
+    if changed:
+        home.write_json(AGENCY_FILE, record)
+    return out
 
 
 # --- The agency's review keys sealed to its supervisors (uploaded by review.publish_wraps) ---

@@ -16,7 +16,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from liaison.desk import case_views, report_views, review_views, views
+from liaison.desk import (
+    admin_views,
+    case_views,
+    hold_views,
+    report_views,
+    review_views,
+    views,
+)
 from liaison.desk.language import request_language, translate
 from liaison.desk.officer import DeskOfficer
 from liaison.desk.security import (
@@ -67,6 +74,8 @@ async def desk_guard(request: web.Request, handler: Handler) -> web.StreamRespon
         raise web.HTTPSeeOther("/unlock")
     if request.path != "/events":
         desk.touch()
+    if desk.officer.unlocked and (refused := admin_views.refusal(request)) is not None:
+        return refused
     return await handler(request)
 
 
@@ -107,6 +116,8 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
     case_views.add_routes(app)
     review_views.add_routes(app)
     report_views.add_routes(app)
+    admin_views.add_routes(app)
+    hold_views.add_routes(app)
     app.router.add_static("/static/", PACKAGE_DIR / "static", append_version=False)
     app.cleanup_ctx.append(_idle_locker)
     return app

@@ -93,6 +93,8 @@ class InboxFilter:
     case_ref: str = ""
     notice_type: str = ""
     urgent: bool = False
+    # "Awaiting my reply": the notices that still await it (liaison.domain.replies); None = all.
+    awaiting: frozenset[str] | None = None
 
     def words(self) -> list[str]:
         return search_key(self.query).split()
@@ -158,6 +160,8 @@ class InboxIndex:
         if wanted.notice_type and entry.notice_type != wanted.notice_type:
             return False
         if wanted.urgent and not entry.urgent:
+            return False
+        if wanted.awaiting is not None and entry.message_id not in wanted.awaiting:
             return False
         return all(word in entry.search_text for word in words)
 

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from crypto.certs import DeviceCertificate
+from liaison.client import agency as agency_ops
+from liaison.client import cases as case_ops
 from liaison.client import directory, officer
+from liaison.client import holds as hold_ops
 from liaison.client import trust as trust_ops
 from liaison.client.cases import CaseBook
-from liaison.client.errors import ClientError, PassphraseError
+from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
 from liaison.client.payload import Payload
@@ -28,6 +31,7 @@ from liaison.client.transport import ApiClient
 from liaison.domain.case_events import Action
 from liaison.domain.handover import HandoverActionRefused, refusal_for
 from liaison.domain.notices import Notice
+from liaison.domain.replies import awaiting_reply
 from liaison.domain.warnings import SchedulingWarning, warnings_for_proposal
 from liaison.i18n import _
 
@@ -53,17 +57,35 @@ class DeskOfficer:
         # A home that can read certificates and the cache but never unlock a keystore.
         self._locked_home = Home(self.root, passphrase=_locked_passphrase)
         self._session: OfficerSession | None = None
+        # An agency home without a device (the administrator's desk): its unlocked home.
+        self._agency: tuple[Home, ApiClient | None] | None = None
 
     # --- Lock and unlock --------------------------------------------------------------------
     @property
     def unlocked(self) -> bool:
-        return self._session is not None
+        return self._session is not None or self._agency is not None
+
+    @property
+    def has_device(self) -> bool:
+        """An officer's device is activated in this home (inbox, cases, review...)."""
+        return self._locked_home.read_bytes(officer.CERTIFICATE_FILE) is not None
+
+    @property
+    def is_administrator(self) -> bool:
+        """This home holds its agency's root key (certify, revoke)."""
+        return self._locked_home.read_bytes(agency_ops.AGENCY_FILE) is not None
 
     def unlock(self, passphrase: str) -> None:
-        """Unlock the device keys with `passphrase` (PassphraseError when it does not)."""
+        """Unlock the device keys with `passphrase` (PassphraseError when it does not); in an
+        agency home without a device, the agency root key."""
         if not passphrase:
             raise PassphraseError(_("The passphrase must not be empty."))
         home = Home(self.root, passphrase=lambda confirm: passphrase)
+        if not self.has_device and self.is_administrator:
+            home.unlock_secret(agency_ops.ROOT_KEY_FILE)
+            url = self._server or home.settings().server
+            self._agency = (home, ApiClient(url) if url else None)
+            return
         session = OfficerSession(home, ApiClient(home.server_url(self._server)))
         session.unlock()
         self._session = session
@@ -71,8 +93,11 @@ class DeskOfficer:
     async def lock(self) -> None:
         """Forget the unlocked keys and the passphrase (their only references are dropped)."""
         session, self._session = self._session, None
+        agency, self._agency = self._agency, None
         if session is not None:
             await session.close()
+        if agency is not None and agency[1] is not None:
+            await agency[1].close()
 
     def _open(self) -> OfficerSession:
         if self._session is None:
@@ -153,6 +178,16 @@ class DeskOfficer:
         """Every case this device can derive (after a sync), its notices opened once."""
         return await self._open().case_book()
 
+    async def awaiting_reply(self) -> frozenset[str]:
+        """The received notices that await this agency's reply (liaison.domain.replies); from
+        the notices this device holds when the relay cannot be reached."""
+        session = self._open()
+        try:
+            book = await session.case_book()
+        except TransportError:
+            book = await case_ops.load_book(session.home, None, keys=session.unlock())
+        return awaiting_reply(book.events, book.cases.values(), agency=book.agency)
+
     async def proposal_warnings(self, notice: Notice) -> list[SchedulingWarning]:
         """What an officer should know before proposing this handover (gate hours, clashes
         with other handovers of the escorts, an unverified case)."""
@@ -203,6 +238,62 @@ class DeskOfficer:
         sent, _event = await session.send_notice(prepared.notice, prepared.addresses, now=now)
         return prepared, sent
 
+    # --- Agency administration (a home holding the agency root) ------------------------------
+    def _agency_home(self) -> tuple[Home, ApiClient | None]:
+        if self._agency is not None:
+            return self._agency
+        session = self._open()
+        return session.home, session.api
+
+    def _relay(self) -> tuple[Home, ApiClient]:
+        home, api = self._agency_home()
+        if api is None:
+            raise ClientError(
+                _("No server is configured in this home folder: give --server URL."),
+                code="no_server",
+            )
+        return home, api
+
+    def agency(self) -> dict[str, Any]:
+        """The agency record of this home (code, names, certificates issued)."""
+        home, _api = self._agency_home()
+        return agency_ops.load_agency(home)
+
+    def agency_fingerprint(self) -> agency_ops.Fingerprint:
+        """The agency root's fingerprint, to read aloud."""
+        home, _api = self._agency_home()
+        return agency_ops.agency_fingerprint(home)
+
+    async def agency_devices(self) -> tuple[list[agency_ops.AgencyDevice], bool]:
+        """The devices the agency certified, checked on the relay when it answers; the flag
+        says whether it did (else the statuses are as this home recorded them)."""
+        home, api = self._agency_home()
+        if api is not None:
+            try:
+                return await agency_ops.agency_devices(home, api), True
+            except TransportError:
+                pass
+        return agency_ops.issued_devices(home), False
+
+    def issued_devices(self) -> list[agency_ops.AgencyDevice]:
+        """The devices the agency certified, as this home recorded them (no relay asked)."""
+        home, _api = self._agency_home()
+        return agency_ops.issued_devices(home)
+
+    def certify(self, request: bytes, *, role: str, days: int) -> bytes:
+        """Issue the certificate file for a device request."""
+        home, _api = self._agency_home()
+        return agency_ops.certify(home, request, role=role, days=days)
+
+    def certificate_file(self, device_id: str) -> bytes:
+        """The certificate file of a device this agency certified, to hand over again."""
+        home, _api = self._agency_home()
+        return agency_ops.certificate_file(home, device_id)
+
+    async def revoke(self, device_id: str, reason: str) -> dict[str, Any]:
+        home, api = self._relay()
+        return await agency_ops.revoke(home, api, device_id, reason=reason)
+
     # --- Trust: pinned agency roots ---------------------------------------------------------
     def pins(self) -> list[dict[str, Any]]:
         """The agency roots this device trusts, with their fingerprints and how they were pinned."""
@@ -212,8 +303,24 @@ class DeskOfficer:
         """Pin `agency`'s root if the relay's matches `fingerprint` and its registration is in
         the signed log (VerificationError otherwise: nothing is pinned)."""
         session = self._open()
-        home, api = session.home, session.api
-        return await trust_ops.add(home, api, agency, fingerprint)
+        return await trust_ops.add(session.home, session.api, agency, fingerprint)
+
+    # --- Legal holds (a supervisor's device) -------------------------------------------------
+    @property
+    def has_case_secret(self) -> bool:
+        """The agency case secret that names cases to the relay is on this device."""
+        return hold_ops.has_case_secret(self._locked_home)
+
+    async def holds(self) -> list[dict[str, Any]]:
+        """The agency's active holds, with the case references this device noted."""
+        return await self._open().holds()
+
+    async def place_hold(self, case_ref: str, reason: str) -> dict[str, Any]:
+        """Hold a case past retention; the reason and the case reference stay here."""
+        return await self._open().place_hold(case_ref, reason)
+
+    async def release_hold(self, case_ref: str) -> dict[str, Any]:
+        return await self._open().release_hold(case_ref)
 
     # --- Supervisor review and the audit log ------------------------------------------------
     async def review_traffic(self) -> list[dict[str, Any]]:

@@ -80,22 +80,38 @@ async def audit(request: web.Request) -> web.StreamResponse:
     return render(request, "audit.html", rows=list(reversed(rows)))
 
 
+PIN_HOW = {
+    "own-agency": N_("own agency, when it was created"),
+    "enrolment": N_("own agency, with the certificate"),
+    "in-person": N_("fingerprint compared in person"),
+}
+
+
+def _trust_page(request: web.Request, status: int = 200, **values: Any) -> web.Response:
+    pins = request.app[DESK].officer.pins()
+    return render(request, "trust.html", status=status, pins=pins, pin_how=PIN_HOW, **values)
+
+
 async def trust(request: web.Request) -> web.StreamResponse:
     """GET /trust — the agency roots this device trusts, with their fingerprints."""
-    return render(request, "trust.html", pins=request.app[DESK].officer.pins(), error=None)
+    pinned = request.query.get("pinned", "")
+    return _trust_page(request, error=None, pinned=pinned if pinned.isascii() else "")
 
 
 async def pin(request: web.Request) -> web.StreamResponse:
     """POST /trust — pin a foreign agency's root by the fingerprint exchanged in person."""
     officer = request.app[DESK].officer
+    if not officer.has_device:
+        # The relay's log, which the pin is checked against, answers enrolled devices only.
+        return _trust_page(request, status=403, error=None, pinned="")
     form = await request.post()
     agency = str(form.get("agency", "")).strip().upper()
     fingerprint = str(form.get("fingerprint", "")).strip()
     try:
         await officer.pin(agency, fingerprint)
     except (ClientError, CryptoError) as exc:
-        return render(request, "trust.html", status=400, pins=officer.pins(), error=str(exc))
-    raise web.HTTPSeeOther("/trust")
+        return _trust_page(request, status=400, error=str(exc), pinned="")
+    raise web.HTTPSeeOther(f"/trust?pinned={agency}")
 
 
 def add_routes(app: web.Application) -> None:

@@ -83,6 +83,8 @@ class Desk:
         """Unlock the device keys, index the cached messages, open the push channel."""
         self.officer.unlock(passphrase)
         self.touch()
+        if not self.officer.has_device:
+            return  # the administrator's desk on an agency home: no inbox, no push channel
         self.index.seen = self.officer.seen()
         records = self.officer.received_records()
         opened = await self.officer.open_batch([r["message_id"] for r in records])

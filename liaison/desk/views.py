@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -73,11 +74,17 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
     language = request_language(request)
     session = request.get(SESSION_KEY)
     officer_name, zone = "", VN_ZONE
-    if desk.officer.unlocked:
+    officer_device = desk.officer.unlocked and desk.officer.has_device
+    if officer_device:
         cert = desk.officer.certificate
         names = dict(cert.display_names)
         officer_name = f"{names.get(language[:2]) or names.get('vi', '')} · {cert.agency}"
         zone = VN_ZONE if cert.agency.startswith("VN") else CN_ZONE
+    elif desk.officer.unlocked:
+        agency = desk.officer.agency()
+        name = agency.get("name_zh") if language.startswith("zh") else agency.get("name_vi")
+        officer_name = f"{name} · {agency['code']}"
+        zone = VN_ZONE if agency["code"].startswith("VN") else CN_ZONE
     base: dict[str, Any] = {
         "lang": language,
         "html_lang": HTML_LANG[language],
@@ -90,7 +97,10 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
         "unlocked": desk.officer.unlocked,
         "officer_name": officer_name,
         "relay_status": desk.relay_status,
-        "supervisor": desk.officer.unlocked and desk.officer.is_supervisor,
+        "supervisor": officer_device and desk.officer.is_supervisor,
+        "officer_device": officer_device,
+        "administrator": desk.officer.unlocked and desk.officer.is_administrator,
+        "agency_home": not desk.officer.has_device and desk.officer.is_administrator,
         "time": _time_in(zone),
         "notice_label": lambda code: CATALOGUE[code].label if code in CATALOGUE else code,
         "zone_label": lambda zone: translate(language, ZONE_LABELS.get(zone, zone)),
@@ -181,13 +191,17 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     """GET / — the inbox, newest first; `before` pages by log index; `rows=1` only the rows."""
     desk = _desk(request)
     wanted = _inbox_filter(request.query)
+    if request.query.get("awaiting") == "1":
+        wanted = dataclasses.replace(wanted, awaiting=await desk.officer.awaiting_reply())
     try:
         before = int(request.query["before"]) if "before" in request.query else None
     except ValueError:
         before = None
     page = desk.index.page(wanted, before=before)
     kept = {
-        k: v for k, v in request.query.items() if k in ("q", "unread", "case", "type", "urgent")
+        k: v
+        for k, v in request.query.items()
+        if k in ("q", "unread", "case", "type", "urgent", "awaiting")
     }
     next_url = "/?" + urlencode({**kept, "before": page.next_before}) if page.next_before else None
     template = "inbox_rows.html" if request.query.get("rows") == "1" else "inbox.html"

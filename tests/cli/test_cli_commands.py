@@ -22,6 +22,7 @@ CLIENT_COMMANDS = {
     ("agency", "fingerprint"),
     ("agency", "certify"),
     ("agency", "revoke"),
+    ("agency", "devices"),
     ("officer", "init"),
     ("officer", "activate"),
     ("officer", "status"),
@@ -35,7 +36,13 @@ CLIENT_COMMANDS = {
     ("audit", "verify"),
     ("demo",),
 }
-LISTINGS = {("agency", "fingerprint"), ("trust", "list"), ("inbox",), ("officer", "status")}
+LISTINGS = {
+    ("agency", "fingerprint"),
+    ("agency", "devices"),
+    ("trust", "list"),
+    ("inbox",),
+    ("officer", "status"),
+}
 
 
 def subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):

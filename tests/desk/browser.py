@@ -28,10 +28,11 @@ def chromium_or_skip() -> str:
 
 
 def artifacts_dir() -> Path:
-    """Where screenshots go: $LIAISON_TEST_ARTIFACTS, else a folder in the temp dir (never the
-    repository)."""
+    """Where screenshots go: $LIAISON_SCREENSHOT_DIR, else $LIAISON_TEST_ARTIFACTS, else a
+    folder in the temp dir (never the repository)."""
     folder = Path(
-        os.environ.get("LIAISON_TEST_ARTIFACTS")
+        os.environ.get("LIAISON_SCREENSHOT_DIR")
+        or os.environ.get("LIAISON_TEST_ARTIFACTS")
         or Path(tempfile.gettempdir()) / "liaison-desk-artifacts"
     )
     folder.mkdir(parents=True, exist_ok=True)

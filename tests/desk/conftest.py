@@ -44,7 +44,8 @@ def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def open_desk(world: DemoContext) -> AsyncIterator[OpenDesk]:
-    """`await open_desk("li", unlock=True, launch=True)`: a desk on that officer's home, served
+    """`await open_desk("li", unlock=True, launch=True)`: a desk on that officer's home (or on
+    an agency administrator's home: `open_desk("VN-QN-CA")`), served
     on 127.0.0.1, its launch link followed (session cookie) and its keys unlocked."""
     clients: list[TestClient] = []  # type: ignore[type-arg]
 
@@ -52,9 +53,9 @@ async def open_desk(world: DemoContext) -> AsyncIterator[OpenDesk]:
         name: str, *, unlock: bool = True, launch: bool = True, **settings: object
     ) -> tuple[TestClient, Sessions]:  # type: ignore[type-arg]
         sessions = Sessions()
-        app = create_app(
-            DeskSettings(home=world.officers[name].root, **settings), sessions=sessions
-        )  # type: ignore[arg-type]
+        # An officer's home by name, or an agency administrator's by agency code.
+        home = world.officers[name] if name in world.officers else world.admins[name]
+        app = create_app(DeskSettings(home=home.root, **settings), sessions=sessions)  # type: ignore[arg-type]
         client = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

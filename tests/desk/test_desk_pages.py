@@ -339,5 +339,6 @@ async def test_trusted_agencies_show_their_fingerprints_and_a_wrong_one_pins_not
     right = await _post_form(
         an, "/trust", "/trust", {"agency": "CN-GX-DXGA", "fingerprint": dongxing}
     )
-    assert right.status == 200 and str(right.url).endswith("/trust")
+    assert right.status == 200 and right.url.path == "/trust"
+    assert "CN-GX-DXGA" in right.url.query.get("pinned", "")
     assert dongxing in await right.text()

@@ -82,9 +82,17 @@ async def test_every_answer_carries_the_strict_headers(open_desk: OpenDesk) -> N
             "/nowhere",
             "/message/" + "0" * 32,
             "/launch?token=spent",
+            "/?awaiting=1",
+            "/holds",
+            "/agency",
+            "/agency/certify",
+            "/agency/devices/CN-GX-DXGA:li.wei:desk/revoke",
         )
     ]
-    answers.append(await client.post("/lock", data={}, allow_redirects=False))
+    for path in ("/holds", "/holds/release", "/agency/certify", "/lock"):
+        refused = await client.post(path, data={}, allow_redirects=False)
+        assert refused.status == 403, path  # no CSRF token
+        answers.append(refused)
     answers.append(await client.get("/", headers={"Host": "evil.example"}))
     for answer in answers:
         assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, answer.url
