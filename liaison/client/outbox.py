@@ -316,7 +316,8 @@ async def send_waiting(
             report.busy = True
             report.waiting = len(outbox._names())
             return report
-        for name in outbox._names():
+        while names := outbox._names():  # again after each item: one added meanwhile goes too
+            name = names[0]
             try:
                 item = outbox.load(name)
             except OutboxError as exc:
@@ -367,6 +368,18 @@ async def send_waiting(
     return report
 
 
+def waiting_count(home: Home) -> int:
+    """How many items the outbox holds (file names only: nothing is decrypted)."""
+    folder = home.root / OUTBOX_DIR
+    if not folder.is_dir():
+        return 0
+    return sum(
+        1
+        for p in folder.iterdir()
+        if p.name.endswith(SUFFIX) and _NAME_RE.match(p.name[: -len(SUFFIX)])
+    )
+
+
 def summary_of(payload: Payload, *, limit: int = 80) -> str:
     """A short line naming a composed message in the outbox list (kept sealed)."""
     if payload.is_text:
@@ -385,4 +398,5 @@ __all__ = [
     "retry_later",
     "send_waiting",
     "summary_of",
+    "waiting_count",
 ]

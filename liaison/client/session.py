@@ -165,16 +165,32 @@ class OfficerSession:
             now=self.now(),
         )
 
+    def queue_notice(self, notice: Notice, addresses: Sequence[str]) -> OutboxItem:
+        """Keep a checked notice in the outbox (its addressing checked now, as on sending)."""
+        notice_ops.check_addressing(notice, self.certificate.agency, addresses)
+        summary = " ".join(x for x in (notice.type, str(notice.case_ref or "")) if x)
+        return self.queue(addresses, notice_ops.notice_payload(notice), summary=summary)
+
     async def send_outbox(self) -> SendReport:
         """Send the outbox's waiting items in order (see `outbox.send_waiting`)."""
         return await send_waiting(self.home, self.api, self.unlock(), clock=self.now)
 
     async def send_or_queue(
-        self, addresses: Sequence[str], payload: Payload, *, summary: str | None = None
+        self,
+        addresses: Sequence[str],
+        payload: Payload | None = None,
+        *,
+        summary: str | None = None,
+        notice: Notice | None = None,
     ) -> tuple[OutboxItem, SendReport]:
-        """Queue the message behind any waiting item and send the outbox: sent now when the
-        relay answers, else kept waiting (never sent twice: the outbox runs it)."""
-        item = self.queue(addresses, payload, summary=summary)
+        """Queue the message (or checked `notice`) behind any waiting item and send the
+        outbox: sent now when the relay answers, else kept waiting (never sent twice: the
+        outbox runs it)."""
+        if notice is not None:
+            item = self.queue_notice(notice, addresses)
+        else:
+            assert payload is not None
+            item = self.queue(addresses, payload, summary=summary)
         if self.offline:
             return item, SendReport(waiting=len(self.outbox().items()), unreachable=True)
         return item, await self.send_outbox()

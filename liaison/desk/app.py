@@ -16,7 +16,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from liaison.desk import case_views, report_views, review_views, views
+from liaison.desk import case_views, outbox_views, report_views, review_views, views
 from liaison.desk.language import request_language, translate
 from liaison.desk.officer import DeskOfficer
 from liaison.desk.security import (
@@ -107,6 +107,7 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
     case_views.add_routes(app)
     review_views.add_routes(app)
     report_views.add_routes(app)
+    outbox_views.add_routes(app)
     app.router.add_static("/static/", PACKAGE_DIR / "static", append_version=False)
     app.cleanup_ctx.append(_idle_locker)
     return app
