@@ -88,9 +88,7 @@ async def test_written_while_the_relay_is_down_then_sent_once_when_it_is_back(
             page = await answer.text()
             assert answer.status == 200 and 'id="queued"' in page, page
         inbox = await (await an.get("/")).text()
-        assert (
-            "outbox-banner" in inbox and "(2)" in inbox
-        )
+        assert "outbox-banner" in inbox and "(2)" in inbox
         outbox = await (await an.get("/outbox")).text()
         assert outbox.index(texts[0]) < outbox.index(texts[1])
         assert outbox.count('class="outbox-waiting"') == 2
