@@ -63,8 +63,15 @@ LABEL_STATISTICS_CASE_TAG = b"liaison/v1/statistics-case-tag"
 # notice gives per case tag, which reconciliation compares (docs/statistics.md).
 LABEL_STATISTICS_PROFILE = b"liaison/v1/statistics-profile"
 
+# Local seals (§7.2): the key and associated data of the officer's encrypted outbox items and
+# of the desk's encrypted drafts in the home folder (never sent).
+LABEL_LOCAL_OUTBOX = b"liaison/v1/local-outbox"
+LABEL_LOCAL_DRAFT = b"liaison/v1/local-draft"
+
 
 ALL_LABELS: tuple[bytes, ...] = (
+    LABEL_LOCAL_OUTBOX,
+    LABEL_LOCAL_DRAFT,
     LABEL_CERTIFICATE,
     LABEL_REVIEW_STATEMENT,
     LABEL_REVOCATION,

@@ -25,6 +25,7 @@ from liaison.i18n import _, current_language
 from liaison.i18n.labels import inbox_status
 
 if TYPE_CHECKING:
+    from liaison.client.outbox import SendReport
     from liaison.client.payload import Payload
     from liaison.client.read import OpenedMessage
     from liaison.client.records import MessageRecord
@@ -43,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         help=_("Attach file F (any size up to 2 GiB, encrypted); repeat for several"),
+    )
+    send.add_argument(
+        "--queue",
+        action="store_true",
+        help=_(
+            "When the server cannot be reached, keep the message in the encrypted outbox and "
+            "send it in order when it answers (see liaison outbox)"
+        ),
     )
     add_relay_options(send)
     send.set_defaults(func=cmd_send)
@@ -187,6 +196,13 @@ def transfer_progress(args: argparse.Namespace) -> Callable[[str], Any] | None:
 def cmd_send(args: argparse.Namespace) -> int:
     payload = payload_from_args(args)
     files = attached_files(args)
+    if getattr(args, "queue", False):
+        if files:
+            raise CommandError(
+                _("--queue keeps no files: send files when the server answers."),
+                code="bad_input",
+            )
+        return send_queued(args, payload)
     progress = transfer_progress(args) if files else None
     sent = on_session(
         args, lambda session: session.send(args.to, payload, files=files, progress=progress)
@@ -203,6 +219,83 @@ def cmd_send(args: argparse.Namespace) -> int:
             id=sent.message_id, count=len(sent.recipients), index=sent.log_index
         ),
     )
+    return 0
+
+
+def send_queued(args: argparse.Namespace, payload: Payload) -> int:
+    """`send --queue`: through the outbox, behind any waiting item; kept when unreachable."""
+    item, report = on_session(args, lambda session: session.send_or_queue(args.to, payload))
+    sent = [s for i, s in report.sent if i.name == item.name]
+    if sent:
+        if report.stopped_at is None:
+            print_result(
+                args,
+                {
+                    "message_id": sent[0].message_id,
+                    "log_index": sent[0].log_index,
+                    "recipients": list(sent[0].recipients),
+                    "review_agencies": list(sent[0].review_agencies),
+                    "queued": False,
+                },
+                _("Sent {id} to {count} devices (log entry {index}).").format(
+                    id=sent[0].message_id,
+                    count=len(sent[0].recipients),
+                    index=sent[0].log_index,
+                ),
+            )
+            return 0
+        return finish(args, report)
+    if report.error is not None:
+        return finish(args, report)
+    print_result(
+        args,
+        {"queued": True, "id": item.item_id, "waiting": report.waiting},
+        _(
+            "The server cannot be reached: message {id} waits in the encrypted outbox and is "
+            "sent in order when the server answers (liaison outbox send)."
+        ).format(id=item.item_id),
+    )
+    return 0
+
+
+def report_text(report: SendReport) -> str:
+    parts = [
+        _("Waiting messages sent: {count}.").format(count=len(report.sent))
+        if report.sent
+        else _("Nothing was sent.")
+    ]
+    if report.busy:
+        parts.append(_("Another Liaison program is sending the outbox now."))
+    elif report.unreachable:
+        parts.append(_("The server cannot be reached: the messages stay waiting."))
+    parts.append(_("{count} still waiting.").format(count=report.waiting))
+    return " ".join(parts)
+
+
+def report_json(report: SendReport) -> dict[str, Any]:
+    return {
+        "sent": [
+            {"id": item.item_id, "message_id": sent.message_id, "log_index": sent.log_index}
+            for item, sent in report.sent
+        ],
+        "waiting": report.waiting,
+        "busy": report.busy,
+        "unreachable": report.unreachable,
+        "stopped_at": report.stopped_at.item_id if report.stopped_at else None,
+        "error_code": report.error.code if report.error else None,
+    }
+
+
+def finish(args: argparse.Namespace, report: SendReport) -> int:
+    """Print what a run did; a refused or damaged item is the command's error (exit 1)."""
+    print_result(args, report_json(report), report_text(report))
+    if report.error is not None and report.stopped_at is not None:
+        raise CommandError(
+            _("The outbox item {id} stops the sending: {reason}").format(
+                id=report.stopped_at.item_id, reason=describe(report.error)
+            ),
+            code=report.error.code,
+        )
     return 0
 
 

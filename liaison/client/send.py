@@ -202,6 +202,128 @@ def keep_local_copy(
     )
 
 
+@dataclass(frozen=True)
+class SealedMessage:
+    """An envelope sealed and signed, not yet uploaded: everything `upload_sealed` and
+    `confirm` need, so that the outbox can keep it and upload the same bytes again after a
+    crash (the relay answers an identical envelope with its first receipt)."""
+
+    raw: bytes
+    message_id: str
+    envelope_hash: str
+    addresses: tuple[str, ...]
+    recipients: tuple[str, ...]  # device ids
+    review_agencies: tuple[str, ...]
+    tags: tuple[str, ...]
+    blobs: tuple[str, ...]
+    sent_at: int
+    content_type: str
+
+
+def check_payload(payload: Payload) -> Notice | None:
+    """The notice a payload carries, parsed once here (None for other content, or a notice
+    this client cannot check: it is sealed as given and no case of this device holds it)."""
+    try:
+        return notice_of(payload)
+    except NoticeError:
+        return None
+
+
+async def _seal(
+    home: Home,
+    api: ApiClient,
+    addresses: Sequence[str],
+    payload: Payload,
+    *,
+    keys: DeviceKeys | None = None,
+    now: int | None = None,
+    rng: Rng | None = None,
+) -> tuple[SealedMessage, DeviceKeys]:
+    if not addresses:
+        raise BadInput(_("Give at least one recipient with --to."))
+    parsed = [Address.parse(text) for text in addresses]
+    notice = check_payload(payload)
+    now = int(time.time()) if now is None else now
+    own_cert = officer.own_certificate(home)
+    recipients = await resolve_recipients(home, api, parsed, own_cert, now)
+    keys = keys or officer.device_keys(home)
+    envelope = await seal_envelope(home, api, keys, own_cert, recipients, payload, now, rng)
+    sealed = SealedMessage(
+        raw=envelope.to_bytes(),
+        message_id=envelope.header.message_id,
+        envelope_hash=b64e(envelope.envelope_hash()),
+        addresses=tuple(str(a) for a in parsed),
+        recipients=tuple(sorted(recipients.devices)),
+        review_agencies=tuple(recipients.review_agencies),
+        tags=tuple(case_tags(home, payload, notice)),
+        blobs=tuple(ref.blob_id for ref in payload.attachments),
+        sent_at=now,
+        content_type=payload.content_type,
+    )
+    return sealed, keys
+
+
+async def seal_message(
+    home: Home,
+    api: ApiClient,
+    addresses: Sequence[str],
+    payload: Payload,
+    *,
+    keys: DeviceKeys | None = None,
+    now: int | None = None,
+    rng: Rng | None = None,
+) -> SealedMessage:
+    """Step 1: the recipients checked, the envelope sealed and signed, its case tags (the
+    keystore is unlocked only once the recipients are known, when `keys` is not given)."""
+    sealed, _keys = await _seal(home, api, addresses, payload, keys=keys, now=now, rng=rng)
+    return sealed
+
+
+async def upload_sealed(home: Home, api: ApiClient, sealed: SealedMessage) -> SendReceipt:
+    """Step 2: the sealed bytes to the relay (again after a crash: the same receipt)."""
+    answer = await officer.authenticated(
+        home, api, lambda: api.send_envelope(sealed.raw, list(sealed.tags), list(sealed.blobs))
+    )
+    if answer.envelope_hash not in (None, sealed.envelope_hash):
+        raise VerificationError(_("The server acknowledged another envelope than the one sent."))
+    return answer
+
+
+async def confirm(
+    home: Home,
+    api: ApiClient,
+    sealed: SealedMessage,
+    answer: SendReceipt,
+    payload: Payload,
+    *,
+    keys: DeviceKeys | None = None,
+) -> SentMessage:
+    """Step 3: the sent record kept, its log entry checked, the notice's sealed local copy."""
+    record = MessageRecord(
+        message_id=sealed.message_id,
+        direction="sent",
+        envelope=b64e(sealed.raw),
+        envelope_hash=sealed.envelope_hash,
+        log_index=answer.log_index,
+        received_at=answer.received_at,
+        sender_device=officer.own_certificate(home).device_id,
+        sent_at=sealed.sent_at,
+        recipients=sealed.recipients,
+        addresses=sealed.addresses,
+        content_type=sealed.content_type,
+        status="sent",
+    )
+    home.save_message(record)
+    await check_logged(home, api, Envelope.from_bytes(sealed.raw), record)
+    sent = SentMessage(
+        sealed.message_id, answer.log_index, sealed.recipients, sealed.review_agencies
+    )
+    notice = check_payload(payload)
+    if notice is not None:
+        keep_local_copy(home, keys or officer.device_keys(home), sent, notice, sealed.sent_at)
+    return sent
+
+
 async def send(
     home: Home,
     api: ApiClient,
@@ -215,49 +337,20 @@ async def send(
     """Encrypt `payload` to every active device of the addressed officers and this officer's
     other devices, with review wraps for the sender's agency and every recipient agency;
     upload it. A notice payload made by `notices.notice_payload` carries its typed notice;
-    `keys`, when given, spares unlocking the keystore again."""
-    if not addresses:
-        raise BadInput(_("Give at least one recipient with --to."))
-    parsed = [Address.parse(text) for text in addresses]
-    # The edge: the notice is parsed here once (or taken typed from a NoticePayload).
-    notice: Notice | None
-    try:
-        notice = notice_of(payload)
-    except NoticeError:
-        notice = None  # sealed as given; no case of this device can hold it
-    now = int(time.time()) if now is None else now
-    own_cert = officer.own_certificate(home)
-    recipients = await resolve_recipients(home, api, parsed, own_cert, now)
-    keys = keys or officer.device_keys(home)
-    envelope = await seal_envelope(home, api, keys, own_cert, recipients, payload, now, rng)
-    raw = envelope.to_bytes()
-    blobs = [ref.blob_id for ref in payload.attachments]
-    answer = await upload(home, api, envelope, raw, case_tags(home, payload, notice), blobs)
-    record = MessageRecord(
-        message_id=envelope.header.message_id,
-        direction="sent",
-        envelope=b64e(raw),
-        envelope_hash=b64e(envelope.envelope_hash()),
-        log_index=answer.log_index,
-        received_at=answer.received_at,
-        sender_device=own_cert.device_id,
-        sent_at=now,
-        recipients=tuple(sorted(recipients.devices)),
-        addresses=tuple(str(a) for a in parsed),
-        content_type=payload.content_type,
-        status="sent",
-    )
-    home.save_message(record)
-    await check_logged(home, api, envelope, record)
-    sent = SentMessage(
-        envelope.header.message_id,
-        answer.log_index,
-        tuple(sorted(recipients.devices)),
-        tuple(recipients.review_agencies),
-    )
-    if notice is not None:
-        keep_local_copy(home, keys, sent, notice, now)
-    return sent
+    `keys`, when given, spares unlocking the keystore again. The three steps: seal, upload,
+    confirm (the outbox runs them apart)."""
+    sealed, keys = await _seal(home, api, addresses, payload, keys=keys, now=now, rng=rng)
+    answer = await upload_sealed(home, api, sealed)
+    return await confirm(home, api, sealed, answer, payload, keys=keys)
 
 
-__all__ = ["COUNTER_FILE", "Recipients", "SentMessage", "send"]
+__all__ = [
+    "COUNTER_FILE",
+    "Recipients",
+    "SealedMessage",
+    "SentMessage",
+    "confirm",
+    "seal_message",
+    "send",
+    "upload_sealed",
+]

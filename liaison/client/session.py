@@ -38,6 +38,7 @@ from liaison.client.cases import CaseBook
 from liaison.client.errors import BadInput, ClientError
 from liaison.client.home import Home, PassphraseSource, default_home
 from liaison.client.notices import SearchResult
+from liaison.client.outbox import Outbox, OutboxItem, SendReport, send_waiting, summary_of
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage, ack, inbox, read
 from liaison.client.records import MessageRecord
@@ -147,6 +148,52 @@ class OfficerSession:
         return await send(
             self.home, self.api, addresses, payload, keys=self.unlock(), now=self.now()
         )
+
+    # --- The outbox (poor connectivity) -----------------------------------------------------
+    def outbox(self) -> Outbox:
+        """This device's encrypted outbox (liaison/client/outbox.py)."""
+        return Outbox(self.home, self.unlock())
+
+    def queue(
+        self, addresses: Sequence[str], payload: Payload, *, summary: str | None = None
+    ) -> OutboxItem:
+        """Keep a composed message in the outbox, to send in order when the relay answers."""
+        return self.outbox().add(
+            addresses,
+            payload,
+            summary=summary_of(payload) if summary is None else summary,
+            now=self.now(),
+        )
+
+    def queue_notice(self, notice: Notice, addresses: Sequence[str]) -> OutboxItem:
+        """Keep a checked notice in the outbox (its addressing checked now, as on sending)."""
+        notice_ops.check_addressing(notice, self.certificate.agency, addresses)
+        summary = " ".join(x for x in (notice.type, str(notice.case_ref or "")) if x)
+        return self.queue(addresses, notice_ops.notice_payload(notice), summary=summary)
+
+    async def send_outbox(self) -> SendReport:
+        """Send the outbox's waiting items in order (see `outbox.send_waiting`)."""
+        return await send_waiting(self.home, self.api, self.unlock(), clock=self.now)
+
+    async def send_or_queue(
+        self,
+        addresses: Sequence[str],
+        payload: Payload | None = None,
+        *,
+        summary: str | None = None,
+        notice: Notice | None = None,
+    ) -> tuple[OutboxItem, SendReport]:
+        """Queue the message (or checked `notice`) behind any waiting item and send the
+        outbox: sent now when the relay answers, else kept waiting (never sent twice: the
+        outbox runs it)."""
+        if notice is not None:
+            item = self.queue_notice(notice, addresses)
+        else:
+            assert payload is not None
+            item = self.queue(addresses, payload, summary=summary)
+        if self.offline:
+            return item, SendReport(waiting=len(self.outbox().items()), unreachable=True)
+        return item, await self.send_outbox()
 
     async def upload_file(
         self, path: Path, *, progress: TransferProgress | None = None

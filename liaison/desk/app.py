@@ -20,6 +20,7 @@ from liaison.desk import (
     admin_views,
     case_views,
     hold_views,
+    outbox_views,
     report_views,
     review_views,
     views,
@@ -118,6 +119,7 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
     report_views.add_routes(app)
     admin_views.add_routes(app)
     hold_views.add_routes(app)
+    outbox_views.add_routes(app)
     app.router.add_static("/static/", PACKAGE_DIR / "static", append_version=False)
     app.cleanup_ctx.append(_idle_locker)
     return app

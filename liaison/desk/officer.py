@@ -7,6 +7,7 @@ device keys, so `lock()` closes the session and drops it, and with it both.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
+from liaison.client.outbox import OutboxItem, SendReport, waiting_count
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage, inbox, read
 from liaison.client.review import ReviewedMessage
@@ -59,6 +61,7 @@ class DeskOfficer:
         self._session: OfficerSession | None = None
         # An agency home without a device (the administrator's desk): its unlocked home.
         self._agency: tuple[Home, ApiClient | None] | None = None
+        self._outbox_run = asyncio.Lock()  # one outbox run at a time in this process
 
     # --- Lock and unlock --------------------------------------------------------------------
     @property
@@ -136,6 +139,47 @@ class DeskOfficer:
         sent, _event = await self._open().send_notice(notice, addresses)
         return sent
 
+    # --- The outbox (poor connectivity) -----------------------------------------------------
+    def outbox_count(self) -> int:
+        """Items waiting in the outbox (no decryption: works while locked)."""
+        return waiting_count(self._locked_home)
+
+    def outbox_items(self) -> list[OutboxItem]:
+        return self._open().outbox().items()
+
+    async def send_outbox(self) -> SendReport:
+        """Send the waiting items in order (one run at a time; another program's run is
+        reported as busy)."""
+        async with self._outbox_run:
+            return await self._open().send_outbox()
+
+    async def send_or_queue(
+        self,
+        addresses: Sequence[str],
+        *,
+        text: str | None = None,
+        notice: Notice | None = None,
+    ) -> tuple[SentMessage | None, OutboxItem, SendReport]:
+        """Through the outbox: sent now when the relay answers (the SentMessage), else kept
+        waiting (None). A refusal of this very message (no such recipient…) takes it back
+        out of the outbox and is raised, as a direct send would."""
+        session = self._open()
+        payload = Payload.text(text) if text is not None else None
+        async with self._outbox_run:
+            item, report = await session.send_or_queue(addresses, payload, notice=notice)
+        sent = next((s for i, s in report.sent if i.name == item.name), None)
+        if sent is None and report.error is not None and report.stopped_at is not None:
+            if report.stopped_at.name == item.name:
+                session.outbox().delete(item.item_id)
+                raise report.error
+        return sent, item, report
+
+    def retry_outbox_item(self, item_id: str) -> None:
+        self._open().outbox().retry(item_id)
+
+    def delete_outbox_item(self, item_id: str) -> None:
+        self._open().outbox().delete(item_id)
+
     async def open(self, message_id: str, *, mark_read: bool = True) -> OpenedMessage:
         """Open a received message with full verification (RefusedEnvelope says what failed)."""
         return await self._open().read(message_id)
@@ -169,9 +213,18 @@ class DeskOfficer:
         _notice, sent = await self._open().forward(message_id, addresses)
         return sent
 
-    async def watch(self, deliver: Deliver, *, on_ready: Callable[[], None] | None = None) -> None:
+    async def watch(
+        self,
+        deliver: Deliver,
+        *,
+        on_ready: Callable[[], None] | None = None,
+        on_retry: Callable[[float, ClientError], None] | None = None,
+        on_reconnect: Callable[[], None] | None = None,
+    ) -> None:
         """Keep the push channel to the relay open and deliver each new message, opened."""
-        await self._open().watch(deliver, on_ready=on_ready)
+        await self._open().watch(
+            deliver, on_ready=on_ready, on_retry=on_retry, on_reconnect=on_reconnect
+        )
 
     # --- Cases and handovers ----------------------------------------------------------------
     async def case_book(self) -> CaseBook:

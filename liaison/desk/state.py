@@ -25,6 +25,9 @@ from liaison.desk.security import DeskSession, Sessions
 
 log = logging.getLogger(__name__)
 DEFAULT_IDLE_LOCK_SECONDS = 15 * 60
+# While items wait in the outbox, how often the desk tries the relay again (it also tries at
+# once when the push channel reconnects).
+DEFAULT_OUTBOX_RETRY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class DeskSettings:
     server: str | None = None
     idle_lock_seconds: float = DEFAULT_IDLE_LOCK_SECONDS
     clock: Callable[[], float] = time.monotonic
+    outbox_retry_seconds: float = DEFAULT_OUTBOX_RETRY_SECONDS
 
 
 class LiveFeed:
@@ -72,6 +76,9 @@ class Desk:
     last_activity: float = 0.0
     watch_task: asyncio.Task[None] | None = None
     relay_status: str = "offline"
+    outbox_task: asyncio.Task[None] | None = None
+    outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_problem: str | None = None  # why the outbox's sending stopped (an error code)
 
     def touch(self) -> None:
         self.last_activity = self.settings.clock()
@@ -90,14 +97,16 @@ class Desk:
         opened = await self.officer.open_batch([r["message_id"] for r in records])
         self.index.extend(entry_for(r, o) for r, o in zip(records, opened, strict=True))
         self.watch_task = asyncio.create_task(self._watch())
+        self.outbox_task = asyncio.create_task(self._send_outbox())
 
     async def lock(self) -> None:
         """Forget the keys and everything decrypted from them; the unlock page comes back."""
-        task, self.watch_task = self.watch_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (self.watch_task, self.outbox_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self.watch_task = self.outbox_task = None
         self.index.clear()
         await self.officer.lock()
         self.relay_status = "offline"
@@ -109,9 +118,13 @@ class Desk:
 
         def ready() -> None:
             self.relay_status = "online"
+            self.outbox_kick.set()  # the relay answers again: send what waits
+
+        def retry(_seconds: float, _error: ClientError) -> None:
+            self.relay_status = "offline"
 
         try:
-            await self.officer.watch(deliver, on_ready=ready)
+            await self.officer.watch(deliver, on_ready=ready, on_retry=retry, on_reconnect=ready)
         except ClientError as exc:
             # A refusal by the relay (a revoked device): shown on every page, not retried.
             self.relay_status = exc.code
@@ -119,6 +132,30 @@ class Desk:
         except Exception:
             self.relay_status = "error"
             log.exception("desk push channel failed")
+
+    async def _send_outbox(self) -> None:
+        """Background sending: whenever the relay comes back (and every little while as long
+        as items wait), send the outbox in order. A refused or damaged item stops it until
+        the officer retries or deletes it on the outbox page."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.outbox_kick.wait(), timeout=self.settings.outbox_retry_seconds
+                )
+            self.outbox_kick.clear()
+            if not self.officer.unlocked or not self.officer.outbox_count():
+                continue
+            try:
+                report = await self.officer.send_outbox()
+            except ClientError as exc:
+                self.outbox_problem = exc.code
+                continue
+            except Exception:
+                log.exception("desk outbox sending failed")
+                continue
+            self.outbox_problem = report.error.code if report.error is not None else None
+            if report.sent:
+                log.info("desk outbox: %d waiting messages sent", len(report.sent))
 
     def mark_seen(self, message_id: str) -> None:
         if message_id not in self.index.seen:

@@ -101,6 +101,7 @@ def context(request: web.Request, **values: Any) -> dict[str, Any]:
         "officer_device": officer_device,
         "administrator": desk.officer.unlocked and desk.officer.is_administrator,
         "agency_home": not desk.officer.has_device and desk.officer.is_administrator,
+        "outbox_waiting": desk.officer.outbox_count() if officer_device else 0,
         "time": _time_in(zone),
         "notice_label": lambda code: CATALOGUE[code].label if code in CATALOGUE else code,
         "zone_label": lambda zone: translate(language, ZONE_LABELS.get(zone, zone)),
@@ -359,10 +360,13 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
         error = N_("Write the message first.")
     else:
         try:
-            sent = await desk.officer.send_text(addresses, text)
+            # Through the outbox: kept waiting when the relay cannot be reached.
+            sent, _item, _report = await desk.officer.send_or_queue(addresses, text=text)
         except ClientError as exc:
             error = str(exc)
         else:
+            if sent is None:
+                return render(request, "queued.html")
             return render(request, "sent.html", sent=sent)
     return render(
         request,
@@ -495,9 +499,11 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
     to = values.get("to", "").strip() or str(notice.header["recipient_unit"])
     addresses = [a.strip() for a in to.split(",") if a.strip()]
     try:
-        sent = await desk.officer.send_notice(notice, addresses)
+        sent, _item, _report = await desk.officer.send_or_queue(addresses, notice=notice)
     except (NoticeError, ClientError) as exc:
         return _notice_page(request, notice_type, values, error=exc, status=400)
+    if sent is None:
+        return render(request, "queued.html")
     return render(request, "sent.html", sent=sent)
 
 

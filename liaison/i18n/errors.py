@@ -31,6 +31,9 @@ CRYPTO_MESSAGES = {
     "sender_mismatch": N_("the sender's certificate does not match the message"),
     "sent_in_future": N_("the message's send time lies in the future; check the clock"),
     "keystore_locked": N_("wrong passphrase, or the key file was altered"),
+    "local_seal_failed": N_(
+        "a file kept encrypted on this device was changed, or is another device's"
+    ),
     "bad_proof": N_("the audit log proof does not verify"),
     "bad_attachment": N_("the attachment does not match its reference"),
     "attachment_decryption_failed": N_("the attachment cannot be decrypted (damaged or altered)"),
