@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from liaison.server.errors import ApiError
+from liaison.server.federation import routes as federation_routes
 from liaison.server.handlers import ROUTES
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.relay import Settings, open_relay
@@ -82,7 +83,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             log_refusal_counts_periodically(relay, stop_purge), name="liaison-refusal-counts"
         )
         try:
-            yield
+            async with federation_routes.running(relay):
+                yield
         finally:
             stop_purge.set()
             if purge_task is not None:
@@ -107,6 +109,6 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS_KEY] = settings
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_push_sockets)
-    for method, path, handler in ROUTES:
+    for method, path, handler in ROUTES + federation_routes.ROUTES:
         app.router.add_route(method, path, handler)
     return app

@@ -17,6 +17,7 @@ from typing import Any
 
 from crypto.keys import device_agency
 from liaison.server.blobs import BlobStore
+from liaison.server.federation.state import FederationState
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
@@ -129,6 +130,8 @@ class Relay:
     refusal_windows: dict[str, Any] = field(default_factory=dict)
     # Envelope bytes per sender agency (mailbox.send, retention.purge); None: no limit.
     envelope_quota: EnvelopeQuota | None = None
+    # Peers, agency homes, the peer client and forwarding workers (liaison/server/federation).
+    federation: FederationState = field(default_factory=FederationState)
 
 
 def push_channel(settings: Settings) -> str:

@@ -18,6 +18,7 @@ from liaison.store.attachments import AttachmentReads, AttachmentWrites
 from liaison.store.auth import AuthReads, AuthWrites
 from liaison.store.directory import DirectoryReads, DirectoryWrites
 from liaison.store.engine import create_engines, is_sqlite, upgrade
+from liaison.store.federation import FederationReads, FederationWrites
 from liaison.store.log import LogReads, LogWrites
 from liaison.store.mailbox import MailboxReads, MailboxWrites
 from liaison.store.retention import RetentionReads, RetentionWrites
@@ -41,6 +42,7 @@ class WriteTx(
     ReviewWrites,
     RetentionWrites,
     AttachmentWrites,
+    FederationWrites,
     TxCore,
 ):
     """One request's writes inside the writer's batch transaction (see `TxCore`)."""
@@ -54,6 +56,7 @@ class Store(
     ReviewReads,
     RetentionReads,
     AttachmentReads,
+    FederationReads,
 ):
     """The relay's storage. `open()` then `close()`; use as an async context manager."""
 
