@@ -20,6 +20,7 @@ from liaison.server import (
 )
 from liaison.server import models as m
 from liaison.server.errors import BadRequest
+from liaison.server.federation import forwarding
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.models import RequestT, decode_request
 from liaison.server.openapi import DOCUMENT
@@ -82,6 +83,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     """GET /v1/health"""
+    degraded = forwarding.degraded_peers(request.app[RELAY_KEY])
+    if degraded:
+        return _json({"status": "degraded", "version": __version__, "degraded_peers": degraded})
     return _json({"status": "ok", "version": __version__})
 
 

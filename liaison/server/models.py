@@ -212,8 +212,11 @@ class Error(Struct):
 
 
 class Health(Struct):
-    status: Literal["ok"]
+    # "degraded": a peer relay's forwarding backlog is older than the threshold (issue 15).
+    status: Literal["ok", "degraded"]
     version: str
+    # Peer relays named when "degraded" (absent when there are none).
+    degraded_peers: list[str] | None = None
 
 
 class Server(Struct):

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from liaison.federation.outbound import OutboundRow
 from liaison.store.tables import (
     agency_homes,
+    envelopes,
     federation_acks_out,
     federation_inbound,
     federation_nonces,
@@ -156,6 +157,15 @@ class FederationReads:
         )
         async with self.read_connection() as conn:
             return [(int(i), bytes(a)) for i, a in await conn.execute(query)]
+
+    async def envelope_bytes(self, message_id: str) -> tuple[bytes, int] | None:
+        """(wire bytes, log index of its `envelope` entry) of a stored, unpurged envelope."""
+        query = select(envelopes.c.envelope, envelopes.c.log_index).where(
+            and_(envelopes.c.message_id == message_id, envelopes.c.purged_at.is_(None))
+        )
+        async with self.read_connection() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (bytes(row[0]), int(row[1]))
 
     async def inbound(self, message_id: str) -> InboundRecord | None:
         query = select(federation_inbound).where(federation_inbound.c.message_id == message_id)
@@ -336,6 +346,16 @@ class FederationWrites:
             )
         )
         return True
+
+    async def peer_ack_held(self, message_id: str, event: str, device_id: str | None) -> bool:
+        key = and_(
+            peer_acks.c.message_id == message_id,
+            peer_acks.c.event == event,
+            peer_acks.c.device_id == (device_id or ""),
+        )
+        return (
+            await self.conn.execute(select(peer_acks.c.log_index).where(key))
+        ).first() is not None
 
     async def remember_nonce(self, *, sender: str, nonce: str, expires_at: int, now: int) -> bool:
         """The shared replay cache (§16.3 step 7): False when the pair is held and unexpired."""
