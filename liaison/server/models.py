@@ -61,6 +61,13 @@ LOG_KINDS = (
     "hold",
     "hold_release",
     "purge",
+    # federation (PROTOCOL.md §16.9)
+    "home",
+    "peer",
+    "forwarded_out",
+    "forwarded_in",
+    "peer_ack",
+    "peer_review",
 )
 # A log entry is canonical JSON whose fields depend on its kind (crypto/PROTOCOL.md, log entries).
 LogEntry = Annotated[

@@ -118,6 +118,15 @@ async def test_a_notice_crosses_the_border_and_the_reply_comes_back(relays) -> N
     assert back.device_id == w["cn_officer"].device_id
     kinds = [e.event for _i, e in await entries_of(vn, PeerAckEntry)]
     assert sorted(kinds) == ["acknowledged", "logged"]
+    # The VN officer sees both hops and the acknowledgement in their audit records.
+    records = await vn.api.get("/v1/audit/records", token=w["vn_token"])
+    assert records.status == 200, records.body
+    seen = [(r["entry"]["kind"], r["entry"].get("event")) for r in records.body["records"]]
+    assert ("forwarded_out", None) in seen
+    assert ("peer_ack", "logged") in seen and ("peer_ack", "acknowledged") in seen
+    # The CN officer sees the forwarded_in entry of the notice on their side.
+    records = await cn.api.get("/v1/audit/records", token=w["cn_token"])
+    assert "forwarded_in" in [r["entry"]["kind"] for r in records.body["records"]]
 
     # The reply goes the other way.
     reply = w["cn_officer"].seal([w["vn_officer"]], "已收到，同意移交")
