@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from crypto.federation import PeerAck
 from crypto.log_entries import ForwardedInEntry, ForwardedOutEntry, PeerAckEntry, parse_log_entry
-from liaison.server.federation import peering
+from liaison.server.federation import forwarding, peering
 from liaison.store.tables import deliveries, envelopes
 from tests.federation import peering_steps
 from tests.federation.conftest import RunningRelay
@@ -45,6 +45,7 @@ async def border(vn: RunningRelay, cn: RunningRelay) -> dict[str, Any]:
     await peering.set_home(cn.relay, vn_agency.code, vn.identity.origin)
     for side in (vn, cn):
         await peering.refresh_peers(side.relay, force=True)
+        await forwarding.sync_workers(side.relay)  # what the relay's peer sync does in 2 s
     return {
         "vn_officer": vn_officer,
         "cn_officer": cn_officer,
