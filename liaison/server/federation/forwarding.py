@@ -36,7 +36,9 @@ ENVELOPES_PATH = "/v1/federation/envelopes"
 ACKS_PATH = "/v1/federation/acks"
 MAX_BATCH_ITEMS = 32
 MAX_IN_FLIGHT = 4
-PEERING_RETRY = (0.5, 15.0)  # seconds between peering checks while the peer is not mutual
+# Seconds between peering checks while the peer is not mutual or not reachable: a cheap signed
+# GET, so that a peer coming back gets its backlog at once rather than after a long back-off.
+PEERING_RETRY = (0.25, 5.0)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -222,6 +224,7 @@ class PeerWorker:
             self.held_size = answer.data.get("checkpoint_size")
             self._peering_delay = PEERING_RETRY[0]
             self.relay.federation.problems.pop(self.origin, None)
+            self.queue.retry_now()  # the peer answers: what waited for it goes now
             await self._touch(mutual=True)
             return
         self._note_problem(f"not peered ({answer.code or answer.status})")
@@ -283,6 +286,15 @@ class PeerWorker:
         return held[0], held[1], record.certificate
 
     async def _send_batch(self, batch: list[OutboundItem]) -> None:
+        try:
+            await self._send_batch_once(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("forwarding a batch to %s failed", self.origin)
+            self.queue.on_failed([i.message_id for i in batch], error="internal error")
+
+    async def _send_batch_once(self, batch: list[OutboundItem]) -> None:
         relay = self.relay
         record = relay.federation.peers.get(self.origin)
         if record is None:
@@ -323,6 +335,7 @@ class PeerWorker:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.queue.on_failed(ids, error=f"transport: {type(exc).__name__}")
             self._note_problem(f"unreachable: {type(exc).__name__}")
+            self.mutual = False  # probe with the peering check until it answers again
             await self._save(batch)
             return
         if answer.status == 409 and answer.code == "checkpoint_unknown":
@@ -388,6 +401,8 @@ class PeerWorker:
         for ack in acks:
             self.queue.on_delivered(ack.message_id)
         await self._save(batch)
+        # Delivered items live on as rows; the queue in memory keeps what is still to do.
+        self.queue.prune_delivered(older_than=time.time() + 1)
 
     async def _keep_acks(self, acks: list[PeerAck]) -> None:
         await keep_peer_acks(self.relay, self.origin, acks)
