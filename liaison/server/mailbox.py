@@ -221,6 +221,7 @@ async def store_and_log(
                 sender_device=device_id,
                 foreign=foreign,
                 now=now,
+                payload=(data, entry_data, index),
             )
         if case_tags:
             await tx.insert_case_tags(message_id, case_tags)

@@ -25,7 +25,13 @@ from crypto.federation import PeerAck, RelayIdentity, sign_peer_ack
 from crypto.keys import device_agency
 from crypto.log_entries import ForwardedOutEntry, PeerAckEntry
 from liaison.federation.faults import check_forward_ack
-from liaison.federation.outbound import OutboundItem, OutboundQueue, OutboundRow, peer_health
+from liaison.federation.outbound import (
+    ItemState,
+    OutboundItem,
+    OutboundQueue,
+    OutboundRow,
+    peer_health,
+)
 from liaison.server.federation import peering
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
@@ -72,6 +78,7 @@ async def enqueue_in(
     sender_device: str,
     foreign: dict[str, list[str]],
     now: int,
+    payload: tuple[bytes, bytes, int] | None = None,
 ) -> None:
     """In the envelope's own transaction: one `forwarded_out` entry and one queue row per peer;
     the peer's worker takes the item once the transaction commits."""
@@ -99,15 +106,24 @@ async def enqueue_in(
         )
         if await tx.insert_outbound(row):
             tx.on_commit(lambda peer=peer: _committed(relay, peer, message_id, sender_device,
-                                                      envelope_hash))  # fmt: skip
+                                                      envelope_hash, payload))  # fmt: skip
 
 
 def _committed(
-    relay: Relay, peer: str, message_id: str, sender_device: str, envelope_hash: bytes
+    relay: Relay,
+    peer: str,
+    message_id: str,
+    sender_device: str,
+    envelope_hash: bytes,
+    payload: tuple[bytes, bytes, int] | None,
 ) -> None:
     worker = relay.federation.workers.get(peer)
     if worker is None:
         return  # picked up from the rows when the worker starts
+    if payload is not None:
+        # The wire bytes, `envelope` entry and its index, kept until delivered: the worker
+        # reads nothing back from the database on the hot path.
+        worker.payloads[message_id] = payload
     worker.queue.enqueue(
         message_id=message_id, sender_device=sender_device, envelope_hash=envelope_hash
     )
@@ -132,7 +148,9 @@ class PeerWorker:
         self._task: asyncio.Task[None] | None = None
         self._acks_pending = True
         self._peering_delay = PEERING_RETRY[0]
-        self._cert_entries: dict[str, tuple[int, bytes]] = {}
+        self._cert_entries: dict[str, tuple[int, bytes, bytes]] = {}
+        # message id -> (wire bytes, `envelope` entry data, its log index), until delivered
+        self.payloads: dict[str, tuple[bytes, bytes, int]] = {}
 
     # life
 
@@ -172,6 +190,8 @@ class PeerWorker:
     async def _sleep(self) -> None:
         if not self.mutual:
             timeout: float | None = self._peering_delay
+        elif len(self.in_flight) >= MAX_IN_FLIGHT:
+            timeout = None  # a batch's end wakes the worker
         else:
             due = self.queue.next_wakeup()
             timeout = None if due is None else max(0.0, due - time.time())
@@ -248,21 +268,26 @@ class PeerWorker:
 
     async def _item_json(self, item: OutboundItem, size: int) -> dict[str, Any] | None:
         relay = self.relay
-        stored = await relay.store.envelope_bytes(item.message_id)
-        if stored is None:
-            return None
-        wire, envelope_index = stored
+        held = self.payloads.get(item.message_id)
+        if held is not None:
+            wire, entry_data, envelope_index = held
+        else:  # queued before a restart: read back
+            stored = await relay.store.envelope_bytes(item.message_id)
+            if stored is None:
+                return None
+            wire, envelope_index = stored
+            [entry] = await relay.store.log_entries(envelope_index, envelope_index + 1)
+            entry_data = entry.data
         cert = await self._certificate(item.sender_device)
         if cert is None:
             return None
         cert_index, cert_entry, certificate = cert
-        [entry] = await relay.store.log_entries(envelope_index, envelope_index + 1)
         tree = relay.log.tree
         return {
             "message_id": item.message_id,
             "envelope": b64e(wire),
             "envelope_hash": b64e(item.envelope_hash),
-            "envelope_entry": b64e(entry.data),
+            "envelope_entry": b64e(entry_data),
             "envelope_index": envelope_index,
             "envelope_proof": [b64e(h) for h in tree.inclusion_proof(envelope_index, size)],
             "certificate": b64e(certificate),
@@ -272,18 +297,17 @@ class PeerWorker:
         }
 
     async def _certificate(self, device_id: str) -> tuple[int, bytes, bytes] | None:
+        """(log index, `certificate` entry data, certificate bytes) of a sender: read once,
+        certificates never change (a new key is a new device id)."""
         held = self._cert_entries.get(device_id)
         if held is None:
             record = await self.relay.store.device(device_id)
             if record is None:
                 return None
             [entry] = await self.relay.store.log_entries(record.log_index, record.log_index + 1)
-            held = (record.log_index, entry.data)
+            held = (record.log_index, entry.data, record.certificate)
             self._cert_entries[device_id] = held
-            self.relay.cert_cache.setdefault(device_id, record)
-        record = self.relay.cert_cache.get(device_id) or await self.relay.store.device(device_id)
-        assert record is not None
-        return held[0], held[1], record.certificate
+        return held
 
     async def _send_batch(self, batch: list[OutboundItem]) -> None:
         try:
@@ -300,7 +324,11 @@ class PeerWorker:
         if record is None:
             self.queue.on_not_attempted([i.message_id for i in batch])
             return
-        await relay.log.catch_up()
+        if all(i.message_id in self.payloads for i in batch):
+            # On SQLite the tree holds this process's commits: no read when it covers them.
+            await relay.log.catch_up(1 + max(self.payloads[i.message_id][2] for i in batch))
+        else:
+            await relay.log.catch_up()
         size, note = relay.log.checkpoint()
         items = []
         missing = []
@@ -339,7 +367,13 @@ class PeerWorker:
             await self._save(batch)
             return
         if answer.status == 409 and answer.code == "checkpoint_unknown":
-            self.held_size = (answer.data or {}).get("checkpoint_size")
+            held = answer.data.get("checkpoint_size") if isinstance(answer.data, dict) else None
+            if isinstance(held, int) and not isinstance(held, bool) and held >= 0:
+                self.held_size = held
+            else:
+                self.queue.on_failed(ids, error="checkpoint_unknown without a size")
+                await self._save(batch)
+                return
             self.queue.on_not_attempted(ids)
             return
         if answer.status in (401, 403):
@@ -396,20 +430,46 @@ class PeerWorker:
         unanswered = [i.message_id for i in batch if i.message_id not in answered]
         if unanswered:
             self.queue.on_not_attempted(unanswered)
-        if acks:
-            await self._keep_acks(acks)
+        # Delivered in memory at once, so the senders' next items may go while the acks and
+        # the rows are written: a crash before that write resends them, and the peer answers
+        # its first acknowledgement again (it deduplicates by message id).
         for ack in acks:
             self.queue.on_delivered(ack.message_id)
-        await self._save(batch)
+            self.payloads.pop(ack.message_id, None)
+        self.wake.set()
+        rows = self._rows(batch)
+        await keep_peer_acks(self.relay, self.origin, acks, rows=rows)
         # Delivered items live on as rows; the queue in memory keeps what is still to do.
         self.queue.prune_delivered(older_than=time.time() + 1)
 
-    async def _keep_acks(self, acks: list[PeerAck]) -> None:
-        await keep_peer_acks(self.relay, self.origin, acks)
+    def _rows(self, batch: list[OutboundItem]) -> list[OutboundRow]:
+        """The persisted form of these items as the queue holds them now (in flight is
+        stored as pending, as `OutboundQueue.to_rows` does)."""
+        rows = []
+        for sent in batch:
+            item = self.queue.item(sent.message_id)
+            if item is None:
+                continue
+            state = "pending" if item.state is ItemState.IN_FLIGHT else item.state.value
+            rows.append(
+                OutboundRow(
+                    peer=self.origin,
+                    seq=item.seq,
+                    message_id=item.message_id,
+                    sender_device=item.sender_device,
+                    envelope_hash=item.envelope_hash,
+                    enqueued_at=item.enqueued_at,
+                    next_attempt_at=item.next_attempt_at,
+                    finished_at=item.finished_at,
+                    attempts=item.attempts,
+                    state=state,
+                    last_error=item.last_error,
+                )
+            )
+        return rows
 
     async def _save(self, batch: list[OutboundItem]) -> None:
-        ids = {i.message_id for i in batch}
-        rows = [r for r in self.queue.to_rows() if r.message_id in ids]
+        rows = self._rows(batch)
 
         async def job(tx: WriteTx) -> None:
             await tx.save_outbound(rows)
@@ -453,11 +513,16 @@ class PeerWorker:
             self.wake.set()
 
 
-async def keep_peer_acks(relay: Relay, origin: str, acks: list[PeerAck]) -> None:
-    """Log each verified peer acknowledgement once (`peer_ack`) and keep it for the sender."""
+async def keep_peer_acks(
+    relay: Relay, origin: str, acks: list[PeerAck], *, rows: list[OutboundRow] | None = None
+) -> None:
+    """Log each verified peer acknowledgement once (`peer_ack`) and keep it for the sender;
+    with `rows`, write back those queue items' state in the same transaction."""
     now = relay.clock()
 
     async def job(tx: WriteTx) -> None:
+        if rows:
+            await tx.save_outbound(rows)
         for ack in acks:
             entry = PeerAckEntry(
                 message_id=ack.message_id,

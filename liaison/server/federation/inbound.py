@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -123,18 +123,9 @@ async def _peer_checkpoint(
             _report(relay, identity.origin, getattr(exc, "reason", "malformed_answer"))
             raise Unprocessable("peer_misbehaved", "The checkpoint does not verify.") from exc
         if cp.size > held_size:
-
-            async def job(tx: WriteTx) -> None:
-                await tx.update_peer(
-                    identity.origin,
-                    checkpoint=note,
-                    checkpoint_size=cp.size,
-                    last_seen_at=relay.clock(),
-                )
-
-            await relay.store.write(job)
-            from dataclasses import replace
-
+            # Held in memory at once; written with the batch's items (`_log_items`), or
+            # alone when the batch logs nothing. A crash in between only makes the peer
+            # prove consistency from the older size again (409 checkpoint_unknown).
             relay.federation.peers[identity.origin] = replace(
                 record, checkpoint=note, checkpoint_size=cp.size
             )
@@ -199,8 +190,12 @@ async def _verify_item(
         envelope.verify_signature(certificate.signing_key)
     except CryptoError as exc:
         raise ItemRefused("bad_signature") from exc
-    registered = await relay.store.devices(list(header.recipients))
-    local = tuple(sorted(d for d in header.recipients if d in registered))
+    cache = relay.cert_cache
+    unknown = [d for d in header.recipients if d not in cache]
+    if unknown:
+        for device_id, record in (await relay.store.devices(unknown)).items():
+            cache[device_id] = record
+    local = tuple(sorted(d for d in header.recipients if d in cache))
     if not local:
         raise ItemRefused("no_local_recipient")
     return header.sender_device, VerifiedItem(header.message_id, header, wire, envelope_hash, local)
@@ -233,14 +228,36 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
             results[n] = {"message_id": message_id, "status": "not_attempted"}
             continue
         good.append((n, checked))
+    held = relay.federation.peers[origin]
     if good:
-        results.update(await _log_items(relay, origin, good))
+        results.update(await _log_items(relay, origin, good, held))
+    elif held.checkpoint_size != record.checkpoint_size:
+        await _save_held(relay, held)
     held = relay.federation.peers[origin].checkpoint_size
     return {"results": [results[n] for n in sorted(results)], "checkpoint_size": held}
 
 
+async def _save_held(relay: Relay, held: Any) -> None:
+    async def job(tx: WriteTx) -> None:
+        await _write_held(tx, relay, held)
+
+    await relay.store.write(job)
+
+
+async def _write_held(tx: WriteTx, relay: Relay, held: Any) -> None:
+    """The peer's newest verified checkpoint, unless a larger one was written meanwhile."""
+    stored = await tx.peer_for_update(held.origin)
+    if stored is not None and (stored.checkpoint_size or 0) < (held.checkpoint_size or 0):
+        await tx.update_peer(
+            held.origin,
+            checkpoint=held.checkpoint,
+            checkpoint_size=held.checkpoint_size,
+            last_seen_at=relay.clock(),
+        )
+
+
 async def _log_items(
-    relay: Relay, origin: str, good: list[tuple[int, VerifiedItem]]
+    relay: Relay, origin: str, good: list[tuple[int, VerifiedItem]], held: Any
 ) -> dict[int, dict[str, Any]]:
     now = relay.clock()
     own = relay.identity.origin
@@ -260,6 +277,7 @@ async def _log_items(
     }
 
     async def job(tx: WriteTx) -> dict[int, dict[str, Any]]:
+        await _write_held(tx, relay, held)
         out: dict[int, dict[str, Any]] = {}
         failed: set[str] = set()
         for n, v in good:

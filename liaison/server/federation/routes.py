@@ -34,7 +34,13 @@ async def federation_peering(request: web.Request) -> web.Response:
 
 async def federation_envelopes(request: web.Request) -> web.Response:
     """POST /v1/federation/envelopes  [peer]"""
-    return _json(await inbound.receive_envelopes(request.app[RELAY_KEY], request))
+    try:
+        return _json(await inbound.receive_envelopes(request.app[RELAY_KEY], request))
+    except inbound.CheckpointUnknown as exc:
+        # The refusal says which size of the sender's log this relay holds: the sender's next
+        # batch proves consistency from there.
+        body = {"code": exc.code, "message": exc.message, "checkpoint_size": exc.held}
+        return _json(body, status=409)
 
 
 async def federation_acks(request: web.Request) -> web.Response:
