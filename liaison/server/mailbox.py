@@ -74,26 +74,24 @@ def verify_signature(envelope: Envelope, sender: DeviceRecord) -> None:
 
 async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> dict[str, list[str]]:
     """Every recipient is a registered device (revocations are checked in the writer), or a
-    device of an agency homed on a peer relay: answers those, by peer (PROTOCOL.md §16.6)."""
+    device of an agency homed on a peer relay: answers those, by peer (PROTOCOL.md §16.6).
+    Agency homes are held in memory, so a recipient across the border costs no read."""
     missing = [d for d in device_ids if d not in relay.cert_cache]
     if not missing:
         return {}
-    found = await relay.store.devices(missing)
-    unregistered = []
-    for device_id in missing:
-        device = found.get(device_id)
-        if device is None:
-            unregistered.append(device_id)
-        else:
-            relay.cert_cache[device_id] = device
-    foreign = await forwarding.foreign_recipients(relay, unregistered)
+    foreign = await forwarding.foreign_recipients(relay, missing)
     homed = {d for devices in foreign.values() for d in devices}
-    for device_id in unregistered:
-        if device_id not in homed:
-            raise Unprocessable(
-                "unknown_recipient",
-                f"Recipient {device_id} is not a registered device.",
-            )
+    unknown = [d for d in missing if d not in homed]
+    if unknown:
+        found = await relay.store.devices(unknown)
+        for device_id in unknown:
+            device = found.get(device_id)
+            if device is None:
+                raise Unprocessable(
+                    "unknown_recipient",
+                    f"Recipient {device_id} is not a registered device.",
+                )
+            relay.cert_cache[device_id] = device
     return foreign
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 
 from liaison.federation.outbound import OutboundRow
 from liaison.store.tables import (
@@ -18,6 +18,24 @@ from liaison.store.tables import (
     federation_outbound,
     peer_acks,
     peers,
+)
+
+_INSERT_OUTBOUND = insert(federation_outbound)
+_SAVE_OUTBOUND = (
+    update(federation_outbound)
+    .where(
+        and_(
+            federation_outbound.c.peer == bindparam("p_peer"),
+            federation_outbound.c.message_id == bindparam("p_message_id"),
+        )
+    )
+    .values(
+        next_attempt_at=bindparam("next_attempt_at"),
+        finished_at=bindparam("finished_at"),
+        attempts=bindparam("attempts"),
+        state=bindparam("state"),
+        last_error=bindparam("last_error"),
+    )
 )
 
 PEER_ACTIVE = "active"
@@ -251,37 +269,32 @@ class FederationWrites:
             )
 
     async def insert_outbound(self, row: OutboundRow) -> bool:
-        """Enqueue; False (nothing written) when the message id is queued for the peer already."""
-        query = select(federation_outbound.c.seq).where(
-            and_(
-                federation_outbound.c.peer == row.peer,
-                federation_outbound.c.message_id == row.message_id,
-            )
-        )
-        if (await self.conn.execute(query)).first() is not None:
-            return False
-        await self.execute_write(insert(federation_outbound).values(**row.__dict__))
+        """Enqueue (in the envelope's own transaction: its message id is new, or the envelope
+        insert of the same transaction fails first)."""
+        self.dirty = True
+        await self.conn.execute(_INSERT_OUTBOUND, [row.__dict__])
         return True
 
     async def save_outbound(self, rows: list[OutboundRow]) -> None:
-        """Write back the state of queued items (delivered, refused, retried)."""
-        for row in rows:
-            await self.execute_write(
-                update(federation_outbound)
-                .where(
-                    and_(
-                        federation_outbound.c.peer == row.peer,
-                        federation_outbound.c.message_id == row.message_id,
-                    )
-                )
-                .values(
-                    next_attempt_at=row.next_attempt_at,
-                    finished_at=row.finished_at,
-                    attempts=row.attempts,
-                    state=row.state,
-                    last_error=row.last_error,
-                )
-            )
+        """Write back the state of queued items (delivered, refused, retried): one statement."""
+        if not rows:
+            return
+        self.dirty = True
+        await self.conn.execute(
+            _SAVE_OUTBOUND,
+            [
+                {
+                    "p_peer": r.peer,
+                    "p_message_id": r.message_id,
+                    "next_attempt_at": r.next_attempt_at,
+                    "finished_at": r.finished_at,
+                    "attempts": r.attempts,
+                    "state": r.state,
+                    "last_error": r.last_error,
+                }
+                for r in rows
+            ],
+        )
 
     async def insert_ack_out(self, *, peer: str, ack: bytes, at: int) -> None:
         await self.execute_write(
@@ -324,15 +337,7 @@ class FederationWrites:
         self, *, message_id: str, event: str, device_id: str | None, from_relay: str, ack: bytes,
         peer_index: int, log_index: int, at: int,
     ) -> bool:  # fmt: skip
-        """Keep a peer's acknowledgement; False when the same one (message, event, device) is
-        held already."""
-        key = and_(
-            peer_acks.c.message_id == message_id,
-            peer_acks.c.event == event,
-            peer_acks.c.device_id == (device_id or ""),
-        )
-        if (await self.conn.execute(select(peer_acks.c.log_index).where(key))).first():
-            return False
+        """Keep a peer's acknowledgement (the caller checked `peer_acks_held` first)."""
         await self.execute_write(
             insert(peer_acks).values(
                 message_id=message_id,
@@ -346,6 +351,15 @@ class FederationWrites:
             )
         )
         return True
+
+    async def peer_acks_held(self, message_ids: list[str]) -> set[tuple[str, str, str | None]]:
+        """(message id, event, device id) of the acknowledgements held for these messages."""
+        if not message_ids:
+            return set()
+        query = select(peer_acks.c.message_id, peer_acks.c.event, peer_acks.c.device_id).where(
+            peer_acks.c.message_id.in_(message_ids)
+        )
+        return {(m, e, d or None) for m, e, d in await self.conn.execute(query)}
 
     async def peer_ack_held(self, message_id: str, event: str, device_id: str | None) -> bool:
         key = and_(

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 ENVELOPES_PATH = "/v1/federation/envelopes"
 ACKS_PATH = "/v1/federation/acks"
 MAX_BATCH_ITEMS = 32
-MAX_IN_FLIGHT = 4
+MAX_IN_FLIGHT = 8  # batches on the wire per peer (their bookkeeping writes are not counted)
 # Seconds between peering checks while the peer is not mutual or not reachable: a cheap signed
 # GET, so that a peer coming back gets its backlog at once rather than after a long back-off.
 PEERING_RETRY = (0.25, 5.0)
@@ -436,6 +436,10 @@ class PeerWorker:
         for ack in acks:
             self.queue.on_delivered(ack.message_id)
             self.payloads.pop(ack.message_id, None)
+        # The batch is off the wire: its slot is free while its bookkeeping is written.
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.discard(task)  # type: ignore[arg-type]
         self.wake.set()
         rows = self._rows(batch)
         await keep_peer_acks(self.relay, self.origin, acks, rows=rows)
@@ -523,6 +527,7 @@ async def keep_peer_acks(
     async def job(tx: WriteTx) -> None:
         if rows:
             await tx.save_outbound(rows)
+        held = await tx.peer_acks_held(sorted({ack.message_id for ack in acks}))
         for ack in acks:
             entry = PeerAckEntry(
                 message_id=ack.message_id,
@@ -534,9 +539,10 @@ async def keep_peer_acks(
                 signature=ack.signature,
                 at=now,
             )
-            exists = await tx.peer_ack_held(ack.message_id, ack.event, ack.device_id)
-            if exists:
+            key = (ack.message_id, ack.event, ack.device_id)
+            if key in held:
                 continue
+            held.add(key)
             index = await relay.log.append(tx, entry)
             await tx.insert_peer_ack(
                 message_id=ack.message_id,
