@@ -332,8 +332,9 @@ class PeerWorker:
         size, note = relay.log.checkpoint()
         items = []
         missing = []
-        for item in batch:
-            data = await self._item_json(item, size)
+        # Held in memory on the hot path; read back concurrently after a restart.
+        built = await asyncio.gather(*(self._item_json(item, size) for item in batch))
+        for item, data in zip(batch, built, strict=True):
             if data is None:
                 missing.append(item)
             else:
