@@ -151,3 +151,70 @@ async def test_a_bad_signature_a_replayed_nonce_and_a_misdirected_request_are_re
     status, body = await _raw(cn, {**headers, "Signature-Input": "liaison=()"})
     assert (status, body["code"]) == (400, "federation_request_malformed")
     await client.close()
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e.e2e_relay import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "liaison", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "LANG": "en_US.UTF-8"},
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+async def test_the_peer_commands_refuse_a_mismatch_and_list_what_they_added(
+    relays, tmp_path
+) -> None:
+    import asyncio
+    import json
+
+    vn, cn = relays
+    other = tmp_path / "operator-copy"  # the operator's command line on its own data folder
+    code, out, err = await asyncio.to_thread(
+        _cli,
+        "peer",
+        "add",
+        cn.url,
+        vn.identity.compact_fingerprint,
+        "--data-dir",
+        str(other),
+        "--json",
+    )
+    assert code == 1 and "fingerprint is not the one given" in err, out + err
+    code, out, _err = await asyncio.to_thread(
+        _cli, "peer", "list", "--data-dir", str(other), "--json"
+    )
+    assert code == 0 and json.loads(out) == {"peers": []}
+    code, out, err = await asyncio.to_thread(
+        _cli, "peer", "add", cn.url, cn.identity.safety_number, "--data-dir", str(other), "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["origin"] == cn.identity.origin
+    code, out, _err = await asyncio.to_thread(
+        _cli, "peer", "list", "--data-dir", str(other), "--json"
+    )
+    [listed] = json.loads(out)["peers"]
+    assert (listed["origin"], listed["state"], listed["backlog"]) == (
+        cn.identity.origin,
+        "active",
+        0,
+    )
+    assert listed["fingerprint"] == cn.identity.compact_fingerprint
+    code, out, _err = await asyncio.to_thread(
+        _cli, "peer", "identity", "--data-dir", str(other), "--json"
+    )
+    assert code == 0 and set(json.loads(out)) >= {"origin", "fingerprint", "safety_number"}
+    code, _out, _err = await asyncio.to_thread(
+        _cli, "peer", "remove", cn.identity.origin, "--data-dir", str(other)
+    )
+    assert code == 0
