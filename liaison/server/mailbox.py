@@ -219,7 +219,7 @@ async def store_and_log(
                 sender_device=device_id,
                 foreign=foreign,
                 now=now,
-                payload=(data, entry_data, index),
+                payload=(data, entry_data, index, tuple(blob_ids or ())),
             )
         if case_tags:
             await tx.insert_case_tags(message_id, case_tags)

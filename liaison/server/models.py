@@ -559,3 +559,8 @@ class FederationAcks(Request):
 
 class FederationAcksAnswer(Struct):
     kept: int
+
+
+class FederationBlobAnswer(Struct):
+    blob: str
+    size: int

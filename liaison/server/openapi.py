@@ -115,6 +115,18 @@ FEDERATION_OPERATIONS = (
         },
         request=m.FederationAcks,
     ),
+    Operation(
+        "PUT",
+        "/v1/federation/blobs/{blob_id}",
+        "federationBlob",
+        {
+            200: ok(m.FederationBlobAnswer, "The blob is stored (or was already)"),
+            **PEER_AUTH,
+            422: refused("blob_hash_mismatch: the bytes do not hash to the blob id"),
+        },
+        binary_request=True,
+        description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
+    ),
 )
 
 

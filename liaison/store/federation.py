@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from liaison.federation.outbound import OutboundRow
 from liaison.store.tables import (
     agency_homes,
+    envelope_blobs,
     envelopes,
     federation_acks_out,
     federation_inbound,
@@ -184,6 +185,11 @@ class FederationReads:
         async with self.read_connection() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else (bytes(row[0]), int(row[1]))
+
+    async def declared_blobs(self, message_id: str) -> list[str]:
+        query = select(envelope_blobs.c.blob_id).where(envelope_blobs.c.message_id == message_id)
+        async with self.read_connection() as conn:
+            return sorted(b for (b,) in await conn.execute(query))
 
     async def inbound(self, message_id: str) -> InboundRecord | None:
         query = select(federation_inbound).where(federation_inbound.c.message_id == message_id)

@@ -151,6 +151,7 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/v1/federation/peering"): _public(200),
     ("POST", "/v1/federation/envelopes"): _public(400),
     ("POST", "/v1/federation/acks"): _public(400),
+    ("PUT", "/v1/federation/blobs/{blob_id}"): _public(400),
 }
 
 
@@ -217,6 +218,7 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
             "items": [],
         },
         "/v1/federation/acks": {"acks": []},
+        "/v1/federation/blobs/{blob_id}": {},
         "/v1/uploads/{upload_id}": {},
         "/v1/uploads/{upload_id}/complete": {"blob": "ab" * 32},
         "/v1/review/messages/{message_id}": {

@@ -33,6 +33,7 @@ from liaison.federation.outbound import (
     peer_health,
 )
 from liaison.server.federation import peering
+from liaison.server.federation.requests import BATCH_BYTES
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 ENVELOPES_PATH = "/v1/federation/envelopes"
 ACKS_PATH = "/v1/federation/acks"
+BLOBS_PATH = "/v1/federation/blobs"
 MAX_BATCH_ITEMS = 32
 MAX_IN_FLIGHT = 8  # batches on the wire per peer (their bookkeeping writes are not counted)
 # Seconds between peering checks while the peer is not mutual or not reachable: a cheap signed
@@ -78,7 +80,7 @@ async def enqueue_in(
     sender_device: str,
     foreign: dict[str, list[str]],
     now: int,
-    payload: tuple[bytes, bytes, int] | None = None,
+    payload: tuple[bytes, bytes, int, tuple[str, ...]] | None = None,
 ) -> None:
     """In the envelope's own transaction: one `forwarded_out` entry and one queue row per peer;
     the peer's worker takes the item once the transaction commits."""
@@ -115,7 +117,7 @@ def _committed(
     message_id: str,
     sender_device: str,
     envelope_hash: bytes,
-    payload: tuple[bytes, bytes, int] | None,
+    payload: tuple[bytes, bytes, int, tuple[str, ...]] | None,
 ) -> None:
     worker = relay.federation.workers.get(peer)
     if worker is None:
@@ -149,8 +151,11 @@ class PeerWorker:
         self._acks_pending = True
         self._peering_delay = PEERING_RETRY[0]
         self._cert_entries: dict[str, tuple[int, bytes, bytes]] = {}
-        # message id -> (wire bytes, `envelope` entry data, its log index), until delivered
-        self.payloads: dict[str, tuple[bytes, bytes, int]] = {}
+        # message id -> (wire bytes, `envelope` entry data, its log index, declared blob ids),
+        # until delivered
+        self.payloads: dict[str, tuple[bytes, bytes, int, tuple[str, ...]]] = {}
+        # Blobs the peer confirmed it stores (sent before the envelopes declaring them).
+        self.sent_blobs: set[str] = set()
 
     # life
 
@@ -270,7 +275,7 @@ class PeerWorker:
         relay = self.relay
         held = self.payloads.get(item.message_id)
         if held is not None:
-            wire, entry_data, envelope_index = held
+            wire, entry_data, envelope_index, blob_ids = held
         else:  # queued before a restart: read back
             stored = await relay.store.envelope_bytes(item.message_id)
             if stored is None:
@@ -278,6 +283,7 @@ class PeerWorker:
             wire, envelope_index = stored
             [entry] = await relay.store.log_entries(envelope_index, envelope_index + 1)
             entry_data = entry.data
+            blob_ids = tuple(await relay.store.declared_blobs(item.message_id))
         cert = await self._certificate(item.sender_device)
         if cert is None:
             return None
@@ -294,7 +300,31 @@ class PeerWorker:
             "certificate_entry": b64e(cert_entry),
             "certificate_index": cert_index,
             "certificate_proof": [b64e(h) for h in tree.inclusion_proof(cert_index, size)],
+            "blobs": sorted(blob_ids),
         }
+
+    async def _send_blob(self, url: str, blob_id: str) -> str | None:
+        """PUT the blob to the peer; None once it holds it, else what went wrong."""
+        blobs = self.relay.blobs
+        if blobs is None or not await blobs.exists(blob_id):
+            return f"blob {blob_id[:12]} not stored here"
+        data = b"".join([chunk async for chunk in await blobs.read(blob_id)])
+        try:
+            answer = await self.relay.federation.client.request(
+                peer_origin=self.origin,
+                base_url=url,
+                method="PUT",
+                target=f"{BLOBS_PATH}/{blob_id}",
+                body=data,
+                extra_headers={"Content-Type": "application/octet-stream"},
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.mutual = False
+            return f"transport: {type(exc).__name__}"
+        if answer.status != 200:
+            return f"blob refused: {answer.status} {answer.code or ''}"
+        self.sent_blobs.add(blob_id)
+        return None
 
     async def _certificate(self, device_id: str) -> tuple[int, bytes, bytes] | None:
         """(log index, `certificate` entry data, certificate bytes) of a sender: read once,
@@ -334,13 +364,33 @@ class PeerWorker:
         missing = []
         # Held in memory on the hot path; read back concurrently after a restart.
         built = await asyncio.gather(*(self._item_json(item, size) for item in batch))
+        budget = BATCH_BYTES
+        deferred: set[str] = set()  # senders whose items wait for the next batch
+        later: list[str] = []
         for item, data in zip(batch, built, strict=True):
             if data is None:
                 missing.append(item)
-            else:
-                items.append(data)
+                continue
+            cost = len(data["envelope"]) + 4096
+            if item.sender_device in deferred or (items and cost > budget):
+                deferred.add(item.sender_device)  # keeps the sender's order
+                later.append(item.message_id)
+                continue
+            budget -= cost
+            items.append(data)
+        if later:
+            self.queue.on_not_attempted(later)
         for item in missing:  # purged or unknown here: nothing to send, ever
             self.queue.on_refused(item.message_id, error="not_stored")
+        # The attachments go first, each on its own signed request (PROTOCOL.md §16.6).
+        for blob_id in sorted({b for i in items for b in i["blobs"]} - self.sent_blobs):
+            problem = await self._send_blob(record.url, blob_id)
+            if problem is not None:
+                ids = [i["message_id"] for i in items]
+                self.queue.on_failed(ids, error=problem)
+                self._note_problem(problem)
+                await self._save(batch)
+                return
         held = self.held_size if self.held_size is not None else 0
         body = _encode(
             {
@@ -427,6 +477,9 @@ class PeerWorker:
             elif status == "refused":
                 self.queue.on_refused(item.message_id, error=str(result.get("code")))
             else:
+                if result.get("code") == "blob_missing":  # the peer lost it: send it again
+                    held = self.payloads.get(item.message_id)
+                    self.sent_blobs.difference_update(held[3] if held else ())
                 self.queue.on_not_attempted([item.message_id])
         unanswered = [i.message_id for i in batch if i.message_id not in answered]
         if unanswered:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crypto.attachments import parse_blob_id
 from crypto.certs import DeviceCertificate
 from crypto.checkpoint import Checkpoint, verify_checkpoint
 from crypto.encoding import b64d, b64e
@@ -31,11 +32,14 @@ from liaison.federation.outbound import InboundVerdict, classify_inbound
 from liaison.server.errors import ApiError, BadRequest, Conflict, Unprocessable
 from liaison.server.federation import peering
 from liaison.server.federation.forwarding import keep_peer_acks
+from liaison.server.federation.requests import MAX_FEDERATION_BLOB
 from liaison.server.mailbox import schedule_push
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
+# What a blob that came from a peer relay is counted under (no agency of this relay uploaded it).
+PEER_AGENCY = "peer"
 
 
 class CheckpointUnknown(ApiError):
@@ -54,6 +58,15 @@ class ItemRefused(Exception):
         self.code = code
 
 
+class ItemWaits(Exception):
+    """An item that cannot be logged yet (a declared blob has not arrived): not attempted."""
+
+    def __init__(self, code: str, sender: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.sender = sender
+
+
 @dataclass
 class VerifiedItem:
     message_id: str
@@ -61,6 +74,7 @@ class VerifiedItem:
     wire: bytes
     envelope_hash: bytes
     local: tuple[str, ...]
+    blobs: tuple[str, ...] = ()
 
 
 def _lock(relay: Relay, origin: str) -> asyncio.Lock:
@@ -198,7 +212,19 @@ async def _verify_item(
     local = tuple(sorted(d for d in header.recipients if d in cache))
     if not local:
         raise ItemRefused("no_local_recipient")
-    return header.sender_device, VerifiedItem(header.message_id, header, wire, envelope_hash, local)
+    blob_ids = item.get("blobs", [])
+    if not isinstance(blob_ids, list) or not all(isinstance(b, str) for b in blob_ids):
+        raise ItemRefused("malformed_item")
+    for blob_id in blob_ids:
+        try:
+            parse_blob_id(blob_id)
+        except CryptoError as exc:
+            raise ItemRefused("malformed_item") from exc
+        if relay.blobs is None or not await relay.blobs.exists(blob_id):
+            raise ItemWaits("blob_missing", header.sender_device)
+    return header.sender_device, VerifiedItem(
+        header.message_id, header, wire, envelope_hash, local, tuple(sorted(set(blob_ids)))
+    )
 
 
 async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any]:
@@ -223,6 +249,10 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
             sender, checked = await _verify_item(relay, origin, item, cp)
         except ItemRefused as exc:
             results[n] = {"message_id": message_id, "status": "refused", "code": exc.code}
+            continue
+        except ItemWaits as exc:
+            results[n] = {"message_id": message_id, "status": "not_attempted", "code": exc.code}
+            failed.add(exc.sender)  # its sender's later items wait with it
             continue
         if sender in failed:
             results[n] = {"message_id": message_id, "status": "not_attempted"}
@@ -343,6 +373,8 @@ async def _log_items(
                 ack=ack,
                 at=now,
             )
+            if v.blobs:
+                await tx.declare_blobs(v.message_id, v.blobs)
             schedule_push(relay, tx, v.message_id)
             out[n] = {"message_id": v.message_id, "status": "logged", "ack": b64e(ack)}
         return out
@@ -372,3 +404,33 @@ async def receive_acks(relay: Relay, request: web.Request) -> dict[str, Any]:
         acks.append(ack)
     await keep_peer_acks(relay, origin, acks)
     return {"kept": len(acks)}
+
+
+async def receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict[str, Any]:
+    """PUT /v1/federation/blobs/{blob_id} [peer]: an attachment of an envelope the peer is
+    about to forward, stored once its bytes hash to `blob_id` (§14.6)."""
+    verified, body = await peering.authenticate_peer(relay, request, limit=MAX_FEDERATION_BLOB)
+    try:
+        parse_blob_id(blob_id)
+    except CryptoError as exc:
+        raise BadRequest("bad_blob_id", "A blob id is 64 lower-case hex digits.") from exc
+    store = relay.blobs
+    if store is None:
+        raise Unprocessable("invalid_request", "This relay stores no attachments.")
+    if not await store.exists(blob_id):
+        session = await store.create_upload(
+            agency=PEER_AGENCY, size=len(body), agency_bytes_in_use=0
+        )
+        await store.append_bytes(session.session_id, 0, body)
+        await store.complete(session.session_id, blob_id)  # refuses bytes of another hash
+        now = relay.clock()
+        uploader = f"peer:{verified.sender_origin}"[:200]
+
+        async def job(tx: WriteTx) -> None:
+            await tx.insert_blob(
+                blob_id=blob_id, size=len(body), uploader_device=uploader, agency=PEER_AGENCY,
+                at=now,
+            )  # fmt: skip
+
+        await relay.store.write(job)
+    return {"blob": blob_id, "size": len(body)}

@@ -46,11 +46,26 @@ async def refresh_peers(relay: Relay, *, force: bool = False) -> None:
         state.set_peers(await relay.store.peers(), await relay.store.agency_homes())
 
 
-async def authenticate_peer(relay: Relay, request: web.Request) -> tuple[VerifiedRequest, bytes]:
-    """The authenticated peer and the body of a federation request (§16.3), or a refusal."""
-    if request.content_length is not None and request.content_length > MAX_FEDERATION_BODY:
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, streamed (a batch or a blob may exceed the app's limit for devices'
+    requests); 413 past `limit`."""
+    if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge("payload_too_large", "The federation request is too large.")
-    body = await request.read()
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("payload_too_large", "The federation request is too large.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def authenticate_peer(
+    relay: Relay, request: web.Request, *, limit: int = MAX_FEDERATION_BODY
+) -> tuple[VerifiedRequest, bytes]:
+    """The authenticated peer and the body of a federation request (§16.3), or a refusal."""
+    body = await read_body(request, limit)
     origin = request.headers.get("Liaison-Origin", "")
     if origin not in relay.federation.peers:
         await refresh_peers(relay)  # a peer the operator just added

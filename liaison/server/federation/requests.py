@@ -39,9 +39,11 @@ from liaison.server.errors import ApiError
 
 __all__ = ["FederationRefused", "PeerAnswer", "PeerClient", "authenticate", "refusal"]
 
-# A federation request's body: a batch of envelopes is the largest (64 items of ~1 MiB at most
-# would be too much; the worker sends batches below this).
+# A federation request's body: the worker keeps a batch of envelopes below BATCH_BYTES.
 MAX_FEDERATION_BODY = 32 << 20
+BATCH_BYTES = 16 << 20
+# An attachment blob crosses in one request, held in memory on both sides: at most this.
+MAX_FEDERATION_BLOB = 64 << 20
 
 _STATUS = {
     RequestMalformed: 400,

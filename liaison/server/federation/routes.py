@@ -48,10 +48,17 @@ async def federation_acks(request: web.Request) -> web.Response:
     return _json(await inbound.receive_acks(request.app[RELAY_KEY], request))
 
 
+async def federation_blob(request: web.Request) -> web.Response:
+    """PUT /v1/federation/blobs/{blob_id}  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
     ("POST", forwarding.ACKS_PATH, federation_acks),
+    ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
