@@ -23,6 +23,9 @@ MAX_TEXT = 1024
 MAX_RETENTION_DAYS = 36500
 REVIEW_REFUSALS = ("not_supervisor", "not_party")
 _MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
+_ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:/-]{0,254}")  # crypto/federation.py, §16.1
+PEER_ACTIONS = ("added", "removed")
+PEER_ACK_EVENTS = ("logged", "acknowledged")
 
 
 def content_hash(data: bytes) -> bytes:
@@ -105,6 +108,26 @@ def _integer(minimum: int = 0, maximum: int = MAX_SAFE_INTEGER) -> Any:
     return field(metadata={"codec": _Codec(None, decode)})
 
 
+def _optional_identifier() -> Any:
+    """A device id, or null."""
+
+    def decode(value: Any, name: str) -> str | None:
+        return None if value is None else _decode_text(value, name)
+
+    return field(metadata={"codec": _Codec(None, decode, names=True)})
+
+
+def _origin() -> Any:
+    """A relay origin (PROTOCOL.md §16.1): no agency code or device id."""
+
+    def decode(value: Any, name: str) -> str:
+        if not isinstance(value, str) or _ORIGIN.fullmatch(value) is None:
+            raise MalformedError(f"log entry field {name!r} must be a relay origin")
+        return value
+
+    return field(metadata={"codec": _Codec(None, decode)})
+
+
 def _choice(*values: str) -> Any:
     def decode(value: Any, name: str) -> str:
         if value not in values:
@@ -144,7 +167,8 @@ class LogEntry:
         for name, codec in self._CODECS:
             if codec.names:
                 value = getattr(self, name)
-                yield from (value,) if isinstance(value, str) else value
+                if value is not None:
+                    yield from (value,) if isinstance(value, str) else value
 
 
 _KINDS: dict[str, type[LogEntry]] = {}
@@ -313,6 +337,85 @@ class PurgeEntry(LogEntry):
     envelope_hash: bytes = _bytes()
     envelope_index: int = _integer()
     agencies: tuple[str, ...] = _identifiers()
+
+
+# --- federation (PROTOCOL.md §16.9) ---------------------------------------------------------
+
+
+@_kind("home")
+@dataclass(frozen=True, kw_only=True)
+class HomeEntry(LogEntry):
+    """An agency's root-signed home statement naming this relay (§16.4)."""
+
+    agency: str = _identifier()
+    relay_origin: str = _origin()
+    relay_key: bytes = _bytes()
+    issued_at: int = _integer()
+    statement_hash: bytes = _bytes()
+
+
+@_kind("peer")
+@dataclass(frozen=True, kw_only=True)
+class PeerEntry(LogEntry):
+    """The operator peered this relay with another one, or removed the peering (§16.2)."""
+
+    origin: str = _origin()
+    log_key: bytes = _bytes()
+    action: str = _choice(*PEER_ACTIONS)
+
+
+@_kind("forwarded_out")
+@dataclass(frozen=True, kw_only=True)
+class ForwardedOutEntry(LogEntry):
+    """An envelope queued for a peer relay, home of `recipients` (§16.6)."""
+
+    message_id: str = _message_id()
+    envelope_hash: bytes = _bytes()
+    to_relay: str = _origin()
+    recipients: tuple[str, ...] = _identifiers()
+
+
+@_kind("forwarded_in")
+@dataclass(frozen=True, kw_only=True)
+class ForwardedInEntry(LogEntry):
+    """An envelope a peer relay forwarded, for `recipients` homed here (§16.6)."""
+
+    message_id: str = _message_id()
+    envelope_hash: bytes = _bytes()
+    from_relay: str = _origin()
+    sender: str = _identifier()
+    recipients: tuple[str, ...] = _identifiers()
+    size: int = _integer()
+
+
+@_kind("peer_ack")
+@dataclass(frozen=True, kw_only=True)
+class PeerAckEntry(LogEntry):
+    """A peer's signed acknowledgement of a forwarded envelope (§16.6): every field of the
+    ack but `version`, `relay` (= `from_relay`) and `to_relay` (= this relay)."""
+
+    message_id: str = _message_id()
+    envelope_hash: bytes = _bytes()
+    from_relay: str = _origin()
+    event: str = _choice(*PEER_ACK_EVENTS)
+    device_id: str | None = _optional_identifier()
+    peer_index: int = _integer()
+    signature: bytes = _bytes(SIGNATURE_BYTES)
+
+
+@_kind("peer_review")
+@dataclass(frozen=True, kw_only=True)
+class PeerReviewEntry(LogEntry):
+    """A supervisor's review on the peer relay of a cross-border message (§16.6)."""
+
+    message_id: str = _message_id()
+    from_relay: str = _origin()
+    review_index: int = _integer()
+    device_id: str = _identifier()
+    agency: str = _identifier()
+    reason_hash: bytes = _bytes()
+    requested_at: int = _integer()
+    signature: bytes = _bytes(SIGNATURE_BYTES)
 
 
 LOG_ENTRY_KINDS: tuple[str, ...] = tuple(_KINDS)

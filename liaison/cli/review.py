@@ -184,6 +184,28 @@ def describe_record(row: dict[str, Any]) -> str:
         return _("{when}  {device} acknowledged {id}").format(
             when=when, device=entry.get("device_id"), id=str(entry.get("message_id"))[:12]
         )
+    if kind == "forwarded_out":
+        return _("{when}  message {id} forwarded to the peer relay {relay}").format(
+            when=when, id=str(entry.get("message_id"))[:12], relay=entry.get("to_relay")
+        )
+    if kind == "forwarded_in":
+        return _("{when}  message {id} from {sender}, forwarded by the peer relay {relay}").format(
+            when=when,
+            id=str(entry.get("message_id"))[:12],
+            sender=entry.get("sender"),
+            relay=entry.get("from_relay"),
+        )
+    if kind == "peer_ack" and entry.get("event") == "acknowledged":
+        return _("{when}  {device} acknowledged {id} on the peer relay {relay}").format(
+            when=when,
+            device=entry.get("device_id"),
+            id=str(entry.get("message_id"))[:12],
+            relay=entry.get("from_relay"),
+        )
+    if kind == "peer_ack":
+        return _("{when}  the peer relay {relay} logged message {id}").format(
+            when=when, relay=entry.get("from_relay"), id=str(entry.get("message_id"))[:12]
+        )
     subject = entry.get("device_id") or entry.get("key_id") or entry.get("code") or ""
     return f"{when}  {audit_kind(kind)} {subject}".rstrip()
 

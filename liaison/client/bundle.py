@@ -22,7 +22,10 @@ from crypto.errors import CryptoError, MalformedError
 from crypto.log_entries import (
     AckEntry,
     EnvelopeEntry,
+    ForwardedInEntry,
+    ForwardedOutEntry,
     LogEntry,
+    PeerAckEntry,
     log_entry_from_json,
 )
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
@@ -52,6 +55,10 @@ def key_fingerprint(public_key: bytes) -> str:
     return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
+# Entries about a message that are shown with it (an acknowledgement, federation's hops).
+FOLLOWS_MESSAGE = (AckEntry, ForwardedOutEntry, ForwardedInEntry, PeerAckEntry)
+
+
 def concerns(entry: LogEntry, agency: str) -> bool:
     """Whether a log entry names the agency or one of its devices (any field, any kind)."""
     return any(
@@ -72,7 +79,7 @@ def select_entries(
         visible = agency is None or concerns(entry, agency)
         if agency is not None and isinstance(entry, EnvelopeEntry) and visible:
             messages.add(entry.message_id)
-        if not visible and isinstance(entry, AckEntry) and entry.message_id in messages:
+        if not visible and isinstance(entry, FOLLOWS_MESSAGE) and entry.message_id in messages:
             visible = True
         if visible and start <= entry.at <= end:
             chosen.append((index, entry))
@@ -374,7 +381,9 @@ def verify_bundle(
             ) from exc
         if not start <= entry.at <= end:
             raise _fail(_("{where} lies outside the bundle's period.").format(where=where))
-        if agency is not None and not (concerns(entry, agency) or isinstance(entry, AckEntry)):
+        if agency is not None and not (
+            concerns(entry, agency) or isinstance(entry, FOLLOWS_MESSAGE)
+        ):
             raise _fail(
                 _("{where} does not concern agency {agency}.").format(where=where, agency=agency)
             )

@@ -249,8 +249,25 @@ class OutboundQueue:
                 self._items[message_id] = replace(item, next_attempt_at=now)
 
     def next_wakeup(self) -> float | None:
-        """When the earliest pending item becomes due (None when nothing waits)."""
-        due = [i.next_attempt_at for i in self._items.values() if i.state is ItemState.PENDING]
+        """When `next_batch` next has something to offer by the clock alone: the earliest due
+        time of a sender's head item with nothing of its sender in flight (None when no such
+        head waits). Items behind a head go with it, and an in-flight item's outcome is an
+        event of its own, so neither is a reason to wake up."""
+        heads: dict[str, OutboundItem] = {}
+        for item in self._items.values():
+            if item.state in (ItemState.DELIVERED, ItemState.REFUSED):
+                continue
+            held = heads.get(item.sender_device)
+            if held is None or item.seq < held.seq:
+                heads[item.sender_device] = item
+        in_flight = {
+            i.sender_device for i in self._items.values() if i.state is ItemState.IN_FLIGHT
+        }
+        due = [
+            head.next_attempt_at
+            for sender, head in heads.items()
+            if head.state is ItemState.PENDING and sender not in in_flight
+        ]
         return min(due) if due else None
 
     # --- reporting -----------------------------------------------------------------------------

@@ -36,6 +36,12 @@ AUDIT_KINDS = {
     "hold": N_("legal hold"),
     "hold_release": N_("legal hold released"),
     "purge": N_("expired ciphertext deleted"),
+    "home": N_("agency home relay"),
+    "peer": N_("peer relay"),
+    "forwarded_out": N_("message forwarded to the peer relay"),
+    "forwarded_in": N_("message received from the peer relay"),
+    "peer_ack": N_("receipt from the peer relay"),
+    "peer_review": N_("supervisor review on the peer relay"),
 }
 
 

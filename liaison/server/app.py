@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from liaison.server.errors import ApiError
+from liaison.server.federation import routes as federation_routes
 from liaison.server.handlers import ROUTES
 from liaison.server.keys import PUSH_KEY, RELAY_KEY
 from liaison.server.relay import Settings, open_relay
@@ -90,7 +91,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
             await measuring.enter_async_context(measure_relay(relay))
         try:
-            yield
+            async with federation_routes.running(relay):
+                yield
         finally:
             await measuring.aclose()
             stop_purge.set()
@@ -133,6 +135,6 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_push_sockets)
     if settings.worker_name is not None:
         app.on_response_prepare.append(_worker_header(settings.worker_name))
-    for method, path, handler in ROUTES:
+    for method, path, handler in ROUTES + federation_routes.ROUTES:
         app.router.add_route(method, path, handler)
     return app

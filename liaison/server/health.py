@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from liaison import __version__
+from liaison.server.federation import forwarding
 from liaison.server.relay import ReadinessLimits, Relay
 
 __all__ = ["ReadinessLimits", "liveness", "readiness"]
@@ -68,6 +69,10 @@ async def readiness(relay: Relay, limits: ReadinessLimits) -> tuple[dict[str, An
         _REASONS[name, check["status"]] for name, check in checks.items() if check["status"] != "ok"
     ]
     if not reasons:
+        # Ready, but a peer relay's forwarding backlog is old (issue 15): still 200, named.
+        degraded = forwarding.degraded_peers(relay)
+        if degraded:
+            answer.update(status="degraded", degraded_peers=degraded)
         return answer, 200
     answer.update(
         status="unavailable",

@@ -19,6 +19,7 @@ from liaison.server.errors import (
     Unprocessable,
 )
 from liaison.server.log import TreeView
+from liaison.server.federation import forwarding
 from liaison.server.log_queries import proof_tree
 from liaison.server.models import SendRequest, decode_field
 from liaison.server.relay import Relay
@@ -71,12 +72,19 @@ def verify_signature(envelope: Envelope, sender: DeviceRecord) -> None:
         raise Unprocessable("bad_signature", "The envelope signature does not verify.") from exc
 
 
-async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> None:
-    """Every recipient is a registered device (revocations are checked in the writer)."""
+async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> dict[str, list[str]]:
+    """Every recipient is a registered device (revocations are checked in the writer), or a
+    device of an agency homed on a peer relay: answers those, by peer (PROTOCOL.md §16.6).
+    Agency homes are held in memory, so a recipient across the border costs no read."""
     missing = [d for d in device_ids if d not in relay.cert_cache]
-    if missing:
-        found = await relay.store.devices(missing)
-        for device_id in missing:
+    if not missing:
+        return {}
+    foreign = await forwarding.foreign_recipients(relay, missing)
+    homed = {d for devices in foreign.values() for d in devices}
+    unknown = [d for d in missing if d not in homed]
+    if unknown:
+        found = await relay.store.devices(unknown)
+        for device_id in unknown:
             device = found.get(device_id)
             if device is None:
                 raise Unprocessable(
@@ -84,6 +92,7 @@ async def check_recipients(relay: Relay, device_ids: tuple[str, ...]) -> None:
                     f"Recipient {device_id} is not a registered device.",
                 )
             relay.cert_cache[device_id] = device
+    return foreign
 
 
 async def reserve_envelope_bytes(
@@ -152,10 +161,14 @@ async def store_and_log(
     case_tags: list[bytes],
     now: int,
     blob_ids: list[str] | None = None,
+    foreign: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """In one writer job: the checks only the database can answer (revocation, duplicates,
     counter), then the log entry, the envelope and its deliveries, its case tags, the push."""
     message_id = header.message_id
+    # Recipients homed on peer relays get no delivery here: their relay queues them.
+    away = {d for devices in (foreign or {}).values() for d in devices}
+    local = tuple(d for d in header.recipients if d not in away) if away else header.recipients
     # Encoded here, not in the job: the writer's serial section stays as short as can be.
     entry_data, entry_leaf = relay.log.encode(
         envelope_entry(device_id, header, envelope_hash, len(data), now)
@@ -208,8 +221,19 @@ async def store_and_log(
             envelope=data,
             log_index=index,
             received_at=now,
-            recipients=header.recipients,
+            recipients=local,
         )
+        if foreign:
+            await forwarding.enqueue_in(
+                relay,
+                tx,
+                message_id=message_id,
+                envelope_hash=envelope_hash,
+                sender_device=device_id,
+                foreign=foreign,
+                now=now,
+                payload=(data, entry_data, index, tuple(blob_ids or ())),
+            )
         if case_tags:
             await tx.insert_case_tags(message_id, case_tags)
         if blob_ids:
@@ -229,7 +253,7 @@ async def send(relay: Relay, device_id: str, request: SendRequest) -> tuple[dict
     now = relay.clock()
     sender = await check_sender(relay, device_id, header, now)
     verify_signature(envelope, sender)
-    await check_recipients(relay, header.recipients)
+    foreign = await check_recipients(relay, header.recipients)
     case_tags = retention.case_tags_of(request.case_tags) if request.case_tags else []
     blob_ids = (
         await attachments.check_declared(relay, device_id, request.blobs) if request.blobs else []
@@ -240,7 +264,7 @@ async def send(relay: Relay, device_id: str, request: SendRequest) -> tuple[dict
     )
     try:
         answer, stored = await store_and_log(
-            relay, device_id, header, data, envelope_hash, case_tags, now, blob_ids
+            relay, device_id, header, data, envelope_hash, case_tags, now, blob_ids, foreign
         )
     except Exception:
         # Refused by the writer: nothing stored. (A cancelled request keeps its count: its
@@ -302,6 +326,7 @@ async def acknowledge(relay: Relay, device_id: str, message_id: str) -> dict[str
         entry = AckEntry(message_id=message_id, device_id=device_id, at=now)
         index = await relay.log.append(tx, entry)
         await tx.acknowledge(device_id=device_id, message_id=message_id, log_index=index, at=now)
+        await forwarding.device_acknowledged(relay, tx, message_id, device_id, index, now)
         return {"log_index": index}
 
     return await relay.store.write(job)

@@ -61,6 +61,13 @@ LOG_KINDS = (
     "hold",
     "hold_release",
     "purge",
+    # federation (PROTOCOL.md §16.9)
+    "home",
+    "peer",
+    "forwarded_out",
+    "forwarded_in",
+    "peer_ack",
+    "peer_review",
 )
 # A log entry is canonical JSON whose fields depend on its kind (crypto/PROTOCOL.md, log entries).
 LogEntry = Annotated[
@@ -227,12 +234,15 @@ class WriterCheck(Struct):
 
 
 class Health(Struct):
-    """Ready: the database answers and the writer keeps up."""
+    """Ready: the database answers and the writer keeps up ("degraded": a peer relay's
+    forwarding backlog is older than the threshold, issue 15; the relay itself is ready)."""
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
     version: str
     database: DatabaseCheck
     writer: WriterCheck
+    # Peer relays named when "degraded" (absent when there are none).
+    degraded_peers: list[str] | None = None
 
 
 class NotReady(Struct):
@@ -530,3 +540,64 @@ def decode_field(text: str, field_name: str, *, length: int | None = None) -> by
     if length is not None and len(raw) != length:
         raise BadRequest("invalid_request", f"Field {field_name} must be {length} bytes.")
     return raw
+
+
+# --- federation, relay to relay (PROTOCOL.md §16; liaison/server/federation) -----------------
+# Documentation of the bodies: the routes authenticate the signed request (§16.3) before they
+# read the body, and parse it themselves (liaison/server/federation/inbound.py).
+
+
+class FederationPeering(Struct):
+    origin: str
+    log_public_key: str
+    fingerprint: str
+    safety_number: str
+    # null for an unsigned request; true for a peer's signed one (others are refused 403)
+    peered: bool | None = None
+    # the size of the caller's log this relay last verified (signed requests only)
+    checkpoint_size: int | None = None
+
+
+class FederationItem(Request):
+    message_id: str
+    envelope: str
+    envelope_hash: str
+    envelope_entry: str
+    envelope_index: int
+    envelope_proof: list[str]
+    certificate: str
+    certificate_entry: str
+    certificate_index: int
+    certificate_proof: list[str]
+
+
+class FederationBatch(Request):
+    checkpoint: str
+    consistency_from: int
+    consistency_proof: list[str]
+    items: list[FederationItem]
+
+
+class FederationItemResult(Struct):
+    message_id: str | None
+    status: Literal["logged", "refused", "not_attempted"]
+    ack: str | None = None  # the signed `logged` PeerAck, base64 (status logged)
+    code: str | None = None  # why (status refused)
+
+
+class FederationBatchAnswer(Struct):
+    results: list[FederationItemResult]
+    checkpoint_size: int | None
+
+
+class FederationAcks(Request):
+    acks: list[str]
+
+
+class FederationAcksAnswer(Struct):
+    kept: int
+
+
+class FederationBlobAnswer(Struct):
+    blob: str
+    size: int

@@ -70,6 +70,66 @@ def query(
     }
 
 
+# Relay-to-relay routes (PROTOCOL.md §16.3): signed by the calling relay's log key; a device's
+# bearer token means nothing to them.
+PEER_AUTH = {
+    400: refused("federation_request_malformed, federation_digest_mismatch, malformed_json"),
+    401: refused("federation_clock_skew, federation_bad_signature or federation_replayed"),
+    403: refused("unknown_peer: the calling relay is not peered with this one"),
+    413: refused("payload_too_large"),
+    421: refused("federation_misdirected: the request is addressed to another relay"),
+    503: refused("federation_busy: the replay cache is full; try again later"),
+}
+FEDERATION_OPERATIONS = (
+    Operation(
+        "GET",
+        "/v1/federation/peering",
+        "federationPeering",
+        {
+            200: ok(m.FederationPeering, "This relay's identity (and, signed, the peering)"),
+            **PEER_AUTH,
+        },
+        description="Unsigned: the identity only. Signed by a peer (§16.3): also peered.",
+    ),
+    Operation(
+        "POST",
+        "/v1/federation/envelopes",
+        "federationEnvelopes",
+        {
+            200: ok(m.FederationBatchAnswer, "Per item: logged (signed ack), refused, not tried"),
+            **PEER_AUTH,
+            409: refused("checkpoint_unknown: the consistency proof starts from another size"),
+            422: refused("peer_misbehaved: the checkpoint does not verify or extend"),
+        },
+        request=m.FederationBatch,
+    ),
+    Operation(
+        "POST",
+        "/v1/federation/acks",
+        "federationAcks",
+        {
+            200: ok(m.FederationAcksAnswer, "Acknowledgements verified and logged"),
+            **PEER_AUTH,
+            409: refused("peer_misbehaved: not a device acknowledgement"),
+            422: refused("peer_misbehaved: an acknowledgement does not verify"),
+        },
+        request=m.FederationAcks,
+    ),
+    Operation(
+        "PUT",
+        "/v1/federation/blobs/{blob_id}",
+        "federationBlob",
+        {
+            200: ok(m.FederationBlobAnswer, "The blob is stored (or was already)"),
+            **PEER_AUTH,
+            422: refused("blob_hash_mismatch: the bytes do not hash to the blob id"),
+        },
+        binary_request=True,
+        description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
+    ),
+)
+
+
 OPERATIONS = (
     Operation(
         "GET",
@@ -495,7 +555,7 @@ EXTRA_MODELS: tuple[type[msgspec.Struct], ...] = (m.PushNotice,)
 
 def _components() -> dict[str, Any]:
     models: list[type[msgspec.Struct]] = [m.Error, *EXTRA_MODELS]
-    for op in OPERATIONS:
+    for op in OPERATIONS + FEDERATION_OPERATIONS:
         models += [op.request] if op.request is not None else []
         models += [a.model for a in op.answers.values() if a.model is not None]
     _refs, schemas = msgspec.json.schema_components(dict.fromkeys(models), ref_template=REF)
@@ -544,7 +604,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for op in OPERATIONS:
+    for op in OPERATIONS + FEDERATION_OPERATIONS:
         item = paths.setdefault(op.path, {})
         names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
         if names:

@@ -17,6 +17,7 @@ from typing import Any
 
 from crypto.keys import device_agency
 from liaison.server.blobs import BlobStore
+from liaison.server.federation.state import FederationState
 from liaison.server.identity import ServerIdentity, ensure_server_identity
 from liaison.server.log import TransparencyLog
 from liaison.server.push import PushHub
@@ -152,6 +153,8 @@ class Relay:
     readiness: ReadinessLimits = field(default_factory=ReadinessLimits)
     # Whether /metrics figures are kept (liaison/server/metrics.py `measuring` sets it).
     measured: bool = False
+    # Peers, agency homes, the peer client and forwarding workers (liaison/server/federation).
+    federation: FederationState = field(default_factory=FederationState)
 
 
 def push_channel(settings: Settings) -> str:

@@ -21,9 +21,12 @@ from crypto.log_entries import (
     AgencyEntry,
     CertificateEntry,
     EnvelopeEntry,
+    ForwardedInEntry,
+    ForwardedOutEntry,
     HoldEntry,
     HoldReleaseEntry,
     LogEntry,
+    PeerAckEntry,
     PurgeEntry,
     RetentionEntry,
     ReviewEntry,
@@ -51,7 +54,17 @@ MAX_REQUEST_SKEW = 300
 # Directory entries of an agency (its `agency` entry names it by `code`).
 DIRECTORY_ENTRIES = (ReviewKeyEntry, CertificateEntry, RevocationEntry, ReviewKeyWrapEntry)
 # Entries about one message: shown to whoever may see that message (a purge included).
-MESSAGE_ENTRIES = (AckEntry, ReviewEntry, ReviewRefusedEntry, PurgeEntry)
+# Federation's hops of a message (§16.9) are shown the same way, so a sender sees the peer
+# relay's delivery and its recipients' acknowledgements across the border.
+MESSAGE_ENTRIES = (
+    AckEntry,
+    ReviewEntry,
+    ReviewRefusedEntry,
+    PurgeEntry,
+    ForwardedOutEntry,
+    ForwardedInEntry,
+    PeerAckEntry,
+)
 # Entries by a device about a message (what a supervisor's own devices did).
 DEVICE_MESSAGE_ENTRIES = (AckEntry, ReviewEntry, ReviewRefusedEntry)
 # Entries of an agency's retention and holds: shown to the agency's supervisors.

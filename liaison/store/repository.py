@@ -18,6 +18,7 @@ from liaison.store.attachments import AttachmentReads, AttachmentWrites
 from liaison.store.auth import AuthReads, AuthWrites
 from liaison.store.directory import DirectoryReads, DirectoryWrites
 from liaison.store.engine import create_engines, is_sqlite, upgrade
+from liaison.store.federation import FederationReads, FederationWrites
 from liaison.store.log import LogReads, LogWrites
 from liaison.store.mailbox import MailboxReads, MailboxWrites
 from liaison.store.retention import RetentionReads, RetentionWrites
@@ -43,6 +44,7 @@ class WriteTx(
     ReviewWrites,
     RetentionWrites,
     AttachmentWrites,
+    FederationWrites,
     TxCore,
     WriterBacklog,
 ):
@@ -57,6 +59,7 @@ class Store(
     ReviewReads,
     RetentionReads,
     AttachmentReads,
+    FederationReads,
 ):
     """The relay's storage. `open()` then `close()`; use as an async context manager."""
 

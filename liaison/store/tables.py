@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -283,3 +284,109 @@ envelope_blobs = Table(
     Column("blob_id", String(64), ForeignKey("blobs.blob_id"), primary_key=True),
 )
 Index("ix_envelope_blobs_blob", envelope_blobs.c.blob_id)
+
+# --- federation (revision 0007; PROTOCOL.md §16) ---------------------------------------------
+
+# The relays this relay peers with (`liaison peer add`): origin and log key as the operator
+# checked them by fingerprint; `state` active | removed. `mutual_at`: when the peer last
+# answered the signed peering check with 200 (it has this relay in its table too).
+peers = Table(
+    "peers",
+    metadata,
+    Column("origin", String(255), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("log_key", LargeBinary(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("added_at", BigInteger, nullable=False),
+    Column("removed_at", BigInteger, nullable=True),
+    Column("last_seen_at", BigInteger, nullable=True),
+    Column("mutual_at", BigInteger, nullable=True),
+    # The newest checkpoint of the peer's log this relay verified (signed note text).
+    Column("checkpoint", Text, nullable=True),
+    Column("checkpoint_size", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("log_index", BigInteger, nullable=False),
+)
+
+# Which relay each agency lives on, when not this one (filled by `liaison peer home`, and by
+# home statements): the sending relay forwards to the home relay of each recipient's agency.
+agency_homes = Table(
+    "agency_homes",
+    metadata,
+    Column("agency", String(64), primary_key=True),
+    Column("relay_origin", String(255), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_agency_homes_relay", agency_homes.c.relay_origin)
+
+# The durable outbound queue per peer (liaison/federation/outbound.py OutboundRow): envelopes
+# (kind "envelope") and device acknowledgements travelling back (kind "ack").
+federation_outbound = Table(
+    "federation_outbound",
+    metadata,
+    Column("peer", String(255), primary_key=True),
+    Column("message_id", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_device", String(200), nullable=False),
+    Column("envelope_hash", LargeBinary(32), nullable=False),
+    Column("enqueued_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("last_error", Text, nullable=True),
+)
+Index("ix_federation_outbound_state", federation_outbound.c.peer, federation_outbound.c.state)
+
+# Device acknowledgements of forwarded envelopes, to send back to the sending relay as signed
+# `acknowledged` peer acks (one per device and message).
+federation_acks_out = Table(
+    "federation_acks_out",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("peer", String(255), nullable=False),
+    Column("ack", LargeBinary, nullable=False),  # the signed PeerAck bytes
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+)
+Index("ix_federation_acks_out_peer", federation_acks_out.c.peer, federation_acks_out.c.sent_at)
+
+# Envelopes a peer forwarded here (the receiving side's duplicate check, classify_inbound):
+# message id, hash, and the signed `logged` acknowledgement answered for it.
+federation_inbound = Table(
+    "federation_inbound",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("from_relay", String(255), nullable=False),
+    Column("envelope_hash", LargeBinary(32), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("ack", LargeBinary, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# Signed acknowledgements received from peers for envelopes forwarded from here (peer_ack
+# entries): what the sender's officers see as delivery and acknowledgement across the border.
+peer_acks = Table(
+    "peer_acks",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("event", String(16), primary_key=True),
+    # The acknowledging device, or "" for `logged`.
+    Column("device_id", String(200), primary_key=True),
+    Column("from_relay", String(255), nullable=False),
+    Column("ack", LargeBinary, nullable=False),
+    Column("peer_index", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# (sender origin, nonce) of authenticated federation requests until `expires_at` (§16.3 step 7),
+# shared by every relay process.
+federation_nonces = Table(
+    "federation_nonces",
+    metadata,
+    Column("sender", String(255), primary_key=True),
+    Column("nonce", String(32), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_federation_nonces_expires", federation_nonces.c.expires_at)

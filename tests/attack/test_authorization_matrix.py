@@ -146,6 +146,13 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("DELETE", "/v1/uploads/{upload_id}"): _device(404),
     ("POST", "/v1/uploads/{upload_id}/complete"): _device(404),
     ("GET", "/v1/blobs/{blob_id}"): _device(404),
+    # Federation (issue 15): relay-to-relay requests are authorized by the calling relay's
+    # signature (§16.3), never by a bearer token: unsigned, the peering answer is the identity
+    # only, and the forwarding routes are refused as malformed whatever token comes along.
+    ("GET", "/v1/federation/peering"): _public(200),
+    ("POST", "/v1/federation/envelopes"): _public(400),
+    ("POST", "/v1/federation/acks"): _public(400),
+    ("PUT", "/v1/federation/blobs/{blob_id}"): _public(400),
 }
 
 
@@ -205,6 +212,14 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
         "/v1/holds": {"case_tag": b64e(blake2b(caller.encode())), "reason_hash": junk32},
         "/v1/holds/release": {"case_tag": b64e(bytes([9]) * 32)},
         "/v1/uploads": {"size": 41},
+        "/v1/federation/envelopes": {
+            "checkpoint": "x",
+            "consistency_from": 0,
+            "consistency_proof": [],
+            "items": [],
+        },
+        "/v1/federation/acks": {"acks": []},
+        "/v1/federation/blobs/{blob_id}": {},
         "/v1/uploads/{upload_id}": {},
         "/v1/uploads/{upload_id}/complete": {"blob": "ab" * 32},
         "/v1/review/messages/{message_id}": {

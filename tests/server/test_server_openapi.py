@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from liaison.server.federation.routes import ROUTES as FEDERATION_ROUTES
 from liaison.server.handlers import ROUTES
 from liaison.server.openapi import DOCUMENT, PATHS, SCHEMAS
 from liaison.store.engine import MIGRATIONS_DIR
@@ -17,7 +18,7 @@ from liaison.store.engine import MIGRATIONS_DIR
 async def test_document_is_served_and_names_every_route(api) -> None:
     answer = await api.get("/v1/openapi.json")
     assert answer.body["openapi"] == "3.1.0"
-    served = {(method.lower(), path) for method, path, _ in ROUTES}
+    served = {(method.lower(), path) for method, path, _ in ROUTES + FEDERATION_ROUTES}
     documented = {
         (method, path)
         for path, item in answer.body["paths"].items()

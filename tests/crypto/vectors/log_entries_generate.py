@@ -20,9 +20,15 @@ from crypto.log_entries import (
     AgencyEntry,
     CertificateEntry,
     EnvelopeEntry,
+    ForwardedInEntry,
+    ForwardedOutEntry,
     HoldEntry,
     HoldReleaseEntry,
+    HomeEntry,
     LogEntry,
+    PeerAckEntry,
+    PeerEntry,
+    PeerReviewEntry,
     PurgeEntry,
     RetentionEntry,
     ReviewEntry,
@@ -45,6 +51,7 @@ SENDER = "VN-QN-CA:nguyen.van.a:laptop"
 RECIPIENTS = ("CN-GX-DXGA:li.wei:phone", "VN-QN-CA:tran.thi.b:desk")
 MESSAGE_ID = "00112233445566778899aabbccddeeff"
 KEY_ID = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+PEER_ORIGIN = "relay.cn-gx.example/log"
 
 
 def fill(n: int, tag: int) -> bytes:
@@ -106,6 +113,52 @@ def entries() -> list[LogEntry]:
             envelope_index=4,
             agencies=(CN, VN),
             at=AT + 12,
+        ),
+        HomeEntry(
+            agency=CN,
+            relay_origin=PEER_ORIGIN,
+            relay_key=fill(32, 12),
+            issued_at=AT + 13,
+            statement_hash=fill(32, 13),
+            at=AT + 14,
+        ),
+        PeerEntry(origin=PEER_ORIGIN, log_key=fill(32, 12), action="added", at=AT + 15),
+        ForwardedOutEntry(
+            message_id=MESSAGE_ID,
+            envelope_hash=fill(32, 6),
+            to_relay=PEER_ORIGIN,
+            recipients=RECIPIENTS,
+            at=AT + 16,
+        ),
+        ForwardedInEntry(
+            message_id=MESSAGE_ID,
+            envelope_hash=fill(32, 6),
+            from_relay=PEER_ORIGIN,
+            sender=SENDER,
+            recipients=RECIPIENTS,
+            size=4242,
+            at=AT + 17,
+        ),
+        PeerAckEntry(
+            message_id=MESSAGE_ID,
+            envelope_hash=fill(32, 6),
+            from_relay=PEER_ORIGIN,
+            event="logged",
+            device_id=None,
+            peer_index=17,
+            signature=fill(64, 14),
+            at=AT + 18,
+        ),
+        PeerReviewEntry(
+            message_id=MESSAGE_ID,
+            from_relay=PEER_ORIGIN,
+            review_index=7,
+            device_id=SUPERVISOR,
+            agency=VN,
+            reason_hash=fill(32, 8),
+            requested_at=AT + 6,
+            signature=fill(64, 9),
+            at=AT + 19,
         ),
     ]
 

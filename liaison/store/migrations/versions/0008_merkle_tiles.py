@@ -27,7 +27,7 @@ from alembic import op
 from crypto.merkle import TileEdge
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

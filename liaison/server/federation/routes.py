@@ -1,0 +1,96 @@
+"""The federation routes and the federation part of the relay's life (start, stop), in one
+place for the app factory (liaison/server/app.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+from aiohttp import web
+
+from liaison.server.federation import forwarding, inbound, peering
+from liaison.server.federation.requests import PeerClient
+from liaison.server.keys import RELAY_KEY
+from liaison.server.relay import Relay
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(
+        body=_encode(data), status=status, content_type="application/json", charset="utf-8"
+    )
+
+
+async def federation_peering(request: web.Request) -> web.Response:
+    """GET /v1/federation/peering  [peer, optional]"""
+    return _json(await peering.peering(request.app[RELAY_KEY], request))
+
+
+async def federation_envelopes(request: web.Request) -> web.Response:
+    """POST /v1/federation/envelopes  [peer]"""
+    try:
+        return _json(await inbound.receive_envelopes(request.app[RELAY_KEY], request))
+    except inbound.CheckpointUnknown as exc:
+        # The refusal says which size of the sender's log this relay holds: the sender's next
+        # batch proves consistency from there.
+        body = {"code": exc.code, "message": exc.message, "checkpoint_size": exc.held}
+        return _json(body, status=409)
+
+
+async def federation_acks(request: web.Request) -> web.Response:
+    """POST /v1/federation/acks  [peer]"""
+    return _json(await inbound.receive_acks(request.app[RELAY_KEY], request))
+
+
+async def federation_blob(request: web.Request) -> web.Response:
+    """PUT /v1/federation/blobs/{blob_id}  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
+
+
+ROUTES = [
+    ("GET", peering.PEERING_PATH, federation_peering),
+    ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
+    ("POST", forwarding.ACKS_PATH, federation_acks),
+    ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
+]
+
+# Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
+# and `remove` run beside the relay). Forwarding itself never waits on this.
+PEER_SYNC_SECONDS = 2.0
+
+
+async def _sync_peers(relay: Relay) -> None:
+    while True:
+        await asyncio.sleep(PEER_SYNC_SECONDS)
+        try:
+            await peering.refresh_peers(relay, force=True)
+            await forwarding.sync_workers(relay)
+        except Exception:
+            log.exception("reading the peer table failed; trying again")
+
+
+@asynccontextmanager
+async def running(relay: Relay) -> AsyncIterator[None]:
+    """Federation while the relay serves: the peer table loaded, the kept-alive peer client."""
+    state = relay.federation
+    await peering.refresh_peers(relay, force=True)
+    state.client = PeerClient(
+        signing_key=relay.identity.signing_key, origin=relay.identity.origin, clock=relay.clock
+    )
+    await forwarding.start_workers(relay)
+    sync = asyncio.create_task(_sync_peers(relay), name="liaison-federation-peers")
+    try:
+        yield
+    finally:
+        sync.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sync
+        await forwarding.stop_workers(relay)
+        await state.client.close()

@@ -1,0 +1,61 @@
+"""What a running relay keeps in memory for federation: its peers, agency homes, the replay
+cache, the peer client and the forwarding workers' wake-up events.
+
+No import of liaison.server.relay here (relay.py imports this module).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crypto.federation import InMemoryReplayCache
+
+# Seconds the peer table is trusted before it is read again (a `peer add` or `peer remove`
+# from the command line takes effect within this).
+PEER_CACHE_SECONDS = 2.0
+# A peer whose oldest undelivered item is older than this makes /v1/health "degraded".
+DEGRADED_AFTER = 30.0
+
+
+@dataclass
+class FederationState:
+    """Per-process federation state of one relay."""
+
+    peers: dict[str, Any] = field(default_factory=dict)  # origin -> PeerRecord (active only)
+    peers_loaded_at: float = float("-inf")
+    homes: dict[str, str] = field(default_factory=dict)  # agency code -> home relay origin
+    replay_cache: InMemoryReplayCache = field(default_factory=InMemoryReplayCache)
+    client: Any = None  # PeerClient, made when the relay starts
+    # The forwarding worker of each peer, woken when a write that enqueued for it commits.
+    wake: dict[str, asyncio.Event] = field(default_factory=dict)
+    workers: dict[str, Any] = field(default_factory=dict)  # origin -> PeerWorker
+    degraded_after: float = DEGRADED_AFTER
+    monotonic: Callable[[], float] = time.monotonic
+    # Problems with peers, for /v1/health and `peer list` (origin -> short reason).
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def peers_stale(self) -> bool:
+        return self.monotonic() - self.peers_loaded_at > PEER_CACHE_SECONDS
+
+    def set_peers(self, records: list[Any], homes: dict[str, str]) -> None:
+        self.peers = {p.origin: p for p in records if p.active}
+        self.homes = homes
+        self.peers_loaded_at = self.monotonic()
+
+    def peer_key(self, origin: str) -> bytes | None:
+        record = self.peers.get(origin)
+        return None if record is None else record.log_key
+
+    def home_of(self, agency: str) -> str | None:
+        """The peer origin the agency is homed on, or None when it lives here (or nowhere)."""
+        origin = self.homes.get(agency)
+        return origin if origin in self.peers else None
+
+    def wake_up(self, origin: str) -> None:
+        event = self.wake.get(origin)
+        if event is not None:
+            event.set()

@@ -1,0 +1,391 @@
+"""Federation storage (PROTOCOL.md §16, revision 0007): peers, agency homes, the outbound queue
+per peer, acknowledgements going back, the inbound duplicate check, peer acks, request nonces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+
+from liaison.federation.outbound import OutboundRow
+from liaison.store.tables import (
+    agency_homes,
+    envelope_blobs,
+    envelopes,
+    federation_acks_out,
+    federation_inbound,
+    federation_nonces,
+    federation_outbound,
+    peer_acks,
+    peers,
+)
+
+_INSERT_OUTBOUND = insert(federation_outbound)
+_SAVE_OUTBOUND = (
+    update(federation_outbound)
+    .where(
+        and_(
+            federation_outbound.c.peer == bindparam("p_peer"),
+            federation_outbound.c.message_id == bindparam("p_message_id"),
+        )
+    )
+    .values(
+        next_attempt_at=bindparam("next_attempt_at"),
+        finished_at=bindparam("finished_at"),
+        attempts=bindparam("attempts"),
+        state=bindparam("state"),
+        last_error=bindparam("last_error"),
+    )
+)
+
+PEER_ACTIVE = "active"
+PEER_REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    origin: str
+    url: str
+    log_key: bytes
+    state: str
+    added_at: int
+    removed_at: int | None
+    last_seen_at: int | None
+    mutual_at: int | None
+    checkpoint: str | None
+    checkpoint_size: int | None
+    last_error: str | None
+    log_index: int
+
+    @property
+    def active(self) -> bool:
+        return self.state == PEER_ACTIVE
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    message_id: str
+    from_relay: str
+    envelope_hash: bytes
+    log_index: int
+    ack: bytes
+
+
+@dataclass(frozen=True)
+class PeerAckRecord:
+    message_id: str
+    event: str
+    device_id: str | None
+    from_relay: str
+    ack: bytes
+    peer_index: int
+    log_index: int
+    received_at: int
+
+
+def _peer(row: Any) -> PeerRecord:
+    return PeerRecord(
+        origin=row.origin,
+        url=row.url,
+        log_key=bytes(row.log_key),
+        state=row.state,
+        added_at=int(row.added_at),
+        removed_at=row.removed_at,
+        last_seen_at=row.last_seen_at,
+        mutual_at=row.mutual_at,
+        checkpoint=row.checkpoint,
+        checkpoint_size=row.checkpoint_size,
+        last_error=row.last_error,
+        log_index=int(row.log_index),
+    )
+
+
+def _outbound(row: Any) -> OutboundRow:
+    return OutboundRow(
+        peer=row.peer,
+        seq=int(row.seq),
+        message_id=row.message_id,
+        sender_device=row.sender_device,
+        envelope_hash=bytes(row.envelope_hash),
+        enqueued_at=float(row.enqueued_at),
+        next_attempt_at=float(row.next_attempt_at),
+        finished_at=None if row.finished_at is None else float(row.finished_at),
+        attempts=int(row.attempts),
+        state=row.state,
+        last_error=row.last_error,
+    )
+
+
+class FederationReads:
+    """Reads of `Store` (liaison/store/repository.py), each on a pooled read connection."""
+
+    read_connection: Any  # Store.read_connection
+
+    async def peers(self) -> list[PeerRecord]:
+        async with self.read_connection() as conn:
+            return [_peer(r) for r in await conn.execute(select(peers).order_by(peers.c.origin))]
+
+    async def peer(self, origin: str) -> PeerRecord | None:
+        async with self.read_connection() as conn:
+            row = (await conn.execute(select(peers).where(peers.c.origin == origin))).first()
+        return None if row is None else _peer(row)
+
+    async def agency_homes(self) -> dict[str, str]:
+        """Agency code -> origin of its home relay, for agencies homed on another relay."""
+        async with self.read_connection() as conn:
+            rows = await conn.execute(select(agency_homes.c.agency, agency_homes.c.relay_origin))
+            return {agency: origin for agency, origin in rows}
+
+    async def outbound_rows(self, peer: str | None = None) -> list[OutboundRow]:
+        query = select(federation_outbound).order_by(
+            federation_outbound.c.peer, federation_outbound.c.seq
+        )
+        if peer is not None:
+            query = query.where(federation_outbound.c.peer == peer)
+        async with self.read_connection() as conn:
+            return [_outbound(r) for r in await conn.execute(query)]
+
+    async def unfinished_outbound_rows(self) -> list[OutboundRow]:
+        """Every pending item of every peer (what the worker loads at start)."""
+        query = (
+            select(federation_outbound)
+            .where(federation_outbound.c.state == "pending")
+            .order_by(federation_outbound.c.peer, federation_outbound.c.seq)
+        )
+        async with self.read_connection() as conn:
+            return [_outbound(r) for r in await conn.execute(query)]
+
+    async def max_outbound_seq(self, peer: str) -> int:
+        query = select(func.max(federation_outbound.c.seq)).where(
+            federation_outbound.c.peer == peer
+        )
+        async with self.read_connection() as conn:
+            value = (await conn.execute(query)).scalar()
+        return -1 if value is None else int(value)
+
+    async def acks_out(self, peer: str, limit: int = 256) -> list[tuple[int, bytes]]:
+        """(id, signed ack bytes) of device acknowledgements not yet sent to `peer`."""
+        query = (
+            select(federation_acks_out.c.id, federation_acks_out.c.ack)
+            .where(
+                and_(federation_acks_out.c.peer == peer, federation_acks_out.c.sent_at.is_(None))
+            )
+            .order_by(federation_acks_out.c.id)
+            .limit(limit)
+        )
+        async with self.read_connection() as conn:
+            return [(int(i), bytes(a)) for i, a in await conn.execute(query)]
+
+    async def envelope_bytes(self, message_id: str) -> tuple[bytes, int] | None:
+        """(wire bytes, log index of its `envelope` entry) of a stored, unpurged envelope."""
+        query = select(envelopes.c.envelope, envelopes.c.log_index).where(
+            and_(envelopes.c.message_id == message_id, envelopes.c.purged_at.is_(None))
+        )
+        async with self.read_connection() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    async def declared_blobs(self, message_id: str) -> list[str]:
+        query = select(envelope_blobs.c.blob_id).where(envelope_blobs.c.message_id == message_id)
+        async with self.read_connection() as conn:
+            return sorted(b for (b,) in await conn.execute(query))
+
+    async def inbound(self, message_id: str) -> InboundRecord | None:
+        query = select(federation_inbound).where(federation_inbound.c.message_id == message_id)
+        async with self.read_connection() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return InboundRecord(
+            row.message_id, row.from_relay, bytes(row.envelope_hash), row.log_index, bytes(row.ack)
+        )
+
+    async def peer_acks(self, message_ids: list[str]) -> list[PeerAckRecord]:
+        """Acknowledgements peers signed for these forwarded envelopes."""
+        if not message_ids:
+            return []
+        query = (
+            select(peer_acks)
+            .where(peer_acks.c.message_id.in_(message_ids))
+            .order_by(peer_acks.c.message_id, peer_acks.c.log_index)
+        )
+        async with self.read_connection() as conn:
+            return [
+                PeerAckRecord(
+                    message_id=r.message_id,
+                    event=r.event,
+                    device_id=r.device_id or None,
+                    from_relay=r.from_relay,
+                    ack=bytes(r.ack),
+                    peer_index=int(r.peer_index),
+                    log_index=int(r.log_index),
+                    received_at=int(r.received_at),
+                )
+                for r in await conn.execute(query)
+            ]
+
+
+class FederationWrites:
+    """Writes of `WriteTx` (liaison/store/repository.py) in the writer's batch."""
+
+    conn: Any  # TxCore.conn
+    execute_write: Any  # TxCore.execute_write
+
+    async def put_peer(
+        self, *, origin: str, url: str, log_key: bytes, checkpoint: str, size: int, index: int,
+        at: int,
+    ) -> None:  # fmt: skip
+        """Add the peer, or make a removed one active again (with its new URL, key, view)."""
+        await self.execute_write(delete(peers).where(peers.c.origin == origin))
+        await self.execute_write(
+            insert(peers).values(
+                origin=origin,
+                url=url,
+                log_key=log_key,
+                state=PEER_ACTIVE,
+                added_at=at,
+                checkpoint=checkpoint,
+                checkpoint_size=size,
+                log_index=index,
+            )
+        )
+
+    async def peer_for_update(self, origin: str) -> PeerRecord | None:
+        row = (await self.conn.execute(select(peers).where(peers.c.origin == origin))).first()
+        return None if row is None else _peer(row)
+
+    async def remove_peer(self, origin: str, *, index: int, at: int) -> None:
+        await self.execute_write(
+            update(peers)
+            .where(peers.c.origin == origin)
+            .values(state=PEER_REMOVED, removed_at=at, log_index=index, mutual_at=None)
+        )
+
+    async def update_peer(self, origin: str, **values: Any) -> None:
+        """Set `last_seen_at`, `mutual_at`, `checkpoint`, `checkpoint_size`, `last_error`."""
+        await self.execute_write(update(peers).where(peers.c.origin == origin).values(**values))
+
+    async def set_agency_home(self, agency: str, relay_origin: str | None, *, at: int) -> None:
+        """Record the agency's home relay (None: it lives here, or the record is dropped)."""
+        await self.execute_write(delete(agency_homes).where(agency_homes.c.agency == agency))
+        if relay_origin is not None:
+            await self.execute_write(
+                insert(agency_homes).values(agency=agency, relay_origin=relay_origin, updated_at=at)
+            )
+
+    async def insert_outbound(self, row: OutboundRow) -> bool:
+        """Enqueue (in the envelope's own transaction: its message id is new, or the envelope
+        insert of the same transaction fails first)."""
+        self.dirty = True
+        await self.conn.execute(_INSERT_OUTBOUND, [row.__dict__])
+        return True
+
+    async def save_outbound(self, rows: list[OutboundRow]) -> None:
+        """Write back the state of queued items (delivered, refused, retried): one statement."""
+        if not rows:
+            return
+        self.dirty = True
+        await self.conn.execute(
+            _SAVE_OUTBOUND,
+            [
+                {
+                    "p_peer": r.peer,
+                    "p_message_id": r.message_id,
+                    "next_attempt_at": r.next_attempt_at,
+                    "finished_at": r.finished_at,
+                    "attempts": r.attempts,
+                    "state": r.state,
+                    "last_error": r.last_error,
+                }
+                for r in rows
+            ],
+        )
+
+    async def insert_ack_out(self, *, peer: str, ack: bytes, at: int) -> None:
+        await self.execute_write(
+            insert(federation_acks_out).values(peer=peer, ack=ack, created_at=at)
+        )
+
+    async def mark_acks_sent(self, ids: list[int], *, at: int) -> None:
+        if ids:
+            await self.execute_write(
+                update(federation_acks_out)
+                .where(federation_acks_out.c.id.in_(ids))
+                .values(sent_at=at)
+            )
+
+    async def inbound_for_update(self, message_id: str) -> InboundRecord | None:
+        query = select(federation_inbound).where(federation_inbound.c.message_id == message_id)
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        return InboundRecord(
+            row.message_id, row.from_relay, bytes(row.envelope_hash), row.log_index, bytes(row.ack)
+        )
+
+    async def insert_inbound(
+        self, *, message_id: str, from_relay: str, envelope_hash: bytes, log_index: int,
+        ack: bytes, at: int,
+    ) -> None:  # fmt: skip
+        await self.execute_write(
+            insert(federation_inbound).values(
+                message_id=message_id,
+                from_relay=from_relay,
+                envelope_hash=envelope_hash,
+                log_index=log_index,
+                ack=ack,
+                received_at=at,
+            )
+        )
+
+    async def insert_peer_ack(
+        self, *, message_id: str, event: str, device_id: str | None, from_relay: str, ack: bytes,
+        peer_index: int, log_index: int, at: int,
+    ) -> bool:  # fmt: skip
+        """Keep a peer's acknowledgement (the caller checked `peer_acks_held` first)."""
+        await self.execute_write(
+            insert(peer_acks).values(
+                message_id=message_id,
+                event=event,
+                device_id=device_id or "",
+                from_relay=from_relay,
+                ack=ack,
+                peer_index=peer_index,
+                log_index=log_index,
+                received_at=at,
+            )
+        )
+        return True
+
+    async def peer_acks_held(self, message_ids: list[str]) -> set[tuple[str, str, str | None]]:
+        """(message id, event, device id) of the acknowledgements held for these messages."""
+        if not message_ids:
+            return set()
+        query = select(peer_acks.c.message_id, peer_acks.c.event, peer_acks.c.device_id).where(
+            peer_acks.c.message_id.in_(message_ids)
+        )
+        return {(m, e, d or None) for m, e, d in await self.conn.execute(query)}
+
+    async def peer_ack_held(self, message_id: str, event: str, device_id: str | None) -> bool:
+        key = and_(
+            peer_acks.c.message_id == message_id,
+            peer_acks.c.event == event,
+            peer_acks.c.device_id == (device_id or ""),
+        )
+        return (
+            await self.conn.execute(select(peer_acks.c.log_index).where(key))
+        ).first() is not None
+
+    async def remember_nonce(self, *, sender: str, nonce: str, expires_at: int, now: int) -> bool:
+        """The shared replay cache (§16.3 step 7): False when the pair is held and unexpired."""
+        await self.execute_write(
+            delete(federation_nonces).where(federation_nonces.c.expires_at < now)
+        )
+        key = and_(federation_nonces.c.sender == sender, federation_nonces.c.nonce == nonce)
+        if (await self.conn.execute(select(federation_nonces.c.expires_at).where(key))).first():
+            return False
+        await self.execute_write(
+            insert(federation_nonces).values(sender=sender, nonce=nonce, expires_at=expires_at)
+        )
+        return True
