@@ -18,8 +18,8 @@ from liaison.server.errors import (
     PayloadTooLarge,
     Unprocessable,
 )
-from liaison.server.log import TreeView
 from liaison.server.federation import forwarding
+from liaison.server.log import TreeView
 from liaison.server.log_queries import proof_tree
 from liaison.server.models import SendRequest, decode_field
 from liaison.server.relay import Relay
