@@ -14,10 +14,13 @@ import shutil
 import sys
 import tempfile
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from liaison.cli._common import CommandError, run
 from liaison.i18n import _
-from liaison.server.relay import Settings
+
+if TYPE_CHECKING:  # the parser is built without loading the server (tests/cli)
+    from liaison.server.relay import Settings
 
 log = logging.getLogger(__name__)
 

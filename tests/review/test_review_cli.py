@@ -71,6 +71,11 @@ async def _send_notice(world: World, handling: str) -> tuple[str, Notice]:
     """An officer of VN-QN-CA sends the golden verification request to Dongxing."""
     value = json.loads((GOLDEN / "verification_request.json").read_text(encoding="utf-8"))
     value["header"]["handling"] = handling
+    # Sent without files: the golden's attachment indexes would point at nothing.
+    for person in value["fields"]["persons"]:
+        person.pop("photo", None)
+    value["fields"].pop("photos", None)
+    value["fields"].pop("attachments", None)
     notice = parse_notice(value)
     sent = await message_ops.send(
         world.officer("an-phone"), world.api, ["CN-GX-DXGA"], notice_ops.notice_payload(notice)

@@ -44,7 +44,10 @@ async def test_health_is_ready_and_says_what_it_checked(api: Api) -> None:
     assert answer.status == 200, answer.body
     assert answer.body["status"] == "ok"
     assert answer.body["database"]["status"] == "ok"
-    assert answer.body["writer"] == {"status": "ok", "waiting": 0, "oldest_wait_seconds": 0.0}
+    writer = answer.body["writer"]
+    # A background write of the starting relay (federation, purge) may be in its commit.
+    assert writer["status"] == "ok" and writer["waiting"] <= 1
+    assert 0.0 <= writer["oldest_wait_seconds"] < ReadinessLimits().max_write_wait
 
 
 async def test_liveness_answers_while_the_process_is_up(api: Api) -> None:
