@@ -21,6 +21,7 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--db",
+        "--database-url",
         dest="database_url",
         help=_(
             "Database URL, e.g. postgresql://user@host/liaison (default: SQLite in the data folder)"
