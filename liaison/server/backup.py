@@ -415,7 +415,10 @@ async def _postgres_restore(
     conn = await _pg_connect(url, schema)
     try:
         present = {r[0] for r in await conn.fetch(_PG_TABLES)}
-        relay_tables = present & (set(order) | NOT_COPIED)
+        # The backup's tables and those of the newest schema (a target migrated further).
+        from liaison.store.tables import metadata
+
+        relay_tables = present & (set(order) | NOT_COPIED | set(metadata.tables))
         if relay_tables and not force:
             raise BackupError(
                 _("The database already holds the relay's tables; give --force to replace them."),

@@ -94,6 +94,9 @@ async def test_restore_serves_the_log_and_queue_of_the_backup(
         with pytest.raises(BackupError) as again:
             await restore_relay(out, fresh.data_dir, url, target_schema)
         assert again.value.code == "target_not_empty"
+        # --force replaces the relay just restored (its tables dropped, loaded again).
+        forced = await restore_relay(out, fresh.data_dir, url, target_schema, force=True)
+        assert forced["restored_revision"] == restored["restored_revision"]
 
         second = Api(await aiohttp_client(create_app(fresh)), api.admin_token)
         after = await _checkpoint(second)
