@@ -14,10 +14,13 @@ import shutil
 import sys
 import tempfile
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from liaison.cli._common import CommandError, run
 from liaison.i18n import _
-from liaison.server.relay import Settings
+
+if TYPE_CHECKING:  # every liaison.cli module is imported to build the parser: keep this light
+    from liaison.server.relay import Settings
 
 log = logging.getLogger(__name__)
 
