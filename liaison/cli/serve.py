@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--db",
+        "--database-url",
         dest="database_url",
         help=_(
             "Database URL, e.g. postgresql://user@host/liaison (default: SQLite in the data folder)"
@@ -126,6 +129,15 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     # name:socket:ready — given by the supervisor to each worker it starts.
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help=_(
+            "Log lines as text, or as one JSON object a line (time, level, logger, message)"
+            " for log shippers"
+        ),
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         metavar="P",
@@ -185,9 +197,34 @@ def _announce(token: str) -> None:
     sys.stdout.flush()
 
 
-def run(args: argparse.Namespace) -> int:
-    import logging
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message (and the exception's
+    traceback as `exception`). The relay logs no plaintext, tokens or keys in either format."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        from datetime import UTC, datetime
+
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from liaison.cli._common import CommandError
@@ -195,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     from liaison.server.ratelimit import RateLimits
     from liaison.server.relay import DEFAULT_ENVELOPE_QUOTA
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(getattr(args, "log_format", "text"))
     # One line per cause per minute from the per-connection loggers (issue 14, defect 2).
     from liaison.server.ratelog import limit_server_error_logs
 
@@ -227,21 +264,25 @@ def run(args: argparse.Namespace) -> int:
         from liaison.cli.serve_workers import run_workers
 
         return run_workers(args, settings)
-    print(
-        _("Liaison relay listening on http://{host}:{port}/v1/health").format(
-            host=args.host, port=args.port
-        )
-    )
-    sys.stdout.flush()
     if args.metrics_port is not None:
         from liaison.server.metrics import serve_metrics
 
         serve_metrics(args.metrics_host, args.metrics_port)
+
+    def listening(_aiohttp_banner: str) -> None:
+        # run_app calls this once its sites have started: the socket is bound and accepting.
+        print(
+            _("Liaison relay listening on http://{host}:{port}/v1/health").format(
+                host=args.host, port=args.port
+            )
+        )
+        sys.stdout.flush()
+
     web.run_app(
         create_app(settings),
         host=args.host,
         port=args.port,
-        print=None,
+        print=listening,
         access_log=None,
         keepalive_timeout=args.header_timeout,
     )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from liaison.cli._common import CommandError, run
 from liaison.i18n import _
 
-if TYPE_CHECKING:  # the parser is built without loading the server (tests/cli)
+if TYPE_CHECKING:  # every liaison.cli module is imported to build the parser: keep this light
     from liaison.server.relay import Settings
 
 log = logging.getLogger(__name__)

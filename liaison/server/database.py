@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from liaison.server.backup import BackupError, backup_relay, restore_relay
 from liaison.store.engine import (
     asyncpg_dsn,
     current_revision,
@@ -17,7 +18,15 @@ from liaison.store.engine import (
     upgrade,
 )
 
-__all__ = ["database_url", "is_sqlite", "schema_exists", "upgrade_database"]
+__all__ = [
+    "BackupError",
+    "backup_relay",
+    "database_url",
+    "is_sqlite",
+    "restore_relay",
+    "schema_exists",
+    "upgrade_database",
+]
 
 
 async def schema_exists(url: str, schema: str) -> bool:

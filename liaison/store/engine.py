@@ -211,18 +211,18 @@ def _alembic_config() -> Config:
 MIGRATION_LOCK_ID = 0x4C49414953  # "LIAIS"
 
 
-def _upgrade_on(connection: Connection) -> None:
+def _upgrade_on(connection: Connection, revision: str = "head") -> None:
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
     config = _alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending Alembic migration (idempotent)."""
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply every pending Alembic migration up to `revision` (idempotent)."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade_on)
+        await connection.run_sync(_upgrade_on, revision)
 
 
 def _current_on(connection: Connection) -> str | None:
