@@ -306,25 +306,24 @@ class OutboundQueue:
     # --- persistence ---------------------------------------------------------------------------
 
     def to_rows(self) -> list[OutboundRow]:
-        rows = []
-        for item in sorted(self._items.values(), key=lambda i: i.seq):
-            state = ItemState.PENDING if item.state is ItemState.IN_FLIGHT else item.state
-            rows.append(
-                OutboundRow(
-                    peer=self.peer,
-                    seq=item.seq,
-                    message_id=item.message_id,
-                    sender_device=item.sender_device,
-                    envelope_hash=item.envelope_hash,
-                    enqueued_at=item.enqueued_at,
-                    next_attempt_at=item.next_attempt_at,
-                    finished_at=item.finished_at,
-                    attempts=item.attempts,
-                    state=state.value,
-                    last_error=item.last_error,
-                )
-            )
-        return rows
+        return [self.row(item) for item in sorted(self._items.values(), key=lambda i: i.seq)]
+
+    def row(self, item: OutboundItem) -> OutboundRow:
+        """The item as stored: in flight is stored as pending (a restart sends it again)."""
+        state = ItemState.PENDING if item.state is ItemState.IN_FLIGHT else item.state
+        return OutboundRow(
+            peer=self.peer,
+            seq=item.seq,
+            message_id=item.message_id,
+            sender_device=item.sender_device,
+            envelope_hash=item.envelope_hash,
+            enqueued_at=item.enqueued_at,
+            next_attempt_at=item.next_attempt_at,
+            finished_at=item.finished_at,
+            attempts=item.attempts,
+            state=state.value,
+            last_error=item.last_error,
+        )
 
     @classmethod
     def from_rows(

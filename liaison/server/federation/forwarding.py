@@ -26,7 +26,6 @@ from crypto.keys import device_agency
 from crypto.log_entries import ForwardedOutEntry, PeerAckEntry
 from liaison.federation.faults import check_forward_ack
 from liaison.federation.outbound import (
-    ItemState,
     OutboundItem,
     OutboundQueue,
     OutboundRow,
@@ -501,29 +500,9 @@ class PeerWorker:
 
     def _rows(self, batch: list[OutboundItem]) -> list[OutboundRow]:
         """The persisted form of these items as the queue holds them now (in flight is
-        stored as pending, as `OutboundQueue.to_rows` does)."""
-        rows = []
-        for sent in batch:
-            item = self.queue.item(sent.message_id)
-            if item is None:
-                continue
-            state = "pending" if item.state is ItemState.IN_FLIGHT else item.state.value
-            rows.append(
-                OutboundRow(
-                    peer=self.origin,
-                    seq=item.seq,
-                    message_id=item.message_id,
-                    sender_device=item.sender_device,
-                    envelope_hash=item.envelope_hash,
-                    enqueued_at=item.enqueued_at,
-                    next_attempt_at=item.next_attempt_at,
-                    finished_at=item.finished_at,
-                    attempts=item.attempts,
-                    state=state,
-                    last_error=item.last_error,
-                )
-            )
-        return rows
+        stored as pending: `OutboundQueue.row`)."""
+        items = (self.queue.item(sent.message_id) for sent in batch)
+        return [self.queue.row(item) for item in items if item is not None]
 
     async def _save(self, batch: list[OutboundItem]) -> None:
         rows = self._rows(batch)
