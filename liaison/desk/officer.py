@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from crypto.attachments import AttachmentRef
 from crypto.certs import DeviceCertificate
 from liaison.client import agency as agency_ops
 from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import holds as hold_ops
 from liaison.client import trust as trust_ops
+from liaison.client.attachments import download_attachment
 from liaison.client.cases import CaseBook
 from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
@@ -134,6 +136,30 @@ class DeskOfficer:
     # --- Messages ---------------------------------------------------------------------------
     async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
         return await self._open().send(addresses, Payload.text(text))
+
+    async def send_with_files(
+        self, addresses: Sequence[str], text: str, files: Sequence[Path]
+    ) -> SentMessage:
+        """A plain message with attachments, sent now (the outbox does not keep files yet:
+        an unreachable relay raises TransportError)."""
+        return await self._open().send(addresses, Payload.text(text), files=files)
+
+    async def attachment_to(
+        self, message_id: str, index: int, directory: Path
+    ) -> tuple[AttachmentRef, Path]:
+        """Download attachment `index` of a received message, decrypt and verify it into
+        `directory`; the file appears only once its hash checked out (else AttachmentError)."""
+        session = self._open()
+        refs = (await session.read(message_id)).payload.attachments
+        if not 0 <= index < len(refs):
+            raise ClientError(_("The message has no such attachment."), code="no_such_attachment")
+        ref = refs[index]
+        path = await officer.authenticated(
+            session.home,
+            session.api,
+            lambda: download_attachment(session.api, ref, directory),
+        )
+        return ref, path
 
     async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
         sent, _event = await self._open().send_notice(notice, addresses)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +15,9 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDict
 
+from crypto.attachments import AttachmentRef
 from crypto.errors import CryptoError
+from liaison.client.attachments import format_bytes
 from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.notices import is_notice, open_notice
 from liaison.desk import forms
@@ -37,6 +39,8 @@ from liaison.i18n import translate as translate_message
 from liaison.i18n.render import AUTONYMS, handling_banner, notice_rows
 
 KEEPALIVE_SECONDS = 15.0
+# Images a browser may show inline; never SVG (it can carry script).
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 ZONE_LABELS = {
     VN_ZONE: N_("Vietnam time (UTC+7)"),
     CN_ZONE: N_("China time (UTC+8)"),
@@ -261,6 +265,20 @@ def notice_view(notice: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def attachment_rows(attachments: Sequence[AttachmentRef]) -> list[dict[str, object]]:
+    """What the read page lists of each attachment: name, type, size, shown inline or not."""
+    return [
+        {
+            "index": index,
+            "name": ref.name,
+            "media_type": ref.media_type,
+            "size": format_bytes(ref.size),
+            "inline": ref.media_type in INLINE_TYPES,
+        }
+        for index, ref in enumerate(attachments)
+    ]
+
+
 async def message(request: web.Request) -> web.StreamResponse:
     """GET /message/{id} — open, verify, show; the verification result is shown first."""
     desk = _desk(request)
@@ -275,6 +293,7 @@ async def message(request: web.Request) -> web.StreamResponse:
         "opened": None,
         "notice": None,
         "reply_types": [],
+        "attachments": [],
     }
     try:
         opened = await desk.officer.open(message_id)
@@ -296,6 +315,7 @@ async def message(request: web.Request) -> web.StreamResponse:
         values["handling_meaning"] = HANDLING_CODES[notice.handling]
     elif opened.payload.is_text:
         values["text"] = opened.payload.as_text()
+    values["attachments"] = attachment_rows(opened.payload.attachments)
     values["result"] = request.query.get("result")
     return render(request, "message.html", **values)
 
@@ -519,7 +539,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/message/{message_id:[0-9a-f]{32}}/ack", acknowledge)
     app.router.add_post("/message/{message_id:[0-9a-f]{32}}/forward", forward)
     app.router.add_get("/compose", compose)
-    app.router.add_post("/compose/message", compose_message)
     app.router.add_get("/compose/notice/{notice_type}", notice_form)
     app.router.add_post("/compose/notice/{notice_type}", notice_submit)
 

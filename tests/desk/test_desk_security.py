@@ -3,6 +3,7 @@ idle lock, and no secret in any answer."""
 
 from __future__ import annotations
 
+import aiohttp
 from conftest import OpenDesk, csrf_of
 
 from crypto.encoding import b64e
@@ -87,12 +88,21 @@ async def test_every_answer_carries_the_strict_headers(open_desk: OpenDesk) -> N
             "/agency",
             "/agency/certify",
             "/agency/devices/CN-GX-DXGA:li.wei:desk/revoke",
+            "/message/" + "0" * 32 + "/attachment/0",
+            "/message/" + "0" * 32 + "/attachment/0/inline",
         )
     ]
     for path in ("/holds", "/holds/release", "/agency/certify", "/lock"):
         refused = await client.post(path, data={}, allow_redirects=False)
         assert refused.status == 403, path  # no CSRF token
         answers.append(refused)
+    # The streamed compose form (files): refused without the token as its first part.
+    streamed = aiohttp.FormData()
+    streamed.add_field("to", "VN-QN-CA")
+    streamed.add_field("files", b"x", filename="x.txt")
+    refused = await client.post("/compose/message", data=streamed, allow_redirects=False)
+    assert refused.status == 403
+    answers.append(refused)
     answers.append(await client.get("/", headers={"Host": "evil.example"}))
     for answer in answers:
         assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, answer.url
