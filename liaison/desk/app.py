@@ -20,6 +20,7 @@ from liaison.desk import (
     admin_views,
     attachment_views,
     case_views,
+    export_views,
     hold_views,
     outbox_views,
     report_views,
@@ -121,6 +122,7 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
     )
     views.add_routes(app)
     attachment_views.add_routes(app)
+    export_views.add_routes(app)
     case_views.add_routes(app)
     review_views.add_routes(app)
     report_views.add_routes(app)

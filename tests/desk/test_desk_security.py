@@ -90,6 +90,7 @@ async def test_every_answer_carries_the_strict_headers(open_desk: OpenDesk) -> N
             "/agency/devices/CN-GX-DXGA:li.wei:desk/revoke",
             "/message/" + "0" * 32 + "/attachment/0",
             "/message/" + "0" * 32 + "/attachment/0/inline",
+            "/message/" + "0" * 32 + "/pdf",
         )
     ]
     for path in ("/holds", "/holds/release", "/agency/certify", "/lock"):
