@@ -20,6 +20,7 @@ from liaison.desk import (
     admin_views,
     attachment_views,
     case_views,
+    draft_views,
     export_views,
     hold_views,
     outbox_views,
@@ -65,9 +66,8 @@ async def desk_guard(request: web.Request, handler: Handler) -> web.StreamRespon
             request, N_("Open the desk with the address printed when it started (launch link).")
         )
     request[SESSION_KEY] = session
-    streamed = (
-        request.content_type == "multipart/form-data"
-        and request.path in attachment_views.STREAMED_FORMS
+    streamed = request.content_type == "multipart/form-data" and attachment_views.is_streamed(
+        request.path
     )
     if request.method not in ("GET", "HEAD") and not streamed:
         # (A streamed form's handler checks the token from its first part before any file.)
@@ -123,6 +123,7 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
     views.add_routes(app)
     attachment_views.add_routes(app)
     export_views.add_routes(app)
+    draft_views.add_routes(app)
     case_views.add_routes(app)
     review_views.add_routes(app)
     report_views.add_routes(app)

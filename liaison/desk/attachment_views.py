@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
+from multidict import MultiDict
 
 from crypto.attachments import MAX_ATTACHMENT_SIZE, sanitise_file_name
 from crypto.errors import CryptoError
@@ -30,8 +31,14 @@ from liaison.desk.views import INLINE_TYPES
 from liaison.domain.notices import CATALOGUE, NOTICE_TYPES
 from liaison.i18n import N_
 
-# Forms whose multipart body the handler streams itself (CSRF from the first part).
-STREAMED_FORMS = ("/compose/message",)
+MAX_FIELDS = 4000  # text parts of one form (a notice with many person blocks stays far below)
+
+
+def is_streamed(path: str) -> bool:
+    """Forms whose multipart body the handler streams itself (CSRF from the first part)."""
+    return path == "/compose/message" or path.startswith("/compose/notice/")
+
+
 MAX_FIELD_BYTES = 1024 * 1024  # a text field of the compose form
 READ_CHUNK = 256 * 1024
 
@@ -84,7 +91,7 @@ async def _save_part(part: BodyPartReader, folder: Path, number: int) -> Path | 
 
 async def read_streamed_form(
     request: web.Request, folder: Path
-) -> tuple[dict[str, str], list[Path]]:
+) -> tuple[MultiDict[str], list[Path]]:
     """The text fields and the saved files of a multipart form, the CSRF token checked from
     its first part before anything else is read."""
     session = request[SESSION_KEY]
@@ -98,7 +105,7 @@ async def read_streamed_form(
         )
     ):
         raise FormRefused(N_("This form is stale or not from the desk: reload the page."), 403)
-    fields: dict[str, str] = {}
+    fields: MultiDict[str] = MultiDict()
     files: list[Path] = []
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
@@ -107,10 +114,10 @@ async def read_streamed_form(
             saved = await _save_part(part, folder, len(files) + len(fields) + 1)
             if saved is not None:
                 files.append(saved)
-        elif part.name in ("to", "text"):
-            fields[part.name] = await _field_text(part)
+        elif part.name and len(fields) < MAX_FIELDS:
+            fields.add(part.name, await _field_text(part))
         else:
-            await part.release()
+            raise FormRefused(N_("The form could not be read."))
     return fields, files
 
 
@@ -130,6 +137,8 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
                 ) from None
             return _compose_again(request, exc.message, "", "")
         to, text = fields.get("to", "").strip(), fields.get("text", "")
+        if fields.get("action") == "draft":
+            return views.save_draft(request, "message", MultiDict(to=to, text=text))
         addresses = [a.strip() for a in to.split(",") if a.strip()]
         if not files:
             if not text.strip():
@@ -146,10 +155,7 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
         except TransportError:
             return _compose_again(
                 request,
-                N_(
-                    "The relay cannot be reached. A message with files cannot be kept in the "
-                    "outbox yet: send it again when the relay answers (choose the files again)."
-                ),
+                views.FILES_NEED_RELAY,
                 to,
                 text,
             )
@@ -158,6 +164,31 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
         return views.render(request, "sent.html", sent=sent)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def notice_submit(request: web.Request) -> web.StreamResponse:
+    """POST /compose/notice/{type} — the notice form, with the files its indexes name."""
+    if request.content_type != "multipart/form-data":
+        return await views.notice_submit(request)
+    notice_type = request.match_info["notice_type"]
+    if notice_type not in CATALOGUE:
+        raise web.HTTPNotFound()
+    folder = private_folder()
+    try:
+        try:
+            values, files = await read_streamed_form(request, folder)
+        except FormRefused as exc:
+            raise _refused(request, exc.message, exc.status) from None
+        return await views.submit_notice(request, notice_type, values, files)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _refused(request: web.Request, message: str, status: int) -> web.HTTPException:
+    text = translate(request_language(request), message)
+    if status == 403:
+        return web.HTTPForbidden(text=text)
+    return web.HTTPBadRequest(text=text)
 
 
 def _compose_again(request: web.Request, error: str, to: str, text: str) -> web.Response:
@@ -229,8 +260,9 @@ async def inline(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     message = "/message/{message_id:[0-9a-f]{32}}/attachment/{index:[0-9]{1,4}}"
     app.router.add_post("/compose/message", compose_message)
+    app.router.add_post("/compose/notice/{notice_type}", notice_submit)
     app.router.add_get(message, download)
     app.router.add_get(message + "/inline", inline)
 
 
-__all__ = ["STREAMED_FORMS", "add_routes"]
+__all__ = ["add_routes", "is_streamed"]

@@ -19,9 +19,11 @@ from liaison.client import agency as agency_ops
 from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import holds as hold_ops
+from liaison.client import notices as notice_ops
 from liaison.client import trust as trust_ops
 from liaison.client.attachments import download_attachment
 from liaison.client.cases import CaseBook
+from liaison.client.drafts import Drafts
 from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
@@ -143,6 +145,20 @@ class DeskOfficer:
         """A plain message with attachments, sent now (the outbox does not keep files yet:
         an unreachable relay raises TransportError)."""
         return await self._open().send(addresses, Payload.text(text), files=files)
+
+    async def send_notice_with_files(
+        self, notice: Notice, addresses: Sequence[str], files: Sequence[Path]
+    ) -> SentMessage:
+        """A checked notice whose attachment indexes name `files` (in order), sent now, as
+        `liaison send --notice N --file F` sends it (never queued: the outbox keeps no files)."""
+        session = self._open()
+        notice_ops.check_addressing(notice, session.certificate.agency, addresses)
+        return await session.send(addresses, notice_ops.notice_payload(notice), files=files)
+
+    def drafts(self) -> Drafts:
+        """The encrypted drafts in the home folder (they open only while unlocked)."""
+        session = self._open()
+        return Drafts(session.home, session.unlock())
 
     async def attachment_to(
         self, message_id: str, index: int, directory: Path

@@ -35,10 +35,11 @@ def _form(token: str, *, token_first: bool = True, files: bool = True) -> aiohtt
     return form
 
 
-async def _announced(events: aiohttp.ClientResponse) -> str:
+async def _announced(events: aiohttp.ClientResponse, message_id: str) -> None:
+    """Until the desk announces `message_id` (an earlier test's message may come first)."""
     async for line in events.content:
-        if line.startswith(b"data: "):
-            return line.decode().removeprefix("data: ").strip()
+        if line.decode().removeprefix("data: ").strip() == message_id:
+            return
     raise AssertionError("the event stream ended")
 
 
@@ -61,7 +62,7 @@ async def test_a_message_with_files_reads_with_downloads_and_an_inline_image(
     assert sent.status == 200, text
     assert _private_folders() == before  # the temporary copies are gone
     message_id = re.search(r"[0-9a-f]{32}", text).group(0)  # type: ignore[union-attr]
-    assert await asyncio.wait_for(_announced(events), 10) == message_id
+    await asyncio.wait_for(_announced(events, message_id), 10)
 
     read = await (await li.get(f"/message/{message_id}")).text()
     assert "verify good" in read and "Ảnh cửa khẩu và biên bản" in read
@@ -103,3 +104,65 @@ async def test_the_csrf_token_must_come_first_before_any_file_is_read(
     # Without files, the same multipart form sends the text (through the outbox as before).
     sent = await an.post("/compose/message", data=_form(token, files=False))
     assert sent.status == 200, await sent.text()
+
+
+NOTICE = {
+    "header.our_ref": "48/XM-PA08",
+    "header.sender_unit": "VN-QN-CA",
+    "header.recipient_unit": "CN-GX-DXGA",
+    "header.case_ref": "QN-2026-0202",
+    "header.handling": "H1",
+    "header.priority": "urgent",
+    "header.reply_by.local": "2026-12-20T16:00",
+    "header.reply_by.tz": "Asia/Ho_Chi_Minh",
+    "fields.persons.count": "1",
+    "fields.persons[0].name": "Lò Thị Hoa",
+    "fields.persons[0].sex": "female",
+    "fields.persons[0].birth.year": "2003",
+    "fields.biometrics": "fingerprints",
+}
+
+
+def _notice_form(token: str, photo: str, files: int, action: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    for name, value in {**NOTICE, "fields.persons[0].photo": photo, "action": action}.items():
+        form.add_field(name, value)
+    for number in range(files):
+        form.add_field("files", PNG, filename=f"anh-{number}.png", content_type="image/png")
+    return form
+
+
+async def test_a_notice_form_attaches_files_its_photo_field_picks_by_index(
+    open_desk: OpenDesk,
+) -> None:
+    an, _s = await open_desk("an-phone")
+    li, _s = await open_desk("li")
+    events = await li.get("/events")
+    page_path = "/compose/notice/verification_request"
+    page = await (await an.get(page_path)).text()
+    assert 'enctype="multipart/form-data"' in page and 'name="fields.persons[0].photo"' in page
+    token = csrf_of(page)
+
+    # Index 1 with one file chosen: refused as `liaison notice check --file` refuses it,
+    # the message next to the person's photo field.
+    refused = await an.post(page_path, data=_notice_form(token, "1", 1, "check"))
+    assert refused.status == 400
+    text = await refused.text()
+    block = text[text.index('id="f-fields-persons-0--photo"') :]
+    assert 'class="field-error"' in block[: block.index("</div>")]
+    assert "fields.persons[0].photo" in text
+
+    # Two files: index 1 is the second; sent with both, read with both on the other desk.
+    before = _private_folders()
+    sent = await an.post(page_path, data=_notice_form(token, "1", 2, "send"))
+    text = await sent.text()
+    assert sent.status == 200, text
+    assert _private_folders() == before
+    message_id = re.search(r"[0-9a-f]{32}", text).group(0)  # type: ignore[union-attr]
+    await asyncio.wait_for(_announced(events, message_id), 10)
+    read = await (await li.get(f"/message/{message_id}")).text()
+    assert "verify good" in read and "Lò Thị Hoa" in read
+    assert "anh-0.png" in read and "anh-1.png" in read
+    image = await li.get(f"/message/{message_id}/attachment/1/inline")
+    assert image.status == 200 and await image.read() == PNG

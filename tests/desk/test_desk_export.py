@@ -5,6 +5,7 @@ export, a worded page where WeasyPrint is missing)."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -37,10 +38,18 @@ async def _send_notice(an: TestClient, li_events, handling: str) -> str:  # type
             "action": "send",
         },
     )
-    assert answer.status == 200, await answer.text()
-    async for line in li_events.content:
-        if line.startswith(b"data: "):
-            return line.decode().removeprefix("data: ").strip()
+    text = await answer.text()
+    assert answer.status == 200, text
+    message_id = re.search(r"[0-9a-f]{32}", text).group(0)  # type: ignore[union-attr]
+    await _announced(li_events, message_id)
+    return message_id
+
+
+async def _announced(events, message_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Until the desk announces `message_id` (an earlier test's message may come first)."""
+    async for line in events.content:
+        if line.decode().removeprefix("data: ").strip() == message_id:
+            return
     raise AssertionError("the event stream ended")
 
 
@@ -93,11 +102,10 @@ async def test_a_plain_message_has_no_pdf(open_desk: OpenDesk) -> None:
     sent = await an.post(
         "/compose/message", data={"csrf_token": token, "to": "CN-GX-DXGA", "text": "Chào"}
     )
-    assert sent.status == 200
-    async for line in events.content:
-        if line.startswith(b"data: "):
-            message_id = line.decode().removeprefix("data: ").strip()
-            break
+    text = await sent.text()
+    assert sent.status == 200, text
+    message_id = re.search(r"[0-9a-f]{32}", text).group(0)  # type: ignore[union-attr]
+    await asyncio.wait_for(_announced(events, message_id), 10)
     refused = await li.get(f"/message/{message_id}/pdf")
     assert refused.status == 400
     assert "/pdf" not in await (await li.get(f"/message/{message_id}")).text()

@@ -91,9 +91,17 @@ async def test_every_answer_carries_the_strict_headers(open_desk: OpenDesk) -> N
             "/message/" + "0" * 32 + "/attachment/0",
             "/message/" + "0" * 32 + "/attachment/0/inline",
             "/message/" + "0" * 32 + "/pdf",
+            "/drafts",
+            "/drafts/" + "0" * 19 + "-00000000",
         )
     ]
-    for path in ("/holds", "/holds/release", "/agency/certify", "/lock"):
+    for path in (
+        "/holds",
+        "/holds/release",
+        "/agency/certify",
+        "/lock",
+        "/drafts/" + "0" * 19 + "-00000000/delete",
+    ):
         refused = await client.post(path, data={}, allow_redirects=False)
         assert refused.status == 403, path  # no CSRF token
         answers.append(refused)
@@ -101,9 +109,10 @@ async def test_every_answer_carries_the_strict_headers(open_desk: OpenDesk) -> N
     streamed = aiohttp.FormData()
     streamed.add_field("to", "VN-QN-CA")
     streamed.add_field("files", b"x", filename="x.txt")
-    refused = await client.post("/compose/message", data=streamed, allow_redirects=False)
-    assert refused.status == 403
-    answers.append(refused)
+    for path in ("/compose/message", "/compose/notice/verification_request"):
+        refused = await client.post(path, data=streamed, allow_redirects=False)
+        assert refused.status == 403, path
+        answers.append(refused)
     answers.append(await client.get("/", headers={"Host": "evil.example"}))
     for answer in answers:
         assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, answer.url
