@@ -66,8 +66,19 @@ async def _field_text(part: BodyPartReader) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+async def _token_text(part: BodyPartReader) -> str:
+    """The CSRF part's value, read no further than a token can be long."""
+    data = bytearray()
+    while chunk := await part.read_chunk(1024):
+        data += chunk
+        if len(data) > 1024:
+            return ""
+    return data.decode("utf-8", errors="replace")
+
+
 async def _save_part(part: BodyPartReader, folder: Path, number: int) -> Path | None:
-    """Write one file part to `folder/number/name` (0600, never through an existing file)."""
+    """Write one file part to `folder/number/name` (0600, never through an existing file);
+    None for a file control left empty (no name, no bytes)."""
     # Browsers send the name in UTF-8 with `"` and line breaks percent-encoded (HTML's
     # multipart rules), aiohttp's client percent-encodes it all: decode both alike.
     name = sanitise_file_name(unquote(part.filename or ""))
@@ -100,9 +111,7 @@ async def read_streamed_form(
     if (
         not isinstance(first, BodyPartReader)
         or first.name != CSRF_FIELD
-        or not same_token(
-            (await first.read(decode=False))[:256].decode("utf-8", "replace"), session.csrf_token
-        )
+        or not same_token(await _token_text(first), session.csrf_token)
     ):
         raise FormRefused(N_("This form is stale or not from the desk: reload the page."), 403)
     fields: MultiDict[str] = MultiDict()
