@@ -18,7 +18,10 @@ from aiohttp import web
 
 from liaison.desk import (
     admin_views,
+    attachment_views,
     case_views,
+    draft_views,
+    export_views,
     hold_views,
     outbox_views,
     report_views,
@@ -63,7 +66,11 @@ async def desk_guard(request: web.Request, handler: Handler) -> web.StreamRespon
             request, N_("Open the desk with the address printed when it started (launch link).")
         )
     request[SESSION_KEY] = session
-    if request.method not in ("GET", "HEAD"):
+    streamed = request.content_type == "multipart/form-data" and attachment_views.is_streamed(
+        request.path
+    )
+    if request.method not in ("GET", "HEAD") and not streamed:
+        # (A streamed form's handler checks the token from its first part before any file.)
         form = await request.post()
         if not same_token(str(form.get(CSRF_FIELD, "")), session.csrf_token):
             raise _refusal(request, N_("This form is stale or not from the desk: reload the page."))
@@ -114,6 +121,9 @@ def create_app(settings: DeskSettings, *, sessions: Sessions | None = None) -> w
         undefined=jinja2.StrictUndefined,
     )
     views.add_routes(app)
+    attachment_views.add_routes(app)
+    export_views.add_routes(app)
+    draft_views.add_routes(app)
     case_views.add_routes(app)
     review_views.add_routes(app)
     report_views.add_routes(app)

@@ -321,7 +321,10 @@ def _read(kind: kinds.Kind, form: FormData, path: str, required: bool) -> Any:
             return {"kind": "point", "name": name} if name else {"kind": "point"}
         return None
     if isinstance(kind, kinds.Attachment):
-        return None
+        raw = _text(form, path)
+        if not raw:
+            return None
+        return int(raw) if raw.isdigit() else raw  # parse_notice names a wrong value
     if isinstance(kind, kinds.Counts):
         raw = _text(form, path)
         if not raw:
@@ -342,7 +345,9 @@ def _read(kind: kinds.Kind, form: FormData, path: str, required: bool) -> Any:
         if isinstance(item, kinds.Choice):
             return list(form.getall(path, [])) or None
         if isinstance(item, kinds.Attachment):
-            return None
+            # Indexes of the attached files, from 0, separated by commas or spaces.
+            words = form.get(path, "").replace(",", " ").split()
+            return [int(w) if w.isdigit() else w for w in words] or None
         lines = [line.strip() for line in form.get(path, "").splitlines() if line.strip()]
         if isinstance(item, kinds.Text):
             # One free-text entry a line, all in the language chosen beside them.

@@ -13,13 +13,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from crypto.attachments import AttachmentRef
 from crypto.certs import DeviceCertificate
 from liaison.client import agency as agency_ops
 from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import holds as hold_ops
+from liaison.client import notices as notice_ops
 from liaison.client import trust as trust_ops
+from liaison.client.attachments import download_attachment
 from liaison.client.cases import CaseBook
+from liaison.client.drafts import Drafts
 from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
@@ -134,6 +138,44 @@ class DeskOfficer:
     # --- Messages ---------------------------------------------------------------------------
     async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
         return await self._open().send(addresses, Payload.text(text))
+
+    async def send_with_files(
+        self, addresses: Sequence[str], text: str, files: Sequence[Path]
+    ) -> SentMessage:
+        """A plain message with attachments, sent now (the outbox does not keep files yet:
+        an unreachable relay raises TransportError)."""
+        return await self._open().send(addresses, Payload.text(text), files=files)
+
+    async def send_notice_with_files(
+        self, notice: Notice, addresses: Sequence[str], files: Sequence[Path]
+    ) -> SentMessage:
+        """A checked notice whose attachment indexes name `files` (in order), sent now, as
+        `liaison send --notice N --file F` sends it (never queued: the outbox keeps no files)."""
+        session = self._open()
+        notice_ops.check_addressing(notice, session.certificate.agency, addresses)
+        return await session.send(addresses, notice_ops.notice_payload(notice), files=files)
+
+    def drafts(self) -> Drafts:
+        """The encrypted drafts in the home folder (they open only while unlocked)."""
+        session = self._open()
+        return Drafts(session.home, session.unlock())
+
+    async def attachment_to(
+        self, message_id: str, index: int, directory: Path
+    ) -> tuple[AttachmentRef, Path]:
+        """Download attachment `index` of a received message, decrypt and verify it into
+        `directory`; the file appears only once its hash checked out (else AttachmentError)."""
+        session = self._open()
+        refs = (await session.read(message_id)).payload.attachments
+        if not 0 <= index < len(refs):
+            raise ClientError(_("The message has no such attachment."), code="no_such_attachment")
+        ref = refs[index]
+        path = await officer.authenticated(
+            session.home,
+            session.api,
+            lambda: download_attachment(session.api, ref, directory),
+        )
+        return ref, path
 
     async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
         sent, _event = await self._open().send_notice(notice, addresses)

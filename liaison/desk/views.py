@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -15,8 +16,10 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDict
 
+from crypto.attachments import AttachmentRef
 from crypto.errors import CryptoError
-from liaison.client.errors import ClientError, PassphraseError
+from liaison.client.attachments import format_bytes
+from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.notices import is_notice, open_notice
 from liaison.desk import forms
 from liaison.desk.inbox import InboxFilter, entry_for
@@ -37,6 +40,12 @@ from liaison.i18n import translate as translate_message
 from liaison.i18n.render import AUTONYMS, handling_banner, notice_rows
 
 KEEPALIVE_SECONDS = 15.0
+FILES_NEED_RELAY = N_(
+    "The relay cannot be reached. A message with files cannot be kept in the outbox yet: "
+    "send it again when the relay answers (choose the files again)."
+)
+# Images a browser may show inline; never SVG (it can carry script).
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 ZONE_LABELS = {
     VN_ZONE: N_("Vietnam time (UTC+7)"),
     CN_ZONE: N_("China time (UTC+8)"),
@@ -261,6 +270,20 @@ def notice_view(notice: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def attachment_rows(attachments: Sequence[AttachmentRef]) -> list[dict[str, object]]:
+    """What the read page lists of each attachment: name, type, size, shown inline or not."""
+    return [
+        {
+            "index": index,
+            "name": ref.name,
+            "media_type": ref.media_type,
+            "size": format_bytes(ref.size),
+            "inline": ref.media_type in INLINE_TYPES,
+        }
+        for index, ref in enumerate(attachments)
+    ]
+
+
 async def message(request: web.Request) -> web.StreamResponse:
     """GET /message/{id} — open, verify, show; the verification result is shown first."""
     desk = _desk(request)
@@ -275,6 +298,7 @@ async def message(request: web.Request) -> web.StreamResponse:
         "opened": None,
         "notice": None,
         "reply_types": [],
+        "attachments": [],
     }
     try:
         opened = await desk.officer.open(message_id)
@@ -296,6 +320,7 @@ async def message(request: web.Request) -> web.StreamResponse:
         values["handling_meaning"] = HANDLING_CODES[notice.handling]
     elif opened.payload.is_text:
         values["text"] = opened.payload.as_text()
+    values["attachments"] = attachment_rows(opened.payload.attachments)
     values["result"] = request.query.get("result")
     return render(request, "message.html", **values)
 
@@ -354,6 +379,8 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
     desk = _desk(request)
     form = await request.post()
     to, text = str(form.get("to", "")).strip(), str(form.get("text", ""))
+    if form.get("action") == "draft":
+        return save_draft(request, "message", MultiDict(to=to, text=text))
     addresses = [a.strip() for a in to.split(",") if a.strip()]
     error = None
     if not text.strip():
@@ -377,6 +404,25 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
         to=to,
         text=text,
     )
+
+
+# Fields of a form that are not its content (never kept in a draft).
+_NOT_DRAFTED = (CSRF_FIELD, "action", "warnings_seen", "checked", "add", "remove", "files")
+
+
+def save_draft(
+    request: web.Request, kind: str, values: MultiDict[str], notice_type: str = ""
+) -> web.StreamResponse:
+    """Seal the form as a draft in the home folder (files chosen are not kept) and list them."""
+    kept = [(k, v) for k, v in values.items() if k not in _NOT_DRAFTED]
+    if kind == "message":
+        title = f"{values.get('to', '')} · {values.get('text', '')[:60]}"
+    else:
+        parts = [translate(request_language(request), CATALOGUE[notice_type].label)]
+        parts += [values.get("header.case_ref", ""), values.get("header.our_ref", "")]
+        title = " · ".join(p for p in parts if p)
+    _desk(request).officer.drafts().save(kind, kept, notice_type=notice_type, title=title)
+    raise web.HTTPSeeOther("/drafts?saved=1")
 
 
 def _notice_page(
@@ -450,7 +496,6 @@ async def notice_form(request: web.Request) -> web.StreamResponse:
 
 async def notice_submit(request: web.Request) -> web.StreamResponse:
     """POST /compose/notice/{type} — add/remove a block, check, or check and send."""
-    desk = _desk(request)
     notice_type = request.match_info["notice_type"]
     if notice_type not in CATALOGUE:
         raise web.HTTPNotFound()
@@ -458,7 +503,21 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
     values: MultiDict[str] = MultiDict(
         (key, value) for key, value in posted.items() if isinstance(value, str)
     )
+    return await submit_notice(request, notice_type, values)
+
+
+async def submit_notice(
+    request: web.Request,
+    notice_type: str,
+    values: MultiDict[str],
+    files: Sequence[Path] = (),
+) -> web.StreamResponse:
+    """Check the posted notice form (its attachment indexes against `files`, in order), and
+    send it when asked: through the outbox without files, at once with them."""
+    desk = _desk(request)
     action = values.get("action", "check")
+    if action == "draft":
+        return save_draft(request, "notice", values, notice_type)
     if values.get("add") or values.get("remove"):
         # The counts already include the change: render again with the new number of blocks.
         fixed = MultiDict((k, v) for k, v in values.items() if not k.endswith(".count"))
@@ -469,7 +528,7 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
         fixed.pop("remove", None)
         return _notice_page(request, notice_type, fixed)
     try:
-        notice = parse_notice(forms.notice_json(notice_type, values))
+        notice = parse_notice(forms.notice_json(notice_type, values), attachments=len(files))
     except NoticeError as exc:
         return _notice_page(request, notice_type, values, error=exc, status=400)
     if notice_type == "handover_record":
@@ -498,6 +557,15 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
         return _notice_page(request, notice_type, values, warnings=warnings)
     to = values.get("to", "").strip() or str(notice.header["recipient_unit"])
     addresses = [a.strip() for a in to.split(",") if a.strip()]
+    if files:
+        try:
+            sent = await desk.officer.send_notice_with_files(notice, addresses, files)
+        except TransportError:
+            failure = ClientError(translate(request_language(request), FILES_NEED_RELAY))
+            return _notice_page(request, notice_type, values, error=failure, status=400)
+        except (NoticeError, ClientError) as exc:
+            return _notice_page(request, notice_type, values, error=exc, status=400)
+        return render(request, "sent.html", sent=sent)
     try:
         sent, _item, _report = await desk.officer.send_or_queue(addresses, notice=notice)
     except (NoticeError, ClientError) as exc:
@@ -519,9 +587,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/message/{message_id:[0-9a-f]{32}}/ack", acknowledge)
     app.router.add_post("/message/{message_id:[0-9a-f]{32}}/forward", forward)
     app.router.add_get("/compose", compose)
-    app.router.add_post("/compose/message", compose_message)
     app.router.add_get("/compose/notice/{notice_type}", notice_form)
-    app.router.add_post("/compose/notice/{notice_type}", notice_submit)
 
 
-__all__ = ["add_routes", "context"]
+__all__ = ["add_routes", "context", "notice_page", "notice_submit", "save_draft", "submit_notice"]
+notice_page = _notice_page

@@ -187,3 +187,47 @@ def test_two_desks_exchange_a_verification_request_live(
         phone.wait_for_selector("table#inbox")
         phone.screenshot(path=str(shots / "inbox-vi-phone.png"), full_page=True)
         assert problems == []
+
+
+def test_an_image_sent_from_one_desk_shows_inline_on_the_other(
+    browser: object, world: DemoContext, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    from test_desk_attachments import PNG
+
+    photo = Path(str(tmp_path)) / "ảnh cửa khẩu.png"
+    photo.write_bytes(PNG)
+    env = _env(world, LIAISON_PASSPHRASE=DEMO_PASSPHRASE)
+    with (
+        desk_process(env, world.officers["an-phone"].root) as an_url,
+        desk_process(env, world.officers["li"].root) as li_url,
+    ):
+        an = browser.new_context().new_page()  # type: ignore[attr-defined]
+        li = browser.new_context().new_page()  # type: ignore[attr-defined]
+        problems: list[str] = []
+        _watch_csp(an, problems)
+        _watch_csp(li, problems)
+        an.goto(an_url)
+        li.goto(li_url)
+        li.wait_for_selector("table#inbox")
+        an.goto(urlsplit(an.url)._replace(path="/compose").geturl())
+        an.fill("#to", "CN-GX-DXGA")
+        an.fill("#text", "Ảnh cửa khẩu Bắc Luân")
+        an.set_input_files("#files", str(photo))
+        an.click('button[name="action"][value="send"]')
+        message_id = re.search(r"[0-9a-f]{32}", an.locator("p.done").inner_text()).group(0)  # type: ignore[union-attr]
+
+        li.wait_for_selector(f'tr[data-id="{message_id}"]', timeout=5000)
+        li.click(f'tr[data-id="{message_id}"] a')
+        li.wait_for_selector("section.verify.good")
+        image = li.wait_for_selector(".attachments img")
+        # (wait_for_function evaluates a string, which the desk's CSP rightly refuses)
+        for _attempt in range(50):
+            if image.evaluate("img => img.complete"):
+                break
+            li.wait_for_timeout(100)
+        assert image.evaluate("img => img.naturalWidth") == 1  # decoded: the desk served it
+        assert "ảnh cửa khẩu.png" in li.locator(".attachments").inner_text()
+        li.screenshot(path=str(artifacts_dir() / "message-with-image-vi.png"), full_page=True)
+        assert problems == []

@@ -3,6 +3,7 @@ idle lock, and no secret in any answer."""
 
 from __future__ import annotations
 
+import aiohttp
 from conftest import OpenDesk, csrf_of
 
 from crypto.encoding import b64e
@@ -87,11 +88,30 @@ async def test_every_answer_carries_the_strict_headers(open_desk: OpenDesk) -> N
             "/agency",
             "/agency/certify",
             "/agency/devices/CN-GX-DXGA:li.wei:desk/revoke",
+            "/message/" + "0" * 32 + "/attachment/0",
+            "/message/" + "0" * 32 + "/attachment/0/inline",
+            "/message/" + "0" * 32 + "/pdf",
+            "/drafts",
+            "/drafts/" + "0" * 19 + "-00000000",
         )
     ]
-    for path in ("/holds", "/holds/release", "/agency/certify", "/lock"):
+    for path in (
+        "/holds",
+        "/holds/release",
+        "/agency/certify",
+        "/lock",
+        "/drafts/" + "0" * 19 + "-00000000/delete",
+    ):
         refused = await client.post(path, data={}, allow_redirects=False)
         assert refused.status == 403, path  # no CSRF token
+        answers.append(refused)
+    # The streamed compose form (files): refused without the token as its first part.
+    streamed = aiohttp.FormData()
+    streamed.add_field("to", "VN-QN-CA")
+    streamed.add_field("files", b"x", filename="x.txt")
+    for path in ("/compose/message", "/compose/notice/verification_request"):
+        refused = await client.post(path, data=streamed, allow_redirects=False)
+        assert refused.status == 403, path
         answers.append(refused)
     answers.append(await client.get("/", headers={"Host": "evil.example"}))
     for answer in answers:
