@@ -598,6 +598,28 @@ class FederationAcksAnswer(Struct):
     kept: int
 
 
+class FederationReview(Request):
+    """A supervisor's `review` entry of the sending relay's log, forwarded (§16.6)."""
+
+    checkpoint: str
+    consistency_from: int
+    consistency_proof: list[str]
+    review_entry: str
+    review_index: int
+    review_proof: list[str]
+    certificate: str
+    certificate_entry: str
+    certificate_index: int
+    certificate_proof: list[str]
+
+
+class FederationReviewAnswer(Struct):
+    message_id: str
+    log_index: int  # of the `peer_review` entry in the answering relay's log
+    logged: bool  # false: this review entry was logged before (the same index answered)
+    checkpoint_size: int | None
+
+
 class FederationBlobAnswer(Struct):
     blob: str
     size: int

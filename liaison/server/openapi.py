@@ -127,6 +127,25 @@ FEDERATION_OPERATIONS = (
         binary_request=True,
         description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
     ),
+    Operation(
+        "POST",
+        "/v1/federation/reviews",
+        "federationReviews",
+        {
+            200: ok(m.FederationReviewAnswer, "Logged as `peer_review` (or was already)"),
+            **PEER_AUTH,
+            403: refused(
+                "unknown_peer; review_forbidden: no supervisor, agency not homed there or no party"
+            ),
+            404: refused("unknown_message, envelope_purged"),
+            409: refused("checkpoint_unknown: the consistency proof starts from another size"),
+            422: refused(
+                "peer_misbehaved: a proof or the certificate does not verify; bad_signature"
+            ),
+        },
+        request=m.FederationReview,
+        description="A supervisor's review of a message that crossed with the calling relay.",
+    ),
 )
 
 

@@ -153,6 +153,7 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/v1/federation/envelopes"): _public(400),
     ("POST", "/v1/federation/acks"): _public(400),
     ("PUT", "/v1/federation/blobs/{blob_id}"): _public(400),
+    ("POST", "/v1/federation/reviews"): _public(400),
 }
 
 
@@ -219,6 +220,7 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
             "items": [],
         },
         "/v1/federation/acks": {"acks": []},
+        "/v1/federation/reviews": {"checkpoint": "x", "review_entry": "AAAA"},
         "/v1/federation/blobs/{blob_id}": {},
         "/v1/uploads/{upload_id}": {},
         "/v1/uploads/{upload_id}/complete": {"blob": "ab" * 32},

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import msgspec
 from aiohttp import web
 
-from liaison.server.federation import forwarding, inbound, peering
+from liaison.server.federation import forwarding, inbound, peering, reviews
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
 from liaison.server.relay import Relay
@@ -54,11 +54,21 @@ async def federation_blob(request: web.Request) -> web.Response:
     return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
 
 
+async def federation_reviews(request: web.Request) -> web.Response:
+    """POST /v1/federation/reviews  [peer]"""
+    try:
+        return _json(await reviews.receive_review(request.app[RELAY_KEY], request))
+    except inbound.CheckpointUnknown as exc:
+        body = {"code": exc.code, "message": exc.message, "checkpoint_size": exc.held}
+        return _json(body, status=409)
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
     ("POST", forwarding.ACKS_PATH, federation_acks),
     ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
+    ("POST", reviews.REVIEWS_PATH, federation_reviews),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
