@@ -620,6 +620,38 @@ class FederationReviewAnswer(Struct):
     checkpoint_size: int | None
 
 
+class LoggedEntry(Struct):
+    """One relay's log entry of a cross-border message, proved against its checkpoint."""
+
+    origin: str
+    index: int
+    entry: str  # the leaf data, base64
+    tree_size: int
+    inclusion_proof: list[str]
+    checkpoint: str
+
+
+class ForeignLoggedEntry(Struct):
+    """A peer's entry as the peer answered it (or its refusal), with the peer's log key from
+    the own relay's peer table: a convenience, pinned by the home statement (§16.4)."""
+
+    origin: str
+    log_public_key: str
+    index: int | None = None
+    entry: str | None = None
+    tree_size: int | None = None
+    inclusion_proof: list[str] | None = None
+    checkpoint: str | None = None
+    status: int | None = None  # the peer's refusal, when it gave no entry
+    code: str | None = None
+
+
+class CrossBorderEntries(Struct):
+    message_id: str
+    own: LoggedEntry
+    peers: list[ForeignLoggedEntry]
+
+
 class FederationBlobAnswer(Struct):
     blob: str
     size: int

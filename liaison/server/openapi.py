@@ -128,6 +128,30 @@ FEDERATION_OPERATIONS = (
         description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
     ),
     Operation(
+        "GET",
+        "/v1/federation/log/messages/{message_id}",
+        "federationLogMessage",
+        {
+            200: ok(m.LoggedEntry, "This relay's entry of a message that crossed with the caller"),
+            **PEER_AUTH,
+            404: refused("unknown_message: no such message crossed with the calling relay"),
+        },
+        description="`forwarded_in` when the caller forwarded it here, else the `envelope` entry.",
+    ),
+    Operation(
+        "GET",
+        "/v1/foreign/log/messages/{message_id}",
+        "foreignLogMessage",
+        {
+            200: ok(m.CrossBorderEntries, "The own relay's entry and each peer's"),
+            **AUTH,
+            404: refused("unknown_message, not_cross_border"),
+            502: refused("peer_unreachable: the peer relay did not answer"),
+        },
+        security="deviceToken",
+        description="For `liaison audit verify --across`: both logs' entries of one message.",
+    ),
+    Operation(
         "POST",
         "/v1/federation/reviews",
         "federationReviews",

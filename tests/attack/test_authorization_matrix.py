@@ -154,6 +154,10 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/v1/federation/acks"): _public(400),
     ("PUT", "/v1/federation/blobs/{blob_id}"): _public(400),
     ("POST", "/v1/federation/reviews"): _public(400),
+    ("GET", "/v1/federation/log/messages/{message_id}"): _public(400),
+    # Both relays' entries of a cross-border message: any device, but only of a message it may
+    # see, so the probe's unknown id is 404 to every device.
+    ("GET", "/v1/foreign/log/messages/{message_id}"): _device(404),
 }
 
 

@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 import msgspec
 from aiohttp import web
 
-from liaison.server.federation import forwarding, inbound, peering, reviews
+from liaison.server import auth
+from liaison.server.federation import crossing, forwarding, inbound, peering, reviews
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
 from liaison.server.relay import Relay
@@ -63,12 +64,30 @@ async def federation_reviews(request: web.Request) -> web.Response:
         return _json(body, status=409)
 
 
+async def federation_log_message(request: web.Request) -> web.Response:
+    """GET /v1/federation/log/messages/{message_id}  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await crossing.peer_entry(relay, request, request.match_info["message_id"]))
+
+
+async def foreign_log_message(request: web.Request) -> web.Response:
+    """GET /v1/foreign/log/messages/{message_id}  [device]"""
+    relay = request.app[RELAY_KEY]
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, value = header.partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    device_id = await auth.authenticate(relay, token)
+    return _json(await crossing.across(relay, device_id, request.match_info["message_id"]))
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
     ("POST", forwarding.ACKS_PATH, federation_acks),
     ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
     ("POST", reviews.REVIEWS_PATH, federation_reviews),
+    ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
+    ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
