@@ -652,6 +652,23 @@ class CrossBorderEntries(Struct):
     peers: list[ForeignLoggedEntry]
 
 
+class HomeStatementUpload(Request):
+    statement: str  # the root-signed HomeStatement, base64 (PROTOCOL.md §16.4)
+
+
+class HomeStatementAccepted(Struct):
+    agency: str
+    log_index: int  # of the `home` entry
+    issued_at: int
+
+
+class HomeStatementAnswer(Struct):
+    agency: str
+    statement: str
+    issued_at: int
+    log_index: int
+
+
 class FederationBlobAnswer(Struct):
     blob: str
     size: int

@@ -153,6 +153,30 @@ FEDERATION_OPERATIONS = (
     ),
     Operation(
         "POST",
+        "/v1/agencies/{code}/home",
+        "putAgencyHome",
+        {
+            200: ok(m.HomeStatementAccepted, "The same statement was logged before"),
+            201: ok(m.HomeStatementAccepted, "Logged as a `home` entry"),
+            400: refused("invalid_request, malformed_json"),
+            404: refused("unknown_agency"),
+            409: refused("home_statement_stale: a statement as new or newer is held"),
+            422: refused("bad_home_statement: not the agency root's, or names another relay"),
+        },
+        request=m.HomeStatementUpload,
+        description="The agency root's home statement naming this relay (§16.4).",
+    ),
+    Operation(
+        "GET",
+        "/v1/agencies/{code}/home",
+        "getAgencyHome",
+        {
+            200: ok(m.HomeStatementAnswer, "The newest home statement and its log index"),
+            404: refused("unknown_agency, no_home_statement"),
+        },
+    ),
+    Operation(
+        "POST",
         "/v1/federation/reviews",
         "federationReviews",
         {

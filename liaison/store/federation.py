@@ -18,6 +18,7 @@ from liaison.store.tables import (
     federation_nonces,
     federation_outbound,
     federation_reviews,
+    home_statements,
     peer_acks,
     peers,
 )
@@ -215,6 +216,13 @@ class FederationReads:
             found |= {p for (p,) in await conn.execute(inbound)}
         return found
 
+    async def home_statement(self, agency: str) -> tuple[bytes, int, int] | None:
+        """(statement bytes, issued_at, log index of its `home` entry) of an agency homed here."""
+        query = select(home_statements).where(home_statements.c.agency == agency)
+        async with self.read_connection() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (bytes(row.statement), row.issued_at, row.log_index)
+
     async def peer_acks(self, message_ids: list[str]) -> list[PeerAckRecord]:
         """Acknowledgements peers signed for these forwarded envelopes."""
         if not message_ids:
@@ -373,6 +381,21 @@ class FederationWrites:
                 message_id=message_id,
                 log_index=log_index,
                 received_at=at,
+            )
+        )
+
+    async def home_statement_for_update(self, agency: str) -> tuple[bytes, int, int] | None:
+        query = select(home_statements).where(home_statements.c.agency == agency)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else (bytes(row.statement), row.issued_at, row.log_index)
+
+    async def put_home_statement(
+        self, *, agency: str, statement: bytes, issued_at: int, log_index: int
+    ) -> None:
+        await self.execute_write(delete(home_statements).where(home_statements.c.agency == agency))
+        await self.execute_write(
+            insert(home_statements).values(
+                agency=agency, statement=statement, issued_at=issued_at, log_index=log_index
             )
         )
 

@@ -376,6 +376,17 @@ federation_reviews = Table(
     Column("received_at", BigInteger, nullable=False),
 )
 
+# Each agency's newest root-signed home statement naming this relay (revision 0009, §16.4),
+# with the index of its `home` entry.
+home_statements = Table(
+    "home_statements",
+    metadata,
+    Column("agency", String(64), primary_key=True),
+    Column("statement", LargeBinary, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+)
+
 # Signed acknowledgements received from peers for envelopes forwarded from here (peer_ack
 # entries): what the sender's officers see as delivery and acknowledgement across the border.
 peer_acks = Table(

@@ -13,9 +13,10 @@ import msgspec
 from aiohttp import web
 
 from liaison.server import auth
-from liaison.server.federation import crossing, forwarding, inbound, peering, reviews
+from liaison.server.federation import crossing, forwarding, homes, inbound, peering, reviews
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
+from liaison.server.models import HomeStatementUpload, decode_request
 from liaison.server.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,19 @@ async def foreign_log_message(request: web.Request) -> web.Response:
     return _json(await crossing.across(relay, device_id, request.match_info["message_id"]))
 
 
+async def agency_home_put(request: web.Request) -> web.Response:
+    """POST /v1/agencies/{code}/home  [public: the agency root's signature authorizes it]"""
+    relay = request.app[RELAY_KEY]
+    body = decode_request(HomeStatementUpload, await request.read())
+    answer, created = await homes.put_home(relay, request.match_info["code"], body.statement)
+    return _json(answer, status=201 if created else 200)
+
+
+async def agency_home_get(request: web.Request) -> web.Response:
+    """GET /v1/agencies/{code}/home  [public]"""
+    return _json(await homes.get_home(request.app[RELAY_KEY], request.match_info["code"]))
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
@@ -88,6 +102,8 @@ ROUTES = [
     ("POST", reviews.REVIEWS_PATH, federation_reviews),
     ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
     ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
+    ("POST", "/v1/agencies/{code}/home", agency_home_put),
+    ("GET", "/v1/agencies/{code}/home", agency_home_get),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
