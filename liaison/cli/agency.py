@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_local_options(reg)
     reg.set_defaults(func=cmd_register)
 
+    home_cmd = group.add_parser(
+        "home", help=_("Sign a home statement naming the relay as this agency's home")
+    )
+    add_server_option(home_cmd, required=True)
+    add_local_options(home_cmd)
+    home_cmd.set_defaults(func=cmd_home)
+
     fp = group.add_parser(
         "fingerprint", help=_("Show the agency root fingerprint to compare in person")
     )
@@ -132,6 +139,22 @@ def cmd_register(args: argparse.Namespace) -> int:
         result,
         _("Agency {code} registered on {server} (log entry {index}).").format(
             code=result["agency"], server=result["server"], index=result["log_index"]
+        ),
+    )
+    return 0
+
+
+@command
+def cmd_home(args: argparse.Namespace) -> int:
+    from liaison.client import agency as agency_ops
+
+    home = home_from_args(args)
+    result = run_api(args.server, lambda api: agency_ops.publish_home(home, api))
+    print_result(
+        args,
+        result,
+        _("Agency {code}: home relay {relay}, statement logged (log entry {index}).").format(
+            code=result["agency"], relay=result["relay_origin"], index=result["log_index"]
         ),
     )
     return 0

@@ -206,6 +206,13 @@ def describe_record(row: dict[str, Any]) -> str:
         return _("{when}  the peer relay {relay} logged message {id}").format(
             when=when, relay=entry.get("from_relay"), id=str(entry.get("message_id"))[:12]
         )
+    if kind == "peer_review":
+        return _("{when}  review of {id} by {device} on the peer relay {relay}").format(
+            when=when,
+            id=str(entry.get("message_id"))[:12],
+            device=entry.get("device_id"),
+            relay=entry.get("from_relay"),
+        )
     subject = entry.get("device_id") or entry.get("key_id") or entry.get("code") or ""
     return f"{when}  {audit_kind(kind)} {subject}".rstrip()
 

@@ -553,3 +553,27 @@ def wrap_missing(home: Home, *, now: int | None = None) -> list[str]:
         served.append(device_id)
     home.write_json(AGENCY_FILE, record)
     return sorted(set(served))
+
+
+async def publish_home(home: Home, api: ApiClient, *, now: int | None = None) -> dict[str, Any]:
+    """Sign, with the agency root, a home statement naming the relay of `api` (its pinned
+    origin and log key) and post it there (PROTOCOL.md §16.4), where it is logged (`home`)."""
+    from crypto.federation import issue_home_statement
+
+    record = load_agency(home)
+    identity = await transparency.pin_server(home, api)
+    root = RootKey.from_bytes(home.unlock_secret(ROOT_KEY_FILE))
+    statement = issue_home_statement(
+        root,
+        agency=record["code"],
+        relay_origin=identity.origin,
+        relay_key=identity.public_key,
+        issued_at=int(time.time()) if now is None else now,
+    )
+    answer = await api.request(
+        "POST",
+        f"/v1/agencies/{record['code']}/home",
+        json={"statement": b64e(statement.to_bytes())},
+        route="/v1/agencies/{code}/home",
+    )
+    return {**answer, "relay_origin": identity.origin}

@@ -598,6 +598,77 @@ class FederationAcksAnswer(Struct):
     kept: int
 
 
+class FederationReview(Request):
+    """A supervisor's `review` entry of the sending relay's log, forwarded (§16.6)."""
+
+    checkpoint: str
+    consistency_from: int
+    consistency_proof: list[str]
+    review_entry: str
+    review_index: int
+    review_proof: list[str]
+    certificate: str
+    certificate_entry: str
+    certificate_index: int
+    certificate_proof: list[str]
+
+
+class FederationReviewAnswer(Struct):
+    message_id: str
+    log_index: int  # of the `peer_review` entry in the answering relay's log
+    logged: bool  # false: this review entry was logged before (the same index answered)
+    checkpoint_size: int | None
+
+
+class LoggedEntry(Struct):
+    """One relay's log entry of a cross-border message, proved against its checkpoint."""
+
+    origin: str
+    index: int
+    entry: str  # the leaf data, base64
+    tree_size: int
+    inclusion_proof: list[str]
+    checkpoint: str
+
+
+class ForeignLoggedEntry(Struct):
+    """A peer's entry as the peer answered it (or its refusal), with the peer's log key from
+    the own relay's peer table: a convenience, pinned by the home statement (§16.4)."""
+
+    origin: str
+    log_public_key: str
+    index: int | None = None
+    entry: str | None = None
+    tree_size: int | None = None
+    inclusion_proof: list[str] | None = None
+    checkpoint: str | None = None
+    status: int | None = None  # the peer's refusal, when it gave no entry
+    code: str | None = None
+
+
+class CrossBorderEntries(Struct):
+    message_id: str
+    own: LoggedEntry
+    peers: list[ForeignLoggedEntry]
+
+
+class HomeStatementUpload(Request):
+    statement: str  # the root-signed HomeStatement, base64 (PROTOCOL.md §16.4)
+
+
+class HomeStatementAccepted(Struct):
+    agency: str
+    log_index: int  # of the `home` entry
+    issued_at: int
+
+
+class HomeStatementAnswer(Struct):
+    agency: str
+    statement: str
+    issued_at: int
+    log_index: int
+
+
 class FederationBlobAnswer(Struct):
     blob: str
     size: int

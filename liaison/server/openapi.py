@@ -127,6 +127,73 @@ FEDERATION_OPERATIONS = (
         binary_request=True,
         description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
     ),
+    Operation(
+        "GET",
+        "/v1/federation/log/messages/{message_id}",
+        "federationLogMessage",
+        {
+            200: ok(m.LoggedEntry, "This relay's entry of a message that crossed with the caller"),
+            **PEER_AUTH,
+            404: refused("unknown_message: no such message crossed with the calling relay"),
+        },
+        description="`forwarded_in` when the caller forwarded it here, else the `envelope` entry.",
+    ),
+    Operation(
+        "GET",
+        "/v1/foreign/log/messages/{message_id}",
+        "foreignLogMessage",
+        {
+            200: ok(m.CrossBorderEntries, "The own relay's entry and each peer's"),
+            **AUTH,
+            404: refused("unknown_message, not_cross_border"),
+            502: refused("peer_unreachable: the peer relay did not answer"),
+        },
+        security="deviceToken",
+        description="For `liaison audit verify --across`: both logs' entries of one message.",
+    ),
+    Operation(
+        "POST",
+        "/v1/agencies/{code}/home",
+        "putAgencyHome",
+        {
+            200: ok(m.HomeStatementAccepted, "The same statement was logged before"),
+            201: ok(m.HomeStatementAccepted, "Logged as a `home` entry"),
+            400: refused("invalid_request, malformed_json"),
+            404: refused("unknown_agency"),
+            409: refused("home_statement_stale: a statement as new or newer is held"),
+            422: refused("bad_home_statement: not the agency root's, or names another relay"),
+        },
+        request=m.HomeStatementUpload,
+        description="The agency root's home statement naming this relay (§16.4).",
+    ),
+    Operation(
+        "GET",
+        "/v1/agencies/{code}/home",
+        "getAgencyHome",
+        {
+            200: ok(m.HomeStatementAnswer, "The newest home statement and its log index"),
+            404: refused("unknown_agency, no_home_statement"),
+        },
+    ),
+    Operation(
+        "POST",
+        "/v1/federation/reviews",
+        "federationReviews",
+        {
+            200: ok(m.FederationReviewAnswer, "Logged as `peer_review` (or was already)"),
+            **PEER_AUTH,
+            403: refused(
+                "unknown_peer; review_forbidden: no supervisor, agency not homed there or no party"
+            ),
+            404: refused("unknown_message, envelope_purged"),
+            409: refused("checkpoint_unknown: the consistency proof starts from another size"),
+            422: refused(
+                "peer_misbehaved: a proof or the certificate does not verify; bad_signature"
+            ),
+        },
+        request=m.FederationReview,
+        description="A supervisor's review of a message that crossed with the calling relay.",
+    ),
 )
 
 

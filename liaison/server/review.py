@@ -27,6 +27,7 @@ from crypto.log_entries import (
     HoldReleaseEntry,
     LogEntry,
     PeerAckEntry,
+    PeerReviewEntry,
     PurgeEntry,
     RetentionEntry,
     ReviewEntry,
@@ -42,6 +43,7 @@ from crypto.review_keys import ReviewKeyWrap, review_request_bytes, verify_revie
 from liaison.server.auth import registered_device
 from liaison.server.directory import agency_record
 from liaison.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from liaison.server.federation import reviews as federation_reviews
 from liaison.server.log_queries import MAX_LOG_ENTRIES_PAGE, proof_tree
 from liaison.server.models import ReviewKeyWrapUpload, ReviewRequest, decode_field
 from liaison.server.relay import Relay
@@ -64,6 +66,7 @@ MESSAGE_ENTRIES = (
     ForwardedOutEntry,
     ForwardedInEntry,
     PeerAckEntry,
+    PeerReviewEntry,
 )
 # Entries by a device about a message (what a supervisor's own devices did).
 DEVICE_MESSAGE_ENTRIES = (AckEntry, ReviewEntry, ReviewRefusedEntry)
@@ -356,6 +359,8 @@ async def review(
         return index
 
     index = await relay.store.write(job)
+    # A review of a cross-border message is logged on the peer relay too (§16.6).
+    federation_reviews.forward_review(relay, message_id, index)
     tree, size, note = await proof_tree(relay, [index, held.log_index])
     return {
         "message_id": message_id,

@@ -17,6 +17,8 @@ from liaison.store.tables import (
     federation_inbound,
     federation_nonces,
     federation_outbound,
+    federation_reviews,
+    home_statements,
     peer_acks,
     peers,
 )
@@ -201,6 +203,26 @@ class FederationReads:
             row.message_id, row.from_relay, bytes(row.envelope_hash), row.log_index, bytes(row.ack)
         )
 
+    async def message_peers(self, message_id: str) -> set[str]:
+        """The peers a message crossed the border with: forwarded to, or forwarded from."""
+        out = select(federation_outbound.c.peer).where(
+            federation_outbound.c.message_id == message_id
+        )
+        inbound = select(federation_inbound.c.from_relay).where(
+            federation_inbound.c.message_id == message_id
+        )
+        async with self.read_connection() as conn:
+            found = {p for (p,) in await conn.execute(out)}
+            found |= {p for (p,) in await conn.execute(inbound)}
+        return found
+
+    async def home_statement(self, agency: str) -> tuple[bytes, int, int] | None:
+        """(statement bytes, issued_at, log index of its `home` entry) of an agency homed here."""
+        query = select(home_statements).where(home_statements.c.agency == agency)
+        async with self.read_connection() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (bytes(row.statement), row.issued_at, row.log_index)
+
     async def peer_acks(self, message_ids: list[str]) -> list[PeerAckRecord]:
         """Acknowledgements peers signed for these forwarded envelopes."""
         if not message_ids:
@@ -336,6 +358,44 @@ class FederationWrites:
                 log_index=log_index,
                 ack=ack,
                 received_at=at,
+            )
+        )
+
+    async def peer_review_index(self, from_relay: str, review_index: int) -> int | None:
+        """This relay's `peer_review` index for a peer's review entry, if logged already."""
+        query = select(federation_reviews.c.log_index).where(
+            and_(
+                federation_reviews.c.from_relay == from_relay,
+                federation_reviews.c.review_index == review_index,
+            )
+        )
+        return (await self.conn.execute(query)).scalar()
+
+    async def insert_peer_review(
+        self, *, from_relay: str, review_index: int, message_id: str, log_index: int, at: int
+    ) -> None:
+        await self.execute_write(
+            insert(federation_reviews).values(
+                from_relay=from_relay,
+                review_index=review_index,
+                message_id=message_id,
+                log_index=log_index,
+                received_at=at,
+            )
+        )
+
+    async def home_statement_for_update(self, agency: str) -> tuple[bytes, int, int] | None:
+        query = select(home_statements).where(home_statements.c.agency == agency)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else (bytes(row.statement), row.issued_at, row.log_index)
+
+    async def put_home_statement(
+        self, *, agency: str, statement: bytes, issued_at: int, log_index: int
+    ) -> None:
+        await self.execute_write(delete(home_statements).where(home_statements.c.agency == agency))
+        await self.execute_write(
+            insert(home_statements).values(
+                agency=agency, statement=statement, issued_at=issued_at, log_index=log_index
             )
         )
 

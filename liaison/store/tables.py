@@ -364,6 +364,29 @@ federation_inbound = Table(
     Column("received_at", BigInteger, nullable=False),
 )
 
+# Reviews a peer forwarded here (revision 0009): one `peer_review` entry per review entry of
+# the peer's log, so a forwarded review sent again is answered with the first one's index.
+federation_reviews = Table(
+    "federation_reviews",
+    metadata,
+    Column("from_relay", String(255), primary_key=True),
+    Column("review_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", String(32), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# Each agency's newest root-signed home statement naming this relay (revision 0009, §16.4),
+# with the index of its `home` entry.
+home_statements = Table(
+    "home_statements",
+    metadata,
+    Column("agency", String(64), primary_key=True),
+    Column("statement", LargeBinary, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+)
+
 # Signed acknowledgements received from peers for envelopes forwarded from here (peer_ack
 # entries): what the sender's officers see as delivery and acknowledgement across the border.
 peer_acks = Table(

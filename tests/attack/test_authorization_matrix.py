@@ -153,6 +153,14 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/v1/federation/envelopes"): _public(400),
     ("POST", "/v1/federation/acks"): _public(400),
     ("PUT", "/v1/federation/blobs/{blob_id}"): _public(400),
+    ("POST", "/v1/federation/reviews"): _public(400),
+    ("GET", "/v1/federation/log/messages/{message_id}"): _public(400),
+    # Both relays' entries of a cross-border message: any device, but only of a message it may
+    # see, so the probe's unknown id is 404 to every device.
+    ("GET", "/v1/foreign/log/messages/{message_id}"): _device(404),
+    # Home statements (§16.4): the agency root's signature authorizes them, not the caller.
+    ("POST", "/v1/agencies/{code}/home"): _public(422),
+    ("GET", "/v1/agencies/{code}/home"): _public(404),
 }
 
 
@@ -219,6 +227,8 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
             "items": [],
         },
         "/v1/federation/acks": {"acks": []},
+        "/v1/federation/reviews": {"checkpoint": "x", "review_entry": "AAAA"},
+        "/v1/agencies/{code}/home": {"statement": "AAAA"},
         "/v1/federation/blobs/{blob_id}": {},
         "/v1/uploads/{upload_id}": {},
         "/v1/uploads/{upload_id}/complete": {"blob": "ab" * 32},

@@ -210,6 +210,11 @@ async def set_home(relay: Relay, agency: str, origin: str | None) -> None:
     """Record which peer relay an agency lives on (None: forget it)."""
     if origin is not None and (await relay.store.peer(origin)) is None:
         raise PeeringError("unknown_peer", f"No peer {origin}: add it first.")
+    if origin is not None and await relay.store.home_statement(agency) is not None:
+        # Its root named this relay as its home (§16.4): it lives here, not on a peer.
+        raise PeeringError(
+            "agency_homed_here", f"Agency {agency} has a home statement naming this relay."
+        )
 
     async def job(tx: WriteTx) -> None:
         await tx.set_agency_home(agency, origin, at=relay.clock())

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 import msgspec
 from aiohttp import web
 
-from liaison.server.federation import forwarding, inbound, peering
+from liaison.server import auth
+from liaison.server.federation import crossing, forwarding, homes, inbound, peering, reviews
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
+from liaison.server.models import HomeStatementUpload, decode_request
 from liaison.server.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,54 @@ async def federation_blob(request: web.Request) -> web.Response:
     return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
 
 
+async def federation_reviews(request: web.Request) -> web.Response:
+    """POST /v1/federation/reviews  [peer]"""
+    try:
+        return _json(await reviews.receive_review(request.app[RELAY_KEY], request))
+    except inbound.CheckpointUnknown as exc:
+        body = {"code": exc.code, "message": exc.message, "checkpoint_size": exc.held}
+        return _json(body, status=409)
+
+
+async def federation_log_message(request: web.Request) -> web.Response:
+    """GET /v1/federation/log/messages/{message_id}  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await crossing.peer_entry(relay, request, request.match_info["message_id"]))
+
+
+async def foreign_log_message(request: web.Request) -> web.Response:
+    """GET /v1/foreign/log/messages/{message_id}  [device]"""
+    relay = request.app[RELAY_KEY]
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, value = header.partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    device_id = await auth.authenticate(relay, token)
+    return _json(await crossing.across(relay, device_id, request.match_info["message_id"]))
+
+
+async def agency_home_put(request: web.Request) -> web.Response:
+    """POST /v1/agencies/{code}/home  [public: the agency root's signature authorizes it]"""
+    relay = request.app[RELAY_KEY]
+    body = decode_request(HomeStatementUpload, await request.read())
+    answer, created = await homes.put_home(relay, request.match_info["code"], body.statement)
+    return _json(answer, status=201 if created else 200)
+
+
+async def agency_home_get(request: web.Request) -> web.Response:
+    """GET /v1/agencies/{code}/home  [public]"""
+    return _json(await homes.get_home(request.app[RELAY_KEY], request.match_info["code"]))
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
     ("POST", forwarding.ACKS_PATH, federation_acks),
     ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
+    ("POST", reviews.REVIEWS_PATH, federation_reviews),
+    ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
+    ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
+    ("POST", "/v1/agencies/{code}/home", agency_home_put),
+    ("GET", "/v1/agencies/{code}/home", agency_home_get),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
