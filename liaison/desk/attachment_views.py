@@ -28,7 +28,7 @@ from liaison.desk.language import request_language, translate
 from liaison.desk.security import CSRF_FIELD, SECURITY_HEADERS, same_token
 from liaison.desk.state import DESK, SESSION_KEY
 from liaison.desk.views import INLINE_TYPES
-from liaison.domain.notices import CATALOGUE, NOTICE_TYPES
+from liaison.domain.notices import CATALOGUE
 from liaison.i18n import N_
 
 MAX_FIELDS = 4000  # text parts of one form (a notice with many person blocks stays far below)
@@ -144,32 +144,32 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
                 raise web.HTTPForbidden(
                     text=translate(request_language(request), exc.message)
                 ) from None
-            return _compose_again(request, exc.message, "", "")
+            return views.compose_again(request, exc.message, "", "")
         to, text = fields.get("to", "").strip(), fields.get("text", "")
         if fields.get("action") == "draft":
             return views.save_draft(request, "message", MultiDict(to=to, text=text))
         addresses = [a.strip() for a in to.split(",") if a.strip()]
         if not files:
             if not text.strip():
-                return _compose_again(request, N_("Write the message first."), to, text)
+                return views.compose_again(request, N_("Write the message first."), to, text)
             try:
                 sent, _item, _report = await desk.officer.send_or_queue(addresses, text=text)
             except ClientError as exc:
-                return _compose_again(request, str(exc), to, text)
+                return views.compose_again(request, str(exc), to, text)
             if sent is None:
                 return views.render(request, "queued.html")
             return views.render(request, "sent.html", sent=sent)
         try:
             sent = await desk.officer.send_with_files(addresses, text, files)
         except TransportError:
-            return _compose_again(
+            return views.compose_again(
                 request,
                 views.FILES_NEED_RELAY,
                 to,
                 text,
             )
         except ClientError as exc:
-            return _compose_again(request, str(exc), to, text)
+            return views.compose_again(request, str(exc), to, text)
         return views.render(request, "sent.html", sent=sent)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -198,18 +198,6 @@ def _refused(request: web.Request, message: str, status: int) -> web.HTTPExcepti
     if status == 403:
         return web.HTTPForbidden(text=text)
     return web.HTTPBadRequest(text=text)
-
-
-def _compose_again(request: web.Request, error: str, to: str, text: str) -> web.Response:
-    return views.render(
-        request,
-        "compose.html",
-        status=400,
-        notice_types=[(code, CATALOGUE[code].label) for code in NOTICE_TYPES],
-        error=error,
-        to=to,
-        text=text,
-    )
 
 
 async def _serve_attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:

@@ -395,6 +395,11 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
             if sent is None:
                 return render(request, "queued.html")
             return render(request, "sent.html", sent=sent)
+    return compose_again(request, error, to, text)
+
+
+def compose_again(request: web.Request, error: str, to: str, text: str) -> web.Response:
+    """The message form shown again with what was typed and what went wrong (400)."""
     return render(
         request,
         "compose.html",

@@ -138,7 +138,9 @@ async def test_a_notice_crosses_the_border_and_the_reply_comes_back(relays) -> N
     # A message between two Chinese officers never reaches the Vietnamese relay.
     internal = w["cn_officer"].seal([w["cn_colleague"]], "内部消息")
     assert (await send(cn.api, w["cn_token"], internal)).status == 201
-    await asyncio.sleep(0.2)
+    # Forwarding is queued in the send's own transaction: nothing queued, nothing will cross.
+    queued = {row.message_id for row in await cn.relay.store.outbound_rows()}
+    assert reply.header.message_id in queued and internal.header.message_id not in queued
     vn_ids, cn_ids = await message_ids(vn), await message_ids(cn)
     assert vn_ids == {mid, reply.header.message_id}
     assert cn_ids == {mid, reply.header.message_id, internal.header.message_id}
