@@ -260,8 +260,11 @@ async def test_an_upload_whose_token_expires_midway_resumes_at_its_offset_after_
     finally:
         await proxy.close()
     assert proxy.cuts == 1 and sign_ins == 1
-    # One session: the second PUT starts where the relay stood, not at 0.
-    assert offsets[0] == 0 and len(offsets) == 2 and 0 < offsets[1] < ref.blob_size
+    # One session: after the drop a PUT starts where the relay stood, not at 0 again. (A
+    # retry may first meet the relay before its writer thread has stored the cut PUT's bytes,
+    # so it stood at 0 then: the offsets never go back, and the last one is past 0.)
+    assert offsets[0] == 0 and 2 <= len(offsets) <= 3 and offsets == sorted(offsets)
+    assert 0 < offsets[-1] < ref.blob_size
     assert not list((app[RELAY_KEY].blobs.uploads).iterdir())  # no session left behind
     token = await api.login(alice)
     sent = await _send(api, token, alice.seal([wei], "video"), [ref.blob_id])
