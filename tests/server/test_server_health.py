@@ -68,7 +68,8 @@ async def test_not_ready_while_a_lock_holds_the_writer_back(aiohttp_client, sett
         )
         body = await _until_health(api, 503)
         assert (body["status"], body["code"]) == ("unavailable", "not_ready")
-        assert body["writer"]["status"] == "behind" and body["writer"]["waiting"] == 1
+        # The registration waits; a background write of the relay (federation, purge) may too.
+        assert body["writer"]["status"] == "behind" and body["writer"]["waiting"] >= 1
         assert body["database"]["status"] == "ok"  # reads go on beside the held lock
         assert "writer does not keep up" in body["message"]
     finally:
