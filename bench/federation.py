@@ -11,9 +11,11 @@ relay, each listening on its relay's WebSocket. Then:
    message to the local recipient and the others across the border (so both kinds meet the
    same load, interleaved); the latency is from the start of the send to the recipient's push
    notice, on its own relay.
+With --stages, the relays note each stage of a forwarded envelope (liaison/server/federation/
+trace.py) and the bench prints where the time of the latency phase goes, stage by stage.
 Bounded in messages and seconds; loopback only.
 
-    .venv/bin/python bench/federation.py [--senders 8] [--messages 150] [--repeat 3]
+    .venv/bin/python bench/federation.py [--senders 8] [--messages 150] [--repeat 3] [--stages]
 """
 
 from __future__ import annotations
@@ -47,8 +49,27 @@ def ms(value: float) -> str:
     return f"{value * 1000:.1f} ms"
 
 
+TRACE_ENV = "LIAISON_FEDERATION_TRACE"  # liaison/server/federation/trace.py
+# A forwarded envelope's stages in order: the bench's own around the relays' (trace.py).
+CROSS_STAGES = (
+    "sent",
+    "accepted",
+    "out_committed",
+    "out_batch",
+    "out_posted",
+    "in_received",
+    "in_authenticated",
+    "in_verified",
+    "in_writing",
+    "in_written",
+    "in_committed",
+    "delivered",
+)
+LOCAL_STAGES = ("sent", "accepted", "delivered")
+
+
 class Relay:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, trace: bool = False) -> None:
         self.data_dir = folder / "data"
         self.data_dir.mkdir(parents=True)
         self.token = secrets.token_hex(32)
@@ -56,14 +77,28 @@ class Relay:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (folder / "relay.log").open("wb")
+        self.trace = folder / "stages.txt" if trace else None
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if self.trace is not None:
+            env[TRACE_ENV] = str(self.trace)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "liaison", "serve", "--data-dir", str(self.data_dir)]
             + ["--port", str(self.port), "--no-rate-limits"],
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=env,
         )
+
+    def stages(self) -> dict[str, dict[str, float]]:
+        """message id -> stage -> time, as this relay noted them (empty without --stages)."""
+        out: dict[str, dict[str, float]] = {}
+        if self.trace is None or not self.trace.exists():
+            return out
+        for line in self.trace.read_text().splitlines():
+            mid, stage, at = line.split()
+            out.setdefault(mid, {}).setdefault(stage, float(at))  # the first attempt's
+        return out
 
     def cli(self, *args: str) -> dict:
         done = subprocess.run(
@@ -141,6 +176,7 @@ class World:
         self.kind: dict[str, str] = {}
         self.waiting = 0
         self.done = asyncio.Event()
+        self.stamps: dict[str, dict[str, float]] | None = None  # the bench's stages, when kept
 
     async def setup(self, session, senders: int) -> None:
         vn_agency = AgencyKit("VN-QN-CA", "Công an tỉnh Quảng Ninh", "广宁省公安厅")
@@ -183,11 +219,16 @@ class World:
                 notice = json.loads(message.data)
                 started = self.sent_at.pop(notice.get("message_id"), None)
                 if started is not None:
+                    self._stamp(notice["message_id"], "delivered")
                     kind = self.kind[notice["message_id"]]
                     self.latency[kind].append(time.perf_counter() - started)
                     self.waiting -= 1
                     if self.waiting == 0:
                         self.done.set()
+
+    def _stamp(self, mid: str, stage: str) -> None:
+        if self.stamps is not None:
+            self.stamps.setdefault(mid, {})[stage] = time.perf_counter()
 
     async def phase(self, session, plan: list[list[tuple[str, str, bytes]]], rate: float | None):
         """Each sender sends its list (closed loop, or paced to rate/senders); answers the
@@ -208,6 +249,7 @@ class World:
                         await asyncio.sleep(delay)
                     next_at += interval
                 self.sent_at[mid] = time.perf_counter()
+                self._stamp(mid, "sent")
                 async with session.post(
                     f"{self.vn.url}/v1/messages",
                     data=body,
@@ -217,6 +259,7 @@ class World:
                     },
                 ) as answer:
                     await answer.read()
+                    self._stamp(mid, "accepted")
                     if answer.status != 201:
                         raise RuntimeError(f"send: {answer.status}")
 
@@ -242,7 +285,8 @@ def _folder():  # noqa: ANN202
 
 async def run(args: argparse.Namespace) -> None:
     with _folder() as tmp:
-        vn, cn = Relay(Path(tmp) / "vn"), Relay(Path(tmp) / "cn")
+        vn = Relay(Path(tmp) / "vn", trace=args.stages)
+        cn = Relay(Path(tmp) / "cn", trace=args.stages)
         try:
             timeout = aiohttp.ClientTimeout(total=120)
             connector = aiohttp.TCPConnector(limit=0)
@@ -265,6 +309,7 @@ async def run(args: argparse.Namespace) -> None:
                 accepted: dict[str, list[float]] = {"local": [], "cross": []}
                 p50: dict[str, list[float]] = {"local": [], "cross": []}
                 p99: dict[str, list[float]] = {"local": [], "cross": []}
+                stamps: dict[str, dict[str, float]] = {}
                 for _ in range(args.repeat):
                     for kind in ("local", "cross"):
                         plan = [
@@ -281,7 +326,10 @@ async def run(args: argparse.Namespace) -> None:
                         [world.seal(s, ("local", "cross")[n % 2]) for n in range(args.messages)]
                         for s in world.senders
                     ]
+                    world.stamps = {} if args.stages else None
                     await world.phase(session, plan, half)
+                    stamps.update(world.stamps or {})
+                    world.stamps = None
                     for kind in ("local", "cross"):
                         p50[kind].append(percentile(world.latency[kind], 0.50))
                         p99[kind].append(percentile(world.latency[kind], 0.99))
@@ -290,6 +338,12 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             vn.stop()
             cn.stop()
+        if args.stages:
+            relays = [vn.stages(), cn.stages()]
+            for mid, seen in stamps.items():
+                for noted in relays:
+                    for stage, at in noted.get(mid, {}).items():
+                        seen.setdefault(stage, at)
 
     med = statistics.median
     print(
@@ -313,6 +367,21 @@ async def run(args: argparse.Namespace) -> None:
         f"  the border hop adds p50 {ms(med(p50['cross']) - med(p50['local']))}, "
         f"p99 {ms(med(p99['cross']) - med(p99['local']))}"
     )
+    if args.stages:
+        print_stages(world.kind, stamps)
+
+
+def print_stages(kinds: dict[str, str], stamps: dict[str, dict[str, float]]) -> None:
+    """Where the latency phases' time goes: p50 and p99 of each stage's share, per kind."""
+    print("  stages of the latency phases (from the previous stage; p50 / p99):")
+    for kind, stages in (("local", LOCAL_STAGES), ("cross", CROSS_STAGES)):
+        timed = [s for m, s in stamps.items() if kinds.get(m) == kind and "delivered" in s]
+        print(f"    {kind} ({len(timed)} messages)")
+        for before, stage in zip(stages, stages[1:], strict=False):
+            gaps = [s[stage] - s[before] for s in timed if stage in s and before in s]
+            if gaps:
+                p50, p99 = percentile(gaps, 0.50), percentile(gaps, 0.99)
+                print(f"      {before:>16} -> {stage:<16} {ms(p50):>9} / {ms(p99):>9}")
 
 
 def main() -> None:
@@ -320,6 +389,9 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--messages", type=int, default=150, help="per sender and phase")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stages", action="store_true", help="time each stage of the border hop (trace.py)"
+    )
     args = parser.parse_args()
     if not (1 <= args.senders <= 64 and 1 <= args.messages <= 2000 and 1 <= args.repeat <= 9):
         parser.error("bounds: senders 1..64, messages 1..2000, repeat 1..9")

@@ -571,11 +571,19 @@ class FederationItem(Request):
     certificate_proof: list[str]
 
 
+class ConsistencyAlternative(Struct):
+    """A consistency proof to the batch's checkpoint from another size (§16.6)."""
+
+    proof: list[str]
+    from_: int = msgspec.field(name="from")
+
+
 class FederationBatch(Request):
     checkpoint: str
     consistency_from: int
     consistency_proof: list[str]
     items: list[FederationItem]
+    consistency_alternatives: list[ConsistencyAlternative] = []
 
 
 class FederationItemResult(Struct):

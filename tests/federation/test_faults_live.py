@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from typing import Any
 
 from aiohttp.test_utils import TestServer
 from nacl.signing import SigningKey
@@ -17,10 +18,10 @@ from liaison.federation.outbound import ItemState
 from liaison.server.app import SETTINGS_KEY, create_app
 from liaison.server.federation import peering
 from liaison.server.federation.forwarding import ENVELOPES_PATH
-from liaison.server.federation.requests import PeerClient
+from liaison.server.federation.requests import PeerAnswer, PeerClient
 from tests.federation.conftest import RunningRelay
 from tests.federation.test_forwarding import border, entries_of, inbox, until
-from tests.server.helpers import send
+from tests.server.helpers import enrol, send
 
 
 async def test_peer_down_backlog_and_health_then_everything_once_in_order(relays) -> None:
@@ -165,3 +166,70 @@ async def test_a_wrong_acknowledgement_is_refused_and_the_item_stays_queued(rela
     assert "hash_differs" in vn.relay.federation.problems[cn.identity.origin]
     assert worker.queue.item(mid).state is ItemState.PENDING
     assert await vn.relay.store.peer_acks([mid]) == []
+
+
+async def _post_batch(vn: RunningRelay, cn: RunningRelay, batch: dict) -> PeerAnswer:
+    client = PeerClient(signing_key=vn.relay.identity.signing_key, origin=vn.identity.origin)
+    try:
+        return await client.request(
+            peer_origin=cn.identity.origin,
+            base_url=cn.url,
+            method="POST",
+            target=ENVELOPES_PATH,
+            body=json.dumps({**batch, "items": []}).encode(),
+        )
+    finally:
+        await client.close()
+
+
+async def _grown(vn: RunningRelay, device: Any) -> tuple[int, str]:
+    """The VN log one certificate (of `device`) longer, and its checkpoint (size, note)."""
+    await enrol(vn.api, device)
+    return vn.relay.log.checkpoint()
+
+
+async def test_a_batch_proving_from_a_size_still_in_flight_needs_no_second_trip(relays) -> None:
+    """Batches in flight together each carry a new checkpoint: the later one also proves
+    consistency from the earlier one's size, which the peer may hold by then (no 409)."""
+    vn, cn = relays
+    w = await border(vn, cn)
+    held = cn.relay.federation.peers[vn.identity.origin].checkpoint_size
+    assert held
+    agency = w["vn_officer"].agency
+
+    async def batch(note: str, size: int, alternatives: dict[int, int]) -> PeerAnswer:
+        """`note` at `size`, proved from `held`, and from each key of `alternatives` by a
+        proof computed from its value (equal for a true proof)."""
+
+        async def proof(old: int) -> list[str]:
+            return [b64e(h) for h in await vn.relay.log.consistency_proof(old, size)]
+
+        more = [{"from": n, "proof": await proof(old)} for n, old in alternatives.items()]
+        return await _post_batch(
+            vn,
+            cn,
+            {
+                "checkpoint": note,
+                "consistency_from": held,
+                "consistency_proof": await proof(held),
+                "consistency_alternatives": more,
+            },
+        )
+
+    first, first_note = await _grown(vn, agency.device("first"))
+    second, second_note = await _grown(vn, agency.device("second"))
+    third, third_note = await _grown(vn, agency.device("third"))
+    # The first batch arrives: the peer now holds its size.
+    answer = await batch(first_note, first, {})
+    assert (answer.status, answer.data["checkpoint_size"]) == (200, first)
+    # The second was built before that answer: its main proof starts from the old size.
+    answer = await batch(second_note, second, {first: first})
+    assert (answer.status, answer.data["checkpoint_size"]) == (200, second)
+    # Without a proof from the size held, the peer still refuses and names it.
+    answer = await batch(third_note, third, {first: first})
+    assert (answer.status, answer.code) == (409, "checkpoint_unknown")
+    assert answer.data["checkpoint_size"] == second
+    # An alternative is checked like the main proof: a wrong one is misbehaviour.
+    answer = await batch(third_note, third, {second: first})
+    assert (answer.status, answer.code) == (422, "peer_misbehaved")
+    assert cn.relay.federation.peers[vn.identity.origin].checkpoint_size == second

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from liaison.federation.outbound import (
     OutboundRow,
     peer_health,
 )
-from liaison.server.federation import peering
+from liaison.server.federation import peering, trace
 from liaison.server.federation.requests import BATCH_BYTES
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
@@ -118,6 +119,7 @@ def _committed(
     envelope_hash: bytes,
     payload: tuple[bytes, bytes, int, tuple[str, ...]] | None,
 ) -> None:
+    trace.mark("out_committed", (message_id,))
     worker = relay.federation.workers.get(peer)
     if worker is None:
         return  # picked up from the rows when the worker starts
@@ -146,6 +148,8 @@ class PeerWorker:
         self.mutual = False
         self.held_size: int | None = None  # the size of our log the peer last verified
         self.in_flight: set[asyncio.Task[None]] = set()
+        # Checkpoint sizes of the batches posted and not answered yet (how many of each).
+        self.posted_sizes: Counter[int] = Counter()
         self._task: asyncio.Task[None] | None = None
         self._acks_pending = True
         self._peering_delay = PEERING_RETRY[0]
@@ -270,6 +274,16 @@ class PeerWorker:
 
     # envelopes
 
+    async def _alternatives(self, held: int, size: int) -> list[dict[str, Any]]:
+        """Consistency proofs to `size` from the checkpoints of batches still on the wire: the
+        peer may have verified one of them by the time this batch arrives, and then proves
+        this one from it instead of refusing it (409 `checkpoint_unknown`, one more trip)."""
+        sizes = sorted(n for n in self.posted_sizes if n != held and 0 < n < size)
+        return [
+            {"from": n, "proof": [b64e(h) for h in await self.relay.log.consistency_proof(n, size)]}
+            for n in sizes
+        ]
+
     async def _item_json(self, item: OutboundItem, size: int) -> dict[str, Any] | None:
         relay = self.relay
         held = self.payloads.get(item.message_id)
@@ -349,6 +363,7 @@ class PeerWorker:
 
     async def _send_batch_once(self, batch: list[OutboundItem]) -> None:
         relay = self.relay
+        trace.mark("out_batch", (i.message_id for i in batch))
         record = relay.federation.peers.get(self.origin)
         if record is None:
             self.queue.on_not_attempted([i.message_id for i in batch])
@@ -397,10 +412,13 @@ class PeerWorker:
                 "checkpoint": note,
                 "consistency_from": held,
                 "consistency_proof": [b64e(h) for h in consistency],
+                "consistency_alternatives": await self._alternatives(held, size),
                 "items": items,
             }
         )
         ids = [i["message_id"] for i in items]
+        trace.mark("out_posted", ids)
+        self.posted_sizes[size] += 1
         try:
             answer = await relay.federation.client.request(
                 peer_origin=self.origin,
@@ -409,12 +427,17 @@ class PeerWorker:
                 target=ENVELOPES_PATH,
                 body=body,
             )
+            trace.mark("out_answered", ids)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.queue.on_failed(ids, error=f"transport: {type(exc).__name__}")
             self._note_problem(f"unreachable: {type(exc).__name__}")
             self.mutual = False  # probe with the peering check until it answers again
             await self._save(batch)
             return
+        finally:
+            self.posted_sizes[size] -= 1
+            if self.posted_sizes[size] <= 0:
+                del self.posted_sizes[size]
         if answer.status == 409 and answer.code == "checkpoint_unknown":
             held = answer.data.get("checkpoint_size") if isinstance(answer.data, dict) else None
             if isinstance(held, int) and not isinstance(held, bool) and held >= 0:
@@ -437,7 +460,11 @@ class PeerWorker:
             await self._save(batch)
             return
         self.relay.federation.problems.pop(self.origin, None)
-        self.held_size = answer.data.get("checkpoint_size", self.held_size)
+        answered = answer.data.get("checkpoint_size")
+        if isinstance(answered, int) and not isinstance(answered, bool):
+            # Concurrent batches' answers may come back out of order; what the peer holds
+            # only grows (a 409 names it exactly when it does not).
+            self.held_size = max(answered, self.held_size or 0)
         await self._outcomes(batch, answer.data.get("results", []))
 
     async def _outcomes(self, batch: list[OutboundItem], results: list[Any]) -> None:
@@ -495,6 +522,7 @@ class PeerWorker:
         self.wake.set()
         rows = self._rows(batch)
         await keep_peer_acks(self.relay, self.origin, acks, rows=rows)
+        trace.mark("out_acks_kept", (ack.message_id for ack in acks))
         # Delivered items live on as rows; the queue in memory keeps what is still to do.
         self.queue.prune_delivered(older_than=time.time() + 1)
 

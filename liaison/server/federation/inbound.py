@@ -30,7 +30,7 @@ from crypto.merkle import leaf_hash, verify_inclusion
 from liaison.federation.faults import PeerLogMisbehaved, check_peer_checkpoint
 from liaison.federation.outbound import InboundVerdict, classify_inbound
 from liaison.server.errors import ApiError, BadRequest, Conflict, Unprocessable
-from liaison.server.federation import peering
+from liaison.server.federation import peering, trace
 from liaison.server.federation.forwarding import keep_peer_acks
 from liaison.server.federation.requests import MAX_FEDERATION_BLOB
 from liaison.server.mailbox import schedule_push
@@ -119,15 +119,18 @@ async def _peer_checkpoint(
             raise Unprocessable("peer_misbehaved", "The checkpoint does not verify.") from exc
         if cp.size < held_size:
             return cp  # an older batch still in flight: its signature is the peer's
-        if cp.size > held_size and obj.get("consistency_from") != held_size:
-            raise CheckpointUnknown(held_size)
+        proof: Any = []
+        if cp.size > held_size:
+            proof = _proof_from(obj, held_size)
+            if proof is None:
+                raise CheckpointUnknown(held_size)
         try:
             check_peer_checkpoint(
                 peer=identity,
                 note=note,
                 # An empty log is consistent with every later one (RFC 9162 has no proof).
                 previous_note=held_note if held_size > 0 else None,
-                consistency_proof=_b64list(obj.get("consistency_proof", [])),
+                consistency_proof=_b64list(proof),
                 detected_at=relay.clock(),
             )
         except PeerLogMisbehaved as exc:
@@ -144,6 +147,19 @@ async def _peer_checkpoint(
                 record, checkpoint=note, checkpoint_size=cp.size
             )
         return cp
+
+
+def _proof_from(obj: dict[str, Any], held_size: int) -> Any:
+    """The request's consistency proof from `held_size`, or None: `consistency_from` with
+    `consistency_proof`, else one of `consistency_alternatives` (the sizes of the sender's
+    batches still in flight, any of which this relay may have verified meanwhile)."""
+    if obj.get("consistency_from") == held_size:
+        return obj.get("consistency_proof", [])
+    alternatives = obj.get("consistency_alternatives", [])
+    for alternative in alternatives if isinstance(alternatives, list) else []:
+        if isinstance(alternative, dict) and alternative.get("from") == held_size:
+            return alternative.get("proof", [])
+    return None
 
 
 def _report(relay: Relay, origin: str, reason: str) -> None:
@@ -231,7 +247,9 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
     """POST /v1/federation/envelopes [peer]: per item, in batch order, `logged` (with the
     signed ack), `refused` (with a code) or `not_attempted` (an earlier item of its sender
     failed): a sender's items are logged in order or not at all."""
+    began = trace.now()
     verified, body = await peering.authenticate_peer(relay, request)
+    authenticated = trace.now()
     origin = verified.sender_origin
     record = relay.federation.peers[origin]
     identity = RelayIdentity(origin, record.log_key)
@@ -239,6 +257,10 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
     items = obj.get("items")
     if not isinstance(items, list):
         raise BadRequest("invalid_request", "items must be a list.")
+    if began is not None:
+        traced = [i.get("message_id", "") for i in items if isinstance(i, dict)]
+        trace.mark("in_received", traced, began)
+        trace.mark("in_authenticated", traced, authenticated)
     cp = await _peer_checkpoint(relay, identity, obj)
     results: dict[int, dict[str, Any]] = {}
     failed: set[str] = set()
@@ -259,6 +281,7 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
             continue
         good.append((n, checked))
     held = relay.federation.peers[origin]
+    trace.mark("in_verified", (v.message_id for _n, v in good))
     if good:
         results.update(await _log_items(relay, origin, good, held))
     elif held.checkpoint_size != record.checkpoint_size:
@@ -307,6 +330,7 @@ async def _log_items(
     }
 
     async def job(tx: WriteTx) -> dict[int, dict[str, Any]]:
+        trace.mark("in_writing", (v.message_id for _n, v in good))
         await _write_held(tx, relay, held)
         out: dict[int, dict[str, Any]] = {}
         failed: set[str] = set()
@@ -377,6 +401,9 @@ async def _log_items(
                 await tx.declare_blobs(v.message_id, v.blobs)
             schedule_push(relay, tx, v.message_id)
             out[n] = {"message_id": v.message_id, "status": "logged", "ack": b64e(ack)}
+        logged = [v.message_id for _n, v in good]
+        trace.mark("in_written", logged)
+        tx.on_commit(lambda: trace.mark("in_committed", logged))
         return out
 
     return await relay.store.write(job)
