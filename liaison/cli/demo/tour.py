@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from liaison.cli import _audit_bundle
 from liaison.cli.demo import cases as demo_cases
@@ -12,6 +14,15 @@ from liaison.cli.demo import notices as demo_notices
 from liaison.cli.demo import review as demo_review
 from liaison.cli.demo.context import AGENCIES, DEMO_PASSPHRASE, OFFICERS, DemoContext, enrol
 from liaison.i18n import N_, _
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A demo relay as its operator and the steps see it."""
+
+    url: str
+    admin_token: str
+    relay: Any  # liaison.server.relay.Relay (the server is imported only when the demo runs)
 
 
 @dataclass(frozen=True)
@@ -221,41 +232,49 @@ def steps_until(name: str) -> list[Step]:
     return STEPS[: names.index(name) + 1]
 
 
-async def run_demo(
-    folder: Path, *, say: Callable[[str], None] = print, steps: list[Step] | None = None
-) -> DemoContext:
-    """Start a relay on a free loopback port with its data in `folder`, then run the steps."""
+@asynccontextmanager
+async def relay_on_loopback(data_dir: Path, origin: str | None = None) -> AsyncIterator[Relayed]:
+    """A relay serving on a free loopback port with its data in `data_dir`, for the demo."""
     from aiohttp import web
 
     from liaison.server.app import Settings, create_app
+    from liaison.server.keys import RELAY_KEY
 
     tokens: list[str] = []
-    app = create_app(Settings(data_dir=folder / "server", announce_admin_token=tokens.append))
+    app = create_app(Settings(data_dir=data_dir, origin=origin, announce_admin_token=tokens.append))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
         port = runner.addresses[0][1]
-        ctx = DemoContext(
-            folder=folder, say=say, url=f"http://127.0.0.1:{port}", admin_token=tokens[0]
-        )
+        yield Relayed(f"http://127.0.0.1:{port}", tokens[0], app[RELAY_KEY])
+    finally:
+        await runner.cleanup()
+
+
+async def run_demo(
+    folder: Path, *, say: Callable[[str], None] = print, steps: list[Step] | None = None
+) -> DemoContext:
+    """Start a relay on a free loopback port with its data in `folder`, then run the steps."""
+    async with relay_on_loopback(folder / "server") as relayed:
+        ctx = DemoContext(folder=folder, say=say, url=relayed.url, admin_token=relayed.admin_token)
         say(
             _("A relay server is running at {url}, data in {folder}.").format(
                 url=ctx.url, folder=folder
             )
         )
         return await run_steps(ctx, steps)
-    finally:
-        await runner.cleanup()
 
 
 __all__ = [
     "DEMO_PASSPHRASE",
     "STEPS",
     "DemoContext",
+    "Relayed",
     "Step",
     "enrol",
+    "relay_on_loopback",
     "run_demo",
     "run_steps",
     "steps_until",
