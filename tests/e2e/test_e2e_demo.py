@@ -1,4 +1,4 @@
-"""`liaison demo` runs to completion on its own server and leaves nothing behind."""
+"""`liaison demo` runs to completion on its own servers and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from liaison.cli.demo.border import BORDER_STEPS
 from liaison.cli.demo.tour import STEPS
 from tests.e2e.e2e_relay import Cli
 
@@ -22,6 +23,10 @@ def test_demo_runs_every_step_and_removes_its_folder(cli: Cli) -> None:
     # The sender's other device got its own copy of what the phone sent.
     assert re.search(r"an-laptop opened \w+ from VN-QN-CA:nguyen\.van\.an:phone", out)
     assert out.count("the log (size") == 4  # every officer's audit passed
+    # Then across the border, two relays: both logs show each crossing's envelope.
+    for number, (title, _step) in enumerate(BORDER_STEPS, start=1):
+        assert f"{number}. {title}" in out
+    assert out.count("(forwarded_in), envelope hash") == 2
     folder = re.search(r"data in (\S+)\.\n", out)
     assert folder is not None
     assert not Path(folder.group(1)).exists()

@@ -1,6 +1,7 @@
-"""`liaison demo`: a guided tour on a throw-away server: agencies, officers, messages, audit.
+"""`liaison demo`: a guided tour on a throw-away server: agencies, officers, messages, audit;
+then across the border, a Vietnamese and a Chinese relay peered, messages crossing.
 
-The command lives here; the tour (demo/tour.py) and its steps are imported when it runs.
+The command lives here; the tour (demo/tour.py, demo/border.py) is imported when it runs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=_("Guided demonstration on a temporary server"),
         description=_(
             "Start a relay in a temporary folder, create three agencies of two countries, enrol "
-            "officers, pin roots, exchange messages both ways and verify the log."
+            "officers, pin roots, exchange messages both ways and verify the log; then start a "
+            "Vietnamese relay and a Chinese relay, peer them and show messages crossing the "
+            "border, each side logging the same envelope."
         ),
     )
     parser.add_argument(
@@ -34,13 +37,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
+    from liaison.cli.demo.border import run_border
     from liaison.cli.demo.tour import run_demo
 
     # Throw-away keys: a cheaper Argon2id setting keeps the tour quick.
     os.environ.setdefault(KDF_PROFILE_ENV, "interactive")
     folder = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
     try:
-        run(run_demo(folder, say=lambda line: print(line, flush=True)))
+        def say(line: str) -> None:
+            print(line, flush=True)
+
+        run(run_demo(folder, say=say))
+        print()
+        run(run_border(folder / "border", say=say))
         print()
         print(_("Demo complete: every message was end-to-end encrypted and the log verified."))
     finally:
