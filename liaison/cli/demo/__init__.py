@@ -44,6 +44,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault(KDF_PROFILE_ENV, "interactive")
     folder = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
     try:
+
         def say(line: str) -> None:
             print(line, flush=True)
 
