@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from liaison.cli.demo.context import AGENCIES, DemoContext, enrol
+from liaison.cli.demo.context import AGENCIES, DemoContext, catalogue_agency, create_agency, enrol
 from liaison.cli.demo.tour import Relayed, relay_on_loopback
 from liaison.i18n import N_, _
 
@@ -32,15 +32,7 @@ if TYPE_CHECKING:
 VN_ORIGIN = "relay.vn-qn.liaison.example"
 CN_ORIGIN = "relay.cn-gx.liaison.example"
 # The first part's agencies, and a second Chinese agency for a message that stays in China.
-BORDER_AGENCIES = (
-    *AGENCIES,
-    {
-        "code": "CN-GX-FCGBJ",
-        "country": "CN",
-        "name_vi": "Chi đội quản lý biên giới Phòng Thành Cảng",
-        "name_zh": "防城港边境管理支队",
-    },
-)
+BORDER_AGENCIES = (*AGENCIES, catalogue_agency("CN-GX-FCGBJ"))
 BORDER_OFFICERS = (
     ("an", "VN-QN-CA", "nguyen.van.an", "Nguyễn Văn An", "阮文安（音）", "phone"),
     ("li", "CN-GX-DXGA", "li.wei", "Lý Vĩ", "李伟", "desk"),
@@ -129,17 +121,8 @@ async def agencies_at_home(border: Border) -> None:
     for spec in BORDER_AGENCIES:
         side = border.side(spec["country"])
         ctx = side.ctx
-        admin = ctx.home(f"admin-{spec['code']}")
-        ctx.fingerprints[spec["code"]] = agency_ops.init_agency(
-            admin,
-            code=spec["code"],
-            country=spec["country"],
-            name_vi=spec["name_vi"],
-            name_zh=spec["name_zh"],
-        )
-        await agency_ops.register_agency(admin, ctx.client, ctx.admin_token)
+        admin = await create_agency(ctx, spec)
         await agency_ops.publish_home(admin, ctx.client)
-        ctx.admins[spec["code"]] = admin
         await peering.set_home(border.other(side).relayed.relay, spec["code"], side.origin)
         ctx.say(
             _(

@@ -72,6 +72,38 @@ class DemoContext:
         return self.api
 
 
+def catalogue_agency(code: str) -> dict[str, str]:
+    """An agency of the data catalogue as the cast lists its members (like AGENCIES')."""
+    from liaison.domain.agencies import agency
+
+    found = agency(code)
+    assert found is not None, code
+    return {
+        "code": code,
+        "country": found.country,
+        "name_vi": found.name("vi"),
+        "name_zh": found.name("zh"),
+    }
+
+
+async def create_agency(ctx: DemoContext, spec: dict[str, str]) -> Home:
+    """The administrator of `spec` (a row like AGENCIES') creates its root key and registers
+    it on the relay of `ctx`; its home and fingerprint join `ctx`. Returns the home."""
+    from liaison.client import agency as agency_ops
+
+    admin = ctx.home(f"admin-{spec['code']}")
+    ctx.fingerprints[spec["code"]] = agency_ops.init_agency(
+        admin,
+        code=spec["code"],
+        country=spec["country"],
+        name_vi=spec["name_vi"],
+        name_zh=spec["name_zh"],
+    )
+    await agency_ops.register_agency(admin, ctx.client, ctx.admin_token)
+    ctx.admins[spec["code"]] = admin
+    return admin
+
+
 async def enrol(
     ctx: DemoContext, member: tuple[str, str, str, str, str, str], *, role: str = "officer"
 ) -> str:

@@ -12,7 +12,14 @@ from liaison.cli import _audit_bundle
 from liaison.cli.demo import cases as demo_cases
 from liaison.cli.demo import notices as demo_notices
 from liaison.cli.demo import review as demo_review
-from liaison.cli.demo.context import AGENCIES, DEMO_PASSPHRASE, OFFICERS, DemoContext, enrol
+from liaison.cli.demo.context import (
+    AGENCIES,
+    DEMO_PASSPHRASE,
+    OFFICERS,
+    DemoContext,
+    create_agency,
+    enrol,
+)
 from liaison.i18n import N_, _
 
 
@@ -35,20 +42,9 @@ class Step:
 
 
 async def create_agencies(ctx: DemoContext) -> None:
-    from liaison.client import agency as agency_ops
-
     for spec in AGENCIES:
-        admin = ctx.home(f"admin-{spec['code']}")
-        fp = agency_ops.init_agency(
-            admin,
-            code=spec["code"],
-            country=spec["country"],
-            name_vi=spec["name_vi"],
-            name_zh=spec["name_zh"],
-        )
-        await agency_ops.register_agency(admin, ctx.client, ctx.admin_token)
-        ctx.admins[spec["code"]] = admin
-        ctx.fingerprints[spec["code"]] = fp
+        await create_agency(ctx, spec)
+        fp = ctx.fingerprints[spec["code"]]
         ctx.say(
             _("{code} ({name_vi} / {name_zh}) created its root key; fingerprint {number}.").format(
                 code=spec["code"],
