@@ -78,6 +78,7 @@ class Relay:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (folder / "relay.log").open("wb")
         self.trace = folder / "stages.txt" if trace else None
+        self.collections: list[float] = []  # seconds of each full garbage collection
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if self.trace is not None:
             env[TRACE_ENV] = str(self.trace)
@@ -97,6 +98,9 @@ class Relay:
             return out
         for line in self.trace.read_text().splitlines():
             mid, stage, at = line.split()
+            if mid == "-":
+                self.collections.append(float(at))
+                continue
             out.setdefault(mid, {}).setdefault(stage, float(at))  # the first attempt's
         return out
 
@@ -369,6 +373,10 @@ async def run(args: argparse.Namespace) -> None:
     )
     if args.stages:
         print_stages(world.kind, stamps)
+        for name, relay in (("Vietnamese", vn), ("Chinese", cn)):
+            took = relay.collections
+            longest = ms(max(took)) if took else "-"
+            print(f"  full garbage collections, {name} relay: {len(took)}, longest {longest}")
 
 
 def print_stages(kinds: dict[str, str], stamps: dict[str, dict[str, float]]) -> None:
