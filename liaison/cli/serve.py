@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from liaison.cli._common import CommandError
-    from liaison.server.app import Settings, create_app, freeze_after_startup
+    from liaison.server.app import Settings, create_app
     from liaison.server.ratelimit import RateLimits
     from liaison.server.relay import DEFAULT_ENVELOPE_QUOTA
 
@@ -278,10 +278,8 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
 
-    app = create_app(settings)
-    freeze_after_startup(app)
     web.run_app(
-        app,
+        create_app(settings),
         host=args.host,
         port=args.port,
         print=listening,

@@ -32,7 +32,7 @@ def run_workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from liaison.server.app import create_app, freeze_after_startup
+    from liaison.server.app import create_app
     from liaison.server.workers import serve_worker
 
     name, fd, ready = args.worker.split(":")
@@ -44,9 +44,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         # One retention purge for the whole relay: the first worker's.
         purge_interval=settings.purge_interval if index == 0 else 0,
     )
-    app = create_app(settings)
-    freeze_after_startup(app)
-    serve_worker(app, int(fd), int(ready), keepalive_timeout=args.header_timeout)
+    serve_worker(create_app(settings), int(fd), int(ready), keepalive_timeout=args.header_timeout)
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -114,21 +113,6 @@ def _worker_header(name: str) -> Callable[[web.Request, web.StreamResponse], Awa
         response.headers[WORKER_HEADER] = name
 
     return add
-
-
-def freeze_after_startup(app: web.Application) -> None:
-    """For a serving process: once the app has started, move every object alive then (modules,
-    the app, its resources) to the collector's permanent generation. A full collection then
-    scans only what serving created since, instead of some 100 000 startup objects each time
-    (37 to 73 ms measured on the 2-core bench host: a stall for every request in flight, and a
-    cross-border message meets two relays' collections). Not for tests, which start many apps
-    in one process and would keep their garbage forever."""
-
-    async def freeze(_app: web.Application) -> None:
-        gc.collect()
-        gc.freeze()
-
-    app.on_startup.append(freeze)
 
 
 def create_app(settings: Settings) -> web.Application:
