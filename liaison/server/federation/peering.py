@@ -14,11 +14,21 @@ from aiohttp import web
 from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
-from crypto.federation import RelayIdentity, VerifiedRequest, validate_relay_origin
+from crypto.federation import (
+    RelayIdentity,
+    StreamedRequest,
+    VerifiedRequest,
+    validate_relay_origin,
+)
 from crypto.log_entries import PeerEntry
 from liaison.federation.outbound import OutboundQueue
 from liaison.server.errors import ApiError, BadRequest, PayloadTooLarge
-from liaison.server.federation.requests import MAX_FEDERATION_BODY, authenticate, fetch_public
+from liaison.server.federation.requests import (
+    MAX_FEDERATION_BODY,
+    authenticate,
+    authenticate_streamed,
+    fetch_public,
+)
 from liaison.server.relay import Relay, Settings, open_relay
 from liaison.store import WriteTx
 from liaison.store.federation import PeerRecord
@@ -66,9 +76,7 @@ async def authenticate_peer(
 ) -> tuple[VerifiedRequest, bytes]:
     """The authenticated peer and the body of a federation request (§16.3), or a refusal."""
     body = await read_body(request, limit)
-    origin = request.headers.get("Liaison-Origin", "")
-    if origin not in relay.federation.peers:
-        await refresh_peers(relay)  # a peer the operator just added
+    await _know_sender(relay, request)
     verified = await authenticate(
         request,
         body,
@@ -78,6 +86,24 @@ async def authenticate_peer(
         now=relay.clock(),
     )
     return verified, body
+
+
+async def authenticate_peer_streamed(relay: Relay, request: web.Request) -> StreamedRequest:
+    """The authenticated peer of a request whose body is still to be read (a streamed blob);
+    the caller checks the body's digest at its end."""
+    await _know_sender(relay, request)
+    return authenticate_streamed(
+        request,
+        own_origin=relay.identity.origin,
+        peer_key=relay.federation.peer_key,
+        replay_cache=relay.federation.replay_cache,
+        now=relay.clock(),
+    )
+
+
+async def _know_sender(relay: Relay, request: web.Request) -> None:
+    if request.headers.get("Liaison-Origin", "") not in relay.federation.peers:
+        await refresh_peers(relay)  # a peer the operator just added
 
 
 def own_identity(relay: Relay) -> RelayIdentity:

@@ -51,9 +51,19 @@ async def federation_acks(request: web.Request) -> web.Response:
 
 
 async def federation_blob(request: web.Request) -> web.Response:
-    """PUT /v1/federation/blobs/{blob_id}  [peer]"""
+    """PUT /v1/federation/blobs/{blob_id}?offset=&size=  [peer]: the body is streamed."""
     relay = request.app[RELAY_KEY]
-    return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
+    try:
+        return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
+    except ConnectionResetError:
+        # The peer went away mid-body; what arrived is kept and it resumes from the offset.
+        raise web.HTTPBadRequest(reason="The transfer's connection was lost.") from None
+
+
+async def federation_blob_state(request: web.Request) -> web.Response:
+    """GET /v1/federation/blobs/{blob_id}  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await inbound.blob_state(relay, request, request.match_info["blob_id"]))
 
 
 async def federation_reviews(request: web.Request) -> web.Response:
@@ -99,6 +109,7 @@ ROUTES = [
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
     ("POST", forwarding.ACKS_PATH, federation_acks),
     ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
+    ("GET", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob_state),
     ("POST", reviews.REVIEWS_PATH, federation_reviews),
     ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
     ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
