@@ -253,11 +253,10 @@ class BlobStore:
                     pending, batch = batch, []
                     in_flight.append(asyncio.wrap_future(worker.submit(writer.write, pending)))
                     in_flight.append(asyncio.wrap_future(worker.submit(writer.sync)))
-                    try:
-                        for future in in_flight:
-                            await asyncio.shield(future)
-                    finally:
-                        await asyncio.to_thread(worker.shutdown, wait=True)
+                    # Even when the request is cancelled (its client went away), the bytes
+                    # are written and fsynced before the session's lock is released: the
+                    # offset a resume then asks for is exact and durable.
+                    await _to_the_end(_drain(in_flight, worker))
                 current += writer.written
                 if writer.failure is not None:
                     raise writer.failure
@@ -467,6 +466,33 @@ class BlobStore:
             return False
         _fsync_dir(path.parent)
         return True
+
+
+async def _drain(
+    in_flight: collections.deque[asyncio.Future[None]], worker: ThreadPoolExecutor
+) -> None:
+    try:
+        for future in in_flight:
+            await future
+    finally:
+        await asyncio.to_thread(worker.shutdown, wait=True)
+
+
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Await `work` to its end even if the caller is cancelled meanwhile; the cancellation is
+    raised afterwards (asyncio.shield alone would return at once and leave `work` running)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
