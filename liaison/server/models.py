@@ -670,5 +670,9 @@ class HomeStatementAnswer(Struct):
 
 
 class FederationBlobAnswer(Struct):
+    """What the receiving relay holds of a blob from the asking peer (PROTOCOL.md §16.6)."""
+
     blob: str
-    size: int
+    stored: bool
+    offset: int
+    size: int | None

@@ -120,12 +120,32 @@ FEDERATION_OPERATIONS = (
         "/v1/federation/blobs/{blob_id}",
         "federationBlob",
         {
-            200: ok(m.FederationBlobAnswer, "The blob is stored (or was already)"),
+            200: ok(m.FederationBlobAnswer, "Written: stored once all its bytes arrived"),
             **PEER_AUTH,
+            409: refused("upload_offset_mismatch: the transfer stands at another offset"),
+            413: refused("upload_too_large, blob_too_large or quota_exceeded"),
             422: refused("blob_hash_mismatch: the bytes do not hash to the blob id"),
         },
         binary_request=True,
-        description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
+        description=(
+            "An attachment blob's bytes from `offset`, streamed, sent before the envelopes "
+            "declaring it; the signed Content-Digest (of the body) is checked at its end "
+            "(400 federation_digest_mismatch, the transfer dropped)."
+        ),
+        query=(
+            query("offset", "First byte of the blob in this body", required=True),
+            query("size", "The whole blob's size in bytes", required=True),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/federation/blobs/{blob_id}",
+        "federationBlobState",
+        {
+            200: ok(m.FederationBlobAnswer, "Stored, or how far the caller's transfer got"),
+            **PEER_AUTH,
+        },
+        description="Where a dropped transfer of the blob resumes.",
     ),
     Operation(
         "GET",
