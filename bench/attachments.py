@@ -346,6 +346,7 @@ def http_bench(args: argparse.Namespace) -> None:
 
     env = {**os.environ, "LIAISON_LANG": "en", "LIAISON_KDF_PROFILE": "test"}
     os.environ.update(LIAISON_KDF_PROFILE="test")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         work = Path(tmp)
         size = args.size_mib * BLOCK
@@ -405,6 +406,17 @@ def http_bench(args: argparse.Namespace) -> None:
                 f"  {label} {size / med[key] / BLOCK:8.1f} MiB/s ({med[key]:6.2f} s)"
                 f"   CPU, client + server: {cpu[key]:5.2f} s"
             )
+        shares = [
+            (pu + pd) / (u + d) * 100
+            for pu, pd, u, d in zip(*(figures[key] for key in keys), strict=True)
+        ]
+        print(
+            "  every run, seconds (plain up, plain down, up, down: share of the plain rate): "
+            + "; ".join(
+                f"{pu:.2f}, {pd:.2f}, {u:.2f}, {d:.2f}: {share:.1f} %"
+                for pu, pd, u, d, share in zip(*(figures[key] for key in keys), shares, strict=True)
+            )
+        )
         plain_total = med["plain_up"] + med["plain_down"]
         ours = med["up"] + med["down"]
         share = plain_total / ours * 100

@@ -199,17 +199,14 @@ async def test_bytes_that_do_not_match_are_refused_and_nothing_is_stored(relays)
     # The genuine bytes then cross.
     answer = await put(blob, hashlib.sha256(blob).digest())
     assert answer.status == 200 and answer.data["stored"] is True, answer.data
-    with open(cn.relay.blobs.blob_path(blob_id), "rb") as stored:
-        assert stored.read() == blob
+    assert cn.relay.blobs.blob_path(blob_id).read_bytes() == blob
 
 
 # --- Done when (issue 16): a photo and a video from Vietnam to China and back, relay to relay --
 
 
 @pytest.mark.slow
-async def test_a_photo_and_a_video_go_to_china_and_back_across_two_relays(
-    relays, tmp_path
-) -> None:
+async def test_a_photo_and_a_video_go_to_china_and_back_across_two_relays(relays, tmp_path) -> None:
     vn, cn = relays
     w = await border(vn, cn)
     (tmp_path / "out").mkdir()
