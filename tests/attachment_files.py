@@ -34,13 +34,15 @@ def same_file(one: Path, other: Path) -> bool:
 
 
 class DroppingProxy:
-    """A loopback TCP proxy to a relay that cuts the first connection carrying more than
-    `cut_after` bytes from its client (a device or a peer relay): a connection dropped in the
-    middle of an upload or of a blob crossing the border."""
+    """A loopback TCP proxy to a relay that cuts, once, the first connection carrying more
+    than `cut_after` bytes from its client (a device or a peer relay): a connection dropped in
+    the middle of an upload or of a blob crossing the border. With `answers`, the bytes counted
+    and cut are the relay's answer instead: a download dropped midway."""
 
-    def __init__(self, upstream_port: int, cut_after: int) -> None:
+    def __init__(self, upstream_port: int, cut_after: int, *, answers: bool = False) -> None:
         self.upstream_port = upstream_port
-        self.cut_after = cut_after
+        self.cut_after: int | None = cut_after
+        self.answers = answers
         self.cuts = 0
         self.server: asyncio.Server | None = None
 
@@ -56,11 +58,12 @@ class DroppingProxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
 
-        async def pipe(src, dst, limit: int | None) -> None:
+        async def pipe(src, dst, cut: bool) -> None:
             sent = 0
             try:
                 while data := await src.read(65536):
-                    if limit is not None and sent + len(data) > limit:
+                    limit = self.cut_after
+                    if cut and limit is not None and sent + len(data) > limit:
                         dst.write(data[: limit - sent])
                         await dst.drain()
                         self.cuts += 1
@@ -76,4 +79,6 @@ class DroppingProxy:
                     with contextlib.suppress(Exception):
                         stream.close()
 
-        await asyncio.gather(pipe(reader, up_writer, self.cut_after), pipe(up_reader, writer, None))
+        await asyncio.gather(
+            pipe(reader, up_writer, not self.answers), pipe(up_reader, writer, self.answers)
+        )

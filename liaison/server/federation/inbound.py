@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,6 +43,7 @@ from liaison.store import WriteTx
 
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
 BLOB_READ_CHUNK = 256 * 1024  # bytes per read of a peer's blob streamed to disk
+BLOB_IDLE_SECONDS = 60.0  # a blob's body that sends nothing for this long is cut
 # What a blob that came from a peer relay is counted under (no agency of this relay uploaded it).
 PEER_AGENCY = "peer"
 
@@ -415,15 +417,17 @@ async def blob_state(relay: Relay, request: web.Request, blob_id: str) -> dict[s
     the asking peer (stored, or the offset its transfer resumes at; §16.6)."""
     verified, _body = await peering.authenticate_peer(relay, request)
     store = _blob_store(relay, blob_id)
-    if await store.exists(blob_id):
-        size = await store.size(blob_id)
-        return {"blob": blob_id, "stored": True, "offset": size, "size": size}
-    session_id = store.named_upload_id(_transfer_name(verified.sender_origin, blob_id))
-    try:
-        session = await store.session(session_id)
-        offset = await store.offset(session_id)
-    except NotFound:
-        return {"blob": blob_id, "stored": False, "offset": 0, "size": None}
+    name = _transfer_name(verified.sender_origin, blob_id)
+    async with _transfer(relay, name):
+        if await store.exists(blob_id):
+            size = await store.size(blob_id)
+            return {"blob": blob_id, "stored": True, "offset": size, "size": size}
+        session_id = store.named_upload_id(name)
+        try:
+            session = await store.session(session_id)
+            offset = await store.offset(session_id)
+        except NotFound:
+            return {"blob": blob_id, "stored": False, "offset": 0, "size": None}
     return {"blob": blob_id, "stored": False, "offset": offset, "size": session.size}
 
 
@@ -432,6 +436,15 @@ async def receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict
     envelope the peer is about to forward, streamed to disk from `offset` in a transfer that
     resumes after a drop; the blob is stored once all `size` bytes arrived and hash to
     `blob_id` (§14.6, §16.6). Neither end holds the blob in memory."""
+    # The transfer is held from the request's first step (by the origin it claims, checked
+    # next): the peer, seeing its connection drop, may ask where it stands before this
+    # handler has even reached the body, and must then wait for what this request keeps.
+    claimed = request.headers.get("Liaison-Origin", "")
+    async with _transfer(relay, _transfer_name(claimed, blob_id)):
+        return await _receive_blob(relay, request, blob_id)
+
+
+async def _receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict[str, Any]:
     streamed = await peering.authenticate_peer_streamed(relay, request)
     store = _blob_store(relay, blob_id)
     offset = _query_int(request, "offset")
@@ -449,7 +462,13 @@ async def receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict
     body_hash = hashlib.sha256()
 
     async def body() -> AsyncIterator[bytes]:
-        while chunk := await request.content.read(BLOB_READ_CHUNK):
+        while True:
+            # A connection that went silent (half open) ends the request, keeping what
+            # arrived, instead of holding the transfer until TCP gives up.
+            async with asyncio.timeout(BLOB_IDLE_SECONDS):
+                chunk = await request.content.read(BLOB_READ_CHUNK)
+            if not chunk:
+                return
             yield chunk
 
     received = await store.append(session.session_id, offset, body(), body_hasher=body_hash)
@@ -472,6 +491,21 @@ async def receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict
 
     await relay.store.write(job)
     return {"blob": blob_id, "stored": True, "offset": size, "size": size}
+
+
+@asynccontextmanager
+async def _transfer(relay: Relay, name: str) -> AsyncIterator[None]:
+    """One request of a peer's transfer at a time (PUT and GET alike)."""
+    transfers = relay.federation.blob_transfers
+    lock, users = transfers.setdefault(name, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            yield
+    finally:
+        users[0] -= 1
+        if users[0] == 0:
+            transfers.pop(name, None)
 
 
 def _transfer_name(origin: str, blob_id: str) -> str:

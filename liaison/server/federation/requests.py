@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -47,6 +47,8 @@ __all__ = [
     "authenticate_streamed",
     "refusal",
 ]
+
+T = TypeVar("T")
 
 # A federation request's body: the worker keeps a batch of envelopes below BATCH_BYTES.
 MAX_FEDERATION_BODY = 32 << 20
@@ -91,19 +93,10 @@ async def authenticate(
     now: int,
 ) -> VerifiedRequest:
     """The verified sender of a federation request, or a FederationRefused (nothing changed)."""
-    try:
-        return verify_request(
-            method=request.method,
-            target=request.raw_path,
-            headers=list(request.headers.items()),
-            body=body,
-            own_origin=own_origin,
-            peer_key=peer_key,
-            now=now,
-            replay_cache=replay_cache,
-        )
-    except FederationError as exc:
-        raise refusal(exc) from exc
+    return _refused_as_api(
+        verify_request, request, body=body, own_origin=own_origin, peer_key=peer_key,
+        replay_cache=replay_cache, now=now,
+    )  # fmt: skip
 
 
 def authenticate_streamed(
@@ -116,15 +109,19 @@ def authenticate_streamed(
 ) -> StreamedRequest:
     """The verified sender of a request whose body is read afterwards, as a stream; the body
     is checked against the signed digest at its end (`StreamedRequest.check_body`)."""
+    return _refused_as_api(
+        verify_streamed_request, request, own_origin=own_origin, peer_key=peer_key,
+        replay_cache=replay_cache, now=now,
+    )  # fmt: skip
+
+
+def _refused_as_api(verify: Callable[..., T], request: web.Request, **checks: Any) -> T:
     try:
-        return verify_streamed_request(
+        return verify(
             method=request.method,
             target=request.raw_path,
             headers=list(request.headers.items()),
-            own_origin=own_origin,
-            peer_key=peer_key,
-            now=now,
-            replay_cache=replay_cache,
+            **checks,
         )
     except FederationError as exc:
         raise refusal(exc) from exc

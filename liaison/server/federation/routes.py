@@ -58,6 +58,8 @@ async def federation_blob(request: web.Request) -> web.Response:
     except ConnectionResetError:
         # The peer went away mid-body; what arrived is kept and it resumes from the offset.
         raise web.HTTPBadRequest(reason="The transfer's connection was lost.") from None
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="The transfer's body stalled.") from None
 
 
 async def federation_blob_state(request: web.Request) -> web.Response:

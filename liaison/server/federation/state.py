@@ -37,6 +37,10 @@ class FederationState:
     monotonic: Callable[[], float] = time.monotonic
     # Problems with peers, for /v1/health and `peer list` (origin -> short reason).
     problems: dict[str, str] = field(default_factory=dict)
+    # Blob transfers from peers under way (PROTOCOL.md §16.6): one lock and its number of
+    # holders and waiters per (peer, blob), so that a peer asking where its dropped transfer
+    # stands is answered only once the request that carried it has kept what arrived.
+    blob_transfers: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
 
     def peers_stale(self) -> bool:
         return self.monotonic() - self.peers_loaded_at > PEER_CACHE_SECONDS
