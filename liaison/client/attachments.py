@@ -302,7 +302,9 @@ async def upload_file(
         while True:
             chunks = blob_chunks(outgoing, start=offset, progress=progress)
             try:
-                await api.append_upload(state.upload_id, offset, chunks)
+                await api.append_upload(
+                    state.upload_id, offset, chunks, length=outgoing.blob_size - offset
+                )
                 break
             except ServerError as exc:
                 if await renewed(exc):

@@ -245,9 +245,9 @@ async def test_an_upload_whose_token_expires_midway_resumes_at_its_offset_after_
         async with ApiClient(base, token=tokens[alice.device_id]) as client:
             append = client.append_upload
 
-            async def recorded(upload_id, offset, chunks):
+            async def recorded(upload_id, offset, chunks, **options):
                 offsets.append(offset)
-                return await append(upload_id, offset, chunks)
+                return await append(upload_id, offset, chunks, **options)
 
             client.append_upload = recorded  # type: ignore[method-assign]
             outgoing = await prepare_file(video)
