@@ -19,7 +19,7 @@ from liaison.client.attachments import download_attachment, prepare_file, upload
 from liaison.client.transport import ApiClient
 from liaison.server.blobs import BLOBS_DIR, UPLOADS_DIR
 from liaison.server.federation import inbound
-from liaison.server.federation.forwarding import BLOBS_PATH
+from liaison.server.federation.forwarding import BLOBS_PATH, resume_offset
 from liaison.server.federation.requests import PeerAnswer
 from tests.attachment_files import MIB, DroppingProxy, random_file, same_file
 from tests.federation.conftest import RunningRelay
@@ -80,10 +80,10 @@ async def upload_path(relay: RunningRelay, token: str, path: Path) -> Attachment
 
 
 async def declare(relay: RunningRelay, token: str, envelope: Envelope, refs: list) -> str:
+    """The envelope sent with the blobs of `refs` (references or blob ids) declared."""
+    blobs = [r if isinstance(r, str) else r.blob_id for r in refs]
     sent = await relay.api.post(
-        "/v1/messages",
-        json={"envelope": b64e(envelope.to_bytes()), "blobs": [r.blob_id for r in refs]},
-        token=token,
+        "/v1/messages", json={"envelope": b64e(envelope.to_bytes()), "blobs": blobs}, token=token
     )
     assert sent.status == 201, sent.body
     return envelope.header.message_id
@@ -154,6 +154,57 @@ async def test_a_dropped_crossing_resumes_at_its_offset(relays, tmp_path, monkey
     assert len(offsets) == 2 and offsets[0] == 0 and 0 < offsets[1] < ref.blob_size, offsets
     saved = await save(cn, w["cn_token"], ref, tmp_path / "cn")
     assert same_file(photo, saved)
+
+
+async def test_a_transfer_cut_before_its_completion_is_completed_by_an_empty_put(
+    relays, monkeypatch
+) -> None:
+    vn, cn = relays
+    w = await border(vn, cn)
+    blob, blob_id = encrypted(b"handover record, page 2 " * 30_000)
+    await upload(vn.api, w["vn_token"], blob, blob_id)
+    # An earlier transfer left every byte on the CN relay, which stopped before completing it.
+    store = cn.relay.blobs
+    session = await store.open_named_upload(
+        inbound._transfer_name(vn.identity.origin, blob_id),
+        agency=inbound.PEER_AGENCY,
+        size=len(blob),
+        device=f"peer:{vn.identity.origin}",
+    )
+    await store.append_bytes(session.session_id, 0, blob)
+    bodies: list[tuple[str, str | None]] = []
+    receive = inbound.receive_blob
+
+    async def counted(relay, request, blob_id):  # type: ignore[no-untyped-def]
+        bodies.append((request.query["offset"], request.headers.get("Content-Length")))
+        return await receive(relay, request, blob_id)
+
+    monkeypatch.setattr(inbound, "receive_blob", counted)
+    envelope = w["vn_officer"].seal([w["cn_officer"]], "Biên bản")
+    await arrived(cn, w["cn_token"], await declare(vn, w["vn_token"], envelope, [blob_id]))
+    assert bodies == [(str(len(blob)), "0")]
+    assert store.blob_path(blob_id).read_bytes() == blob
+    assert peer_uploads(cn) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"offset": 700, "size": 1000}, 700),
+        ({"offset": 1000, "size": 1000}, 1000),  # all there, not yet stored: an empty PUT
+        ({"offset": 0, "size": None}, 0),
+        ({"offset": 700, "size": 999}, 0),  # a transfer of another size: from the start
+        ({"offset": 1001, "size": 1000}, 0),
+        ({"offset": -1, "size": 1000}, 0),
+        ({"offset": True, "size": 1000}, 0),
+        ({"offset": "700", "size": 1000}, 0),
+        ({}, 0),
+    ],
+)
+def test_the_peers_offset_is_untrusted_and_a_bad_one_means_from_the_start(
+    answer: dict, expected: int
+) -> None:
+    assert resume_offset(answer, 1000) == expected
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

@@ -33,6 +33,7 @@ from liaison.federation.outbound import (
     OutboundRow,
     peer_health,
 )
+from liaison.server.errors import NotFound
 from liaison.server.federation import peering
 from liaison.server.federation.requests import BATCH_BYTES, BLOB_SEND_CHUNK
 from liaison.server.relay import Relay
@@ -383,7 +384,10 @@ class PeerWorker:
             return f"blob state: {state.status} {state.code or ''}"
         if state.data.get("stored") is True:
             return None
-        handle, size = await blobs.open_blob(blob_id)
+        try:
+            handle, size = await blobs.open_blob(blob_id)
+        except NotFound:  # purged meanwhile
+            return f"blob {blob_id[:12]} not stored here"
         try:
             offset = resume_offset(state.data, size)
             digest = await asyncio.to_thread(file_sha256, handle, offset, size)
