@@ -40,7 +40,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.relay import free_port, percentile  # noqa: E402
+from bench.relay import free_port, percentile, proc_status_kib  # noqa: E402
 from crypto.encoding import b64d, b64e  # noqa: E402
 from tests.server.factory import AgencyKit, DeviceKit  # noqa: E402
 
@@ -236,14 +236,6 @@ class World:
         return time.perf_counter() - began
 
 
-def _rss_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/{pid}/status")
-
-
 def _reset_peak(pid: int) -> bool:
     """Start the process's peak resident size (VmHWM) afresh (Linux, same user); False when
     the kernel refuses, and the peak then counts since the relay started."""
@@ -295,7 +287,7 @@ async def blob_across(session, world: World, size_mib: int, folder: Path) -> Non
 
     relays = {"VN": world.vn, "CN": world.cn}
     reset = all(_reset_peak(r.proc.pid) for r in relays.values())
-    before = {name: _rss_kib(r.proc.pid, "VmRSS") for name, r in relays.items()}
+    before = {name: proc_status_kib(r.proc.pid, "VmRSS") for name, r in relays.items()}
     envelope = sender.device.seal([world.foreign], "")
     began = time.perf_counter()
     await post(
@@ -317,7 +309,7 @@ async def blob_across(session, world: World, size_mib: int, folder: Path) -> Non
             raise RuntimeError("the blob did not cross within 600 s")
         await asyncio.sleep(0.02)
     seconds = time.perf_counter() - began
-    peak = {name: _rss_kib(r.proc.pid, "VmHWM") for name, r in relays.items()}
+    peak = {name: proc_status_kib(r.proc.pid, "VmHWM") for name, r in relays.items()}
     hasher = new_blob_hasher()
     fetched = 0
     async with session.get(f"{world.cn.url}/v1/blobs/{blob_id}", headers=foreign) as answer:
