@@ -264,17 +264,25 @@ async def test_a_photo_and_a_video_go_to_china_and_back_across_two_relays(relays
     photo = random_file(tmp_path / "out" / "ảnh-chân-dung.jpg", 6 * 1000 * 1000, 1)
     video = random_file(tmp_path / "out" / "lời-khai.mp4", 300 * 1000 * 1000, 2)
 
-    # Vietnam to China: uploaded to the VN relay, forwarded with the envelope, fetched from
-    # the CN relay.
-    refs = [await upload_path(vn, w["vn_token"], path) for path in (photo, video)]
-    envelope = w["vn_officer"].seal([w["cn_officer"]], "Ảnh và lời khai")
-    await arrived(cn, w["cn_token"], await declare(vn, w["vn_token"], envelope, refs))
-    received = [await save(cn, w["cn_token"], ref, tmp_path / "cn") for ref in refs]
-    assert all(same_file(a, b) for a, b in zip((photo, video), received, strict=True))
+    # Everything runs in this process (both officers' clients, both relays): the peak of
+    # Python allocations over the round trip bounds what all of them held at once.
+    tracemalloc.start()
+    try:
+        # Vietnam to China: uploaded to the VN relay, forwarded with the envelope, fetched
+        # from the CN relay.
+        refs = [await upload_path(vn, w["vn_token"], path) for path in (photo, video)]
+        envelope = w["vn_officer"].seal([w["cn_officer"]], "Ảnh và lời khai")
+        await arrived(cn, w["cn_token"], await declare(vn, w["vn_token"], envelope, refs))
+        received = [await save(cn, w["cn_token"], ref, tmp_path / "cn") for ref in refs]
 
-    # And back: the Chinese officer returns both files, uploaded anew to the CN relay.
-    back_refs = [await upload_path(cn, w["cn_token"], path) for path in received]
-    envelope = w["cn_officer"].seal([w["vn_officer"]], "已收到")
-    await arrived(vn, w["vn_token"], await declare(cn, w["cn_token"], envelope, back_refs))
-    back = [await save(vn, w["vn_token"], ref, tmp_path / "vn") for ref in back_refs]
+        # And back: the Chinese officer returns both files, uploaded anew to the CN relay.
+        back_refs = [await upload_path(cn, w["cn_token"], path) for path in received]
+        envelope = w["cn_officer"].seal([w["vn_officer"]], "已收到")
+        await arrived(vn, w["vn_token"], await declare(cn, w["cn_token"], envelope, back_refs))
+        back = [await save(vn, w["vn_token"], ref, tmp_path / "vn") for ref in back_refs]
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert all(same_file(a, b) for a, b in zip((photo, video), received, strict=True))
     assert all(same_file(a, b) for a, b in zip((photo, video), back, strict=True))
+    assert peak < 64 * MIB, peak
