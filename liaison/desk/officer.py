@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,7 @@ from liaison.client import agency as agency_ops
 from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import holds as hold_ops
-from liaison.client import notices as notice_ops
 from liaison.client import trust as trust_ops
-from liaison.client.attachments import download_attachment
 from liaison.client.cases import CaseBook
 from liaison.client.drafts import Drafts
 from liaison.client.errors import ClientError, PassphraseError, TransportError
@@ -33,6 +31,7 @@ from liaison.client.read import OpenedMessage, inbox, read
 from liaison.client.review import ReviewedMessage
 from liaison.client.send import SentMessage
 from liaison.client.session import OfficerSession
+from liaison.client.spool import SpooledBlob
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import Action
 from liaison.domain.handover import HandoverActionRefused, refusal_for
@@ -139,43 +138,30 @@ class DeskOfficer:
     async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
         return await self._open().send(addresses, Payload.text(text))
 
-    async def send_with_files(
-        self, addresses: Sequence[str], text: str, files: Sequence[Path]
-    ) -> SentMessage:
-        """A plain message with attachments, sent now (the outbox does not keep files yet:
-        an unreachable relay raises TransportError)."""
-        return await self._open().send(addresses, Payload.text(text), files=files)
-
-    async def send_notice_with_files(
-        self, notice: Notice, addresses: Sequence[str], files: Sequence[Path]
-    ) -> SentMessage:
-        """A checked notice whose attachment indexes name `files` (in order), sent now, as
-        `liaison send --notice N --file F` sends it (never queued: the outbox keeps no files)."""
-        session = self._open()
-        notice_ops.check_addressing(notice, session.certificate.agency, addresses)
-        return await session.send(addresses, notice_ops.notice_payload(notice), files=files)
+    async def spool(
+        self, chunks: AsyncIterable[bytes], *, name: str, media_type: str | None = None
+    ) -> SpooledBlob:
+        """A file from the browser, encrypted as it arrives into the home's spool (only its
+        blob is written; its key is in the returned reference)."""
+        return await self._open().spool(chunks, name=name, media_type=media_type)
 
     def drafts(self) -> Drafts:
         """The encrypted drafts in the home folder (they open only while unlocked)."""
         session = self._open()
         return Drafts(session.home, session.unlock())
 
-    async def attachment_to(
-        self, message_id: str, index: int, directory: Path
-    ) -> tuple[AttachmentRef, Path]:
-        """Download attachment `index` of a received message, decrypt and verify it into
-        `directory`; the file appears only once its hash checked out (else AttachmentError)."""
-        session = self._open()
-        refs = (await session.read(message_id)).payload.attachments
-        if not 0 <= index < len(refs):
-            raise ClientError(_("The message has no such attachment."), code="no_such_attachment")
-        ref = refs[index]
-        path = await officer.authenticated(
-            session.home,
-            session.api,
-            lambda: download_attachment(session.api, ref, directory),
-        )
-        return ref, path
+    async def attachment(
+        self, message_id: str, index: int
+    ) -> tuple[AttachmentRef, AsyncGenerator[bytes, None]]:
+        """Attachment `index` of a received message: its reference and its plaintext as it is
+        downloaded, decrypted and verified (the last piece only once the whole blob checked
+        out, else the stream raises its AttachmentError). Nothing is written to disk."""
+        try:
+            return await self._open().attachment_stream(message_id, index)
+        except IndexError:
+            raise ClientError(
+                _("The message has no such attachment."), code="no_such_attachment"
+            ) from None
 
     async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
         sent, _event = await self._open().send_notice(notice, addresses)
@@ -201,14 +187,18 @@ class DeskOfficer:
         *,
         text: str | None = None,
         notice: Notice | None = None,
+        blobs: Sequence[SpooledBlob] = (),
     ) -> tuple[SentMessage | None, OutboxItem, SendReport]:
         """Through the outbox: sent now when the relay answers (the SentMessage), else kept
-        waiting (None). A refusal of this very message (no such recipient…) takes it back
-        out of the outbox and is raised, as a direct send would."""
+        waiting (None). `blobs` are the spooled files (they move into the outbox). A refusal
+        of this very message (no such recipient…) takes it back out of the outbox (its blobs
+        deleted) and is raised, as a direct send would."""
         session = self._open()
         payload = Payload.text(text) if text is not None else None
         async with self._outbox_run:
-            item, report = await session.send_or_queue(addresses, payload, notice=notice)
+            item, report = await session.send_or_queue(
+                addresses, payload, notice=notice, blobs=blobs
+            )
         sent = next((s for i, s in report.sent if i.name == item.name), None)
         if sent is None and report.error is not None and report.stopped_at is not None:
             if report.stopped_at.name == item.name:

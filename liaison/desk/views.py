@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -19,8 +18,9 @@ from multidict import MultiDict
 from crypto.attachments import AttachmentRef
 from crypto.errors import CryptoError
 from liaison.client.attachments import format_bytes
-from liaison.client.errors import ClientError, PassphraseError, TransportError
+from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.notices import is_notice, open_notice
+from liaison.client.spool import SpooledBlob
 from liaison.desk import forms
 from liaison.desk.inbox import InboxFilter, entry_for
 from liaison.desk.language import (
@@ -40,12 +40,11 @@ from liaison.i18n import translate as translate_message
 from liaison.i18n.render import AUTONYMS, handling_banner, notice_rows
 
 KEEPALIVE_SECONDS = 15.0
-FILES_NEED_RELAY = N_(
-    "The relay cannot be reached. A message with files cannot be kept in the outbox yet: "
-    "send it again when the relay answers (choose the files again)."
-)
 # Images a browser may show inline; never SVG (it can carry script).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+# An inline image is decrypted and verified in memory before its first byte is served: at most
+# this many bytes (a larger one is offered as a download only).
+MAX_INLINE_BYTES = 16 * 1024 * 1024
 ZONE_LABELS = {
     VN_ZONE: N_("Vietnam time (UTC+7)"),
     CN_ZONE: N_("China time (UTC+8)"),
@@ -270,6 +269,11 @@ def notice_view(notice: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def shown_inline(ref: AttachmentRef) -> bool:
+    """An image the read page shows (decrypted in memory, so bounded in size)."""
+    return ref.media_type in INLINE_TYPES and ref.size <= MAX_INLINE_BYTES
+
+
 def attachment_rows(attachments: Sequence[AttachmentRef]) -> list[dict[str, object]]:
     """What the read page lists of each attachment: name, type, size, shown inline or not."""
     return [
@@ -278,7 +282,7 @@ def attachment_rows(attachments: Sequence[AttachmentRef]) -> list[dict[str, obje
             "name": ref.name,
             "media_type": ref.media_type,
             "size": format_bytes(ref.size),
-            "inline": ref.media_type in INLINE_TYPES,
+            "inline": shown_inline(ref),
         }
         for index, ref in enumerate(attachments)
     ]
@@ -515,10 +519,10 @@ async def submit_notice(
     request: web.Request,
     notice_type: str,
     values: MultiDict[str],
-    files: Sequence[Path] = (),
+    files: Sequence[SpooledBlob] = (),
 ) -> web.StreamResponse:
-    """Check the posted notice form (its attachment indexes against `files`, in order), and
-    send it when asked: through the outbox without files, at once with them."""
+    """Check the posted notice form (its attachment indexes against `files`, the spooled
+    blobs in order), and send it when asked, through the outbox."""
     desk = _desk(request)
     action = values.get("action", "check")
     if action == "draft":
@@ -562,17 +566,11 @@ async def submit_notice(
         return _notice_page(request, notice_type, values, warnings=warnings)
     to = values.get("to", "").strip() or str(notice.header["recipient_unit"])
     addresses = [a.strip() for a in to.split(",") if a.strip()]
-    if files:
-        try:
-            sent = await desk.officer.send_notice_with_files(notice, addresses, files)
-        except TransportError:
-            failure = ClientError(translate(request_language(request), FILES_NEED_RELAY))
-            return _notice_page(request, notice_type, values, error=failure, status=400)
-        except (NoticeError, ClientError) as exc:
-            return _notice_page(request, notice_type, values, error=exc, status=400)
-        return render(request, "sent.html", sent=sent)
     try:
-        sent, _item, _report = await desk.officer.send_or_queue(addresses, notice=notice)
+        # Through the outbox, files too (their blobs): kept when the relay cannot be reached.
+        sent, _item, _report = await desk.officer.send_or_queue(
+            addresses, notice=notice, blobs=files
+        )
     except (NoticeError, ClientError) as exc:
         return _notice_page(request, notice_type, values, error=exc, status=400)
     if sent is None:

@@ -5,47 +5,15 @@ sending until it is retried or deleted (with a confirmation)."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from aiohttp.test_utils import TestClient
 from conftest import OpenDesk, csrf_of
+from e2e_relay import RelayThread
 
-E2E = Path(__file__).resolve().parents[1] / "e2e"
-sys.path.insert(0, str(E2E))
-
-from e2e_relay import RelayThread, demo_world  # noqa: E402
-
-from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext  # noqa: E402
-from liaison.client import OfficerSession  # noqa: E402
-from liaison.client.home import Home  # noqa: E402
-from liaison.client.outbox import OUTBOX_DIR  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def relay_and_world(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RelayThread, DemoContext]]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LIAISON_KDF_PROFILE", "test")
-        relay = RelayThread(tmp_path_factory.mktemp("relay"))
-        relay.start()
-        try:
-            yield relay, demo_world(relay, tmp_path_factory.mktemp("world"), "pins")
-        finally:
-            relay.stop()
-
-
-@pytest.fixture(scope="module")
-def world(relay_and_world: tuple[RelayThread, DemoContext]) -> DemoContext:
-    return relay_and_world[1]
-
-
-@pytest.fixture
-def relay(relay_and_world: tuple[RelayThread, DemoContext]) -> RelayThread:
-    return relay_and_world[0]
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
+from liaison.client import OfficerSession
+from liaison.client.home import Home
+from liaison.client.outbox import OUTBOX_DIR
 
 
 async def _post(client: TestClient, page: str, action: str, data: dict[str, str]):  # type: ignore[no-untyped-def,type-arg]
