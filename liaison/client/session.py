@@ -46,7 +46,7 @@ from liaison.client.read import OpenedMessage, ack, inbox, read
 from liaison.client.records import MessageRecord
 from liaison.client.review import ReviewedMessage
 from liaison.client.send import SentMessage, send
-from liaison.client.spool import SpooledBlob, spool_folder, spool_stream
+from liaison.client.spool import SpooledBlob, discard, spool_file, spool_folder, spool_stream
 from liaison.client.sync import sync
 from liaison.client.transport import ApiClient
 from liaison.client.watch import Backoff, Deliver, Retry, watch
@@ -205,15 +205,22 @@ class OfficerSession:
         summary: str | None = None,
         notice: Notice | None = None,
         blobs: Sequence[SpooledBlob] = (),
+        files: Sequence[Path] = (),
     ) -> tuple[OutboxItem, SendReport]:
         """Queue the message (or checked `notice`) behind any waiting item and send the
         outbox: sent now when the relay answers, else kept waiting (never sent twice: the
-        outbox runs it). `blobs` are its spooled attachments, uploaded before it."""
-        if notice is not None:
-            item = self.queue_notice(notice, addresses, blobs=blobs)
-        else:
-            assert payload is not None
-            item = self.queue(addresses, payload, summary=summary, blobs=blobs)
+        outbox runs it). `blobs` are its spooled attachments, `files` the officer's own files
+        (encrypted into the spool now); both are uploaded before the envelope."""
+        spooled = [await spool_file(spool_folder(self.home), path) for path in files]
+        try:
+            attached = (*blobs, *spooled)
+            if notice is not None:
+                item = self.queue_notice(notice, addresses, blobs=attached)
+            else:
+                assert payload is not None
+                item = self.queue(addresses, payload, summary=summary, blobs=attached)
+        finally:
+            discard(spooled)  # moved into the outbox, unless the message was refused
         if self.offline:
             return item, SendReport(waiting=len(self.outbox().items()), unreachable=True)
         return item, await self.send_outbox()
