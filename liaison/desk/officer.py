@@ -28,8 +28,9 @@ from liaison.client.home import Home
 from liaison.client.outbox import OutboxItem, SendReport, waiting_count
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage, inbox, read
+from liaison.client.records import SendCounter
 from liaison.client.review import ReviewedMessage
-from liaison.client.send import SentMessage
+from liaison.client.send import COUNTER_FILE, SentMessage
 from liaison.client.session import OfficerSession
 from liaison.client.spool import SpooledBlob
 from liaison.client.transport import ApiClient
@@ -65,6 +66,7 @@ class DeskOfficer:
         # An agency home without a device (the administrator's desk): its unlocked home.
         self._agency: tuple[Home, ApiClient | None] | None = None
         self._outbox_run = asyncio.Lock()  # one outbox run at a time in this process
+        self._sends = 0  # messages this desk delivered (each changes what awaits a reply)
 
     # --- Lock and unlock --------------------------------------------------------------------
     @property
@@ -134,9 +136,21 @@ class DeskOfficer:
     def mark_seen(self, message_ids: set[str]) -> None:
         self._locked_home.write_json("desk/seen.json", sorted(message_ids))
 
+    def sent_version(self) -> tuple[int, int]:
+        """Changes whenever this home sends: the desk's own sends, counted once delivered (the
+        sealed local copy kept), and the envelope counter that any program sending from this
+        home (the command line too) advances before its envelope leaves."""
+        counter = SendCounter.from_json(self._locked_home.read_json(COUNTER_FILE)).counter
+        return self._sends, counter
+
+    def _sent(self, count: int = 1) -> None:
+        self._sends += count
+
     # --- Messages ---------------------------------------------------------------------------
     async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
-        return await self._open().send(addresses, Payload.text(text))
+        sent = await self._open().send(addresses, Payload.text(text))
+        self._sent()
+        return sent
 
     async def spool(
         self, chunks: AsyncIterable[bytes], *, name: str, media_type: str | None = None
@@ -165,6 +179,7 @@ class DeskOfficer:
 
     async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
         sent, _event = await self._open().send_notice(notice, addresses)
+        self._sent()
         return sent
 
     # --- The outbox (poor connectivity) -----------------------------------------------------
@@ -179,7 +194,9 @@ class DeskOfficer:
         """Send the waiting items in order (one run at a time; another program's run is
         reported as busy)."""
         async with self._outbox_run:
-            return await self._open().send_outbox()
+            report = await self._open().send_outbox()
+        self._sent(len(report.sent))
+        return report
 
     async def send_or_queue(
         self,
@@ -199,6 +216,7 @@ class DeskOfficer:
             item, report = await session.send_or_queue(
                 addresses, payload, notice=notice, blobs=blobs
             )
+        self._sent(len(report.sent))
         sent = next((s for i, s in report.sent if i.name == item.name), None)
         if sent is None and report.error is not None and report.stopped_at is not None:
             if report.stopped_at.name == item.name:
@@ -243,6 +261,7 @@ class DeskOfficer:
     async def forward(self, message_id: str, addresses: Sequence[str]) -> SentMessage:
         """Pass a received notice on; H2 raises HandlingRestricted before anything is sealed."""
         _notice, sent = await self._open().forward(message_id, addresses)
+        self._sent()
         return sent
 
     async def watch(
@@ -321,6 +340,7 @@ class DeskOfficer:
         if not send:
             return prepared, None
         sent, _event = await session.send_notice(prepared.notice, prepared.addresses, now=now)
+        self._sent()
         return prepared, sent
 
     # --- Agency administration (a home holding the agency root) ------------------------------

@@ -201,7 +201,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     desk = _desk(request)
     wanted = _inbox_filter(request.query)
     if request.query.get("awaiting") == "1":
-        wanted = dataclasses.replace(wanted, awaiting=await desk.officer.awaiting_reply())
+        wanted = dataclasses.replace(wanted, awaiting=await desk.awaiting_reply())
     try:
         before = int(request.query["before"]) if "before" in request.query else None
     except ValueError:

@@ -113,6 +113,51 @@ async def test_awaiting_my_reply_lists_a_request_until_its_result_is_sent(
     assert request_id in await _rows(li, "")  # still in the inbox, only no longer awaiting
 
 
+async def test_awaiting_my_reply_is_derived_again_only_when_a_message_arrives_or_is_sent(
+    open_desk: OpenDesk, world: DemoContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liaison.desk.officer import DeskOfficer
+
+    builds: list[int] = []
+    derive = DeskOfficer.awaiting_reply
+
+    async def counted(self: DeskOfficer) -> frozenset[str]:
+        builds.append(1)
+        return await derive(self)
+
+    monkeypatch.setattr(DeskOfficer, "awaiting_reply", counted)
+    li, _s = await open_desk("li")
+    await _rows(li, "awaiting=1")
+    await _rows(li, "awaiting=1")
+    await _rows(li, "awaiting=1&q=Mai")
+    assert len(builds) == 1  # the same inbox, nothing sent: the cached set
+    person = {"name": "Lò Thị Lan", "sex": "female", "birth": {"year": 2001}}
+    request = _notice(
+        "verification_request",
+        "52/XM-PA08",
+        "VN-QN-CA",
+        "CN-GX-DXGA",
+        {"persons": [person], "biometrics": ["fingerprints"]},
+    )
+    request_id = await _send(world, "an-phone", "CN-GX-DXGA", request)
+    for _attempt in range(100):  # the push channel delivers it to li's open desk
+        if request_id in await _rows(li, ""):
+            break
+    assert request_id in await _rows(li, "awaiting=1")  # arrived: derived again
+    assert len(builds) == 2
+    result = _notice(
+        "verification_result",
+        "DX-2026-452",
+        "CN-GX-DXGA",
+        "VN-QN-CA",
+        {"outcome": "confirmed", "verifying_unit": "CN-GX-DXGA", "in_reply_to": request_id},
+        their_ref="52/XM-PA08",
+    )
+    await _send(world, "li", "VN-QN-CA", result)  # sent from this home by another program
+    assert request_id not in await _rows(li, "awaiting=1")
+    assert len(builds) == 3
+
+
 async def test_a_supervisor_places_and_releases_a_legal_hold(
     open_desk: OpenDesk, world: DemoContext
 ) -> None:
