@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,18 @@ class SpooledBlob:
         if Path(name).name != name or not name.endswith(BLOB_SUFFIX):
             raise MalformedError("a spooled blob's file name is a plain *.blob name")
         return cls(folder / name, AttachmentRef.from_json(value.get("attachment")))
+
+    def copy_to(self, folder: Path) -> SpooledBlob:
+        """The same blob under a new name in `folder` (a hard link where the file system has
+        them, else a copy), so that sending a draft's files leaves the draft whole."""
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / f"{secrets.token_hex(16)}{BLOB_SUFFIX}"
+        try:
+            os.link(self.path, target)
+        except OSError:
+            shutil.copyfile(self.path, target)
+            os.chmod(target, 0o600)
+        return SpooledBlob(target, self.reference)
 
     def move_to(self, folder: Path) -> SpooledBlob:
         """The same blob, renamed into `folder` (made 0700 if missing)."""

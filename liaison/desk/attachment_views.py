@@ -134,7 +134,6 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
     """POST /compose/message — a plain message; with files when the form is multipart."""
     if request.content_type != "multipart/form-data":
         return await views.compose_message(request)
-    desk = request.app[DESK]
     blobs: list[SpooledBlob] = []
     try:
         try:
@@ -145,24 +144,9 @@ async def compose_message(request: web.Request) -> web.StreamResponse:
                     text=translate(request_language(request), exc.message)
                 ) from None
             return views.compose_again(request, exc.message, "", "")
-        to, text = fields.get("to", "").strip(), fields.get("text", "")
-        if fields.get("action") == "draft":
-            return views.save_draft(request, "message", MultiDict(to=to, text=text))
-        if not blobs and not text.strip():
-            return views.compose_again(request, N_("Write the message first."), to, text)
-        addresses = [a.strip() for a in to.split(",") if a.strip()]
-        try:
-            # Through the outbox, files too: kept waiting when the relay cannot be reached.
-            sent, _item, _report = await desk.officer.send_or_queue(
-                addresses, text=text, blobs=blobs
-            )
-        except ClientError as exc:
-            return views.compose_again(request, str(exc), to, text)
-        if sent is None:
-            return views.render(request, "queued.html")
-        return views.render(request, "sent.html", sent=sent)
+        return await views.submit_message(request, fields, blobs)
     finally:
-        discard(blobs)  # what the outbox took has moved; the rest is deleted
+        discard(blobs)  # what the outbox or a draft took has moved; the rest is deleted
 
 
 async def notice_submit(request: web.Request) -> web.StreamResponse:

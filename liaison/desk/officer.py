@@ -21,7 +21,7 @@ from liaison.client import directory, officer
 from liaison.client import holds as hold_ops
 from liaison.client import trust as trust_ops
 from liaison.client.cases import CaseBook
-from liaison.client.drafts import Drafts
+from liaison.client.drafts import DraftError, Drafts
 from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
@@ -32,7 +32,7 @@ from liaison.client.records import SendCounter
 from liaison.client.review import ReviewedMessage
 from liaison.client.send import COUNTER_FILE, SentMessage
 from liaison.client.session import OfficerSession
-from liaison.client.spool import SpooledBlob
+from liaison.client.spool import SpooledBlob, spool_folder
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import Action
 from liaison.domain.handover import HandoverActionRefused, refusal_for
@@ -163,6 +163,18 @@ class DeskOfficer:
         """The encrypted drafts in the home folder (they open only while unlocked)."""
         session = self._open()
         return Drafts(session.home, session.unlock())
+
+    def draft_files(self, name: str) -> list[SpooledBlob]:
+        """The files kept with draft `name`, as new names in the spool (hard links or copies:
+        the draft stays whole until what is sent from it has gone); none for no such draft."""
+        if not name:
+            return []
+        session = self._open()
+        try:
+            draft = Drafts(session.home, session.unlock()).load(name)
+        except DraftError:
+            return []
+        return [blob.copy_to(spool_folder(session.home)) for blob in draft.blobs]
 
     async def attachment(
         self, message_id: str, index: int
