@@ -25,7 +25,7 @@ from crypto.labels import LABEL_LOCAL_DRAFT
 from crypto.local_seal import LocalSealError, local_seal_key, open_local, seal_local
 from liaison.client.errors import ClientError
 from liaison.client.home import Home
-from liaison.client.spool import SpooledBlob, discard
+from liaison.client.spool import SpooledBlob, remove_item
 from liaison.i18n import _
 
 DRAFTS_DIR = "drafts"
@@ -142,12 +142,7 @@ class Drafts:
 
     def delete(self, name: str) -> None:
         """The draft and its files' blobs (of a draft that no longer opens, only the file)."""
-        try:
-            blobs = self.load(name).blobs
-        except DraftError:
-            blobs = ()
-        (self.home.root / self._relative(name)).unlink(missing_ok=True)
-        discard(blobs)
+        remove_item(self.home.root / self._relative(name), lambda: self.load(name).blobs)
 
 
 __all__ = ["BLOBS_DIR", "Draft", "DraftError", "Drafts"]

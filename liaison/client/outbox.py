@@ -47,7 +47,7 @@ from liaison.client.errors import BadInput, ClientError, ServerError, TransportE
 from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.send import SealedMessage, SentMessage, confirm, seal_message, upload_sealed
-from liaison.client.spool import SpooledBlob, discard
+from liaison.client.spool import SpooledBlob, remove_item
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
 
@@ -302,12 +302,7 @@ class Outbox:
     def remove(self, name: str) -> None:
         """The item's file and its blobs (of a damaged item, only the file: its blobs are
         unknown, and stay as ciphertext nobody holds a key to)."""
-        try:
-            blobs = self.load(name).blobs
-        except OutboxError:
-            blobs = ()
-        (self.home.root / self._relative(name)).unlink(missing_ok=True)
-        discard(blobs)
+        remove_item(self.home.root / self._relative(name), lambda: self.load(name).blobs)
 
     def retry(self, item_id: str) -> OutboxItem:
         """Forget a refusal so that the next run sends the item again."""

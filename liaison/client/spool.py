@@ -21,7 +21,7 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,6 +41,7 @@ from liaison.client.attachments import (
     ProgressCallback,
     guess_media_type,
 )
+from liaison.client.errors import ClientError
 from liaison.client.home import Home
 from liaison.i18n import _
 
@@ -151,6 +152,17 @@ async def spool_file(folder: Path, source: Path, *, name: str | None = None) -> 
     return await spool_stream(folder, _file_blocks(source), name=name or source.name)
 
 
+def remove_item(path: Path, owned: Callable[[], Iterable[SpooledBlob]]) -> None:
+    """Remove a sealed item's file (an outbox item, a draft), then its blobs. `owned()` opens
+    the item; one that no longer opens leaves its blobs, ciphertext no one holds a key to."""
+    try:
+        blobs = tuple(owned())
+    except ClientError:
+        blobs = ()
+    path.unlink(missing_ok=True)
+    discard(blobs)
+
+
 def discard(blobs: Iterable[SpooledBlob]) -> None:
     """Remove blob files (ciphertext, but no longer needed); missing ones are fine."""
     for blob in blobs:
@@ -219,6 +231,7 @@ __all__ = [
     "SpoolTooLarge",
     "SpooledBlob",
     "discard",
+    "remove_item",
     "spool_file",
     "spool_folder",
     "spool_stream",
