@@ -8,7 +8,8 @@ locally sealed outbox item or draft (PROTOCOL.md §7.2, §7.3) — never beside 
 
 Folders of the home (each 0700, blob files 0600, created with O_EXCL):
 
-    spool/          blobs of a form being sent right now (deleted once handed on or refused)
+    spool/          blobs of a form being sent right now (deleted once handed on or refused;
+                    leftovers of a desk stopped meanwhile are swept when a desk unlocks)
     outbox/blobs/   blobs of outbox items, until the item has been delivered or deleted
     drafts/blobs/   blobs of saved drafts, until the draft is sent or deleted
 
@@ -18,9 +19,11 @@ A blob moves between them by rename: whichever folder holds it owns it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
+import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,7 @@ from liaison.i18n import _
 
 SPOOL_DIR = "spool"
 BLOB_SUFFIX = ".blob"
+LEFTOVER_SECONDS = 3600.0  # a blob in the spool this old belongs to no form in progress
 
 
 class SpoolTooLarge(AttachmentFileError):
@@ -152,6 +156,22 @@ async def spool_file(folder: Path, source: Path, *, name: str | None = None) -> 
     return await spool_stream(folder, _file_blocks(source), name=name or source.name)
 
 
+def sweep(folder: Path, *, older_than: float, now: float | None = None) -> int:
+    """Remove blobs left in `folder` by a desk stopped in the middle of a form (older than
+    `older_than` seconds: a form being handled right now is younger); how many went. Their
+    keys were only in that desk's memory: nothing can open them, they only take space."""
+    if not folder.is_dir():
+        return 0
+    limit = (time.time() if now is None else now) - older_than
+    removed = 0
+    for path in folder.glob(f"*{BLOB_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def remove_item(path: Path, owned: Callable[[], Iterable[SpooledBlob]]) -> None:
     """Remove a sealed item's file (an outbox item, a draft), then its blobs. `owned()` opens
     the item; one that no longer opens leaves its blobs, ciphertext no one holds a key to."""
@@ -235,4 +255,5 @@ __all__ = [
     "spool_file",
     "spool_folder",
     "spool_stream",
+    "sweep",
 ]

@@ -32,7 +32,7 @@ from liaison.client.records import SendCounter
 from liaison.client.review import ReviewedMessage
 from liaison.client.send import COUNTER_FILE, SentMessage
 from liaison.client.session import OfficerSession
-from liaison.client.spool import SpooledBlob, spool_folder
+from liaison.client.spool import LEFTOVER_SECONDS, SpooledBlob, spool_folder, sweep
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import Action
 from liaison.domain.handover import HandoverActionRefused, refusal_for
@@ -97,6 +97,7 @@ class DeskOfficer:
         session = OfficerSession(home, ApiClient(home.server_url(self._server)))
         session.unlock()
         self._session = session
+        sweep(spool_folder(home), older_than=LEFTOVER_SECONDS)
 
     async def lock(self) -> None:
         """Forget the unlocked keys and the passphrase (their only references are dropped)."""

@@ -18,7 +18,7 @@ from liaison.client.attachments import AttachmentFileError, decrypt_stream
 from liaison.client.home import Home
 from liaison.client.outbox import BLOBS_DIR, Outbox
 from liaison.client.payload import Payload
-from liaison.client.spool import SpooledBlob, SpoolTooLarge, spool_file, spool_stream
+from liaison.client.spool import SpooledBlob, SpoolTooLarge, spool_file, spool_stream, sweep
 
 
 async def _pieces(data: bytes, size: int = 70_000):
@@ -99,3 +99,12 @@ async def test_an_outbox_item_keeps_its_blobs_sealed_and_drops_them_when_deleted
 def test_a_spooled_blob_names_only_a_plain_file_in_its_folder(tmp_path: Path):
     with pytest.raises(MalformedError, match="plain"):
         SpooledBlob.from_json(tmp_path, {"file": "../x.blob", "attachment": {}})
+
+
+async def test_a_sweep_removes_only_blobs_left_long_ago(tmp_path):
+    old = await spool_stream(tmp_path, _pieces(b"old"), name="old.bin")
+    fresh = await spool_stream(tmp_path, _pieces(b"fresh"), name="fresh.bin")
+    os.utime(old.path, (1_000_000, 1_000_000))
+    assert sweep(tmp_path, older_than=3600) == 1
+    assert not old.path.exists() and fresh.path.exists()
+    assert sweep(tmp_path / "missing", older_than=3600) == 0
