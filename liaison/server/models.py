@@ -576,14 +576,20 @@ class FederationPeering(Struct):
     checkpoint_size: int | None = None
 
 
+class ConsistencyFrom(Struct):
+    # The proof from size `from` to the checkpoint's (empty for 0, the same size, or a size
+    # the log never reached).
+    from_: Index = msgspec.field(name="from")
+    proof: list[Bytes] = []
+
+
 class FederationWitness(Struct):
-    """This log's checkpoint for a witnessing peer, with the consistency proof from the size it
-    asked for (empty when that size is 0, this size, or larger than this log)."""
+    """This log's checkpoint for a witnessing peer, with a consistency proof from each size it
+    asked for (those of the checkpoints of this log it holds)."""
 
     checkpoint: str
     size: Index
-    consistency_from: Index
-    consistency_proof: list[Bytes]
+    consistency: list[ConsistencyFrom]
 
 
 class FederationCosignature(Request):

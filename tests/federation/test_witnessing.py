@@ -9,9 +9,11 @@ import asyncio
 import hashlib
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import nacl.signing
 import pytest
 
@@ -23,6 +25,7 @@ from liaison.client.transparency import advance
 from liaison.client.transport import ApiClient
 from liaison.server.federation import peering, witnessing
 from liaison.server.identity import SIGNING_KEY_FILE
+from liaison.server.models import FederationWitness
 from tests.federation import peering_steps
 from tests.federation.conftest import CN_ORIGIN, VN_ORIGIN, RunningRelay
 from tests.federation.test_forwarding import border, message_ids
@@ -86,6 +89,17 @@ async def test_peered_relays_cosign_each_others_checkpoints(relays) -> None:
 
     [shown] = await peering.list_peers(vn.relay)
     assert (shown["cosigned_size"], shown["distrusted"]) == (grown.size, False)
+
+    # The answer is the documented one (OpenAPI: FederationWitness).
+    answer = await vn.relay.federation.client.request(
+        peer_origin=CN_ORIGIN,
+        base_url=cn.url,
+        method="GET",
+        target=f"{witnessing.WITNESS_PATH}?from={first.size}&from={grown.size}",
+    )
+    typed = msgspec.convert(answer.data, FederationWitness)
+    assert [c.from_ for c in typed.consistency] == [first.size, grown.size]
+    assert typed.consistency[0].proof and not typed.consistency[1].proof
 
 
 async def test_the_background_task_witnesses_each_peer_when_woken(relays) -> None:
@@ -255,3 +269,24 @@ async def test_a_split_view_is_caught_by_the_peer_cosignature(relays, tmp_path) 
         problems = await witness_ops.check_cosigned(home, api)
     assert problems and "not consistent" in problems[0]
     assert (home.root / MISBEHAVIOUR_FILE).exists()
+
+
+async def test_the_forwarded_view_and_the_witnessed_view_must_be_one_log(relays) -> None:
+    """A checkpoint of the peer carried by its batches (16.6) is a reference too: the peer's
+    next checkpoint must extend it as well as the one cosigned."""
+    vn, cn = relays
+    await peering_steps.mutual(vn, cn)
+    cosigned = await witnessing.witness_step(vn.relay, CN_ORIGIN)
+    assert cosigned.status == "cosigned"
+    await grow(cn, "CN-GX-PX-GA", "CN-GX-NN-GA", "CN-GX-BS-GA")
+    # What a batch of the peer would have carried: its signed checkpoint of another history.
+    other = Checkpoint(CN_ORIGIN, cosigned.size + 1, hashlib.sha256(b"batch view").digest())
+    carried = sign_checkpoint(other, key_name=CN_ORIGIN, signing_key=cn.relay.identity.signing_key)
+    record = vn.relay.federation.peers[CN_ORIGIN]
+    vn.relay.federation.peers[CN_ORIGIN] = replace(
+        record, checkpoint=carried, checkpoint_size=other.size
+    )
+    step = await witnessing.witness_step(vn.relay, CN_ORIGIN)
+    assert (step.status, step.detail) == ("distrusted", "not_consistent")
+    [shown] = await peering.list_peers(vn.relay)
+    assert shown["misbehaviour"]["first_checkpoint"] == carried

@@ -45,27 +45,28 @@ _encode = msgspec.json.Encoder().encode
 # --- the witnessed relay's side: its checkpoint, and cosignatures coming back ---------------
 
 
+MAX_REFERENCES = 2  # the last checkpoint cosigned, the last one a batch of the peer carried
+
+
 async def witnessed_checkpoint(relay: Relay, request: web.Request) -> dict[str, Any]:
-    """GET /v1/federation/witness?from=N [peer]: this log's checkpoint (its own signature only)
-    and the consistency proof from size N, the size of the last one the peer cosigned. A size
-    this log never reached gets no proof: the peer then holds two signed notes that no
-    append-only log produces, which is what it reports."""
+    """GET /v1/federation/witness?from=N[&from=M] [peer]: this log's checkpoint (its own
+    signature only) and the consistency proof from each size asked for: those of the
+    checkpoints of this log the peer holds. A size this log never reached gets no proof: the
+    peer then holds two signed notes that no append-only log produces, which it reports."""
     await peering.authenticate_peer(relay, request)
     try:
-        old = int(request.query.get("from", "0"))
+        sizes = sorted({int(v) for v in request.query.getall("from", [])})
     except ValueError as exc:
         raise BadRequest("invalid_request", "from must be a tree size.") from exc
-    if old < 0:
-        raise BadRequest("invalid_request", "from must be a tree size.")
-    await relay.log.catch_up(old)
+    if len(sizes) > MAX_REFERENCES or any(n < 0 for n in sizes):
+        raise BadRequest("invalid_request", "from must be at most two tree sizes.")
+    await relay.log.catch_up(max(sizes, default=0))
     size, note = relay.log.checkpoint()
-    proof = await relay.log.consistency_proof(old, size) if 0 < old < size else []
-    return {
-        "checkpoint": note,
-        "size": size,
-        "consistency_from": old,
-        "consistency_proof": [b64e(h) for h in proof],
-    }
+    consistency = []
+    for old in sizes:
+        proof = await relay.log.consistency_proof(old, size) if 0 < old < size else []
+        consistency.append({"from": old, "proof": [b64e(h) for h in proof]})
+    return {"checkpoint": note, "size": size, "consistency": consistency}
 
 
 async def receive_cosignature(relay: Relay, request: web.Request) -> dict[str, Any]:
@@ -109,9 +110,25 @@ async def ensure_registered(relay: Relay, record: PeerRecord) -> None:
     await relay.store.write(job)
 
 
+def references(relay: Relay, record: PeerRecord) -> list[tuple[str, int]]:
+    """(note, size) of each checkpoint of the peer this relay holds, each verified when it
+    came: the last one it cosigned, and the last one a batch of the peer carried (16.6), or the
+    one verified at `peer add`. The peer's next checkpoint must extend both: its witnessed
+    view and its forwarded view are one log."""
+    held = relay.federation.peers.get(record.origin, record)  # a batch's, not yet written
+    found = {}
+    for note, size in (
+        (record.cosigned_checkpoint, record.cosigned_size),
+        (held.checkpoint, held.checkpoint_size),
+    ):
+        if note and size:  # an empty log is consistent with every later one (no proof)
+            found[note] = size
+    return list(found.items())
+
+
 async def witness_step(relay: Relay, origin: str) -> WitnessStep:
-    """Fetch the peer's checkpoint, check it extends the last one cosigned (or, the first time,
-    the one verified at `peer add`), cosign it and post the cosignature back."""
+    """Fetch the peer's checkpoint, check it extends every checkpoint of the peer held
+    (`references`), cosign it and post the cosignature back."""
     record = await relay.store.peer(origin)
     if record is None or not record.active:
         return WitnessStep(origin, "not_peered")
@@ -119,17 +136,14 @@ async def witness_step(relay: Relay, origin: str) -> WitnessStep:
         return WitnessStep(origin, "distrusted", detail=record.distrust_reason)
     await ensure_registered(relay, record)
     identity = RelayIdentity(record.origin, record.log_key)
-    previous_note = record.cosigned_checkpoint or record.checkpoint
-    previous_size = (
-        record.cosigned_size if record.cosigned_checkpoint else record.checkpoint_size
-    ) or 0
-    client = relay.federation.client
+    held = references(relay, record)
+    query = "&".join(f"from={n}" for n in sorted({size for _note, size in held}))
     try:
-        answer = await client.request(
+        answer = await relay.federation.client.request(
             peer_origin=origin,
             base_url=record.url,
             method="GET",
-            target=f"{WITNESS_PATH}?from={previous_size}",
+            target=WITNESS_PATH + (f"?{query}" if query else ""),
         )
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return WitnessStep(origin, "unreachable", detail=type(exc).__name__)
@@ -137,19 +151,20 @@ async def witness_step(relay: Relay, origin: str) -> WitnessStep:
         return WitnessStep(origin, "refused", detail=f"{answer.status} {answer.code or ''}")
     note = answer.data.get("checkpoint")
     try:
-        if not isinstance(note, str) or answer.data.get("consistency_from") != previous_size:
-            raise PeerMisbehaved("malformed_answer", "the witness answer is malformed")
-        proof = answer.data.get("consistency_proof")
-        if not isinstance(proof, list):
-            raise PeerMisbehaved("malformed_answer", "the consistency proof is not a list")
+        if not isinstance(note, str):
+            raise PeerMisbehaved("malformed_answer", "the witness answer has no checkpoint")
+        proofs = _proofs(answer.data.get("consistency"))
         checkpoint = check_peer_checkpoint(
-            peer=identity,
-            note=note,
-            # An empty log is consistent with every later one (RFC 9162 has no proof).
-            previous_note=previous_note if previous_size > 0 else None,
-            consistency_proof=[b64d(h) for h in proof],
-            detected_at=relay.clock(),
+            peer=identity, note=note, previous_note=None, consistency_proof=[], detected_at=0
         )
+        for previous_note, previous_size in held:
+            check_peer_checkpoint(
+                peer=identity,
+                note=note,
+                previous_note=previous_note,
+                consistency_proof=proofs.get(previous_size, []),
+                detected_at=relay.clock(),
+            )
     except PeerLogMisbehaved as exc:
         await distrust(relay, record, exc)
         return WitnessStep(origin, "distrusted", detail=exc.reason)
@@ -160,10 +175,24 @@ async def witness_step(relay: Relay, origin: str) -> WitnessStep:
         log.warning("peer %s answered its checkpoint wrongly: %s", origin, reason)
         relay.federation.problems[origin] = f"misbehaved: {reason}"
         return WitnessStep(origin, "refused", detail=reason)
-    if record.cosigned_checkpoint and checkpoint.size == previous_size:
+    if checkpoint.size == record.cosigned_size:
         return WitnessStep(origin, "unchanged", checkpoint.size)
     await _keep_cosigned(relay, origin, note, checkpoint.size)
     return await _post_cosignature(relay, record, note, checkpoint.size)
+
+
+def _proofs(value: Any) -> dict[int, list[bytes]]:
+    """The answer's consistency proofs by the size they start from (a malformed one raises
+    PeerMisbehaved or a CryptoError: refused, as unsigned bytes prove nothing)."""
+    if not isinstance(value, list):
+        raise PeerMisbehaved("malformed_answer", "the consistency proofs are not a list")
+    proofs: dict[int, list[bytes]] = {}
+    for item in value:
+        start, proof = (item.get("from"), item.get("proof")) if isinstance(item, dict) else (0, 0)
+        if not isinstance(start, int) or isinstance(start, bool) or not isinstance(proof, list):
+            raise PeerMisbehaved("malformed_answer", "a consistency proof is malformed")
+        proofs[start] = [b64d(h) for h in proof]
+    return proofs
 
 
 async def _keep_cosigned(relay: Relay, origin: str, note: str, size: int) -> None:
