@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import shutil
 from dataclasses import replace
@@ -18,6 +19,7 @@ import nacl.signing
 import pytest
 
 from crypto.checkpoint import Checkpoint, sign_checkpoint, verify_cosignature
+from crypto.encoding import b64e
 from liaison.client import witness as witness_ops
 from liaison.client.home import Home
 from liaison.client.misbehaviour import MISBEHAVIOUR_FILE
@@ -29,6 +31,7 @@ from liaison.server.models import FederationWitness
 from tests.federation import peering_steps
 from tests.federation.conftest import CN_ORIGIN, VN_ORIGIN, RunningRelay
 from tests.federation.test_forwarding import border, message_ids
+from tests.federation.test_peering import _cli
 from tests.server.factory import AgencyKit
 from tests.server.helpers import register, send
 
@@ -167,7 +170,14 @@ async def test_a_forked_peer_log_is_refused_reported_and_never_trusted(
     assert health.body["distrusted_peers"] == [{"origin": CN_ORIGIN, "reason": "not_consistent"}]
     assert "does not extend" in health.body["reason"]
 
-    # Never trusted again: no more witnessing, the peer's requests refused, nothing forwarded.
+    # The operator's command line says so too (on the data folder, beside the running relay).
+    code, out, err = await asyncio.to_thread(_cli, "peer", "list", "--data-dir", str(vn.data_dir))
+    assert code == 0 and "DISTRUSTED (not_consistent)" in out, out + err
+
+    # Never trusted again: no more witnessing, the peer's requests refused, nothing forwarded;
+    # the peer table read again (as after a restart) keeps it so.
+    await peering.refresh_peers(vn.relay, force=True)
+    assert vn.relay.federation.peers[CN_ORIGIN].distrusted
     assert (await witnessing.witness_step(vn.relay, CN_ORIGIN)).status == "distrusted"
     client = cn.relay.federation.client
     refused = await client.request(
@@ -234,6 +244,27 @@ async def test_a_client_requiring_the_peer_cosignature_refuses_without_it(relays
 
         assert (await witnessing.witness_step(cn.relay, VN_ORIGIN)).status == "cosigned"
         assert await witness_ops.check_cosigned(home, api) == []
+
+
+async def test_trust_peer_on_the_command_line_records_the_peer_as_a_required_witness(
+    relays, tmp_path
+) -> None:
+    vn, cn = relays
+    await peering_steps.mutual(vn, cn)
+    home = tmp_path / "officer"
+    fingerprint = cn.identity.compact_fingerprint
+    code, out, err = await asyncio.to_thread(
+        _cli, "audit", "trust-peer", fingerprint, "--require", "--server", vn.url,
+        "--home", str(home), "--json",
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert json.loads(out) == {"origin": CN_ORIGIN, "fingerprint": fingerprint, "required": True}
+    [known] = client_home(home).config()["witnesses"]
+    assert known == {
+        "name": CN_ORIGIN,
+        "public_key": b64e(cn.identity.public_key),
+        "required": True,
+    }
 
 
 async def test_an_unknown_fingerprint_is_not_recorded(relays, tmp_path) -> None:
