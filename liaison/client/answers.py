@@ -58,7 +58,7 @@ class Health(Answer, frozen=True, kw_only=True):
 
 
 class PeerRelay(Answer, frozen=True, kw_only=True):
-    """A relay peered with this one, which witnesses its log (PROTOCOL.md §16.9)."""
+    """A relay peered with this one, which witnesses its log (PROTOCOL.md §16.7)."""
 
     origin: str
     log_public_key: Bytes

@@ -143,7 +143,7 @@ async def add_peer_witness(
 ) -> RelayIdentity:
     """Know the peer relay with this key fingerprint (read out by its operator, or printed by
     `liaison peer identity`) as a witness of this client's relay: each relay cosigns its peers'
-    checkpoints with its log key under its origin (PROTOCOL.md §16.9). The relay lists its
+    checkpoints with its log key under its origin (PROTOCOL.md §16.7). The relay lists its
     peers; only the fingerprint, which it cannot forge, decides which one is meant."""
     for peer in (await api.server_info()).peers:
         try:

@@ -73,7 +73,7 @@ async def readiness(relay: Relay, limits: ReadinessLimits) -> tuple[dict[str, An
         degraded = forwarding.degraded_peers(relay)
         if degraded:
             answer.update(status="degraded", degraded_peers=degraded)
-        # A peer whose log forked (§16.9) is distrusted until its operator acts: named too.
+        # A peer whose log forked (§16.7) is distrusted until its operator acts: named too.
         distrusted = forwarding.distrusted_peers(relay)
         if distrusted:
             answer.update(

@@ -24,7 +24,7 @@ def server_info(relay: Relay) -> dict[str, Any]:
         "log_key_name": identity.key_name,
         "log_public_key": b64e(identity.public_key),
         "log_key_id": b64e(note_key_id(identity.key_name, identity.public_key)),
-        # The peer relays, each a witness of this log (PROTOCOL.md §16.9); a client that
+        # The peer relays, each a witness of this log (PROTOCOL.md §16.7); a client that
         # requires one's cosignature checks its key by the fingerprint it was given.
         "peers": [
             {

@@ -248,7 +248,7 @@ class Health(Struct):
     writer: WriterCheck
     # Peer relays named when "degraded" (absent when there are none).
     degraded_peers: list[str] | None = None
-    # Peer relays distrusted for a forked log (PROTOCOL.md §16.9), and why, in words.
+    # Peer relays distrusted for a forked log (PROTOCOL.md §16.7), and why, in words.
     distrusted_peers: list[DistrustedPeer] | None = None
     reason: str | None = None
 
@@ -272,7 +272,7 @@ class Liveness(Struct):
 
 
 class PeerWitness(Struct):
-    """A peer relay, which witnesses this log (PROTOCOL.md §16.9): its cosignatures are its
+    """A peer relay, which witnesses this log (PROTOCOL.md §16.7): its cosignatures are its
     log key's over `origin` as witness name. A client checks the key by its fingerprint."""
 
     origin: str

@@ -204,7 +204,7 @@ FEDERATION_OPERATIONS = (
             403: refused("unknown_peer; peer_distrusted: this relay distrusts the caller"),
         },
         query=(query("from", "The size of the last checkpoint the caller cosigned"),),
-        description="For the peer witnessing this log (§16.9).",
+        description="For the peer witnessing this log (§16.7).",
     ),
     Operation(
         "POST",
@@ -217,7 +217,7 @@ FEDERATION_OPERATIONS = (
             422: refused("unknown_checkpoint or bad_signature"),
         },
         request=m.FederationCosignature,
-        description="The calling peer's cosignature of this log's checkpoint (§16.9).",
+        description="The calling peer's cosignature of this log's checkpoint (§16.7).",
     ),
 )
 

@@ -72,7 +72,7 @@ class PeerRecord:
 
     @property
     def distrusted(self) -> bool:
-        """The peer showed a log that does not extend what this relay cosigned (§16.9)."""
+        """The peer showed a log that does not extend what this relay cosigned (§16.7)."""
         return self.distrusted_at is not None
 
 

@@ -306,7 +306,7 @@ peers = Table(
     Column("checkpoint_size", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("log_index", BigInteger, nullable=False),
-    # Witnessing the peer's log (revision 0012, PROTOCOL.md §16.9): the newest checkpoint of
+    # Witnessing the peer's log (revision 0012, PROTOCOL.md §16.7): the newest checkpoint of
     # the peer this relay cosigned; once the peer showed one that does not extend it, when and
     # why it was distrusted and the evidence (JSON, §13 format). Cleared only by removing the
     # peer and adding it again.

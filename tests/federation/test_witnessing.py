@@ -1,4 +1,4 @@
-"""Each relay witnesses the other (PROTOCOL.md §16.9): cosignatures appear on both sides; a
+"""Each relay witnesses the other (PROTOCOL.md §16.7): cosignatures appear on both sides; a
 peer whose log does not extend the checkpoint cosigned is distrusted with its evidence and
 nothing more is forwarded to it; a client requiring the peer's cosignature refuses a checkpoint
 without it and detects a split view."""

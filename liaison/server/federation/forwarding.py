@@ -209,7 +209,7 @@ class PeerWorker:
             self.mutual = False
             return
         if self.relay.federation.peers[self.origin].distrusted:
-            # Its log forked (§16.9): nothing goes to it; the queue waits for the operator.
+            # Its log forked (§16.7): nothing goes to it; the queue waits for the operator.
             self.mutual = False
             self._peering_delay = PEERING_RETRY[1]
             return
@@ -664,7 +664,7 @@ def degraded_peers(relay: Relay) -> list[str]:
 
 
 def distrusted_peers(relay: Relay) -> list[dict[str, Any]]:
-    """Peers distrusted for a log that does not extend what this relay cosigned (§16.9)."""
+    """Peers distrusted for a log that does not extend what this relay cosigned (§16.7)."""
     return [
         {"origin": origin, "reason": record.distrust_reason}
         for origin, record in sorted(relay.federation.peers.items())

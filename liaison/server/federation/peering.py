@@ -83,7 +83,7 @@ async def authenticate_peer(
 
 
 def refuse_distrusted(record: PeerRecord) -> None:
-    """A distrusted peer's requests are refused, every one (§16.9): never trusted again until
+    """A distrusted peer's requests are refused, every one (§16.7): never trusted again until
     the operator here removes and re-adds it."""
     if record.distrusted:
         raise Forbidden(
@@ -197,7 +197,7 @@ async def add_peer(relay: Relay, url: str, fetched: FetchedPeer) -> int:
             index=index,
             at=now,
         )
-        # The peer witnesses this relay's log (§16.9): its cosignatures are accepted.
+        # The peer witnesses this relay's log (§16.7): its cosignatures are accepted.
         await tx.add_witness(name=identity.key_name, witness_key=identity.public_key, at=now)
         return index
 

@@ -19,7 +19,7 @@ from crypto.federation import InMemoryReplayCache
 PEER_CACHE_SECONDS = 2.0
 # A peer whose oldest undelivered item is older than this makes /v1/health "degraded".
 DEGRADED_AFTER = 30.0
-# Seconds between two rounds of witnessing the peers' logs (PROTOCOL.md §16.9).
+# Seconds between two rounds of witnessing the peers' logs (PROTOCOL.md §16.7).
 WITNESS_INTERVAL = 30.0
 
 

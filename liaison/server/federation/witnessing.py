@@ -1,4 +1,4 @@
-"""Each relay witnesses its peers' logs (PROTOCOL.md §16.9): it fetches a peer's checkpoint over
+"""Each relay witnesses its peers' logs (PROTOCOL.md §16.7): it fetches a peer's checkpoint over
 a signed request, checks it extends the last one it cosigned (consistency proof), cosigns it
 with its own log key and hands the cosignature back; a peer whose log does not extend what this
 relay cosigned is distrusted, with the evidence kept, until its operator removes and re-adds it.

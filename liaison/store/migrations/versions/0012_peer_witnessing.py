@@ -1,4 +1,4 @@
-"""Each relay witnesses its peers' logs (PROTOCOL.md §16.9): per peer, the newest checkpoint of
+"""Each relay witnesses its peers' logs (PROTOCOL.md §16.7): per peer, the newest checkpoint of
 the peer's log this relay cosigned, and, once the peer showed a checkpoint that does not extend
 it, when and why the peer was distrusted with the evidence (a §13 misbehaviour document).
 
