@@ -157,12 +157,14 @@ async def witness_step(relay: Relay, origin: str) -> WitnessStep:
         checkpoint = check_peer_checkpoint(
             peer=identity, note=note, previous_note=None, consistency_proof=[], detected_at=0
         )
+        if any(size not in proofs for _note, size in held):
+            raise PeerMisbehaved("malformed_answer", "a consistency proof asked for is missing")
         for previous_note, previous_size in held:
             check_peer_checkpoint(
                 peer=identity,
                 note=note,
                 previous_note=previous_note,
-                consistency_proof=proofs.get(previous_size, []),
+                consistency_proof=proofs[previous_size],
                 detected_at=relay.clock(),
             )
     except PeerLogMisbehaved as exc:
