@@ -240,7 +240,8 @@ class DistrustedPeer(Struct):
 
 class Health(Struct):
     """Ready: the database answers and the writer keeps up ("degraded": a peer relay's
-    forwarding backlog is older than the threshold, issue 15; the relay itself is ready)."""
+    forwarding backlog is older than the threshold, or a peer is distrusted for a forked log,
+    issue 15; the relay itself is ready)."""
 
     status: Literal["ok", "degraded"]
     version: str

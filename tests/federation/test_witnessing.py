@@ -213,7 +213,9 @@ async def test_a_bad_signature_is_refused_but_proves_nothing(relays) -> None:
     await _set_peer_key(vn, bytes(other))
     step = await witnessing.witness_step(vn.relay, CN_ORIGIN)
     assert (step.status, step.detail) == ("refused", "bad_signature")
-    assert not (await vn.relay.store.peer(CN_ORIGIN)).distrusted
+    [shown] = await peering.list_peers(vn.relay)
+    assert not shown["distrusted"]
+    assert shown["last_error"] == "checkpoint refused: bad_signature"
 
 
 async def _set_peer_key(relay: RunningRelay, key: bytes) -> None:

@@ -174,13 +174,23 @@ async def witness_step(relay: Relay, origin: str) -> WitnessStep:
         # Unsigned bytes on the wire (a bad signature, a malformed proof) prove nothing
         # against the peer: refused and reported, tried again at the next step.
         reason = getattr(exc, "reason", "malformed_answer")
-        log.warning("peer %s answered its checkpoint wrongly: %s", origin, reason)
-        relay.federation.problems[origin] = f"misbehaved: {reason}"
+        await _report_refused(relay, origin, reason)
         return WitnessStep(origin, "refused", detail=reason)
     if checkpoint.size == record.cosigned_size:
         return WitnessStep(origin, "unchanged", checkpoint.size)
     await _keep_cosigned(relay, origin, note, checkpoint.size)
     return await _post_cosignature(relay, record, note, checkpoint.size)
+
+
+async def _report_refused(relay: Relay, origin: str, reason: str) -> None:
+    """A checkpoint answer refused: in the relay's log and in `peer list` (`last_error`)."""
+    log.warning("peer %s answered its checkpoint wrongly: %s", origin, reason)
+    relay.federation.problems[origin] = f"misbehaved: {reason}"
+
+    async def job(tx: WriteTx) -> None:
+        await tx.update_peer(origin, last_error=f"checkpoint refused: {reason}")
+
+    await relay.store.write(job)
 
 
 def _proofs(value: Any) -> dict[int, list[bytes]]:
