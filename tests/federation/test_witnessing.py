@@ -323,3 +323,30 @@ async def test_the_forwarded_view_and_the_witnessed_view_must_be_one_log(relays)
     assert (step.status, step.detail) == ("distrusted", "not_consistent")
     [shown] = await peering.list_peers(vn.relay)
     assert shown["misbehaviour"]["first_checkpoint"] == carried
+
+
+async def test_a_batch_carrying_a_forked_checkpoint_distrusts_the_peer(relays) -> None:
+    """The forwarding path (16.6) holds the peer's checkpoints too: a batch whose signed
+    checkpoint does not extend the one held is evidence, and the peer is distrusted."""
+    vn, cn = relays
+    await grow(cn, "CN-GX-PX-GA")  # so that the checkpoint held at `peer add` is not empty
+    await peering_steps.mutual(vn, cn)
+    held = vn.relay.federation.peers[CN_ORIGIN].checkpoint_size
+    assert held > 0
+    other = Checkpoint(CN_ORIGIN, held + 2, hashlib.sha256(b"batch fork").digest())
+    note = sign_checkpoint(other, key_name=CN_ORIGIN, signing_key=cn.relay.identity.signing_key)
+    body = json.dumps(
+        {"checkpoint": note, "consistency_from": held, "consistency_proof": [], "items": []}
+    ).encode()
+    client = cn.relay.federation.client
+    answer = await client.request(
+        peer_origin=VN_ORIGIN, base_url=vn.url, method="POST", target="/v1/federation/envelopes",
+        body=body,
+    )  # fmt: skip
+    assert (answer.status, answer.code) == (422, "peer_misbehaved")
+    record = await vn.relay.store.peer(CN_ORIGIN)
+    assert record.distrusted and record.distrust_reason == "not_consistent"
+    again = await client.request(
+        peer_origin=VN_ORIGIN, base_url=vn.url, method="GET", target=peering.PEERING_PATH
+    )
+    assert (again.status, again.code) == (403, "peer_distrusted")
