@@ -214,6 +214,31 @@ FEDERATION_OPERATIONS = (
         request=m.FederationReview,
         description="A supervisor's review of a message that crossed with the calling relay.",
     ),
+    Operation(
+        "GET",
+        "/v1/federation/witness",
+        "federationWitness",
+        {
+            200: ok(m.FederationWitness, "This log's checkpoint and the consistency proof"),
+            **PEER_AUTH,
+            403: refused("unknown_peer; peer_distrusted: this relay distrusts the caller"),
+        },
+        query=(query("from", "The size of the last checkpoint the caller cosigned"),),
+        description="For the peer witnessing this log (§16.7).",
+    ),
+    Operation(
+        "POST",
+        "/v1/federation/cosignatures",
+        "federationCosignature",
+        {
+            201: ok(m.CosignatureReceipt, "Cosignature stored; served with the checkpoint"),
+            **PEER_AUTH,
+            403: refused("unknown_peer, peer_distrusted, unknown_witness"),
+            422: refused("unknown_checkpoint or bad_signature"),
+        },
+        request=m.FederationCosignature,
+        description="The calling peer's cosignature of this log's checkpoint (§16.7).",
+    ),
 )
 
 

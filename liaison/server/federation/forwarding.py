@@ -255,6 +255,11 @@ class PeerWorker:
         if self.identity is None:
             self.mutual = False
             return
+        if self.relay.federation.peers[self.origin].distrusted:
+            # Its log forked (§16.7): nothing goes to it; the queue waits for the operator.
+            self.mutual = False
+            self._peering_delay = PEERING_RETRY[1]
+            return
         if not self.mutual:
             await self._check_peering()
             if not self.mutual:
@@ -737,3 +742,12 @@ def backlogs(relay: Relay) -> dict[str, Any]:
 def degraded_peers(relay: Relay) -> list[str]:
     """Peers whose oldest undelivered item is older than the threshold (/v1/health)."""
     return peer_health(backlogs(relay), degraded_after=relay.federation.degraded_after)
+
+
+def distrusted_peers(relay: Relay) -> list[dict[str, Any]]:
+    """Peers distrusted for a log that does not extend what this relay cosigned (§16.7)."""
+    return [
+        {"origin": origin, "reason": record.distrust_reason}
+        for origin, record in sorted(relay.federation.peers.items())
+        if record.distrusted
+    ]

@@ -34,7 +34,7 @@ from liaison.federation.faults import PeerLogMisbehaved, check_peer_checkpoint
 from liaison.federation.outbound import InboundVerdict, classify_inbound
 from liaison.server.blobs import BlobStore
 from liaison.server.errors import ApiError, BadRequest, Conflict, NotFound, Unprocessable
-from liaison.server.federation import peering
+from liaison.server.federation import peering, witnessing
 from liaison.server.federation.forwarding import keep_peer_acks
 from liaison.server.federation.requests import refusal
 from liaison.server.mailbox import schedule_push
@@ -137,7 +137,9 @@ async def _peer_checkpoint(
                 detected_at=relay.clock(),
             )
         except PeerLogMisbehaved as exc:
-            _report(relay, identity.origin, exc.reason)
+            # Two notes the peer signed that no append-only log produces: distrusted with the
+            # evidence, as when witnessing it (PROTOCOL.md §16.7, §16.8).
+            await witnessing.distrust(relay, record, exc)
             raise Unprocessable("peer_misbehaved", str(exc)) from exc
         except (PeerMisbehaved, CryptoError) as exc:
             _report(relay, identity.origin, getattr(exc, "reason", "malformed_answer"))

@@ -13,7 +13,15 @@ import msgspec
 from aiohttp import web
 
 from liaison.server import auth
-from liaison.server.federation import crossing, forwarding, homes, inbound, peering, reviews
+from liaison.server.federation import (
+    crossing,
+    forwarding,
+    homes,
+    inbound,
+    peering,
+    reviews,
+    witnessing,
+)
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
 from liaison.server.models import HomeStatementUpload, decode_request
@@ -106,6 +114,17 @@ async def agency_home_get(request: web.Request) -> web.Response:
     return _json(await homes.get_home(request.app[RELAY_KEY], request.match_info["code"]))
 
 
+async def federation_witness(request: web.Request) -> web.Response:
+    """GET /v1/federation/witness?from=  [peer]"""
+    return _json(await witnessing.witnessed_checkpoint(request.app[RELAY_KEY], request))
+
+
+async def federation_cosignature(request: web.Request) -> web.Response:
+    """POST /v1/federation/cosignatures  [peer]"""
+    answer = await witnessing.receive_cosignature(request.app[RELAY_KEY], request)
+    return _json(answer, status=201)
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
@@ -117,6 +136,8 @@ ROUTES = [
     ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
     ("POST", "/v1/agencies/{code}/home", agency_home_put),
     ("GET", "/v1/agencies/{code}/home", agency_home_get),
+    ("GET", witnessing.WITNESS_PATH, federation_witness),
+    ("POST", witnessing.COSIGNATURES_PATH, federation_cosignature),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
@@ -144,11 +165,13 @@ async def running(relay: Relay) -> AsyncIterator[None]:
     )
     await forwarding.start_workers(relay)
     sync = asyncio.create_task(_sync_peers(relay), name="liaison-federation-peers")
+    witnessing_task = asyncio.create_task(witnessing.run(relay), name="liaison-witness-peers")
     try:
         yield
     finally:
-        sync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sync
+        for task in (sync, witnessing_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await forwarding.stop_workers(relay)
         await state.client.close()
