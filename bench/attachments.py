@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 # Run as a script, bench/ is first on the path: the project root goes first instead.
 sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
+from bench.relay import free_port, proc_status_kib  # noqa: E402
 from liaison.client.attachments import (  # noqa: E402
     blob_chunks,
     decrypt_to_path,
@@ -211,14 +212,6 @@ def main(argv: list[str] | None = None) -> None:
 # --- end to end over HTTP ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def plain_server(port: int, directory: Path) -> None:
     """Child process: a bare aiohttp server storing PUT /plain to a file, streaming it on GET."""
     from aiohttp import web
@@ -333,19 +326,12 @@ def _same_size(one: Path, other: Path) -> bool:
     return one.stat().st_size == other.stat().st_size
 
 
-def _proc_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/{pid}/status")
-
-
 def http_bench(args: argparse.Namespace) -> None:
     from liaison.cli.demo.tour import DemoContext, run_steps, steps_until
 
     env = {**os.environ, "LIAISON_LANG": "en", "LIAISON_KDF_PROFILE": "test"}
     os.environ.update(LIAISON_KDF_PROFILE="test")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         work = Path(tmp)
         size = args.size_mib * BLOCK
@@ -373,7 +359,7 @@ def http_bench(args: argparse.Namespace) -> None:
             ctx = DemoContext(folder=work / "world", say=lambda line: None, url=url)
             ctx.admin_token = token
             asyncio.run(run_steps(ctx, steps_until("pins")))
-            relay_idle = _proc_kib(relay.pid, "VmRSS")
+            relay_idle = proc_status_kib(relay.pid, "VmRSS")
             out = subprocess.run(
                 [sys.executable, __file__, "--runs", str(args.runs), "--http-client", url,
                  f"http://127.0.0.1:{plain_port}/plain", str(work / "world"), str(source),
@@ -382,7 +368,7 @@ def http_bench(args: argparse.Namespace) -> None:
             )  # fmt: skip
             if out.returncode != 0:
                 raise SystemExit(out.stderr)
-            relay_peak = _proc_kib(relay.pid, "VmHWM")
+            relay_peak = proc_status_kib(relay.pid, "VmHWM")
         finally:
             for child in (relay, plain):
                 child.terminate()
@@ -405,6 +391,17 @@ def http_bench(args: argparse.Namespace) -> None:
                 f"  {label} {size / med[key] / BLOCK:8.1f} MiB/s ({med[key]:6.2f} s)"
                 f"   CPU, client + server: {cpu[key]:5.2f} s"
             )
+        shares = [
+            (pu + pd) / (u + d) * 100
+            for pu, pd, u, d in zip(*(figures[key] for key in keys), strict=True)
+        ]
+        print(
+            "  every run, seconds (plain up, plain down, up, down: share of the plain rate): "
+            + "; ".join(
+                f"{pu:.2f}, {pd:.2f}, {u:.2f}, {d:.2f}: {share:.1f} %"
+                for pu, pd, u, d, share in zip(*(figures[key] for key in keys), shares, strict=True)
+            )
+        )
         plain_total = med["plain_up"] + med["plain_down"]
         ours = med["up"] + med["down"]
         share = plain_total / ours * 100

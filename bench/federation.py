@@ -16,6 +16,10 @@ trace.py) and the bench prints where the time of the latency phase goes, stage b
 Bounded in messages and seconds; loopback only.
 
     .venv/bin/python bench/federation.py [--senders 8] [--messages 150] [--repeat 3] [--stages]
+
+With `--blob-mib N` it measures instead one attachment blob of N MiB crossing (PROTOCOL.md
+§16.6): the time from the send to the recipient seeing the message, and each relay's peak
+resident memory above its size just before (the peak is reset through /proc/PID/clear_refs).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.relay import free_port, percentile  # noqa: E402
+from bench.relay import free_port, percentile, proc_status_kib  # noqa: E402
 from crypto.encoding import b64d, b64e  # noqa: E402
 from tests.server.factory import AgencyKit, DeviceKit  # noqa: E402
 
@@ -279,6 +283,101 @@ class World:
         return time.perf_counter() - began
 
 
+def _reset_peak(pid: int) -> bool:
+    """Start the process's peak resident size (VmHWM) afresh (Linux, same user); False when
+    the kernel refuses, and the peak then counts since the relay started."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _write_blob(path: Path, size_mib: int) -> str:
+    """The blob of `size_mib` MiB of random plaintext, written a mebibyte at a time; its id."""
+    from crypto.attachments import AttachmentEncryptor
+
+    encryptor = AttachmentEncryptor()
+    with open(path, "wb") as out:
+        for _ in range(size_mib):
+            out.write(encryptor.update(os.urandom(1 << 20)))
+        out.write(encryptor.finish())
+    return encryptor.reference(name="statement.mp4", media_type="video/mp4").blob_id
+
+
+async def blob_across(session, world: World, size_mib: int, folder: Path) -> None:
+    """One blob of `size_mib` MiB uploaded to the VN relay, declared by an envelope to the CN
+    recipient, crossing to the CN relay (PROTOCOL.md §16.6): the seconds from the send to the
+    recipient seeing the message (the blob crosses first), each relay's peak resident memory
+    above its size just before, and the blob fetched back from the CN relay and checked."""
+    from crypto.attachments import new_blob_hasher
+
+    path = folder / "blob"
+    blob_id = await asyncio.to_thread(_write_blob, path, size_mib)
+    size = path.stat().st_size
+    sender = world.senders[0]
+    auth = {"Authorization": f"Bearer {sender.token}"}
+    opened = await post(session, f"{world.vn.url}/v1/uploads", {"size": size}, sender.token)
+
+    async def chunks():  # noqa: ANN202
+        with await asyncio.to_thread(open, path, "rb") as handle:
+            while block := await asyncio.to_thread(handle.read, 1 << 20):
+                yield block
+
+    headers = {**auth, "Content-Type": "application/octet-stream", "Content-Length": str(size)}
+    url = f"{world.vn.url}/v1/uploads/{opened['upload_id']}"
+    async with session.put(url, params={"offset": 0}, data=chunks(), headers=headers) as answer:
+        if answer.status != 200:
+            raise RuntimeError(f"upload: {answer.status} {await answer.text()}")
+    await post(session, f"{url}/complete", {"blob": blob_id}, sender.token)
+
+    relays = {"VN": world.vn, "CN": world.cn}
+    reset = all(_reset_peak(r.proc.pid) for r in relays.values())
+    before = {name: proc_status_kib(r.proc.pid, "VmRSS") for name, r in relays.items()}
+    envelope = sender.device.seal([world.foreign], "")
+    began = time.perf_counter()
+    await post(
+        session,
+        f"{world.vn.url}/v1/messages",
+        {"envelope": b64e(envelope.to_bytes()), "blobs": [blob_id]},
+        sender.token,
+    )
+    foreign = {"Authorization": f"Bearer {world.foreign_token}"}
+    deadline = began + 600
+    while True:
+        async with session.get(
+            f"{world.cn.url}/v1/messages", params={"all": 1}, headers=foreign
+        ) as answer:
+            found = {m["message_id"] for m in (await answer.json())["messages"]}
+        if envelope.header.message_id in found:
+            break
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the blob did not cross within 600 s")
+        await asyncio.sleep(0.02)
+    seconds = time.perf_counter() - began
+    peak = {name: proc_status_kib(r.proc.pid, "VmHWM") for name, r in relays.items()}
+    hasher = new_blob_hasher()
+    fetched = 0
+    async with session.get(f"{world.cn.url}/v1/blobs/{blob_id}", headers=foreign) as answer:
+        async for block in answer.content.iter_chunked(1 << 20):
+            hasher.update(block)
+            fetched += len(block)
+    if fetched != size or hasher.digest().hex() != blob_id:
+        raise RuntimeError("the blob fetched from the CN relay is not the one sent")
+    mib = size / (1 << 20)
+    print(f"federation blob bench: one {mib:.1f} MiB blob, SQLite, loopback")
+    print(
+        f"  VN relay to CN relay, from the send to the recipient seeing the message: "
+        f"{seconds:.2f} s ({mib / seconds:.1f} MiB/s); fetched back from the CN relay, verified"
+    )
+    what = "since the crossing began" if reset else "since the relay started (peak not reset)"
+    for name in relays:
+        grown = (peak[name] - before[name]) / 1024
+        print(f"  {name} relay: peak resident memory {grown:.1f} MiB above the size before, {what}")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
 def _folder():  # noqa: ANN202
     if os.environ.get("LIAISON_BENCH_KEEP"):
         import contextlib
@@ -305,6 +404,11 @@ async def run(args: argparse.Namespace) -> None:
                     asyncio.create_task(world.listen(session, cn, world.foreign_token, readies[1])),
                 ]
                 await asyncio.gather(*(r.wait() for r in readies))
+                if args.blob_mib:
+                    await blob_across(session, world, args.blob_mib, Path(tmp))
+                    for task in listeners:
+                        task.cancel()
+                    return
                 # Warm-up: both paths once per sender.
                 warm = [[world.seal(s, "local"), world.seal(s, "cross")] for s in world.senders]
                 await world.phase(session, warm, None)
@@ -400,7 +504,12 @@ def main() -> None:
     parser.add_argument(
         "--stages", action="store_true", help="time each stage of the border hop (trace.py)"
     )
+    parser.add_argument(
+        "--blob-mib", type=int, default=0, help="instead: one attachment blob of this size across"
+    )
     args = parser.parse_args()
+    if not 0 <= args.blob_mib <= 2047:
+        parser.error("bounds: blob-mib 0..2047")
     if not (1 <= args.senders <= 64 and 1 <= args.messages <= 2000 and 1 <= args.repeat <= 9):
         parser.error("bounds: senders 1..64, messages 1..2000, repeat 1..9")
     asyncio.run(run(args))

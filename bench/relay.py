@@ -448,6 +448,15 @@ async def drop_database(url: str, db_url: str) -> None:
     await conn.close()
 
 
+def proc_status_kib(pid: int, field: str) -> int:
+    """A size from /proc/PID/status in KiB (Linux): `VmRSS` now, `VmHWM` its peak."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process and its children (the supervisor's workers)."""
     total = process_cpu(pid)

@@ -64,14 +64,17 @@ __all__ = [
     "PeerAck",
     "RelayIdentity",
     "ReplayCache",
+    "StreamedRequest",
     "VerifiedRequest",
     "content_digest",
+    "content_digest_of",
     "issue_home_statement",
     "sign_peer_ack",
     "sign_request",
     "signature_base",
     "validate_relay_origin",
     "verify_request",
+    "verify_streamed_request",
 ]
 
 VERSION = 1
@@ -183,7 +186,15 @@ def content_digest(body: bytes) -> str:
     """The Content-Digest header value of `body` (RFC 9530): `sha-256=:<base64>:`."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise MalformedError("request body must be bytes")
-    return f"sha-256=:{b64e(hashlib.sha256(bytes(body)).digest())}:"
+    return content_digest_of(hashlib.sha256(bytes(body)).digest())
+
+
+def content_digest_of(body_sha256: bytes) -> str:
+    """The Content-Digest value of a body whose SHA-256 is already known: a streamed body
+    (§16.6, blobs), hashed from its file before the request starts."""
+    if not isinstance(body_sha256, bytes) or len(body_sha256) != hashlib.sha256().digest_size:
+        raise MalformedError("a body digest is 32 bytes of SHA-256")
+    return f"sha-256=:{b64e(body_sha256)}:"
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -234,16 +245,24 @@ def sign_request(
     recipient_origin: str,
     method: str,
     target: str,
-    body: bytes,
+    body: bytes | None = None,
+    body_sha256: bytes | None = None,
     now: int,
     rng: Rng | None = None,
 ) -> dict[str, str]:
     """The five headers that authenticate a request from `sender_origin` to `recipient_origin`.
 
-    `now` is the sender's clock (becomes `created`); `rng` draws the 16-byte nonce.
+    Give the `body`, or for a body streamed from a file its SHA-256 (`body_sha256`), computed
+    beforehand. `now` is the sender's clock (becomes `created`); `rng` draws the 16-byte nonce.
     """
+    if (body is None) == (body_sha256 is None):
+        raise MalformedError("give the request body or its SHA-256, not both")
     nonce = draw_random(rng, NONCE_BYTES).hex()
-    digest = content_digest(body)
+    if body is not None:
+        digest = content_digest(body)
+    else:
+        assert body_sha256 is not None
+        digest = content_digest_of(body_sha256)
     base = signature_base(
         method=method,
         target=target,
@@ -353,6 +372,80 @@ def verify_request(
     RequestMalformed, MisdirectedRequest, UnknownPeer, RequestClockSkew,
     ContentDigestMismatch, RequestSignatureError, RequestReplayed or ReplayCacheFull.
     """
+    verified, _digest = _verify(
+        method=method,
+        target=target,
+        headers=headers,
+        body=body,
+        own_origin=own_origin,
+        peer_key=peer_key,
+        now=now,
+        replay_cache=replay_cache,
+        max_clock_skew=max_clock_skew,
+    )
+    return verified
+
+
+@dataclass(frozen=True)
+class StreamedRequest:
+    """A request whose headers verified (§16.3 steps 1–4, 6, 7) and whose body is still to be
+    read: its bytes must hash to `body_sha256`, checked by `check_body` once all arrived."""
+
+    request: VerifiedRequest
+    body_sha256: bytes
+
+    def check_body(self, received_sha256: bytes) -> None:
+        """Step 5, at the end of the stream: ContentDigestMismatch unless the bytes read hash
+        to the signed digest."""
+        if not hmac.compare_digest(received_sha256, self.body_sha256):
+            raise ContentDigestMismatch("body does not match its Content-Digest")
+
+
+def verify_streamed_request(
+    *,
+    method: str,
+    target: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    own_origin: str,
+    peer_key: Callable[[str], bytes | None],
+    now: int,
+    replay_cache: ReplayCache,
+    max_clock_skew: int = MAX_CLOCK_SKEW,
+) -> StreamedRequest:
+    """Authenticate a request before its body is read (a blob streamed from a peer, §16.6):
+    the signature covers the Content-Digest header, so the sender is known now and the body is
+    checked against that digest as it ends (`StreamedRequest.check_body`). The receiver keeps
+    nothing of a body that fails that check."""
+    verified, digest = _verify(
+        method=method,
+        target=target,
+        headers=headers,
+        body=None,
+        own_origin=own_origin,
+        peer_key=peer_key,
+        now=now,
+        replay_cache=replay_cache,
+        max_clock_skew=max_clock_skew,
+    )
+    match = _DIGEST_RE.fullmatch(digest)
+    assert match is not None  # signature_base checked the syntax
+    return StreamedRequest(verified, b64d(match.group(1)))
+
+
+def _verify(
+    *,
+    method: str,
+    target: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body: bytes | None,
+    own_origin: str,
+    peer_key: Callable[[str], bytes | None],
+    now: int,
+    replay_cache: ReplayCache,
+    max_clock_skew: int,
+) -> tuple[VerifiedRequest, str]:
+    """Steps 1–7 of §16.3 (step 5 only when the body is given); the verified request and
+    its Content-Digest value."""
     values = _header_values(headers)
     match = _SIGNATURE_INPUT_RE.fullmatch(values[HEADER_SIGNATURE_INPUT])
     if match is None:
@@ -382,7 +475,9 @@ def verify_request(
         raise UnknownPeer("request from a relay that is not a mutual peer")
     if abs(now - created) > max_clock_skew:
         raise RequestClockSkew("request created outside the accepted clock window")
-    if not hmac.compare_digest(values[HEADER_CONTENT_DIGEST], content_digest(body)):
+    if body is not None and not hmac.compare_digest(
+        values[HEADER_CONTENT_DIGEST], content_digest(body)
+    ):
         raise ContentDigestMismatch("body does not match its Content-Digest")
     verify_signed(
         public,
@@ -394,7 +489,8 @@ def verify_request(
     )
     if not replay_cache.remember(sender, nonce, expires_at=created + max_clock_skew, now=now):
         raise RequestReplayed("request nonce already seen")
-    return VerifiedRequest(sender_origin=sender, created=created, nonce=nonce)
+    verified = VerifiedRequest(sender_origin=sender, created=created, nonce=nonce)
+    return verified, values[HEADER_CONTENT_DIGEST]
 
 
 def _header_origin(value: str) -> str:

@@ -49,17 +49,21 @@ def _location(conf: str, path: str) -> str:
     return match.group(1)
 
 
-def test_nginx_has_tls_push_and_attachment_locations() -> None:
-    conf = (DEPLOY / "nginx" / "pilot.conf").read_text("utf-8")
-    assert "listen 443 ssl;" in conf and "ssl_certificate_key /etc/nginx/tls/privkey.pem;" in conf
+@pytest.mark.parametrize("name", ["nginx/pilot.conf", "nginx-liaison.conf"])
+def test_nginx_has_tls_push_attachment_and_federation_locations(name: str) -> None:
+    conf = (DEPLOY / name).read_text("utf-8")
+    assert "listen 443 ssl;" in conf and "ssl_certificate_key " in conf
     push = _location(conf, "/v1/ws")
     assert "proxy_set_header Upgrade $http_upgrade;" in push
     assert "proxy_set_header Connection $connection_upgrade;" in push
     assert "proxy_read_timeout 1h;" in push
-    uploads = _location(conf, "/v1/uploads/")
-    assert "client_max_body_size 65m;" in uploads
-    assert "proxy_request_buffering off;" in uploads
+    # A file of up to 2 GiB is one streamed PUT of its ciphertext, from a device or a peer relay.
+    for path in ("/v1/uploads/", "/v1/federation/blobs/"):
+        streamed = _location(conf, path)
+        assert "client_max_body_size 2100m;" in streamed, path
+        assert "proxy_request_buffering off;" in streamed, path
     assert "proxy_buffering off;" in _location(conf, "/v1/blobs/")
+    assert "client_max_body_size 33m;" in _location(conf, "/v1/federation/")  # envelope batches
     assert "/metrics" not in re.sub(r"#.*", "", conf)  # never proxied
     assert conf.count("{") == conf.count("}")
 

@@ -79,6 +79,24 @@ def register(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_local_options(trust, json=False)
     trust.set_defaults(func=cmd_trust_witness)
 
+    peer = group.add_parser(
+        "trust-peer",
+        help=_("Know the peer relay (the other country's) as a witness of your relay's log"),
+    )
+    peer.add_argument(
+        "fingerprint",
+        metavar="FINGERPRINT",
+        help=_("The peer relay's key fingerprint or safety number, read out by its operator"),
+    )
+    peer.add_argument(
+        "--require",
+        action="store_true",
+        help=_("Fail the audit unless the peer relay cosigned your relay's checkpoints"),
+    )
+    add_server_option(peer)
+    add_local_options(peer)
+    peer.set_defaults(func=cmd_trust_peer)
+
 
 class _Progress:
     """A bar on a terminal, a plain counter line per step otherwise (both on stderr)."""
@@ -221,6 +239,33 @@ def cmd_trust_witness(args: argparse.Namespace) -> int:
         _("Witness {name} recorded; `liaison audit verify` checks its cosigned view.").format(
             name=args.name
         )
+    )
+    return 0
+
+
+@command
+def cmd_trust_peer(args: argparse.Namespace) -> int:
+    from liaison.client import witness as witness_ops
+
+    home = home_from_args(args)
+    identity = on_relay(
+        home,
+        args,
+        lambda api: witness_ops.add_peer_witness(
+            home, api, args.fingerprint, required=args.require
+        ),
+    )
+    print_result(
+        args,
+        {
+            "origin": identity.origin,
+            "fingerprint": identity.compact_fingerprint,
+            "required": args.require,
+        },
+        _(
+            "Peer relay {origin} recorded as a witness; `liaison audit verify` checks its "
+            "cosigned view of your relay's log."
+        ).format(origin=identity.origin),
     )
     return 0
 

@@ -197,12 +197,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     payload = payload_from_args(args)
     files = attached_files(args)
     if getattr(args, "queue", False):
-        if files:
-            raise CommandError(
-                _("--queue keeps no files: send files when the server answers."),
-                code="bad_input",
-            )
-        return send_queued(args, payload)
+        return send_queued(args, payload, files)
     progress = transfer_progress(args) if files else None
     sent = on_session(
         args, lambda session: session.send(args.to, payload, files=files, progress=progress)
@@ -222,9 +217,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
-def send_queued(args: argparse.Namespace, payload: Payload) -> int:
-    """`send --queue`: through the outbox, behind any waiting item; kept when unreachable."""
-    item, report = on_session(args, lambda session: session.send_or_queue(args.to, payload))
+def send_queued(args: argparse.Namespace, payload: Payload, files: list[Path]) -> int:
+    """`send --queue`: through the outbox, behind any waiting item; kept when unreachable.
+    Files are encrypted into the outbox now (their blobs; never a plaintext copy)."""
+    item, report = on_session(
+        args, lambda session: session.send_or_queue(args.to, payload, files=files)
+    )
     sent = [s for i, s in report.sent if i.name == item.name]
     if sent:
         if report.stopped_at is None:

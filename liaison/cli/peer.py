@@ -128,6 +128,20 @@ def cmd_list(args: argparse.Namespace) -> int:
                 refused=p["refused"],
             )
         )
+        if p["cosigned_size"] is not None:
+            lines.append(
+                "  " + _("its log cosigned up to size {size}").format(size=p["cosigned_size"])
+            )
+        if p["distrusted"]:
+            lines.append(
+                "  "
+                + _(
+                    "DISTRUSTED ({reason}): its log does not extend the checkpoint this relay "
+                    "cosigned; nothing is forwarded to it. Evidence: `liaison peer list --json`. "
+                    "Once settled with its operator: `liaison peer remove`, then `liaison peer "
+                    "add` again."
+                ).format(reason=p["distrust_reason"])
+            )
     print_result(args, {"peers": peers}, "\n".join(lines) or _("No peer relay."))
     return 0
 

@@ -57,12 +57,21 @@ class Health(Answer, frozen=True, kw_only=True):
     version: str | None = None
 
 
+class PeerRelay(Answer, frozen=True, kw_only=True):
+    """A relay peered with this one, which witnesses its log (PROTOCOL.md §16.7)."""
+
+    origin: str
+    log_public_key: Bytes
+    fingerprint: str | None = None
+
+
 class ServerInfo(Answer, frozen=True, kw_only=True):
     origin: str
     log_key_name: str
     log_public_key: Bytes
     log_key_id: Bytes | None = None
     version: str | None = None
+    peers: list[PeerRelay] = []
 
 
 class Agency(Answer, frozen=True, kw_only=True):
@@ -312,6 +321,7 @@ __all__ = [
     "ReviewRelease",
     "ReviewTraffic",
     "SendReceipt",
+    "PeerRelay",
     "ServerInfo",
     "Token",
     "TrafficMessage",

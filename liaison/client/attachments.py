@@ -14,10 +14,10 @@ import contextlib
 import mimetypes
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 from crypto.attachments import (
     MAX_ATTACHMENT_SIZE,
@@ -30,7 +30,9 @@ from crypto.attachments import (
     sanitise_file_name,
 )
 from crypto.keys import Rng
+from liaison.client import officer
 from liaison.client.errors import ClientError, ServerError, TransportError
+from liaison.client.home import Home
 from liaison.client.pipeline import Pipeline, ThreadedHasher
 from liaison.i18n import _
 
@@ -71,6 +73,29 @@ class OutgoingFile:
     @property
     def blob_size(self) -> int:
         return ciphertext_size(self.size)
+
+    def chunks(
+        self, start: int = 0, progress: ProgressCallback | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The blob from `start`, encrypted again from the file (see `blob_chunks`)."""
+        return blob_chunks(self, start=start, progress=progress)
+
+
+class BlobSource(Protocol):
+    """What `upload_file` uploads: a blob of known size whose bytes can be produced from any
+    offset, and whose reference is known once they have all been produced. A file encrypted
+    while it is sent (`OutgoingFile`) or a blob already encrypted into the spool
+    (`liaison.client.spool.SpooledBlob`)."""
+
+    @property
+    def blob_size(self) -> int: ...
+
+    @property
+    def reference(self) -> AttachmentRef | None: ...
+
+    def chunks(
+        self, start: int = 0, progress: ProgressCallback | None = None
+    ) -> AsyncGenerator[bytes, None]: ...
 
 
 def guess_media_type(path: Path) -> str:
@@ -134,7 +159,7 @@ async def blob_chunks(
     start: int = 0,
     progress: ProgressCallback | None = None,
     plaintext_progress: bool = False,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The blob's bytes from offset `start`, about a block at a time, for an upload.
 
     Encrypts from the file's start every time (the skipped part costs CPU, not network); when
@@ -257,21 +282,56 @@ async def decrypt_to_path(
     return target
 
 
+async def decrypt_stream(
+    chunks: AsyncIterable[bytes], reference: AttachmentRef
+) -> AsyncGenerator[bytes, None]:
+    """The plaintext of a blob as it streams in, nothing of it written anywhere.
+
+    Every piece given out has authenticated under the file key (a changed byte is refused at
+    its chunk, before its plaintext is given); the LAST piece is held back until the final
+    chunk and the blob hash have checked out, so a consumer that has received every byte
+    holds the file the reference names, and one whose stream raised (`AttachmentError`) holds
+    strictly less than `reference.size` bytes. At most a block of plaintext is held.
+    """
+    decryptor = AttachmentDecryptor(reference)
+    held = b""
+    batch: list[bytes] = []
+    batched = 0
+    try:
+        async for chunk in chunks:
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= READ_BLOCK:
+                plaintext = await asyncio.to_thread(_decrypt_pieces, decryptor, batch)
+                batch, batched = [], 0
+                if plaintext:
+                    if held:
+                        yield held
+                    held = plaintext
+        plaintext = await asyncio.to_thread(_decrypt_pieces, decryptor, batch)
+        last = decryptor.finish()  # raises unless complete and the blob the reference names
+    except BaseException:
+        decryptor.close_hasher()
+        raise
+    if held or plaintext or last:
+        yield held + plaintext + last
+
+
 # --- over the relay ------------------------------------------------------------------------
 
 
 async def upload_file(
     api: ApiClient,
-    outgoing: OutgoingFile,
+    outgoing: BlobSource,
     *,
     progress: ProgressCallback | None = None,
     attempts: int = TRANSFER_ATTEMPTS,
     retry_delay: float = 1.0,
     reauthenticate: Callable[[], Awaitable[object]] | None = None,
 ) -> AttachmentRef:
-    """Encrypt and upload `outgoing` in one pass; its reference once the relay has verified
-    and stored the blob. After a dropped connection, ask the relay where it stands and go on
-    from there; any other failure aborts the upload session.
+    """Upload `outgoing` (a file encrypted in the same pass, or a spooled blob); its reference
+    once the relay has verified and stored the blob. After a dropped connection, ask the relay
+    where it stands and go on from there; any other failure aborts the upload session.
 
     A token the relay no longer accepts (401: it expired during a long upload) is renewed
     with `reauthenticate` (signs in again and sets the client's token) and the same session
@@ -300,9 +360,11 @@ async def upload_file(
     failures = 0
     try:
         while True:
-            chunks = blob_chunks(outgoing, start=offset, progress=progress)
+            chunks = outgoing.chunks(offset, progress)
             try:
-                await api.append_upload(state.upload_id, offset, chunks)
+                await api.append_upload(
+                    state.upload_id, offset, chunks, length=outgoing.blob_size - offset
+                )
                 break
             except ServerError as exc:
                 if await renewed(exc):
@@ -329,7 +391,7 @@ async def upload_file(
                 # request ended (a finished pass is already closed).
                 await chunks.aclose()
         if outgoing.reference is None:  # the relay had every byte before this pass: finish it
-            async for _rest in blob_chunks(outgoing, start=outgoing.blob_size):
+            async for _rest in outgoing.chunks(outgoing.blob_size):
                 pass
         assert outgoing.reference is not None
         blob = outgoing.reference.blob_id
@@ -339,6 +401,23 @@ async def upload_file(
             await api.abort_upload(state.upload_id)
         raise
     return outgoing.reference
+
+
+async def upload_signed_in(
+    home: Home, api: ApiClient, source: BlobSource, *, progress: ProgressCallback | None = None
+) -> AttachmentRef:
+    """`upload_file` with this device's token: signed in first, and again (same session, same
+    offset) when the relay refuses the token during a long transfer."""
+
+    async def sign_in_again() -> None:
+        officer.forget_token(home)
+        await officer.authenticate(home, api)
+
+    return await officer.authenticated(
+        home,
+        api,
+        lambda: upload_file(api, source, progress=progress, reauthenticate=sign_in_again),
+    )
 
 
 async def blob_download(
@@ -395,6 +474,17 @@ async def download_attachment(
     return await save_attachment(chunks, reference, directory, progress=progress)
 
 
+def open_attachment(
+    api: ApiClient,
+    reference: AttachmentRef,
+    *,
+    reauthenticate: Callable[[], Awaitable[object]] | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """Fetch one attachment and give its verified plaintext as it arrives (`decrypt_stream`):
+    for a page that serves it, never a file."""
+    return decrypt_stream(blob_download(api, reference, reauthenticate=reauthenticate), reference)
+
+
 # --- worker-thread steps ----------------------------------------------------------------------
 
 
@@ -433,6 +523,10 @@ def _encrypt_step(
         if out:
             return out, False
     return encryptor.finish(), True
+
+
+def _decrypt_pieces(decryptor: AttachmentDecryptor, pieces: list[bytes]) -> bytes:
+    return b"".join(decryptor.update(piece) for piece in pieces)
 
 
 def _decrypt_blocks(handle: BinaryIO, decryptor: AttachmentDecryptor, pieces: list[bytes]) -> None:

@@ -3,8 +3,10 @@
 One file per draft, `drafts/NAME.sealed`, sealed with the device's local-draft key
 (`LABEL_LOCAL_DRAFT`) and the name in the associated data, so a draft opens only on this device,
 once unlocked, and a renamed or swapped file is refused. The plaintext is the canonical JSON of
-what the form held: its kind (`message` or `notice`), the notice type, a title, the time saved
-and the form's fields as (name, value) pairs. Files chosen on a form are never kept in a draft.
+what the form held: its kind (`message` or `notice`), the notice type, a title, the time saved,
+the form's fields as (name, value) pairs, and the files attached: each a blob in
+`drafts/blobs/` (ciphertext, liaison/client/spool.py) whose reference, file key included, is
+only inside the sealed draft. A draft's files are attached again when it is sent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from crypto.errors import CryptoError
 from crypto.keys import DeviceKeys
@@ -22,9 +25,11 @@ from crypto.labels import LABEL_LOCAL_DRAFT
 from crypto.local_seal import LocalSealError, local_seal_key, open_local, seal_local
 from liaison.client.errors import ClientError
 from liaison.client.home import Home
+from liaison.client.spool import SpooledBlob, remove_item
 from liaison.i18n import _
 
 DRAFTS_DIR = "drafts"
+BLOBS_DIR = "drafts/blobs"
 SUFFIX = ".sealed"
 _NAME_RE = re.compile(r"^[0-9]{19}-[0-9a-f]{8}$")
 MAX_DRAFT_FIELDS = 4000
@@ -44,6 +49,7 @@ class Draft:
     title: str
     saved_at: int
     fields: tuple[tuple[str, str], ...]
+    blobs: tuple[SpooledBlob, ...] = ()  # the files attached, in order
 
     def to_bytes(self) -> bytes:
         value = {
@@ -52,13 +58,15 @@ class Draft:
             "title": self.title,
             "saved_at": self.saved_at,
             "fields": [list(pair) for pair in self.fields],
+            "blobs": [blob.to_json() for blob in self.blobs],
         }
         return json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
     @classmethod
-    def from_bytes(cls, name: str, data: bytes) -> Draft:
+    def from_bytes(cls, name: str, data: bytes, blob_folder: Path) -> Draft:
         value = json.loads(data.decode("utf-8"))
         fields = tuple((str(k), str(v)) for k, v in value["fields"])
+        blobs = tuple(SpooledBlob.from_json(blob_folder, b) for b in value.get("blobs", []))
         return cls(
             name,
             str(value["kind"]),
@@ -66,6 +74,7 @@ class Draft:
             str(value["title"]),
             int(value["saved_at"]),
             fields,
+            blobs,
         )
 
 
@@ -96,12 +105,14 @@ class Drafts:
         notice_type: str = "",
         title: str = "",
         now: int | None = None,
+        blobs: Sequence[SpooledBlob] = (),
     ) -> Draft:
-        """Seal a new draft (newest first in the list)."""
+        """Seal a new draft (newest first in the list); `blobs` (spooled files) move into it."""
         name = f"{time.time_ns():019d}-{secrets.token_hex(4)}"
         saved_at = int(time.time()) if now is None else now
         kept = tuple((str(k), str(v)) for k, v in fields)[:MAX_DRAFT_FIELDS]
-        draft = Draft(name, kind, notice_type, title[:200], saved_at, kept)
+        files = tuple(blob.move_to(self.home.root / BLOBS_DIR) for blob in blobs)
+        draft = Draft(name, kind, notice_type, title[:200], saved_at, kept, files)
         sealed = seal_local(self._key, LABEL_LOCAL_DRAFT, name, draft.to_bytes())
         self.home.write_bytes(self._relative(name), sealed)
         return draft
@@ -111,7 +122,8 @@ class Drafts:
         if data is None:
             raise DraftError(_("There is no such draft."))
         try:
-            return Draft.from_bytes(name, open_local(self._key, LABEL_LOCAL_DRAFT, name, data))
+            opened = open_local(self._key, LABEL_LOCAL_DRAFT, name, data)
+            return Draft.from_bytes(name, opened, self.home.root / BLOBS_DIR)
         except (LocalSealError, CryptoError, ValueError, KeyError, TypeError) as exc:
             raise DraftError(
                 _("The draft cannot be opened: it was changed, or it is not from this device."),
@@ -129,7 +141,8 @@ class Drafts:
         return found
 
     def delete(self, name: str) -> None:
-        (self.home.root / self._relative(name)).unlink(missing_ok=True)
+        """The draft and its files' blobs (of a draft that no longer opens, only the file)."""
+        remove_item(self.home.root / self._relative(name), lambda: self.load(name).blobs)
 
 
-__all__ = ["Draft", "DraftError", "Drafts"]
+__all__ = ["BLOBS_DIR", "Draft", "DraftError", "Drafts"]

@@ -10,6 +10,12 @@ line) never send the same item:
 
     waiting --seal (needs the relay's device list)--> sealed --upload--> confirm --> removed
 
+An item with files holds their blobs (ciphertext, `HOME/outbox/blobs/`, see
+liaison/client/spool.py) and, inside the sealed item only, their references with the file keys
+(the payload's attachments). Every attempt uploads the blobs first, then the envelope that
+declares them: a blob the relay already holds is stored once more under the same id, and one
+that expired meanwhile is there again. The blobs are removed with the item.
+
 The sealed envelope is written into the item before it is uploaded. A process killed between
 the upload and the removal uploads the same bytes again next time, and the relay answers an
 identical envelope with its first receipt: each item reaches the relay exactly once. An item
@@ -26,18 +32,22 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from crypto.attachments import AttachmentRef
 from crypto.encoding import b64d, b64e, canonical_json, parse_canonical_json
 from crypto.errors import CryptoError
 from crypto.keys import DeviceKeys
 from crypto.labels import LABEL_LOCAL_OUTBOX
 from crypto.local_seal import LocalSealError, local_seal_key, open_local, seal_local
 from liaison.client.addresses import Address
+from liaison.client.attachments import upload_signed_in
 from liaison.client.errors import BadInput, ClientError, ServerError, TransportError
 from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.send import SealedMessage, SentMessage, confirm, seal_message, upload_sealed
+from liaison.client.spool import SpooledBlob, remove_item
 from liaison.client.transport import ApiClient
 from liaison.i18n import _
 
@@ -47,6 +57,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 OUTBOX_DIR = "outbox"
+BLOBS_DIR = "outbox/blobs"
 LOCK_NAME = ".lock"
 SUFFIX = ".sealed"
 ITEM_VERSION = 1
@@ -113,6 +124,7 @@ class OutboxItem:
     error_code: str | None = None
     error_message: str | None = None
     damaged: bool = field(default=False, compare=False)
+    blobs: tuple[SpooledBlob, ...] = ()  # the files' blobs, uploaded before the envelope
 
     @property
     def item_id(self) -> str:
@@ -133,6 +145,7 @@ class OutboxItem:
                 "state": self.state,
                 "sealed": _sealed_to_json(self.sealed) if self.sealed else None,
                 "attempts": self.attempts,
+                "blobs": [blob.to_json() for blob in self.blobs],
                 "error": (
                     {"code": self.error_code, "message": self.error_message or ""}
                     if self.error_code
@@ -142,8 +155,12 @@ class OutboxItem:
         )
 
     @classmethod
-    def from_bytes(cls, name: str, data: bytes) -> OutboxItem:
+    def from_bytes(cls, name: str, data: bytes, blob_folder: Path | None = None) -> OutboxItem:
         value = parse_canonical_json(data)
+        listed = value.get("blobs", [])
+        if not isinstance(listed, list) or (listed and blob_folder is None):
+            raise ValueError("an outbox item's blobs are a list, read with their folder")
+        blobs = tuple(SpooledBlob.from_json(blob_folder, b) for b in listed if blob_folder)
         if value.get("v") != ITEM_VERSION or value.get("state") not in (WAITING, SEALED):
             raise ValueError("unknown outbox item")
         sealed = value.get("sealed")
@@ -159,6 +176,7 @@ class OutboxItem:
             attempts=int(value.get("attempts", 0)),
             error_code=error["code"] if error else None,
             error_message=error["message"] if error else None,
+            blobs=blobs,
         )
 
 
@@ -215,7 +233,9 @@ class Outbox:
             )
         try:
             return OutboxItem.from_bytes(
-                name, open_local(self._key, LABEL_LOCAL_OUTBOX, name, data)
+                name,
+                open_local(self._key, LABEL_LOCAL_OUTBOX, name, data),
+                self.home.root / BLOBS_DIR,
             )
         except (LocalSealError, CryptoError, ClientError, ValueError, KeyError, TypeError) as exc:
             raise OutboxError(
@@ -250,24 +270,39 @@ class Outbox:
         )
 
     def add(
-        self, addresses: Sequence[str], payload: Payload, *, summary: str = "", now: int
+        self,
+        addresses: Sequence[str],
+        payload: Payload,
+        *,
+        summary: str = "",
+        now: int,
+        blobs: Sequence[SpooledBlob] = (),
     ) -> OutboxItem:
-        """Keep a composed message to send when the relay answers (addresses checked now)."""
+        """Keep a composed message to send when the relay answers (addresses checked now).
+        `blobs` (spooled attachments) move into the outbox and join the payload's attachments."""
         if not addresses:
             raise BadInput(_("Give at least one recipient with --to."))
         parsed = tuple(str(Address.parse(text)) for text in addresses)
+        kept = tuple(blob.move_to(self.home.root / BLOBS_DIR) for blob in blobs)
+        refs: tuple[AttachmentRef, ...] = tuple(blob.reference for blob in kept)
+        payload = replace(payload, attachments=(*payload.attachments, *refs))
         existing = set(self._names())
         while True:
             name = f"{time.time_ns():019d}-{secrets.token_hex(4)}"
             if name not in existing and not any(n.endswith(name[-9:]) for n in existing):
                 break
-        item = OutboxItem(name, now, parsed, payload, summary[:200])
+        item = OutboxItem(name, now, parsed, payload, summary[:200], blobs=kept)
         return self.save(item)
 
     def delete(self, item_id: str) -> None:
         name = self.find(item_id)
         with self.lock(wait=True):
-            (self.home.root / self._relative(name)).unlink(missing_ok=True)
+            self.remove(name)
+
+    def remove(self, name: str) -> None:
+        """The item's file and its blobs (of a damaged item, only the file: its blobs are
+        unknown, and stay as ciphertext nobody holds a key to)."""
+        remove_item(self.home.root / self._relative(name), lambda: self.load(name).blobs)
 
     def retry(self, item_id: str) -> OutboxItem:
         """Forget a refusal so that the next run sends the item again."""
@@ -338,6 +373,8 @@ async def send_waiting(
                     # Kept before it leaves: a crash from here on uploads these same bytes.
                     item = outbox.save(replace(item, state=SEALED, sealed=sealed))
                 assert item.sealed is not None
+                for blob in item.blobs:  # before the envelope that declares them
+                    await upload_signed_in(home, api, blob)
                 answer = await upload_sealed(home, api, item.sealed)
             except ClientError as exc:
                 if retry_later(exc):
@@ -359,10 +396,10 @@ async def send_waiting(
             except ClientError as exc:
                 # Delivered: the relay holds it. The record is kept (without its inclusion when
                 # the log check failed, for `audit verify` to report); the item is done.
-                (home.root / outbox._relative(name)).unlink(missing_ok=True)
+                outbox.remove(name)
                 report.stopped_at, report.error = item, exc
                 break
-            (home.root / outbox._relative(name)).unlink(missing_ok=True)
+            outbox.remove(name)
             report.sent.append((item, sent))
         report.waiting = len(outbox._names())
     return report
@@ -390,6 +427,7 @@ def summary_of(payload: Payload, *, limit: int = 80) -> str:
 
 
 __all__ = [
+    "BLOBS_DIR",
     "OUTBOX_DIR",
     "Outbox",
     "OutboxError",

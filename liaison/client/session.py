@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,10 +29,12 @@ from liaison.client import notices as notice_ops
 from liaison.client import officer
 from liaison.client import review as review_ops
 from liaison.client.attachments import (
+    BlobSource,
     ProgressCallback,
     download_attachment,
+    open_attachment,
     prepare_file,
-    upload_file,
+    upload_signed_in,
 )
 from liaison.client.cases import CaseBook
 from liaison.client.errors import BadInput, ClientError
@@ -44,6 +46,7 @@ from liaison.client.read import OpenedMessage, ack, inbox, read
 from liaison.client.records import MessageRecord
 from liaison.client.review import ReviewedMessage
 from liaison.client.send import SentMessage, send
+from liaison.client.spool import SpooledBlob, discard, spool_file, spool_folder, spool_stream
 from liaison.client.sync import sync
 from liaison.client.transport import ApiClient
 from liaison.client.watch import Backoff, Deliver, Retry, watch
@@ -136,12 +139,13 @@ class OfficerSession:
         addresses: Sequence[str],
         payload: Payload,
         *,
-        files: Sequence[Path] = (),
+        files: Sequence[Path | SpooledBlob] = (),
         progress: TransferProgress | None = None,
     ) -> SentMessage:
         """Seal `payload` to the addressed officers (`CODE` or `CODE/OFFICER`) and upload it;
-        `files` are encrypted and uploaded first, one pass each, and travel as the payload's
-        attachments. `progress(name)` gives the callback of each file's transfer."""
+        `files` are uploaded first and travel as the payload's attachments: a path is
+        encrypted as it is uploaded (one pass), a spooled blob is uploaded as it is.
+        `progress(name)` gives the callback of each file's transfer."""
         if files:
             refs = [await self.upload_file(path, progress=progress) for path in files]
             payload = dataclasses.replace(payload, attachments=(*payload.attachments, *refs))
@@ -155,21 +159,39 @@ class OfficerSession:
         return Outbox(self.home, self.unlock())
 
     def queue(
-        self, addresses: Sequence[str], payload: Payload, *, summary: str | None = None
+        self,
+        addresses: Sequence[str],
+        payload: Payload,
+        *,
+        summary: str | None = None,
+        blobs: Sequence[SpooledBlob] = (),
     ) -> OutboxItem:
-        """Keep a composed message in the outbox, to send in order when the relay answers."""
+        """Keep a composed message in the outbox, to send in order when the relay answers;
+        `blobs` (spooled attachments, ciphertext) move into the outbox with it."""
         return self.outbox().add(
             addresses,
             payload,
             summary=summary_of(payload) if summary is None else summary,
             now=self.now(),
+            blobs=blobs,
         )
 
-    def queue_notice(self, notice: Notice, addresses: Sequence[str]) -> OutboxItem:
+    def queue_notice(
+        self, notice: Notice, addresses: Sequence[str], *, blobs: Sequence[SpooledBlob] = ()
+    ) -> OutboxItem:
         """Keep a checked notice in the outbox (its addressing checked now, as on sending)."""
         notice_ops.check_addressing(notice, self.certificate.agency, addresses)
         summary = " ".join(x for x in (notice.type, str(notice.case_ref or "")) if x)
-        return self.queue(addresses, notice_ops.notice_payload(notice), summary=summary)
+        return self.queue(
+            addresses, notice_ops.notice_payload(notice), summary=summary, blobs=blobs
+        )
+
+    async def spool(
+        self, chunks: AsyncIterable[bytes], *, name: str, media_type: str | None = None
+    ) -> SpooledBlob:
+        """Encrypt a file's bytes as they arrive into the home's spool (ciphertext only; the
+        file key is in the returned reference): for `send(files=…)` or `queue(blobs=…)`."""
+        return await spool_stream(spool_folder(self.home), chunks, name=name, media_type=media_type)
 
     async def send_outbox(self) -> SendReport:
         """Send the outbox's waiting items in order (see `outbox.send_waiting`)."""
@@ -182,32 +204,53 @@ class OfficerSession:
         *,
         summary: str | None = None,
         notice: Notice | None = None,
+        blobs: Sequence[SpooledBlob] = (),
+        files: Sequence[Path] = (),
     ) -> tuple[OutboxItem, SendReport]:
         """Queue the message (or checked `notice`) behind any waiting item and send the
         outbox: sent now when the relay answers, else kept waiting (never sent twice: the
-        outbox runs it)."""
-        if notice is not None:
-            item = self.queue_notice(notice, addresses)
-        else:
-            assert payload is not None
-            item = self.queue(addresses, payload, summary=summary)
+        outbox runs it). `blobs` are its spooled attachments, `files` the officer's own files
+        (encrypted into the spool now); both are uploaded before the envelope."""
+        spooled = [await spool_file(spool_folder(self.home), path) for path in files]
+        try:
+            attached = (*blobs, *spooled)
+            if notice is not None:
+                item = self.queue_notice(notice, addresses, blobs=attached)
+            else:
+                assert payload is not None
+                item = self.queue(addresses, payload, summary=summary, blobs=attached)
+        finally:
+            discard(spooled)  # moved into the outbox, unless the message was refused
         if self.offline:
             return item, SendReport(waiting=len(self.outbox().items()), unreachable=True)
         return item, await self.send_outbox()
 
     async def upload_file(
-        self, path: Path, *, progress: TransferProgress | None = None
+        self, file: Path | SpooledBlob, *, progress: TransferProgress | None = None
     ) -> AttachmentRef:
-        """Encrypt and upload one file (resuming after drops); its reference for a payload."""
-        outgoing = await prepare_file(path)
-        report = None if progress is None else progress(outgoing.name)
-        return await officer.authenticated(
-            self.home,
-            self.api,
-            lambda: upload_file(
-                self.api, outgoing, progress=report, reauthenticate=self._sign_in_again
-            ),
-        )
+        """Upload one file (resuming after drops): a path encrypted as it goes, or a spooled
+        blob as it is; its reference for a payload."""
+        source: BlobSource
+        if isinstance(file, SpooledBlob):
+            source, name = file, file.reference.name
+        else:
+            outgoing = await prepare_file(file)
+            source, name = outgoing, outgoing.name
+        report = None if progress is None else progress(name)
+        return await upload_signed_in(self.home, self.api, source, progress=report)
+
+    async def attachment_stream(
+        self, message_id: str, index: int
+    ) -> tuple[AttachmentRef, AsyncGenerator[bytes, None]]:
+        """Attachment `index` of a received message and its verified plaintext as it is
+        downloaded and decrypted (`attachments.decrypt_stream`: nothing written anywhere).
+        IndexError when the message has no such attachment."""
+        refs = (await self.read(message_id)).payload.attachments
+        if not 0 <= index < len(refs):
+            raise IndexError(index)
+        ref = refs[index]
+        await officer.authenticate(self.home, self.api)
+        return ref, open_attachment(self.api, ref, reauthenticate=self._sign_in_again)
 
     async def _sign_in_again(self) -> None:
         """A new token after the relay refused the one held (it expired during a transfer)."""

@@ -147,13 +147,15 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         auth: str | None = None,
         body: AsyncIterable[bytes] | None = None,
+        body_length: int | None = None,
         streaming: bool = False,
     ) -> bytes:
         """The body of a successful answer; a refusal raises ServerError with its JSON code."""
         try:
             async with self._open(
-                method, path, json=json, params=params, auth=auth, body=body, streaming=streaming
-            ) as response:
+                method, path, json=json, params=params, auth=auth, body=body,
+                body_length=body_length, streaming=streaming,
+            ) as response:  # fmt: skip
                 return await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise self._unreachable(exc) from exc
@@ -168,6 +170,7 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         auth: str | None = None,
         body: AsyncIterable[bytes] | None = None,
+        body_length: int | None = None,
         streaming: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """An answer whose status is a success, its body unread; a refusal raises ServerError."""
@@ -177,6 +180,8 @@ class ApiClient:
             headers["Authorization"] = f"Bearer {bearer}"
         if body is not None:
             headers["Content-Type"] = "application/octet-stream"
+            if body_length is not None:
+                headers["Content-Length"] = str(body_length)
         url = self.base_url + path
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         extra: dict[str, Any] = {"timeout": self._stream_timeout} if streaming else {}
@@ -371,15 +376,23 @@ class ApiClient:
         )
 
     async def append_upload(
-        self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]
+        self,
+        upload_id: str,
+        offset: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        length: int | None = None,
     ) -> answers.UploadOffset:
-        """Stream `chunks` (the blob from `offset`) as one request body, never held whole."""
+        """Stream `chunks` (the blob from `offset`) as one request body, never held whole.
+        With its `length` known the body goes as is, not chunked (aiohttp would copy every
+        block to frame it on this Python)."""
         route = "/v1/uploads/{upload_id}"
         data = await self._exchange(
             "PUT",
             f"/v1/uploads/{upload_id}",
             params={"offset": offset},
             body=chunks,
+            body_length=length,
             streaming=True,
         )
         try:

@@ -24,6 +24,7 @@ from crypto.checkpoint import (
 )
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
+from crypto.federation import RelayIdentity
 from liaison.client import misbehaviour, transparency
 from liaison.client.bundle import key_fingerprint
 from liaison.client.errors import BadInput, ClientError, LogInconsistent
@@ -125,15 +126,39 @@ def public_info(home: Home) -> dict[str, str]:
 
 
 def add_known_witness(home: Home, name: str, public_key: str, *, required: bool) -> None:
-    """Record a witness key this client trusts (exchanged out of band, like an agency root)."""
+    """Record a witness key this client trusts (exchanged out of band, like an agency root).
+    `required`: the audit fails unless this very witness cosigned a checkpoint of the log."""
     try:
         if len(b64d(public_key)) != 32:
             raise ValueError
     except (CryptoError, ValueError) as exc:
         raise BadInput(_("The witness key is not a base64 Ed25519 public key.")) from exc
     known = [w for w in home.config().get("witnesses") or [] if w.get("name") != name]
-    known.append({"name": name, "public_key": public_key})
+    known.append({"name": name, "public_key": public_key, "required": required})
     home.update_config(witnesses=known, require_witness=required)
+
+
+async def add_peer_witness(
+    home: Home, api: ApiClient, fingerprint: str, *, required: bool
+) -> RelayIdentity:
+    """Know the peer relay with this key fingerprint (read out by its operator, or printed by
+    `liaison peer identity`) as a witness of this client's relay: each relay cosigns its peers'
+    checkpoints with its log key under its origin (PROTOCOL.md §16.7). The relay lists its
+    peers; only the fingerprint, which it cannot forge, decides which one is meant."""
+    for peer in (await api.server_info()).peers:
+        try:
+            identity = RelayIdentity(peer.origin, b64d(peer.log_public_key))
+        except CryptoError:
+            continue
+        if identity.matches_fingerprint(fingerprint):
+            add_known_witness(home, identity.key_name, b64e(identity.public_key), required=required)
+            return identity
+    raise BadInput(
+        _(
+            "The server lists no peer relay with the key fingerprint {fingerprint}: check it "
+            "with the peer's operator, and that the two relays are peered."
+        ).format(fingerprint=fingerprint)
+    )
 
 
 async def check_cosigned(home: Home, api: ApiClient, *, now: int | None = None) -> list[str]:
@@ -147,7 +172,9 @@ async def check_cosigned(home: Home, api: ApiClient, *, now: int | None = None) 
     answer = await api.checkpoint()
     notes = [*answer.get("witnessed", ()), answer.get("cosigned")]
     checked: dict[str, None] = {}  # the notes known witnesses cosigned, each once, in order
+    problems = []
     for w in known:
+        cosigned = False
         for note in notes:
             if not isinstance(note, str):
                 continue
@@ -158,11 +185,18 @@ async def check_cosigned(home: Home, api: ApiClient, *, now: int | None = None) 
             except CryptoError:
                 continue
             checked[note] = None
+            cosigned = True
+        if w.get("required") and not cosigned:
+            problems.append(
+                _(
+                    "No checkpoint of this server is cosigned by the witness {name}, which this "
+                    "client requires."
+                ).format(name=w["name"])
+            )
     if not checked:
-        if home.config().get("require_witness"):
+        if home.config().get("require_witness") and not problems:  # (entries of old configs)
             return [_("No checkpoint of this server is cosigned by a witness this client knows.")]
-        return []
-    problems = []
+        return problems
     for note in checked:
         try:
             await transparency.advance(home, api, note)

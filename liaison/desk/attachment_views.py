@@ -1,36 +1,44 @@
 """Files on the desk: a plain message composed with files, and a received message's
-attachments listed, downloaded and (images) shown inline.
+attachments listed, downloaded and (images) shown inline. No plaintext of a file is ever
+written to disk (issue 13, §1).
 
 Compose streams the multipart form: the CSRF token must be its FIRST part and is checked
-before any file part is read (the desk guard does not read these forms). Each file is
-written, as it arrives, into a private temporary folder (0700, files 0600) and the folder is
-deleted right after sending: the plaintext of an attached file is on the officer's own disk
-for the time of the upload. Attachments of received messages are downloaded, decrypted and
-verified by the desk into such a folder and unlinked before their first byte is served.
+before any file part is read (the desk guard does not read these forms). Each file part is
+encrypted as it arrives, straight into a blob in the home's spool (liaison/client/spool.py):
+only ciphertext is written, the file key stays in memory; the message then goes through the
+outbox, which takes the blobs along (uploaded before the envelope, kept while the relay cannot
+be reached). Whatever a refused form had spooled is deleted.
+
+A received attachment is downloaded, decrypted and verified as it streams into the HTTP
+response (`decrypt_stream`): every piece served authenticated under the file key, and the last
+piece is held back until the whole blob checked out. The response declares the file's
+Content-Length; when verification fails the connection is aborted, so the browser has received
+fewer bytes than announced (never the end of the file) and marks the download as failed
+instead of keeping a complete-looking file. An inline image is decrypted and verified in memory
+first (at most `MAX_INLINE_BYTES`), then served whole.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
+import logging
+from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict
 
-from crypto.attachments import MAX_ATTACHMENT_SIZE, sanitise_file_name
 from crypto.errors import CryptoError
-from liaison.client.errors import ClientError, TransportError
+from liaison.client.errors import ClientError
+from liaison.client.spool import SpooledBlob, SpoolTooLarge, discard
 from liaison.desk import views
 from liaison.desk.language import request_language, translate
 from liaison.desk.security import CSRF_FIELD, SECURITY_HEADERS, same_token
 from liaison.desk.state import DESK, SESSION_KEY
-from liaison.desk.views import INLINE_TYPES
+from liaison.desk.views import shown_inline
 from liaison.domain.notices import CATALOGUE
 from liaison.i18n import N_
 
+log = logging.getLogger(__name__)
 MAX_FIELDS = 4000  # text parts of one form (a notice with many person blocks stays far below)
 
 
@@ -52,11 +60,6 @@ class FormRefused(Exception):
         self.status = status
 
 
-def private_folder() -> Path:
-    """A new temporary folder only this user can enter (mkdtemp makes it 0700)."""
-    return Path(tempfile.mkdtemp(prefix="liaison-desk-"))
-
-
 async def _field_text(part: BodyPartReader) -> str:
     data = bytearray()
     while chunk := await part.read_chunk(READ_CHUNK):
@@ -76,35 +79,33 @@ async def _token_text(part: BodyPartReader) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-async def _save_part(part: BodyPartReader, folder: Path, number: int) -> Path | None:
-    """Write one file part to `folder/number/name` (0600, never through an existing file);
-    None for a file control left empty (no name, no bytes)."""
+async def _part_bytes(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(READ_CHUNK):
+        yield chunk
+
+
+async def _spool_part(request: web.Request, part: BodyPartReader) -> SpooledBlob | None:
+    """One file part encrypted into the spool as it arrives; None for a file control left
+    empty (no name, no bytes)."""
     # Browsers send the name in UTF-8 with `"` and line breaks percent-encoded (HTML's
     # multipart rules), aiohttp's client percent-encodes it all: decode both alike.
-    name = sanitise_file_name(unquote(part.filename or ""))
-    own = folder / str(number)
-    own.mkdir(mode=0o700)
-    target = own / name
-    size = 0
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        while chunk := await part.read_chunk(READ_CHUNK):
-            size += len(chunk)
-            if size > MAX_ATTACHMENT_SIZE:
-                raise FormRefused(
-                    N_("A file is larger than 2 GiB, the most one attachment can be.")
-                )
-            handle.write(chunk)
-    if size == 0 and not part.filename:
-        return None  # the file control left empty
-    return target
+    name = unquote(part.filename or "")
+    try:
+        blob = await request.app[DESK].officer.spool(_part_bytes(part), name=name)
+    except SpoolTooLarge:
+        raise FormRefused(
+            N_("A file is larger than 2 GiB, the most one attachment can be.")
+        ) from None
+    if blob.reference.size == 0 and not part.filename:
+        discard([blob])
+        return None
+    return blob
 
 
-async def read_streamed_form(
-    request: web.Request, folder: Path
-) -> tuple[MultiDict[str], list[Path]]:
-    """The text fields and the saved files of a multipart form, the CSRF token checked from
-    its first part before anything else is read."""
+async def read_streamed_form(request: web.Request, blobs: list[SpooledBlob]) -> MultiDict[str]:
+    """The text fields of a multipart form, its files spooled (appended to `blobs`, which the
+    caller deletes once handed on or refused), the CSRF token checked from its first part
+    before anything else is read."""
     session = request[SESSION_KEY]
     reader = await request.multipart()
     first = await reader.next()
@@ -115,64 +116,37 @@ async def read_streamed_form(
     ):
         raise FormRefused(N_("This form is stale or not from the desk: reload the page."), 403)
     fields: MultiDict[str] = MultiDict()
-    files: list[Path] = []
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise FormRefused(N_("The form could not be read."))
         if part.filename is not None:
-            saved = await _save_part(part, folder, len(files) + len(fields) + 1)
-            if saved is not None:
-                files.append(saved)
+            spooled = await _spool_part(request, part)
+            if spooled is not None:
+                blobs.append(spooled)
         elif part.name and len(fields) < MAX_FIELDS:
             fields.add(part.name, await _field_text(part))
         else:
             raise FormRefused(N_("The form could not be read."))
-    return fields, files
+    return fields
 
 
 async def compose_message(request: web.Request) -> web.StreamResponse:
     """POST /compose/message — a plain message; with files when the form is multipart."""
     if request.content_type != "multipart/form-data":
         return await views.compose_message(request)
-    desk = request.app[DESK]
-    folder = private_folder()
+    blobs: list[SpooledBlob] = []
     try:
         try:
-            fields, files = await read_streamed_form(request, folder)
+            fields = await read_streamed_form(request, blobs)
         except FormRefused as exc:
             if exc.status == 403:
                 raise web.HTTPForbidden(
                     text=translate(request_language(request), exc.message)
                 ) from None
             return views.compose_again(request, exc.message, "", "")
-        to, text = fields.get("to", "").strip(), fields.get("text", "")
-        if fields.get("action") == "draft":
-            return views.save_draft(request, "message", MultiDict(to=to, text=text))
-        addresses = [a.strip() for a in to.split(",") if a.strip()]
-        if not files:
-            if not text.strip():
-                return views.compose_again(request, N_("Write the message first."), to, text)
-            try:
-                sent, _item, _report = await desk.officer.send_or_queue(addresses, text=text)
-            except ClientError as exc:
-                return views.compose_again(request, str(exc), to, text)
-            if sent is None:
-                return views.render(request, "queued.html")
-            return views.render(request, "sent.html", sent=sent)
-        try:
-            sent = await desk.officer.send_with_files(addresses, text, files)
-        except TransportError:
-            return views.compose_again(
-                request,
-                views.FILES_NEED_RELAY,
-                to,
-                text,
-            )
-        except ClientError as exc:
-            return views.compose_again(request, str(exc), to, text)
-        return views.render(request, "sent.html", sent=sent)
+        return await views.submit_message(request, fields, blobs)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        discard(blobs)  # what the outbox or a draft took has moved; the rest is deleted
 
 
 async def notice_submit(request: web.Request) -> web.StreamResponse:
@@ -182,15 +156,15 @@ async def notice_submit(request: web.Request) -> web.StreamResponse:
     notice_type = request.match_info["notice_type"]
     if notice_type not in CATALOGUE:
         raise web.HTTPNotFound()
-    folder = private_folder()
+    blobs: list[SpooledBlob] = []
     try:
         try:
-            values, files = await read_streamed_form(request, folder)
+            values = await read_streamed_form(request, blobs)
         except FormRefused as exc:
             raise _refused(request, exc.message, exc.status) from None
-        return await views.submit_notice(request, notice_type, values, files)
+        return await views.submit_notice(request, notice_type, values, blobs)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        discard(blobs)
 
 
 def _refused(request: web.Request, message: str, status: int) -> web.HTTPException:
@@ -200,47 +174,64 @@ def _refused(request: web.Request, message: str, status: int) -> web.HTTPExcepti
     return web.HTTPBadRequest(text=text)
 
 
+def _headers(name: str, content_type: str, disposition: str) -> dict[str, str]:
+    return {
+        # Streamed: the security middleware's headers would come after these went out.
+        **SECURITY_HEADERS,
+        "Cache-Control": "no-store",
+        "Content-Type": content_type,
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
 async def _serve_attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:
     desk = request.app[DESK]
     message_id = request.match_info["message_id"]
     index = int(request.match_info["index"])
-    folder = private_folder()
     try:
-        try:
-            ref, path = await desk.officer.attachment_to(message_id, index, folder)
-        except (ClientError, CryptoError) as exc:
-            code = getattr(exc, "code", "")
-            if code in ("no_such_attachment", "unknown_message") or isinstance(exc, LookupError):
-                raise web.HTTPNotFound() from None
-            return views.render(request, "refused.html", status=502, reason=str(exc))
-        handle = path.open("rb")
-        path.unlink()  # verified: read from the open file only, gone from the folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    name, media_type = ref.name, ref.media_type
-    with handle:
+        ref, plaintext = await desk.officer.attachment(message_id, index)
+    except (ClientError, CryptoError) as exc:
+        code = getattr(exc, "code", "")
+        if code in ("no_such_attachment", "unknown_message") or isinstance(exc, LookupError):
+            raise web.HTTPNotFound() from None
+        return views.render(request, "refused.html", status=502, reason=str(exc))
+    try:
         if inline:
-            if media_type not in INLINE_TYPES:
+            if not shown_inline(ref):
                 raise web.HTTPNotFound()
-            content_type, disposition = media_type, "inline"
-        else:
-            content_type, disposition = "application/octet-stream", "attachment"
-        size = os.fstat(handle.fileno()).st_size
-        response = web.StreamResponse(
-            headers={
-                # Streamed: the security middleware's headers would come after these went out.
-                **SECURITY_HEADERS,
-                "Cache-Control": "no-store",
-                "Content-Type": content_type,
-                "Content-Length": str(size),
-                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-                "X-Content-Type-Options": "nosniff",
-            }
-        )
-        await response.prepare(request)
-        while chunk := handle.read(READ_CHUNK):
-            await response.write(chunk)
-        await response.write_eof()
+            # Verified whole, in memory (bounded), before its first byte is served.
+            body = b"".join([piece async for piece in plaintext])
+            return web.Response(body=body, headers=_headers(ref.name, ref.media_type, "inline"))
+        # The first piece before the answer starts: a refusal by the relay (or a small file
+        # that does not verify) still gets an error page.
+        first = await anext(plaintext, b"")
+    except (ClientError, CryptoError) as exc:
+        return views.render(request, "refused.html", status=502, reason=str(exc))
+    finally:
+        if inline:
+            await plaintext.aclose()
+    response = web.StreamResponse(
+        headers={
+            **_headers(ref.name, "application/octet-stream", "attachment"),
+            "Content-Length": str(ref.size),
+        }
+    )
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        async for piece in plaintext:
+            await response.write(piece)
+    except (ClientError, CryptoError) as exc:
+        # Fewer bytes than announced and the connection cut: the browser reports a failed
+        # download, never a complete file (the held-back end of the file was not sent).
+        log.warning("attachment download refused mid-stream: %s", type(exc).__name__)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    finally:
+        await plaintext.aclose()
+    await response.write_eof()
     return response
 
 

@@ -29,6 +29,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
     except DraftError:
         raise web.HTTPNotFound() from None
     values: MultiDict[str] = MultiDict(draft.fields)
+    values["draft"] = draft.name  # sending the form takes the draft's files, then removes it
     if draft.kind == "notice" and draft.notice_type in CATALOGUE:
         return views.notice_page(request, draft.notice_type, values)
     return views.render(
@@ -38,6 +39,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
         error=None,
         to=values.get("to", ""),
         text=values.get("text", ""),
+        **views.draft_context(request, draft.name),
     )
 
 

@@ -114,6 +114,8 @@ class InboxIndex:
     _entries: list[InboxEntry] = field(default_factory=list)
     _ids: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
+    # Advances whenever the entries change: what is derived from them is cached under it.
+    version: int = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -128,12 +130,14 @@ class InboxIndex:
         self._keys.insert(where, entry.log_index)
         self._entries.insert(where, entry)
         self._ids.add(entry.message_id)
+        self.version += 1
 
     def replace(self, entry: InboxEntry) -> None:
         """Put `entry` in place of the one with its id (one that could not be opened before)."""
         if entry.message_id in self._ids:
             where = next(i for i, e in enumerate(self._entries) if e.message_id == entry.message_id)
             self._entries[where] = entry
+            self.version += 1
         else:
             self.add(entry)
 
@@ -145,6 +149,7 @@ class InboxIndex:
         self._keys.clear()
         self._entries.clear()
         self._ids.clear()
+        self.version += 1
 
     def unread(self, entry: InboxEntry) -> bool:
         return entry.message_id not in self.seen

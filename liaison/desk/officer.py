@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +19,20 @@ from liaison.client import agency as agency_ops
 from liaison.client import cases as case_ops
 from liaison.client import directory, officer
 from liaison.client import holds as hold_ops
-from liaison.client import notices as notice_ops
 from liaison.client import trust as trust_ops
-from liaison.client.attachments import download_attachment
 from liaison.client.cases import CaseBook
-from liaison.client.drafts import Drafts
+from liaison.client.drafts import DraftError, Drafts
 from liaison.client.errors import ClientError, PassphraseError, TransportError
 from liaison.client.handover_steps import PreparedStep, StepRequest, prepare_step
 from liaison.client.home import Home
 from liaison.client.outbox import OutboxItem, SendReport, waiting_count
 from liaison.client.payload import Payload
 from liaison.client.read import OpenedMessage, inbox, read
+from liaison.client.records import SendCounter
 from liaison.client.review import ReviewedMessage
-from liaison.client.send import SentMessage
+from liaison.client.send import COUNTER_FILE, SentMessage
 from liaison.client.session import OfficerSession
+from liaison.client.spool import LEFTOVER_SECONDS, SpooledBlob, spool_folder, sweep
 from liaison.client.transport import ApiClient
 from liaison.domain.case_events import Action
 from liaison.domain.handover import HandoverActionRefused, refusal_for
@@ -66,6 +66,7 @@ class DeskOfficer:
         # An agency home without a device (the administrator's desk): its unlocked home.
         self._agency: tuple[Home, ApiClient | None] | None = None
         self._outbox_run = asyncio.Lock()  # one outbox run at a time in this process
+        self._sends = 0  # messages this desk delivered (each changes what awaits a reply)
 
     # --- Lock and unlock --------------------------------------------------------------------
     @property
@@ -96,6 +97,7 @@ class DeskOfficer:
         session = OfficerSession(home, ApiClient(home.server_url(self._server)))
         session.unlock()
         self._session = session
+        sweep(spool_folder(home), older_than=LEFTOVER_SECONDS)
 
     async def lock(self) -> None:
         """Forget the unlocked keys and the passphrase (their only references are dropped)."""
@@ -135,50 +137,62 @@ class DeskOfficer:
     def mark_seen(self, message_ids: set[str]) -> None:
         self._locked_home.write_json("desk/seen.json", sorted(message_ids))
 
+    def sent_version(self) -> tuple[int, int]:
+        """Changes whenever this home sends: the desk's own sends, counted once delivered (the
+        sealed local copy kept), and the envelope counter that any program sending from this
+        home (the command line too) advances before its envelope leaves."""
+        counter = SendCounter.from_json(self._locked_home.read_json(COUNTER_FILE)).counter
+        return self._sends, counter
+
+    def _sent(self, count: int = 1) -> None:
+        self._sends += count
+
     # --- Messages ---------------------------------------------------------------------------
     async def send_text(self, addresses: Sequence[str], text: str) -> SentMessage:
-        return await self._open().send(addresses, Payload.text(text))
+        sent = await self._open().send(addresses, Payload.text(text))
+        self._sent()
+        return sent
 
-    async def send_with_files(
-        self, addresses: Sequence[str], text: str, files: Sequence[Path]
-    ) -> SentMessage:
-        """A plain message with attachments, sent now (the outbox does not keep files yet:
-        an unreachable relay raises TransportError)."""
-        return await self._open().send(addresses, Payload.text(text), files=files)
-
-    async def send_notice_with_files(
-        self, notice: Notice, addresses: Sequence[str], files: Sequence[Path]
-    ) -> SentMessage:
-        """A checked notice whose attachment indexes name `files` (in order), sent now, as
-        `liaison send --notice N --file F` sends it (never queued: the outbox keeps no files)."""
-        session = self._open()
-        notice_ops.check_addressing(notice, session.certificate.agency, addresses)
-        return await session.send(addresses, notice_ops.notice_payload(notice), files=files)
+    async def spool(
+        self, chunks: AsyncIterable[bytes], *, name: str, media_type: str | None = None
+    ) -> SpooledBlob:
+        """A file from the browser, encrypted as it arrives into the home's spool (only its
+        blob is written; its key is in the returned reference)."""
+        return await self._open().spool(chunks, name=name, media_type=media_type)
 
     def drafts(self) -> Drafts:
         """The encrypted drafts in the home folder (they open only while unlocked)."""
         session = self._open()
         return Drafts(session.home, session.unlock())
 
-    async def attachment_to(
-        self, message_id: str, index: int, directory: Path
-    ) -> tuple[AttachmentRef, Path]:
-        """Download attachment `index` of a received message, decrypt and verify it into
-        `directory`; the file appears only once its hash checked out (else AttachmentError)."""
+    def draft_files(self, name: str) -> list[SpooledBlob]:
+        """The files kept with draft `name`, as new names in the spool (hard links or copies:
+        the draft stays whole until what is sent from it has gone); none for no such draft."""
+        if not name:
+            return []
         session = self._open()
-        refs = (await session.read(message_id)).payload.attachments
-        if not 0 <= index < len(refs):
-            raise ClientError(_("The message has no such attachment."), code="no_such_attachment")
-        ref = refs[index]
-        path = await officer.authenticated(
-            session.home,
-            session.api,
-            lambda: download_attachment(session.api, ref, directory),
-        )
-        return ref, path
+        try:
+            draft = Drafts(session.home, session.unlock()).load(name)
+        except DraftError:
+            return []
+        return [blob.copy_to(spool_folder(session.home)) for blob in draft.blobs]
+
+    async def attachment(
+        self, message_id: str, index: int
+    ) -> tuple[AttachmentRef, AsyncGenerator[bytes, None]]:
+        """Attachment `index` of a received message: its reference and its plaintext as it is
+        downloaded, decrypted and verified (the last piece only once the whole blob checked
+        out, else the stream raises its AttachmentError). Nothing is written to disk."""
+        try:
+            return await self._open().attachment_stream(message_id, index)
+        except IndexError:
+            raise ClientError(
+                _("The message has no such attachment."), code="no_such_attachment"
+            ) from None
 
     async def send_notice(self, notice: Notice, addresses: Sequence[str]) -> SentMessage:
         sent, _event = await self._open().send_notice(notice, addresses)
+        self._sent()
         return sent
 
     # --- The outbox (poor connectivity) -----------------------------------------------------
@@ -193,7 +207,9 @@ class DeskOfficer:
         """Send the waiting items in order (one run at a time; another program's run is
         reported as busy)."""
         async with self._outbox_run:
-            return await self._open().send_outbox()
+            report = await self._open().send_outbox()
+        self._sent(len(report.sent))
+        return report
 
     async def send_or_queue(
         self,
@@ -201,14 +217,19 @@ class DeskOfficer:
         *,
         text: str | None = None,
         notice: Notice | None = None,
+        blobs: Sequence[SpooledBlob] = (),
     ) -> tuple[SentMessage | None, OutboxItem, SendReport]:
         """Through the outbox: sent now when the relay answers (the SentMessage), else kept
-        waiting (None). A refusal of this very message (no such recipient…) takes it back
-        out of the outbox and is raised, as a direct send would."""
+        waiting (None). `blobs` are the spooled files (they move into the outbox). A refusal
+        of this very message (no such recipient…) takes it back out of the outbox (its blobs
+        deleted) and is raised, as a direct send would."""
         session = self._open()
         payload = Payload.text(text) if text is not None else None
         async with self._outbox_run:
-            item, report = await session.send_or_queue(addresses, payload, notice=notice)
+            item, report = await session.send_or_queue(
+                addresses, payload, notice=notice, blobs=blobs
+            )
+        self._sent(len(report.sent))
         sent = next((s for i, s in report.sent if i.name == item.name), None)
         if sent is None and report.error is not None and report.stopped_at is not None:
             if report.stopped_at.name == item.name:
@@ -253,6 +274,7 @@ class DeskOfficer:
     async def forward(self, message_id: str, addresses: Sequence[str]) -> SentMessage:
         """Pass a received notice on; H2 raises HandlingRestricted before anything is sealed."""
         _notice, sent = await self._open().forward(message_id, addresses)
+        self._sent()
         return sent
 
     async def watch(
@@ -331,6 +353,7 @@ class DeskOfficer:
         if not send:
             return prepared, None
         sent, _event = await session.send_notice(prepared.notice, prepared.addresses, now=now)
+        self._sent()
         return prepared, sent
 
     # --- Agency administration (a home holding the agency root) ------------------------------

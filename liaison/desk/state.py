@@ -79,6 +79,8 @@ class Desk:
     outbox_task: asyncio.Task[None] | None = None
     outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_problem: str | None = None  # why the outbox's sending stopped (an error code)
+    # "Awaiting my reply", under the versions it was derived from (see `awaiting_reply`).
+    awaiting_cache: tuple[tuple[int, int, int], frozenset[str]] | None = None
 
     def touch(self) -> None:
         self.last_activity = self.settings.clock()
@@ -99,6 +101,17 @@ class Desk:
         self.watch_task = asyncio.create_task(self._watch())
         self.outbox_task = asyncio.create_task(self._send_outbox())
 
+    async def awaiting_reply(self) -> frozenset[str]:
+        """The inbox filter "awaiting my reply": the case book is rebuilt only when a message
+        arrived (the inbox index's version) or was sent from this home since the last time.
+        The versions are read before the build, so a change during it rebuilds next time."""
+        key = (self.index.version, *self.officer.sent_version())
+        if self.awaiting_cache is not None and self.awaiting_cache[0] == key:
+            return self.awaiting_cache[1]
+        awaiting = await self.officer.awaiting_reply()
+        self.awaiting_cache = (key, awaiting)
+        return awaiting
+
     async def lock(self) -> None:
         """Forget the keys and everything decrypted from them; the unlock page comes back."""
         for task in (self.watch_task, self.outbox_task):
@@ -108,6 +121,7 @@ class Desk:
                     await task
         self.watch_task = self.outbox_task = None
         self.index.clear()
+        self.awaiting_cache = None
         await self.officer.lock()
         self.relay_status = "offline"
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -19,8 +19,10 @@ from multidict import MultiDict
 from crypto.attachments import AttachmentRef
 from crypto.errors import CryptoError
 from liaison.client.attachments import format_bytes
-from liaison.client.errors import ClientError, PassphraseError, TransportError
+from liaison.client.drafts import DraftError
+from liaison.client.errors import ClientError, PassphraseError
 from liaison.client.notices import is_notice, open_notice
+from liaison.client.spool import SpooledBlob, discard
 from liaison.desk import forms
 from liaison.desk.inbox import InboxFilter, entry_for
 from liaison.desk.language import (
@@ -40,12 +42,11 @@ from liaison.i18n import translate as translate_message
 from liaison.i18n.render import AUTONYMS, handling_banner, notice_rows
 
 KEEPALIVE_SECONDS = 15.0
-FILES_NEED_RELAY = N_(
-    "The relay cannot be reached. A message with files cannot be kept in the outbox yet: "
-    "send it again when the relay answers (choose the files again)."
-)
 # Images a browser may show inline; never SVG (it can carry script).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+# An inline image is decrypted and verified in memory before its first byte is served: at most
+# this many bytes (a larger one is offered as a download only).
+MAX_INLINE_BYTES = 16 * 1024 * 1024
 ZONE_LABELS = {
     VN_ZONE: N_("Vietnam time (UTC+7)"),
     CN_ZONE: N_("China time (UTC+8)"),
@@ -202,7 +203,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     desk = _desk(request)
     wanted = _inbox_filter(request.query)
     if request.query.get("awaiting") == "1":
-        wanted = dataclasses.replace(wanted, awaiting=await desk.officer.awaiting_reply())
+        wanted = dataclasses.replace(wanted, awaiting=await desk.awaiting_reply())
     try:
         before = int(request.query["before"]) if "before" in request.query else None
     except ValueError:
@@ -270,6 +271,11 @@ def notice_view(notice: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def shown_inline(ref: AttachmentRef) -> bool:
+    """An image the read page shows (decrypted in memory, so bounded in size)."""
+    return ref.media_type in INLINE_TYPES and ref.size <= MAX_INLINE_BYTES
+
+
 def attachment_rows(attachments: Sequence[AttachmentRef]) -> list[dict[str, object]]:
     """What the read page lists of each attachment: name, type, size, shown inline or not."""
     return [
@@ -278,7 +284,7 @@ def attachment_rows(attachments: Sequence[AttachmentRef]) -> list[dict[str, obje
             "name": ref.name,
             "media_type": ref.media_type,
             "size": format_bytes(ref.size),
-            "inline": ref.media_type in INLINE_TYPES,
+            "inline": shown_inline(ref),
         }
         for index, ref in enumerate(attachments)
     ]
@@ -375,30 +381,48 @@ async def compose(request: web.Request) -> web.StreamResponse:
 
 
 async def compose_message(request: web.Request) -> web.StreamResponse:
-    """POST /compose/message"""
-    desk = _desk(request)
+    """POST /compose/message (a form without files)"""
     form = await request.post()
-    to, text = str(form.get("to", "")).strip(), str(form.get("text", ""))
-    if form.get("action") == "draft":
-        return save_draft(request, "message", MultiDict(to=to, text=text))
-    addresses = [a.strip() for a in to.split(",") if a.strip()]
-    error = None
-    if not text.strip():
-        error = N_("Write the message first.")
-    else:
+    values: MultiDict[str] = MultiDict(
+        (key, value) for key, value in form.items() if isinstance(value, str)
+    )
+    return await submit_message(request, values)
+
+
+async def submit_message(
+    request: web.Request, values: MultiDict[str], files: Sequence[SpooledBlob] = ()
+) -> web.StreamResponse:
+    """Save the message form as a draft, or send it through the outbox (kept waiting when
+    the relay cannot be reached) with the files of the draft it was resumed from, then
+    `files` (spooled blobs, ciphertext)."""
+    desk = _desk(request)
+    to, text = values.get("to", "").strip(), values.get("text", "")
+    draft = values.get("draft", "")
+    files = [*desk.officer.draft_files(draft), *files]
+    try:
+        if values.get("action") == "draft":
+            kept = MultiDict(to=to, text=text, draft=draft)
+            return save_draft(request, "message", kept, blobs=files)
+        if not files and not text.strip():
+            return compose_again(request, N_("Write the message first."), to, text, draft)
+        addresses = [a.strip() for a in to.split(",") if a.strip()]
         try:
-            # Through the outbox: kept waiting when the relay cannot be reached.
-            sent, _item, _report = await desk.officer.send_or_queue(addresses, text=text)
+            sent, _item, _report = await desk.officer.send_or_queue(
+                addresses, text=text, blobs=files
+            )
         except ClientError as exc:
-            error = str(exc)
-        else:
-            if sent is None:
-                return render(request, "queued.html")
-            return render(request, "sent.html", sent=sent)
-    return compose_again(request, error, to, text)
+            return compose_again(request, str(exc), to, text, draft)
+        _draft_sent(request, draft)
+        if sent is None:
+            return render(request, "queued.html")
+        return render(request, "sent.html", sent=sent)
+    finally:
+        discard(files)  # what the outbox or a draft took has moved; the rest is deleted
 
 
-def compose_again(request: web.Request, error: str, to: str, text: str) -> web.Response:
+def compose_again(
+    request: web.Request, error: str, to: str, text: str, draft: str = ""
+) -> web.Response:
     """The message form shown again with what was typed and what went wrong (400)."""
     return render(
         request,
@@ -408,17 +432,43 @@ def compose_again(request: web.Request, error: str, to: str, text: str) -> web.R
         error=error,
         to=to,
         text=text,
+        **draft_context(request, draft),
     )
 
 
+def draft_context(request: web.Request, name: str) -> dict[str, object]:
+    """For a form resumed from a draft: the draft's name (a hidden field, so that sending
+    takes its files and then removes it) and the files kept with it, attached first."""
+    if not name:
+        return {"draft": "", "kept": []}
+    try:
+        draft = _desk(request).officer.drafts().load(name)
+    except DraftError:
+        return {"draft": "", "kept": []}
+    return {"draft": name, "kept": attachment_rows([blob.reference for blob in draft.blobs])}
+
+
+def _draft_sent(request: web.Request, name: str) -> None:
+    """The draft a sent (or queued) form came from is done: it goes, with its blobs."""
+    if name:
+        with contextlib.suppress(DraftError):
+            _desk(request).officer.drafts().delete(name)
+
+
 # Fields of a form that are not its content (never kept in a draft).
-_NOT_DRAFTED = (CSRF_FIELD, "action", "warnings_seen", "checked", "add", "remove", "files")
+_NOT_DRAFTED = (CSRF_FIELD, "action", "warnings_seen", "checked", "add", "remove", "files", "draft")
 
 
 def save_draft(
-    request: web.Request, kind: str, values: MultiDict[str], notice_type: str = ""
+    request: web.Request,
+    kind: str,
+    values: MultiDict[str],
+    notice_type: str = "",
+    *,
+    blobs: Sequence[SpooledBlob] = (),
 ) -> web.StreamResponse:
-    """Seal the form as a draft in the home folder (files chosen are not kept) and list them."""
+    """Seal the form as a draft in the home folder, with its files' blobs (they move into
+    it), and list the drafts. A form resumed from a draft replaces that draft."""
     kept = [(k, v) for k, v in values.items() if k not in _NOT_DRAFTED]
     if kind == "message":
         title = f"{values.get('to', '')} · {values.get('text', '')[:60]}"
@@ -426,7 +476,9 @@ def save_draft(
         parts = [translate(request_language(request), CATALOGUE[notice_type].label)]
         parts += [values.get("header.case_ref", ""), values.get("header.our_ref", "")]
         title = " · ".join(p for p in parts if p)
-    _desk(request).officer.drafts().save(kind, kept, notice_type=notice_type, title=title)
+    drafts = _desk(request).officer.drafts()
+    drafts.save(kind, kept, notice_type=notice_type, title=title, blobs=blobs)
+    _draft_sent(request, values.get("draft", ""))
     raise web.HTTPSeeOther("/drafts?saved=1")
 
 
@@ -471,6 +523,7 @@ def _notice_page(
         warnings_digest=_digest(warnings or []),
         gates=forms.gate_pairs(),
         side_choices=list(forms.kinds.SIDE_CHOICES.items()),
+        **draft_context(request, values.get("draft", "")),
         place_kinds=[("gate", N_("Gate")), ("marker", N_("Border marker")), ("point", N_("Point"))],
     )
 
@@ -515,14 +568,26 @@ async def submit_notice(
     request: web.Request,
     notice_type: str,
     values: MultiDict[str],
-    files: Sequence[Path] = (),
+    files: Sequence[SpooledBlob] = (),
 ) -> web.StreamResponse:
-    """Check the posted notice form (its attachment indexes against `files`, in order), and
-    send it when asked: through the outbox without files, at once with them."""
+    """Check the posted notice form (its attachment indexes against the files of the draft it
+    was resumed from, then `files`, the spooled blobs, in order), and send it when asked,
+    through the outbox."""
+    desk = _desk(request)
+    files = [*desk.officer.draft_files(values.get("draft", "")), *files]
+    try:
+        return await _submit_notice(request, notice_type, values, files)
+    finally:
+        discard(files)  # what the outbox or a draft took has moved; the rest is deleted
+
+
+async def _submit_notice(
+    request: web.Request, notice_type: str, values: MultiDict[str], files: list[SpooledBlob]
+) -> web.StreamResponse:
     desk = _desk(request)
     action = values.get("action", "check")
     if action == "draft":
-        return save_draft(request, "notice", values, notice_type)
+        return save_draft(request, "notice", values, notice_type, blobs=files)
     if values.get("add") or values.get("remove"):
         # The counts already include the change: render again with the new number of blocks.
         fixed = MultiDict((k, v) for k, v in values.items() if not k.endswith(".count"))
@@ -562,19 +627,14 @@ async def submit_notice(
         return _notice_page(request, notice_type, values, warnings=warnings)
     to = values.get("to", "").strip() or str(notice.header["recipient_unit"])
     addresses = [a.strip() for a in to.split(",") if a.strip()]
-    if files:
-        try:
-            sent = await desk.officer.send_notice_with_files(notice, addresses, files)
-        except TransportError:
-            failure = ClientError(translate(request_language(request), FILES_NEED_RELAY))
-            return _notice_page(request, notice_type, values, error=failure, status=400)
-        except (NoticeError, ClientError) as exc:
-            return _notice_page(request, notice_type, values, error=exc, status=400)
-        return render(request, "sent.html", sent=sent)
     try:
-        sent, _item, _report = await desk.officer.send_or_queue(addresses, notice=notice)
+        # Through the outbox, files too (their blobs): kept when the relay cannot be reached.
+        sent, _item, _report = await desk.officer.send_or_queue(
+            addresses, notice=notice, blobs=files
+        )
     except (NoticeError, ClientError) as exc:
         return _notice_page(request, notice_type, values, error=exc, status=400)
+    _draft_sent(request, values.get("draft", ""))
     if sent is None:
         return render(request, "queued.html")
     return render(request, "sent.html", sent=sent)

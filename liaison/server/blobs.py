@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import hmac
 import json
 import os
@@ -27,7 +28,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from crypto.attachments import (
     CHUNK_OVERHEAD,
@@ -48,6 +49,12 @@ WRITE_BATCH = 1024 * 1024  # bytes gathered before one write in the worker threa
 WRITES_IN_FLIGHT = 8  # batches queued for the worker while the request is read on
 READ_CHUNK = 256 * 1024
 _SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+class BodyHasher(Protocol):
+    """What `append` needs of a second hash over the bytes (hashlib's objects)."""
+
+    def update(self, data: bytes, /) -> None: ...
 
 
 class UploadOffsetMismatch(Conflict):
@@ -104,7 +111,13 @@ class BlobStore:
     # --- uploads ------------------------------------------------------------------------------
 
     async def create_upload(
-        self, *, agency: str, size: int, agency_bytes_in_use: int, device: str = ""
+        self,
+        *,
+        agency: str,
+        size: int,
+        agency_bytes_in_use: int,
+        device: str = "",
+        session_id: str | None = None,
     ) -> UploadSession:
         """Open a session for a blob of `size` bytes; its hash is given at completion.
 
@@ -124,7 +137,7 @@ class BlobStore:
                     "quota_exceeded", "The agency's storage quota for attachments is full."
                 )
         session = UploadSession(
-            session_id=secrets.token_hex(16),
+            session_id=secrets.token_hex(16) if session_id is None else session_id,
             size=size,
             agency=agency,
             created_at=self._clock(),
@@ -132,6 +145,35 @@ class BlobStore:
         )
         await asyncio.to_thread(self._write_session, session)
         return session
+
+    @staticmethod
+    def named_upload_id(name: str) -> str:
+        """The session id `open_named_upload(name)` uses (a local file name, never shown to
+        a device: a device may only use sessions it opened itself)."""
+        return hashlib.sha256(b"liaison named upload\x00" + name.encode()).hexdigest()[:32]
+
+    async def open_named_upload(
+        self, name: str, *, agency: str, size: int, device: str
+    ) -> UploadSession:
+        """The upload session named `name` (a peer's blob: `peer origin + blob id`, so that a
+        dropped transfer from that peer resumes in the same session), opened with `size` if
+        there is none. A session of another size is dropped and opened anew: the peer starts
+        again from byte 0."""
+        session_id = self.named_upload_id(name)
+        async with self._locks.setdefault(session_id, asyncio.Lock()):
+            try:
+                session = await self.session(session_id)
+            except NotFound:
+                session = None
+            if session is not None and session.size == size:
+                return session
+            if session is not None:
+                self._hashers.pop(session_id, None)
+                await asyncio.to_thread(self._drop_session, session_id)
+            return await self.create_upload(
+                agency=agency, size=size, agency_bytes_in_use=0, device=device,
+                session_id=session_id,
+            )  # fmt: skip
 
     async def session(self, session_id: str) -> UploadSession:
         if not isinstance(session_id, str) or not _SESSION_ID_RE.fullmatch(session_id):
@@ -150,12 +192,21 @@ class BlobStore:
         async with self._locks.setdefault(session_id, asyncio.Lock()):
             return await asyncio.to_thread(_file_size, self._part(session_id))
 
-    async def append(self, session_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
+    async def append(
+        self,
+        session_id: str,
+        offset: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        body_hasher: BodyHasher | None = None,
+    ) -> int:
         """Write `chunks` at `offset`; returns the new offset, durable when returned.
 
         An append that does not start at the current offset is refused with that offset. If
         `chunks` fails midway (a dropped connection), what arrived is kept and fsynced and the
         failure propagates: the client asks for the offset and resumes from there.
+        `body_hasher` also hashes the bytes written, on the writer thread (a peer's request
+        body checked against its signed Content-Digest, §16.6).
         """
         session = await self.session(session_id)
         async with self._locks.setdefault(session_id, asyncio.Lock()):
@@ -171,7 +222,7 @@ class BlobStore:
                 # One worker thread writes and hashes the batches in order while this loop
                 # goes on reading the request (hashlib releases the GIL): at most
                 # WRITES_IN_FLIGHT batches wait, so memory stays bounded.
-                writer = _BatchWriter(out, hasher)
+                writer = _BatchWriter(out, hasher, body_hasher)
                 worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liaison-blob")
                 in_flight: collections.deque[asyncio.Future[None]] = collections.deque()
                 received = current
@@ -202,11 +253,10 @@ class BlobStore:
                     pending, batch = batch, []
                     in_flight.append(asyncio.wrap_future(worker.submit(writer.write, pending)))
                     in_flight.append(asyncio.wrap_future(worker.submit(writer.sync)))
-                    try:
-                        for future in in_flight:
-                            await asyncio.shield(future)
-                    finally:
-                        await asyncio.to_thread(worker.shutdown, wait=True)
+                    # Even when the request is cancelled (its client went away), the bytes
+                    # are written and fsynced before the session's lock is released: the
+                    # offset a resume then asks for is exact and durable.
+                    await _to_the_end(_drain(in_flight, worker))
                 current += writer.written
                 if writer.failure is not None:
                     raise writer.failure
@@ -418,6 +468,33 @@ class BlobStore:
         return True
 
 
+async def _drain(
+    in_flight: collections.deque[asyncio.Future[None]], worker: ThreadPoolExecutor
+) -> None:
+    try:
+        for future in in_flight:
+            await future
+    finally:
+        await asyncio.to_thread(worker.shutdown, wait=True)
+
+
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Await `work` to its end even if the caller is cancelled meanwhile; the cancellation is
+    raised afterwards (asyncio.shield alone would return at once and leave `work` running)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -442,8 +519,10 @@ class _BatchWriter:
     """Appends batches to an upload's part file and hashes them, on the worker thread, in
     order; after a failed write nothing more is written (the offset stays exact)."""
 
-    def __init__(self, out: BinaryIO, hasher: BlobHasher | None) -> None:
-        self.out, self.hasher = out, hasher
+    def __init__(
+        self, out: BinaryIO, hasher: BlobHasher | None, body_hasher: BodyHasher | None = None
+    ) -> None:
+        self.out, self.hasher, self.body_hasher = out, hasher, body_hasher
         self.written = 0
         self.failure: BaseException | None = None
 
@@ -459,6 +538,8 @@ class _BatchWriter:
             self.written += len(piece)
             if self.hasher is not None:
                 self.hasher.update(piece)
+            if self.body_hasher is not None:
+                self.body_hasher.update(piece)
         try:
             self.out.flush()
         except BaseException as exc:

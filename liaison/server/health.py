@@ -73,6 +73,18 @@ async def readiness(relay: Relay, limits: ReadinessLimits) -> tuple[dict[str, An
         degraded = forwarding.degraded_peers(relay)
         if degraded:
             answer.update(status="degraded", degraded_peers=degraded)
+        # A peer whose log forked (§16.7) is distrusted until its operator acts: named too.
+        distrusted = forwarding.distrusted_peers(relay)
+        if distrusted:
+            answer.update(
+                status="degraded",
+                distrusted_peers=distrusted,
+                reason="; ".join(
+                    f"peer {p['origin']} distrusted: its log does not extend the checkpoint "
+                    f"this relay cosigned ({p['reason']})"
+                    for p in distrusted
+                ),
+            )
         return answer, 200
     answer.update(
         status="unavailable",

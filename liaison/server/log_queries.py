@@ -8,6 +8,7 @@ from typing import Any
 
 from crypto.checkpoint import note_key_id
 from crypto.encoding import b64e
+from crypto.keys import compact_fingerprint
 from liaison.server.errors import BadRequest
 from liaison.server.log import TreeView
 from liaison.server.relay import Relay
@@ -23,6 +24,16 @@ def server_info(relay: Relay) -> dict[str, Any]:
         "log_key_name": identity.key_name,
         "log_public_key": b64e(identity.public_key),
         "log_key_id": b64e(note_key_id(identity.key_name, identity.public_key)),
+        # The peer relays, each a witness of this log (PROTOCOL.md §16.7); a client that
+        # requires one's cosignature checks its key by the fingerprint it was given.
+        "peers": [
+            {
+                "origin": origin,
+                "log_public_key": b64e(record.log_key),
+                "fingerprint": compact_fingerprint(record.log_key),
+            }
+            for origin, record in sorted(relay.federation.peers.items())
+        ],
     }
 
 

@@ -233,9 +233,15 @@ class WriterCheck(Struct):
     oldest_wait_seconds: float
 
 
+class DistrustedPeer(Struct):
+    origin: str
+    reason: str | None
+
+
 class Health(Struct):
     """Ready: the database answers and the writer keeps up ("degraded": a peer relay's
-    forwarding backlog is older than the threshold, issue 15; the relay itself is ready)."""
+    forwarding backlog is older than the threshold, or a peer is distrusted for a forked log,
+    issue 15; the relay itself is ready)."""
 
     status: Literal["ok", "degraded"]
     version: str
@@ -243,6 +249,9 @@ class Health(Struct):
     writer: WriterCheck
     # Peer relays named when "degraded" (absent when there are none).
     degraded_peers: list[str] | None = None
+    # Peer relays distrusted for a forked log (PROTOCOL.md §16.7), and why, in words.
+    distrusted_peers: list[DistrustedPeer] | None = None
+    reason: str | None = None
 
 
 class NotReady(Struct):
@@ -263,12 +272,22 @@ class Liveness(Struct):
     version: str
 
 
+class PeerWitness(Struct):
+    """A peer relay, which witnesses this log (PROTOCOL.md §16.7): its cosignatures are its
+    log key's over `origin` as witness name. A client checks the key by its fingerprint."""
+
+    origin: str
+    log_public_key: Bytes
+    fingerprint: str
+
+
 class Server(Struct):
     origin: str
     log_key_name: str
     log_public_key: Bytes
     log_key_id: Bytes
     version: str
+    peers: list[PeerWitness] = []
 
 
 class Agency(Struct):
@@ -558,6 +577,28 @@ class FederationPeering(Struct):
     checkpoint_size: int | None = None
 
 
+class ConsistencyFrom(Struct):
+    # The proof from size `from` to the checkpoint's (empty for 0, the same size, or a size
+    # the log never reached).
+    from_: Index = msgspec.field(name="from")
+    proof: list[Bytes] = []
+
+
+class FederationWitness(Struct):
+    """This log's checkpoint for a witnessing peer, with a consistency proof from each size it
+    asked for (those of the checkpoints of this log it holds)."""
+
+    checkpoint: str
+    size: Index
+    consistency: list[ConsistencyFrom]
+
+
+class FederationCosignature(Request):
+    checkpoint: Annotated[
+        str, Meta(max_length=65536, description="This log's note with the peer's cosignature")
+    ]
+
+
 class FederationItem(Request):
     message_id: str
     envelope: str
@@ -678,5 +719,9 @@ class HomeStatementAnswer(Struct):
 
 
 class FederationBlobAnswer(Struct):
+    """What the receiving relay holds of a blob from the asking peer (PROTOCOL.md §16.6)."""
+
     blob: str
-    size: int
+    stored: bool
+    offset: int
+    size: int | None

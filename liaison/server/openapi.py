@@ -120,12 +120,32 @@ FEDERATION_OPERATIONS = (
         "/v1/federation/blobs/{blob_id}",
         "federationBlob",
         {
-            200: ok(m.FederationBlobAnswer, "The blob is stored (or was already)"),
+            200: ok(m.FederationBlobAnswer, "Written: stored once all its bytes arrived"),
             **PEER_AUTH,
+            409: refused("upload_offset_mismatch: the transfer stands at another offset"),
+            413: refused("upload_too_large, blob_too_large or quota_exceeded"),
             422: refused("blob_hash_mismatch: the bytes do not hash to the blob id"),
         },
         binary_request=True,
-        description="An attachment blob (ciphertext) sent before the envelopes declaring it.",
+        description=(
+            "An attachment blob's bytes from `offset`, streamed, sent before the envelopes "
+            "declaring it; the signed Content-Digest (of the body) is checked at its end "
+            "(400 federation_digest_mismatch, the transfer dropped)."
+        ),
+        query=(
+            query("offset", "First byte of the blob in this body", required=True),
+            query("size", "The whole blob's size in bytes", required=True),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/federation/blobs/{blob_id}",
+        "federationBlobState",
+        {
+            200: ok(m.FederationBlobAnswer, "Stored, or how far the caller's transfer got"),
+            **PEER_AUTH,
+        },
+        description="Where a dropped transfer of the blob resumes.",
     ),
     Operation(
         "GET",
@@ -193,6 +213,31 @@ FEDERATION_OPERATIONS = (
         },
         request=m.FederationReview,
         description="A supervisor's review of a message that crossed with the calling relay.",
+    ),
+    Operation(
+        "GET",
+        "/v1/federation/witness",
+        "federationWitness",
+        {
+            200: ok(m.FederationWitness, "This log's checkpoint and the consistency proof"),
+            **PEER_AUTH,
+            403: refused("unknown_peer; peer_distrusted: this relay distrusts the caller"),
+        },
+        query=(query("from", "The size of the last checkpoint the caller cosigned"),),
+        description="For the peer witnessing this log (§16.7).",
+    ),
+    Operation(
+        "POST",
+        "/v1/federation/cosignatures",
+        "federationCosignature",
+        {
+            201: ok(m.CosignatureReceipt, "Cosignature stored; served with the checkpoint"),
+            **PEER_AUTH,
+            403: refused("unknown_peer, peer_distrusted, unknown_witness"),
+            422: refused("unknown_checkpoint or bad_signature"),
+        },
+        request=m.FederationCosignature,
+        description="The calling peer's cosignature of this log's checkpoint (§16.7).",
     ),
 )
 

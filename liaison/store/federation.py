@@ -59,10 +59,21 @@ class PeerRecord:
     checkpoint_size: int | None
     last_error: str | None
     log_index: int
+    cosigned_checkpoint: str | None = None
+    cosigned_size: int | None = None
+    cosigned_at: int | None = None
+    distrusted_at: int | None = None
+    distrust_reason: str | None = None
+    misbehaviour: str | None = None  # the evidence, JSON (§13 format)
 
     @property
     def active(self) -> bool:
         return self.state == PEER_ACTIVE
+
+    @property
+    def distrusted(self) -> bool:
+        """The peer showed a log that does not extend what this relay cosigned (§16.7)."""
+        return self.distrusted_at is not None
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,12 @@ def _peer(row: Any) -> PeerRecord:
         checkpoint_size=row.checkpoint_size,
         last_error=row.last_error,
         log_index=int(row.log_index),
+        cosigned_checkpoint=row.cosigned_checkpoint,
+        cosigned_size=row.cosigned_size,
+        cosigned_at=row.cosigned_at,
+        distrusted_at=row.distrusted_at,
+        distrust_reason=row.distrust_reason,
+        misbehaviour=row.misbehaviour,
     )
 
 
@@ -285,7 +302,8 @@ class FederationWrites:
         )
 
     async def update_peer(self, origin: str, **values: Any) -> None:
-        """Set `last_seen_at`, `mutual_at`, `checkpoint`, `checkpoint_size`, `last_error`."""
+        """Set `last_seen_at`, `mutual_at`, `checkpoint`, `checkpoint_size`, `last_error`, the
+        witnessing columns (`cosigned_*`, `distrusted_at`, `distrust_reason`, `misbehaviour`)."""
         await self.execute_write(update(peers).where(peers.c.origin == origin).values(**values))
 
     async def set_agency_home(self, agency: str, relay_origin: str | None, *, at: int) -> None:

@@ -306,6 +306,16 @@ peers = Table(
     Column("checkpoint_size", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("log_index", BigInteger, nullable=False),
+    # Witnessing the peer's log (revision 0012, PROTOCOL.md §16.7): the newest checkpoint of
+    # the peer this relay cosigned; once the peer showed one that does not extend it, when and
+    # why it was distrusted and the evidence (JSON, §13 format). Cleared only by removing the
+    # peer and adding it again.
+    Column("cosigned_checkpoint", Text, nullable=True),
+    Column("cosigned_size", BigInteger, nullable=True),
+    Column("cosigned_at", BigInteger, nullable=True),
+    Column("distrusted_at", BigInteger, nullable=True),
+    Column("distrust_reason", Text, nullable=True),
+    Column("misbehaviour", Text, nullable=True),
 )
 
 # Which relay each agency lives on, when not this one (filled by `liaison peer home`, and by

@@ -114,7 +114,7 @@ def test_client_requiring_a_witness_reports_an_uncosigned_server(
     an = ctx.officers["an-phone"]
     witness_ops.add_known_witness(an, "auditor.example", "A" * 43 + "=", required=True)
     report = call(relay.url, lambda api: audit_ops.verify(an, api))
-    assert any("cosigned by a witness" in p for p in report.problems)
+    assert any("cosigned by the witness auditor.example" in p for p in report.problems)
 
 
 def test_witness_refuses_a_rewritten_log_and_keeps_the_proof(

@@ -4,6 +4,7 @@ changed on its own is refused with its own error."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 from nacl.signing import SigningKey
@@ -31,11 +32,14 @@ from crypto.federation import (
     InMemoryReplayCache,
     PeerAck,
     RelayIdentity,
+    content_digest,
+    content_digest_of,
     issue_home_statement,
     sign_peer_ack,
     sign_request,
     signature_base,
     verify_request,
+    verify_streamed_request,
 )
 from crypto.keys import RootKey, compact_fingerprint, safety_number
 from crypto.labels import LABEL_FEDERATION_REQUEST, LABEL_PEER_ACK
@@ -463,3 +467,75 @@ def test_a_labelled_relay_message_is_never_a_note_and_a_cosignature_never_a_chec
     body = Checkpoint(origin=CN_RELAY, size=3, root_hash=bytes(32)).body()
     with pytest.raises(MalformedError):
         Checkpoint.from_body(cosignature_message(body, NOW))
+
+
+# --- a streamed body (a blob across the border, §16.6) -------------------------------------------
+
+BLOB_TARGET = "/v1/federation/blobs/" + "ab" * 32 + "?offset=0&size=23"
+
+
+def test_a_digest_given_beforehand_signs_the_same_headers_as_the_body():
+    body_sha256 = hashlib.sha256(BODY).digest()
+    assert signed(body=None, body_sha256=body_sha256, rng=pinned_rng(b"same")) == signed(
+        rng=pinned_rng(b"same")
+    )
+    assert content_digest_of(body_sha256) == content_digest(BODY)
+    with pytest.raises(MalformedError):
+        signed(body=BODY, body_sha256=body_sha256)
+    with pytest.raises(MalformedError):
+        signed(body=None)
+    with pytest.raises(MalformedError):
+        content_digest_of(body_sha256[:31])
+
+
+def streamed(headers, **overrides):
+    args = dict(
+        method="PUT",
+        target=BLOB_TARGET,
+        headers=headers,
+        own_origin=CN_RELAY,
+        peer_key=PEERS.get,
+        now=NOW,
+        replay_cache=InMemoryReplayCache(),
+    )
+    args.update(overrides)
+    return verify_streamed_request(**args)
+
+
+def test_a_streamed_request_is_authenticated_before_its_body_and_checked_at_its_end():
+    headers = signed(method="PUT", target=BLOB_TARGET, body=None,
+                     body_sha256=hashlib.sha256(BODY).digest())  # fmt: skip
+    pending = streamed(headers)
+    assert pending.request.sender_origin == VN_RELAY
+    pending.check_body(hashlib.sha256(BODY).digest())
+    with pytest.raises(ContentDigestMismatch):
+        pending.check_body(hashlib.sha256(BODY + b" ").digest())
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"target": BLOB_TARGET.replace("offset=0", "offset=1")}, RequestSignatureError),
+        ({"target": BLOB_TARGET.replace("size=23", "size=24")}, RequestSignatureError),
+        ({"target": BLOB_TARGET.replace("ab" * 32, "cd" * 32)}, RequestSignatureError),
+        ({"method": "POST"}, RequestSignatureError),
+        ({"own_origin": OTHER_RELAY}, MisdirectedRequest),
+        ({"now": NOW + MAX_CLOCK_SKEW + 1}, RequestClockSkew),
+        ({"peer_key": {}.get}, UnknownPeer),
+    ],
+    ids=["offset", "size", "blob", "method", "destination", "clock", "peer"],
+)
+def test_a_streamed_request_changed_in_a_covered_part_is_refused_before_its_body(change, error):
+    headers = signed(method="PUT", target=BLOB_TARGET, body=None,
+                     body_sha256=hashlib.sha256(BODY).digest())  # fmt: skip
+    with pytest.raises(error):
+        streamed(headers, **change)
+
+
+def test_a_streamed_request_replayed_is_refused():
+    headers = signed(method="PUT", target=BLOB_TARGET, body=None,
+                     body_sha256=hashlib.sha256(BODY).digest())  # fmt: skip
+    cache = InMemoryReplayCache()
+    streamed(headers, replay_cache=cache)
+    with pytest.raises(RequestReplayed):
+        streamed(headers, replay_cache=cache)

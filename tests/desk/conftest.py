@@ -24,7 +24,9 @@ OpenDesk = Callable[..., Awaitable[tuple[TestClient, Sessions]]]  # type: ignore
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoContext]:
+def relay_and_world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RelayThread, DemoContext]]:
     """One relay per module with the demo's agencies, officers and pinned roots: `an-phone`
     (Nguyễn Văn An, VN-QN-CA) and `li` (Lý Vĩ, CN-GX-DXGA) among them."""
     with pytest.MonkeyPatch.context() as patch:
@@ -32,9 +34,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoContext]:
         relay = RelayThread(tmp_path_factory.mktemp("relay"))
         relay.start()
         try:
-            yield demo_world(relay, tmp_path_factory.mktemp("world"), "pins")
+            yield relay, demo_world(relay, tmp_path_factory.mktemp("world"), "pins")
         finally:
             relay.stop()
+
+
+@pytest.fixture(scope="module")
+def world(relay_and_world: tuple[RelayThread, DemoContext]) -> DemoContext:
+    return relay_and_world[1]
+
+
+@pytest.fixture
+def relay(relay_and_world: tuple[RelayThread, DemoContext]) -> RelayThread:
+    """The module's relay (a test may stop and start it again on the same port and data)."""
+    return relay_and_world[0]
 
 
 @pytest.fixture(autouse=True)

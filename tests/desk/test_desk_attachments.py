@@ -166,3 +166,17 @@ async def test_a_notice_form_attaches_files_its_photo_field_picks_by_index(
     assert "anh-0.png" in read and "anh-1.png" in read
     image = await li.get(f"/message/{message_id}/attachment/1/inline")
     assert image.status == 200 and await image.read() == PNG
+
+
+def test_only_images_small_enough_to_verify_in_memory_are_shown_inline() -> None:
+    from crypto.attachments import AttachmentRef
+    from liaison.desk.views import MAX_INLINE_BYTES, shown_inline
+
+    def ref(media_type: str, size: int) -> AttachmentRef:
+        return AttachmentRef(
+            blob_hash=bytes(32), size=size, name="x", media_type=media_type, file_key=bytes(32)
+        )
+
+    assert shown_inline(ref("image/png", MAX_INLINE_BYTES))
+    assert not shown_inline(ref("image/png", MAX_INLINE_BYTES + 1))
+    assert not shown_inline(ref("image/svg+xml", 100))

@@ -5,47 +5,19 @@ sending until it is retried or deleted (with a confirmation)."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
-import pytest
+import aiohttp
 from aiohttp.test_utils import TestClient
 from conftest import OpenDesk, csrf_of
+from e2e_relay import RelayThread
 
-E2E = Path(__file__).resolve().parents[1] / "e2e"
-sys.path.insert(0, str(E2E))
-
-from e2e_relay import RelayThread, demo_world  # noqa: E402
-
-from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext  # noqa: E402
-from liaison.client import OfficerSession  # noqa: E402
-from liaison.client.home import Home  # noqa: E402
-from liaison.client.outbox import OUTBOX_DIR  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def relay_and_world(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RelayThread, DemoContext]]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LIAISON_KDF_PROFILE", "test")
-        relay = RelayThread(tmp_path_factory.mktemp("relay"))
-        relay.start()
-        try:
-            yield relay, demo_world(relay, tmp_path_factory.mktemp("world"), "pins")
-        finally:
-            relay.stop()
-
-
-@pytest.fixture(scope="module")
-def world(relay_and_world: tuple[RelayThread, DemoContext]) -> DemoContext:
-    return relay_and_world[1]
-
-
-@pytest.fixture
-def relay(relay_and_world: tuple[RelayThread, DemoContext]) -> RelayThread:
-    return relay_and_world[0]
+from liaison.cli.demo.tour import DEMO_PASSPHRASE, DemoContext
+from liaison.client import OfficerSession
+from liaison.client.home import Home
+from liaison.client.outbox import BLOBS_DIR, OUTBOX_DIR
+from liaison.client.spool import SPOOL_DIR
 
 
 async def _post(client: TestClient, page: str, action: str, data: dict[str, str]):  # type: ignore[no-untyped-def,type-arg]
@@ -117,3 +89,44 @@ async def test_the_outbox_pages_need_the_csrf_token(open_desk: OpenDesk) -> None
     an, _s = await open_desk("an-phone")
     refused = await an.post("/outbox/send", data={})
     assert refused.status == 403
+
+
+async def test_a_message_with_a_file_written_while_the_relay_is_down_waits_then_goes_once(
+    open_desk: OpenDesk, relay: RelayThread, world: DemoContext, tmp_path: Path
+) -> None:
+    an, _s = await open_desk("an-phone", outbox_retry_seconds=0.3)
+    li_home = Home(world.officers["li"].root, passphrase=lambda c: DEMO_PASSPHRASE)
+    async with OfficerSession.open(li_home) as li:
+        await li.sync()
+        before = {r.message_id for r in li.inbox()}
+    marker = b"OUTBOX-FILE-MARKER-" + os.urandom(8).hex().encode()
+    document = marker + os.urandom(300_000) + marker
+    text = "Kèm biên bản / 附记录"
+    sender = world.officers["an-phone"].root
+    relay.stop()
+    try:
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", csrf_of(await (await an.get("/compose")).text()))
+        form.add_field("to", "CN-GX-DXGA")
+        form.add_field("text", text)
+        form.add_field("files", document, filename="biên bản.pdf", content_type="application/pdf")
+        answer = await an.post("/compose/message", data=form)
+        page = await answer.text()
+        assert answer.status == 200 and 'id="queued"' in page, page
+        blobs = list((sender / BLOBS_DIR).glob("*.blob"))
+        assert len(blobs) == 1 and marker not in blobs[0].read_bytes()  # ciphertext only
+        for path in (sender / OUTBOX_DIR).glob("*.sealed"):
+            assert marker not in path.read_bytes() and text.encode() not in path.read_bytes()
+        assert not any((sender / SPOOL_DIR).iterdir())
+    finally:
+        relay.start()
+    await _until_outbox_empty(an)
+    assert not any((sender / BLOBS_DIR).iterdir())  # removed with the delivered item
+    async with OfficerSession.open(li_home) as li:
+        await li.sync()
+        new = [r.message_id for r in li.inbox() if r.message_id not in before]
+        assert len(new) == 1  # delivered once
+        opened = await li.read(new[0])
+        assert opened.payload.as_text() == text
+        (saved,) = await li.save_attachments(new[0], tmp_path / "li")  # verified on the way
+        assert saved.read_bytes() == document

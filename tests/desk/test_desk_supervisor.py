@@ -66,14 +66,12 @@ async def _rows(client: Any, query: str) -> str:
     return await (await client.get(f"/?rows=1&{query}")).text()
 
 
-async def test_awaiting_my_reply_lists_a_request_until_its_result_is_sent(
-    open_desk: OpenDesk, world: DemoContext
-) -> None:
-    li, _s = await open_desk("li")
-    person = {"name": "Lò Thị Mai", "sex": "female", "birth": {"year": 2004, "estimated": True}}
+async def _request_arrives(world: DemoContext, li: Any, our_ref: str, name: str) -> str:
+    """A verification request from an-phone to li's agency, once li's open desk shows it."""
+    person = {"name": name, "sex": "female", "birth": {"year": 2004, "estimated": True}}
     request = _notice(
         "verification_request",
-        "47/XM-PA08",
+        our_ref,
         "VN-QN-CA",
         "CN-GX-DXGA",
         {"persons": [person], "biometrics": ["fingerprints"]},
@@ -82,6 +80,27 @@ async def test_awaiting_my_reply_lists_a_request_until_its_result_is_sent(
     for _attempt in range(100):  # the push channel delivers it to li's open desk
         if request_id in await _rows(li, ""):
             break
+    return request_id
+
+
+async def _answer(world: DemoContext, request_id: str, our_ref: str, their_ref: str) -> None:
+    """li's verification result answering `request_id`."""
+    result = _notice(
+        "verification_result",
+        our_ref,
+        "CN-GX-DXGA",
+        "VN-QN-CA",
+        {"outcome": "confirmed", "verifying_unit": "CN-GX-DXGA", "in_reply_to": request_id},
+        their_ref=their_ref,
+    )
+    await _send(world, "li", "VN-QN-CA", result)
+
+
+async def test_awaiting_my_reply_lists_a_request_until_its_result_is_sent(
+    open_desk: OpenDesk, world: DemoContext
+) -> None:
+    li, _s = await open_desk("li")
+    request_id = await _request_arrives(world, li, "47/XM-PA08", "Lò Thị Mai")
     assert request_id in await _rows(li, "awaiting=1")
     page = await (await li.get("/?awaiting=1")).text()
     assert 'id="awaiting" name="awaiting" type="checkbox" value="1" checked' in page
@@ -100,17 +119,35 @@ async def test_awaiting_my_reply_lists_a_request_until_its_result_is_sent(
     )
     await _send(world, "li", "VN-QN-CA", ack)
     assert request_id in await _rows(li, "awaiting=1")
-    result = _notice(
-        "verification_result",
-        "DX-2026-401",
-        "CN-GX-DXGA",
-        "VN-QN-CA",
-        {"outcome": "confirmed", "verifying_unit": "CN-GX-DXGA", "in_reply_to": request_id},
-        their_ref="47/XM-PA08",
-    )
-    await _send(world, "li", "VN-QN-CA", result)
+    await _answer(world, request_id, "DX-2026-401", "47/XM-PA08")
     assert request_id not in await _rows(li, "awaiting=1")
     assert request_id in await _rows(li, "")  # still in the inbox, only no longer awaiting
+
+
+async def test_awaiting_my_reply_is_derived_again_only_when_a_message_arrives_or_is_sent(
+    open_desk: OpenDesk, world: DemoContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liaison.desk.officer import DeskOfficer
+
+    builds: list[int] = []
+    derive = DeskOfficer.awaiting_reply
+
+    async def counted(self: DeskOfficer) -> frozenset[str]:
+        builds.append(1)
+        return await derive(self)
+
+    monkeypatch.setattr(DeskOfficer, "awaiting_reply", counted)
+    li, _s = await open_desk("li")
+    await _rows(li, "awaiting=1")
+    await _rows(li, "awaiting=1")
+    await _rows(li, "awaiting=1&q=Mai")
+    assert len(builds) == 1  # the same inbox, nothing sent: the cached set
+    request_id = await _request_arrives(world, li, "52/XM-PA08", "Lò Thị Lan")
+    assert request_id in await _rows(li, "awaiting=1")  # arrived: derived again
+    assert len(builds) == 2
+    await _answer(world, request_id, "DX-2026-452", "52/XM-PA08")  # sent by another program
+    assert request_id not in await _rows(li, "awaiting=1")
+    assert len(builds) == 3
 
 
 async def test_a_supervisor_places_and_releases_a_legal_hold(

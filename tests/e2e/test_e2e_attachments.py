@@ -6,7 +6,6 @@ the relay's data folder never holds a file's plaintext."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
 from liaison.server.blobs import BLOBS_DIR
+from tests.attachment_files import MIB, DroppingProxy, random_file, same_file
 from tests.e2e.e2e_relay import RelayThread, demo_world
 
 SIZES = (0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * 1024 * 1024 + 5)
@@ -158,51 +158,6 @@ def test_a_blob_changed_on_the_relay_is_refused_and_leaves_no_file(
     asyncio.run(run())
 
 
-class DroppingProxy:
-    """A loopback TCP proxy to the relay that cuts the first connection carrying more than
-    `cut_after` bytes from the client: a connection dropped in the middle of an upload."""
-
-    def __init__(self, upstream_port: int, cut_after: int) -> None:
-        self.upstream_port = upstream_port
-        self.cut_after = cut_after
-        self.cuts = 0
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-
-        async def pipe(src, dst, limit: int | None) -> None:
-            sent = 0
-            try:
-                while data := await src.read(65536):
-                    if limit is not None and sent + len(data) > limit:
-                        dst.write(data[: limit - sent])
-                        await dst.drain()
-                        self.cuts += 1
-                        self.cut_after = None  # only once
-                        break
-                    sent += len(data)
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                for stream in (writer, up_writer):
-                    with contextlib.suppress(Exception):
-                        stream.close()
-
-        await asyncio.gather(pipe(reader, up_writer, self.cut_after), pipe(up_reader, writer, None))
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_an_upload_resumes_after_a_dropped_connection(
     relay: RelayThread, tmp_path: Path, seed: int
@@ -287,29 +242,6 @@ def test_a_hundred_megabyte_file_goes_through_and_back(relay: RelayThread, tmp_p
 
 
 # --- Done when (issue 16): a photo and a video to China and back through the CLI ---------------
-MIB = 1024 * 1024
-
-
-def _random_file(path: Path, size: int, seed: int) -> Path:
-    """`size` pseudo-random bytes written a mebibyte at a time (never the whole file in memory)."""
-    rand = random.Random(seed)
-    with open(path, "wb") as out:
-        left = size
-        while left:
-            step = min(left, MIB)
-            out.write(rand.randbytes(step))
-            left -= step
-    return path
-
-
-def _same_file(one: Path, other: Path) -> bool:
-    if one.stat().st_size != other.stat().st_size:
-        return False
-    with open(one, "rb") as a, open(other, "rb") as b:
-        while block := a.read(MIB):
-            if block != b.read(MIB):
-                return False
-    return True
 
 
 def _measured(cli, home: Home, *args: str) -> tuple[str, str, int]:
@@ -347,9 +279,9 @@ def test_a_photo_and_a_video_go_to_china_and_back_through_the_cli_in_bounded_mem
     an, li = _home(ctx, "an-phone"), _home(ctx, "li")
     out = cli.folder / "out"
     out.mkdir()
-    photo = _random_file(out / "ảnh-chân-dung.jpg", 6 * 1000 * 1000, 1)
-    video = _random_file(out / "lời-khai.mp4", video_size, 2)
-    tiny = _random_file(out / "tiny.txt", 1, 3)
+    photo = random_file(out / "ảnh-chân-dung.jpg", 6 * 1000 * 1000, 1)
+    video = random_file(out / "lời-khai.mp4", video_size, 2)
+    tiny = random_file(out / "tiny.txt", 1, 3)
 
     # The same commands with a one-byte file: the resident size of a CLI that holds no file.
     idle = {}
@@ -379,7 +311,7 @@ def test_a_photo_and_a_video_go_to_china_and_back_through_the_cli_in_bounded_mem
         cli, li, "read", message_id, "--save", str(tmp_path / "li")
     )
     received = [tmp_path / "li" / p.name for p in (photo, video)]
-    assert all(_same_file(a, b) for a, b in zip((photo, video), received, strict=True))
+    assert all(same_file(a, b) for a, b in zip((photo, video), received, strict=True))
     assert stderr.count("(100%)") == 2
 
     # And back: the Chinese officer returns both files to the Vietnamese officer.
@@ -391,7 +323,7 @@ def test_a_photo_and_a_video_go_to_china_and_back_through_the_cli_in_bounded_mem
     cli.at(an, "inbox")
     _measured(cli, an, "read", reply_id, "--save", str(tmp_path / "back"))
     back = [tmp_path / "back" / p.name for p in (photo, video)]
-    assert all(_same_file(a, b) for a, b in zip((photo, video), back, strict=True))
+    assert all(same_file(a, b) for a, b in zip((photo, video), back, strict=True))
 
     # Bounded memory: neither side's CLI grows with the file (64 MiB above the idle CLI).
     assert peak_send - idle["send"] < 64 * MIB, (peak_send, idle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ from liaison.cli.demo.tour import DEMO_PASSPHRASE
 from liaison.client import OfficerSession
 from liaison.client import outbox as outbox_module
 from liaison.client.home import Home
-from liaison.client.outbox import OUTBOX_DIR, Outbox, send_waiting
+from liaison.client.outbox import BLOBS_DIR, OUTBOX_DIR, Outbox, send_waiting
 from liaison.client.payload import Payload
+from liaison.client.spool import SPOOL_DIR
 from tests.e2e.e2e_relay import Cli, RelayThread, demo_world
 
 
@@ -211,3 +213,49 @@ def test_the_command_line_queues_lists_and_sends_the_outbox(
     assert asyncio.run(_received_texts(li)) == ["hàng đợi / 队列", "online"]
     helped = cli.at(an, "outbox", "--help").stdout
     assert "list" in helped and "retry" in helped and "delete" in helped
+
+
+def test_send_queue_with_a_file_keeps_only_its_blob_and_delivers_it_once(
+    relay: RelayThread, tmp_path: Path, cli: Cli
+) -> None:
+    ctx = demo_world(relay, tmp_path / "world", "pins")
+    an, li = _home(ctx, "an-phone"), _home(ctx, "li")
+    marker = b"QUEUED-FILE-MARKER-" + os.urandom(8).hex().encode()
+    document = marker + os.urandom(200_000) + marker
+    source = tmp_path / "biên bản.pdf"
+    source.write_bytes(document)
+    relay.stop()
+    try:
+        down = cli.at(
+            an,
+            "send",
+            "--to",
+            "CN-GX-DXGA",
+            "--text",
+            "kèm tệp",
+            "--file",
+            str(source),
+            "--queue",
+            "--json",
+        )
+        assert json.loads(down.stdout)["queued"] is True
+    finally:
+        relay.start()
+    source.unlink()  # the queued message no longer needs the officer's file
+    blobs = list((an.root / BLOBS_DIR).glob("*.blob"))
+    assert len(blobs) == 1 and marker not in blobs[0].read_bytes()  # ciphertext only
+    assert not list((an.root / SPOOL_DIR).glob("*"))
+    for path in (an.root / OUTBOX_DIR).glob("*.sealed"):
+        assert marker not in path.read_bytes()
+    sent = json.loads(cli.at(an, "outbox", "send", "--json").stdout)
+    assert len(sent["sent"]) == 1 and sent["waiting"] == 0
+    assert not list((an.root / BLOBS_DIR).glob("*"))  # gone with the item
+
+    async def receive() -> list[bytes]:
+        async with OfficerSession.open(li) as session:
+            await session.sync()
+            (record,) = session.inbox()
+            saved = await session.save_attachments(record.message_id, tmp_path / "li")
+            return [path.read_bytes() for path in saved]
+
+    assert asyncio.run(receive()) == [document]

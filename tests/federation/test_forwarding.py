@@ -30,9 +30,12 @@ async def until(check: Any, what: str, seconds: float = 10.0) -> Any:
         await asyncio.sleep(0.02)
 
 
-async def border(vn: RunningRelay, cn: RunningRelay) -> dict[str, Any]:
-    """Both relays peered, an agency and an officer on each, each agency's home recorded."""
-    await peering_steps.mutual(vn, cn)
+async def border(
+    vn: RunningRelay, cn: RunningRelay, *, cn_url: str | None = None
+) -> dict[str, Any]:
+    """Both relays peered, an agency and an officer on each, each agency's home recorded
+    (`cn_url`: where the VN relay reaches the CN relay, if not at its own address)."""
+    await peering_steps.mutual(vn, cn, cn_url)
     vn_agency, cn_agency = vietnam_agency(), china_agency()
     await register(vn.api, vn_agency)
     await register(cn.api, cn_agency)

@@ -16,6 +16,7 @@ import pytest
 from crypto.encoding import b64e
 from liaison.server import attachments, mailbox, retention
 from liaison.server.keys import RELAY_KEY
+from tests.attachment_files import DroppingProxy
 from tests.server.factory import china_agency, vietnam_agency
 from tests.server.helpers import enrol, register
 from tests.server.relay_api import Api, row_counts
@@ -214,7 +215,6 @@ async def test_an_upload_whose_token_expires_midway_resumes_at_its_offset_after_
 ) -> None:
     from liaison.client.attachments import prepare_file, upload_file
     from liaison.client.transport import ApiClient
-    from tests.e2e.test_e2e_attachments import DroppingProxy
 
     api, app, (alice, wei, _bob), tokens = parties
     video = tmp_path / "statement.mp4"
@@ -245,9 +245,9 @@ async def test_an_upload_whose_token_expires_midway_resumes_at_its_offset_after_
         async with ApiClient(base, token=tokens[alice.device_id]) as client:
             append = client.append_upload
 
-            async def recorded(upload_id, offset, chunks):
+            async def recorded(upload_id, offset, chunks, **options):
                 offsets.append(offset)
-                return await append(upload_id, offset, chunks)
+                return await append(upload_id, offset, chunks, **options)
 
             client.append_upload = recorded  # type: ignore[method-assign]
             outgoing = await prepare_file(video)
@@ -271,45 +271,6 @@ async def test_an_upload_whose_token_expires_midway_resumes_at_its_offset_after_
     assert sent.status == 201, sent.body
     status, blob = await _fetch(api, await api.login(wei), ref.blob_id)
     assert status == 200 and len(blob) == ref.blob_size
-
-
-class DownstreamCut:
-    """A loopback proxy that cuts, once, the first answer carrying more than `cut_after` bytes
-    to the client: a download dropped midway."""
-
-    def __init__(self, upstream_port: int, cut_after: int) -> None:
-        self.upstream_port, self.cut_after, self.cuts = upstream_port, cut_after, 0
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
-
-    async def _serve(self, reader, writer) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-
-        async def pipe(src, dst, cut: bool) -> None:
-            sent = 0
-            try:
-                while data := await src.read(65536):
-                    if cut and self.cut_after is not None and sent + len(data) > self.cut_after:
-                        self.cuts += 1
-                        self.cut_after = None
-                        break
-                    sent += len(data)
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                for stream in (writer, up_writer):
-                    stream.close()
-
-        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
 
 
 async def test_a_download_whose_token_expires_midway_resumes_at_its_byte_after_signing_in(
@@ -338,7 +299,7 @@ async def test_a_download_whose_token_expires_midway_resumes_at_its_byte_after_s
         return found
 
     monkeypatch.setattr(handlers.attachments, "open_for_fetch", admitted_then_expired)
-    proxy = DownstreamCut(api.client.server.port, 1_000_000)
+    proxy = DroppingProxy(api.client.server.port, 1_000_000, answers=True)
     base = await proxy.start()
     sign_ins = 0
     try:

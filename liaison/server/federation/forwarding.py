@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 import time
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, BinaryIO
 
 import aiohttp
 import msgspec
@@ -33,8 +35,9 @@ from liaison.federation.outbound import (
     OutboundRow,
     peer_health,
 )
+from liaison.server.errors import NotFound
 from liaison.server.federation import peering, trace
-from liaison.server.federation.requests import BATCH_BYTES
+from liaison.server.federation.requests import BATCH_BYTES, BLOB_SEND_CHUNK
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
@@ -134,6 +137,49 @@ def _committed(
     worker.dispatch_soon()
 
 
+# --- blobs to a peer ---------------------------------------------------------------------
+
+
+def resume_offset(state: dict[str, Any], size: int) -> int:
+    """Where a transfer of a `size`-byte blob resumes, from the peer's (untrusted) answer to
+    GET /v1/federation/blobs/{id}: its offset if it holds part of this very transfer, else 0."""
+    offset, peer_size = state.get("offset"), state.get("size")
+    if (
+        isinstance(offset, int)
+        and not isinstance(offset, bool)
+        and peer_size == size
+        and 0 <= offset <= size
+    ):
+        return offset
+    return 0
+
+
+def file_sha256(handle: BinaryIO, start: int, end: int) -> bytes:
+    """SHA-256 of the file's bytes [start, end): the signed digest of a streamed body, read
+    beforehand (a second read of the same bytes, from the page cache when it holds them)."""
+    hasher = hashlib.sha256()
+    position = start
+    while position < end:
+        block = os.pread(handle.fileno(), min(BLOB_SEND_CHUNK, end - position), position)
+        if not block:
+            raise OSError("the blob file is shorter than its size")
+        hasher.update(block)
+        position += len(block)
+    return hasher.digest()
+
+
+async def file_chunks(handle: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
+    """The file's bytes [start, end), one read at a time in a worker thread."""
+    position = start
+    while position < end:
+        size = min(BLOB_SEND_CHUNK, end - position)
+        block = await asyncio.to_thread(os.pread, handle.fileno(), size, position)
+        if not block:
+            raise OSError("the blob file is shorter than its size")
+        position += len(block)
+        yield block
+
+
 # --- the worker ----------------------------------------------------------------------------
 
 
@@ -161,6 +207,7 @@ class PeerWorker:
         self.payloads: dict[str, tuple[bytes, bytes, int, tuple[str, ...]]] = {}
         # Blobs the peer confirmed it stores (sent before the envelopes declaring them).
         self.sent_blobs: set[str] = set()
+        self._blob_locks: dict[str, asyncio.Lock] = {}
 
     # life
 
@@ -214,6 +261,11 @@ class PeerWorker:
         if self.identity is None:
             self.mutual = False
             return
+        if self.relay.federation.peers[self.origin].distrusted:
+            # Its log forked (§16.7): nothing goes to it; the queue waits for the operator.
+            self.mutual = False
+            self._peering_delay = PEERING_RETRY[1]
+            return
         if not self.mutual:
             await self._check_peering()
             if not self.mutual:
@@ -246,10 +298,11 @@ class PeerWorker:
         running = self._task is not None and not self._task.done()
         if not running:
             return  # stopped: its rows are picked up when a worker starts again
-        if self.mutual and self.identity is not None:
+        record = self.relay.federation.peers.get(self.origin)
+        if self.mutual and record is not None and not record.distrusted:
             self._dispatch()
         else:
-            self.wake.set()  # not peered (yet): the worker's step checks first
+            self.wake.set()  # not peered (yet), or distrusted: the worker's step decides
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
@@ -342,27 +395,61 @@ class PeerWorker:
         }
 
     async def _send_blob(self, url: str, blob_id: str) -> str | None:
-        """PUT the blob to the peer; None once it holds it, else what went wrong."""
+        """Send the blob to the peer, resuming where an earlier transfer stopped; None once the
+        peer holds it, else what went wrong (the batch is retried later)."""
         blobs = self.relay.blobs
         if blobs is None or not await blobs.exists(blob_id):
             return f"blob {blob_id[:12]} not stored here"
-        data = b"".join([chunk async for chunk in await blobs.read(blob_id)])
+        # Two batches declaring one blob: one transfer, the other waits for its outcome.
+        async with self._blob_locks.setdefault(blob_id, asyncio.Lock()):
+            if blob_id in self.sent_blobs:
+                return None
+            try:
+                problem = await self._transfer_blob(url, blob_id)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                self.mutual = False
+                return f"transport: {type(exc).__name__}"
+            finally:
+                self._blob_locks.pop(blob_id, None)
+            if problem is None:
+                self.sent_blobs.add(blob_id)
+            return problem
+
+    async def _transfer_blob(self, url: str, blob_id: str) -> str | None:
+        """Ask the peer how much it holds (GET), then stream the rest from the file in one
+        signed PUT whose Content-Digest was hashed from the file first (PROTOCOL.md §16.6)."""
+        client = self.relay.federation.client
+        blobs = self.relay.blobs
+        assert blobs is not None
+        target = f"{BLOBS_PATH}/{blob_id}"
+        state = await client.request(
+            peer_origin=self.origin, base_url=url, method="GET", target=target
+        )
+        if state.status != 200 or not isinstance(state.data, dict):
+            return f"blob state: {state.status} {state.code or ''}"
+        if state.data.get("stored") is True:
+            return None
         try:
-            answer = await self.relay.federation.client.request(
+            handle, size = await blobs.open_blob(blob_id)
+        except NotFound:  # purged meanwhile
+            return f"blob {blob_id[:12]} not stored here"
+        try:
+            offset = resume_offset(state.data, size)
+            digest = await asyncio.to_thread(file_sha256, handle, offset, size)
+            answer = await client.put_stream(
                 peer_origin=self.origin,
                 base_url=url,
-                method="PUT",
-                target=f"{BLOBS_PATH}/{blob_id}",
-                body=data,
-                extra_headers={"Content-Type": "application/octet-stream"},
+                target=f"{target}?offset={offset}&size={size}",
+                body=file_chunks(handle, offset, size),
+                size=size - offset,
+                body_sha256=digest,
             )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self.mutual = False
-            return f"transport: {type(exc).__name__}"
-        if answer.status != 200:
-            return f"blob refused: {answer.status} {answer.code or ''}"
-        self.sent_blobs.add(blob_id)
-        return None
+        finally:
+            await asyncio.to_thread(handle.close)
+        if answer.status == 200 and isinstance(answer.data, dict):
+            if answer.data.get("stored") is True:
+                return None
+        return f"blob refused: {answer.status} {answer.code or ''}"
 
     async def _certificate(self, device_id: str) -> tuple[int, bytes, bytes] | None:
         """(log index, `certificate` entry data, certificate bytes) of a sender: read once,
@@ -709,3 +796,12 @@ def backlogs(relay: Relay) -> dict[str, Any]:
 def degraded_peers(relay: Relay) -> list[str]:
     """Peers whose oldest undelivered item is older than the threshold (/v1/health)."""
     return peer_health(backlogs(relay), degraded_after=relay.federation.degraded_after)
+
+
+def distrusted_peers(relay: Relay) -> list[dict[str, Any]]:
+    """Peers distrusted for a log that does not extend what this relay cosigned (§16.7)."""
+    return [
+        {"origin": origin, "reason": record.distrust_reason}
+        for origin, record in sorted(relay.federation.peers.items())
+        if record.distrusted
+    ]

@@ -6,7 +6,10 @@ devices, answered with signed acknowledgements; device acknowledgements sent bac
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,7 +20,7 @@ from crypto.certs import DeviceCertificate
 from crypto.checkpoint import Checkpoint, verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope, EnvelopeHeader
-from crypto.errors import CryptoError, PeerMisbehaved
+from crypto.errors import ContentDigestMismatch, CryptoError, PeerMisbehaved
 from crypto.federation import PeerAck, RelayIdentity, sign_peer_ack
 from crypto.keys import device_agency
 from crypto.log_entries import (
@@ -29,15 +32,18 @@ from crypto.log_entries import (
 from crypto.merkle import leaf_hash, verify_inclusion
 from liaison.federation.faults import PeerLogMisbehaved, check_peer_checkpoint
 from liaison.federation.outbound import InboundVerdict, classify_inbound
-from liaison.server.errors import ApiError, BadRequest, Conflict, Unprocessable
-from liaison.server.federation import peering, trace
+from liaison.server.blobs import BlobStore
+from liaison.server.errors import ApiError, BadRequest, Conflict, NotFound, Unprocessable
+from liaison.server.federation import peering, trace, witnessing
 from liaison.server.federation.forwarding import keep_peer_acks
-from liaison.server.federation.requests import MAX_FEDERATION_BLOB
+from liaison.server.federation.requests import refusal
 from liaison.server.mailbox import schedule_push
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
+BLOB_READ_CHUNK = 256 * 1024  # bytes per read of a peer's blob streamed to disk
+BLOB_IDLE_SECONDS = 60.0  # a blob's body that sends nothing for this long is cut
 # What a blob that came from a peer relay is counted under (no agency of this relay uploaded it).
 PEER_AGENCY = "peer"
 
@@ -134,7 +140,9 @@ async def _peer_checkpoint(
                 detected_at=relay.clock(),
             )
         except PeerLogMisbehaved as exc:
-            _report(relay, identity.origin, exc.reason)
+            # Two notes the peer signed that no append-only log produces: distrusted with the
+            # evidence, as when witnessing it (PROTOCOL.md §16.7, §16.8).
+            await witnessing.distrust(relay, record, exc)
             raise Unprocessable("peer_misbehaved", str(exc)) from exc
         except (PeerMisbehaved, CryptoError) as exc:
             _report(relay, identity.origin, getattr(exc, "reason", "malformed_answer"))
@@ -433,31 +441,119 @@ async def receive_acks(relay: Relay, request: web.Request) -> dict[str, Any]:
     return {"kept": len(acks)}
 
 
+async def blob_state(relay: Relay, request: web.Request, blob_id: str) -> dict[str, Any]:
+    """GET /v1/federation/blobs/{blob_id} [peer]: how much of the blob this relay holds from
+    the asking peer (stored, or the offset its transfer resumes at; §16.6)."""
+    verified, _body = await peering.authenticate_peer(relay, request)
+    store = _blob_store(relay, blob_id)
+    name = _transfer_name(verified.sender_origin, blob_id)
+    async with _transfer(relay, name):
+        if await store.exists(blob_id):
+            size = await store.size(blob_id)
+            return {"blob": blob_id, "stored": True, "offset": size, "size": size}
+        session_id = store.named_upload_id(name)
+        try:
+            session = await store.session(session_id)
+            offset = await store.offset(session_id)
+        except NotFound:
+            return {"blob": blob_id, "stored": False, "offset": 0, "size": None}
+    return {"blob": blob_id, "stored": False, "offset": offset, "size": session.size}
+
+
 async def receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict[str, Any]:
-    """PUT /v1/federation/blobs/{blob_id} [peer]: an attachment of an envelope the peer is
-    about to forward, stored once its bytes hash to `blob_id` (§14.6)."""
-    verified, body = await peering.authenticate_peer(relay, request, limit=MAX_FEDERATION_BLOB)
+    """PUT /v1/federation/blobs/{blob_id}?offset=&size= [peer]: bytes of an attachment of an
+    envelope the peer is about to forward, streamed to disk from `offset` in a transfer that
+    resumes after a drop; the blob is stored once all `size` bytes arrived and hash to
+    `blob_id` (§14.6, §16.6). Neither end holds the blob in memory."""
+    # The transfer is held from the request's first step (by the origin it claims, checked
+    # next): the peer, seeing its connection drop, may ask where it stands before this
+    # handler has even reached the body, and must then wait for what this request keeps.
+    claimed = request.headers.get("Liaison-Origin", "")
+    async with _transfer(relay, _transfer_name(claimed, blob_id)):
+        return await _receive_blob(relay, request, blob_id)
+
+
+async def _receive_blob(relay: Relay, request: web.Request, blob_id: str) -> dict[str, Any]:
+    streamed = await peering.authenticate_peer_streamed(relay, request)
+    store = _blob_store(relay, blob_id)
+    offset = _query_int(request, "offset")
+    size = _query_int(request, "size")
+    if await store.exists(blob_id):
+        # Already here (another transfer, or a device of this relay uploaded it): the body
+        # is not read, the answer says so.
+        stored = await store.size(blob_id)
+        return {"blob": blob_id, "stored": True, "offset": stored, "size": stored}
+    origin = streamed.request.sender_origin
+    session = await store.open_named_upload(
+        _transfer_name(origin, blob_id), agency=PEER_AGENCY, size=size,
+        device=f"peer:{origin}"[:200],
+    )  # fmt: skip
+    body_hash = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            # A connection that went silent (half open) ends the request, keeping what
+            # arrived, instead of holding the transfer until TCP gives up.
+            async with asyncio.timeout(BLOB_IDLE_SECONDS):
+                chunk = await request.content.read(BLOB_READ_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    received = await store.append(session.session_id, offset, body(), body_hasher=body_hash)
+    try:
+        streamed.check_body(body_hash.digest())
+    except ContentDigestMismatch as exc:
+        # Bytes the peer did not sign: none of this transfer is kept.
+        await store.abort(session.session_id)
+        raise refusal(exc) from exc
+    if received < size:
+        return {"blob": blob_id, "stored": False, "offset": received, "size": size}
+    await store.complete(session.session_id, blob_id)  # refuses bytes of another hash
+    now = relay.clock()
+
+    async def job(tx: WriteTx) -> None:
+        await tx.insert_blob(
+            blob_id=blob_id, size=size, uploader_device=session.device, agency=PEER_AGENCY,
+            at=now,
+        )  # fmt: skip
+
+    await relay.store.write(job)
+    return {"blob": blob_id, "stored": True, "offset": size, "size": size}
+
+
+@asynccontextmanager
+async def _transfer(relay: Relay, name: str) -> AsyncIterator[None]:
+    """One request of a peer's transfer at a time (PUT and GET alike)."""
+    transfers = relay.federation.blob_transfers
+    lock, users = transfers.setdefault(name, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            yield
+    finally:
+        users[0] -= 1
+        if users[0] == 0:
+            transfers.pop(name, None)
+
+
+def _transfer_name(origin: str, blob_id: str) -> str:
+    """The upload session of one peer's transfer of one blob."""
+    return f"{origin} {blob_id}"
+
+
+def _blob_store(relay: Relay, blob_id: str) -> BlobStore:
     try:
         parse_blob_id(blob_id)
     except CryptoError as exc:
         raise BadRequest("bad_blob_id", "A blob id is 64 lower-case hex digits.") from exc
-    store = relay.blobs
-    if store is None:
+    if relay.blobs is None:
         raise Unprocessable("invalid_request", "This relay stores no attachments.")
-    if not await store.exists(blob_id):
-        session = await store.create_upload(
-            agency=PEER_AGENCY, size=len(body), agency_bytes_in_use=0
-        )
-        await store.append_bytes(session.session_id, 0, body)
-        await store.complete(session.session_id, blob_id)  # refuses bytes of another hash
-        now = relay.clock()
-        uploader = f"peer:{verified.sender_origin}"[:200]
+    return relay.blobs
 
-        async def job(tx: WriteTx) -> None:
-            await tx.insert_blob(
-                blob_id=blob_id, size=len(body), uploader_device=uploader, agency=PEER_AGENCY,
-                at=now,
-            )  # fmt: skip
 
-        await relay.store.write(job)
-    return {"blob": blob_id, "size": len(body)}
+def _query_int(request: web.Request, name: str) -> int:
+    text = request.query.get(name, "")
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise BadRequest("invalid_request", f"Query parameter {name} must be an integer.")
+    return int(text)

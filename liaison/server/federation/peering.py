@@ -3,6 +3,7 @@ peer table as the running relay sees it, and the signed peering check between re
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,11 +15,21 @@ from aiohttp import web
 from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
-from crypto.federation import RelayIdentity, VerifiedRequest, validate_relay_origin
+from crypto.federation import (
+    RelayIdentity,
+    StreamedRequest,
+    VerifiedRequest,
+    validate_relay_origin,
+)
 from crypto.log_entries import PeerEntry
 from liaison.federation.outbound import OutboundQueue
-from liaison.server.errors import ApiError, BadRequest, PayloadTooLarge
-from liaison.server.federation.requests import MAX_FEDERATION_BODY, authenticate, fetch_public
+from liaison.server.errors import ApiError, BadRequest, Forbidden, PayloadTooLarge
+from liaison.server.federation.requests import (
+    MAX_FEDERATION_BODY,
+    authenticate,
+    authenticate_streamed,
+    fetch_public,
+)
 from liaison.server.relay import Relay, Settings, open_relay
 from liaison.store import WriteTx
 from liaison.store.federation import PeerRecord
@@ -66,9 +77,7 @@ async def authenticate_peer(
 ) -> tuple[VerifiedRequest, bytes]:
     """The authenticated peer and the body of a federation request (§16.3), or a refusal."""
     body = await read_body(request, limit)
-    origin = request.headers.get("Liaison-Origin", "")
-    if origin not in relay.federation.peers:
-        await refresh_peers(relay)  # a peer the operator just added
+    await _know_sender(relay, request)
     verified = await authenticate(
         request,
         body,
@@ -77,7 +86,38 @@ async def authenticate_peer(
         replay_cache=relay.federation.replay_cache,
         now=relay.clock(),
     )
+    refuse_distrusted(relay.federation.peers[verified.sender_origin])
     return verified, body
+
+
+async def authenticate_peer_streamed(relay: Relay, request: web.Request) -> StreamedRequest:
+    """The authenticated peer of a request whose body is still to be read (a streamed blob);
+    the caller checks the body's digest at its end."""
+    await _know_sender(relay, request)
+    streamed = authenticate_streamed(
+        request,
+        own_origin=relay.identity.origin,
+        peer_key=relay.federation.peer_key,
+        replay_cache=relay.federation.replay_cache,
+        now=relay.clock(),
+    )
+    refuse_distrusted(relay.federation.peers[streamed.request.sender_origin])
+    return streamed
+
+
+async def _know_sender(relay: Relay, request: web.Request) -> None:
+    if request.headers.get("Liaison-Origin", "") not in relay.federation.peers:
+        await refresh_peers(relay)  # a peer the operator just added
+
+
+def refuse_distrusted(record: PeerRecord) -> None:
+    """A distrusted peer's requests are refused, every one (§16.7): never trusted again until
+    the operator here removes and re-adds it."""
+    if record.distrusted:
+        raise Forbidden(
+            "peer_distrusted",
+            "This relay distrusts yours: your log did not extend the checkpoint it cosigned.",
+        )
 
 
 def own_identity(relay: Relay) -> RelayIdentity:
@@ -185,6 +225,8 @@ async def add_peer(relay: Relay, url: str, fetched: FetchedPeer) -> int:
             index=index,
             at=now,
         )
+        # The peer witnesses this relay's log (§16.7): its cosignatures are accepted.
+        await tx.add_witness(name=identity.key_name, witness_key=identity.public_key, at=now)
         return index
 
     return await relay.store.write(job)
@@ -201,6 +243,7 @@ async def remove_peer(relay: Relay, origin: str) -> int:
         entry = PeerEntry(origin=origin, log_key=held.log_key, action="removed", at=now)
         index = await relay.log.append(tx, entry)
         await tx.remove_peer(origin, index=index, at=now)
+        await tx.remove_witness(name=origin, witness_key=held.log_key)
         return index
 
     return await relay.store.write(job)
@@ -235,6 +278,12 @@ def peer_json(record: PeerRecord, homes: dict[str, str], now: float) -> dict[str
         "checkpoint_size": record.checkpoint_size,
         "last_error": record.last_error,
         "agencies": sorted(a for a, o in homes.items() if o == record.origin),
+        "cosigned_size": record.cosigned_size,
+        "cosigned_at": record.cosigned_at,
+        "distrusted": record.distrusted,
+        "distrusted_at": record.distrusted_at,
+        "distrust_reason": record.distrust_reason,
+        "misbehaviour": None if record.misbehaviour is None else json.loads(record.misbehaviour),
     }
 
 

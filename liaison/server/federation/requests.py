@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -31,19 +31,32 @@ from crypto.errors import (
 )
 from crypto.federation import (
     InMemoryReplayCache,
+    StreamedRequest,
     VerifiedRequest,
     sign_request,
     verify_request,
+    verify_streamed_request,
 )
 from liaison.server.errors import ApiError
 
-__all__ = ["FederationRefused", "PeerAnswer", "PeerClient", "authenticate", "refusal"]
+__all__ = [
+    "FederationRefused",
+    "PeerAnswer",
+    "PeerClient",
+    "authenticate",
+    "authenticate_streamed",
+    "refusal",
+]
+
+T = TypeVar("T")
 
 # A federation request's body: the worker keeps a batch of envelopes below BATCH_BYTES.
 MAX_FEDERATION_BODY = 32 << 20
 BATCH_BYTES = 16 << 20
-# An attachment blob crosses in one request, held in memory on both sides: at most this.
-MAX_FEDERATION_BLOB = 64 << 20
+# A blob streamed to a peer: bytes per read of the file, and how long the peer may stay
+# silent (it fsyncs, and after a restart re-reads the blob to hash it, before answering).
+BLOB_SEND_CHUNK = 1 << 20
+BLOB_SOCK_TIMEOUT = 120.0
 
 _STATUS = {
     RequestMalformed: 400,
@@ -80,16 +93,35 @@ async def authenticate(
     now: int,
 ) -> VerifiedRequest:
     """The verified sender of a federation request, or a FederationRefused (nothing changed)."""
+    return _refused_as_api(
+        verify_request, request, body=body, own_origin=own_origin, peer_key=peer_key,
+        replay_cache=replay_cache, now=now,
+    )  # fmt: skip
+
+
+def authenticate_streamed(
+    request: web.Request,
+    *,
+    own_origin: str,
+    peer_key: Callable[[str], bytes | None],
+    replay_cache: InMemoryReplayCache,
+    now: int,
+) -> StreamedRequest:
+    """The verified sender of a request whose body is read afterwards, as a stream; the body
+    is checked against the signed digest at its end (`StreamedRequest.check_body`)."""
+    return _refused_as_api(
+        verify_streamed_request, request, own_origin=own_origin, peer_key=peer_key,
+        replay_cache=replay_cache, now=now,
+    )  # fmt: skip
+
+
+def _refused_as_api(verify: Callable[..., T], request: web.Request, **checks: Any) -> T:
     try:
-        return verify_request(
+        return verify(
             method=request.method,
             target=request.raw_path,
             headers=list(request.headers.items()),
-            body=body,
-            own_origin=own_origin,
-            peer_key=peer_key,
-            now=now,
-            replay_cache=replay_cache,
+            **checks,
         )
     except FederationError as exc:
         raise refusal(exc) from exc
@@ -175,6 +207,39 @@ class PeerClient:
             raw = await response.read()
         data = _json_or_none(raw)
         return PeerAnswer(response.status, data)
+
+    async def put_stream(
+        self,
+        *,
+        peer_origin: str,
+        base_url: str,
+        target: str,
+        body: AsyncIterable[bytes],
+        size: int,
+        body_sha256: bytes,
+    ) -> PeerAnswer:
+        """A signed PUT whose `size`-byte body streams from `body` (never held whole); its
+        SHA-256, computed beforehand, is what the signature covers (§16.6, blobs)."""
+        headers = sign_request(
+            relay_key=self.signing_key,
+            sender_origin=self.origin,
+            recipient_origin=peer_origin,
+            method="PUT",
+            target=target,
+            body_sha256=body_sha256,
+            now=self.clock(),
+        )
+        headers["Content-Type"] = "application/octet-stream"
+        headers["Content-Length"] = str(size)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.timeout, sock_read=BLOB_SOCK_TIMEOUT
+        )
+        url = base_url.rstrip("/") + target
+        async with self._session_now().put(
+            url, data=body, headers=headers, timeout=timeout
+        ) as response:
+            raw = await response.read()
+        return PeerAnswer(response.status, _json_or_none(raw))
 
     async def get_public(self, base_url: str, path: str) -> PeerAnswer:
         """An unsigned GET (the peer's identity and checkpoint, which verify themselves)."""

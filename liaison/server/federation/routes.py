@@ -13,7 +13,15 @@ import msgspec
 from aiohttp import web
 
 from liaison.server import auth
-from liaison.server.federation import crossing, forwarding, homes, inbound, peering, reviews
+from liaison.server.federation import (
+    crossing,
+    forwarding,
+    homes,
+    inbound,
+    peering,
+    reviews,
+    witnessing,
+)
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
 from liaison.server.models import HomeStatementUpload, decode_request
@@ -51,9 +59,21 @@ async def federation_acks(request: web.Request) -> web.Response:
 
 
 async def federation_blob(request: web.Request) -> web.Response:
-    """PUT /v1/federation/blobs/{blob_id}  [peer]"""
+    """PUT /v1/federation/blobs/{blob_id}?offset=&size=  [peer]: the body is streamed."""
     relay = request.app[RELAY_KEY]
-    return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
+    try:
+        return _json(await inbound.receive_blob(relay, request, request.match_info["blob_id"]))
+    except ConnectionResetError:
+        # The peer went away mid-body; what arrived is kept and it resumes from the offset.
+        raise web.HTTPBadRequest(reason="The transfer's connection was lost.") from None
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="The transfer's body stalled.") from None
+
+
+async def federation_blob_state(request: web.Request) -> web.Response:
+    """GET /v1/federation/blobs/{blob_id}  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await inbound.blob_state(relay, request, request.match_info["blob_id"]))
 
 
 async def federation_reviews(request: web.Request) -> web.Response:
@@ -94,16 +114,30 @@ async def agency_home_get(request: web.Request) -> web.Response:
     return _json(await homes.get_home(request.app[RELAY_KEY], request.match_info["code"]))
 
 
+async def federation_witness(request: web.Request) -> web.Response:
+    """GET /v1/federation/witness?from=  [peer]"""
+    return _json(await witnessing.witnessed_checkpoint(request.app[RELAY_KEY], request))
+
+
+async def federation_cosignature(request: web.Request) -> web.Response:
+    """POST /v1/federation/cosignatures  [peer]"""
+    answer = await witnessing.receive_cosignature(request.app[RELAY_KEY], request)
+    return _json(answer, status=201)
+
+
 ROUTES = [
     ("GET", peering.PEERING_PATH, federation_peering),
     ("POST", forwarding.ENVELOPES_PATH, federation_envelopes),
     ("POST", forwarding.ACKS_PATH, federation_acks),
     ("PUT", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob),
+    ("GET", forwarding.BLOBS_PATH + "/{blob_id}", federation_blob_state),
     ("POST", reviews.REVIEWS_PATH, federation_reviews),
     ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
     ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
     ("POST", "/v1/agencies/{code}/home", agency_home_put),
     ("GET", "/v1/agencies/{code}/home", agency_home_get),
+    ("GET", witnessing.WITNESS_PATH, federation_witness),
+    ("POST", witnessing.COSIGNATURES_PATH, federation_cosignature),
 ]
 
 # Seconds between reads of the peer table for workers to start or stop (`liaison peer add`
@@ -131,11 +165,13 @@ async def running(relay: Relay) -> AsyncIterator[None]:
     )
     await forwarding.start_workers(relay)
     sync = asyncio.create_task(_sync_peers(relay), name="liaison-federation-peers")
+    witnessing_task = asyncio.create_task(witnessing.run(relay), name="liaison-witness-peers")
     try:
         yield
     finally:
-        sync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sync
+        for task in (sync, witnessing_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await forwarding.stop_workers(relay)
         await state.client.close()

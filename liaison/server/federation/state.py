@@ -19,6 +19,8 @@ from crypto.federation import InMemoryReplayCache
 PEER_CACHE_SECONDS = 2.0
 # A peer whose oldest undelivered item is older than this makes /v1/health "degraded".
 DEGRADED_AFTER = 30.0
+# Seconds between two rounds of witnessing the peers' logs (PROTOCOL.md §16.7).
+WITNESS_INTERVAL = 30.0
 
 
 @dataclass
@@ -37,6 +39,16 @@ class FederationState:
     monotonic: Callable[[], float] = time.monotonic
     # Problems with peers, for /v1/health and `peer list` (origin -> short reason).
     problems: dict[str, str] = field(default_factory=dict)
+    # Blob transfers from peers under way (PROTOCOL.md §16.6): one lock and its number of
+    # holders and waiters per (peer, blob), so that a peer asking where its dropped transfer
+    # stands is answered only once the request that carried it has kept what arrived.
+    blob_transfers: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
+    # Witnessing the peers' logs: the round's period, an event that starts one at once, one
+    # set after each round, and what the last round did (liaison/server/federation/witnessing.py).
+    witness_interval: float = WITNESS_INTERVAL
+    witness_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    round_done: asyncio.Event = field(default_factory=asyncio.Event)
+    last_witness_round: list[Any] = field(default_factory=list)
 
     def peers_stale(self) -> bool:
         return self.monotonic() - self.peers_loaded_at > PEER_CACHE_SECONDS
