@@ -13,7 +13,15 @@ import msgspec
 from aiohttp import web
 
 from liaison.server import auth
-from liaison.server.federation import crossing, forwarding, homes, inbound, peering, reviews
+from liaison.server.federation import (
+    crossing,
+    foreign,
+    forwarding,
+    homes,
+    inbound,
+    peering,
+    reviews,
+)
 from liaison.server.federation.requests import PeerClient
 from liaison.server.keys import RELAY_KEY
 from liaison.server.models import HomeStatementUpload, decode_request
@@ -71,14 +79,33 @@ async def federation_log_message(request: web.Request) -> web.Response:
     return _json(await crossing.peer_entry(relay, request, request.match_info["message_id"]))
 
 
-async def foreign_log_message(request: web.Request) -> web.Response:
-    """GET /v1/foreign/log/messages/{message_id}  [device]"""
-    relay = request.app[RELAY_KEY]
+async def _device(request: web.Request) -> str:
+    """The enrolled device of a `[device]` route's bearer token."""
     header = request.headers.get("Authorization", "")
     scheme, _sep, value = header.partition(" ")
     token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    device_id = await auth.authenticate(relay, token)
+    return await auth.authenticate(request.app[RELAY_KEY], token)
+
+
+async def foreign_log_message(request: web.Request) -> web.Response:
+    """GET /v1/foreign/log/messages/{message_id}  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await _device(request)
     return _json(await crossing.across(relay, device_id, request.match_info["message_id"]))
+
+
+async def federation_agency(request: web.Request) -> web.Response:
+    """GET /v1/federation/agencies/{code}?since=  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await foreign.peer_directory(relay, request, request.match_info["code"]))
+
+
+async def foreign_agency(request: web.Request) -> web.Response:
+    """GET /v1/foreign/agencies/{code}?since=  [device]"""
+    relay = request.app[RELAY_KEY]
+    await _device(request)  # officers' names: enrolled devices only, as on the own directory
+    since = foreign.since_param(request.query.get("since"))
+    return _json(await foreign.foreign_directory(relay, request.match_info["code"], since))
 
 
 async def agency_home_put(request: web.Request) -> web.Response:
@@ -102,6 +129,8 @@ ROUTES = [
     ("POST", reviews.REVIEWS_PATH, federation_reviews),
     ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
     ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
+    ("GET", foreign.DIRECTORY_PATH + "/{code}", federation_agency),
+    ("GET", "/v1/foreign/agencies/{code}", foreign_agency),
     ("POST", "/v1/agencies/{code}/home", agency_home_put),
     ("GET", "/v1/agencies/{code}/home", agency_home_get),
 ]
