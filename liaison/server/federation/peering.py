@@ -14,11 +14,22 @@ from aiohttp import web
 from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
-from crypto.federation import RelayIdentity, VerifiedRequest, validate_relay_origin
+from crypto.federation import (
+    MAX_CLOCK_SKEW,
+    RelayIdentity,
+    RequestReplayed,
+    VerifiedRequest,
+    validate_relay_origin,
+)
 from crypto.log_entries import PeerEntry
 from liaison.federation.outbound import OutboundQueue
 from liaison.server.errors import ApiError, BadRequest, PayloadTooLarge
-from liaison.server.federation.requests import MAX_FEDERATION_BODY, authenticate, fetch_public
+from liaison.server.federation.requests import (
+    MAX_FEDERATION_BODY,
+    authenticate,
+    fetch_public,
+    refusal,
+)
 from liaison.server.relay import Relay, Settings, open_relay
 from liaison.store import WriteTx
 from liaison.store.federation import PeerRecord
@@ -69,15 +80,33 @@ async def authenticate_peer(
     origin = request.headers.get("Liaison-Origin", "")
     if origin not in relay.federation.peers:
         await refresh_peers(relay)  # a peer the operator just added
+    now = relay.clock()
     verified = await authenticate(
         request,
         body,
         own_origin=relay.identity.origin,
         peer_key=relay.federation.peer_key,
         replay_cache=relay.federation.replay_cache,
-        now=relay.clock(),
+        now=now,
     )
+    await _remember_nonce(relay, verified, now)
     return verified, body
+
+
+async def _remember_nonce(relay: Relay, verified: VerifiedRequest, now: int) -> None:
+    """§16.3 step 7 across processes and restarts: the process's cache above answers a replay
+    to the same process at once; the shared table (`federation_nonces`, one row per pair until
+    `created + MAX_CLOCK_SKEW`, expired rows purged by the same write) refuses one sent to
+    another worker or after a restart."""
+    expires_at = verified.created + MAX_CLOCK_SKEW
+
+    async def job(tx: WriteTx) -> bool:
+        return await tx.remember_nonce(
+            sender=verified.sender_origin, nonce=verified.nonce, expires_at=expires_at, now=now
+        )
+
+    if not await relay.store.write(job):
+        raise refusal(RequestReplayed("request nonce already seen"))
 
 
 def own_identity(relay: Relay) -> RelayIdentity:
