@@ -11,8 +11,8 @@ from crypto.federation import InMemoryReplayCache
 from crypto.log_entries import PeerEntry, parse_log_entry
 from liaison.server.federation import peering
 from liaison.server.federation.requests import PeerClient
-from tests.federation import peering_steps
 from liaison.store.tables import federation_nonces
+from tests.federation import peering_steps
 from tests.federation.conftest import RunningRelay
 
 PATH = peering.PEERING_PATH
