@@ -4,29 +4,28 @@ log key named by the root-signed home statement, never against anything the own 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from crypto.certs import DeviceCertificate, ReviewKeyStatement, Revocation, TrustStore
-from crypto.checkpoint import Checkpoint, verify_checkpoint
+from crypto.checkpoint import Checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.errors import CertificateError, CryptoError
-from crypto.federation import HomeStatement, RelayIdentity
+from crypto.federation import RelayIdentity
 from crypto.log_entries import (
     AgencyEntry,
     CertificateEntry,
-    HomeEntry,
     LogEntry,
     ReviewKeyEntry,
     RevocationEntry,
     content_hash,
-    parse_log_entry,
 )
-from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
 from liaison.client.errors import LogInconsistent, VerificationError
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
+from liaison.federation import agency_proofs
+from liaison.federation.agency_proofs import AgencyProofError
 from liaison.i18n import _
 
 # The newest checkpoint of each peer's log this client verified, by relay origin.
@@ -63,94 +62,71 @@ def _refused(message: str) -> VerificationError:
     return VerificationError(message)
 
 
-def home_relay(answer: dict[str, Any], agency: str, root: bytes) -> tuple[RelayIdentity, bytes]:
-    """The relay the root's home statement names, and the statement's bytes (§16.5 step 2)."""
+def home_relay(answer: dict[str, Any], agency: str, root: bytes) -> RelayIdentity:
+    """The relay the root's home statement names (§16.5 step 2)."""
     try:
-        data = b64d(answer["home"]["statement"])
-        return HomeStatement.from_bytes(data).verify(agency=agency, root_public=root), data
-    except (CryptoError, KeyError, TypeError, ValueError) as exc:
-        raise _refused(
-            _(
-                "The home statement of {agency} is not signed by its pinned root: its "
-                "directory is refused."
-            ).format(agency=agency)
-        ) from exc
+        return agency_proofs.home_statement(answer, agency, root)[1]
+    except AgencyProofError as exc:
+        raise _home_refused(agency) from exc
 
 
-def _checkpoint(
-    answer: dict[str, Any], relay: RelayIdentity, stored: Checkpoint | None
-) -> Checkpoint:
-    """The peer's checkpoint, signed by the key of the home statement (step 3) and consistent
-    with the one this client stored for that log (step 4)."""
-    try:
-        cp = verify_checkpoint(
-            answer["checkpoint"],
-            key_name=relay.key_name,
-            public_key=relay.public_key,
-            origin=relay.origin,
-        )
-    except (CryptoError, KeyError, TypeError, ValueError) as exc:
-        raise _refused(
-            _(
-                "The checkpoint given for relay {relay} is not signed by the log key its "
-                "agency's home statement names."
-            ).format(relay=relay.origin)
-        ) from exc
-    if answer.get("tree_size") != cp.size:
-        raise _refused(_("The peer relay's answer is for another log size."))
-    if stored is None or stored.size == 0:
-        return cp
-    inconsistent = LogInconsistent(
+def _home_refused(agency: str) -> VerificationError:
+    return _refused(
         _(
-            "The log of relay {relay} (size {new}) is not consistent with the checkpoint this "
-            "client stored (size {old})."
-        ).format(relay=relay.origin, new=cp.size, old=stored.size)
+            "The home statement of {agency} is not signed by its pinned root: its directory "
+            "is refused."
+        ).format(agency=agency)
     )
-    if cp.size < stored.size:
-        raise inconsistent
-    if cp.size == stored.size:
-        if cp.root_hash != stored.root_hash:
-            raise inconsistent
-        return cp
-    try:
-        if answer.get("consistency_from") != stored.size:
-            raise CryptoError("no proof from the stored size")
-        proof = [b64d(h) for h in answer.get("consistency_proof") or []]
-        verify_consistency(stored.size, cp.size, stored.root_hash, cp.root_hash, proof)
-    except (CryptoError, TypeError, ValueError) as exc:
-        raise inconsistent from exc
-    return cp
 
 
-def _entries(answer: dict[str, Any], cp: Checkpoint, relay: RelayIdentity) -> dict[int, LogEntry]:
-    """Every leaf of the answer, once its inclusion proof leads to the checkpoint's root."""
-    found: dict[int, LogEntry] = {}
+def _proved_home(
+    answer: dict[str, Any], agency: str, root: bytes, stored: Checkpoint | None
+) -> agency_proofs.ProvedHome:
+    """Steps 2–4, with a sentence for the officer for each way it can fail."""
     try:
-        for item in answer["entries"]:
-            index, data = item["index"], b64d(item["entry"])
-            proof = [b64d(h) for h in item["inclusion_proof"]]
-            if not isinstance(index, int):
-                raise CryptoError("index is not an integer")
-            verify_inclusion(leaf_hash(data), index, cp.size, proof, cp.root_hash)
-            found[index] = parse_log_entry(data)
-    except (CryptoError, KeyError, TypeError, ValueError) as exc:
+        return agency_proofs.proved_home(answer, agency, root=root, held=stored)
+    except AgencyProofError as exc:
+        relay = answer.get("relay")
+        if exc.reason == "bad_home_statement":
+            raise _home_refused(agency) from exc
+        if exc.reason == "bad_checkpoint":
+            raise _refused(
+                _(
+                    "The checkpoint given for {agency} is not signed by the log key its home "
+                    "statement names."
+                ).format(agency=agency)
+            ) from exc
+        if exc.reason == "not_consistent":
+            raise LogInconsistent(
+                _(
+                    "The log of the home relay of {agency} is not consistent with the "
+                    "checkpoint this client stored."
+                ).format(agency=agency)
+            ) from exc
+        if exc.reason == "not_included":
+            raise _refused(
+                _("An entry of the directory is not included in the log of relay {relay}.").format(
+                    relay=relay
+                )
+            ) from exc
         raise _refused(
-            _("An entry of the directory is not included in the log of relay {relay}.").format(
-                relay=relay.origin
+            _("The log entry registering {agency} does not match its root key.").format(
+                agency=agency
             )
         ) from exc
-    return found
 
 
-def _logged(entries: dict[int, LogEntry], index: Any, kind: type[LogEntry]) -> Any:
-    entry = entries.get(index) if isinstance(index, int) else None
-    if not isinstance(entry, kind):
-        raise _refused(_("A directory object of a foreign agency is not in its relay's log."))
-    return entry
+def _logged(entries: Mapping[int, LogEntry], index: Any, kind: type[LogEntry]) -> Any:
+    try:
+        return agency_proofs.logged(entries, index, kind)
+    except AgencyProofError as exc:
+        raise _refused(
+            _("A directory object of a foreign agency is not in its relay's log.")
+        ) from exc
 
 
 def _review_statements(
-    answer: dict[str, Any], entries: dict[int, LogEntry], agency: str, trust: TrustStore
+    answer: dict[str, Any], entries: Mapping[int, LogEntry], agency: str, trust: TrustStore
 ) -> tuple[ReviewKeyStatement, ...]:
     statements = []
     for item in answer.get("review_statements") or []:
@@ -176,7 +152,7 @@ def _review_statements(
 
 
 def _device(
-    item: Any, entries: dict[int, LogEntry], agency: str, trust: TrustStore, now: int
+    item: Any, entries: Mapping[int, LogEntry], agency: str, trust: TrustStore, now: int
 ) -> ForeignDevice:
     try:
         cert = DeviceCertificate.from_bytes(b64d(item["certificate"]))
@@ -250,19 +226,8 @@ def verify_directory(
                 agency=agency
             )
         )
-    relay, statement = home_relay(answer, agency, root)
-    cp = _checkpoint(answer, relay, stored)
-    entries = _entries(answer, cp, relay)
-    registered = _logged(entries, answer.get("agency_log_index"), AgencyEntry)
-    if registered.code != agency or registered.root_key != root:
-        raise _refused(
-            _("The log entry registering {agency} does not match its root key.").format(
-                agency=agency
-            )
-        )
-    homed = _logged(entries, answer["home"].get("log_index"), HomeEntry)
-    if homed.statement_hash != content_hash(statement) or homed.agency != agency:
-        raise _refused(_("A directory object of a foreign agency is not in its relay's log."))
+    proved = _proved_home(answer, agency, root, stored)
+    entries = proved.entries
     trust = TrustStore.with_pins([(agency, root)])
     statements = _review_statements(answer, entries, agency, trust)
     devices = tuple(_device(d, entries, agency, trust, now) for d in answer.get("devices") or [])
@@ -270,8 +235,8 @@ def verify_directory(
         agency,
         root,
         int(answer["agency_log_index"]),
-        relay,
-        cp,
+        proved.relay,
+        proved.checkpoint,
         str(answer["checkpoint"]),
         statements,
         devices,
@@ -324,7 +289,7 @@ async def fetch(
     for _attempt in range(2):
         answer = await api.foreign_agency(agency, since=since)
         root = root_of(answer)
-        named, _statement = home_relay(answer, agency, root)
+        named = home_relay(answer, agency, root)
         stored = stored_checkpoint(home, named.origin)
         if stored is None or stored.size in (since, answer.get("tree_size")):
             break

@@ -179,10 +179,16 @@ def _unlogged_certificate(answer: dict[str, Any], vn: Side, cn: Side) -> dict[st
 
 
 @pytest.mark.parametrize(
-    "lie", [_forged_home_statement, _own_log_key, _unlogged_certificate], ids=lambda f: f.__name__
+    ("lie", "said"),
+    [
+        (_forged_home_statement, "home statement of CN-GX-DXGA is not signed by its pinned root"),
+        (_own_log_key, "not signed by the log key its home statement names"),
+        (_unlogged_certificate, "does not match its certificate"),
+    ],
+    ids=["forged_home_statement", "own_log_key", "unlogged_certificate"],
 )
 async def test_an_own_relay_that_lies_about_the_foreign_directory_is_refused(
-    relays, tmp_path: Path, lie: Lie
+    relays, tmp_path: Path, lie: Lie, said: str
 ) -> None:
     vn, cn = relays
     vn_side, cn_side = await _border(vn, cn, tmp_path)
@@ -196,7 +202,7 @@ async def test_an_own_relay_that_lies_about_the_foreign_directory_is_refused(
         api.foreign_agency = lying  # type: ignore[method-assign]
         with pytest.raises(VerificationError) as refused:
             await trust_ops.add(an, api, CN, cn_side.fingerprint.safety_number)
-    assert str(refused.value)  # a sentence for the officer, not a trace
+    assert said in str(refused.value)  # a sentence for the officer, naming what failed
     assert directory.pinned_root(an, CN) is None
     assert foreign.stored_checkpoint(an, cn.identity.origin) is None
 
