@@ -12,17 +12,22 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from crypto.encoding import b64e
-from crypto.errors import MalformedError
+from crypto.encoding import b64d, b64e
+from crypto.errors import CryptoError, MalformedError
+from crypto.federation import RelayIdentity
 from crypto.keys import validate_agency_code
+from liaison.federation.agency_proofs import AgencyProofError, home_statement, proved_home
 from liaison.server.directory import agency_record
-from liaison.server.errors import BadRequest, NotFound
+from liaison.server.errors import ApiError, BadRequest, NotFound
 from liaison.server.federation import peering
 from liaison.server.federation.crossing import PeerUnreachable
 from liaison.server.log_queries import proof_tree
 from liaison.server.relay import Relay
 
 DIRECTORY_PATH = "/v1/federation/agencies"
+# Seconds a peer's proof that an agency is homed on it is believed before it is asked again: a
+# move to another relay (a newer home statement there) is seen here within this time.
+HOME_PROOF_SECONDS = 300.0
 
 
 def _code(code: str) -> str:
@@ -142,3 +147,81 @@ async def foreign_directory(relay: Relay, code: str, since: int) -> dict[str, An
     if unreachable:
         raise PeerUnreachable()
     raise NotFound("unknown_agency", "No peer relay is the home of this agency.")
+
+
+class HomeUnproved(ApiError):
+    """The forwarding peer did not answer whether an agency is homed on it (503: the whole
+    request is tried again later, nothing was logged)."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "home_unproved", "Your relay did not prove the agency's home; try again later."
+        )
+
+
+async def _peer_home_answer(relay: Relay, origin: str, code: str) -> dict[str, Any] | None:
+    """The peer's directory answer for `code` (None: it holds no home statement for it; empty:
+    it knows no such agency)."""
+    record = relay.federation.peers.get(origin)
+    client = relay.federation.client
+    if record is None or client is None:
+        raise HomeUnproved()
+    try:
+        answer = await client.request(
+            peer_origin=origin, base_url=record.url, method="GET", target=f"{DIRECTORY_PATH}/{code}"
+        )
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise HomeUnproved() from exc
+    if answer.status == 404 and answer.code == "no_home_statement":
+        return None
+    if answer.status == 404:
+        return {}  # not registered there: not homed there
+    if answer.status != 200 or not isinstance(answer.data, dict):
+        raise HomeUnproved()
+    return answer.data
+
+
+async def _statement_names_peer(relay: Relay, origin: str, code: str) -> bool:
+    """Whether the peer proves, from its own log, that `code`'s root named it as home: the
+    statement is signed by the root the peer's log registered, names the peer's origin and the
+    log key of this relay's peer record, and both entries are in a checkpoint that key signed.
+    An agency whose root named this relay (as recently or more) is not the peer's to send for."""
+    answer = await _peer_home_answer(relay, origin, code)
+    if answer is None:
+        # No statement yet: the operator's `peer home` record decides (agencies registered
+        # before home statements; PROTOCOL.md §16.6).
+        return relay.federation.homes.get(code) == origin
+    if not answer:
+        return False
+    peer = RelayIdentity(origin, relay.federation.peers[origin].log_key)
+    try:
+        root = b64d(answer.get("root_key", ""))
+        _statement, named, _data = home_statement(answer, code, root)
+        if named != peer:
+            return False
+        proved = proved_home(answer, code, root=root, held=None)
+    except (AgencyProofError, CryptoError):
+        return False
+    here = await relay.store.agency(code)
+    if here is not None and here.root_key != root:
+        return False
+    held = await relay.store.home_statement(code)
+    return held is None or held[1] < proved.issued_at
+
+
+async def homed_on(relay: Relay, origin: str, code: str) -> bool:
+    """Whether agency `code` is homed on the peer `origin` (PROTOCOL.md §16.6), for a sender or
+    a reviewer the peer forwards; a proof is believed for HOME_PROOF_SECONDS. Raises
+    HomeUnproved when the peer does not answer."""
+    state = relay.federation
+    now = state.monotonic()
+    known = state.sender_homes.get(code)
+    if known is not None and known[0] == origin and known[1] > now:
+        return True
+    if not await _statement_names_peer(relay, origin, code):
+        state.sender_homes.pop(code, None)
+        return False
+    state.sender_homes[code] = (origin, now + HOME_PROOF_SECONDS)
+    return True

@@ -30,7 +30,7 @@ from crypto.merkle import leaf_hash, verify_inclusion
 from liaison.federation.faults import PeerLogMisbehaved, check_peer_checkpoint
 from liaison.federation.outbound import InboundVerdict, classify_inbound
 from liaison.server.errors import ApiError, BadRequest, Conflict, Unprocessable
-from liaison.server.federation import peering
+from liaison.server.federation import foreign, peering
 from liaison.server.federation.forwarding import keep_peer_acks
 from liaison.server.federation.requests import MAX_FEDERATION_BLOB
 from liaison.server.mailbox import schedule_push
@@ -196,7 +196,7 @@ async def _verify_item(
         raise ItemRefused("sender_certificate_mismatch")
     _included(envelope_entry_data, item.get("envelope_index"), item.get("envelope_proof"), cp)
     _included(cert_entry_data, item.get("certificate_index"), item.get("certificate_proof"), cp)
-    if relay.federation.homes.get(device_agency(header.sender_device)) != origin:
+    if not await foreign.homed_on(relay, origin, device_agency(header.sender_device)):
         raise ItemRefused("sender_not_homed")
     if relay.clock() > certificate.not_after:
         raise ItemRefused("certificate_expired")

@@ -27,7 +27,7 @@ from crypto.keys import device_agency
 from crypto.log_entries import CertificateEntry, PeerReviewEntry, ReviewEntry, parse_log_entry
 from crypto.review_keys import review_request_bytes, verify_review_request
 from liaison.server.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from liaison.server.federation import inbound, peering
+from liaison.server.federation import foreign, inbound, peering
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
 
@@ -166,7 +166,7 @@ async def receive_review(relay: Relay, request: web.Request) -> dict[str, Any]:
         raise _refused("sender_certificate_mismatch")
     if certificate.role != "supervisor" or entry.agency != device_agency(entry.device_id):
         raise Forbidden("review_forbidden", "Only a supervisor device may review a message.")
-    if relay.federation.homes.get(entry.agency) != origin:
+    if not await foreign.homed_on(relay, origin, entry.agency):
         raise Forbidden("review_forbidden", "The reviewing agency is not homed on that relay.")
     signed = review_request_bytes(
         message_id=entry.message_id,

@@ -28,6 +28,9 @@ class FederationState:
     peers: dict[str, Any] = field(default_factory=dict)  # origin -> PeerRecord (active only)
     peers_loaded_at: float = float("-inf")
     homes: dict[str, str] = field(default_factory=dict)  # agency code -> home relay origin
+    # Agencies a peer proved homed on it (its root's home statement): code -> (origin, until,
+    # on the monotonic clock); see liaison/server/federation/foreign.py `homed_on`.
+    sender_homes: dict[str, tuple[str, float]] = field(default_factory=dict)
     replay_cache: InMemoryReplayCache = field(default_factory=InMemoryReplayCache)
     client: Any = None  # PeerClient, made when the relay starts
     # The forwarding worker of each peer, woken when a write that enqueued for it commits.
