@@ -160,11 +160,14 @@ async def running(relay: Relay) -> AsyncIterator[None]:
     )
     await forwarding.start_workers(relay)
     sync = asyncio.create_task(_sync_peers(relay), name="liaison-federation-peers")
+    state.review_wake = asyncio.Event()
+    review_sender = asyncio.create_task(reviews.run_sender(relay), name="liaison-review-fwd")
     try:
         yield
     finally:
-        sync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sync
+        for task in (sync, review_sender):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await forwarding.stop_workers(relay)
         await state.client.close()

@@ -36,6 +36,9 @@ class FederationState:
     # The forwarding worker of each peer, woken when a write that enqueued for it commits.
     wake: dict[str, asyncio.Event] = field(default_factory=dict)
     workers: dict[str, Any] = field(default_factory=dict)  # origin -> PeerWorker
+    # Set when a forwarded review was enqueued (liaison/server/federation/reviews.py); made
+    # when federation starts.
+    review_wake: asyncio.Event | None = None
     degraded_after: float = DEGRADED_AFTER
     monotonic: Callable[[], float] = time.monotonic
     # Problems with peers, for /v1/health and `peer list` (origin -> short reason).
