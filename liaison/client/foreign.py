@@ -256,12 +256,24 @@ def stored_checkpoint(home: Home, origin: str) -> Checkpoint | None:
         return None
 
 
+def known_relay_key(home: Home, origin: str) -> bytes | None:
+    """The log key of peer relay `origin` as a home statement signed by a pinned root named
+    it (None: no pinned agency is homed there)."""
+    record = (home.read_json(FOREIGN_CHECKPOINTS_FILE, {}) or {}).get(origin)
+    try:
+        return b64d(record["relay_key"]) if isinstance(record, dict) else None
+    except (CryptoError, KeyError, TypeError):
+        return None
+
+
 def _store_checkpoint(home: Home, directory: ForeignDirectory) -> None:
     records = dict(home.read_json(FOREIGN_CHECKPOINTS_FILE, {}) or {})
     held = stored_checkpoint(home, directory.relay.origin)
-    if held is not None and held.size >= directory.checkpoint.size:
+    known = known_relay_key(home, directory.relay.origin)
+    if held is not None and held.size >= directory.checkpoint.size and known is not None:
         return
     records[directory.relay.origin] = {
+        "relay_key": b64e(directory.relay.public_key),
         "note": directory.note,
         "size": directory.checkpoint.size,
         "root_hash": b64e(directory.checkpoint.root_hash),

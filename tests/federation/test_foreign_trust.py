@@ -5,6 +5,7 @@ checkpoint signed with the key the statement names. An own relay that lies is ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from crypto.certs import issue_certificate
 from crypto.encoding import b64e
 from crypto.federation import issue_home_statement
 from crypto.keys import DeviceKeys, RootKey
+from liaison.cli import main
 from liaison.client import agency as agency_ops
 from liaison.client import directory, foreign
 from liaison.client import messages as message_ops
@@ -231,3 +233,48 @@ async def test_the_wrong_fingerprint_pins_nothing(relays, tmp_path: Path) -> Non
         with pytest.raises(VerificationError):
             await trust_ops.add(an, api, CN, vn_side.fingerprint.safety_number)
     assert directory.pinned_root(an, CN) is None
+
+
+async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    """`liaison ARGV` through the command line's main entry (in a thread: the relays serve on
+    this loop), its exit code and its JSON output."""
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(argv))
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else None
+
+
+async def test_audit_verify_across_on_the_command_line_from_both_sides(
+    relays, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vn, cn = relays
+    monkeypatch.setenv("LIAISON_PASSPHRASE", "pw")
+    vn_side, cn_side = await _border(vn, cn, tmp_path)
+    an, li = vn_side.officers["nguyen.van.an"], cn_side.officers["li.wei"]
+    async with ApiClient(vn.url) as api:
+        await trust_ops.add(an, api, CN, cn_side.fingerprint.safety_number)
+        sent = await message_ops.send(an, api, [CN], Payload.text("Đề nghị xác minh"))
+    await until(lambda: _holds(cn, sent.message_id), "the notice on the CN relay")
+    mid = sent.message_id
+
+    code, report = await _cli(
+        capsys, "audit", "verify", "--across", mid, "--home", str(an.root), "--json"
+    )
+    assert code == 0, report
+    assert report["ok"] and {s["kind"] for s in report["sides"]} == {"envelope", "forwarded_in"}
+    hash_hex = report["envelope_hash"]
+
+    # Li has not pinned a Vietnamese agency yet: the VN relay's key is only the CN relay's
+    # word, which the audit does not take.
+    code, report = await _cli(
+        capsys, "audit", "verify", "--across", mid, "--home", str(li.root), "--json"
+    )
+    assert code != 0 and not report["ok"]
+    assert any(vn.identity.origin in p for p in report["problems"])
+    async with ApiClient(cn.url) as api:
+        await trust_ops.add(li, api, VN, vn_side.fingerprint.safety_number)
+    code, report = await _cli(
+        capsys, "audit", "verify", "--across", mid, "--home", str(li.root), "--json"
+    )
+    assert code == 0, report
+    assert report["ok"] and report["envelope_hash"] == hash_hex
