@@ -15,11 +15,12 @@ from crypto.certs import (
 from crypto.checkpoint import Checkpoint
 from crypto.encoding import b64e
 from crypto.envelope import ReviewRecipient
-from crypto.errors import CertificateError, CryptoError
+from crypto.errors import CryptoError
 from crypto.keys import device_agency
 from crypto.log_entries import content_hash
 from crypto.review_keys import current_review_statement
 from liaison.client import foreign, transparency
+from liaison.client.device_checks import certificate_state, root_signed_revocation
 from liaison.client.errors import ClientError, MissingPin, VerificationError
 from liaison.client.home import Home
 from liaison.client.records import PinsFile, RevocationNote
@@ -216,39 +217,16 @@ async def _verify_device_item(
     revocation_index: int | None = None
     if item.get("revoked") and item.get("revocation"):
         raw = decode_b64(item["revocation"])
-        revocation = Revocation.from_bytes(raw)
-        if revocation.device_id != cert.device_id or revocation.cert_hash != cert.cert_hash():
-            raise VerificationError(_("The server sent a revocation of another certificate."))
-        check = TrustStore()
-        check.pin(cert.agency, trust.pinned(cert.agency) or b"")
-        try:
-            check.add_revocation(revocation)
-        except CryptoError as exc:
-            raise VerificationError(
-                _("The revocation of device {device} is not signed by its agency root.").format(
-                    device=cert.device_id
-                )
-            ) from exc
+        root_signed_revocation(cert, raw, trust.pinned(cert.agency) or b"")
         revocation_index = await _revocation_position(api, cp, item, cert, raw)
         _remember_revocation(home, cert.device_id, raw, revocation_index)
         revoked = True
-    problem: str | None = None
-    try:
-        trust.verify_certificate(cert, now=now)
-    except CertificateError as exc:
-        if exc.code in ("certificate_expired", "certificate_not_yet_valid"):
-            problem = exc.code
-        elif exc.code == "certificate_revoked":
-            # Known revoked here even if the server no longer says so: a pin-side fact.
-            revoked = True
-            if revocation_index is None:
-                revocation_index = known_revocations(home)[cert.device_id].log_index
-        else:
-            raise VerificationError(
-                _("The certificate of device {device} does not verify: {code}.").format(
-                    device=cert.device_id, code=exc.code
-                )
-            ) from exc
+    problem, revoked_here = certificate_state(trust, cert, now=now)
+    if revoked_here:
+        # Known revoked here even if the server no longer says so: a pin-side fact.
+        revoked = True
+        if revocation_index is None:
+            revocation_index = known_revocations(home)[cert.device_id].log_index
     return VerifiedDevice(cert, index, revoked, revocation_index, problem)
 
 

@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.certs import DeviceCertificate, ReviewKeyStatement, Revocation, TrustStore
+from crypto.certs import DeviceCertificate, ReviewKeyStatement, TrustStore
 from crypto.checkpoint import Checkpoint
 from crypto.encoding import b64d, b64e
-from crypto.errors import CertificateError, CryptoError
+from crypto.errors import CryptoError
 from crypto.federation import RelayIdentity
 from crypto.log_entries import (
     AgencyEntry,
@@ -21,6 +21,7 @@ from crypto.log_entries import (
     RevocationEntry,
     content_hash,
 )
+from liaison.client.device_checks import certificate_state, root_signed_revocation
 from liaison.client.errors import LogInconsistent, VerificationError
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
@@ -152,7 +153,12 @@ def _review_statements(
 
 
 def _device(
-    item: Any, entries: Mapping[int, LogEntry], agency: str, trust: TrustStore, now: int
+    item: Any,
+    entries: Mapping[int, LogEntry],
+    agency: str,
+    root: bytes,
+    trust: TrustStore,
+    now: int,
 ) -> ForeignDevice:
     try:
         cert = DeviceCertificate.from_bytes(b64d(item["certificate"]))
@@ -175,17 +181,7 @@ def _device(
         )
     revocation_index: int | None = None
     if revocation is not None:
-        try:
-            parsed = Revocation.from_bytes(revocation)
-            if parsed.device_id != cert.device_id or parsed.cert_hash != cert.cert_hash():
-                raise CryptoError("revocation of another certificate")
-            trust.add_revocation(parsed)
-        except CryptoError as exc:
-            raise _refused(
-                _("The revocation of device {device} is not signed by its agency root.").format(
-                    device=cert.device_id
-                )
-            ) from exc
+        trust.add_revocation(root_signed_revocation(cert, revocation, root))
         logged = _logged(entries, item.get("revocation_log_index"), RevocationEntry)
         if logged.device_id != cert.device_id or logged.revocation_hash != content_hash(revocation):
             raise _refused(
@@ -194,18 +190,7 @@ def _device(
                 )
             )
         revocation_index = int(item["revocation_log_index"])
-    problem: str | None = None
-    try:
-        trust.verify_certificate(cert, now=now)
-    except CertificateError as exc:
-        if exc.code in ("certificate_expired", "certificate_not_yet_valid"):
-            problem = exc.code
-        elif exc.code != "certificate_revoked":
-            raise _refused(
-                _("The certificate of device {device} does not verify: {code}.").format(
-                    device=cert.device_id, code=exc.code
-                )
-            ) from exc
+    problem, _revoked = certificate_state(trust, cert, now=now)
     return ForeignDevice(
         cert, int(item["log_index"]), revocation is not None, revocation_index, problem
     )
@@ -230,7 +215,9 @@ def verify_directory(
     entries = proved.entries
     trust = TrustStore.with_pins([(agency, root)])
     statements = _review_statements(answer, entries, agency, trust)
-    devices = tuple(_device(d, entries, agency, trust, now) for d in answer.get("devices") or [])
+    devices = tuple(
+        _device(d, entries, agency, root, trust, now) for d in answer.get("devices") or []
+    )
     return ForeignDirectory(
         agency,
         root,

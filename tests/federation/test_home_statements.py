@@ -101,14 +101,7 @@ async def test_agency_home_signs_with_the_root_and_names_the_pinned_relay(
 async def _statement_logged_anyway(relay, root: RootKey, code: str, names, issued_at: int) -> None:
     """A dishonest operator writes a statement naming another relay straight into its store
     and log (the route would refuse it)."""
-    statement = issue_home_statement(
-        root,
-        agency=code,
-        relay_origin=names.identity.origin,
-        relay_key=names.identity.public_key,
-        issued_at=issued_at,
-    )
-    data = statement.to_bytes()
+    data = b64d(_statement(root, code, names, issued_at)["statement"])
     entry = HomeEntry(
         agency=code,
         relay_origin=names.identity.origin,
