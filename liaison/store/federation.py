@@ -523,13 +523,16 @@ class FederationWrites:
         ).first() is not None
 
     async def remember_nonce(self, *, sender: str, nonce: str, expires_at: int, now: int) -> bool:
-        """The shared replay cache (§16.3 step 7): False when the pair is held and unexpired."""
+        """The shared replay cache (§16.3 step 7): False when the pair is held and unexpired
+        (then nothing was written, so a caller may refuse without spoiling its batch); else
+        the expired pairs are purged and this one is kept until `expires_at`."""
+        key = and_(federation_nonces.c.sender == sender, federation_nonces.c.nonce == nonce)
+        held = (await self.conn.execute(select(federation_nonces.c.expires_at).where(key))).first()
+        if held is not None and held[0] >= now:
+            return False
         await self.execute_write(
             delete(federation_nonces).where(federation_nonces.c.expires_at < now)
         )
-        key = and_(federation_nonces.c.sender == sender, federation_nonces.c.nonce == nonce)
-        if (await self.conn.execute(select(federation_nonces.c.expires_at).where(key))).first():
-            return False
         await self.execute_write(
             insert(federation_nonces).values(sender=sender, nonce=nonce, expires_at=expires_at)
         )

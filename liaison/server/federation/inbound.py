@@ -18,7 +18,7 @@ from crypto.checkpoint import Checkpoint, verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope, EnvelopeHeader
 from crypto.errors import CryptoError, PeerMisbehaved
-from crypto.federation import PeerAck, RelayIdentity, sign_peer_ack
+from crypto.federation import PeerAck, RelayIdentity, VerifiedRequest, sign_peer_ack
 from crypto.keys import device_agency
 from crypto.log_entries import (
     CertificateEntry,
@@ -231,7 +231,7 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
     """POST /v1/federation/envelopes [peer]: per item, in batch order, `logged` (with the
     signed ack), `refused` (with a code) or `not_attempted` (an earlier item of its sender
     failed): a sender's items are logged in order or not at all."""
-    verified, body = await peering.authenticate_peer(relay, request)
+    verified, body = await peering.authenticate_peer(relay, request, remember=False)
     origin = verified.sender_origin
     record = relay.federation.peers[origin]
     identity = RelayIdentity(origin, record.log_key)
@@ -260,9 +260,12 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
         good.append((n, checked))
     held = relay.federation.peers[origin]
     if good:
-        results.update(await _log_items(relay, origin, good, held))
-    elif held.checkpoint_size != record.checkpoint_size:
-        await _save_held(relay, held)
+        # The request's nonce is kept in the same transaction as the items it logs.
+        results.update(await _log_items(relay, verified, good, held))
+    else:
+        await peering.remember_nonce(relay, verified)
+        if held.checkpoint_size != record.checkpoint_size:
+            await _save_held(relay, held)
     held = relay.federation.peers[origin].checkpoint_size
     return {"results": [results[n] for n in sorted(results)], "checkpoint_size": held}
 
@@ -287,8 +290,9 @@ async def _write_held(tx: WriteTx, relay: Relay, held: Any) -> None:
 
 
 async def _log_items(
-    relay: Relay, origin: str, good: list[tuple[int, VerifiedItem]], held: Any
+    relay: Relay, verified: VerifiedRequest, good: list[tuple[int, VerifiedItem]], held: Any
 ) -> dict[int, dict[str, Any]]:
+    origin = verified.sender_origin
     now = relay.clock()
     own = relay.identity.origin
     encoded = {
@@ -307,6 +311,7 @@ async def _log_items(
     }
 
     async def job(tx: WriteTx) -> dict[int, dict[str, Any]]:
+        await peering.nonce_kept(tx, relay, verified)
         await _write_held(tx, relay, held)
         out: dict[int, dict[str, Any]] = {}
         failed: set[str] = set()

@@ -73,9 +73,15 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 async def authenticate_peer(
-    relay: Relay, request: web.Request, *, limit: int = MAX_FEDERATION_BODY
+    relay: Relay,
+    request: web.Request,
+    *,
+    limit: int = MAX_FEDERATION_BODY,
+    remember: bool = True,
 ) -> tuple[VerifiedRequest, bytes]:
-    """The authenticated peer and the body of a federation request (§16.3), or a refusal."""
+    """The authenticated peer and the body of a federation request (§16.3), or a refusal.
+    `remember=False`: the caller keeps the nonce itself, in the transaction of its own write
+    (`nonce_kept`), so that the border hop costs one commit, not two."""
     body = await read_body(request, limit)
     origin = request.headers.get("Liaison-Origin", "")
     if origin not in relay.federation.peers:
@@ -89,24 +95,33 @@ async def authenticate_peer(
         replay_cache=relay.federation.replay_cache,
         now=now,
     )
-    await _remember_nonce(relay, verified, now)
+    if remember:
+        await remember_nonce(relay, verified)
     return verified, body
 
 
-async def _remember_nonce(relay: Relay, verified: VerifiedRequest, now: int) -> None:
-    """§16.3 step 7 across processes and restarts: the process's cache above answers a replay
-    to the same process at once; the shared table (`federation_nonces`, one row per pair until
-    `created + MAX_CLOCK_SKEW`, expired rows purged by the same write) refuses one sent to
-    another worker or after a restart."""
-    expires_at = verified.created + MAX_CLOCK_SKEW
-
-    async def job(tx: WriteTx) -> bool:
-        return await tx.remember_nonce(
-            sender=verified.sender_origin, nonce=verified.nonce, expires_at=expires_at, now=now
-        )
-
-    if not await relay.store.write(job):
+async def nonce_kept(tx: WriteTx, relay: Relay, verified: VerifiedRequest) -> None:
+    """§16.3 step 7 across processes and restarts, in the caller's write: the process's cache
+    answers a replay to the same process at once; the shared table (`federation_nonces`, one
+    row per pair until `created + MAX_CLOCK_SKEW`, expired rows purged as rows are written)
+    refuses one sent to another worker or after a restart (nothing written then)."""
+    fresh = await tx.remember_nonce(
+        sender=verified.sender_origin,
+        nonce=verified.nonce,
+        expires_at=verified.created + MAX_CLOCK_SKEW,
+        now=relay.clock(),
+    )
+    if not fresh:
         raise refusal(RequestReplayed("request nonce already seen"))
+
+
+async def remember_nonce(relay: Relay, verified: VerifiedRequest) -> None:
+    """`nonce_kept` in a write of its own (a request that writes nothing else)."""
+
+    async def job(tx: WriteTx) -> None:
+        await nonce_kept(tx, relay, verified)
+
+    await relay.store.write(job)
 
 
 def own_identity(relay: Relay) -> RelayIdentity:
