@@ -241,7 +241,7 @@ async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any
     capsys.readouterr()
     code = await asyncio.to_thread(main, list(argv))
     out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else None
+    return code, json.loads(out) if "--json" in argv and out.strip() else out
 
 
 async def test_audit_verify_across_on_the_command_line_from_both_sides(
@@ -271,8 +271,9 @@ async def test_audit_verify_across_on_the_command_line_from_both_sides(
     )
     assert code != 0 and not report["ok"]
     assert any(vn.identity.origin in p for p in report["problems"])
-    async with ApiClient(cn.url) as api:
-        await trust_ops.add(li, api, VN, vn_side.fingerprint.safety_number)
+    fingerprint = vn_side.fingerprint.safety_number
+    code, said = await _cli(capsys, "trust", "add", VN, fingerprint, "--home", str(li.root))
+    assert code == 0 and vn.identity.origin in said
     code, report = await _cli(
         capsys, "audit", "verify", "--across", mid, "--home", str(li.root), "--json"
     )
