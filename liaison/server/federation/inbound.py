@@ -389,7 +389,7 @@ async def _log_items(
 
 async def receive_acks(relay: Relay, request: web.Request) -> dict[str, Any]:
     """POST /v1/federation/acks [peer]: `acknowledged` acks of envelopes forwarded from here."""
-    verified, body = await peering.authenticate_peer(relay, request)
+    verified, body = await peering.authenticate_peer(relay, request, remember=False)
     origin = verified.sender_origin
     identity = RelayIdentity(origin, relay.federation.peers[origin].log_key)
     obj = _json_body(body)
@@ -407,7 +407,11 @@ async def receive_acks(relay: Relay, request: web.Request) -> dict[str, Any]:
         if ack.event != "acknowledged":
             raise Conflict("peer_misbehaved", "Only device acknowledgements travel here.")
         acks.append(ack)
-    await keep_peer_acks(relay, origin, acks)
+
+    async def nonce(tx: WriteTx) -> None:
+        await peering.nonce_kept(tx, relay, verified)
+
+    await keep_peer_acks(relay, origin, acks, first=nonce)  # one commit for both
     return {"kept": len(acks)}
 
 
