@@ -257,8 +257,11 @@ def _store_checkpoint(home: Home, directory: ForeignDirectory) -> None:
     records = dict(home.read_json(FOREIGN_CHECKPOINTS_FILE, {}) or {})
     held = stored_checkpoint(home, directory.relay.origin)
     known = known_relay_key(home, directory.relay.origin)
-    if held is not None and held.size >= directory.checkpoint.size and known is not None:
-        return
+    size = directory.checkpoint.size
+    if held is not None and (
+        held.size > size or (held.size == size and known == directory.relay.public_key)
+    ):
+        return  # the newest checkpoint seen stays the stored one
     records[directory.relay.origin] = {
         "relay_key": b64e(directory.relay.public_key),
         "note": directory.note,

@@ -25,7 +25,7 @@ from liaison.client import messages as message_ops
 from liaison.client import officer as officer_ops
 from liaison.client import trust as trust_ops
 from liaison.client.agency import Fingerprint
-from liaison.client.errors import VerificationError
+from liaison.client.errors import LogInconsistent, VerificationError
 from liaison.client.home import Home
 from liaison.client.payload import Payload
 from liaison.client.transport import ApiClient
@@ -209,20 +209,42 @@ async def test_an_own_relay_that_lies_about_the_foreign_directory_is_refused(
     assert foreign.stored_checkpoint(an, cn.identity.origin) is None
 
 
-async def test_a_lie_after_pinning_stops_the_send(relays, tmp_path: Path) -> None:
+def _no_consistency(answer: dict[str, Any], vn: Side, cn: Side) -> dict[str, Any]:
+    """The own relay drops the proof that the peer's log grew from the stored checkpoint."""
+    return {**answer, "consistency_proof": []}
+
+
+@pytest.mark.parametrize(
+    ("lie", "error"),
+    [(_unlogged_certificate, VerificationError), (_no_consistency, LogInconsistent)],
+    ids=["unlogged_certificate", "no_consistency"],
+)
+async def test_a_lie_after_pinning_stops_the_send(
+    relays, tmp_path: Path, lie: Lie, error: type[Exception]
+) -> None:
     vn, cn = relays
     vn_side, cn_side = await _border(vn, cn, tmp_path)
     an = vn_side.officers["nguyen.van.an"]
     async with ApiClient(vn.url) as api:
         await trust_ops.add(an, api, CN, cn_side.fingerprint.safety_number)
+        held = foreign.stored_checkpoint(an, cn.identity.origin)
+        # The peer's log grows (a second officer enrols there).
+        await _officer(cn_side, tmp_path, "wang.fang", ("Vương Phương", "王芳"))
         honest = api.foreign_agency
 
         async def lying(code: str, *, since: int = 0) -> Any:
-            return _unlogged_certificate(await honest(code, since=since), vn_side, cn_side)
+            return lie(await honest(code, since=since), vn_side, cn_side)
 
         api.foreign_agency = lying  # type: ignore[method-assign]
-        with pytest.raises(VerificationError):
+        with pytest.raises(error):
             await message_ops.send(an, api, [CN], Payload.text("không gửi"))
+        # Nothing the lie showed is kept: the stored checkpoint of the peer is the old one.
+        assert foreign.stored_checkpoint(an, cn.identity.origin) == held
+        api.foreign_agency = honest  # type: ignore[method-assign]
+        sent = await message_ops.send(an, api, [CN], Payload.text("gửi"))
+    assert len([d for d in sent.recipients if d.startswith(CN)]) == 2
+    grown = foreign.stored_checkpoint(an, cn.identity.origin)
+    assert held is not None and grown is not None and grown.size > held.size
 
 
 async def test_the_wrong_fingerprint_pins_nothing(relays, tmp_path: Path) -> None:
