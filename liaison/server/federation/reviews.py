@@ -163,7 +163,8 @@ async def _forward_to(relay: Relay, origin: str, url: str, index: int) -> str | 
         if answer.status == 409 and isinstance(size, int) and not isinstance(size, bool):
             held = size
             continue  # at once, with a consistency proof from the size the peer holds
-        if answer.status in (401, 403, 503) or answer.status >= 500:
+        # Transient: our clock or peering (401, 403 unknown_peer), the peer's state (5xx).
+        if answer.status in (401, 503) or answer.status >= 500 or answer.code == "unknown_peer":
             return f"failed: {answer.status} {answer.code}"
         return f"refused: {answer.code}"
     return "failed: checkpoint_unknown"
