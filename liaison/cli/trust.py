@@ -48,13 +48,15 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     home = home_from_args(args)
     result = on_relay(home, args, lambda api: trust_ops.add(home, api, args.code, args.fingerprint))
-    print_result(
-        args,
-        result,
-        _("Agency {code} pinned: {number}").format(
-            code=result["agency"], number=result["safety_number"]
-        ),
+    pinned = _("Agency {code} pinned: {number}").format(
+        code=result["agency"], number=result["safety_number"]
     )
+    if result.get("home_relay"):
+        # Homed on a peer relay: say which one its root's home statement names.
+        pinned += "\n" + _("Its home relay (named by its root): {relay}").format(
+            relay=result["home_relay"]
+        )
+    print_result(args, result, pinned)
     return 0
 
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.checkpoint import Checkpoint, verify_checkpoint
-from crypto.encoding import b64d
+from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
 from crypto.federation import RelayIdentity
 from crypto.log_entries import EnvelopeEntry, ForwardedInEntry, LogEntry, parse_log_entry
 from crypto.merkle import leaf_hash, verify_inclusion
-from liaison.client import transparency
+from liaison.client import foreign, transparency
 from liaison.client.errors import ClientError
 from liaison.client.home import Home
 from liaison.client.officer import authenticated
@@ -126,6 +126,17 @@ async def verify_across(home: Home, api: ApiClient, message_id: str) -> Crossing
                 _("The peer relay {relay} did not give its entry ({code}).").format(
                     relay=side.get("origin"), code=side.get("code")
                 )
+            )
+            continue
+        known = foreign.known_relay_key(home, str(side.get("origin")))
+        if known is None or side.get("log_public_key") != b64e(known):
+            # The own relay's word on its peer's key counts for nothing (PROTOCOL.md §16.6):
+            # only a home statement signed by a pinned root names it.
+            report.problems.append(
+                _(
+                    "The log key of relay {relay} is not the one the home statement of an "
+                    "agency pinned here names (pin an agency homed there first)."
+                ).format(relay=side.get("origin"))
             )
             continue
         try:

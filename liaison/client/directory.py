@@ -15,11 +15,12 @@ from crypto.certs import (
 from crypto.checkpoint import Checkpoint
 from crypto.encoding import b64e
 from crypto.envelope import ReviewRecipient
-from crypto.errors import CertificateError, CryptoError
+from crypto.errors import CryptoError
 from crypto.keys import device_agency
 from crypto.log_entries import content_hash
 from crypto.review_keys import current_review_statement
-from liaison.client import transparency
+from liaison.client import foreign, transparency
+from liaison.client.device_checks import certificate_state, root_signed_revocation
 from liaison.client.errors import ClientError, MissingPin, VerificationError
 from liaison.client.home import Home
 from liaison.client.records import PinsFile, RevocationNote
@@ -50,8 +51,18 @@ def trust_store(home: Home, *, revocations_before: int | None = None) -> TrustSt
     return trust
 
 
-def pin_root(home: Home, agency: str, root_public: bytes, *, how: str, at: int) -> None:
-    """Pin `agency`'s root; re-pinning the same key is a no-op, a different key is refused."""
+def pin_root(
+    home: Home,
+    agency: str,
+    root_public: bytes,
+    *,
+    how: str,
+    at: int,
+    home_relay: str | None = None,
+) -> None:
+    """Pin `agency`'s root; re-pinning the same key is a no-op, a different key is refused.
+    `home_relay`: the peer relay the agency's home statement names, for an agency homed on a
+    peer (its directory is then read through the own relay's foreign route, §16.5)."""
     pins = load_pins(home)
     trust = TrustStore.from_dict(dict(pins.trust)) if pins.trust is not None else TrustStore()
     existing = trust.pinned(agency)
@@ -65,6 +76,8 @@ def pin_root(home: Home, agency: str, root_public: bytes, *, how: str, at: int) 
     trust.pin(agency, root_public)
     meta = dict(pins.meta)
     meta.setdefault(agency, {"how": how, "pinned_at": at})
+    if home_relay is not None:
+        meta[agency] = {**meta[agency], "home_relay": home_relay}
     home.write_json(
         PINS_FILE, PinsFile(trust=trust.to_dict(), meta=meta, extra=pins.extra).to_json()
     )
@@ -85,6 +98,38 @@ def require_pin(home: Home, agency: str) -> bytes:
             ).format(agency=agency),
         )
     return root
+
+
+def foreign_home(home: Home, agency: str) -> str | None:
+    """The peer relay `agency` is homed on, as its home statement last named it; None for an
+    agency of the own relay."""
+    relay = load_pins(home).meta.get(agency, {}).get("home_relay")
+    return relay if isinstance(relay, str) else None
+
+
+async def foreign_directory(
+    home: Home, api: ApiClient, agency: str, *, now: int
+) -> foreign.ForeignDirectory:
+    """The verified directory of a pinned agency homed on a peer (§16.5)."""
+    root = require_pin(home, agency)
+    await transparency.pin_server(home, api)  # the device logs in for the directory read
+    directory = await foreign.fetch(
+        home, api, agency, lambda _answer: root, relay=foreign_home(home, agency), now=now
+    )
+    if directory.relay.origin != foreign_home(home, agency):
+        # A newer home statement moved the agency: remember where it lives now.
+        pin_root(home, agency, root, how="in-person", at=now, home_relay=directory.relay.origin)
+    return directory
+
+
+def _verified_foreign(device: foreign.ForeignDevice) -> VerifiedDevice:
+    return VerifiedDevice(
+        device.certificate,
+        device.log_index,
+        device.revoked,
+        device.revocation_log_index,
+        device.problem,
+    )
 
 
 def pin_records(home: Home) -> list[dict[str, Any]]:
@@ -172,39 +217,16 @@ async def _verify_device_item(
     revocation_index: int | None = None
     if item.get("revoked") and item.get("revocation"):
         raw = decode_b64(item["revocation"])
-        revocation = Revocation.from_bytes(raw)
-        if revocation.device_id != cert.device_id or revocation.cert_hash != cert.cert_hash():
-            raise VerificationError(_("The server sent a revocation of another certificate."))
-        check = TrustStore()
-        check.pin(cert.agency, trust.pinned(cert.agency) or b"")
-        try:
-            check.add_revocation(revocation)
-        except CryptoError as exc:
-            raise VerificationError(
-                _("The revocation of device {device} is not signed by its agency root.").format(
-                    device=cert.device_id
-                )
-            ) from exc
+        root_signed_revocation(cert, raw, trust.pinned(cert.agency) or b"")
         revocation_index = await _revocation_position(api, cp, item, cert, raw)
         _remember_revocation(home, cert.device_id, raw, revocation_index)
         revoked = True
-    problem: str | None = None
-    try:
-        trust.verify_certificate(cert, now=now)
-    except CertificateError as exc:
-        if exc.code in ("certificate_expired", "certificate_not_yet_valid"):
-            problem = exc.code
-        elif exc.code == "certificate_revoked":
-            # Known revoked here even if the server no longer says so: a pin-side fact.
-            revoked = True
-            if revocation_index is None:
-                revocation_index = known_revocations(home)[cert.device_id].log_index
-        else:
-            raise VerificationError(
-                _("The certificate of device {device} does not verify: {code}.").format(
-                    device=cert.device_id, code=exc.code
-                )
-            ) from exc
+    problem, revoked_here = certificate_state(trust, cert, now=now)
+    if revoked_here:
+        # Known revoked here even if the server no longer says so: a pin-side fact.
+        revoked = True
+        if revocation_index is None:
+            revocation_index = known_revocations(home)[cert.device_id].log_index
     return VerifiedDevice(cert, index, revoked, revocation_index, problem)
 
 
@@ -258,6 +280,9 @@ async def agency_devices(
 ) -> list[VerifiedDevice]:
     """Every device certificate of `agency`, verified (the agency's root must be pinned)."""
     require_pin(home, agency)
+    if foreign_home(home, agency) is not None:
+        directory = await foreign_directory(home, api, agency, now=now)
+        return [_verified_foreign(d) for d in directory.devices]
     await transparency.pin_server(home, api)  # the device logs in for the directory read
     answer = await api.agency_devices(agency)
     cp = await transparency.advance(home, api, answer.get("checkpoint"))
@@ -271,6 +296,16 @@ async def agency_devices(
 async def device(home: Home, api: ApiClient, device_id: str, *, now: int) -> VerifiedDevice:
     agency = device_agency(device_id)
     require_pin(home, agency)
+    if foreign_home(home, agency) is not None:
+        directory = await foreign_directory(home, api, agency, now=now)
+        for found in directory.devices:
+            if found.certificate.device_id == device_id:
+                return _verified_foreign(found)
+        raise VerificationError(
+            _("Device {device} is not in the log of its agency's home relay.").format(
+                device=device_id
+            )
+        )
     answer = await api.get_device(device_id)
     cp = await transparency.advance(home, api, answer.get("checkpoint"))
     verified = await _verify_device_item(
@@ -298,6 +333,10 @@ def _review_statements(home: Home, agency: str, record: dict[str, Any]) -> list[
         if statement.agency != agency:
             raise VerificationError(_("The server sent a review key of another agency."))
         statements.append(statement)
+    return _with_review_key(agency, statements)
+
+
+def _with_review_key(agency: str, statements: list[ReviewKeyStatement]) -> list[ReviewKeyStatement]:
     if not statements:
         raise VerificationError(
             _("Agency {agency} has no review key on the server.").format(agency=agency)
@@ -323,6 +362,9 @@ async def review_keys(home: Home, api: ApiClient, agency: str) -> list[ReviewKey
     """The agency's review-key statements vouched for by its pinned root, oldest first; each
     carries the `not_before` its key is valid from (PROTOCOL.md section 12)."""
     require_pin(home, agency)
+    if foreign_home(home, agency) is not None:
+        directory = await foreign_directory(home, api, agency, now=int(time.time()))
+        return _with_review_key(agency, list(directory.review_statements))
     return _review_statements(home, agency, await api.get_agency(agency))
 
 
@@ -381,6 +423,9 @@ class Lookups:
         """The agency's statements oldest first, and whether they were verified against a
         pinned root (an unpinned agency's are only the server's word)."""
         known = self._statements.get(agency)
+        if known is None and foreign_home(self.home, agency) is not None:
+            known = (await review_keys(self.home, self.api, agency), True)
+            self._statements[agency] = known
         if known is None:
             record = await self.api.get_agency(agency)
             if pinned_root(self.home, agency) is not None:

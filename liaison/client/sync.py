@@ -109,8 +109,11 @@ async def _accept(context: _SyncContext, cp: Any, item: Message) -> MessageRecor
         raise VerificationError(_("The server delivered an envelope under another message id."))
     index = item.log_index
     entry = await transparency.fetch_entry(context.api, index)
+    # A message from an agency homed on a peer is logged here as `forwarded_in` (the
+    # recipient side's proof, PROTOCOL.md §16.6); its sender is checked below against the
+    # directory of the sender's home relay.
     if (
-        entry.get("kind") != "envelope"
+        entry.get("kind") not in ("envelope", "forwarded_in")
         or entry.get("message_id") != message_id
         or entry.get("envelope_hash") != record.envelope_hash
     ):

@@ -253,6 +253,18 @@ class ApiClient:
             path=f"/v1/agencies/{code}/devices",
         )
 
+    async def foreign_agency(self, code: str, *, since: int = 0) -> Any:
+        """An agency homed on a peer relay, as the peer proved it (PROTOCOL.md §16.5); the
+        answer is untrusted and decoded by liaison/client/foreign.py."""
+        await self._device_token()
+        params = {"since": since} if since else None
+        return await self.request(
+            "GET",
+            f"/v1/foreign/agencies/{code}",
+            params=params,
+            route="/v1/foreign/agencies/{code}",
+        )
+
     async def get_device(self, device_id: str) -> answers.Device:
         return await self._typed(
             answers.Device,

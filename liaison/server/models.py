@@ -701,6 +701,47 @@ class CrossBorderEntries(Struct):
     peers: list[ForeignLoggedEntry]
 
 
+class ProvedLeaf(Struct):
+    index: int
+    entry: str  # the leaf data, base64
+    inclusion_proof: list[str]
+
+
+class HomeStatementHeld(Struct):
+    statement: str
+    log_index: int
+
+
+class LoggedStatement(Struct):
+    statement: str
+    log_index: int
+
+
+class ForeignDevice(Struct):
+    certificate: str
+    log_index: int
+    revocation: str | None
+    revocation_log_index: int | None
+
+
+class AgencyDirectory(Struct):
+    """A foreign agency's directory from its home relay's log (PROTOCOL.md §16.5): every object
+    with its entry proved against one checkpoint; `relay` is added by the own relay (a hint)."""
+
+    agency: str
+    root_key: str
+    agency_log_index: int
+    home: HomeStatementHeld
+    review_statements: list[LoggedStatement]
+    devices: list[ForeignDevice]
+    entries: list[ProvedLeaf]
+    tree_size: int
+    checkpoint: str
+    consistency_from: int | None
+    consistency_proof: list[str]
+    relay: str | None = None
+
+
 class HomeStatementUpload(Request):
     statement: str  # the root-signed HomeStatement, base64 (PROTOCOL.md §16.4)
 

@@ -172,6 +172,34 @@ FEDERATION_OPERATIONS = (
         description="For `liaison audit verify --across`: both logs' entries of one message.",
     ),
     Operation(
+        "GET",
+        "/v1/federation/agencies/{code}",
+        "federationAgency",
+        {
+            200: ok(m.AgencyDirectory, "The agency's directory, proved against one checkpoint"),
+            **PEER_AUTH,
+            404: refused("unknown_agency, no_home_statement"),
+        },
+        query=(query("since", "Size of this relay's log the client holds (default 0)"),),
+        description="For a peer's officers: an agency homed here (§16.5); `since` asks for a "
+        "consistency proof from that size of this relay's log.",
+    ),
+    Operation(
+        "GET",
+        "/v1/foreign/agencies/{code}",
+        "foreignAgency",
+        {
+            200: ok(m.AgencyDirectory, "The home relay's answer, unchanged, and its origin"),
+            **AUTH,
+            404: refused("unknown_agency: no peer is the home of this agency"),
+            502: refused("peer_unreachable: the peer relay did not answer"),
+        },
+        security="deviceToken",
+        query=(query("since", "Size of the home relay's log the client holds (default 0)"),),
+        description="For `liaison trust add` of an agency homed on a peer (§16.5); the client "
+        "verifies everything against the root and the home statement's relay key.",
+    ),
+    Operation(
         "POST",
         "/v1/agencies/{code}/home",
         "putAgencyHome",

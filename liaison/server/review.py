@@ -356,11 +356,17 @@ async def review(
             )
         index = await relay.log.append(tx, entry)
         await tx.record_review_request(**request_key, log_index=index)
+        # A review of a cross-border message is logged on the peer relay too (§16.6): queued
+        # here, in the same transaction, so that it is sent whatever happens to this process.
+        await federation_reviews.enqueue(
+            tx, peers=crossed, message_id=message_id, index=index, at=now
+        )
         return index
 
+    # The peers a message crossed with are fixed once it is stored (send or receive).
+    crossed = await relay.store.message_peers(message_id)
     index = await relay.store.write(job)
-    # A review of a cross-border message is logged on the peer relay too (§16.6).
-    federation_reviews.forward_review(relay, message_id, index)
+    federation_reviews.forward_review(relay)
     tree, size, note = await proof_tree(relay, [index, held.log_index])
     return {
         "message_id": message_id,

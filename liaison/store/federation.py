@@ -17,6 +17,7 @@ from liaison.store.tables import (
     federation_inbound,
     federation_nonces,
     federation_outbound,
+    federation_review_outbox,
     federation_reviews,
     home_statements,
     peer_acks,
@@ -136,6 +137,33 @@ def _outbound(row: Any) -> OutboundRow:
     )
 
 
+@dataclass(frozen=True)
+class ReviewOutboxRow:
+    """A review entry to forward to a peer relay (§16.6), or forwarded (`finished_at`)."""
+
+    peer: str
+    review_index: int
+    message_id: str
+    enqueued_at: int
+    next_attempt_at: float
+    attempts: int
+    finished_at: int | None
+    last_error: str | None
+
+
+def _review_outbox_row(row: Any) -> ReviewOutboxRow:
+    return ReviewOutboxRow(
+        row.peer,
+        int(row.review_index),
+        row.message_id,
+        int(row.enqueued_at),
+        float(row.next_attempt_at),
+        int(row.attempts),
+        None if row.finished_at is None else int(row.finished_at),
+        row.last_error,
+    )
+
+
 class FederationReads:
     """Reads of `Store` (liaison/store/repository.py), each on a pooled read connection."""
 
@@ -232,6 +260,21 @@ class FederationReads:
             found = {p for (p,) in await conn.execute(out)}
             found |= {p for (p,) in await conn.execute(inbound)}
         return found
+
+    async def review_outbox(self, *, due_at: float | None = None) -> list[ReviewOutboxRow]:
+        """Forwarded reviews, oldest first; with `due_at`, only those unanswered and due then."""
+        query = select(federation_review_outbox).order_by(
+            federation_review_outbox.c.review_index, federation_review_outbox.c.peer
+        )
+        if due_at is not None:
+            query = query.where(
+                and_(
+                    federation_review_outbox.c.finished_at.is_(None),
+                    federation_review_outbox.c.next_attempt_at <= due_at,
+                )
+            )
+        async with self.read_connection() as conn:
+            return [_review_outbox_row(row) for row in await conn.execute(query)]
 
     async def home_statement(self, agency: str) -> tuple[bytes, int, int] | None:
         """(statement bytes, issued_at, log index of its `home` entry) of an agency homed here."""
@@ -402,6 +445,48 @@ class FederationWrites:
             )
         )
 
+    async def enqueue_review(
+        self, *, peer: str, review_index: int, message_id: str, at: int
+    ) -> None:
+        await self.execute_write(
+            insert(federation_review_outbox).values(
+                peer=peer,
+                review_index=review_index,
+                message_id=message_id,
+                enqueued_at=at,
+                next_attempt_at=float(at),
+                attempts=0,
+                finished_at=None,
+                last_error=None,
+            )
+        )
+
+    async def update_review_outbox(
+        self,
+        *,
+        peer: str,
+        review_index: int,
+        attempts: int,
+        next_attempt_at: float,
+        finished_at: int | None,
+        last_error: str | None,
+    ) -> None:
+        key = and_(
+            federation_review_outbox.c.peer == peer,
+            federation_review_outbox.c.review_index == review_index,
+            federation_review_outbox.c.finished_at.is_(None),
+        )
+        await self.execute_write(
+            update(federation_review_outbox)
+            .where(key)
+            .values(
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
+                finished_at=finished_at,
+                last_error=last_error,
+            )
+        )
+
     async def home_statement_for_update(self, agency: str) -> tuple[bytes, int, int] | None:
         query = select(home_statements).where(home_statements.c.agency == agency)
         row = (await self.conn.execute(query)).first()
@@ -456,13 +541,16 @@ class FederationWrites:
         ).first() is not None
 
     async def remember_nonce(self, *, sender: str, nonce: str, expires_at: int, now: int) -> bool:
-        """The shared replay cache (§16.3 step 7): False when the pair is held and unexpired."""
+        """The shared replay cache (§16.3 step 7): False when the pair is held and unexpired
+        (then nothing was written, so a caller may refuse without spoiling its batch); else
+        the expired pairs are purged and this one is kept until `expires_at`."""
+        key = and_(federation_nonces.c.sender == sender, federation_nonces.c.nonce == nonce)
+        held = (await self.conn.execute(select(federation_nonces.c.expires_at).where(key))).first()
+        if held is not None and held[0] >= now:
+            return False
         await self.execute_write(
             delete(federation_nonces).where(federation_nonces.c.expires_at < now)
         )
-        key = and_(federation_nonces.c.sender == sender, federation_nonces.c.nonce == nonce)
-        if (await self.conn.execute(select(federation_nonces.c.expires_at).where(key))).first():
-            return False
         await self.execute_write(
             insert(federation_nonces).values(sender=sender, nonce=nonce, expires_at=expires_at)
         )

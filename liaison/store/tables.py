@@ -386,6 +386,26 @@ federation_reviews = Table(
     Column("received_at", BigInteger, nullable=False),
 )
 
+# Reviews of cross-border messages still to forward to a peer (revision 0011, §16.6), one row
+# per (peer, review entry index); kept after delivery (`finished_at`) as the record of it.
+federation_review_outbox = Table(
+    "federation_review_outbox",
+    metadata,
+    Column("peer", String(255), primary_key=True),
+    Column("review_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", String(32), nullable=False),
+    Column("enqueued_at", BigInteger, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+Index(
+    "ix_federation_review_outbox_due",
+    federation_review_outbox.c.finished_at,
+    federation_review_outbox.c.next_attempt_at,
+)
+
 # Each agency's newest root-signed home statement naming this relay (revision 0009, §16.4),
 # with the index of its `home` entry.
 home_statements = Table(

@@ -158,6 +158,10 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     # Both relays' entries of a cross-border message: any device, but only of a message it may
     # see, so the probe's unknown id is 404 to every device.
     ("GET", "/v1/foreign/log/messages/{message_id}"): _device(404),
+    # A peer's proved directory of one of its agencies (§16.5): for peers only (unsigned: 400);
+    # through the own relay for enrolled devices (no peer here: 404 to every device).
+    ("GET", "/v1/federation/agencies/{code}"): _public(400),
+    ("GET", "/v1/foreign/agencies/{code}"): _device(404),
     # Home statements (§16.4): the agency root's signature authorizes them, not the caller.
     ("POST", "/v1/agencies/{code}/home"): _public(422),
     ("GET", "/v1/agencies/{code}/home"): _public(404),

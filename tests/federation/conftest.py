@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from crypto.federation import RelayIdentity
-from liaison.server.app import Settings, create_app
+from liaison.server.app import SETTINGS_KEY, Settings, create_app
 from liaison.server.keys import RELAY_KEY
 from liaison.server.relay import Relay
 from tests.server.relay_api import Api
@@ -99,3 +99,25 @@ async def relays(
     vn = await start_relay("vn", VN_ORIGIN)
     cn = await start_relay("cn", CN_ORIGIN, *pg_schema)
     return vn, cn
+
+
+async def restart(relay: RunningRelay) -> RunningRelay:
+    """The relay's process stops (its app closes its store) and starts again on the same
+    address and data: what is not in its database is gone. The caller closes
+    `back.api.client` at the end."""
+    port = relay.server.port
+    await relay.server.close()
+    return await start_again(relay, port)
+
+
+async def start_again(relay: RunningRelay, port: int) -> RunningRelay:
+    """A stopped relay started again on `port` with its data."""
+    app = create_app(replace(relay.app[SETTINGS_KEY], announce_admin_token=None))
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    back = RunningRelay(
+        relay.name, app, server, relay.api, relay.data_dir, relay.database_url, relay.db_schema
+    )
+    back.api.client = TestClient(server)
+    await back.api.client.start_server()
+    return back

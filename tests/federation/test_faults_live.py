@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from typing import Any
 
-from aiohttp.test_utils import TestServer
 from nacl.signing import SigningKey
 
 from crypto.checkpoint import Checkpoint, sign_checkpoint
@@ -15,11 +13,10 @@ from crypto.encoding import b64e
 from crypto.federation import sign_peer_ack
 from crypto.log_entries import ForwardedInEntry
 from liaison.federation.outbound import ItemState
-from liaison.server.app import SETTINGS_KEY, create_app
 from liaison.server.federation import peering
 from liaison.server.federation.forwarding import ENVELOPES_PATH
 from liaison.server.federation.requests import PeerAnswer, PeerClient
-from tests.federation.conftest import RunningRelay
+from tests.federation.conftest import RunningRelay, start_again
 from tests.federation.test_forwarding import border, entries_of, inbox, until
 from tests.server.helpers import enrol, send
 
@@ -48,15 +45,8 @@ async def test_peer_down_backlog_and_health_then_everything_once_in_order(relays
     assert listed["backlog"] == len(sent) and listed["backlog_age"] > 0
 
     # The Chinese relay comes back on the same address and data.
-    app = create_app(replace(cn.app[SETTINGS_KEY], announce_admin_token=None))
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    back = RunningRelay("cn", app, server, cn.api, cn.data_dir, cn.database_url, cn.db_schema)
+    back = await start_again(cn, port)
     try:
-        from aiohttp.test_utils import TestClient
-
-        back.api.client = TestClient(server)
-        await back.api.client.start_server()
         token = await back.api.login(w["cn_officer"])
 
         async def all_there() -> list | None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 from sqlalchemy import select
 
-from crypto.federation import PeerAck
+from crypto.federation import InMemoryReplayCache, PeerAck
 from crypto.log_entries import ForwardedInEntry, ForwardedOutEntry, PeerAckEntry, parse_log_entry
 from liaison.server.federation import forwarding, peering
 from liaison.store.tables import deliveries, envelopes
@@ -173,3 +174,32 @@ async def test_messages_keep_their_order_and_arrive_once(relays) -> None:
     got = await until(all_there, "twenty notices")
     assert [m["message_id"] for m in got] == sent
     assert [e.message_id for _i, e in await entries_of(cn, ForwardedInEntry)] == sent
+
+
+async def test_a_batch_replayed_to_another_process_is_refused(relays) -> None:
+    """The nonce of a batch is kept in the transaction that logs its items: a process that never
+    saw the request (empty in-memory cache) refuses its replay."""
+    vn, cn = relays
+    w = await border(vn, cn)
+    client = vn.relay.federation.client
+    sent: list[tuple[dict[str, str], bytes]] = []
+    signed_headers = client.signed_headers
+
+    def recording(*, peer_origin: str, method: str, target: str, body: bytes) -> dict[str, str]:
+        headers = signed_headers(peer_origin=peer_origin, method=method, target=target, body=body)
+        if target == forwarding.ENVELOPES_PATH:
+            sent.append((headers, body))
+        return headers
+
+    client.signed_headers = recording
+    notice = w["vn_officer"].seal([w["cn_officer"]], "Thông báo")
+    assert (await send(vn.api, w["vn_token"], notice)).status == 201
+    await until(lambda: inbox(cn, w["cn_token"]), "the notice on the CN relay")
+    [(headers, body)] = sent
+    cn.relay.federation.replay_cache = InMemoryReplayCache()  # another worker, or a restart
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(cn.url + forwarding.ENVELOPES_PATH, data=body, headers=headers) as answer,
+    ):
+        assert (answer.status, (await answer.json())["code"]) == (401, "federation_replayed")
+    assert len(await entries_of(cn, ForwardedInEntry)) == 1

@@ -16,11 +16,11 @@ from crypto.log_entries import HomeEntry
 from liaison.client import agency as agency_ops
 from liaison.client.home import Home
 from liaison.client.transport import ApiClient
-from liaison.server.federation import peering
+from liaison.server.federation import forwarding, peering
 from tests.federation import peering_steps
-from tests.federation.test_forwarding import entries_of
-from tests.server.factory import NOW, china_agency
-from tests.server.helpers import register
+from tests.federation.test_forwarding import entries_of, inbox, until
+from tests.server.factory import NOW, china_agency, vietnam_agency
+from tests.server.helpers import enrol, register, send
 
 
 def _statement(root: RootKey, code: str, relay, issued_at: int) -> dict[str, str]:
@@ -96,3 +96,72 @@ async def test_agency_home_signs_with_the_root_and_names_the_pinned_relay(
     assert served["log_index"] == result["log_index"]
     [(_i, entry)] = await entries_of(cn, HomeEntry)
     assert entry.relay_key == cn.identity.public_key
+
+
+async def _statement_logged_anyway(relay, root: RootKey, code: str, names, issued_at: int) -> None:
+    """A dishonest operator writes a statement naming another relay straight into its store
+    and log (the route would refuse it)."""
+    data = b64d(_statement(root, code, names, issued_at)["statement"])
+    entry = HomeEntry(
+        agency=code,
+        relay_origin=names.identity.origin,
+        relay_key=names.identity.public_key,
+        issued_at=issued_at,
+        statement_hash=hashlib.sha256(data).digest(),
+        at=issued_at,
+    )
+
+    async def job(tx) -> None:
+        index = await relay.relay.log.append(tx, entry)
+        await tx.put_home_statement(
+            agency=code, statement=data, issued_at=issued_at, log_index=index
+        )
+
+    await relay.relay.store.write(job)
+
+
+async def test_a_forwarded_sender_is_checked_by_its_agency_home_statement(relays) -> None:
+    """The receiving relay needs no `peer home` record of the sender's agency: the sending
+    relay proves from its log that the agency's root named it; a statement naming another
+    relay gets the sender's envelopes refused (`sender_not_homed`)."""
+    vn, cn = relays
+    await peering_steps.mutual(vn, cn)
+    vn_agency, cn_agency = vietnam_agency(), china_agency()
+    await register(vn.api, vn_agency)
+    await register(cn.api, cn_agency)
+    an, li = vn_agency.device("nguyen.van.an"), cn_agency.device("li.wei")
+    await enrol(vn.api, an)
+    await enrol(cn.api, li)
+    home = f"/v1/agencies/{vn_agency.code}/home"
+    assert (
+        await vn.api.post(home, json=_statement(vn_agency.root, vn_agency.code, vn, NOW))
+    ).status == 201
+    # Only the sending side routes (its operator's record of where the CN agency lives).
+    await peering.set_home(vn.relay, cn_agency.code, cn.identity.origin)
+    assert cn.relay.federation.homes.get(vn_agency.code) is None
+    for side in (vn, cn):
+        await peering.refresh_peers(side.relay, force=True)
+        await forwarding.sync_workers(side.relay)
+    token, li_token = await vn.api.login(an), await cn.api.login(li)
+
+    first = an.seal([li], "Thông báo thứ nhất")
+    assert (await send(vn.api, token, first)).status == 201
+    got = await until(lambda: inbox(cn, li_token), "the first notice on the CN relay")
+    assert [m["message_id"] for m in got] == [first.header.message_id]
+
+    # The VN relay now holds a (root-signed) statement naming the CN relay as the home.
+    await _statement_logged_anyway(vn, vn_agency.root, vn_agency.code, cn, NOW + 10)
+    cn.relay.federation.sender_homes.clear()  # the cached proof expired
+    second = an.seal([li], "Thông báo thứ hai")
+    assert (await send(vn.api, token, second)).status == 201
+
+    async def refused() -> list:
+        return [
+            r
+            for r in await vn.relay.store.outbound_rows()
+            if r.message_id == second.header.message_id and r.state == "refused"
+        ]
+
+    [row] = await until(refused, "the refusal of the second notice")
+    assert row.last_error == "sender_not_homed"
+    assert [m["message_id"] for m in await inbox(cn, li_token)] == [first.header.message_id]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from crypto.federation import InMemoryReplayCache
 from crypto.log_entries import PeerEntry, parse_log_entry
 from liaison.server.federation import peering
 from liaison.server.federation.requests import PeerClient
+from liaison.store.tables import federation_nonces
 from tests.federation import peering_steps
 from tests.federation.conftest import RunningRelay
 
@@ -151,6 +154,49 @@ async def test_a_bad_signature_a_replayed_nonce_and_a_misdirected_request_are_re
     status, body = await _raw(cn, {**headers, "Signature-Input": "liaison=()"})
     assert (status, body["code"]) == (400, "federation_request_malformed")
     await client.close()
+
+
+async def _nonces(relay: RunningRelay) -> list[tuple[str, str, int]]:
+    async with relay.relay.store.read_connection() as conn:
+        query = select(federation_nonces.c.sender, federation_nonces.c.nonce,
+                       federation_nonces.c.expires_at)  # fmt: skip
+        return [tuple(row) for row in await conn.execute(query)]
+
+
+async def test_a_replay_to_another_worker_or_after_a_restart_is_refused(relays) -> None:
+    vn, cn = relays
+    await peering_steps.mutual(vn, cn)
+    client = client_of(vn)
+    headers = client.signed_headers(
+        peer_origin=cn.identity.origin, method="GET", target=PATH, body=b""
+    )
+    await client.close()
+    assert (await _raw(cn, headers))[0] == 200
+    [(sender, _nonce, expires_at)] = await _nonces(cn)
+    assert sender == vn.identity.origin
+    # Another process (or this one restarted) has an empty cache of its own: the shared table
+    # still refuses the replay.
+    cn.relay.federation.replay_cache = InMemoryReplayCache()
+    status, body = await _raw(cn, headers)
+    assert (status, body["code"]) == (401, "federation_replayed")
+    # Nonces past the timestamp window are purged by the next authenticated request.
+    real_clock = cn.relay.clock
+    cn.relay.clock = lambda: expires_at + 1  # type: ignore[method-assign]
+    later = PeerClient(
+        signing_key=vn.relay.identity.signing_key,
+        origin=vn.identity.origin,
+        clock=lambda: expires_at + 1,
+    )
+    fresh = later.signed_headers(
+        peer_origin=cn.identity.origin, method="GET", target=PATH, body=b""
+    )
+    await later.close()
+    try:
+        assert (await _raw(cn, fresh))[0] == 200
+    finally:
+        cn.relay.clock = real_clock  # type: ignore[method-assign]
+    remaining = await _nonces(cn)
+    assert len(remaining) == 1 and remaining[0][2] > expires_at
 
 
 def _cli(*args: str) -> tuple[int, str, str]:

@@ -14,7 +14,7 @@ from crypto.log_entries import PeerReviewEntry, ReviewEntry
 from crypto.review_keys import review_request_bytes, sign_review_request
 from liaison.cli.review import describe_record
 from liaison.server.federation import reviews
-from tests.federation.conftest import RunningRelay
+from tests.federation.conftest import RunningRelay, restart, start_again
 from tests.federation.test_forwarding import border, entries_of, inbox, until
 from tests.server.helpers import enrol, send
 
@@ -106,3 +106,54 @@ async def test_a_forwarded_review_is_logged_once_and_a_tampered_one_refused(rela
     # Unsigned (no peer signature): refused before anything is read.
     plain = await vn.api.post(reviews.REVIEWS_PATH, json=obj)
     assert (plain.status, plain.body["code"]) == (400, "federation_request_malformed")
+
+
+async def test_a_review_made_while_the_peer_is_down_arrives_after_a_restart(relays) -> None:
+    vn, cn = relays
+    w = await border(vn, cn)
+    supervisor = w["cn_officer"].agency.device("zhao.lei", role="supervisor")
+    await enrol(cn.api, supervisor)
+    notice = w["vn_officer"].seal([w["cn_officer"]], "Thông báo bàn giao")
+    assert (await send(vn.api, w["vn_token"], notice)).status == 201
+    mid = notice.header.message_id
+    await until(lambda: inbox(cn, w["cn_token"]), "the notice on the CN relay")
+    vn_port = vn.server.port
+    await vn.server.close()  # the Vietnamese relay goes down
+
+    token = await cn.api.login(supervisor)
+    body = _review_body(supervisor, mid, cn.relay.clock())
+    answer = await cn.api.post(f"/v1/review/messages/{mid}", json=body, token=token)
+    assert answer.status == 200, answer.body
+    index = answer.body["log_index"]
+
+    async def tried() -> Any:
+        rows = await cn.relay.store.review_outbox()
+        return [r for r in rows if r.attempts >= 1 and r.finished_at is None]
+
+    [row] = await until(tried, "a failed attempt at forwarding the review")
+    assert (row.peer, row.review_index, row.message_id) == (vn.identity.origin, index, mid)
+
+    # The CN relay restarts (its memory is gone), then the VN relay comes back.
+    cn_back = await restart(cn)
+    vn_back = await start_again(vn, vn_port)
+    try:
+
+        async def forwarded() -> Any:
+            return await entries_of(vn_back, PeerReviewEntry)
+
+        [(peer_index, entry)] = await until(forwarded, "the review on the VN relay", seconds=40)
+        assert (entry.from_relay, entry.review_index) == (cn.identity.origin, index)
+        vn_token = await vn_back.api.login(w["vn_officer"])
+        records = await vn_back.api.get("/v1/audit/records", token=vn_token)
+        seen = {r["index"]: r for r in records.body["records"]}
+        assert seen[peer_index]["entry"]["kind"] == "peer_review"
+        assert supervisor.device_id in describe_record(seen[peer_index])
+
+        async def answered() -> Any:
+            return [r for r in await cn_back.relay.store.review_outbox() if r.finished_at]
+
+        [done] = await until(answered, "the outbox row answered")
+        assert done.last_error is None
+    finally:
+        await cn_back.api.client.close()
+        await vn_back.api.client.close()

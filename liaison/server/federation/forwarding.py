@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, BinaryIO
 
 import aiohttp
@@ -690,13 +690,21 @@ class PeerWorker:
 
 
 async def keep_peer_acks(
-    relay: Relay, origin: str, acks: list[PeerAck], *, rows: list[OutboundRow] | None = None
+    relay: Relay,
+    origin: str,
+    acks: list[PeerAck],
+    *,
+    rows: list[OutboundRow] | None = None,
+    first: Callable[[WriteTx], Awaitable[None]] | None = None,
 ) -> None:
     """Log each verified peer acknowledgement once (`peer_ack`) and keep it for the sender;
-    with `rows`, write back those queue items' state in the same transaction."""
+    with `rows`, write back those queue items' state in the same transaction; `first` runs
+    before anything in it (the request's nonce)."""
     now = relay.clock()
 
     async def job(tx: WriteTx) -> None:
+        if first is not None:
+            await first(tx)
         if rows:
             await tx.save_outbound(rows)
         held = await tx.peer_acks_held(sorted({ack.message_id for ack in acks}))

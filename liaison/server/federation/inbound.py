@@ -21,7 +21,7 @@ from crypto.checkpoint import Checkpoint, verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.envelope import Envelope, EnvelopeHeader
 from crypto.errors import ContentDigestMismatch, CryptoError, PeerMisbehaved
-from crypto.federation import PeerAck, RelayIdentity, sign_peer_ack
+from crypto.federation import PeerAck, RelayIdentity, VerifiedRequest, sign_peer_ack
 from crypto.keys import device_agency
 from crypto.log_entries import (
     CertificateEntry,
@@ -34,7 +34,7 @@ from liaison.federation.faults import PeerLogMisbehaved, check_peer_checkpoint
 from liaison.federation.outbound import InboundVerdict, classify_inbound
 from liaison.server.blobs import BlobStore
 from liaison.server.errors import ApiError, BadRequest, Conflict, NotFound, Unprocessable
-from liaison.server.federation import peering, trace, witnessing
+from liaison.server.federation import foreign, peering, trace, witnessing
 from liaison.server.federation.forwarding import keep_peer_acks
 from liaison.server.federation.requests import refusal
 from liaison.server.mailbox import schedule_push
@@ -220,7 +220,7 @@ async def _verify_item(
         raise ItemRefused("sender_certificate_mismatch")
     _included(envelope_entry_data, item.get("envelope_index"), item.get("envelope_proof"), cp)
     _included(cert_entry_data, item.get("certificate_index"), item.get("certificate_proof"), cp)
-    if relay.federation.homes.get(device_agency(header.sender_device)) != origin:
+    if not await foreign.homed_on(relay, origin, device_agency(header.sender_device)):
         raise ItemRefused("sender_not_homed")
     if relay.clock() > certificate.not_after:
         raise ItemRefused("certificate_expired")
@@ -256,7 +256,7 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
     signed ack), `refused` (with a code) or `not_attempted` (an earlier item of its sender
     failed): a sender's items are logged in order or not at all."""
     began = trace.now()
-    verified, body = await peering.authenticate_peer(relay, request)
+    verified, body = await peering.authenticate_peer(relay, request, remember=False)
     authenticated = trace.now()
     origin = verified.sender_origin
     record = relay.federation.peers[origin]
@@ -291,9 +291,12 @@ async def receive_envelopes(relay: Relay, request: web.Request) -> dict[str, Any
     held = relay.federation.peers[origin]
     trace.mark("in_verified", (v.message_id for _n, v in good))
     if good:
-        results.update(await _log_items(relay, origin, good, held))
-    elif held.checkpoint_size != record.checkpoint_size:
-        await _save_held(relay, held)
+        # The request's nonce is kept in the same transaction as the items it logs.
+        results.update(await _log_items(relay, verified, good, held))
+    else:
+        await peering.remember_nonce(relay, verified)
+        if held.checkpoint_size != record.checkpoint_size:
+            await _save_held(relay, held)
     held = relay.federation.peers[origin].checkpoint_size
     return {"results": [results[n] for n in sorted(results)], "checkpoint_size": held}
 
@@ -318,8 +321,9 @@ async def _write_held(tx: WriteTx, relay: Relay, held: Any) -> None:
 
 
 async def _log_items(
-    relay: Relay, origin: str, good: list[tuple[int, VerifiedItem]], held: Any
+    relay: Relay, verified: VerifiedRequest, good: list[tuple[int, VerifiedItem]], held: Any
 ) -> dict[int, dict[str, Any]]:
+    origin = verified.sender_origin
     now = relay.clock()
     own = relay.identity.origin
     encoded = {
@@ -339,6 +343,7 @@ async def _log_items(
 
     async def job(tx: WriteTx) -> dict[int, dict[str, Any]]:
         trace.mark("in_writing", (v.message_id for _n, v in good))
+        await peering.nonce_kept(tx, relay, verified)
         await _write_held(tx, relay, held)
         out: dict[int, dict[str, Any]] = {}
         failed: set[str] = set()
@@ -419,7 +424,7 @@ async def _log_items(
 
 async def receive_acks(relay: Relay, request: web.Request) -> dict[str, Any]:
     """POST /v1/federation/acks [peer]: `acknowledged` acks of envelopes forwarded from here."""
-    verified, body = await peering.authenticate_peer(relay, request)
+    verified, body = await peering.authenticate_peer(relay, request, remember=False)
     origin = verified.sender_origin
     identity = RelayIdentity(origin, relay.federation.peers[origin].log_key)
     obj = _json_body(body)
@@ -437,7 +442,11 @@ async def receive_acks(relay: Relay, request: web.Request) -> dict[str, Any]:
         if ack.event != "acknowledged":
             raise Conflict("peer_misbehaved", "Only device acknowledgements travel here.")
         acks.append(ack)
-    await keep_peer_acks(relay, origin, acks)
+
+    async def nonce(tx: WriteTx) -> None:
+        await peering.nonce_kept(tx, relay, verified)
+
+    await keep_peer_acks(relay, origin, acks, first=nonce)  # one commit for both
     return {"kept": len(acks)}
 
 

@@ -16,7 +16,9 @@ from crypto.checkpoint import verify_checkpoint
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
 from crypto.federation import (
+    MAX_CLOCK_SKEW,
     RelayIdentity,
+    RequestReplayed,
     StreamedRequest,
     VerifiedRequest,
     validate_relay_origin,
@@ -29,6 +31,7 @@ from liaison.server.federation.requests import (
     authenticate,
     authenticate_streamed,
     fetch_public,
+    refusal,
 )
 from liaison.server.relay import Relay, Settings, open_relay
 from liaison.store import WriteTx
@@ -73,21 +76,54 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 async def authenticate_peer(
-    relay: Relay, request: web.Request, *, limit: int = MAX_FEDERATION_BODY
+    relay: Relay,
+    request: web.Request,
+    *,
+    limit: int = MAX_FEDERATION_BODY,
+    remember: bool = True,
 ) -> tuple[VerifiedRequest, bytes]:
-    """The authenticated peer and the body of a federation request (§16.3), or a refusal."""
+    """The authenticated peer and the body of a federation request (§16.3), or a refusal.
+    `remember=False`: the caller keeps the nonce itself, in the transaction of its own write
+    (`nonce_kept`), so that the border hop costs one commit, not two."""
     body = await read_body(request, limit)
     await _know_sender(relay, request)
+    now = relay.clock()
     verified = await authenticate(
         request,
         body,
         own_origin=relay.identity.origin,
         peer_key=relay.federation.peer_key,
         replay_cache=relay.federation.replay_cache,
-        now=relay.clock(),
+        now=now,
     )
     refuse_distrusted(relay.federation.peers[verified.sender_origin])
+    if remember:
+        await remember_nonce(relay, verified)
     return verified, body
+
+
+async def nonce_kept(tx: WriteTx, relay: Relay, verified: VerifiedRequest) -> None:
+    """§16.3 step 7 across processes and restarts, in the caller's write: the process's cache
+    answers a replay to the same process at once; the shared table (`federation_nonces`, one
+    row per pair until `created + MAX_CLOCK_SKEW`, expired rows purged as rows are written)
+    refuses one sent to another worker or after a restart (nothing written then)."""
+    fresh = await tx.remember_nonce(
+        sender=verified.sender_origin,
+        nonce=verified.nonce,
+        expires_at=verified.created + MAX_CLOCK_SKEW,
+        now=relay.clock(),
+    )
+    if not fresh:
+        raise refusal(RequestReplayed("request nonce already seen"))
+
+
+async def remember_nonce(relay: Relay, verified: VerifiedRequest) -> None:
+    """`nonce_kept` in a write of its own (a request that writes nothing else)."""
+
+    async def job(tx: WriteTx) -> None:
+        await nonce_kept(tx, relay, verified)
+
+    await relay.store.write(job)
 
 
 async def authenticate_peer_streamed(relay: Relay, request: web.Request) -> StreamedRequest:
@@ -102,6 +138,8 @@ async def authenticate_peer_streamed(relay: Relay, request: web.Request) -> Stre
         now=relay.clock(),
     )
     refuse_distrusted(relay.federation.peers[streamed.request.sender_origin])
+    # A blob transfer writes in writes of its own: its nonce is kept in one of its own too.
+    await remember_nonce(relay, streamed.request)
     return streamed
 
 

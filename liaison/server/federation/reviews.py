@@ -2,9 +2,11 @@
 cross-border message is forwarded to the peer relay(s) the message crossed with, which verify
 it against this relay's log and the supervisor's certificate and log it as `peer_review`.
 
-Sending is best-effort with bounded retries in this process (the review is in this relay's
-log whatever happens; a relay restarted before the peer answered does not send it again):
-the receiving side is idempotent per (sending relay, review entry index).
+Sending goes through a durable outbox (`federation_review_outbox`, revision 0011) written in
+the transaction that logs the review, retried with full-jitter back-off until the peer logs
+it or refuses it for good, across restarts; the receiving side is idempotent per (sending
+relay, review entry index), so a review sent twice (two processes, a lost answer) is logged
+once.
 """
 
 from __future__ import annotations
@@ -27,39 +29,89 @@ from crypto.keys import device_agency
 from crypto.log_entries import CertificateEntry, PeerReviewEntry, ReviewEntry, parse_log_entry
 from crypto.review_keys import review_request_bytes, verify_review_request
 from liaison.server.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from liaison.server.federation import inbound, peering
+from liaison.server.federation import foreign, inbound, peering
 from liaison.server.relay import Relay
 from liaison.store import WriteTx
+from liaison.store.federation import ReviewOutboxRow
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 
 REVIEWS_PATH = "/v1/federation/reviews"
-# Attempts per peer for one forwarded review, and the cap of the back-off between them (s).
-REVIEW_ATTEMPTS = 6
-REVIEW_BACKOFF_CAP = 30.0
-
-_tasks: set[asyncio.Task[None]] = set()
-
-
-def forward_review(relay: Relay, message_id: str, index: int) -> None:
-    """Start forwarding the `review` entry at `index` to every peer `message_id` crossed with."""
-    if relay.federation.client is None:
-        return  # federation not running (a relay without peers, or a test without it)
-    task = asyncio.create_task(_forward(relay, message_id, index), name="liaison-review-fwd")
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+# Back-off between the attempts of one forwarded review: full jitter, as the envelope queue's.
+REVIEW_BACKOFF_BASE = 1.0
+REVIEW_BACKOFF_CAP = 300.0
+# Seconds between looks at the outbox when nothing wakes the sender (a retry falling due).
+REVIEW_POLL_SECONDS = 1.0
+# Rows read per look.
+REVIEW_BATCH = 100
 
 
-async def _forward(relay: Relay, message_id: str, index: int) -> None:
-    try:
-        peers = await relay.store.message_peers(message_id)
-        for origin in sorted(peers):
-            await _forward_to(relay, origin, index)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("forwarding the review at %d failed", index)
+async def enqueue(tx: WriteTx, *, peers: set[str], message_id: str, index: int, at: int) -> None:
+    """In the transaction logging the `review` entry at `index`: one outbox row per peer the
+    message crossed with, so the review is sent even if this process stops first."""
+    for origin in sorted(peers):
+        await tx.enqueue_review(peer=origin, review_index=index, message_id=message_id, at=at)
+
+
+def forward_review(relay: Relay) -> None:
+    """Wake the sender after a review was enqueued (its transaction committed)."""
+    wake = relay.federation.review_wake
+    if wake is not None:
+        wake.set()
+
+
+async def run_sender(relay: Relay) -> None:
+    """Send due reviews until cancelled: woken by `forward_review`, else every
+    REVIEW_POLL_SECONDS for retries falling due (and rows another process enqueued)."""
+    wake = relay.federation.review_wake
+    assert wake is not None
+    while True:
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=REVIEW_POLL_SECONDS)
+        except TimeoutError:
+            pass
+        wake.clear()
+        try:
+            for row in await relay.store.review_outbox(due_at=relay.clock()):
+                await _send(relay, row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("forwarding reviews failed; trying again")
+
+
+async def _send(relay: Relay, row: ReviewOutboxRow) -> None:
+    """One attempt at one row; its outcome written to the row."""
+    record = relay.federation.peers.get(row.peer)
+    if record is None or relay.federation.client is None:
+        return  # not peered now: it stays queued until the peer is added again
+    outcome = await _forward_to(relay, row.peer, record.url, row.review_index)
+    now = relay.clock()
+    attempts = row.attempts + 1
+    finished: int | None = None
+    next_at = float(now)
+    if outcome is None:
+        finished = now
+    elif outcome.startswith("refused"):
+        log.warning("peer %s refused a review: %s", row.peer, outcome)
+        finished = now
+    else:
+        next_at = now + random.uniform(
+            0, min(REVIEW_BACKOFF_CAP, REVIEW_BACKOFF_BASE * 2**row.attempts)
+        )
+
+    async def job(tx: WriteTx) -> None:
+        await tx.update_review_outbox(
+            peer=row.peer,
+            review_index=row.review_index,
+            attempts=attempts,
+            next_attempt_at=next_at,
+            finished_at=finished,
+            last_error=outcome,
+        )
+
+    await relay.store.write(job)
 
 
 async def _body(relay: Relay, index: int, held: int) -> bytes:
@@ -91,34 +143,31 @@ async def _body(relay: Relay, index: int, held: int) -> bytes:
     )
 
 
-async def _forward_to(relay: Relay, origin: str, index: int) -> None:
+async def _forward_to(relay: Relay, origin: str, url: str, index: int) -> str | None:
+    """Send the review at `index` to `origin`: None when the peer logged it (or had), else why
+    not: "refused: CODE" for good, anything else to try again later."""
     worker = relay.federation.workers.get(origin)
     held = getattr(worker, "held_size", None) or 0
-    for attempt in range(REVIEW_ATTEMPTS):
-        record = relay.federation.peers.get(origin)
-        if record is None:
-            return  # no longer peered
+    for _proof_size in range(2):
         body = await _body(relay, index, held)
         try:
             answer = await relay.federation.client.request(
-                peer_origin=origin, base_url=record.url, method="POST", target=REVIEWS_PATH,
-                body=body,
-            )  # fmt: skip
+                peer_origin=origin, base_url=url, method="POST", target=REVIEWS_PATH, body=body
+            )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.info("forwarding a review to %s: %s", origin, type(exc).__name__)
-        else:
-            data = answer.data if isinstance(answer.data, dict) else {}
-            if answer.status == 200:
-                return
-            log.info("peer %s answered a review %s %s", origin, answer.status, answer.code)
-            size = data.get("checkpoint_size")
-            if answer.status == 409 and isinstance(size, int) and not isinstance(size, bool):
-                held = size
-                continue  # at once, with a consistency proof from the size the peer holds
-            if answer.status not in (401, 403, 503) and answer.status < 500:
-                log.warning("peer %s refused a review: %s", origin, answer.code)
-                return
-        await asyncio.sleep(random.uniform(0, min(REVIEW_BACKOFF_CAP, 0.5 * 2**attempt)))
+            return f"unreachable: {type(exc).__name__}"
+        data = answer.data if isinstance(answer.data, dict) else {}
+        if answer.status == 200:
+            return None
+        size = data.get("checkpoint_size")
+        if answer.status == 409 and isinstance(size, int) and not isinstance(size, bool):
+            held = size
+            continue  # at once, with a consistency proof from the size the peer holds
+        # Transient: our clock or peering (401, 403 unknown_peer), the peer's state (5xx).
+        if answer.status in (401, 503) or answer.status >= 500 or answer.code == "unknown_peer":
+            return f"failed: {answer.status} {answer.code}"
+        return f"refused: {answer.code}"
+    return "failed: checkpoint_unknown"
 
 
 # --- the receiving side -----------------------------------------------------------------------
@@ -166,7 +215,7 @@ async def receive_review(relay: Relay, request: web.Request) -> dict[str, Any]:
         raise _refused("sender_certificate_mismatch")
     if certificate.role != "supervisor" or entry.agency != device_agency(entry.device_id):
         raise Forbidden("review_forbidden", "Only a supervisor device may review a message.")
-    if relay.federation.homes.get(entry.agency) != origin:
+    if not await foreign.homed_on(relay, origin, entry.agency):
         raise Forbidden("review_forbidden", "The reviewing agency is not homed on that relay.")
     signed = review_request_bytes(
         message_id=entry.message_id,

@@ -15,6 +15,7 @@ from aiohttp import web
 from liaison.server import auth
 from liaison.server.federation import (
     crossing,
+    foreign,
     forwarding,
     homes,
     inbound,
@@ -91,14 +92,33 @@ async def federation_log_message(request: web.Request) -> web.Response:
     return _json(await crossing.peer_entry(relay, request, request.match_info["message_id"]))
 
 
-async def foreign_log_message(request: web.Request) -> web.Response:
-    """GET /v1/foreign/log/messages/{message_id}  [device]"""
-    relay = request.app[RELAY_KEY]
+async def _device(request: web.Request) -> str:
+    """The enrolled device of a `[device]` route's bearer token."""
     header = request.headers.get("Authorization", "")
     scheme, _sep, value = header.partition(" ")
     token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    device_id = await auth.authenticate(relay, token)
+    return await auth.authenticate(request.app[RELAY_KEY], token)
+
+
+async def foreign_log_message(request: web.Request) -> web.Response:
+    """GET /v1/foreign/log/messages/{message_id}  [device]"""
+    relay = request.app[RELAY_KEY]
+    device_id = await _device(request)
     return _json(await crossing.across(relay, device_id, request.match_info["message_id"]))
+
+
+async def federation_agency(request: web.Request) -> web.Response:
+    """GET /v1/federation/agencies/{code}?since=  [peer]"""
+    relay = request.app[RELAY_KEY]
+    return _json(await foreign.peer_directory(relay, request, request.match_info["code"]))
+
+
+async def foreign_agency(request: web.Request) -> web.Response:
+    """GET /v1/foreign/agencies/{code}?since=  [device]"""
+    relay = request.app[RELAY_KEY]
+    await _device(request)  # officers' names: enrolled devices only, as on the own directory
+    since = foreign.since_param(request.query.get("since"))
+    return _json(await foreign.foreign_directory(relay, request.match_info["code"], since))
 
 
 async def agency_home_put(request: web.Request) -> web.Response:
@@ -134,6 +154,8 @@ ROUTES = [
     ("POST", reviews.REVIEWS_PATH, federation_reviews),
     ("GET", crossing.PEER_ENTRY_PATH + "/{message_id}", federation_log_message),
     ("GET", "/v1/foreign/log/messages/{message_id}", foreign_log_message),
+    ("GET", foreign.DIRECTORY_PATH + "/{code}", federation_agency),
+    ("GET", "/v1/foreign/agencies/{code}", foreign_agency),
     ("POST", "/v1/agencies/{code}/home", agency_home_put),
     ("GET", "/v1/agencies/{code}/home", agency_home_get),
     ("GET", witnessing.WITNESS_PATH, federation_witness),
@@ -166,10 +188,12 @@ async def running(relay: Relay) -> AsyncIterator[None]:
     await forwarding.start_workers(relay)
     sync = asyncio.create_task(_sync_peers(relay), name="liaison-federation-peers")
     witnessing_task = asyncio.create_task(witnessing.run(relay), name="liaison-witness-peers")
+    state.review_wake = asyncio.Event()
+    review_sender = asyncio.create_task(reviews.run_sender(relay), name="liaison-review-fwd")
     try:
         yield
     finally:
-        for task in (sync, witnessing_task):
+        for task in (sync, witnessing_task, review_sender):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -30,11 +30,17 @@ class FederationState:
     peers: dict[str, Any] = field(default_factory=dict)  # origin -> PeerRecord (active only)
     peers_loaded_at: float = float("-inf")
     homes: dict[str, str] = field(default_factory=dict)  # agency code -> home relay origin
+    # Agencies a peer proved homed on it (its root's home statement): code -> (origin, until,
+    # on the monotonic clock); see liaison/server/federation/foreign.py `homed_on`.
+    sender_homes: dict[str, tuple[str, float]] = field(default_factory=dict)
     replay_cache: InMemoryReplayCache = field(default_factory=InMemoryReplayCache)
     client: Any = None  # PeerClient, made when the relay starts
     # The forwarding worker of each peer, woken when a write that enqueued for it commits.
     wake: dict[str, asyncio.Event] = field(default_factory=dict)
     workers: dict[str, Any] = field(default_factory=dict)  # origin -> PeerWorker
+    # Set when a forwarded review was enqueued (liaison/server/federation/reviews.py); made
+    # when federation starts.
+    review_wake: asyncio.Event | None = None
     degraded_after: float = DEGRADED_AFTER
     monotonic: Callable[[], float] = time.monotonic
     # Problems with peers, for /v1/health and `peer list` (origin -> short reason).

@@ -3,7 +3,7 @@ the peer's log this relay cosigned, and, once the peer showed a checkpoint that 
 it, when and why the peer was distrusted with the evidence (a §13 misbehaviour document).
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
