@@ -153,6 +153,10 @@ MATRIX: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/v1/federation/envelopes"): _public(400),
     ("POST", "/v1/federation/acks"): _public(400),
     ("PUT", "/v1/federation/blobs/{blob_id}"): _public(400),
+    ("GET", "/v1/federation/blobs/{blob_id}"): _public(400),
+    # Witnessing each other (§16.7): the peer's checkpoint and its cosignature, peers only.
+    ("GET", "/v1/federation/witness"): _public(400),
+    ("POST", "/v1/federation/cosignatures"): _public(400),
     ("POST", "/v1/federation/reviews"): _public(400),
     ("GET", "/v1/federation/log/messages/{message_id}"): _public(400),
     # Both relays' entries of a cross-border message: any device, but only of a message it may
@@ -232,6 +236,7 @@ def _probe(route: tuple[str, str], world: World, caller: str) -> dict[str, Any]:
         },
         "/v1/federation/acks": {"acks": []},
         "/v1/federation/reviews": {"checkpoint": "x", "review_entry": "AAAA"},
+        "/v1/federation/cosignatures": {"cosignature": "junk"},
         "/v1/agencies/{code}/home": {"statement": "AAAA"},
         "/v1/federation/blobs/{blob_id}": {},
         "/v1/uploads/{upload_id}": {},
