@@ -10,12 +10,12 @@ as a `Notice`: its case reference names the case tag, and the same value is the 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crypto.certs import DeviceCertificate
 from crypto.encoding import b64e
-from crypto.envelope import Envelope, RecipientDevice, ReviewRecipient, seal
+from crypto.envelope import Envelope, RecipientDevice, seal
 from crypto.keys import DeviceKeys, Rng
 from liaison.client import directory, holds, officer, transparency
 from liaison.client.addresses import Address
@@ -112,17 +112,10 @@ async def seal_envelope(
     payload: Payload,
     now: int,
     rng: Rng | None,
-    *,
-    review_keys: Mapping[str, ReviewRecipient] | None = None,
 ) -> Envelope:
-    """The envelope, with review wraps for every agency in `recipients.review_agencies`;
-    `review_keys` gives those already verified elsewhere (an agency not on this relay's
-    directory), the others are read from the directory."""
-    known = review_keys or {}
+    """The envelope, with review wraps for every agency in `recipients.review_agencies`."""
     review = [
-        known[code]
-        if code in known
-        else await directory.current_review_key(home, api, code, now=now)
+        await directory.current_review_key(home, api, code, now=now)
         for code in recipients.review_agencies
     ]
     checked = transparency.stored_checkpoint(home)

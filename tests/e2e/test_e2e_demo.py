@@ -27,6 +27,11 @@ def test_demo_runs_every_step_and_removes_its_folder(cli: Cli) -> None:
     for number, (title, _step) in enumerate(BORDER_STEPS, start=1):
         assert f"{number}. {title}" in out
     assert out.count("(forwarded_in), envelope hash") == 2
+    # Each officer pinned the other country's agency through its own relay and read the other's.
+    assert out.count("whose log key the client now holds") == 2
+    assert "Lý Vĩ synced from the Chinese relay" in out
+    assert "Nguyễn Văn An synced from the Vietnamese relay" in out
+    assert out.count("audit verify --across` finds both relays' entries") == 2
     folder = re.search(r"data in (\S+)\.\n", out)
     assert folder is not None
     assert not Path(folder.group(1)).exists()

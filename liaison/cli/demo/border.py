@@ -1,19 +1,13 @@
 """`liaison demo`, across the border: a Vietnamese relay and a Chinese relay on loopback,
 peered both ways after their operators compared fingerprints, each holding its own agencies;
-messages cross between them and each side's log names the same envelope hash, while a message
-between two Chinese agencies stays on the Chinese relay.
-
-The officers' clients do not yet read a foreign agency's directory through their own relay
-(`liaison trust add` across relays, issue 15 §2): here the foreign administrator hands over
-its root key, the officer's certificate and its review-key statement with the fingerprint, and
-the sender's client checks them against the root it pinned (`send_across`). Everything else is
-the ordinary client and the two relays' real forwarding.
+each officer pins the other country's agency by fingerprint through its own relay, messages
+cross both ways with the ordinary send, sync and read, and each side's log names the same
+envelope hash, while a message between two Chinese agencies stays on the Chinese relay.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -26,8 +20,6 @@ from liaison.i18n import N_, _
 
 if TYPE_CHECKING:
     from liaison.client.crossing import CrossingReport
-    from liaison.client.payload import Payload
-    from liaison.client.send import SentMessage
 
 VN_ORIGIN = "relay.vn-qn.liaison.example"
 CN_ORIGIN = "relay.cn-gx.liaison.example"
@@ -38,6 +30,7 @@ BORDER_OFFICERS = (
     ("li", "CN-GX-DXGA", "li.wei", "Lý Vĩ", "李伟", "desk"),
     ("wang", "CN-GX-FCGBJ", "wang.fang", "Vương Phương", "王芳", "desk"),
 )
+OFFICER_NAMES = {member[0]: member[3] for member in BORDER_OFFICERS}
 # Bounded wait for a crossing: the peer's worker sends at once, this only covers scheduling.
 CROSSING_POLLS = (100, 0.05)
 
@@ -63,6 +56,7 @@ class Border:
     cn: Side
     crossed: dict[str, str] = field(default_factory=dict)  # step -> message id
     reports: dict[str, CrossingReport] = field(default_factory=dict)
+    opened: dict[str, str] = field(default_factory=dict)  # step -> text its reader opened
 
     def side(self, country: str) -> Side:
         return self.vn if country == "VN" else self.cn
@@ -151,69 +145,6 @@ async def officers_at_home(border: Border) -> None:
         await trust_ops.add(cn.officers[name], cn.client, code, cn.fingerprints[code].safety_number)
 
 
-async def send_across(
-    ctx: DemoContext, sender: str, foreign: DemoContext, address: str, payload: Payload
-) -> SentMessage:
-    """`sender` (an officer of `ctx`) writes to `address`, an officer of an agency homed on the
-    other relay, through the ordinary send steps; the foreign agency's root, the officer's
-    certificates and its review key are the ones its administrator handed over, checked here
-    against the root pinned by fingerprint."""
-    from crypto.certs import DeviceCertificate, ReviewKeyStatement
-    from crypto.encoding import b64e
-    from liaison.client import agency as agency_ops
-    from liaison.client import directory, officer
-    from liaison.client import send as send_ops
-    from liaison.client.addresses import Address
-    from liaison.client.wire import decode_b64
-
-    home, api = ctx.officers[sender], ctx.client
-    target = Address.parse(address)
-    record = agency_ops.load_agency(foreign.admins[target.agency])
-    now = int(time.time())
-    root = decode_b64(record["root_key"])
-    if not agency_ops.fingerprint_matches(foreign.fingerprints[target.agency].safety_number, root):
-        raise RuntimeError("the handed-over root does not match its fingerprint")
-    directory.pin_root(home, target.agency, root, how="in-person", at=now)
-    trust = directory.trust_store(home)
-    own_cert = officer.own_certificate(home)
-    own = await send_ops.resolve_recipients(home, api, [], own_cert, now)
-    devices = dict(own.devices)
-    for issued in record["issued"].values():
-        cert = DeviceCertificate.from_bytes(decode_b64(issued["certificate"]))
-        if cert.officer_id == target.officer_id:
-            trust.verify_certificate(cert, now=now)
-            devices[cert.device_id] = cert
-    statement = ReviewKeyStatement.from_bytes(decode_b64(record["review_statement"]))
-    trust.verify_review_statement(statement)
-    recipients = send_ops.Recipients(devices, sorted({own_cert.agency, target.agency}))
-    keys = officer.device_keys(home)
-    envelope = await send_ops.seal_envelope(
-        home,
-        api,
-        keys,
-        own_cert,
-        recipients,
-        payload,
-        now,
-        None,
-        review_keys={target.agency: directory.recipient(statement)},
-    )
-    sealed = send_ops.SealedMessage(
-        raw=envelope.to_bytes(),
-        message_id=envelope.header.message_id,
-        envelope_hash=b64e(envelope.envelope_hash()),
-        addresses=(str(target),),
-        recipients=tuple(sorted(devices)),
-        review_agencies=tuple(recipients.review_agencies),
-        tags=(),
-        blobs=(),
-        sent_at=now,
-        content_type=payload.content_type,
-    )
-    answer = await send_ops.upload_sealed(home, api, sealed)
-    return await send_ops.confirm(home, api, sealed, answer, payload, keys=keys)
-
-
 async def crossing_report(ctx: DemoContext, officer_name: str, message_id: str) -> CrossingReport:
     """`liaison audit verify --across`, asked until the peer relay has logged the message."""
     from liaison.client import crossing
@@ -240,33 +171,111 @@ def show_crossing(border: Border, side: Side, report: CrossingReport) -> None:
         )
 
 
-async def cross(border: Border) -> None:
+async def pin_across(border: Border) -> None:
+    """Each officer pins the other country's agency by the fingerprint its administrator read
+    out, through the own relay (`liaison trust add`, §16.5): the root, its home statement and
+    the peer's checkpoint signed with the log key the statement names, all checked before the
+    pin; from then on the client knows the peer's log key."""
+    from liaison.client import trust as trust_ops
+
+    for side, name, code in ((border.vn, "an", "CN-GX-DXGA"), (border.cn, "li", "VN-QN-CA")):
+        ctx = side.ctx
+        pinned = await trust_ops.add(
+            ctx.officers[name],
+            ctx.client,
+            code,
+            border.other(side).ctx.fingerprints[code].safety_number,
+        )
+        ctx.say(
+            _(
+                "{officer} pinned {code} through the {relay} after comparing its fingerprint; "
+                "its root's home statement names {origin}, whose log key the client now holds."
+            ).format(
+                officer=OFFICER_NAMES[name],
+                code=code,
+                relay=border.relay_name(side),
+                origin=pinned["home_relay"],
+            )
+        )
+
+
+async def synced(ctx: DemoContext, officer_name: str, message_id: str) -> None:
+    """`liaison sync`, asked until the forwarded message is in the officer's mailbox."""
+    from liaison.client import messages as message_ops
+
+    home = ctx.officers[officer_name]
+    polls, pause = CROSSING_POLLS
+    for _attempt in range(polls):
+        await message_ops.sync(home, ctx.client)
+        if home.load_message(message_id) is not None:
+            return
+        await asyncio.sleep(pause)
+    raise RuntimeError("the forwarded message did not arrive")
+
+
+async def send_and_read(
+    border: Border, step: str, sender: tuple[Side, str], reader: tuple[Side, str], text: str
+) -> None:
+    """One crossing with the ordinary client: `liaison send`; `audit verify --across` from the
+    sender's side, showing both relays' entries; the reader's `sync` and `read` on the other
+    relay; then `audit verify --across` from the reader's side."""
+    from liaison.client import messages as message_ops
     from liaison.client.payload import Payload
 
-    vn, cn = border.vn, border.cn
-    text = "Đề nghị xác minh nhân thân một công dân tại Đông Hưng. 请协助核实身份。"
-    sent = await send_across(vn.ctx, "an", cn.ctx, "CN-GX-DXGA/li.wei", Payload.text(text))
-    border.crossed["request"] = sent.message_id
-    vn.ctx.say(
+    (home_side, sender_name), (away_side, reader_name) = sender, reader
+    [address] = [f"{m[1]}/{m[2]}" for m in BORDER_OFFICERS if m[0] == reader_name]
+    sent = await message_ops.send(
+        home_side.ctx.officers[sender_name], home_side.ctx.client, [address], Payload.text(text)
+    )
+    border.crossed[step] = sent.message_id
+    home_side.ctx.say(
         _(
-            "Nguyễn Văn An sent message {id} to Lý Vĩ through the {relay}, which logged it and "
-            "forwarded the ciphertext to the relay of Dongxing."
-        ).format(id=sent.message_id, relay=border.relay_name(vn))
+            "{sender} sent message {id} to {reader} with `liaison send`, with review wraps for "
+            "{agencies}; the {relay} logged it and forwarded the ciphertext to the {other}."
+        ).format(
+            sender=OFFICER_NAMES[sender_name],
+            id=sent.message_id,
+            reader=OFFICER_NAMES[reader_name],
+            agencies=", ".join(sent.review_agencies),
+            relay=border.relay_name(home_side),
+            other=border.relay_name(away_side),
+        )
     )
-    report = await crossing_report(vn.ctx, "an", sent.message_id)
-    border.reports["request"] = report
-    vn.ctx.say(_("Both relays logged the same envelope:"))
-    show_crossing(border, vn, report)
+    report = await crossing_report(home_side.ctx, sender_name, sent.message_id)
+    border.reports[step] = report
+    home_side.ctx.say(_("Both relays logged the same envelope:"))
+    show_crossing(border, home_side, report)
 
-    reply = "已收到，正在核实。Đã nhận, đang xác minh."
-    back = await send_across(cn.ctx, "li", vn.ctx, "VN-QN-CA/nguyen.van.an", Payload.text(reply))
-    border.crossed["reply"] = back.message_id
-    cn.ctx.say(
-        _("Lý Vĩ replied with message {id}; it crossed the other way:").format(id=back.message_id)
+    await synced(away_side.ctx, reader_name, sent.message_id)
+    reader_home = away_side.ctx.officers[reader_name]
+    opened = await message_ops.read(reader_home, away_side.ctx.client, sent.message_id)
+    border.opened[step] = opened.payload.as_text()
+    away_side.ctx.say(
+        _(
+            "{reader} synced from the {relay}, verified the sender's certificate against the "
+            "root he pinned and opened it: {text}"
+        ).format(
+            reader=OFFICER_NAMES[reader_name],
+            relay=border.relay_name(away_side),
+            text=opened.payload.as_text(),
+        )
     )
-    report = await crossing_report(cn.ctx, "li", back.message_id)
-    border.reports["reply"] = report
-    show_crossing(border, cn, report)
+    check = await crossing_report(away_side.ctx, reader_name, sent.message_id)
+    border.reports[f"{step} ({reader_name})"] = check
+    away_side.ctx.say(
+        _(
+            "From his side too, `liaison audit verify --across` finds both relays' entries "
+            "with envelope hash {hash}."
+        ).format(hash=(check.envelope_hash or "")[:16])
+    )
+
+
+async def cross(border: Border) -> None:
+    vn, cn = border.vn, border.cn
+    request = "Đề nghị xác minh nhân thân một công dân tại Đông Hưng. 请协助核实身份。"
+    await send_and_read(border, "request", (vn, "an"), (cn, "li"), request)
+    reply = "已收到，正在核实。Đã nhận, đang xác minh."
+    await send_and_read(border, "reply", (cn, "li"), (vn, "an"), reply)
 
 
 async def stays_home(border: Border) -> None:
@@ -298,7 +307,11 @@ BORDER_STEPS: tuple[tuple[str, Callable[[Border], Awaitable[None]]], ...] = (
     (N_("The two relays' operators compare fingerprints and peer both ways"), peer_relays),
     (N_("Each agency registers on its own country's relay"), agencies_at_home),
     (N_("Officers enrol on their own country's relay"), officers_at_home),
-    (N_("Messages cross the border; each side logs the same envelope"), cross),
+    (
+        N_("Each officer pins the other country's agency by fingerprint, through its own relay"),
+        pin_across,
+    ),
+    (N_("Messages cross the border and are read; each side logs the same envelope"), cross),
     (N_("A message between two Chinese agencies stays in China"), stays_home),
 )
 
