@@ -147,7 +147,13 @@ class History:
                 waiting = recipient == WAITING_DEVICE and k >= self.waiting_from
                 unread = waiting or (recipient != WAITING_DEVICE and k % 97 == 0)
                 dels.append(
-                    (message_id, recipient, None if unread else at + 60, None if unread else i + 1)
+                    (
+                        message_id,
+                        recipient,
+                        None if unread else at + 60,
+                        None if unread else i + 1,
+                        at,
+                    )
                 )
         return {
             "log_entries": logs,
@@ -171,7 +177,7 @@ COLUMNS = {
         "received_at",
         "purged_at",
     ),
-    "deliveries": ("message_id", "device_id", "acknowledged_at", "ack_log_index"),
+    "deliveries": ("message_id", "device_id", "acknowledged_at", "ack_log_index", "received_at"),
     "case_tags": ("message_id", "tag"),
     "merkle_tiles": ("level", "idx", "hashes"),
 }

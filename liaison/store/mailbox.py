@@ -250,7 +250,8 @@ class MailboxWrites:
             }
         )
         self.delivery_rows += [
-            {"message_id": message_id, "device_id": device_id} for device_id in recipients
+            {"message_id": message_id, "device_id": device_id, "received_at": received_at}
+            for device_id in recipients
         ]
         self.envelopes[message_id] = EnvelopeRecord(
             message_id, envelope_hash, sender_device, counter, len(envelope), log_index, received_at

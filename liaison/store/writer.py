@@ -47,7 +47,7 @@ _INSERT_ENVELOPES_QMARK = (
     " log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DELIVERIES_QMARK = (
-    'INSERT INTO deliveries ("cursor", message_id, device_id) VALUES (?, ?, ?)'
+    'INSERT INTO deliveries ("cursor", message_id, device_id, received_at) VALUES (?, ?, ?, ?)'
 )
 _LOG_SIZE_QMARK = "SELECT size FROM log_head WHERE id = 1"
 _SET_LOG_SIZE_QMARK = "UPDATE log_head SET size = ? WHERE id = 1"
@@ -65,8 +65,9 @@ _FLUSH_PG = (
     " SELECT * FROM unnest($5::varchar[], $6::bytea[], $7::varchar[], $8::bigint[],"
     " $9::bytea[], $10::int[], $11::bigint[], $12::bigint[])"
     ")"
-    " INSERT INTO deliveries (message_id, device_id)"
-    " SELECT m, d FROM unnest($13::varchar[], $14::varchar[]) WITH ORDINALITY AS r(m, d, n)"
+    " INSERT INTO deliveries (message_id, device_id, received_at)"
+    " SELECT m, d, t FROM unnest($13::varchar[], $14::varchar[], $15::bigint[])"
+    " WITH ORDINALITY AS r(m, d, t, n)"
     " ORDER BY n"
     ' RETURNING "cursor", message_id, device_id'
 )
@@ -180,6 +181,7 @@ class Batch:
             [r["received_at"] for r in envs],
             [r["message_id"] for r in dels],
             [r["device_id"] for r in dels],
+            [r["received_at"] for r in dels],
         )
         for cursor, message_id, device_id in rows:
             self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
@@ -212,7 +214,7 @@ class Batch:
             last = conn.raw('SELECT max("cursor") FROM deliveries', ()).fetchone()[0] or 0
             rows = []
             for cursor, r in enumerate(self.delivery_rows, start=last + 1):
-                rows.append((cursor, r["message_id"], r["device_id"]))
+                rows.append((cursor, r["message_id"], r["device_id"], r["received_at"]))
                 self.cursors.setdefault(r["message_id"], {})[r["device_id"]] = cursor
             conn.raw_many(_INSERT_DELIVERIES_QMARK, rows)
 
