@@ -22,13 +22,16 @@ Serial = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData()
 
-# One row (id = 1) holding the log size: every append locks it (SELECT ... FOR UPDATE on
-# PostgreSQL; SQLite has a single writer), so all processes see one order.
+# One row (id = 1) holding the log size: every batch that writes locks it (SQLite has a single
+# writer), so all processes see one order. On PostgreSQL each such batch also raises `version`
+# (revision 0010): a batch of sends reads it unlocked, runs its jobs, and locks the row only
+# with its writes, if the version has not moved (liaison/store/writer.py).
 log_head = Table(
     "log_head",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False, server_default="0"),
 )
 
 log_entries = Table(

@@ -11,6 +11,10 @@ On PostgreSQL the device-id columns take the "C" collation: the walk compares id
 strings compare byte by byte (SQLite's default, BINARY, already does). Device ids are
 identifiers, never sorted for display, so nothing else changes.
 
+`log_head.version` is raised by every batch that writes (PostgreSQL): a batch of sends reads
+it without locking the row, runs its jobs, and locks the row with its first write only if no
+other batch committed meanwhile, so two workers no longer hold the lock while their jobs run.
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-05
@@ -28,6 +32,9 @@ _DEVICE_COLUMNS = (("deliveries", "device_id"), ("envelopes", "sender_device"))
 
 
 def upgrade() -> None:
+    op.add_column(
+        "log_head", sa.Column("version", sa.BigInteger, nullable=False, server_default="0")
+    )
     op.add_column("deliveries", sa.Column("received_at", sa.BigInteger, nullable=True))
     op.execute(
         "UPDATE deliveries SET received_at = (SELECT e.received_at FROM envelopes AS e"
@@ -52,3 +59,5 @@ def downgrade() -> None:
             op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar(200)")
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("received_at")
+    with op.batch_alter_table("log_head") as batch:
+        batch.drop_column("version")
