@@ -80,9 +80,7 @@ _FLUSH_PG = "WITH " + _FLUSH_ROWS_PG
 _FLUSH_LOCKING_PG = (
     "WITH head AS ("
     " UPDATE log_head SET version = version + 1 WHERE id = 1 AND version = $16 RETURNING 1"
-    "), "
-    + _FLUSH_ROWS_PG
-    + " UNION ALL SELECT -1, NULL, NULL FROM head"
+    "), " + _FLUSH_ROWS_PG + " UNION ALL SELECT -1, NULL, NULL FROM head"
 )
 # The log size and every NOTIFY of the batch, in one round trip at its end.
 _FINISH_PG = (
@@ -100,9 +98,7 @@ _READ_HEAD_PG = "SELECT size, version FROM log_head WHERE id = 1"
 _LOCK_HEAD_PG = (
     "UPDATE log_head SET version = version + 1 WHERE id = 1 AND version = $1 RETURNING size"
 )
-_LOCK_HEAD_NOW_PG = (
-    "UPDATE log_head SET version = version + 1 WHERE id = 1 RETURNING size, version"
-)
+_LOCK_HEAD_NOW_PG = "UPDATE log_head SET version = version + 1 WHERE id = 1 RETURNING size, version"
 # The send checks of every send in a batch, in one round trip at the batch's start (a batch of
 # sends reads them before locking log_head, and writes only if no other process's batch
 # committed since, else runs again with the lock held from its start): per send,
@@ -671,9 +667,7 @@ class GroupCommitWriter(Generic[Tx]):
             # by the statement that locks the head (Batch.flush). Any other job may write
             # as it runs, so its batch locks the head first, as a write would.
             unlocked = optimistic and all(p.send_check is not None for p in batch)
-            result = await conn.exec_driver_sql(
-                _READ_HEAD_PG if unlocked else _LOCK_HEAD_NOW_PG
-            )
+            result = await conn.exec_driver_sql(_READ_HEAD_PG if unlocked else _LOCK_HEAD_NOW_PG)
             start, version = (int(v) for v in result.one())
             state = Batch(conn, start, self.postgres, version if unlocked else None)
             checks = [p.send_check for p in batch if p.send_check is not None]

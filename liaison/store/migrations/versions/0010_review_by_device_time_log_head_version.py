@@ -43,12 +43,8 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table, column in _DEVICE_COLUMNS:
             op.execute(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar(200) COLLATE "C"')
-    op.create_index(
-        "ix_deliveries_device_received", "deliveries", ["device_id", "received_at"]
-    )
-    op.create_index(
-        "ix_envelopes_sender_received", "envelopes", ["sender_device", "received_at"]
-    )
+    op.create_index("ix_deliveries_device_received", "deliveries", ["device_id", "received_at"])
+    op.create_index("ix_envelopes_sender_received", "envelopes", ["sender_device", "received_at"])
 
 
 def downgrade() -> None:
