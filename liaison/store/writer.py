@@ -82,10 +82,14 @@ _FLUSH_ROWS_PG = (
 _FLUSH_PG = "WITH " + _FLUSH_ROWS_PG
 # The same, locking the log head first if the version read at the batch's start still holds
 # (a row with cursor -1 says it did; without it, the rows are undone with the batch).
-_FLUSH_LOCKING_PG = (
-    "WITH head AS ("
-    " UPDATE log_head SET version = version + 1 WHERE id = 1 AND version = $16 RETURNING 1"
-    "), " + _FLUSH_ROWS_PG + " UNION ALL SELECT -1, NULL, NULL FROM head"
+_FLUSH_LOCKING_PG = "".join(  # (constants only)
+    (
+        "WITH head AS (",
+        " UPDATE log_head SET version = version + 1 WHERE id = 1 AND version = $16 RETURNING 1",
+        "), ",
+        _FLUSH_ROWS_PG,
+        " UNION ALL SELECT -1, NULL, NULL FROM head",
+    )
 )
 # The log size and every NOTIFY of the batch, in one round trip at its end.
 _FINISH_PG = (
