@@ -26,46 +26,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
-from bench.store_writer import ENVELOPE, RECIPIENTS  # noqa: E402
+from bench.store_writer import RECIPIENTS, send_job  # noqa: E402
 from liaison.store import SendCheck, Store, database_url  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def send_job(message_id: str, sender: str, counter: int) -> Any:
-    """bench/store_writer.py's send job, for `sender`."""
-    import hashlib
-
-    envelope_hash = hashlib.sha256(message_id.encode()).digest()
-    leaf = hashlib.sha256(b"leaf" + envelope_hash).digest()
-
-    async def job(tx: Any) -> int:
-        check = await tx.send_precheck(
-            message_id=message_id, sender_device=sender, devices=(sender, *RECIPIENTS)
-        )
-        assert check.existing is None and not check.revoked
-        index: int = await tx.append_log(envelope_hash * 4, leaf, at=counter)
-        tx.insert_envelope(
-            message_id=message_id,
-            envelope_hash=envelope_hash,
-            sender_device=sender,
-            counter=counter,
-            envelope=ENVELOPE,
-            log_index=index,
-            received_at=counter,
-            recipients=RECIPIENTS,
-        )
-        tx.announce("liaison_bench", lambda: [[d, c] for d, c in tx.cursors(message_id).items()])
-        return index
-
-    return job
 
 
 async def child(
@@ -85,7 +55,7 @@ async def child(
                 await asyncio.gather(
                     *(
                         store.write(
-                            send_job(f"{sender}-{i}", sender, i + 1),
+                            send_job(f"{sender}-{i}", i + 1, sender),
                             send_check=SendCheck(f"{sender}-{i}", sender, (sender, *RECIPIENTS)),
                         )
                         for i in wave
