@@ -27,7 +27,8 @@ Then, for each store, what the relay does (the real code, on the store, without 
 
 Every request figure is the p99 of `--samples` requests; the two stores are measured in turns,
 `--rounds` times, and the median of the rounds is printed with the ratio to the small store
-beside it (the purge runs once per store, in the first round). Filling is bounded by
+beside it (the purge runs once per store, at the end of the last round: it purges all of the
+small store's envelopes, whose inbox would be empty in the rounds after). Filling is bounded by
 `--fill-timeout` seconds: a run that reaches it stops filling and says how many entries it
 measured.
 
@@ -147,7 +148,13 @@ class History:
                 waiting = recipient == WAITING_DEVICE and k >= self.waiting_from
                 unread = waiting or (recipient != WAITING_DEVICE and k % 97 == 0)
                 dels.append(
-                    (message_id, recipient, None if unread else at + 60, None if unread else i + 1)
+                    (
+                        message_id,
+                        recipient,
+                        None if unread else at + 60,
+                        None if unread else i + 1,
+                        at,
+                    )
                 )
         return {
             "log_entries": logs,
@@ -171,7 +178,7 @@ COLUMNS = {
         "received_at",
         "purged_at",
     ),
-    "deliveries": ("message_id", "device_id", "acknowledged_at", "ack_log_index"),
+    "deliveries": ("message_id", "device_id", "acknowledged_at", "ack_log_index", "received_at"),
     "case_tags": ("message_id", "tag"),
     "merkle_tiles": ("level", "idx", "hashes"),
 }
@@ -439,8 +446,8 @@ async def one_store(
     label: str, entries: int, url: str | None, samples: int, fill_limit: float, rounds: int
 ) -> list[dict[str, Any]]:
     """Fill the small and the large store, then measure them in turns, `rounds` times (the
-    purge in the first round only: it changes the store); each figure is the median of the
-    rounds, so that a burst of load on this shared machine does not fall on one store."""
+    purge at the end of the last round only: it changes the store); each figure is the median
+    of the rounds, so that a burst of load on this shared machine does not fall on one store."""
     from liaison.server.relay import open_relay
 
     step = FIVE_YEARS / entries
@@ -468,7 +475,7 @@ async def one_store(
             for turn in range(rounds):
                 for which, (data_dir, pg, filled, seconds) in enumerate(stores):
                     gc.collect()
-                    figures = await measure(data_dir, pg, samples, purge=turn == 0)
+                    figures = await measure(data_dir, pg, samples, purge=turn == rounds - 1)
                     figures["fill s"] = seconds
                     runs[which].append(figures)
                     shown = "  ".join(
@@ -484,7 +491,7 @@ async def one_store(
                     await admin.close()
     results = []
     for per_store in runs:
-        merged = dict(per_store[0])
+        merged = dict(per_store[-1])  # the purge's figures come from the last round
         for key, value in per_store[0].items():
             if isinstance(value, float) and not key.startswith(("purge", "fill")):
                 merged[key] = statistics.median(f[key] for f in per_store)

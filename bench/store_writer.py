@@ -40,21 +40,21 @@ RECIPIENTS = ("ag:b:1", "ag:c:1", "ag:d:1")
 COUNTERS = itertools.count(1)  # the sender's counter, rising across runs
 
 
-def send_job(message_id: str, counter: int) -> Any:
+def send_job(message_id: str, counter: int, sender: str = "ag:a:1") -> Any:
     """The store part of liaison/server/mailbox.py's `store_and_log` job."""
     envelope_hash = hashlib.sha256(message_id.encode()).digest()
     leaf = hashlib.sha256(b"leaf" + envelope_hash).digest()
 
     async def job(tx: Any) -> int:
         check = await tx.send_precheck(
-            message_id=message_id, sender_device="ag:a:1", devices=("ag:a:1", *RECIPIENTS)
+            message_id=message_id, sender_device=sender, devices=(sender, *RECIPIENTS)
         )
         assert check.existing is None and not check.revoked
         index: int = await tx.append_log(envelope_hash * 4, leaf, at=counter)
         tx.insert_envelope(
             message_id=message_id,
             envelope_hash=envelope_hash,
-            sender_device="ag:a:1",
+            sender_device=sender,
             counter=counter,
             envelope=ENVELOPE,
             log_index=index,

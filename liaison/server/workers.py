@@ -9,9 +9,9 @@ turns on net.ipv4.tcp_migrate_req); with one shared queue, a worker that stops a
 leaves the waiting connections to the others.
 
 What the workers share goes through PostgreSQL, as for separate relay processes: one log order
-(the log_head row locked by each group commit), pushes and revocations (LISTEN/NOTIFY on the
-push channel), the log tree caught up from the database before it answers. The supervisor makes
-the keys and migrates the tables once, before any worker starts.
+(the log_head row locked by each group commit while it writes), pushes and revocations
+(LISTEN/NOTIFY on the push channel), the log tree caught up from the database before it
+answers. The supervisor makes the keys and migrates the tables once, before any worker starts.
 
 Signals to the supervisor: SIGHUP restarts the workers one at a time (a new worker is accepting
 before the old one is told to stop; the old one stops accepting, finishes its in-flight

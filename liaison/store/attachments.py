@@ -66,6 +66,7 @@ class AttachmentWrites:
     conn: Any  # TxCore.conn
     execute_write: Any  # TxCore.execute_write
     dirty: bool  # TxCore.dirty
+    will_write: Any  # TxCore.will_write
 
     async def insert_blob(
         self, *, blob_id: str, size: int, uploader_device: str, agency: str, at: int
@@ -93,7 +94,7 @@ class AttachmentWrites:
     async def declare_blobs(self, message_id: str, blob_ids: Iterable[str]) -> None:
         rows = [{"message_id": message_id, "blob_id": b} for b in sorted(set(blob_ids))]
         if rows:
-            self.dirty = True  # as execute_write does: a failure after this undoes the batch
+            await self.will_write()
             await self.conn.execute(insert(envelope_blobs), rows)
 
     async def blobs_left_by_purge(self, message_id: str) -> list[str]:

@@ -313,6 +313,7 @@ class FederationWrites:
 
     conn: Any  # TxCore.conn
     execute_write: Any  # TxCore.execute_write
+    will_write: Any  # TxCore.will_write
 
     async def put_peer(
         self, *, origin: str, url: str, log_key: bytes, checkpoint: str, size: int, index: int,
@@ -360,7 +361,7 @@ class FederationWrites:
     async def insert_outbound(self, row: OutboundRow) -> bool:
         """Enqueue (in the envelope's own transaction: its message id is new, or the envelope
         insert of the same transaction fails first)."""
-        self.dirty = True
+        await self.will_write()
         await self.conn.execute(_INSERT_OUTBOUND, [row.__dict__])
         return True
 
@@ -368,7 +369,7 @@ class FederationWrites:
         """Write back the state of queued items (delivered, refused, retried): one statement."""
         if not rows:
             return
-        self.dirty = True
+        await self.will_write()
         await self.conn.execute(
             _SAVE_OUTBOUND,
             [

@@ -158,6 +158,7 @@ class RetentionWrites:
     conn: Any  # TxCore.conn
     execute_write: Any  # TxCore.execute_write
     dirty: bool  # TxCore.dirty
+    will_write: Any  # TxCore.will_write
 
     async def set_retention(self, *, agency: str, days: int, log_index: int, at: int) -> None:
         await self.execute_write(
@@ -172,7 +173,7 @@ class RetentionWrites:
     async def insert_case_tags(self, message_id: str, tags: Iterable[bytes]) -> None:
         rows = [{"message_id": message_id, "tag": tag} for tag in sorted(set(tags))]
         if rows:
-            self.dirty = True  # as execute_write does: a failure after this undoes the batch
+            await self.will_write()
             await self.conn.execute(insert(case_tags), rows)
 
     async def message_case_tags(self, message_id: str) -> set[bytes]:

@@ -22,13 +22,16 @@ Serial = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData()
 
-# One row (id = 1) holding the log size: every append locks it (SELECT ... FOR UPDATE on
-# PostgreSQL; SQLite has a single writer), so all processes see one order.
+# One row (id = 1) holding the log size: every batch that writes locks it (SQLite has a single
+# writer), so all processes see one order. On PostgreSQL each such batch also raises `version`
+# (revision 0010): a batch of sends reads it unlocked, runs its jobs, and locks the row only
+# with its writes, if the version has not moved (liaison/store/writer.py).
 log_head = Table(
     "log_head",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False, server_default="0"),
 )
 
 log_entries = Table(
@@ -141,6 +144,8 @@ envelopes = Table(
 )
 # A month's or a day's traffic, and retention's candidates (revision 0004).
 Index("ix_envelopes_received_at", envelopes.c.received_at)
+# What a device sent in a period (revision 0010; see ix_deliveries_device_received).
+Index("ix_envelopes_sender_received", envelopes.c.sender_device, envelopes.c.received_at)
 # Retention's candidates, those still holding ciphertext, by arrival time (revision 0008): the
 # purge no longer walks past years of purged envelopes to find them.
 Index(
@@ -161,6 +166,9 @@ deliveries = Table(
     Column("device_id", String(200), nullable=False),
     Column("acknowledged_at", BigInteger, nullable=True),
     Column("ack_log_index", BigInteger, nullable=True),
+    # The envelope's arrival time, repeated (revision 0010; set by every insert, filled for older
+    # rows by the migration): a device's deliveries of a period are one index range.
+    Column("received_at", BigInteger, nullable=True),
     UniqueConstraint("device_id", "message_id", name="uq_deliveries_device_message"),
 )
 Index("ix_deliveries_device_cursor", deliveries.c.device_id, deliveries.c.cursor)
@@ -176,6 +184,11 @@ Index(
 # The recipients of an envelope (review, audit, retention; revision 0004), with their device
 # ids (revision 0008): "delivered to a device of this agency" is read from the index alone.
 Index("ix_deliveries_message_device", deliveries.c.message_id, deliveries.c.device_id)
+# An officer's review list (revision 0010): each of the officer's devices' deliveries, and what
+# each sent, in a period, read as one index range per device (liaison/store/review.py). On
+# PostgreSQL both device-id columns use the "C" collation, so that the walk from one device id
+# to the next by `>` and `<` stays inside an officer's prefix.
+Index("ix_deliveries_device_received", deliveries.c.device_id, deliveries.c.received_at)
 
 # Review keys sealed to supervisor devices (ciphertext only; revision 0002): one per
 # (device, review key), replaced by a newer root-signed wrap.

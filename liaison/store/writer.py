@@ -37,6 +37,11 @@ Tx = TypeVar("Tx", bound="TxCore")
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+# After a batch of sends was overtaken by another process's commit, the next ones lock the log
+# head from their start, as before revision 0010: under steady contention (two busy workers)
+# an unlocked batch would mostly be overtaken and run twice; with one conflict every so many
+# batches the writer still learns when the contention is over.
+LOCKED_AFTER_CONFLICT = 32
 GATHER_TURNS = 4  # event-loop turns a batch may wait for more writes (GroupCommitWriter._gather)
 NOTIFY_CHUNK = 40  # items per NOTIFY: far below PostgreSQL's 8000-byte payload limit
 
@@ -47,7 +52,7 @@ _INSERT_ENVELOPES_QMARK = (
     " log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DELIVERIES_QMARK = (
-    'INSERT INTO deliveries ("cursor", message_id, device_id) VALUES (?, ?, ?)'
+    'INSERT INTO deliveries ("cursor", message_id, device_id, received_at) VALUES (?, ?, ?, ?)'
 )
 _LOG_SIZE_QMARK = "SELECT size FROM log_head WHERE id = 1"
 _SET_LOG_SIZE_QMARK = "UPDATE log_head SET size = ? WHERE id = 1"
@@ -55,8 +60,8 @@ _SET_LOG_SIZE_QMARK = "UPDATE log_head SET size = ? WHERE id = 1"
 # entries, envelopes and deliveries in one statement of arrays. The deliveries' foreign key
 # sees the envelopes inserted by the same statement (checked at the statement's end), and
 # WITH ORDINALITY keeps the cursors in the order the jobs came.
-_FLUSH_PG = (
-    "WITH log_rows AS ("
+_FLUSH_ROWS_PG = (
+    "log_rows AS ("
     " INSERT INTO log_entries (idx, data, leaf_hash, created_at)"
     " SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[])"
     "), envelope_rows AS ("
@@ -65,10 +70,26 @@ _FLUSH_PG = (
     " SELECT * FROM unnest($5::varchar[], $6::bytea[], $7::varchar[], $8::bigint[],"
     " $9::bytea[], $10::int[], $11::bigint[], $12::bigint[])"
     ")"
-    " INSERT INTO deliveries (message_id, device_id)"
-    " SELECT m, d FROM unnest($13::varchar[], $14::varchar[]) WITH ORDINALITY AS r(m, d, n)"
+    ", delivery_rows AS ("
+    " INSERT INTO deliveries (message_id, device_id, received_at)"
+    " SELECT m, d, t FROM unnest($13::varchar[], $14::varchar[], $15::bigint[])"
+    " WITH ORDINALITY AS r(m, d, t, n)"
     " ORDER BY n"
     ' RETURNING "cursor", message_id, device_id'
+    ")"
+    ' SELECT "cursor", message_id, device_id FROM delivery_rows'
+)
+_FLUSH_PG = "WITH " + _FLUSH_ROWS_PG
+# The same, locking the log head first if the version read at the batch's start still holds
+# (a row with cursor -1 says it did; without it, the rows are undone with the batch).
+_FLUSH_LOCKING_PG = "".join(  # (constants only)
+    (
+        "WITH head AS (",
+        " UPDATE log_head SET version = version + 1 WHERE id = 1 AND version = $16 RETURNING 1",
+        "), ",
+        _FLUSH_ROWS_PG,
+        " UNION ALL SELECT -1, NULL, NULL FROM head",
+    )
 )
 # The log size and every NOTIFY of the batch, in one round trip at its end.
 _FINISH_PG = (
@@ -76,9 +97,20 @@ _FINISH_PG = (
     " SELECT pg_notify(c, p) FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(c, p, n)"
     " ORDER BY n"
 )
-_LOG_SIZE_FOR_UPDATE_PG = "SELECT size FROM log_head WHERE id = 1 FOR UPDATE"
-# The send checks of every send in a batch, in one round trip once the log_head lock is held
-# (so that no other process's batch commits between it and the batch's own writes): per send,
+# A batch first reads the log head without locking it (size, and the version every committing
+# batch raises) and runs its jobs; it locks the row only before its first write, by raising
+# the version it read (_LOCK_HEAD_PG, or the first CTE of _FLUSH_LOCKING_PG). If another
+# process's batch committed in between, the version has moved: nothing is written, the batch
+# is undone and runs again from the lock (_LOCK_HEAD_NOW_PG). So the lock is held from the
+# batch's writes to its COMMIT, not while its jobs run (two workers, issue 17 §2).
+_READ_HEAD_PG = "SELECT size, version FROM log_head WHERE id = 1"
+_LOCK_HEAD_PG = (
+    "UPDATE log_head SET version = version + 1 WHERE id = 1 AND version = $1 RETURNING size"
+)
+_LOCK_HEAD_NOW_PG = "UPDATE log_head SET version = version + 1 WHERE id = 1 RETURNING size, version"
+# The send checks of every send in a batch, in one round trip at the batch's start (a batch of
+# sends reads them before locking log_head, and writes only if no other process's batch
+# committed since, else runs again with the lock held from its start): per send,
 # the envelope stored under its message id and its sender's highest counter; once, which of
 # all the devices named are revoked.
 _SEND_CHECKS_PG = (
@@ -88,6 +120,14 @@ _SEND_CHECKS_PG = (
     " FROM unnest($1::varchar[], $2::varchar[]) AS q(m, s)"
     " LEFT JOIN envelopes AS e ON e.message_id = q.m"
 )
+
+
+_RACE_STATES = {"23505", "40P01"}  # unique_violation, deadlock_detected
+
+
+class _Conflict(Exception):
+    """Another process's batch committed after this batch read the log head: its reads may be
+    stale, so it is undone and runs again holding the lock from its start."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +147,15 @@ class Batch:
     with one executemany each when the batch ends, instead of one round trip per row.
     """
 
-    def __init__(self, conn: Any, log_size: int, postgres: bool) -> None:
+    def __init__(
+        self, conn: Any, log_size: int, postgres: bool, version: int | None = None
+    ) -> None:
         self.conn = conn
         self.log_size = log_size
         self.postgres = postgres
+        # The log head's version read at the start (PostgreSQL), until the batch locks the row;
+        # None once it holds the lock (and always on SQLite, whose writer holds the database).
+        self.version = version
         self.log_rows: list[dict[str, Any]] = []
         self.envelope_rows: list[dict[str, Any]] = []
         self.delivery_rows: list[dict[str, Any]] = []
@@ -132,6 +177,21 @@ class Batch:
             raw = await self.conn.get_raw_connection()
             self._driver = raw.driver_connection
         return self._driver
+
+    @property
+    def locked(self) -> bool:
+        return self.version is None
+
+    async def lock(self) -> None:
+        """Lock the log head before the batch's first write: if no batch committed since this
+        one read it (its version unchanged), else raise _Conflict. A row locked before the log
+        head could deadlock with a batch that holds the head and wants that row."""
+        if self.version is None:
+            return
+        size = await (await self.driver()).fetchval(_LOCK_HEAD_PG, self.version)
+        if size is None:
+            raise _Conflict()
+        self.version = None
 
     def merge(self, tx: TxCore) -> None:
         self.log_size = tx.log_size
@@ -164,8 +224,7 @@ class Batch:
             return
         logs, envs, dels = self.log_rows, self.envelope_rows, self.delivery_rows
         driver = await self.driver()
-        rows = await driver.fetch(
-            _FLUSH_PG,
+        arrays = (
             [r["idx"] for r in logs],
             [r["data"] for r in logs],
             [r["leaf_hash"] for r in logs],
@@ -180,9 +239,26 @@ class Batch:
             [r["received_at"] for r in envs],
             [r["message_id"] for r in dels],
             [r["device_id"] for r in dels],
+            [r["received_at"] for r in dels],
         )
+        if self.locked:
+            rows = await driver.fetch(_FLUSH_PG, *arrays)
+        else:
+            try:
+                rows = await driver.fetch(_FLUSH_LOCKING_PG, *arrays, self.version)
+            except Exception as exc:
+                # Another batch took the same log positions (or an envelope of the same id)
+                # while this one was not locked: run again holding the lock, which tells a
+                # true duplicate from a race.
+                if getattr(exc, "sqlstate", None) in _RACE_STATES:
+                    raise _Conflict() from exc
+                raise
+            if not any(cursor == -1 for cursor, _, _ in rows):
+                raise _Conflict()
+            self.version = None
         for cursor, message_id, device_id in rows:
-            self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
+            if cursor != -1:
+                self.cursors.setdefault(message_id, {})[device_id] = int(cursor)
 
     def _flush_sqlite(self, conn: SyncConnection) -> None:
         # One writer holds the database: the next cursors are known without RETURNING.
@@ -212,7 +288,7 @@ class Batch:
             last = conn.raw('SELECT max("cursor") FROM deliveries', ()).fetchone()[0] or 0
             rows = []
             for cursor, r in enumerate(self.delivery_rows, start=last + 1):
-                rows.append((cursor, r["message_id"], r["device_id"]))
+                rows.append((cursor, r["message_id"], r["device_id"], r["received_at"]))
                 self.cursors.setdefault(r["message_id"], {})[r["device_id"]] = cursor
             conn.raw_many(_INSERT_DELIVERIES_QMARK, rows)
 
@@ -308,8 +384,14 @@ class TxCore:
 
     async def execute_write(self, statement: Any) -> Any:
         """Run a statement that changes rows (a failure after it undoes the whole batch)."""
-        self.dirty = True
+        await self.will_write()
         return await self.conn.execute(statement)
+
+    async def will_write(self) -> None:
+        """Before a statement that changes rows: lock the log head (Batch.lock), and mark the
+        job so that a failure after the statement undoes the whole batch."""
+        await self.batch.lock()
+        self.dirty = True
 
     # log
     async def append_log(self, data: bytes, leaf_hash: bytes, *, at: int) -> int:
@@ -392,6 +474,10 @@ class GroupCommitWriter(Generic[Tx]):
         # Writes not yet answered, by arrival, with their monotonic arrival time (backlog()).
         self._waiting: dict[int, float] = {}
         self._arrivals = itertools.count()
+        # Batches run again holding the lock because another process committed first, and how
+        # many batches still lock from their start since the last one (LOCKED_AFTER_CONFLICT).
+        self.conflicts = 0
+        self._locked_batches = 0
 
     def start(self, engine: AsyncEngine | Engine) -> None:
         self.engine = engine
@@ -476,22 +562,34 @@ class GroupCommitWriter(Generic[Tx]):
             batch = await self._gather()
             if len(batch) > 1:
                 try:
-                    await self._commit(batch)
+                    await self._commit_once(batch)
                     continue
                 except Exception:
                     # Undone: rerun each job alone so that only the faulty one fails.
                     log.debug("group commit undone; rerunning its jobs one by one", exc_info=True)
             for pending in batch:
                 try:
-                    await self._commit([pending])
+                    await self._commit_once([pending])
                 except Exception as exc:
                     self._finish([(pending, None, None, _job_error(exc))])
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit_once(self, batch: list[_Pending]) -> None:
+        """The batch, first without the lock while its jobs run, then (if another process
+        committed meanwhile) again holding it from the start."""
+        optimistic = self.postgres and self._locked_batches == 0
+        self._locked_batches = max(0, self._locked_batches - 1)
+        try:
+            await self._commit(batch, optimistic=optimistic)
+        except _Conflict:
+            self.conflicts += 1
+            self._locked_batches = LOCKED_AFTER_CONFLICT
+            await self._commit(batch, optimistic=False)
+
+    async def _commit(self, batch: list[_Pending], *, optimistic: bool = False) -> None:
         started = time.perf_counter()
         if isinstance(self.engine, AsyncEngine):
             async with self.engine.begin() as conn:
-                outcomes = await self._run_batch(conn, batch)
+                outcomes = await self._run_batch(conn, batch, optimistic)
                 committing = time.perf_counter()  # the COMMIT runs as the block ends
         else:
             outcomes, committing = await self._sqlite_commit(batch)
@@ -569,16 +667,23 @@ class GroupCommitWriter(Generic[Tx]):
 
         await asyncio.get_running_loop().run_in_executor(committer, begin_waiting)
 
-    async def _run_batch(self, conn: Any, batch: list[_Pending]) -> list[_Outcome]:
+    async def _run_batch(
+        self, conn: Any, batch: list[_Pending], optimistic: bool = False
+    ) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         if isinstance(conn, SyncConnection):
             start = int(conn.raw(_LOG_SIZE_QMARK, ()).fetchone()[0])
             state = Batch(conn, start, self.postgres)
         else:
             # The first statement through SQLAlchemy begins its transaction on the driver.
-            result = await conn.exec_driver_sql(_LOG_SIZE_FOR_UPDATE_PG)
-            start = int(result.scalar_one())
-            state = Batch(conn, start, self.postgres)
+            # Only a batch of sends runs unlocked until its writes: a send's reads are its
+            # checks (read ahead, below) and its rows are the batch's deferred ones, written
+            # by the statement that locks the head (Batch.flush). Any other job may write
+            # as it runs, so its batch locks the head first, as a write would.
+            unlocked = optimistic and all(p.send_check is not None for p in batch)
+            result = await conn.exec_driver_sql(_READ_HEAD_PG if unlocked else _LOCK_HEAD_NOW_PG)
+            start, version = (int(v) for v in result.one())
+            state = Batch(conn, start, self.postgres, version if unlocked else None)
             checks = [p.send_check for p in batch if p.send_check is not None]
             if len(checks) > 1:
                 await state.read_send_checks(checks)
@@ -586,6 +691,8 @@ class GroupCommitWriter(Generic[Tx]):
             tx = self._new_tx(state)
             try:
                 result = await pending.job(tx)
+            except _Conflict:
+                raise
             except Exception as exc:
                 if tx.dirty:
                     raise _Poisoned() from exc
@@ -614,6 +721,7 @@ class GroupCommitWriter(Generic[Tx]):
                 names.append(channel)
                 payloads.append(json.dumps(items[i : i + NOTIFY_CHUNK], separators=(",", ":")))
         if state.log_size != start or names:
+            await state.lock()
             await (await state.driver()).execute(_FINISH_PG, state.log_size, names, payloads)
         return outcomes
 

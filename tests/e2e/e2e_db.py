@@ -94,8 +94,8 @@ def inject_envelope(db: sqlite3.Connection, raw: bytes) -> int:
     )
     for device in header.recipients:
         db.execute(
-            "INSERT INTO deliveries (message_id, device_id) VALUES (?, ?)",
-            (header.message_id, device),
+            "INSERT INTO deliveries (message_id, device_id, received_at) VALUES (?, ?, ?)",
+            (header.message_id, device, now),
         )
     db.commit()
     return index

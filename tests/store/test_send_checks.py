@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
+from pathlib import Path
 from typing import Any
 
-from liaison.store import SendCheck, Store
+import asyncpg
+import pytest
+
+from liaison.store import SendCheck, Store, database_url
 
 SENDER, RECIPIENT = "AG:sender", "AG:recipient"
 
@@ -111,3 +116,54 @@ async def test_a_revocation_earlier_in_the_batch_is_seen_by_the_sends_after_it(
     before, after = seen
     assert not before.revoked
     assert after.revoked == {RECIPIENT}
+
+
+@pytest.mark.postgres
+async def test_a_batch_of_sends_overtaken_by_another_process_runs_again_locked(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two stores on one database, as two workers: a batch of sends reads the log head and its
+    checks without locking it; when the other process commits a send meanwhile (same sender,
+    so the first batch's counter check read before it is stale), the batch writes nothing,
+    runs again holding the lock, sees the other's envelope and counter, and the log keeps one
+    order with no gap."""
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        settings = {"server_settings": {"search_path": schema}}
+        url = database_url(tmp_path, postgres_url)
+        async with (
+            Store(url, connect_args=settings) as one,
+            Store(url, connect_args=settings) as two,
+        ):
+            await one.write(_setup)
+            other_committed = asyncio.Event()
+            runs: list[Any] = []
+
+            async def slow_send(tx: Any) -> None:
+                await _send("slow", 7, runs)(tx)
+                await other_committed.wait()  # (the rerun passes at once)
+
+            slow = asyncio.create_task(one.write(slow_send, send_check=_check("slow")))
+            for _ in range(3000):  # until the slow batch has read its check, unlocked
+                if runs:
+                    break
+                await asyncio.sleep(0.01)
+            assert runs and runs[0].last_counter is None
+            # (Were the lock held while the slow batch's job runs, this would wait forever.)
+            await asyncio.wait_for(two.write(_send("fast", 9, []), send_check=_check("fast")), 60)
+            other_committed.set()
+            await slow
+            assert one.group_commit.conflicts == 1
+            first, again = runs
+            assert again.last_counter == 9  # the rerun saw the other's send: 7 is refused
+            assert await one.envelope("slow") is None
+            assert (await one.envelope("fast")) is not None
+            size = await one.log_size()
+            entries = await one.log_entries(0, size)
+            assert [e.index for e in entries] == list(range(size))
+            assert entries[-1].data == b"fast"
+    finally:
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()

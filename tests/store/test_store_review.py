@@ -81,6 +81,48 @@ async def test_agency_traffic_holds_the_envelopes_the_agency_is_party_to(store: 
     assert [r.message_id for r in laptop] == ["a" * 32]
 
 
+async def test_an_officers_traffic_is_what_the_officers_devices_sent_or_received(
+    store: Store,
+) -> None:
+    """The officer list finds the officer's devices by id prefix (revision 0010): only as a
+    sender, only as a recipient, both; never a device of an officer whose name merely starts
+    with the same letters; bounded by the time range on both sides."""
+    await _world(store)
+
+    async def job(tx) -> None:
+        data = b"d" * 32
+        index = await tx.append_log(data, _leaf(data), at=400)
+        tx.insert_envelope(
+            message_id="d" * 32,
+            envelope_hash=hashlib.sha256(data).digest(),
+            sender_device="VN-QN-CA:anh:phone",
+            counter=1,
+            envelope=b"envelope:" + data,
+            log_index=index,
+            received_at=400,
+            recipients=["VN-QN-BP:dung:phone"],
+        )
+
+    await store.write(job)
+
+    async def officer(agency: str, prefix: str, start: int | None = None) -> list[str]:
+        found = await store.agency_traffic(
+            agency, officer_prefix=prefix, start=start, end=None, limit=100
+        )
+        return [r.message_id for r in found]
+
+    assert await officer("VN-QN-CA", "VN-QN-CA:an:") == ["a" * 32, "b" * 32]
+    assert await officer("VN-QN-CA", "VN-QN-CA:anh:") == ["d" * 32]
+    assert await officer("VN-QN-BP", "VN-QN-BP:binh:") == ["c" * 32]  # sender only
+    assert await officer("VN-QN-BP", "VN-QN-BP:dung:") == ["c" * 32, "d" * 32]  # recipient
+    assert await officer("VN-QN-BP", "VN-QN-BP:dung:", start=350) == ["d" * 32]
+    assert await officer("VN-QN-CA", "VN-QN-CA:an:", start=150) == ["b" * 32]
+    assert await officer("VN-QN-CA", "VN-QN-CA:nobody:") == []
+    # An officer of another agency: the agency condition still applies.
+    assert await officer("VN-QN-BP", "VN-QN-CA:anh:") == ["d" * 32]
+    assert await officer("CN-GX-DXGA", "VN-QN-CA:anh:") == []
+
+
 async def test_a_newer_wrap_replaces_the_stored_one(store: Store) -> None:
     await _world(store)
 

@@ -3,7 +3,7 @@ keeps, per peer and `review` entry index, a review still to send to the peer rel
 answered, when), so a relay restarted before the peer answered sends it again.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
